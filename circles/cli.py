@@ -1,0 +1,113 @@
+"""The ``circles`` command: a thin layer over :mod:`circles.pipeline`.
+
+Only this module configures logging. Errors the user can fix (a missing file, an unknown
+study key, no roads in the area) print one line and exit with status 1; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from circles.errors import CirclesError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="circles: 15-minute elderly-care and childcare service circles (一老一小).")
+console = Console(stderr=True)
+
+
+def _setup(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    for noisy in ("fiona", "pyogrio", "rasterio", "matplotlib", "PIL", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(exc: BaseException, debug: bool) -> None:
+    if debug:
+        raise exc
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def run(
+    study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit to run the embedded Hankou demo."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>/)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the result line."),
+) -> None:
+    """Load, compute travel times, score coverage, suggest sites, write the report.
+
+    Example: circles run data/demo/study.toml
+    """
+    _setup(debug, quiet)
+    from circles.pipeline import run as run_pipeline
+    from circles.study import demo_study_path, load_study
+
+    try:
+        path = study_file or demo_study_path()
+        study = load_study(path)
+        t0 = time.perf_counter()
+        with console.status("starting") as status:
+            res, folder = run_pipeline(study, progress=lambda s: status.update(f"[bold]{s}[/] ..."), folder=out)
+        total = time.perf_counter() - t0
+    except CirclesError as exc:
+        _fail(exc, debug)
+        return
+    s = res.summary
+    tm = max(s["thresholds_min"])
+    timings = " ".join(f"{k}={v:.2f}s" for k, v in res.timings_s.items())
+    console.print(f"stages: {timings} total={total:.2f}s", highlight=False)
+    console.print(
+        f"elderly within {tm:g} min: {_pct(s['coverage']['elderly'][f'{tm:g}min'])}, "
+        f"infants: {_pct(s['coverage']['infants'][f'{tm:g}min'])}; "
+        f"gazetteer rows rejected: {s['facilities']['rejected']} (see rejects.csv)", highlight=False)
+    console.print(f"wrote {folder}/report.html", highlight=False)
+
+
+@app.command()
+def score(
+    study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit for the demo."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Print the study-level coverage and the target pass/fail (JSON), without writing files."""
+    _setup(debug, True)
+    from circles.pipeline import analyse
+    from circles.study import demo_study_path, load_study
+
+    try:
+        study = load_study(study_file or demo_study_path())
+        study.siting.n_sites = 0
+        res = analyse(study)
+    except CirclesError as exc:
+        _fail(exc, debug)
+        return
+    print(json.dumps({"coverage": res.summary["coverage"], "targets": res.summary["targets"],
+                      "worst_units": res.summary["worst_units"]}, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def presets() -> None:
+    """List the built-in target presets."""
+    from circles.targets import builtin_presets, load_preset
+
+    for name in builtin_presets():
+        p = load_preset(name)["preset"]
+        print(f"{name:10s} {p.get('title_zh', '')} / {p.get('title_en', '')}")
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

