@@ -34,7 +34,7 @@ def _setup(debug: bool, quiet: bool) -> None:
 def _fail(exc: BaseException, debug: bool) -> None:
     if debug:
         raise exc
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True, style="bold red")
     raise typer.Exit(code=1)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from importlib import resources
 from pathlib import Path
 
 import folium
@@ -288,6 +289,22 @@ def coverage_curve_png(points: pd.DataFrame, summary: dict, language: str = "en"
     return buf.getvalue()
 
 
+def inline_assets(m: folium.Map) -> folium.Map:
+    """Replace folium's CDN links by the vendored Leaflet, inlined: the page then works offline."""
+    assets = resources.files("circles.assets")
+    m.default_js = []
+    m.default_css = []
+    js = assets.joinpath("leaflet.js").read_text(encoding="utf-8")
+    css = assets.joinpath("leaflet.css").read_text(encoding="utf-8")
+    # folium builds popup contents with jQuery as `$(html)[0]`; this shim does only that,
+    # so the page needs no jQuery (87 kB) and no CDN
+    shim = ("window.$ = window.$ || function (h) { var t = document.createElement('template');"
+            " t.innerHTML = String(h).trim(); return [t.content.firstElementChild]; };")
+    m.get_root().header.add_child(folium.Element(f"<style>{css}</style>\n<script>{js}</script>\n<script>{shim}</script>"),
+                                  name="leaflet_inline")
+    return m
+
+
 def build_map(res, *, curve_png: bytes | None = None) -> folium.Map:
     """Assemble the report map from a run's results."""
     language = res.study.language
@@ -295,6 +312,7 @@ def build_map(res, *, curve_png: bytes | None = None) -> folium.Map:
     area = gpd.GeoSeries([res.area], crs=res.crs).to_crs(4326)
     minx, miny, maxx, maxy = area.total_bounds
     m = folium.Map(location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=14, tiles=None, control_scale=True)
+    inline_assets(m)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap", show=False, overlay=False).add_to(m)
     tm = max(res.summary["thresholds_min"])
     add_units(m, res.units, cov.col("cov", "elderly", "any", tm), f"{t['elderly']} {tm:g}{t['within']}{t['cov']}", language, True)

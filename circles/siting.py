@@ -100,6 +100,24 @@ def _marginal_gains(A, w, covered0, chosen) -> list[float]:
     return out
 
 
+def _quiet_highs(highspy):
+    """A Highs instance that prints nothing (its constructor writes a banner to C stdout)."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def mclp_exact(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *,
                time_limit_s: float = 30.0, warm_start=None) -> dict:
     """Solve the MCLP exactly with HiGHS.
@@ -144,8 +162,7 @@ def mclp_exact(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *,
     lp.a_matrix_.value_ = M.data
     lp.a_matrix_.num_row_, lp.a_matrix_.num_col_ = m + 1, nc + m
     lp.integrality_ = [highspy.HighsVarType.kInteger] * nc + [highspy.HighsVarType.kContinuous] * m
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _quiet_highs(highspy)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.passModel(lp)
     if warm_start is not None and len(warm_start):

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real demo study and tiny hand-made graphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+TESTDATA = Path(__file__).resolve().parent / "data"
+METRIC = "EPSG:32650"
+
+
+@pytest.fixture(scope="session")
+def demo_study_path() -> Path:
+    return DEMO / "study.toml"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The whole pipeline on the demo, written once for the session."""
+    from circles.pipeline import run
+    from circles.study import load_study
+
+    out = tmp_path_factory.mktemp("demo") / "hankou-demo"
+    res, folder = run(load_study(DEMO / "study.toml"), folder=out)
+    return res, folder
+
+
+def make_network(edges_xy: list[tuple[tuple[float, float], tuple[float, float]]]):
+    """Nodes/edges GeoDataFrames from straight segments given by end coordinates (metres)."""
+    from circles.io.network import node_lines
+
+    n = len(edges_xy)
+    lines = gpd.GeoDataFrame({"highway": ["residential"] * n, "name": [""] * n, "access": [None] * n},
+                             geometry=[shapely.LineString(e) for e in edges_xy], crs=METRIC)
+    return node_lines(lines)
+
+
+def points(xy, crs=METRIC) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(geometry=[shapely.Point(p) for p in xy], crs=crs)

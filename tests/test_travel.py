@@ -1,0 +1,99 @@
+"""Exact travel times on hand-made graphs (answers computed by hand) and on the real demo network."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from circles.travel import TravelNetwork, subset
+from conftest import make_network, points
+
+
+def diamond():
+    # A(0,0) - B(100,100) - D(200,0) and A - C(100,-300) - D : via B is 2*141.42, via C 2*316.23
+    return make_network([((0, 0), (100, 100)), ((100, 100), (200, 0)), ((0, 0), (100, -300)), ((100, -300), (200, 0))])
+
+
+def test_diamond_point_on_node_takes_short_side():
+    nodes, edges = diamond()
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    src = net.snap_points(points([(0, 0)]), max_offroad_m=10)
+    dst = net.snap_points(points([(200, 0)]), max_offroad_m=10)
+    t = net.nearest_times(src, dst)
+    assert t[0] == pytest.approx(2 * np.hypot(100, 100), abs=1e-9)
+
+
+def test_offroad_leg_and_partial_edge_both_ways():
+    # one straight road 0..1000 m along x; source 30 m north of x=100, target 40 m south of x=700
+    nodes, edges = make_network([((0, 0), (1000, 0))])
+    net = TravelNetwork(nodes, edges, walk_speed_mps=2.0)
+    src = net.snap_points(points([(100, 30)]), max_offroad_m=100)
+    dst = net.snap_points(points([(700, -40)]), max_offroad_m=100)
+    # same edge: straight along it, 30 + 600 + 40 = 670 m at 2 m/s
+    assert net.nearest_times(src, dst)[0] == pytest.approx(335.0)
+    assert net.times_to_points(src, dst, cutoff_s=400).toarray()[0, 0] == pytest.approx(335.0)
+    assert net.times_to_points(src, dst, cutoff_s=300).nnz == 0
+
+
+def test_grid_partial_edges_via_nodes():
+    # 3x3 grid of 100 m blocks; source at middle of the west edge of the bottom-left block
+    segs = []
+    for i in range(3):
+        for j in range(2):
+            segs.append(((j * 100, i * 100), ((j + 1) * 100, i * 100)))
+            segs.append(((i * 100, j * 100), (i * 100, (j + 1) * 100)))
+    nodes, edges = make_network(segs)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    src = net.snap_points(points([(0, 50)]), max_offroad_m=1)
+    dst = net.snap_points(points([(200, 150)]), max_offroad_m=1)
+    # (0,50) -> (0,100) 50, -> (200,100) 200, -> (200,150) 50: 300 m (Manhattan)
+    assert net.nearest_times(src, dst)[0] == pytest.approx(300.0)
+
+
+def test_disconnected_piece_is_unreachable_not_dropped():
+    nodes, edges = make_network([((0, 0), (100, 0)), ((500, 0), (600, 0))])
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    src = net.snap_points(points([(0, 0)]), max_offroad_m=10)
+    dst = net.snap_points(points([(550, 5), (50, 0)]), max_offroad_m=10)
+    t = net.nearest_times(src, dst)
+    assert np.isinf(t[0]) and t[1] == pytest.approx(50.0)
+
+
+def test_far_point_is_reported_not_snapped():
+    nodes, edges = make_network([((0, 0), (100, 0))])
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    snap = net.snap_points(points([(50, 400), (50, 20)]), max_offroad_m=300)
+    assert list(snap.snapped) == [False, True]
+    assert np.isinf(net.nearest_times(snap, snap)[0])
+
+
+def test_multi_source_takes_nearest_and_separate_rows():
+    nodes, edges = make_network([((0, 0), (1000, 0))])
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    src = net.snap_points(points([(0, 0), (1000, 0)]), max_offroad_m=1)
+    dst = net.snap_points(points([(300, 0), (900, 0)]), max_offroad_m=1)
+    assert net.nearest_times(src, dst) == pytest.approx([300.0, 100.0])
+    m = net.times_to_points(src, dst, cutoff_s=1e9).toarray()
+    assert m == pytest.approx(np.array([[300.0, 900.0], [700.0, 100.0]]))
+
+
+def test_node_times_equal_networkx_on_real_demo_network(demo_run):
+    res, _ = demo_run
+    nodes, edges = res.nodes, res.edges
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    G = nx.Graph()
+    for u, v, t in zip(net.u, net.v, net.edge_time_s):
+        if not G.has_edge(u, v) or G[u][v]["w"] > t:
+            G.add_edge(int(u), int(v), w=float(t))
+    # sources exactly on nodes: the engine's node times must equal networkx's Dijkstra
+    src_nodes = [0, 17, 200, 333]
+    snap = net.snap_points(nodes.iloc[src_nodes], max_offroad_m=1)
+    ours = net.node_times(snap)[0]
+    ref = nx.multi_source_dijkstra_path_length(G, src_nodes, weight="w")
+    ref_arr = np.array([ref.get(i, np.inf) for i in range(len(nodes))])
+    finite = np.isfinite(ref_arr)
+    assert np.array_equal(finite, np.isfinite(ours))
+    assert np.max(np.abs(ours[finite] - ref_arr[finite])) < 1e-6
+    # the subset helper keeps alignment
+    assert subset(snap, np.array([1])).u[0] == snap.u[1]
