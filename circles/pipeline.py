@@ -123,7 +123,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         points = points[inside].copy()
         nw = study.network
         nodes, edges = load_network(nw.path, crs=crs, profile=nw.profile, road_class_column=nw.road_class_column,
-                                    name_column=nw.name_column, node_crossings=nw.node_crossings,
+                                    name_column=nw.name_column, oneway_column=nw.oneway_column,
+                                    node_crossings=nw.node_crossings,
                                     join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs)
         if not shapely.intersects(area.buffer(study.travel.max_offroad_m), edges.geometry.values).any():
             raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")

@@ -6,7 +6,7 @@ a misspelt setting never passes silently. Every section and key::
 
     [study]       name, title, crs ("auto" = UTM zone of the area), area, output_dir, language
     [network]     path, profile, node_crossings, join_tolerance_m, road_class_column,
-                  name_column, source_crs
+                  name_column, oneway_column, source_crs
     [[facilities]] path, coords, kind, columns, encoding, sheet, illustrative
     [population]  folder, pattern, elderly_min_age, child_woman_ratio, under20_share
     [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column
@@ -38,6 +38,7 @@ class NetworkOptions:
     join_tolerance_m: float = 0.0
     road_class_column: str = "highway"
     name_column: str = "name"
+    oneway_column: str | None = None
     source_crs: str | None = None
 
 

@@ -97,3 +97,47 @@ def test_node_times_equal_networkx_on_real_demo_network(demo_run):
     assert np.max(np.abs(ours[finite] - ref_arr[finite])) < 1e-6
     # the subset helper keeps alignment
     assert subset(snap, np.array([1])).u[0] == snap.u[1]
+
+
+def _one_way_loop():
+    # one-way street A(0,0) -> B(100,0); two-way detour B - (100,100) - (0,100) - A; all at 36 km/h (10 m/s)
+    nodes, edges = make_network([((0, 0), (100, 0)), ((100, 0), (100, 100)), ((100, 100), (0, 100)), ((0, 100), (0, 0))])
+    edges["oneway"] = [True, False, False, False]
+    edges["speed_kph"] = 36.0
+    return TravelNetwork(nodes, edges, walk_speed_mps=1.0, profile="drive")
+
+
+def test_one_way_street_drive_profile():
+    net = _one_way_loop()
+    a = net.snap_points(points([(25, 0)]), max_offroad_m=1)
+    b = net.snap_points(points([(75, 0)]), max_offroad_m=1)
+    assert net.nearest_times(a, b)[0] == pytest.approx(5.0)  # 50 m with the flow
+    assert net.nearest_times(b, a)[0] == pytest.approx(35.0)  # 25 + 300 + 25 m around the block
+    assert net.times_to_points(b, a, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+
+
+def test_one_way_ignored_on_foot():
+    nodes, edges = make_network([((0, 0), (100, 0)), ((100, 0), (100, 100)), ((100, 100), (0, 100)), ((0, 100), (0, 0))])
+    edges["oneway"] = [True, False, False, False]
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, profile="walk")
+    a = net.snap_points(points([(25, 0)]), max_offroad_m=1)
+    b = net.snap_points(points([(75, 0)]), max_offroad_m=1)
+    assert net.nearest_times(b, a)[0] == pytest.approx(50.0)
+
+
+def test_confined_catchments_equal_whole_network_rows(demo_run):
+    """The disc-confined search gives exactly the matrix of whole-network Dijkstra rows."""
+    res, _ = demo_run
+    net = TravelNetwork(res.nodes, res.edges, walk_speed_mps=1.0)
+    src = net.snap_points(res.facilities, max_offroad_m=500)
+    dst = net.snap_points(res.points, max_offroad_m=500)
+    fast = net.times_to_points(src, dst, cutoff_s=900)
+    ref = net.times_to_points_dense(src, dst, cutoff_s=900)
+    assert fast.nnz == ref.nnz > 1000
+    assert abs(fast - ref).max() < 1e-9
+    # and the nearest time per point equals the column minimum of the matrix
+    near = net.nearest_times(src, dst, cutoff_s=900)
+    csc = ref.tocsc()
+    has = np.diff(csc.indptr) > 0
+    colmin = np.minimum.reduceat(csc.data, csc.indptr[:-1][has])
+    assert np.allclose(near[has], colmin) and np.all(np.isinf(near[~has]))

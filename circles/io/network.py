@@ -60,6 +60,7 @@ def load_network(
     profile: str = "walk",
     road_class_column: str = "highway",
     name_column: str = "name",
+    oneway_column: str | None = None,
     node_crossings: bool = False,
     join_tolerance_m: float = 0.0,
     source_crs: str | None = None,
@@ -80,6 +81,9 @@ def load_network(
     road_class_column, name_column
         Attribute names in a GIS file (a bureau's own centreline data rarely say ``highway``).
         Missing road class is treated as ``"road"``.
+    oneway_column
+        GIS files only: column saying a road is one-way (``yes``/``1``/``true``/``FT``: in
+        the direction it is drawn; ``-1``/``TF``: against it). Only the drive profile uses it.
     node_crossings
         GIS files only: also make a node where two lines cross without sharing a vertex.
         Right for sketchy samples, wrong where bridges cross streets without meeting.
@@ -106,7 +110,7 @@ def load_network(
     elif name.endswith(".graphml"):
         lines = _lines_from_graphml(path)
     elif path.suffix.lower() in _GIS_SUFFIXES or path.is_dir():
-        lines = _lines_from_gis(path, road_class_column, name_column, source_crs)
+        lines = _lines_from_gis(path, road_class_column, name_column, source_crs, oneway_column)
     else:
         raise InputFileError(
             f"{path}: unknown road network format; use .osm, .osm.bz2, .osm.pbf, .graphml, "
@@ -140,21 +144,31 @@ def _first(value):
 
 
 def _graph_to_lines(G) -> gpd.GeoDataFrame:
+    """osmnx MultiDiGraph -> one line per street: one-way edges keep their direction of travel,
+    two-way streets (present in both directions) are kept once."""
     import osmnx as ox
 
-    G = ox.convert.to_undirected(G)
-    edges = ox.convert.graph_to_gdfs(G, nodes=False, fill_edge_geometry=True).reset_index(drop=True)
-    out = gpd.GeoDataFrame(
+    edges = ox.convert.graph_to_gdfs(G, nodes=False, fill_edge_geometry=True).reset_index()
+    # an OSM XML file holds every way (buildings, landuse ...): roads are the ways with a highway tag
+    if "highway" not in edges:
+        raise InputFileError("the OSM data hold no highway ways")
+    edges = edges[edges["highway"].notna()]
+    oneway = edges["oneway"].map(lambda x: bool(_first(x))) if "oneway" in edges else pd.Series(False, index=edges.index)
+    pair = pd.DataFrame({"a": np.minimum(edges["u"], edges["v"]), "b": np.maximum(edges["u"], edges["v"]),
+                         "k": edges["key"], "len": edges["length"].round(2)})
+    keep = oneway | ~pair.duplicated(["a", "b", "k", "len"])
+    edges, oneway = edges[keep], oneway[keep]
+    return gpd.GeoDataFrame(
         {
-            "highway": edges["highway"].map(_first).fillna("road").astype(str)
+            "highway": edges["highway"].map(_first).fillna("road").astype(str).to_numpy()
             if "highway" in edges else "road",
-            "name": edges["name"].map(_first) if "name" in edges else None,
-            "access": edges["access"].map(_first) if "access" in edges else None,
+            "name": edges["name"].map(_first).to_numpy() if "name" in edges else None,
+            "access": edges["access"].map(_first).to_numpy() if "access" in edges else None,
+            "oneway": oneway.to_numpy(),
         },
         geometry=edges.geometry.values,
         crs=edges.crs,
     )
-    return out
 
 
 def _lines_from_osm_xml(path: Path) -> gpd.GeoDataFrame:
@@ -197,15 +211,20 @@ def _lines_from_pbf(path: Path) -> gpd.GeoDataFrame:
             wkb = fab.create_linestring(way)
         except Exception:  # ways with missing node locations at the extract's edge
             continue
+        ow = way.tags.get("oneway", "no")
+        geom = shapely.from_wkb(bytes.fromhex(wkb) if isinstance(wkb, str) else wkb)
+        if ow == "-1":
+            geom = shapely.reverse(geom)
         rows.append((way.tags.get("highway"), way.tags.get("name"), way.tags.get("access"),
-                     shapely.from_wkb(bytes.fromhex(wkb) if isinstance(wkb, str) else wkb)))
+                     ow in ("yes", "true", "1", "-1") or way.tags.get("junction") == "roundabout", geom))
     if not rows:
         raise InputFileError(f"{path}: no highway ways found in the PBF extract")
-    df = pd.DataFrame(rows, columns=["highway", "name", "access", "geometry"])
+    df = pd.DataFrame(rows, columns=["highway", "name", "access", "oneway", "geometry"])
     return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")
 
 
-def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str | None) -> gpd.GeoDataFrame:
+def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str | None,
+                    oneway_col: str | None = None) -> gpd.GeoDataFrame:
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:
@@ -221,9 +240,19 @@ def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str |
     highway = gdf[class_col].fillna("road").astype(str) if class_col in gdf else pd.Series("road", index=gdf.index)
     name = gdf[name_col] if name_col in gdf else pd.Series(None, index=gdf.index, dtype=object)
     access = gdf["access"] if "access" in gdf else pd.Series(None, index=gdf.index, dtype=object)
+    geometry = gdf.geometry.values
+    oneway = np.zeros(len(gdf), dtype=bool)
+    if oneway_col:
+        if oneway_col not in gdf:
+            raise InputFileError(f"{path}: `network.oneway_column` = {oneway_col!r} is not a column; columns are {list(gdf.columns)}")
+        flag = gdf[oneway_col].astype(str).str.strip().str.lower()
+        forward = flag.isin(["yes", "1", "true", "t", "ft", "y"]).to_numpy()
+        backward = flag.isin(["-1", "tf", "reverse"]).to_numpy()
+        geometry = np.where(backward, shapely.reverse(geometry), geometry)
+        oneway = forward | backward
     return gpd.GeoDataFrame(
-        {"highway": highway.values, "name": name.values, "access": access.values},
-        geometry=gdf.geometry.values, crs=gdf.crs,
+        {"highway": highway.values, "name": name.values, "access": access.values, "oneway": oneway},
+        geometry=geometry, crs=gdf.crs,
     )
 
 
@@ -284,6 +313,9 @@ def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tupl
     edges["u"] = np.asarray(seg_u, dtype=np.int64)
     edges["v"] = np.asarray(seg_v, dtype=np.int64)
     edges["length_m"] = edges.geometry.length
+    if "oneway" not in edges:
+        edges["oneway"] = False
+    edges["oneway"] = edges["oneway"].fillna(False).astype(bool)
     edges = edges[(edges["length_m"] > 1e-6) & (edges["u"] != edges["v"])]
     # renumber nodes densely 0..n-1
     used, inverse = np.unique(np.r_[edges["u"].values, edges["v"].values], return_inverse=True)
@@ -299,7 +331,7 @@ def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tupl
 
 
 def _order_columns(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    front = ["u", "v", "length_m", "highway", "name"]
+    front = ["u", "v", "length_m", "highway", "name", "oneway"]
     cols = [c for c in front if c in edges] + [c for c in edges.columns if c not in front and c != "geometry"]
     return edges[cols + ["geometry"]]
 
@@ -314,6 +346,13 @@ def _node_at_crossings(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     # ties return several lines for one part: keep the first per part
     first = np.unique(part_i, return_index=True)[1]
     src = line_i[first]
+    # noding may flip a piece; one-way pieces must keep their source line's direction
+    if "oneway" in lines and lines["oneway"].any():
+        src_geoms = lines.geometry.values[src]
+        a = shapely.line_locate_point(src_geoms, shapely.get_point(parts, 0))
+        b = shapely.line_locate_point(src_geoms, shapely.get_point(parts, -1))
+        flip = lines["oneway"].to_numpy(dtype=bool)[src] & (a > b)
+        parts = np.where(flip, shapely.reverse(parts), parts)
     out = lines.drop(columns="geometry").iloc[src].reset_index(drop=True)
     return gpd.GeoDataFrame(out, geometry=parts, crs=lines.crs)
 
@@ -379,7 +418,8 @@ def join_dangling_ends(nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, *, tole
             piece["u"], piece["v"] = na, nb
             pieces.append(piece)
     conn = gpd.GeoDataFrame(
-        {"u": [c[0] for c in connectors], "v": [c[1] for c in connectors], "highway": "connector"},
+        {"u": [c[0] for c in connectors], "v": [c[1] for c in connectors], "highway": "connector",
+         "oneway": False},
         geometry=[c[2] for c in connectors], crs=edges.crs,
     )
     parts = [edges[keep]]
