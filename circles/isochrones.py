@@ -49,3 +49,20 @@ def isochrone_polygons(net, sources, thresholds_s, *, buffer_m: float = 60.0, la
         geom = shapely.union_all(shapely.buffer(np.array(lines, dtype=object), buffer_m, quad_segs=4)) if lines else shapely.Polygon()
         rows.append({**(label or {}), "minutes": t / 60.0, "geometry": geom})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs)
+
+
+def isochrones_per_source(net, sources, threshold_s: float, *, buffer_m: float = 60.0,
+                          labels: list[dict] | None = None) -> gpd.GeoDataFrame:
+    """One polygon per source (e.g. per facility): what it alone reaches within ``threshold_s``."""
+    from circles.travel import subset
+
+    rows = []
+    ok = np.flatnonzero(sources.snapped)
+    if len(ok):
+        times = net.node_times(subset(sources, ok), cutoff_s=threshold_s, separate=True)
+        for row, k in zip(times, ok):
+            one = subset(sources, np.array([k]))
+            lines = reachable_lines(net, row, one, threshold_s)
+            geom = shapely.union_all(shapely.buffer(np.array(lines, dtype=object), buffer_m, quad_segs=4)) if lines else shapely.Polygon()
+            rows.append({**((labels or [{}] * len(sources))[k]), "minutes": threshold_s / 60.0, "geometry": geom})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs) if rows else gpd.GeoDataFrame(geometry=[], crs=net.crs)

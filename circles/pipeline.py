@@ -30,7 +30,7 @@ from circles.io.facilities import KINDS, load_facilities
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population
 from circles.io.units import assign_points, grid_units, load_units
-from circles.isochrones import isochrone_polygons
+from circles.isochrones import isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder
 from circles.siting import candidate_nodes, suggest_sites
 from circles.study import Study
@@ -58,6 +58,7 @@ class Results:
     preset: dict
     sites: gpd.GeoDataFrame
     isochrones: gpd.GeoDataFrame
+    isochrones_per_facility: gpd.GeoDataFrame
     summary: dict
     timings_s: dict = field(default_factory=dict)
 
@@ -198,6 +199,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                                           label={"kind": k, "kind_zh": KINDS[k].zh, "serves": KINDS[k].serves}))
         isochrones = pd.concat(iso, ignore_index=True) if iso else gpd.GeoDataFrame(geometry=[], crs=crs)
         isochrones = gpd.GeoDataFrame(isochrones, geometry="geometry", crs=crs)
+        labels = facilities[["facility_id", "name", "kind"]].to_dict("records")
+        iso_each = isochrones_per_source(net, fsnap, tmax_s, labels=labels)
 
     summary = _summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
                        district_table, overall, overall_results, unit_results, preset, siting_info, thresholds, kinds)
@@ -205,7 +208,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
                    points=points, units=units, districts=district_table, overall=overall,
                    target_results=unit_results, preset=preset, sites=sites, isochrones=isochrones,
-                   summary=summary, timings_s=stage.timings)
+                   isochrones_per_facility=iso_each, summary=summary, timings_s=stage.timings)
 
 
 def _add_access(points, facilities, catch, catchment_s) -> None:
@@ -386,6 +389,8 @@ def write_outputs(res: Results, folder: Path | None = None) -> Path:
         _for_file(res.facilities).to_file(gpkg, layer="facilities", driver="GPKG")
         if len(res.isochrones):
             _for_file(res.isochrones).to_file(gpkg, layer="isochrones", driver="GPKG")
+        if len(res.isochrones_per_facility):
+            _for_file(res.isochrones_per_facility).to_file(gpkg, layer="isochrones_per_facility", driver="GPKG")
         _for_file(res.points).to_file(gpkg, layer="population_points", driver="GPKG")
         if len(res.sites):
             _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")

@@ -57,6 +57,60 @@ class Snap:
         return len(self.edge)
 
 
+class DiscIndex:
+    """Points bucketed on a square grid for "all points within ``radius_m``" queries, as numpy arrays.
+
+    Buckets are ``radius_m / cells_per_radius`` wide; a disc lies inside the
+    ``(2c+1) x (2c+1)`` buckets around its centre, and the buckets of one bucket column are
+    contiguous in the sort order, so a query is ``2c+1`` slices and one vectorised distance
+    test, for many centres at once (no Python lists, unlike a KD-tree ball query).
+    """
+
+    def __init__(self, xy: np.ndarray, radius_m: float, *, cells_per_radius: int = 3):
+        self.xy = np.asarray(xy, dtype=float)
+        self.radius = float(radius_m)
+        self.c = int(cells_per_radius)
+        self.cell = self.radius / self.c
+        self.origin = self.xy.min(axis=0) - self.radius if len(self.xy) else np.zeros(2)
+        b = np.floor((self.xy - self.origin) / self.cell).astype(np.int64)
+        self.ny = int(b[:, 1].max()) + 2 * self.c + 2 if len(b) else 1
+        key = b[:, 0] * self.ny + b[:, 1]
+        self.order = np.argsort(key, kind="stable")
+        self.keys = key[self.order]
+        self.rank = np.empty_like(self.order)
+        self.rank[self.order] = np.arange(len(self.order))
+
+    def runs(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each centre, the ``2c+1`` runs ``[lo, hi)`` of sort positions whose buckets
+        cover its disc (ascending, disjoint): arrays of shape ``(k, 2c+1)``."""
+        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
+        c = self.c
+        b = np.floor((centres - self.origin) / self.cell).astype(np.int64)
+        cols = b[:, :1] + np.arange(-c, c + 1)
+        lo = np.searchsorted(self.keys, cols * self.ny + (b[:, 1:] - c), side="left")
+        hi = np.searchsorted(self.keys, cols * self.ny + (b[:, 1:] + c), side="right")
+        return lo, np.maximum(hi, lo)
+
+    def query_many(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points within the radius of each centre, all at once: ``(ptr, idx)``, the points of
+        centre ``i`` being ``idx[ptr[i]:ptr[i + 1]]``."""
+        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
+        k = len(centres)
+        lo, hi = self.runs(centres)
+        lo, hi = lo.ravel(), hi.ravel()
+        n = hi - lo
+        total = int(n.sum())
+        pos = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
+        owner = np.repeat(np.repeat(np.arange(k), 2 * self.c + 1), n)
+        idx = self.order[pos]
+        d2 = ((self.xy[idx] - centres[owner]) ** 2).sum(axis=1)
+        inside = d2 <= self.radius * self.radius
+        idx, owner = idx[inside], owner[inside]
+        ptr = np.zeros(k + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=k), out=ptr[1:])
+        return ptr, idx
+
+
 def subset(s: Snap, idx: np.ndarray) -> Snap:
     """The snaps of the points at positions ``idx``."""
     return Snap(**{name: getattr(s, name)[idx] for name in Snap.__dataclass_fields__})
@@ -119,15 +173,20 @@ class TravelNetwork:
         self._tree = shapely.STRtree(edges.geometry.values)
         self._geoms = edges.geometry.values
         self.node_xy = shapely.get_coordinates(nodes.geometry.values)
-        self._kdtree = None
+        self._node_indexes: dict[float, DiscIndex] = {}
+        # scratch arrays of the catchment search (so a query is not thread-safe; use one
+        # TravelNetwork per thread or process)
+        self._stamp_at = np.zeros(self.n_nodes, dtype=np.int64)
+        self._local_at = np.zeros(self.n_nodes, dtype=np.int64)
+        self._stamp = 0
 
-    @property
-    def kdtree(self):
-        if self._kdtree is None:
-            from scipy.spatial import cKDTree
-
-            self._kdtree = cKDTree(self.node_xy)
-        return self._kdtree
+    def _node_index(self, radius_m: float) -> DiscIndex:
+        """The nodes bucketed for disc queries of ``radius_m`` (built once per radius)."""
+        if radius_m not in self._node_indexes:
+            index = DiscIndex(self.node_xy, radius_m)
+            index.rank_indices = index.rank[self.graph.indices]  # edge heads as sort positions
+            self._node_indexes[radius_m] = index
+        return self._node_indexes[radius_m]
 
     # ------------------------------------------------------------------ snapping
     def snap_points(self, points: gpd.GeoDataFrame, *, max_offroad_m: float) -> Snap:
@@ -258,50 +317,31 @@ class TravelNetwork:
         as one on the whole network. A stored entry means "within the cutoff" (a time of
         exactly zero is stored as 1e-9 s).
         """
-        from scipy.spatial import cKDTree
-
         radius = cutoff_s * self.max_speed_mps
         ok = np.flatnonzero(sources.snapped)
         t_ok = np.flatnonzero(targets.snapped)
-        t_tree = cKDTree(targets.xy[t_ok]) if len(t_ok) else None
-        local = np.full(self.n_nodes + 1, -1, dtype=np.int64)
-        g = self.graph
+        if len(ok) == 0 or len(t_ok) == 0:
+            return sp.csr_matrix((len(sources), len(targets)))
+        # nodes: the buckets around each disc (a superset of it: exact too, the limit does the rest)
+        node_index = self._node_index(radius)
+        run_lo, run_hi = node_index.runs(sources.xy[ok])
+        tgt_ptr, tgt_idx = DiscIndex(targets.xy[t_ok], radius).query_many(sources.xy[ok])
         rows, cols, vals = [], [], []
-        node_lists = self.kdtree.query_ball_point(sources.xy[ok], r=radius) if len(ok) else []
-        tgt_lists = t_tree.query_ball_point(sources.xy[ok], r=radius) if t_tree is not None and len(ok) else []
-        for i, s_idx in enumerate(ok):
-            sub_nodes = np.asarray(node_lists[i], dtype=np.int64)
-            cand = t_ok[np.asarray(tgt_lists[i], dtype=np.int64)] if len(tgt_lists) else np.zeros(0, np.int64)
-            # the source's own edge ends must be present even if just outside the disc
-            sub_nodes = np.union1d(sub_nodes, [sources.u[s_idx], sources.v[s_idx]])
-            if len(cand) == 0:
-                continue
-            m = len(sub_nodes)
-            local[sub_nodes] = np.arange(m)
-            start, end = g.indptr[sub_nodes], g.indptr[sub_nodes + 1]
-            counts = end - start
-            flat = np.repeat(start - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
-            lc = local[g.indices[flat]]
-            keep = lc >= 0
-            r_loc = np.repeat(np.arange(m), counts)[keep]
-            sub = sp.csr_matrix((g.data[flat][keep], (r_loc, lc[keep])), shape=(m, m))
-            one = subset(sources, np.array([s_idx]))
-            one.u[:] = local[one.u]
-            one.v[:] = local[one.v]
-            vr, vc, vw = self._source_arcs(one, np.array([0]), np.array([0]))
-            d = dijkstra(self._append_rows(sub, 1, vr, vc, vw), directed=True, indices=m, limit=cutoff_s)[:m]
-            d = np.r_[d, np.inf]  # position m: "not in the disc"
-            tu = local[np.where(targets.snapped[cand], targets.u[cand], self.n_nodes)]
-            tv = local[np.where(targets.snapped[cand], targets.v[cand], self.n_nodes)]
-            tu = np.where(tu < 0, m, tu)
-            tv = np.where(tv < 0, m, tv)
-            from_v = np.where(targets.oneway[cand], np.inf, d[tv] + targets.to_v_s[cand])
-            t = np.minimum(d[tu] + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
-            hit = t <= cutoff_s
-            rows.append(np.full(hit.sum(), s_idx))
-            cols.append(cand[hit])
-            vals.append(t[hit])
-            local[sub_nodes] = -1
+        n_node = (run_hi - run_lo).sum(axis=1)
+        start = 0
+        while start < len(ok):
+            # batch sources so the dense Dijkstra output (batch x batch nodes) stays small
+            size, stop = 0, start
+            while stop < len(ok) and (stop - start + 1) ** 2 * (size + n_node[stop] + 2) <= 4_000_000:
+                size += n_node[stop] + 2
+                stop += 1
+            stop = max(stop, start + 1)
+            r, c, v = self._catchment_batch(sources, targets, ok[start:stop], node_index, run_lo[start:stop],
+                                            run_hi[start:stop], t_ok, tgt_ptr[start:stop + 1], tgt_idx, cutoff_s)
+            rows.append(r)
+            cols.append(c)
+            vals.append(v)
+            start = stop
         pairs = self._same_edge(sources, targets)
         pairs = pairs[pairs["time_s"] <= cutoff_s]
         rows.append(pairs["src"].to_numpy())
@@ -315,6 +355,82 @@ class TravelNetwork:
         r, c, v = r[order], c[order], v[order]
         first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)] if len(r) else np.zeros(0, dtype=bool)
         return sp.csr_matrix((v[first], (r[first], c[first])), shape=(len(sources), len(targets)))
+
+    def _catchment_batch(self, sources: Snap, targets: Snap, src: np.ndarray, index: DiscIndex, run_lo, run_hi,
+                         t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
+        """Catchments of a batch of sources in one Dijkstra call over their stacked local sub-networks.
+
+        Source ``b`` gets its own copy of the nodes in the bucket runs around it; a node is
+        identified by ``(b, sort position)``, and the copies are not linked, so each search
+        stays inside its own runs. A source's edge end outside its runs is farther than the
+        cutoff allows (straight-line bound), so its arc is dropped; a target on the source's
+        own edge is covered by the same-edge path.
+        """
+        n, g, B = self.n_nodes, self.graph, len(src)
+        R = run_lo.shape[1]
+        lo, hi = run_lo.ravel(), run_hi.ravel()
+        length = hi - lo
+        off = np.cumsum(length) - length  # local id of each run's first node
+        m = int(length.sum())
+        run_blk = np.repeat(np.arange(B), R)
+        rs = run_blk * n + lo  # run starts in (block, position) key space, ascending
+        re = run_blk * n + hi
+
+        def local(blk, node):
+            k = blk * n + index.rank[node]
+            r = np.searchsorted(rs, k, side="right") - 1
+            r0 = np.maximum(r, 0)
+            ok_ = (r >= 0) & (k < re[r0])
+            return np.where(ok_, off[r0] + (k - rs[r0]), -1)
+
+        pos = np.repeat(lo - off, length) + np.arange(m)  # sort position of each local node
+        gnode = index.order[pos]
+        start, end = g.indptr[gnode], g.indptr[gnode + 1]
+        counts = end - start
+        total = int(counts.sum())
+        flat = np.repeat(start - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        # edge ends -> local ids, one block at a time with a stamped position array
+        # (a gather per block; cheaper than a search per edge)
+        tp = index.rank_indices[flat]
+        tl = np.full(total, -1, dtype=np.int64)
+        node_start = np.r_[0, np.cumsum(length.reshape(B, R).sum(axis=1))]
+        edge_start = np.r_[0, np.cumsum(counts)][node_start]
+        for b in range(B):
+            self._stamp += 1
+            p = pos[node_start[b]:node_start[b + 1]]
+            self._stamp_at[p] = self._stamp
+            self._local_at[p] = np.arange(node_start[b], node_start[b + 1])
+            e = tp[edge_start[b]:edge_start[b + 1]]
+            tl[edge_start[b]:edge_start[b + 1]] = np.where(self._stamp_at[e] == self._stamp, self._local_at[e], -1)
+        keep = tl >= 0
+        row = np.repeat(np.arange(m), counts)[keep]
+        # virtual source nodes m..m+B-1, arcs to the ends of their edges (u only if two-way)
+        bb = np.arange(B)
+        lu, lv = local(bb, sources.u[src]), local(bb, sources.v[src])
+        two = ~sources.oneway[src]
+        w0 = sources.offroad_s[src]
+        v_row = np.concatenate([bb, bb[two]])
+        v_col = np.concatenate([lv, lu[two]])
+        v_w = np.concatenate([w0 + sources.to_v_s[src], (w0 + sources.to_u_s[src])[two]])
+        present = v_col >= 0
+        v_row, v_col, v_w = v_row[present], v_col[present], v_w[present]
+        order = np.argsort(v_row, kind="stable")
+        indptr = np.zeros(m + B + 1, dtype=np.int64)
+        np.cumsum(np.bincount(np.concatenate([row, m + v_row]), minlength=m + B), out=indptr[1:])
+        sub = sp.csr_matrix((np.concatenate([g.data[flat][keep], v_w[order]]),
+                             np.concatenate([tl[keep], v_col[order]]), indptr), shape=(m + B, m + B))
+        d = dijkstra(sub, directed=True, indices=np.arange(m, m + B), limit=cutoff_s)
+        d = np.concatenate([d[:, :m], np.full((B, 1), np.inf)], axis=1)  # column m: "not here"
+        tcnt = np.diff(tgt_ptr)
+        tb = np.repeat(bb, tcnt)
+        cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
+        tu, tv = local(tb, targets.u[cand]), local(tb, targets.v[cand])
+        du = d[tb, np.where(tu >= 0, tu, m)]
+        dv = d[tb, np.where(tv >= 0, tv, m)]
+        from_v = np.where(targets.oneway[cand], np.inf, dv + targets.to_v_s[cand])
+        t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
+        hit = t <= cutoff_s
+        return src[tb[hit]], cand[hit], t[hit]
 
     def times_to_points_dense(self, sources: Snap, targets: Snap, *, cutoff_s: float) -> sp.csr_matrix:
         """Reference for :meth:`times_to_points`: one whole-network Dijkstra row per source (slow, simple)."""

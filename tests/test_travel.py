@@ -141,3 +141,21 @@ def test_confined_catchments_equal_whole_network_rows(demo_run):
     has = np.diff(csc.indptr) > 0
     colmin = np.minimum.reduceat(csc.data, csc.indptr[:-1][has])
     assert np.allclose(near[has], colmin) and np.all(np.isinf(near[~has]))
+
+
+def test_isochrone_follows_partial_edges_not_hull():
+    from circles.isochrones import isochrone_polygons, reachable_lines
+
+    # an L-shaped street: (0,0)-(1000,0)-(1000,1000); source 20 m off the road at x=900
+    nodes, edges = make_network([((0, 0), (1000, 0)), ((1000, 0), (1000, 1000))])
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    src = net.snap_points(points([(900, 20)]), max_offroad_m=50)
+    node_time = net.node_times(src)[0]
+    lines = reachable_lines(net, node_time, src, 320.0)
+    # 300 s left after the 20 s off-road leg: 300 m west, 100 m east + 200 m north; overlaps dissolve
+    import shapely
+
+    assert shapely.union_all(lines).length == pytest.approx(600.0)
+    iso = isochrone_polygons(net, src, [320.0], buffer_m=10)
+    # a hull of the reached ends would cover the triangle (600,0)-(1000,0)-(1000,200): 40,000 m2
+    assert iso.geometry.iloc[0].area < 600 * 20 + 400 * 3.2
