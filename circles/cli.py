@@ -95,6 +95,28 @@ def score(
                       "worst_units": res.summary["worst_units"]}, ensure_ascii=False, indent=2))
 
 
+@app.command("fetch-network")
+def fetch_network(
+    place: str = typer.Argument(..., help='Place name, e.g. "江汉区, 武汉市, 中国".'),
+    out: Path = typer.Argument(..., help="GraphML file to write."),
+    network_type: str = typer.Option("walk", help="osmnx network type: walk or drive."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Download a road network from OpenStreetMap (needs internet; the only command that does).
+
+    Example: circles fetch-network "江汉区, 武汉市, 中国" data/jianghan.graphml
+    """
+    _setup(debug, False)
+    from circles.io.network import fetch_network_online
+
+    try:
+        path = fetch_network_online(out, place=place, network_type=network_type)
+    except CirclesError as exc:
+        _fail(exc, debug)
+        return
+    console.print(f"wrote {path}; set `network.path` to it in the study file", highlight=False)
+
+
 @app.command()
 def presets() -> None:
     """List the built-in target presets."""

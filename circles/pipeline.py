@@ -99,9 +99,10 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
     tmax_s = max(thresholds) * 60.0
     with stage("load"):
         area_wgs, centre = _study_area(study)
-        pop_rules = dict(pattern=study.population.pattern, elderly_min_age=study.population.elderly_min_age,
-                         child_woman_ratio=study.population.child_woman_ratio,
-                         under20_share=study.population.under20_share)
+        po = study.population
+        pop_rules = dict(pattern=po.pattern, elderly_min_age=po.elderly_min_age,
+                         child_woman_ratio=po.child_woman_ratio, under20_share=po.under20_share,
+                         total_file=po.total_file, elderly_share=po.elderly_share, infant_share=po.infant_share)
         if study.crs == "auto":
             if centre is None:
                 # centre of the population rasters
@@ -114,7 +115,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                 crs = utm_crs_for(centre.x, centre.y)
         else:
             crs = study.crs
-        points, estimated = load_population(study.population.folder, crs=crs, **pop_rules)
+        bounds = area_wgs.bounds if area_wgs is not None else None
+        points, estimated = load_population(po.folder, crs=crs, bounds_wgs84=bounds, **pop_rules)
         if area_wgs is None:
             area = shapely.union_all(points.buffer(50).geometry.values).envelope
         else:

@@ -8,7 +8,8 @@ a misspelt setting never passes silently. Every section and key::
     [network]     path, profile, node_crossings, join_tolerance_m, road_class_column,
                   name_column, oneway_column, source_crs
     [[facilities]] path, coords, kind, columns, encoding, sheet, illustrative
-    [population]  folder, pattern, elderly_min_age, child_woman_ratio, under20_share
+    [population]  folder, pattern, elderly_min_age, child_woman_ratio, under20_share,
+                  total_file, elderly_share, infant_share (when only a total raster exists)
     [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column
     [travel]      walk_speed_mps, thresholds_min, max_offroad_m
     [targets]     preset (name of a built-in preset or a path to a TOML file)
@@ -55,11 +56,14 @@ class FacilitySource:
 
 @dataclass
 class PopulationOptions:
-    folder: Path
+    folder: Path | None = None
     pattern: str = "pop_{age}_{sex}_*.tif"
     elderly_min_age: int = 60
     child_woman_ratio: float = 0.15
     under20_share: float = 0.17
+    total_file: Path | None = None
+    elderly_share: float = 0.187
+    infant_share: float = 0.029
 
 
 @dataclass
@@ -132,7 +136,7 @@ _SECTIONS = {
     "siting": SitingOptions,
 }
 _STUDY_KEYS = {"name", "title", "crs", "area", "output_dir", "language"}
-_PATH_FIELDS = {"path", "folder", "parents", "area", "output_dir"}
+_PATH_FIELDS = {"path", "folder", "parents", "area", "output_dir", "total_file"}
 
 
 def _build(cls, data: dict, where: str, base: Path):
@@ -215,6 +219,8 @@ def _check_values(study: Study, where: str) -> None:
         raise StudyError(f"{where}: network.profile must be 'walk' or 'drive'")
     if study.language not in ("zh", "en"):
         raise StudyError(f"{where}: study.language must be 'zh' or 'en'")
+    if study.population.folder is None and study.population.total_file is None:
+        raise StudyError(f"{where}: [population] needs `folder` (age/sex band rasters) or `total_file`")
     if study.siting.n_sites < 0:
         raise StudyError(f"{where}: siting.n_sites must be 0 or more")
     if study.siting.method not in ("greedy", "exact"):

@@ -115,16 +115,28 @@ def _read_table(path: Path, encoding: str | None, sheet) -> pd.DataFrame:
     if suffix in (".csv", ".txt", ".tsv"):
         sep = "\t" if suffix == ".tsv" else ","
         encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
+        decoded = None
         for enc in encodings:
             try:
-                return pd.read_csv(path, encoding=enc, sep=sep, dtype=str, keep_default_na=False)
+                df = pd.read_csv(path, encoding=enc, sep=sep, dtype=str, keep_default_na=False)
             except UnicodeDecodeError:
                 continue
             except pd.errors.EmptyDataError as exc:
                 raise InputFileError(f"{path}: the file is empty") from exc
+            except pd.errors.ParserError as exc:
+                raise InputFileError(f"{path}: not a readable CSV table ({exc})") from exc
+            decoded = decoded if decoded is not None else df
+            # GB18030 decodes almost any bytes: accept a decoding only if the header makes sense
+            if encoding or _recognised(df.columns) >= 2:
+                return df
+        if decoded is None:
+            raise InputFileError(
+                f"{path}: cannot decode as {' or '.join(encodings)}; save it as UTF-8 or declare "
+                "`encoding = \"...\"` for this gazetteer in the study file"
+            )
         raise InputFileError(
-            f"{path}: cannot decode as {' or '.join(encodings)}; save it as UTF-8 or declare "
-            "`encoding = \"...\"` for this gazetteer in the study file"
+            f"{path}: no known column names (名称/类型/经度/纬度 or name/kind/lon/lat) in the header; "
+            "if it looks garbled the file is not UTF-8 or GBK: save it as UTF-8, or declare `encoding`"
         )
     if suffix in (".xlsx", ".xlsm", ".xls"):
         try:
@@ -134,6 +146,11 @@ def _read_table(path: Path, encoding: str | None, sheet) -> pd.DataFrame:
         except Exception as exc:
             raise InputFileError(f"{path}: could not read as Excel ({exc})") from exc
     raise InputFileError(f"{path}: unknown table format; use .csv, .xlsx, .geojson or .gpkg")
+
+
+def _recognised(columns) -> int:
+    names = {str(c).strip().lower().replace(" ", "") for c in columns}
+    return sum(any(a in names for a in aliases) for aliases in COLUMN_ALIASES.values())
 
 
 def _match_columns(df: pd.DataFrame, overrides: dict[str, str], path: Path) -> dict[str, str]:

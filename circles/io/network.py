@@ -131,6 +131,30 @@ def load_network(
     return nodes, edges
 
 
+def fetch_network_online(out_path: str | Path, *, place: str | None = None, polygon=None,
+                         network_type: str = "walk") -> Path:
+    """Download a road network from OpenStreetMap with osmnx and save it as GraphML.
+
+    The only code path in circles that uses the internet, and only when called (``circles
+    fetch-network``). Give ``place`` (a name Nominatim knows, e.g. "江汉区, 武汉市") or a
+    WGS84 shapely ``polygon``. Point the study's ``network.path`` at the saved file.
+    """
+    import osmnx as ox
+
+    if (place is None) == (polygon is None):
+        raise InputFileError("give exactly one of place or polygon to fetch a network")
+    try:
+        if place is not None:
+            G = ox.graph.graph_from_place(place, network_type=network_type, retain_all=True)
+        else:
+            G = ox.graph.graph_from_polygon(polygon, network_type=network_type, retain_all=True)
+    except Exception as exc:  # network errors, unknown place
+        raise InputFileError(f"could not download the network ({exc}); check the place name and the internet connection") from exc
+    out_path = Path(out_path)
+    ox.io.save_graphml(G, out_path)
+    return out_path
+
+
 def _drive_speed(highway: str) -> float:
     base = str(highway).removesuffix("_link")
     return float(DRIVE_SPEED_KPH.get(base, 30))
@@ -153,10 +177,16 @@ def _graph_to_lines(G) -> gpd.GeoDataFrame:
     if "highway" not in edges:
         raise InputFileError("the OSM data hold no highway ways")
     edges = edges[edges["highway"].notna()]
-    oneway = edges["oneway"].map(lambda x: bool(_first(x))) if "oneway" in edges else pd.Series(False, index=edges.index)
-    pair = pd.DataFrame({"a": np.minimum(edges["u"], edges["v"]), "b": np.maximum(edges["u"], edges["v"]),
-                         "k": edges["key"], "len": edges["length"].round(2)})
-    keep = oneway | ~pair.duplicated(["a", "b", "k", "len"])
+    # an edge is two-way when the graph also holds its reverse (same ends, same length);
+    # osmnx's own `oneway` attribute can be a list after simplification, so it is not used
+    length = edges["length"].round(2)
+    fwd = pd.MultiIndex.from_arrays([edges["u"], edges["v"], length])
+    rev = pd.MultiIndex.from_arrays([edges["v"], edges["u"], length])
+    has_reverse = rev.isin(fwd)
+    oneway = pd.Series(~has_reverse, index=edges.index)
+    first_of_pair = ~pd.DataFrame({"a": np.minimum(edges["u"], edges["v"]), "b": np.maximum(edges["u"], edges["v"]),
+                                   "len": length}).duplicated()
+    keep = oneway | first_of_pair
     edges, oneway = edges[keep], oneway[keep]
     return gpd.GeoDataFrame(
         {

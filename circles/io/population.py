@@ -19,6 +19,12 @@ Missing age bands (documented rules, configurable in the study file):
   *estimated* wherever it is shown.
 - **total**: when bands under 20 are missing, ``total = adults_20plus / (1 - under20_share)``
   with ``under20_share`` from the study (default 0.17). Labelled *estimated*.
+- **only a total raster** (``total_file``, no age bands): ``elderly = elderly_share x total``
+  (default 0.187, China's 60+ share in the 2020 census) and ``infants = infant_share x total``
+  (default 0.029, about three birth cohorts of 2018-2020 over 1.41 billion). Both *estimated*.
+
+Large rasters are read by window: only the cells covering ``bounds_wgs84`` (the study area
+plus its halo) are read, whole cells, so the people in the window are exactly conserved.
 """
 
 from __future__ import annotations
@@ -61,19 +67,64 @@ def _band_files(folder: Path, pattern: str) -> dict[tuple[int, str], Path]:
     return found
 
 
+def _read_band(path: Path, bounds_wgs84, ref):
+    """Read one band (window over ``bounds_wgs84`` if given) as people per cell, nodata as 0."""
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window, from_bounds
+
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise InputFileError(f"{path}: raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4326)")
+            window = Window(0, 0, src.width, src.height)
+            if bounds_wgs84 is not None:
+                b = transform_bounds("EPSG:4326", src.crs, *bounds_wgs84, densify_pts=21)
+                w = from_bounds(*b, transform=src.transform)
+                c0, r0 = int(np.floor(w.col_off + 1e-9)), int(np.floor(w.row_off + 1e-9))
+                c1 = int(np.ceil(w.col_off + w.width - 1e-9))
+                r1 = int(np.ceil(w.row_off + w.height - 1e-9))
+                w = Window(c0, r0, max(0, c1 - c0), max(0, r1 - r0))
+                try:
+                    window = w.intersection(window)
+                except rasterio.errors.WindowError as exc:
+                    raise InputFileError(f"{path}: the raster does not cover the study area; check its extent and CRS") from exc
+            grid = (src.crs, src.window_transform(window), int(window.width), int(window.height))
+            arr = src.read(1, window=window, masked=True).astype("float64").filled(0.0)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputFileError(f"{path}: not a readable raster ({exc})") from exc
+    if ref is not None and grid != ref:
+        raise InputFileError(f"{path}: grid differs from the first band's; all band rasters must share one "
+                             "grid (resample with gdalwarp -tap first)")
+    arr[~np.isfinite(arr) | (arr < 0)] = 0.0
+    return arr, grid
+
+
 def read_population_grid(
-    folder: str | Path,
+    folder: str | Path | None,
     *,
     pattern: str = "pop_{age}_{sex}_*.tif",
     elderly_min_age: int = 60,
     child_woman_ratio: float = 0.15,
     under20_share: float = 0.17,
+    total_file: str | Path | None = None,
+    elderly_share: float = 0.187,
+    infant_share: float = 0.029,
+    bounds_wgs84=None,
 ) -> PopulationGrid:
-    """Read age/sex band rasters from ``folder`` and sum them into age groups.
+    """Read age/sex band rasters from ``folder`` (or one ``total_file``) and sum them into age groups.
 
     A band for ages 0-4 (``age == 0``) means infants are measured: 3/5 of that band
     (ages 0, 1, 2) is used, assuming births spread evenly over the five years.
     """
+    if total_file is not None and folder is None:
+        total, grid = _read_band(Path(total_file), bounds_wgs84, None)
+        if total.sum() <= 0:
+            raise InputFileError(f"{total_file}: the population raster sums to zero (all nodata?) inside the study area")
+        return PopulationGrid(
+            total=total, elderly=elderly_share * total, infants=infant_share * total,
+            transform=grid[1], crs=grid[0],
+            estimated={"elderly": f"estimated: {elderly_share} x total (no age bands given)",
+                       "infants": f"estimated: {infant_share} x total (no age bands given)"})
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(f"{folder}: population folder not found; check `population.folder` in the study file")
@@ -86,22 +137,8 @@ def read_population_grid(
     ref = None
     sums: dict[tuple[int, str], np.ndarray] = {}
     for key, path in files.items():
-        try:
-            with rasterio.open(path) as src:
-                grid = (src.crs, src.transform, src.width, src.height)
-                if src.crs is None:
-                    raise InputFileError(f"{path}: raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4326)")
-                arr = src.read(1, masked=True).astype("float64").filled(0.0)
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputFileError(f"{path}: not a readable raster ({exc})") from exc
-        arr[~np.isfinite(arr) | (arr < 0)] = 0.0
-        if ref is None:
-            ref = grid
-        elif grid != ref:
-            raise InputFileError(
-                f"{path}: grid differs from {next(iter(files.values())).name}; "
-                "all band rasters must share one grid (resample with gdalwarp -tap first)"
-            )
+        arr, grid = _read_band(path, bounds_wgs84, ref)
+        ref = ref or grid
         sums[key] = arr
     crs, transform, width, height = ref
     zero = np.zeros((height, width))
@@ -133,7 +170,7 @@ def read_population_grid(
             f"estimated: people aged 20+ / (1 - {under20_share}) (no bands under 20 in the data)"
         )
     if total.sum() <= 0:
-        raise InputFileError(f"{folder}: the population rasters sum to zero inside the study area")
+        raise InputFileError(f"{folder}: the population rasters sum to zero (all nodata?) inside the study area")
     return PopulationGrid(total=total, elderly=elderly, infants=infants, transform=transform,
                           crs=crs, estimated=estimated)
 

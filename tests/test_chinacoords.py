@@ -1,0 +1,46 @@
+"""GCJ-02 / BD-09: real points shifted and brought back to within 0.5 m."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyproj import Geod
+
+from circles.chinacoords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
+from circles.io.facilities import load_facilities
+from conftest import METRIC, TESTDATA
+
+GEOD = Geod(ellps="WGS84")
+
+
+def _metres(lon1, lat1, lon2, lat2):
+    return GEOD.inv(lon1, lat1, lon2, lat2)[2]
+
+
+def test_real_points_come_back_from_gcj02_and_bd09():
+    wgs = pd.read_csv(TESTDATA / "real_points_wgs84.csv")
+    for name, inverse in (("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
+        shifted = pd.read_csv(TESTDATA / f"real_points_{name}.csv")
+        lon, lat = inverse(shifted["经度"].to_numpy(), shifted["纬度"].to_numpy())
+        err = _metres(lon, lat, wgs["经度"].to_numpy(), wgs["纬度"].to_numpy())
+        assert err.max() < 0.5, name
+        # and the shift itself is the familiar few hundred metres
+        raw = _metres(shifted["经度"].to_numpy(), shifted["纬度"].to_numpy(), wgs["经度"].to_numpy(), wgs["纬度"].to_numpy())
+        assert 100 < raw.min() and raw.max() < 1500
+
+
+def test_gazetteer_loader_undoes_gcj02():
+    wgs, _ = load_facilities(TESTDATA / "real_points_wgs84.csv", crs=METRIC, coords="wgs84")
+    gcj, rej = load_facilities(TESTDATA / "real_points_gcj02.csv", crs=METRIC, coords="gcj02")
+    assert len(rej) == 0 and len(gcj) == len(wgs) == 50
+    assert gcj.geometry.distance(wgs.geometry).max() < 0.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(73.5, 134.7), st.floats(18.2, 53.5))
+def test_gcj02_round_trip_anywhere_in_china(lon, lat):
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    back = gcj02_to_wgs84(glon, glat)
+    assert _metres(float(back[0]), float(back[1]), lon, lat) < 0.01

@@ -1,0 +1,117 @@
+"""Population rasters and analysis units: sums conserved, documented estimates, clear errors."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+
+from circles.errors import InputFileError
+from circles.io.population import grid_to_points, load_population, read_population_grid
+from circles.io.units import assign_points, grid_units, load_units
+from conftest import DEMO, METRIC, TESTDATA
+
+PATTERN = "pop_{age}_{sex}_wuhan_hankou.tif"
+
+
+def _band_sum(ages) -> float:
+    total = 0.0
+    for age in ages:
+        for sex in "fm":
+            with rasterio.open(DEMO / "pop" / f"pop_{age}_{sex}_wuhan_hankou.tif") as src:
+                total += float(src.read(1, masked=True).sum())
+    return total
+
+
+def test_age_groups_from_bands_and_documented_estimates():
+    g = read_population_grid(DEMO / "pop", pattern=PATTERN, child_woman_ratio=0.15, under20_share=0.17)
+    assert g.elderly.sum() == pytest.approx(_band_sum(range(60, 85, 5)))
+    women = sum(float(rasterio.open(DEMO / "pop" / f"pop_{a}_f_wuhan_hankou.tif").read(1, masked=True).sum())
+                for a in (20, 25, 30, 35))
+    assert g.infants.sum() == pytest.approx(0.15 * women)
+    assert g.total.sum() == pytest.approx(_band_sum(range(20, 85, 5)) / 0.83)
+    assert set(g.estimated) == {"infants", "total"}
+    # the shared data README's measured sums, as a cross-check of the reader
+    assert g.elderly.sum() == pytest.approx(131_950, abs=2)
+
+
+def test_points_conserve_people_when_reprojected():
+    g = read_population_grid(DEMO / "pop", pattern=PATTERN)
+    pts = grid_to_points(g, crs=METRIC)
+    assert pts["total"].sum() == pytest.approx(g.total.sum())
+    assert pts.crs == METRIC and len(pts) == int(((g.total > 0) | (g.elderly > 0)).sum())
+    # nodata (rivers) cells carry nobody
+    assert len(pts) < g.total.size
+
+
+def test_window_read_conserves_whole_cells():
+    bounds = (114.26, 30.57, 114.29, 30.60)
+    g = read_population_grid(DEMO / "pop", pattern=PATTERN, bounds_wgs84=bounds)
+    full = read_population_grid(DEMO / "pop", pattern=PATTERN)
+    assert g.total.shape[0] < full.total.shape[0] and g.total.shape[1] < full.total.shape[1]
+    # the window's cells are exactly the full grid's cells at the same place
+    col0 = round((g.transform.c - full.transform.c) / full.transform.a)
+    row0 = round((g.transform.f - full.transform.f) / full.transform.e)
+    h, w = g.total.shape
+    assert np.array_equal(g.total, full.total[row0:row0 + h, col0:col0 + w])
+
+
+def test_total_only_raster_rule(tmp_path):
+    with rasterio.open(DEMO / "pop" / "pop_30_f_wuhan_hankou.tif") as src:
+        prof, arr = src.profile, src.read(1)
+    with rasterio.open(tmp_path / "total.tif", "w", **prof) as dst:
+        dst.write(arr, 1)
+    g = read_population_grid(None, total_file=tmp_path / "total.tif", elderly_share=0.2, infant_share=0.03)
+    assert g.elderly.sum() == pytest.approx(0.2 * g.total.sum())
+    assert g.infants.sum() == pytest.approx(0.03 * g.total.sum())
+    assert "elderly" in g.estimated
+
+
+def test_population_errors(tmp_path):
+    with pytest.raises(InputFileError, match="population folder not found"):
+        read_population_grid(tmp_path / "nope")
+    with pytest.raises(InputFileError, match="no raster matches"):
+        read_population_grid(DEMO / "pop", pattern="worldpop_{sex}_{age}.tif")
+    with pytest.raises(InputFileError, match="sums to zero"):
+        read_population_grid(None, total_file=TESTDATA / "pop_empty.tif")
+    with pytest.raises(InputFileError, match="no CRS"):
+        read_population_grid(TESTDATA / "pop_nocrs", pattern="pop_{age}_{sex}_x.tif")
+    with pytest.raises(InputFileError, match="does not cover the study area"):
+        read_population_grid(DEMO / "pop", pattern=PATTERN, bounds_wgs84=(120.0, 35.0, 120.1, 35.1))
+    with pytest.raises(InputFileError, match="not a readable raster"):
+        (tmp_path / "pop_60_f_bad.tif").write_text("not a tiff")
+        read_population_grid(tmp_path, pattern="pop_{age}_{sex}_bad.tif")
+
+
+def test_units_from_file_repaired_and_named():
+    area = gpd.GeoSeries([shapely.box(114.2396, 30.5604, 114.3096, 30.6204)], crs=4326).to_crs(METRIC).iloc[0]
+    units = load_units(TESTDATA / "units_invalid.geojson", crs=METRIC, area=area)
+    assert list(units["unit_name"]) == ["民意社区", "新华社区", "北湖社区"]
+    assert list(units["unit_id"]) == ["420103001", "420103002", "420103003"]
+    assert units.geometry.is_valid.all() and (units.geometry.area > 0).all()
+
+
+def test_units_not_overlapping_and_missing_columns(tmp_path):
+    far = gpd.GeoSeries([shapely.box(120.0, 35.0, 120.1, 35.1)], crs=4326).to_crs(METRIC).iloc[0]
+    with pytest.raises(InputFileError, match="no unit overlaps the study area"):
+        load_units(TESTDATA / "units_invalid.geojson", crs=METRIC, area=far)
+    with pytest.raises(InputFileError, match="name_column"):
+        load_units(TESTDATA / "units_invalid.geojson", crs=METRIC, name_column="街道")
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)]).to_file(tmp_path / "u.shp")
+    (tmp_path / "u.prj").unlink(missing_ok=True)
+    with pytest.raises(Exception, match="no coordinate reference system"):
+        load_units(tmp_path / "u.shp", crs=METRIC)
+
+
+def test_grid_units_cover_area_and_take_majority_parent():
+    area = gpd.read_file(DEMO / "area.geojson").to_crs(METRIC).geometry.iloc[0]
+    parents = gpd.read_file(DEMO / "districts.geojson")
+    grid = grid_units(area, crs=METRIC, cell_size_m=1000, parents=parents)
+    assert grid.geometry.area.sum() == pytest.approx(area.area, rel=1e-9)
+    assert grid["unit_id"].is_unique and grid["unit_id"].iloc[0] == "A01"
+    assert set(grid["parent"]) <= set(parents["name"])
+    pts, _ = load_population(DEMO / "pop", crs=METRIC, pattern=PATTERN)
+    owner = assign_points(pts, grid)
+    assert (owner != "").all()  # every populated cell centre lies in exactly one unit
