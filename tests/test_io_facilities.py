@@ -107,13 +107,16 @@ def test_kind_and_capacity_vocabulary():
     assert parse_capacity(-5)[1] is False
 
 
-_cell = st.one_of(st.none(), st.text(max_size=8), st.integers(-1000, 1000).map(str),
+# printable text (no control characters: a line break inside a cell is a different record count
+# to every CSV reader, not a loader question)
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=8)
+_cell = st.one_of(st.none(), _text, st.integers(-1000, 1000).map(str),
                   st.floats(-200, 200, allow_nan=False).map(lambda x: f"{x:.5f}"))
-_kind = st.one_of(st.sampled_from([k.zh for k in KINDS.values()] + ["社区卫生服务站", "", "nursery"]), st.text(max_size=5))
+_kind = st.one_of(st.sampled_from([k.zh for k in KINDS.values()] + ["社区卫生服务站", "", "nursery"]), _text)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.text(max_size=10), _kind, _cell, _cell, _cell, _cell), min_size=1, max_size=25))
+@given(st.lists(st.tuples(_text, _kind, _cell, _cell, _cell, _cell), min_size=1, max_size=25))
 def test_every_random_row_is_kept_or_rejected(tmp_path, rows):
     df = pd.DataFrame(rows, columns=["名称", "类型", "经度", "纬度", "床位数", "托位数"])
     # real-looking coordinates in some rows
