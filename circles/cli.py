@@ -77,22 +77,51 @@ def run(
 @app.command()
 def score(
     study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit for the demo."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>/)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Target preset to score against (overrides the study)."),
+    language: Optional[str] = typer.Option(None, "--labels", help="Column labels of units.xlsx: zh or en."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Print the study-level coverage and the target pass/fail (JSON), without writing files."""
+    """Score coverage and capacity per unit against a plan's targets; write the tables, no siting.
+
+    Example: circles score data/demo/study.toml --preset mengzi --labels en
+    """
     _setup(debug, True)
-    from circles.pipeline import analyse
+    from circles.pipeline import analyse, write_outputs
     from circles.study import demo_study_path, load_study
 
     try:
         study = load_study(study_file or demo_study_path())
         study.siting.n_sites = 0
+        if preset:
+            study.targets.preset = preset
+        if language:
+            study.language = language
         res = analyse(study)
+        folder = write_outputs(res, out, report=False)
     except CirclesError as exc:
         _fail(exc, debug)
         return
-    print(json.dumps({"coverage": res.summary["coverage"], "targets": res.summary["targets"],
-                      "worst_units": res.summary["worst_units"]}, ensure_ascii=False, indent=2))
+    _print_units(res)
+    console.print(f"wrote {folder}/units.xlsx, units.csv, targets.csv, coverage.gpkg", highlight=False)
+
+
+def _print_units(res) -> None:
+    from rich.table import Table
+
+    s = res.summary
+    tm = max(s["thresholds_min"])
+    ind = [i["id"] for i in res.preset["indicators"]]
+    t = Table(title=f"{s['targets']['title']}: units ({len(res.units)})")
+    for c in ["unit", "parent", "elderly", "infants", f"eld {tm:g}min", f"inf {tm:g}min"] + ind:
+        t.add_column(c)
+    for _, r in res.units.sort_values("unit_id").iterrows():
+        t.add_row(str(r["unit_id"]), str(r["parent"]), f"{r['pop_elderly']:.0f}", f"{r['pop_infants']:.0f}",
+                  _pct(r[f"cov_elderly_any_{tm:g}min"]), _pct(r[f"cov_infants_any_{tm:g}min"]),
+                  *[str(r.get(f"status_{i}", "")) for i in ind])
+    Console().print(t)
+    for w in s["worst_units"]:
+        Console().print(f"worst: {w['unit_id']} ({w['parent']}): {w['why']}", highlight=False)
 
 
 @app.command("fetch-network")
@@ -128,7 +157,9 @@ def presets() -> None:
 
 
 def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
+    import math
+
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
 
 
 if __name__ == "__main__":  # pragma: no cover

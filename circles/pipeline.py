@@ -348,26 +348,34 @@ def _summary(study, crs, net_report, facilities, fac_counts, rejects, points, po
 
 
 def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) -> list[dict]:
-    """The ``n`` populated units with the lowest elderly+infant coverage at the longest threshold, and why."""
+    """The ``n`` units leaving the most elderly + infants beyond the longest threshold, and why.
+
+    Ranked by people left out rather than by share, so a sliver of a unit with 70 residents
+    does not outrank a dense neighbourhood; the shares are reported beside it.
+    """
     ce, ci = cov.col("cov", "elderly", "any", tmax), cov.col("cov", "infants", "any", tmax)
+    be, bi = cov.col("beyond", "elderly", None, tmax), cov.col("beyond", "infants", None, tmax)
     u = units[units["pop_total"] > 0].copy()
-    u["_score"] = u[ce].fillna(1) + u[ci].fillna(1)
+    u["_left_out"] = u[be].fillna(0) + u[bi].fillna(0)
     out = []
-    for _, r in u.sort_values(["_score", "pop_total"], ascending=[True, False]).head(n).iterrows():
-        why = []
+    for _, r in u.sort_values(["_left_out", "pop_total"], ascending=[False, False]).head(n).iterrows():
         te, ti = r.get("time_elderly_median_min"), r.get("time_infants_median_min")
         if language == "zh":
-            why.append(f"{tmax:g}分钟内老年人覆盖 {r[ce]:.0%}，婴幼儿覆盖 {r[ci]:.0%}")
-            why.append(f"老年人到最近养老设施中位时间 {_fmt_min(te, 'zh')}，婴幼儿到最近托育设施 {_fmt_min(ti, 'zh')}")
+            why = [f"{r[be]:,.0f} 名老年人、{r[bi]:,.0f} 名婴幼儿在{tmax:g}分钟步行范围外"
+                   f"（覆盖率 老年人 {r[ce]:.0%}、婴幼儿 {r[ci]:.0%}）",
+                   f"到最近养老设施中位时间 {_fmt_min(te, 'zh')}，到最近托育设施 {_fmt_min(ti, 'zh')}"]
             if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:.0f} 名老年人所在道路片段上没有养老设施或离路过远")
+                why.append(f"{r['unreached_elderly']:,.0f} 名老年人所在道路片段上没有养老设施或离路过远")
         else:
-            why.append(f"{r[ce]:.0%} of elderly and {r[ci]:.0%} of infants within {tmax:g} min")
-            why.append(f"median time to nearest elderly service {_fmt_min(te, 'en')}, to nearest childcare {_fmt_min(ti, 'en')}")
+            why = [f"{r[be]:,.0f} elderly and {r[bi]:,.0f} infants beyond a {tmax:g}-min walk "
+                   f"(coverage {r[ce]:.0%} elderly, {r[ci]:.0%} infants)",
+                   f"median time to the nearest elderly service {_fmt_min(te, 'en')}, to childcare {_fmt_min(ti, 'en')}"]
             if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:.0f} elderly live on a road piece with no elderly service, or too far from a road")
+                why.append(f"{r['unreached_elderly']:,.0f} elderly live on a road piece with no elderly service, "
+                           "or too far from a road")
         out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": _r(r["pop_total"], 0),
                     "pop_elderly": _r(r["pop_elderly"], 0), "pop_infants": _r(r["pop_infants"], 0),
+                    "elderly_left_out": _r(r[be], 0), "infants_left_out": _r(r[bi], 0),
                     "elderly_15min": _r(r[ce]), "infants_15min": _r(r[ci]), "why": "; ".join(why)})
     return out
 
@@ -379,8 +387,14 @@ def _fmt_min(x, language):
 
 
 # --------------------------------------------------------------------------- outputs
-def write_outputs(res: Results, folder: Path | None = None) -> Path:
-    """Write every output of a run into ``folder`` (default ``maps/<study-name>/``) atomically."""
+def write_outputs(res: Results, folder: Path | None = None, *, report: bool = True) -> Path:
+    """Write every output of a run into ``folder`` (default ``maps/<study-name>/``) atomically.
+
+    Tables: ``coverage.gpkg`` (layers), ``units.csv``/``districts.csv``/``targets.csv``/
+    ``rejects.csv`` (machine column names, UTF-8 with BOM so Excel shows Chinese), and
+    ``units.xlsx`` with one sheet per level and human labels in the study's language.
+    """
+    from circles.labels import labelled
     from circles.report import write_report
 
     final = Path(folder) if folder else res.study.out_folder
@@ -401,9 +415,18 @@ def write_outputs(res: Results, folder: Path | None = None) -> Path:
         res.districts.to_csv(tmp / "districts.csv", encoding="utf-8-sig")
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
         res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
+        lang = res.study.language
+        with pd.ExcelWriter(tmp / "units.xlsx") as xl:
+            table = pd.DataFrame(units.drop(columns="geometry"))
+            labelled(table, lang).to_excel(xl, sheet_name="units", index=False)
+            labelled(res.districts.reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
+            labelled(res.overall.reset_index(drop=True), lang).to_excel(xl, sheet_name="study", index=False)
+            res.target_results.to_excel(xl, sheet_name="targets", index=False)
+            res.rejects.to_excel(xl, sheet_name="rejects", index=False)
         (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=_json_default),
                                           encoding="utf-8")
-        write_report(res, tmp)
+        if report:
+            write_report(res, tmp)
     return final
 
 

@@ -1,0 +1,140 @@
+"""Coverage, capacity and targets on hand-checkable inputs; 2SFCA against PySAL access on the demo."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from circles import coverage as cov
+from circles import targets as tg
+from circles.labels import label
+
+INF = np.inf
+
+
+def _points():
+    # five cells in two units (A, B) and one empty unit (C); times in seconds to each kind
+    return pd.DataFrame({
+        "unit_id": ["A", "A", "A", "B", "B", "C"],
+        "parent": ["S1", "S1", "S1", "S2", "S2", "S2"],
+        "total": [100.0, 200.0, 300.0, 400.0, 0.0, 0.0],
+        "elderly": [10.0, 20.0, 30.0, 40.0, 0.0, 0.0],
+        "infants": [1.0, 2.0, 3.0, 4.0, 0.0, 0.0],
+        "time_s_daycare": [200.0, 500.0, 1000.0, INF, INF, INF],
+        "time_s_nursing_home": [INF, 250.0, 800.0, 700.0, INF, INF],
+        "time_s_nursery": [100.0, 700.0, INF, 850.0, INF, INF],
+    })
+
+
+def test_shares_times_and_people_left_out_by_hand():
+    pts = cov.add_any_times(_points())
+    # nearest elderly service: min(daycare, nursing home) = 200, 250, 800, 700 s
+    assert list(pts["time_s_elderly_any"][:4]) == [200, 250, 800, 700]
+    table = cov.aggregate(pts, "unit_id", [5, 10, 15], ["daycare", "nursing_home", "nursery"])
+    a, b = table.loc["A"], table.loc["B"]
+    # unit A elderly 10/20/30 at 200/250/800 s: within 5 min (300 s): 30 of 60
+    assert a["cov_elderly_any_5min"] == pytest.approx(30 / 60)
+    assert a["cov_elderly_any_15min"] == pytest.approx(1.0)
+    assert a["cov_elderly_daycare_10min"] == pytest.approx(30 / 60)  # 200 and 500 s <= 600 s
+    assert b["cov_elderly_daycare_15min"] == 0.0  # no day-care reachable
+    assert a["cov_infants_nursery_15min"] == pytest.approx(3 / 6)
+    # weighted median of elderly time in A: weights 10, 20, 30 at 200, 250, 800 s -> 250 s
+    assert a["time_elderly_median_min"] == pytest.approx(250 / 60)
+    assert a["time_elderly_mean_min"] == pytest.approx((10 * 200 + 20 * 250 + 30 * 800) / 60 / 60)
+    assert a["time_elderly_p90_min"] == pytest.approx(800 / 60)
+    assert a["beyond_infants_15min"] == 3.0 and a["unreached_infants"] == 3.0
+    # a unit with nobody is "no population", never 0 % or 100 %
+    c = table.loc["C"]
+    assert math.isnan(c["cov_elderly_any_15min"]) and math.isnan(c["cov_infants_any_5min"])
+    # conservation and bounds
+    assert table["pop_total"].sum() == pts["total"].sum()
+    shares = table.filter(like="cov_").to_numpy()
+    assert np.nanmin(shares) >= 0 and np.nanmax(shares) <= 1
+
+
+def test_two_step_fca_by_hand():
+    # f0 reaches p0, p1; f1 reaches p1, p2 (times within the 600 s catchment)
+    times = sp.csr_matrix(np.array([[100.0, 300.0, 0.0], [0.0, 200.0, 500.0]]))
+    supply = np.array([10.0, 20.0])
+    demand = np.array([100.0, 200.0, 300.0])
+    a = cov.two_step_fca(times, supply, demand, catchment_s=600)
+    # R0 = 10 / 300, R1 = 20 / 500
+    assert a == pytest.approx([10 / 300, 10 / 300 + 20 / 500, 20 / 500])
+    # 2SFCA conserves supply: sum_i P_i A_i = sum_j S_j
+    assert (a * demand).sum() == pytest.approx(supply.sum())
+    # a shorter catchment drops the 500 s link: f1 then serves p1 only
+    a2 = cov.two_step_fca(times, supply, demand, catchment_s=400)
+    assert a2 == pytest.approx([10 / 300, 10 / 300 + 20 / 200, 0.0])
+    # Gaussian decay: weight 1 at 0 s, 0 at the catchment edge
+    assert cov.gaussian_weight(np.array([0.0, 600.0]), 600.0) == pytest.approx([1.0, 0.0])
+    e = cov.two_step_fca(times, supply, demand, catchment_s=600, decay="gaussian")
+    assert (e * demand).sum() == pytest.approx(supply.sum())
+
+
+def test_targets_pass_fail_and_gap_text():
+    table = pd.DataFrame({"pop_total": [100_000.0, 50_000.0, 0.0], "sfca_slots_per_1000_total": [3.0, 5.0, np.nan],
+                          "pop_elderly": [20_000.0, 9_000.0, 0.0], "cov_elderly_any_15min": [0.5, 1.0, np.nan]},
+                         index=pd.Index(["A", "B", "C"], name="unit_id"))
+    preset = tg.load_preset("national")
+    preset["indicators"] = [i for i in preset["indicators"] if i["id"] != "beds_per_1000_elderly"]
+    res = tg.evaluate(table, preset, language="en").set_index(["unit_id", "indicator"])
+    slots = res.xs("slots_per_1000_total", level="indicator")
+    # A: (4.5 - 3.0) x 100,000 / 1,000 = 150 slots short
+    assert slots.loc["A", "status"] == "fail" and slots.loc["A", "gap"] == 150
+    assert slots.loc["A", "gap_text"] == "needs 150 more slots"
+    assert slots.loc["B", "status"] == "pass" and slots.loc["C", "status"] == "no population"
+    circle = res.xs("elderly_circle_15min", level="indicator")
+    assert circle.loc["A", "gap"] == math.ceil(0.45 * 20_000)  # 9,000 more elderly to cover
+    assert tg.gap_text(420, "slots", "zh") == "还需 420 个托位"
+
+
+def test_every_builtin_preset_loads_with_sources():
+    names = tg.builtin_presets()
+    assert set(names) >= {"national", "fuzhou", "taizhou", "ganzi", "shaoyang", "mengzi"}
+    for name in names:
+        p = tg.load_preset(name)
+        assert all(i.get("source") and i.get("label_zh") for i in p["indicators"]), name
+
+
+def test_labels():
+    assert label("cov_elderly_daycare_15min", "zh") == "15分钟内可达日间照料中心的老年人(60+)比例"
+    assert label("cov_infants_any_10min", "en") == "Share of infants (0-3) within 10 min of any service for the group"
+    assert label("time_elderly_p90_min", "en").startswith("p90 time")
+
+
+def test_demo_unit_populations_sum_to_study(demo_run):
+    res, _ = demo_run
+    assert res.units["pop_elderly"].sum() == pytest.approx(res.overall["pop_elderly"].iloc[0])
+    assert res.districts["pop_total"].sum() == pytest.approx(res.overall["pop_total"].iloc[0])
+
+
+def test_our_2sfca_equals_pysal_access_on_the_demo(demo_run):
+    access = pytest.importorskip("access")
+    from circles.travel import TravelNetwork
+
+    res, _ = demo_run
+    net = TravelNetwork(res.nodes, res.edges, walk_speed_mps=1.0)
+    fac = res.facilities[res.facilities["serves"] == "elderly"].reset_index(drop=True)
+    fsnap = net.snap_points(fac, max_offroad_m=500)
+    psnap = net.snap_points(res.points, max_offroad_m=500)
+    M = net.times_to_points(fsnap, psnap, cutoff_s=900).tocoo()
+    supply = fac["capacity"].fillna(0).to_numpy()
+    demand = res.points["elderly"].to_numpy()
+    ours = cov.two_step_fca(M.tocsr(), supply, demand, catchment_s=900)
+    ours_g = cov.two_step_fca(M.tocsr(), supply, demand, catchment_s=900, decay="gaussian")
+    cost = pd.DataFrame({"origin": M.col, "dest": M.row, "cost": M.data})
+    A = access.Access(demand_df=pd.DataFrame({"cell": np.arange(len(demand)), "elderly": demand}),
+                      demand_index="cell", demand_value="elderly",
+                      supply_df=pd.DataFrame({"fac": np.arange(len(supply)), "beds": supply}),
+                      supply_index="fac", supply_value="beds",
+                      cost_df=cost, cost_origin="origin", cost_dest="dest", cost_name="cost")
+    theirs = A.two_stage_fca(name="2sfca", max_cost=900).iloc[:, 0].reindex(range(len(demand))).fillna(0).to_numpy()
+    theirs_g = A.enhanced_two_stage_fca(name="g", max_cost=900, weight_fn=lambda t: cov.gaussian_weight(t, 900.0)) \
+        .iloc[:, 0].reindex(range(len(demand))).fillna(0).to_numpy()
+    assert np.count_nonzero(ours) > 1000
+    assert np.max(np.abs(ours - theirs)) < 1e-12 + 1e-9 * np.max(ours)
+    assert np.max(np.abs(ours_g - theirs_g)) < 1e-9 * np.max(ours_g)
