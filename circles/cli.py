@@ -124,6 +124,76 @@ def _print_units(res) -> None:
         Console().print(f"worst: {w['unit_id']} ({w['parent']}): {w['why']}", highlight=False)
 
 
+@app.command()
+def suggest(
+    study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit for the demo."),
+    kind: list[str] = typer.Option(["nursery"], "--kind", help="Facility kind to site (repeat for several)."),
+    n: int = typer.Option(5, "--n", help="Number of new sites per kind."),
+    slots: Optional[int] = typer.Option(None, "--slots", help="Slots of each new nursery/kindergarten."),
+    beds: Optional[int] = typer.Option(None, "--beds", help="Beds of each new elderly facility."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Walking minutes that count as covered."),
+    model: Optional[str] = typer.Option(None, "--model", help="mclp, lscp, pmedian, capacitated or joint."),
+    method: Optional[str] = typer.Option(None, "--method", help="exact (HiGHS) or greedy."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>/)."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Suggest where to build new facilities; print the ranked sites and before/after coverage.
+
+    Example: circles suggest data/demo/study.toml --kind nursery --n 5 --slots 150
+    """
+    _setup(debug, True)
+    from circles.pipeline import run as run_pipeline
+    from circles.study import StudyError, demo_study_path, load_study
+
+    try:
+        study = load_study(study_file or demo_study_path())
+        s = study.siting
+        s.kinds, s.n_sites = list(kind), n
+        for key, value in (("slots", slots), ("beds", beds), ("threshold_min", threshold), ("model", model),
+                           ("method", method)):
+            if value is not None:
+                setattr(s, key, value)
+        if s.model not in ("mclp", "lscp", "pmedian", "capacitated", "joint"):
+            raise StudyError(f"--model {s.model!r}: use mclp, lscp, pmedian, capacitated or joint")
+        res, folder = run_pipeline(study, folder=out)
+    except CirclesError as exc:
+        _fail(exc, debug)
+        return
+    _print_sites(res)
+    console.print(f"wrote {folder}/report.html and coverage.gpkg (layer suggested_sites)", highlight=False)
+
+
+def _print_sites(res) -> None:
+    from rich.table import Table
+
+    s = res.summary
+    for key, info in s.get("siting", {}).items():
+        if info.get("message"):
+            Console().print(f"{key}: {info['message']}", highlight=False)
+        t = Table(title=f"{key}: {info.get('model', 'mclp')} ({info.get('method', '')}), MIP gap {info.get('mip_gap')}")
+        for c in ("rank", "site", "lon", "lat", "capacity", "newly covered"):
+            t.add_column(c)
+        sites = res.sites[res.sites["kind"].isin(key.split("+") if key != "joint" else res.sites["kind"].unique())]
+        sites = sites.drop_duplicates("rank").to_crs(4326)
+        for _, r in sites.iterrows():
+            t.add_row(str(r["rank"]), str(r.get("name", "")), f"{r.geometry.x:.5f}", f"{r.geometry.y:.5f}",
+                      str(r["capacity"]), f"{r['gain']:,.0f}" if key != "joint" else f"{r['gain']:.4f}")
+        Console().print(t)
+        if key == "joint":
+            Console().print(f"joint: elderly {_pct(info['share_before_elderly'])} -> {_pct(info['share_after_elderly'])}, "
+                            f"infants {_pct(info['share_before_infants'])} -> {_pct(info['share_after_infants'])}",
+                            highlight=False)
+        if info.get("share_before") is not None:
+            Console().print(f"{key}: {info['group']} within {info['threshold_min']:g} min "
+                            f"{_pct(info['share_before'])} -> {_pct(info['share_after'])}; "
+                            f"units improved: {info.get('units_improved', 0)}", highlight=False)
+            for ch in info.get("unit_changes", [])[:5]:
+                Console().print(f"  unit {ch['unit_id']}: {_pct(ch['before'])} -> {_pct(ch['after'])}", highlight=False)
+    for r in s.get("targets_after", []):
+        Console().print(f"after: {r['indicator']}: {r['measured']} vs {r['target']} -> {r['status']} {r['gap_text']}",
+                        highlight=False)
+
+
 @app.command("fetch-network")
 def fetch_network(
     place: str = typer.Argument(..., help='Place name, e.g. "江汉区, 武汉市, 中国".'),

@@ -20,6 +20,7 @@ from typing import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
 
 from circles import coverage as cov
@@ -61,6 +62,8 @@ class Results:
     isochrones_per_facility: gpd.GeoDataFrame
     summary: dict
     timings_s: dict = field(default_factory=dict)
+    net: TravelNetwork | None = None  # kept for what-if siting (see suggest)
+    point_snap: object = None
 
 
 class _Stages:
@@ -174,24 +177,17 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         catch = net.times_to_points(fsnap, psnap, cutoff_s=tmax_s)
 
     with stage("coverage"):
-        _add_access(points, facilities, catch, tmax_s)
-        unit_table = _coverage_table(points, facilities, thresholds, kinds, "unit_id")
-        units = units.merge(unit_table, left_on="unit_id", right_index=True, how="left")
-        for c in ("pop_total", "pop_elderly", "pop_infants", "n_cells", "beds_inside", "slots_inside"):
-            units[c] = units[c].fillna(0)
-        district_table = _coverage_table(points.assign(parent=points["parent"].replace("", "(none)")),
-                                         facilities.assign(parent=facilities["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("(none)")),
-                                         thresholds, kinds, "parent")
-        overall = _coverage_table(points.assign(all="study"), facilities.assign(all="study"), thresholds, kinds, "all")
-
-    with stage("targets"):
         preset = tg.load_preset(study.targets.preset)
-        unit_results = tg.evaluate(units.set_index("unit_id"), preset, language=study.language)
-        units = units.merge(tg.wide(unit_results, "unit_id"), left_on="unit_id", right_index=True, how="left")
-        overall_results = tg.evaluate(overall, preset, language=study.language)
+        scored = _score(points, facilities, catch, units, thresholds, kinds, preset, study.language, tmax_s)
+        points, units = scored["points"], scored["units"]
 
     with stage("siting"):
-        sites, siting_info = _siting(study, net, nodes, area, points, psnap, facilities, units, thresholds, kinds, preset)
+        sites, siting_info = _siting(study, net, nodes, area, points, psnap, facilities, units, kinds)
+        after = None
+        if len(sites):
+            after = _after_sites(study, net, points, psnap, facilities, catch, sites, units, thresholds, kinds,
+                                 preset, tmax_s)
+            units = units.merge(after["units_after"], left_on="unit_id", right_index=True, how="left")
 
     with stage("isochrones"):
         iso = []
@@ -205,12 +201,96 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         iso_each = isochrones_per_source(net, fsnap, tmax_s, labels=labels)
 
     summary = _summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
-                       district_table, overall, overall_results, unit_results, preset, siting_info, thresholds, kinds)
+                       scored["districts"], scored["overall"], scored["overall_results"], scored["unit_results"],
+                       preset, siting_info, thresholds, kinds)
+    if after is not None:
+        summary["targets_after"] = [{"indicator": r.indicator, "measured": _r(r.measured), "target": r.target,
+                                     "status": r.status, "gap": r.gap, "gap_text": r.gap_text}
+                                    for r in after["overall_results"].itertuples()]
+        summary["coverage_after"] = after["coverage_after"]
+        summary["units_fail_after"] = after["units_fail_after"]
     summary["timings_s"] = stage.timings
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
-                   points=points, units=units, districts=district_table, overall=overall,
-                   target_results=unit_results, preset=preset, sites=sites, isochrones=isochrones,
-                   isochrones_per_facility=iso_each, summary=summary, timings_s=stage.timings)
+                   points=points, units=units, districts=scored["districts"], overall=scored["overall"],
+                   target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
+                   isochrones_per_facility=iso_each, summary=summary, timings_s=stage.timings,
+                   net=net, point_snap=psnap)
+
+
+def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> tuple[gpd.GeoDataFrame, dict]:
+    """What-if siting on an analysed study, without rerunning it.
+
+    ``siting`` overrides keys of the study's ``[siting]`` section (``threshold_min``,
+    ``model``, ``method``, ``slots`` ...). Returns the ranked sites and the info per kind.
+
+    Example
+    -------
+    >>> res = analyse(load_study("data/demo/study.toml"))           # doctest: +SKIP
+    >>> sites, info = suggest(res, "nursery", n_sites=3, slots=150)  # doctest: +SKIP
+    """
+    import copy
+
+    study = copy.deepcopy(res.study)
+    study.siting.kinds = [kind] if isinstance(kind, str) else list(kind)
+    study.siting.n_sites = n_sites
+    for key, value in siting.items():
+        if not hasattr(study.siting, key):
+            raise InputFileError(f"suggest(): unknown siting option {key!r}")
+        setattr(study.siting, key, value)
+    kinds = [k for k in KINDS if (res.facilities["kind"] == k).any()]
+    return _siting(study, res.net, res.nodes, res.area, res.points, res.point_snap, res.facilities, res.units, kinds)
+
+
+def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, language, tmax_s) -> dict:
+    """Coverage, capacity and targets per unit, district and study (the same code before and after siting)."""
+    points = points.copy()
+    _add_access(points, facilities, catch, tmax_s)
+    unit_table = _coverage_table(points, facilities, thresholds, kinds, "unit_id")
+    units = units_geo[["unit_id", "unit_name", "parent", "geometry"]].merge(unit_table, left_on="unit_id",
+                                                                            right_index=True, how="left")
+    for c in ("pop_total", "pop_elderly", "pop_infants", "n_cells", "beds_inside", "slots_inside"):
+        units[c] = units[c].fillna(0)
+    parent_of = units.set_index("unit_id")["parent"]
+    districts = _coverage_table(points.assign(parent=points["parent"].replace("", "(none)")),
+                                facilities.assign(parent=facilities["unit_id"].map(parent_of).fillna("(none)")),
+                                thresholds, kinds, "parent")
+    overall = _coverage_table(points.assign(all="study"), facilities.assign(all="study"), thresholds, kinds, "all")
+    unit_results = tg.evaluate(units.set_index("unit_id"), preset, language=language)
+    units = units.merge(tg.wide(unit_results, "unit_id"), left_on="unit_id", right_index=True, how="left")
+    overall_results = tg.evaluate(overall, preset, language=language)
+    return {"points": points, "units": units, "districts": districts, "overall": overall,
+            "unit_results": unit_results, "overall_results": overall_results}
+
+
+def _after_sites(study, net, points, psnap, facilities, catch, sites, units, thresholds, kinds, preset, tmax_s) -> dict:
+    """Score again with the suggested sites built (existing facilities unchanged)."""
+    new = gpd.GeoDataFrame({
+        "facility_id": [f"NEW-{k}-{r}" for k, r in zip(sites["kind"], sites["rank"])],
+        "name": [f"建议新建{z} #{r}" for z, r in zip(sites["kind_zh"], sites["rank"])],
+        "kind": sites["kind"].to_numpy(), "serves": sites["group"].replace({"both": "elderly"}).to_numpy(),
+        "capacity": sites["capacity"].to_numpy(dtype=float), "address": "", "note": "suggested",
+        "unit_id": assign_points(sites, units).to_numpy(),
+    }, geometry=sites.geometry.values, crs=net.crs)
+    fac_after = pd.concat([facilities, new], ignore_index=True)
+    fac_after = gpd.GeoDataFrame(fac_after, geometry="geometry", crs=net.crs)
+    nsnap = net.snap_points(new, max_offroad_m=study.travel.max_offroad_m)
+    pts = points.copy()
+    for k in new["kind"].unique():
+        idx = np.flatnonzero((new["kind"] == k).to_numpy())
+        pts[f"time_s_{k}"] = np.minimum(pts[f"time_s_{k}"].to_numpy(), net.nearest_times(subset(nsnap, idx), psnap))
+    pts = gpd.GeoDataFrame(cov.add_any_times(pts), geometry="geometry", crs=net.crs)
+    catch_after = sp.vstack([catch, net.times_to_points(nsnap, psnap, cutoff_s=tmax_s)]).tocsr()
+    kinds_after = [k for k in KINDS if (fac_after["kind"] == k).any()]
+    scored = _score(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s)
+    ua = scored["units"].set_index("unit_id")
+    keep = [c for c in ua.columns if c.startswith(("cov_", "sfca_", "e2sfca_", "status_"))] + ["n_fail"]
+    units_after = ua[keep].add_suffix("_after")
+    o = scored["overall"].iloc[0]
+    status = scored["unit_results"]
+    return {"units_after": units_after, "overall_results": scored["overall_results"],
+            "coverage_after": {g: {f"{t:g}min": _r(o[cov.col("cov", g, "any", t)]) for t in thresholds}
+                               for g in cov.GROUPS},
+            "units_fail_after": status[status["status"] == "fail"].groupby("indicator").size().astype(int).to_dict()}
 
 
 def _add_access(points, facilities, catch, catchment_s) -> None:
@@ -234,45 +314,134 @@ def _coverage_table(points, facilities, thresholds, kinds, by) -> pd.DataFrame:
     return table
 
 
-def _siting(study, net, nodes, area, points, psnap, facilities, units, thresholds, kinds, preset):
+def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds):
+    """Suggest sites for each requested kind (or jointly), with before/after coverage."""
+    from circles.siting import capacitated_exact, lscp_exact, pmedian_exact
+
     s = study.siting
-    sites_all, info_all = [], {}
+    empty = gpd.GeoDataFrame({"kind": [], "rank": [], "gain": []}, geometry=[], crs=net.crs)
     if s.n_sites == 0 or not s.kinds:
-        return gpd.GeoDataFrame({"kind": []}, geometry=[], crs=net.crs), info_all
-    cands = candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=area)
-    threshold_s = s.threshold_min * 60.0
+        return empty, {}
     for kind in s.kinds:
         if kind not in KINDS:
             raise InputFileError(f"siting.kinds: {kind!r} is not a facility kind; use one of {sorted(KINDS)}")
-        group = KINDS[kind].serves
-        w = points[group].to_numpy(dtype=float)
-        covered0 = points[f"time_s_{kind}"].to_numpy() <= threshold_s
-        sites, info, _A = suggest_sites(net, psnap, w, covered0, cands, n_sites=s.n_sites,
-                                        threshold_s=threshold_s, method=s.method)
-        size = s.slots if KINDS[kind].capacity == "slots" else s.beds
+    threshold_s = s.threshold_min * 60.0
+    exclude = None
+    if s.exclude is not None:
+        ex = gpd.read_file(s.exclude)
+        if ex.crs is None:
+            raise InputFileError(f"{s.exclude}: exclusion areas have no CRS")
+        exclude = shapely.union_all(ex.to_crs(net.crs).geometry.values)
+
+    def candidates_for(kind):
+        if s.candidates is not None:
+            c = gpd.read_file(s.candidates)
+            if c.crs is None:
+                raise InputFileError(f"{s.candidates}: candidate sites have no CRS")
+            c = c.to_crs(net.crs)
+            c["geometry"] = c.geometry.representative_point()
+            name_col = s.candidate_name_column if s.candidate_name_column in c else None
+            c["name"] = c[name_col].astype(str) if name_col else [f"候选 {i + 1}" for i in range(len(c))]
+            if exclude is not None:
+                c = c[~shapely.intersects(exclude, c.geometry.values)]
+            return c[["name", "geometry"]].reset_index(drop=True)
+        # generated: thinned road nodes in units where this kind does not cover everyone
+        col = cov.col("cov", KINDS[kind].serves, kind, s.threshold_min)
+        served = units[col] if col in units else pd.Series(0.0, index=units.index)
+        under = units[served.fillna(1.0) < 1.0 - 1e-9]
+        zone = shapely.union_all(under.geometry.values) if len(under) else area
+        return candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=zone, exclude=exclude)
+
+    def label_sites(sites, kind, group, size):
         sites["kind"] = kind
         sites["kind_zh"] = KINDS[kind].zh
         sites["capacity"] = size
         sites["group"] = group
-        # before/after per unit: share of the group within the threshold of this kind
-        new_snap = net.snap_points(sites, max_offroad_m=1.0)
+        return sites
+
+    info_all, sites_all = {}, []
+    if s.model == "joint":
+        if len(s.kinds) != 2 or {KINDS[k].serves for k in s.kinds} != {"elderly", "infants"}:
+            raise InputFileError("siting.model = 'joint' needs siting.kinds = [an elderly kind, an infant kind]")
+        ke = next(k for k in s.kinds if KINDS[k].serves == "elderly")
+        ki = next(k for k in s.kinds if KINDS[k].serves == "infants")
+        we, wi = points["elderly"].to_numpy(float), points["infants"].to_numpy(float)
+        w = np.r_[we / max(we.sum(), 1e-9), wi / max(wi.sum(), 1e-9)]  # shares gained, summed
+        cov0 = np.r_[points[f"time_s_{ke}"].to_numpy() <= threshold_s, points[f"time_s_{ki}"].to_numpy() <= threshold_s]
+        cands = candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=area, exclude=exclude) \
+            if s.candidates is None else candidates_for(ke)
+        sites, info, _ = suggest_sites(net, [psnap, psnap], w, cov0, cands, n_sites=s.n_sites,
+                                       threshold_s=threshold_s, method=s.method)
+        info.update({"kind": f"{ke}+{ki}", "group": "both", "n_sites": int(len(sites)), "model": "joint",
+                     "threshold_min": s.threshold_min,
+                     "objective_meaning": "sum of elderly and infant coverage shares"})
+        new_snap = net.snap_points(sites, max_offroad_m=500.0)
         t_new = net.nearest_times(new_snap, psnap, cutoff_s=threshold_s)
-        after = np.minimum(points[f"time_s_{kind}"].to_numpy(), t_new)
-        col = cov.col("cov", group, kind, s.threshold_min)
-        before_u = cov.weighted_mean_by((points[f"time_s_{kind}"].to_numpy() <= threshold_s).astype(float), w, points["unit_id"])
+        for k, wk in ((ke, we), (ki, wi)):
+            t_old = points[f"time_s_{k}"].to_numpy()
+            info[f"share_before_{KINDS[k].serves}"] = float(wk[t_old <= threshold_s].sum() / max(wk.sum(), 1e-9))
+            info[f"share_after_{KINDS[k].serves}"] = float(wk[np.minimum(t_old, t_new) <= threshold_s].sum()
+                                                          / max(wk.sum(), 1e-9))
+        both = [label_sites(sites.copy(), ke, "elderly", s.beds), label_sites(sites.copy(), ki, "infants", s.slots)]
+        info_all["joint"] = info
+        sites_all.extend(both)
+        return gpd.GeoDataFrame(pd.concat(sites_all, ignore_index=True), geometry="geometry", crs=net.crs), info_all
+    for kind in s.kinds:
+        group = KINDS[kind].serves
+        size = s.slots if KINDS[kind].capacity == "slots" else s.beds
+        w = points[group].to_numpy(dtype=float)
+        t_old = points[f"time_s_{kind}"].to_numpy()
+        covered0 = t_old <= threshold_s
+        cands = candidates_for(kind)
+        if len(cands) == 0:
+            info_all[kind] = {"kind": kind, "group": group, "n_sites": 0, "model": s.model,
+                              "message": "every unit is already fully covered: no candidate site generated"}
+            continue
+        if s.model == "mclp":
+            sites, info, _ = suggest_sites(net, psnap, w, covered0, cands, n_sites=s.n_sites,
+                                           threshold_s=threshold_s, method=s.method)
+        else:
+            csnap = net.snap_points(cands, max_offroad_m=500.0)
+            T = net.times_to_points(csnap, psnap, cutoff_s=threshold_s)
+            A = (T > 0).astype(bool).tocsr()
+            if s.model == "lscp":
+                res = lscp_exact(A, covered0)
+            elif s.model == "pmedian":
+                res = pmedian_exact(T, w, s.n_sites, np.where(np.isfinite(t_old), t_old, np.inf))
+            else:  # capacitated
+                same = np.flatnonzero((facilities["kind"] == kind).to_numpy())
+                fsnap = net.snap_points(facilities.iloc[same], max_offroad_m=study.travel.max_offroad_m)
+                A_old = (net.times_to_points(fsnap, psnap, cutoff_s=threshold_s) > 0).astype(bool)
+                res = capacitated_exact(A, A_old, w * s.take_up_rate, size,
+                                        facilities.iloc[same]["capacity"].to_numpy(float), s.n_sites)
+            chosen = res.pop("chosen")
+            gains = [float(w[np.asarray(A[j].todense()).ravel() & ~covered0].sum()) for j in chosen]
+            order = np.argsort(gains, kind="stable")[::-1]
+            sites = cands.iloc[[chosen[i] for i in order]].copy().reset_index(drop=True)
+            sites["rank"] = np.arange(1, len(sites) + 1)
+            sites["gain"] = [gains[i] for i in order]
+            info = {"model": s.model, "n_candidates": int(len(cands)), "method": "HiGHS MIP", **res}
+        sites = label_sites(sites, kind, group, size)
+        new_snap = net.snap_points(sites, max_offroad_m=500.0)
+        after = np.minimum(t_old, net.nearest_times(new_snap, psnap, cutoff_s=threshold_s)) if len(sites) else t_old
+        before_u = cov.weighted_mean_by(covered0.astype(float), w, points["unit_id"])
         after_u = cov.weighted_mean_by((after <= threshold_s).astype(float), w, points["unit_id"])
-        units[f"{col}_after"] = units["unit_id"].map(after_u)
-        info.update({"kind": kind, "group": group, "n_sites": int(len(sites)), "threshold_min": s.threshold_min, "site_capacity": size,
-                     "covered_before": float(w[covered0].sum()), "covered_after": float(w[after <= threshold_s].sum()),
-                     "group_total": float(w.sum()),
+        change = (after_u - before_u).sort_values(ascending=False)
+        improved = change[change > 1e-9]
+        info.update({"units_improved": int(len(improved)),
+                     "unit_changes": [{"unit_id": u, "before": _r(before_u[u]), "after": _r(after_u[u])}
+                                      for u in improved.index[:10]]})
+        info.update({"kind": kind, "group": group, "n_sites": int(len(sites)), "threshold_min": s.threshold_min,
+                     "site_capacity": size, "covered_before": float(w[covered0].sum()),
+                     "covered_after": float(w[after <= threshold_s].sum()), "group_total": float(w.sum()),
                      "share_before": float(w[covered0].sum() / w.sum()) if w.sum() else None,
                      "share_after": float(w[after <= threshold_s].sum() / w.sum()) if w.sum() else None,
-                     "units_improved": int(((after_u - before_u) > 1e-9).sum()),
                      "capacity_added": int(size * len(sites))})
         info_all[kind] = info
         sites_all.append(sites)
-    sites = pd.concat(sites_all, ignore_index=True)
-    return gpd.GeoDataFrame(sites, geometry="geometry", crs=net.crs), info_all
+    if not sites_all:
+        return empty, info_all
+    return gpd.GeoDataFrame(pd.concat(sites_all, ignore_index=True), geometry="geometry", crs=net.crs), info_all
 
 
 def _r(x, nd=4):

@@ -212,10 +212,21 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
               f"({pop['beyond_offroad_people']:,.0f} {t['people']})</li>")
     sites = ""
     for kind, info in summary.get("siting", {}).items():
+        if kind == "joint":
+            label = "一老一小联合选址" if language == "zh" else "Joint elderly + infant sites"
+            sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: {t['elderly']} "
+                      f"{_pct(info.get('share_before_elderly'))} → {_pct(info.get('share_after_elderly'))}, "
+                      f"{t['infants']} {_pct(info.get('share_before_infants'))} → "
+                      f"{_pct(info.get('share_after_infants'))} ({info['threshold_min']:g} {t['min']})</li>")
+            continue
         label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
+        if not info.get("n_sites"):
+            sites += f"<li>{_e(label)}: {_e(info.get('message', ''))}</li>"
+            continue
         sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: "
                   f"{_pct(info.get('share_before'))} → {_pct(info.get('share_after'))} "
-                  f"({t[info['group']]}, {info['threshold_min']:g} {t['min']}; {_e(info['method'])})</li>")
+                  f"({t[info['group']]}, {info['threshold_min']:g} {t['min']}; {_e(info['model'])}, "
+                  f"{_e(info['method'])})</li>")
     img = (f"<img alt='coverage curve' src='data:image/png;base64,{base64.b64encode(curve_png).decode()}' style='width:100%'>"
            if curve_png else "")
     title = _e(summary.get("title") or summary["study"])

@@ -1,24 +1,33 @@
-"""Where to build: new sites that cover the most uncovered people (maximal covering, MCLP).
+"""Where to build: location models over the travel-time matrix (where a site is chosen).
 
-The model works on plain arrays (spopt style): a boolean candidate-by-demand coverage
-matrix ``A`` (candidate j covers demand point i if the walk is within the threshold),
-demand weights ``w`` (elderly or infants per point), and ``covered0`` (points already
-covered by existing facilities, which stay open). Gains count only people not yet
-covered.
+The models work on plain arrays (spopt style); :func:`suggest_sites` is the adapter the
+pipeline and the CLI call. Notation: ``A`` is a boolean candidate-by-demand matrix
+(candidate j covers demand point i when the walk is within the threshold), ``w`` the
+people at each demand point, ``covered0`` the points already covered by existing
+facilities, which stay open and are never moved.
 
-- :func:`mclp_greedy`: add the site with the largest marginal gain, N times, then try
-  1-for-1 swaps while any improves the objective (fast, for what-ifs).
-- :func:`mclp_exact`: the MCLP integer programme solved by HiGHS (highspy) under a time
-  limit, reporting the MIP gap; demand points with identical candidate sets are merged
-  first, and the model is skipped when greedy already reaches the LP-free upper bound
-  (every coverable person covered).
-
-:func:`suggest_sites` is the GeoDataFrame adapter the pipeline calls.
+- **MCLP** (maximal covering, Church & ReVelle 1974): ``n`` new sites covering the most
+  people not yet covered. :func:`mclp_greedy` (greedy, then 1-for-1 swaps until none
+  improves; reports its gap to the LP bound) and :func:`mclp_exact` (HiGHS MIP under a
+  time limit, reports the MIP gap; rows with identical candidate sets merged, greedy
+  used as a warm start, and skipped when greedy already covers everyone coverable).
+- **LSCP** (set covering, Toregas et al. 1971): :func:`lscp_exact`, the fewest new sites
+  so that everyone a candidate can reach is covered.
+- **p-median** (Hakimi 1965): :func:`pmedian_exact`, ``n`` new sites minimising the total
+  person-seconds to the nearest open facility (existing ones included).
+- **Capacitated covering**: :func:`capacitated_exact`, ``n`` new sites of ``capacity``
+  slots each; demand is people x take-up rate; existing facilities keep their capacity;
+  maximises the demand served within the threshold (fractional allocation).
+- **Joint 一老一小**: MCLP on the elderly and infant columns side by side, each person
+  weighted by ``1 / group total`` so the objective is the sum of the two coverage shares
+  gained: a site near both groups wins.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 
 import geopandas as gpd
@@ -31,36 +40,126 @@ from circles.errors import SitingError
 
 log = logging.getLogger(__name__)
 
+MODELS = ("mclp", "lscp", "pmedian", "capacitated", "joint")
 
-def candidate_nodes(nodes: gpd.GeoDataFrame, *, spacing_m: float, area=None) -> gpd.GeoDataFrame:
-    """Road nodes thinned to about one per ``spacing_m`` square (the node nearest the square's centre)."""
-    pts = nodes if area is None else nodes[shapely.covers(area, nodes.geometry.values)]
+
+# --------------------------------------------------------------------------- candidates
+def candidate_nodes(nodes: gpd.GeoDataFrame, *, spacing_m: float, area=None, exclude=None) -> gpd.GeoDataFrame:
+    """Road nodes thinned to about one per ``spacing_m`` square (the node nearest the square's centre).
+
+    Nodes outside ``area`` or inside ``exclude`` (a shapely geometry: parks, water,
+    protected land) are not candidates.
+    """
+    keep = np.ones(len(nodes), dtype=bool)
+    if area is not None:
+        keep &= shapely.covers(area, nodes.geometry.values)
+    if exclude is not None:
+        keep &= ~shapely.intersects(exclude, nodes.geometry.values)
+    pts = nodes[keep]
     if pts.empty:
-        return gpd.GeoDataFrame({"node": []}, geometry=[], crs=nodes.crs)
+        return gpd.GeoDataFrame({"node": [], "name": []}, geometry=[], crs=nodes.crs)
     xy = shapely.get_coordinates(pts.geometry.values)
     cell = np.floor(xy / spacing_m).astype(np.int64)
-    centre = (cell + 0.5) * spacing_m
-    d = np.hypot(*(xy - centre).T)
+    d = np.hypot(*(xy - (cell + 0.5) * spacing_m).T)
     df = pd.DataFrame({"cx": cell[:, 0], "cy": cell[:, 1], "d": d, "node": pts.index.to_numpy()})
     chosen = df.sort_values("d").drop_duplicates(["cx", "cy"]).sort_values("node")["node"].to_numpy()
-    out = gpd.GeoDataFrame({"node": chosen}, geometry=nodes.geometry.loc[chosen].values, crs=nodes.crs)
+    out = gpd.GeoDataFrame({"node": chosen, "name": [f"路网节点 {c}" for c in chosen]},
+                           geometry=nodes.geometry.loc[chosen].values, crs=nodes.crs)
     return out.reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- helpers
+def _covered_by(A: sp.csr_matrix, chosen) -> np.ndarray:
+    if len(chosen) == 0:
+        return np.zeros(A.shape[1], dtype=bool)
+    return np.asarray(A[list(chosen)].sum(axis=0)).ravel() > 0
+
+
 def _objective(A: sp.csr_matrix, w: np.ndarray, covered0: np.ndarray, chosen) -> float:
+    return float(w[covered0 | _covered_by(A, chosen)].sum())
+
+
+def _marginal_gains(A, w, covered0, chosen) -> list[float]:
     cov = covered0.copy()
-    if len(chosen):
-        cov |= np.asarray(A[list(chosen)].sum(axis=0)).ravel() > 0
-    return float(w[cov].sum())
+    out = []
+    for j in chosen:
+        row = A[j].toarray().ravel().astype(bool)
+        out.append(float(w[row & ~cov].sum()))
+        cov |= row
+    return out
 
 
+def _quiet_highs():
+    """A Highs instance that prints nothing (its constructor writes a banner to C stdout)."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _solve(cost, lower, upper, M: sp.csr_matrix, row_lower, row_upper, integer, *, maximise: bool,
+           time_limit_s: float = 30.0, start=None, relax: bool = False) -> dict:
+    """Solve ``opt cost.x s.t. row_lower <= M x <= row_upper, lower <= x <= upper`` with HiGHS."""
+    import highspy
+
+    M = sp.csr_matrix(M)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = M.shape[1], M.shape[0]
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.asarray(lower, dtype=float)
+    lp.col_upper_ = np.asarray(upper, dtype=float)
+    lp.row_lower_ = np.asarray(row_lower, dtype=float)
+    lp.row_upper_ = np.asarray(row_upper, dtype=float)
+    lp.sense_ = highspy.ObjSense.kMaximize if maximise else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = M.indptr
+    lp.a_matrix_.index_ = M.indices
+    lp.a_matrix_.value_ = M.data
+    lp.a_matrix_.num_row_, lp.a_matrix_.num_col_ = M.shape
+    if not relax:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
+    h = _quiet_highs()
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.passModel(lp)
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(np.asarray(start, dtype=float))
+        h.setSolution(sol)
+    h.run()
+    info = h.getInfo()
+    status = h.modelStatusToString(h.getModelStatus())
+    x = np.asarray(h.getSolution().col_value) if info.primal_solution_status else None
+    return {"x": x, "objective": float(info.objective_function_value), "status": status,
+            "mip_gap": 0.0 if relax else float(info.mip_gap)}
+
+
+def _merge_columns(A: sp.csc_matrix, w: np.ndarray):
+    """Merge demand columns with identical candidate sets: ``(A_merged, w_merged, group_of_column)``."""
+    A = sp.csc_matrix(A)
+    keys = pd.Series([A.indices[A.indptr[i]:A.indptr[i + 1]].tobytes() for i in range(A.shape[1])])
+    codes, _ = pd.factorize(keys)
+    wg = np.bincount(codes, weights=w, minlength=codes.max() + 1 if len(codes) else 0)
+    first = np.unique(codes, return_index=True)[1]
+    return A[:, first], wg, codes
+
+
+# --------------------------------------------------------------------------- MCLP
 def mclp_greedy(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *, swaps: bool = True):
     """Greedy MCLP with 1-for-1 swap improvement.
 
     Returns ``(chosen, gains)``: candidate indices in the order added and each one's
-    marginal gain (people newly covered) at the time it was added (recomputed after swaps).
+    marginal gain (people newly covered) in that order.
     """
-    A = A.tocsr().astype(bool)
+    A = sp.csr_matrix(A).astype(bool)
     uncovered = ~covered0.copy()
     chosen: list[int] = []
     for _ in range(min(n, A.shape[0])):
@@ -78,7 +177,7 @@ def mclp_greedy(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *
             improved = False
             for pos in range(len(chosen)):
                 rest = chosen[:pos] + chosen[pos + 1:]
-                base = covered0 | (np.asarray(A[rest].sum(axis=0)).ravel() > 0 if rest else covered0)
+                base = covered0 | _covered_by(A, rest)
                 gains = A @ (w * ~base)
                 gains[rest] = -1
                 cand = int(np.argmax(gains))
@@ -90,32 +189,30 @@ def mclp_greedy(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *
     return chosen, _marginal_gains(A, w, covered0, chosen)
 
 
-def _marginal_gains(A, w, covered0, chosen) -> list[float]:
-    cov = covered0.copy()
-    out = []
-    for j in chosen:
-        row = A[j].toarray().ravel().astype(bool)
-        out.append(float(w[row & ~cov].sum()))
-        cov |= row
-    return out
+def _mclp_model(A, w, n, covered0):
+    A = sp.csc_matrix(A).astype(bool)
+    todo = np.flatnonzero(~covered0 & (np.diff(A.indptr) > 0) & (w > 0))
+    G, wg, _ = _merge_columns(A[:, todo], w[todo])
+    m, nc = len(wg), A.shape[0]
+    Gc = sp.csc_matrix(G)
+    rows = [np.repeat(np.arange(m), np.diff(Gc.indptr)), np.arange(m), np.full(nc, m)]
+    cols = [Gc.indices, nc + np.arange(m), np.arange(nc)]
+    vals = [-np.ones(Gc.nnz), np.ones(m), np.ones(nc)]
+    M = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m + 1, nc + m))
+    return G, wg, M, todo
 
 
-def _quiet_highs(highspy):
-    """A Highs instance that prints nothing (its constructor writes a banner to C stdout)."""
-    import os
-    import sys
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    h.setOptionValue("output_flag", False)
-    return h
+def mclp_lp_bound(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray) -> float:
+    """Upper bound on the MCLP objective (people covered, existing included) from the LP relaxation."""
+    base = float(w[covered0].sum())
+    G, wg, M, todo = _mclp_model(A, w, n, covered0)
+    if len(wg) == 0:
+        return base
+    nc = A.shape[0]
+    res = _solve(np.r_[np.zeros(nc), wg], np.zeros(nc + len(wg)), np.ones(nc + len(wg)), M,
+                 np.full(len(wg) + 1, -np.inf), np.r_[np.zeros(len(wg)), float(n)], [True] * nc + [False] * len(wg),
+                 maximise=True, relax=True)
+    return base + res["objective"]
 
 
 def mclp_exact(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *,
@@ -128,63 +225,156 @@ def mclp_exact(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *,
     Returns a dict: ``chosen`` (candidate indices), ``objective`` (people covered
     including those covered before), ``mip_gap``, ``status``, ``n_rows_merged``.
     """
-    import highspy
-
-    A = A.tocsc().astype(bool)
-    todo = np.flatnonzero(~covered0 & (np.diff(A.indptr) > 0) & (w > 0))
     base = float(w[covered0].sum())
-    if len(todo) == 0 or n == 0:
-        return {"chosen": [], "objective": base, "mip_gap": 0.0, "status": "nothing to cover", "n_rows_merged": 0}
-    sub = A[:, todo]
-    # merge demand points with identical candidate sets
-    keys = [sub.indices[sub.indptr[i]:sub.indptr[i + 1]].tobytes() for i in range(len(todo))]
-    codes, first = pd.factorize(pd.Series(keys))
-    wg = np.bincount(codes, weights=w[todo])
-    group_cols = sub[:, np.unique(codes, return_index=True)[1]]
+    G, wg, M, todo = _mclp_model(A, w, n, covered0)
     m, nc = len(wg), A.shape[0]
-    # variables: y_0..y_{nc-1}, z_0..z_{m-1}; rows: m coverage rows + 1 cardinality row
-    gc = group_cols.tocsc()
-    rows = [np.repeat(np.arange(m), np.diff(gc.indptr)), np.arange(m), np.full(nc, m)]
-    cols = [gc.indices, nc + np.arange(m), np.arange(nc)]
-    vals = [-np.ones(gc.nnz), np.ones(m), np.ones(nc)]
-    M = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m + 1, nc + m))
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = nc + m, m + 1
-    lp.col_cost_ = np.r_[np.zeros(nc), wg]
-    lp.col_lower_ = np.zeros(nc + m)
-    lp.col_upper_ = np.ones(nc + m)
-    lp.row_lower_ = np.full(m + 1, -highspy.kHighsInf)
-    lp.row_upper_ = np.r_[np.zeros(m), float(n)]
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = M.indptr
-    lp.a_matrix_.index_ = M.indices
-    lp.a_matrix_.value_ = M.data
-    lp.a_matrix_.num_row_, lp.a_matrix_.num_col_ = m + 1, nc + m
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * nc + [highspy.HighsVarType.kContinuous] * m
-    h = _quiet_highs(highspy)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.passModel(lp)
+    if m == 0 or n == 0:
+        return {"chosen": [], "objective": base, "mip_gap": 0.0, "status": "nothing to cover", "n_rows_merged": 0}
+    start = None
     if warm_start is not None and len(warm_start):
-        sol = highspy.HighsSolution()
         y = np.zeros(nc)
         y[list(warm_start)] = 1
-        zc = np.minimum(1.0, np.asarray(group_cols.T @ y).ravel())
-        sol.col_value = list(np.r_[y, zc])
-        h.setSolution(sol)
-    h.run()
-    info = h.getInfo()
-    x = np.asarray(h.getSolution().col_value)
-    chosen = [int(j) for j in np.flatnonzero(x[:nc] > 0.5)]
-    return {
-        "chosen": chosen,
-        "objective": _objective(A.tocsr(), w, covered0, chosen),
-        "mip_gap": float(info.mip_gap),
-        "status": h.modelStatusToString(h.getModelStatus()),
-        "n_rows_merged": int(len(todo) - m),
-    }
+        start = np.r_[y, np.minimum(1.0, np.asarray(sp.csc_matrix(G).T @ y).ravel())]
+    res = _solve(np.r_[np.zeros(nc), wg], np.zeros(nc + m), np.ones(nc + m), M, np.full(m + 1, -np.inf),
+                 np.r_[np.zeros(m), float(n)], [True] * nc + [False] * m, maximise=True,
+                 time_limit_s=time_limit_s, start=start)
+    chosen = [] if res["x"] is None else [int(j) for j in np.flatnonzero(res["x"][:nc] > 0.5)]
+    return {"chosen": chosen, "objective": _objective(sp.csr_matrix(A), w, covered0, chosen),
+            "mip_gap": res["mip_gap"], "status": res["status"], "n_rows_merged": int(len(todo) - m)}
 
 
+# --------------------------------------------------------------------------- LSCP
+def lscp_exact(A: sp.csr_matrix, covered0: np.ndarray, *, time_limit_s: float = 30.0) -> dict:
+    """Fewest new sites so that every demand point a candidate can reach is covered.
+
+    Points no candidate reaches (and points already covered) need no site; their count is
+    returned as ``n_uncoverable``.
+    """
+    A = sp.csc_matrix(A).astype(bool)
+    reach = np.diff(A.indptr) > 0
+    todo = np.flatnonzero(~covered0 & reach)
+    n_uncoverable = int((~covered0 & ~reach).sum())
+    if len(todo) == 0:
+        return {"chosen": [], "n_sites": 0, "status": "nothing to cover", "mip_gap": 0.0, "n_uncoverable": n_uncoverable}
+    G, _, _ = _merge_columns(A[:, todo], np.ones(len(todo)))
+    nc, m = A.shape[0], G.shape[1]
+    M = sp.csr_matrix(sp.csc_matrix(G).T.astype(float))  # m rows: sum_j a_gj y_j >= 1
+    res = _solve(np.ones(nc), np.zeros(nc), np.ones(nc), M, np.ones(m), np.full(m, np.inf), [True] * nc,
+                 maximise=False, time_limit_s=time_limit_s)
+    chosen = [] if res["x"] is None else [int(j) for j in np.flatnonzero(res["x"] > 0.5)]
+    return {"chosen": chosen, "n_sites": len(chosen), "status": res["status"], "mip_gap": res["mip_gap"],
+            "n_uncoverable": n_uncoverable}
+
+
+# --------------------------------------------------------------------------- p-median
+def pmedian_exact(T: sp.csr_matrix, w: np.ndarray, n: int, existing_s: np.ndarray, *,
+                  penalty_s: float | None = None, time_limit_s: float = 60.0) -> dict:
+    """``n`` new sites minimising total person-seconds to the nearest open facility.
+
+    ``T`` is the sparse candidate-by-demand time matrix (entries within the threshold);
+    ``existing_s`` each point's time to the nearest existing facility (``inf`` if none).
+    A point served by no open facility costs ``penalty_s`` per person (default: twice the
+    longest time in ``T``), so leaving people out is never free. Points no candidate reaches
+    cannot be improved and are left out of the model.
+    """
+    T = sp.csc_matrix(T)
+    nc, npnt = T.shape
+    if penalty_s is None:
+        penalty_s = 2.0 * float(T.data.max()) if T.nnz else 1.0
+    fallback = np.where(np.isfinite(existing_s), np.minimum(existing_s, penalty_s), penalty_s)
+    has_cand = np.diff(T.indptr) > 0
+    todo = np.flatnonzero((w > 0) & has_cand)
+    # variables: y_j (nc), x_ij for each stored pair of todo columns, x_i0 for todo with an existing facility
+    Tt = T[:, todo].tocoo()
+    npair = Tt.nnz
+    e_idx = np.arange(len(todo))  # every point may fall back to its existing facility or the penalty
+    n_e = len(e_idx)
+    nvar = nc + npair + n_e
+    # assignment rows: sum_j x_ij + x_i0 = 1 ... but only if the point can be served by a candidate: it can (has_cand)
+    r_assign = np.r_[Tt.col, e_idx]
+    c_assign = np.r_[nc + np.arange(npair), nc + npair + np.arange(n_e)]
+    # linking rows: x_ij - y_j <= 0
+    r_link = np.r_[np.arange(npair), np.arange(npair)] + len(todo)
+    c_link = np.r_[nc + np.arange(npair), Tt.row]
+    v_link = np.r_[np.ones(npair), -np.ones(npair)]
+    r_card = np.full(nc, len(todo) + npair)
+    M = sp.csr_matrix((np.r_[np.ones(len(r_assign)), v_link, np.ones(nc)],
+                       (np.r_[r_assign, r_link, r_card], np.r_[c_assign, c_link, np.arange(nc)])),
+                      shape=(len(todo) + npair + 1, nvar))
+    cost = np.r_[np.zeros(nc), w[todo][Tt.col] * Tt.data, w[todo][e_idx] * fallback[todo][e_idx]]
+    lower = np.zeros(nvar)
+    upper = np.ones(nvar)
+    rl = np.r_[np.ones(len(todo)), np.full(npair, -np.inf), float(n)]
+    ru = np.r_[np.ones(len(todo)), np.zeros(npair), float(n)]
+    res = _solve(cost, lower, upper, M, rl, ru, [True] * nc + [False] * (npair + n_e), maximise=False,
+                 time_limit_s=time_limit_s)
+    chosen = [] if res["x"] is None else [int(j) for j in np.flatnonzero(res["x"][:nc] > 0.5)]
+    # total person-seconds over every point with a finite time after building
+    best = existing_s.copy()
+    if chosen:
+        sub = T[:, :].tocsr()[chosen].tocsc()
+        for i in np.flatnonzero(np.diff(sub.indptr) > 0):
+            best[i] = min(best[i], sub.data[sub.indptr[i]:sub.indptr[i + 1]].min())
+    fin = np.isfinite(best)
+    return {"chosen": chosen, "status": res["status"], "mip_gap": res["mip_gap"],
+            "person_s_before": float((w * np.where(np.isfinite(existing_s), existing_s, 0)).sum()),
+            "person_s_after": float((w[fin] * best[fin]).sum()), "n_served_after": float(w[fin].sum()),
+            "n_served_before": float(w[np.isfinite(existing_s)].sum())}
+
+
+# --------------------------------------------------------------------------- capacitated
+def capacitated_exact(A_new: sp.csr_matrix, A_old: sp.csr_matrix, demand: np.ndarray, capacity: float,
+                      old_capacity: np.ndarray, n: int, *, time_limit_s: float = 60.0) -> dict:
+    """``n`` new sites of ``capacity`` each, maximising demand served within the threshold.
+
+    ``A_new``/``A_old``: candidate/existing-facility by demand coverage; ``demand`` people
+    needing a place at each point (e.g. infants x take-up rate); ``old_capacity`` of the
+    existing facilities (kept open). Allocation is fractional (a family goes to one place,
+    but points are cells of many families). Returns ``chosen``, ``served_before``
+    (existing capacity alone), ``served_after``.
+    """
+    A_new = sp.csr_matrix(A_new).astype(bool)
+    A_old = sp.csr_matrix(A_old).astype(bool)
+    nc, no = A_new.shape[0], A_old.shape[0]
+    A_all = sp.vstack([A_new, A_old]).tocsc()
+    keep = np.flatnonzero((demand > 0) & (np.diff(A_all.indptr) > 0))
+    G, dg, _ = _merge_columns(A_all[:, keep], demand[keep])
+    F = nc + no
+    Gc = G.tocoo()  # facility x group pairs
+    npair = Gc.nnz
+    m = len(dg)
+    # variables: y_j (nc), s_fg served demand of group g by facility f (npair), continuous
+    # rows: for each group sum_f s_fg <= d_g ; for each facility sum_g s_fg - C_f y_f <= 0 (existing: <= C_f)
+    r1 = Gc.col
+    c1 = nc + np.arange(npair)
+    r2 = m + Gc.row
+    c2 = nc + np.arange(npair)
+    r3 = m + np.arange(nc)
+    c3 = np.arange(nc)
+    M = sp.csr_matrix((np.r_[np.ones(npair), np.ones(npair), -np.full(nc, float(capacity)), np.ones(nc)],
+                       (np.r_[r1, r2, r3, np.full(nc, m + F)], np.r_[c1, c2, c3, np.arange(nc)])),
+                      shape=(m + F + 1, nc + npair))
+    ub_fac = np.r_[np.zeros(nc), np.nan_to_num(np.asarray(old_capacity, dtype=float))]
+    rl = np.full(m + F + 1, -np.inf)
+    ru = np.r_[dg, ub_fac, float(n)]
+    cost = np.r_[np.zeros(nc), np.ones(npair)]
+
+    def served(open_new) -> float:
+        rub = ru.copy()
+        y = np.zeros(nc)
+        y[list(open_new)] = 1
+        res = _solve(cost, np.r_[y, np.zeros(npair)], np.r_[y, np.full(npair, np.inf)], M, rl, rub,
+                     [False] * (nc + npair), maximise=True, relax=True)
+        return res["objective"]
+
+    res = _solve(cost, np.zeros(nc + npair), np.r_[np.ones(nc), np.full(npair, np.inf)], M, rl, ru,
+                 [True] * nc + [False] * npair, maximise=True, time_limit_s=time_limit_s)
+    chosen = [] if res["x"] is None else [int(j) for j in np.flatnonzero(res["x"][:nc] > 0.5)]
+    return {"chosen": chosen, "status": res["status"], "mip_gap": res["mip_gap"],
+            "served_before": served([]), "served_after": served(chosen), "demand_total": float(demand.sum())}
+
+
+# --------------------------------------------------------------------------- adapter
 def suggest_sites(
     net,
     demand_snap,
@@ -197,19 +387,25 @@ def suggest_sites(
     method: str = "exact",
     time_limit_s: float = 30.0,
 ) -> tuple[gpd.GeoDataFrame, dict, sp.csr_matrix]:
-    """Rank ``n_sites`` new sites among ``candidates`` for the most newly covered people.
+    """Rank ``n_sites`` new sites among ``candidates`` for the most newly covered people (MCLP).
+
+    ``weights`` may have more columns than ``demand_snap`` has points when several
+    groups are stacked (joint mode): pass ``demand_snap`` as a list of snaps then.
 
     Returns ``(sites, info, A)``: the chosen sites (``rank``, ``gain`` = people newly
-    covered, in the order of decreasing gain), a dict with objective, gap and timings,
-    and the coverage matrix used (for before/after tables).
+    covered, in the order of decreasing gain), a dict with objective, bound, gaps and
+    timings, and the coverage matrix used.
     """
     if len(candidates) == 0:
-        raise SitingError("no candidate sites: the study area has no road nodes to build on")
+        raise SitingError("no candidate sites: the study area has no road nodes (or candidate file rows) to build on")
     if n_sites <= 0:
-        raise SitingError("siting asks for 0 new sites; set siting.n_sites to 1 or more")
+        raise SitingError("siting asks for 0 new sites; set siting.n_sites (or --n) to 1 or more")
     t0 = time.perf_counter()
-    cand_snap = net.snap_points(candidates, max_offroad_m=1.0)
-    A = net.times_to_points(cand_snap, demand_snap, cutoff_s=threshold_s)
+    cand_snap = net.snap_points(candidates, max_offroad_m=500.0)
+    if not cand_snap.snapped.any():
+        raise SitingError("no candidate site lies within 500 m of a road: check the candidates file and its CRS")
+    snaps = demand_snap if isinstance(demand_snap, list) else [demand_snap]
+    A = sp.hstack([net.times_to_points(cand_snap, s, cutoff_s=threshold_s) for s in snaps]).tocsr()
     A = (A > 0).astype(bool).tocsr()
     t_matrix = time.perf_counter() - t0
     coverable = np.asarray(A.sum(axis=0)).ravel() > 0
@@ -218,12 +414,18 @@ def suggest_sites(
     chosen, _ = mclp_greedy(A, weights, n_sites, covered0)
     greedy_obj = _objective(A, weights, covered0, chosen)
     t_greedy = time.perf_counter() - t1
-    info = {"n_candidates": int(len(candidates)), "upper_bound": upper, "greedy_objective": greedy_obj,
-            "matrix_s": round(t_matrix, 3), "greedy_s": round(t_greedy, 3), "method": "greedy+swap",
-            "mip_gap": None}
+    info = {"model": "mclp", "n_candidates": int(len(candidates)), "upper_bound_coverable": upper,
+            "greedy_objective": greedy_obj, "matrix_s": round(t_matrix, 3), "greedy_s": round(t_greedy, 4),
+            "method": "greedy+swap", "mip_gap": None}
+    if n_sites > len(candidates):
+        info["message"] = f"asked for {n_sites} sites but there are only {len(candidates)} candidates"
     if not chosen:
-        info["message"] = "all reachable demand is already covered: no new site adds anyone"
-    elif method == "exact" and greedy_obj < upper - 1e-6:
+        info["message"] = "all demand a candidate can reach is already covered: no new site adds anyone"
+        info["mip_gap"] = 0.0
+    elif greedy_obj >= upper - 1e-6:
+        info["mip_gap"] = 0.0
+        info["method"] = "greedy+swap (covers everyone coverable: optimal)"
+    elif method == "exact":
         t2 = time.perf_counter()
         res = mclp_exact(A, weights, n_sites, covered0, time_limit_s=time_limit_s, warm_start=chosen)
         info.update({"exact_s": round(time.perf_counter() - t2, 3), "mip_gap": res["mip_gap"],
@@ -231,11 +433,13 @@ def suggest_sites(
         if res["objective"] >= greedy_obj - 1e-9:
             chosen = res["chosen"]
             info["method"] = "HiGHS MIP"
-    elif method == "exact":
-        info["mip_gap"] = 0.0
-        info["method"] = "greedy+swap (reaches the upper bound: optimal)"
+    else:
+        lp = mclp_lp_bound(A, weights, n_sites, covered0)
+        info["lp_bound"] = lp
+        gained = lp - float(weights[covered0].sum())
+        info["greedy_gap_to_lp"] = (lp - greedy_obj) / gained if gained > 0 else 0.0
     gains = _marginal_gains(A, weights, covered0, chosen)
-    order = np.argsort(gains)[::-1]
+    order = np.argsort(gains, kind="stable")[::-1]
     chosen = [chosen[i] for i in order]
     gains = [gains[i] for i in order]
     sites = candidates.iloc[chosen].copy().reset_index(drop=True)

@@ -13,7 +13,8 @@ a misspelt setting never passes silently. Every section and key::
     [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column
     [travel]      walk_speed_mps, thresholds_min, max_offroad_m
     [targets]     preset (name of a built-in preset or a path to a TOML file)
-    [siting]      kinds, n_sites, threshold_min, slots, beds, candidate_spacing_m, method
+    [siting]      kinds, n_sites, threshold_min, model, method, slots, beds, take_up_rate,
+                  candidate_spacing_m, candidates, candidate_name_column, exclude
 """
 
 from __future__ import annotations
@@ -93,10 +94,15 @@ class SitingOptions:
     kinds: list = field(default_factory=lambda: ["daycare", "nursery"])
     n_sites: int = 5
     threshold_min: float = 15.0
-    slots: int = 150
-    beds: int = 30
+    model: str = "mclp"  # mclp, lscp, pmedian, capacitated, joint (see circles/siting.py)
+    method: str = "exact"  # exact (HiGHS) or greedy (greedy + swaps, gap to the LP bound reported)
+    slots: int = 150  # size of a new nursery (甘孜 plan: >= 150 slots)
+    beds: int = 30  # size of a new elderly facility
+    take_up_rate: float = 0.2  # capacitated model: share of infants needing a slot (4.5 per 1,000 / ~23 infants per 1,000)
     candidate_spacing_m: float = 250.0
-    method: str = "greedy"
+    candidates: Path | None = None  # a file of candidate sites (points or polygons); default: road nodes
+    candidate_name_column: str = "name"
+    exclude: Path | None = None  # polygons where nothing may be built
 
 
 @dataclass
@@ -136,7 +142,7 @@ _SECTIONS = {
     "siting": SitingOptions,
 }
 _STUDY_KEYS = {"name", "title", "crs", "area", "output_dir", "language"}
-_PATH_FIELDS = {"path", "folder", "parents", "area", "output_dir", "total_file"}
+_PATH_FIELDS = {"path", "folder", "parents", "area", "output_dir", "total_file", "candidates", "exclude"}
 
 
 def _build(cls, data: dict, where: str, base: Path):
@@ -225,6 +231,10 @@ def _check_values(study: Study, where: str) -> None:
         raise StudyError(f"{where}: siting.n_sites must be 0 or more")
     if study.siting.method not in ("greedy", "exact"):
         raise StudyError(f"{where}: siting.method must be 'greedy' or 'exact'")
+    from circles.siting import MODELS
+
+    if study.siting.model not in MODELS:
+        raise StudyError(f"{where}: siting.model must be one of {', '.join(MODELS)}")
 
 
 def demo_study_path() -> Path:
