@@ -42,6 +42,7 @@ def _fail(exc: BaseException, debug: bool) -> None:
 def run(
     study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit to run the embedded Hankou demo."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>/)."),
+    language: Optional[str] = typer.Option(None, "--lang", help="Report language: zh (default) or en."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the result line."),
 ) -> None:
@@ -56,6 +57,10 @@ def run(
     try:
         path = study_file or demo_study_path()
         study = load_study(path)
+        if language:
+            if language not in ("zh", "en"):
+                raise CirclesError(f"--lang {language!r}: use zh or en")
+            study.language = language
         t0 = time.perf_counter()
         with console.status("starting") as status:
             res, folder = run_pipeline(study, progress=lambda s: status.update(f"[bold]{s}[/] ..."), folder=out)
@@ -214,6 +219,37 @@ def fetch_network(
         _fail(exc, debug)
         return
     console.print(f"wrote {path}; set `network.path` to it in the study file", highlight=False)
+
+
+@app.command()
+def report(
+    study_file: Optional[Path] = typer.Argument(None, help="Study .toml whose outputs to use; omit for the demo."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The run's output folder (default: maps/<study-name>/)."),
+    language: Optional[str] = typer.Option(None, "--lang", help="Page language: zh or en."),
+    basemap: Optional[str] = typer.Option(None, "--basemap", help="none, osm or amap (GCJ-02)."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Rebuild report.html and the figures from a run's saved outputs, without recomputing.
+
+    Example: circles report data/demo/study.toml --lang en
+    """
+    _setup(debug, True)
+    from circles.report import read_report_data, write_report
+    from circles.study import demo_study_path, load_study
+
+    try:
+        folder = out or load_study(study_file or demo_study_path()).out_folder
+        data = read_report_data(folder, language=language, basemap=basemap)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            page = write_report(data, Path(tmp))
+            for f in Path(tmp).iterdir():
+                f.replace(folder / f.name)
+    except CirclesError as exc:
+        _fail(exc, debug)
+        return
+    console.print(f"wrote {folder / page.name}", highlight=False)
 
 
 @app.command()

@@ -282,6 +282,8 @@ def _after_sites(study, net, points, psnap, facilities, catch, sites, units, thr
     catch_after = sp.vstack([catch, net.times_to_points(nsnap, psnap, cutoff_s=tmax_s)]).tocsr()
     kinds_after = [k for k in KINDS if (fac_after["kind"] == k).any()]
     scored = _score(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s)
+    for g in cov.GROUPS:
+        points[f"time_s_{g}_any_after"] = pts[f"time_s_{g}_any"].to_numpy()
     ua = scored["units"].set_index("unit_id")
     keep = [c for c in ua.columns if c.startswith(("cov_", "sfca_", "e2sfca_", "status_"))] + ["n_fail"]
     units_after = ua[keep].add_suffix("_after")
@@ -505,7 +507,10 @@ def _summary(study, crs, net_report, facilities, fac_counts, rejects, points, po
                        "gap": r.gap, "gap_text": r.gap_text} for r in overall_results.itertuples()],
             "units_pass": pass_counts,
             "units_fail": fail_counts,
+            "preset_data": preset,
         },
+        "language": study.language,
+        "basemap": study.report.basemap,
         "worst_units": worst,
         "units": int(len(units)),
         "districts": {str(k): {"elderly_15min": _r(r[cov.col("cov", "elderly", "any", tmax)]),
@@ -564,7 +569,7 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
     ``units.xlsx`` with one sheet per level and human labels in the study's language.
     """
     from circles.labels import labelled
-    from circles.report import write_report
+    from circles.report import report_data, write_report
 
     final = Path(folder) if folder else res.study.out_folder
     with atomic_folder(final) as tmp:
@@ -595,7 +600,7 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
         (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=_json_default),
                                           encoding="utf-8")
         if report:
-            write_report(res, tmp)
+            write_report(report_data(res), tmp)
     return final
 
 

@@ -1,16 +1,25 @@
 """The HTML map report (folium): where every layer and the summary panel are drawn.
 
 Each ``add_*`` function takes a folium map and returns it (geopandas ``explore`` style);
-:func:`build_map` assembles them and :func:`write_report` saves ``report.html`` and the
-PNG coverage curve. Text from the data (names, addresses) is escaped before it reaches
-the page, so a facility called ``<script>`` shows as text.
+:func:`build_map` assembles them from a plain :class:`ReportData` (made from a run's
+results, or read back from a run's output folder by :func:`read_report_data`, so
+``circles report`` rebuilds the page without recomputing). :func:`write_report` saves
+``report.html`` and the PNG figures.
+
+- Offline: Leaflet is inlined from ``circles/assets`` (no CDN); the base map is optional
+  and off by default, the data show without it.
+- GCJ-02 base maps (``basemap = "amap"``): Chinese web tiles are drawn in GCJ-02, so every
+  layer is shifted from WGS84 to GCJ-02 for display (only for display).
+- Text from the data (names, addresses) is escaped before it reaches the page, so a
+  facility called ``<script>`` shows as text.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
+import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -19,8 +28,38 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+import shapely
+
 from circles import coverage as cov
+from circles import figures
+from circles.chinacoords import wgs84_to_gcj02
 from circles.io.facilities import KINDS
+
+BASEMAPS = {
+    "none": None,
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors", None),
+    "amap": ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+             "© 高德地图 AutoNavi", "1234"),
+}
+
+
+@dataclass
+class ReportData:
+    """Everything the page shows, in plain tables (any CRS; shown in WGS84 or GCJ-02)."""
+
+    units: gpd.GeoDataFrame
+    points: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    isochrones: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    summary: dict
+    preset: dict
+    language: str = "zh"
+    basemap: str = "none"
+
+    @property
+    def gcj02(self) -> bool:
+        return self.basemap == "amap"
 
 KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
                 "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
@@ -61,8 +100,18 @@ def _ramp(share: float) -> str:
     return "#1a9850"
 
 
-def _safe_props(gdf: gpd.GeoDataFrame, cols: list[str]) -> gpd.GeoDataFrame:
-    out = gdf[cols + ["geometry"]].to_crs(4326).copy()
+def to_display(gdf: gpd.GeoDataFrame, gcj02: bool = False) -> gpd.GeoDataFrame:
+    """WGS84 (or GCJ-02 for Chinese tiles) lon/lat to 1e-6 degree (about 0.1 m), for the page."""
+    out = gdf.to_crs(4326)
+    geoms = out.geometry.values
+    if gcj02:
+        geoms = shapely.transform(geoms, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    out = out.set_geometry(shapely.set_precision(geoms, 1e-6), crs=4326)
+    return out
+
+
+def _safe_props(gdf: gpd.GeoDataFrame, cols: list[str], gcj02: bool = False) -> gpd.GeoDataFrame:
+    out = to_display(gdf[cols + ["geometry"]], gcj02).copy()
     for c in cols:
         if out[c].dtype == object:
             out[c] = out[c].map(_e)
@@ -71,11 +120,12 @@ def _safe_props(gdf: gpd.GeoDataFrame, cols: list[str]) -> gpd.GeoDataFrame:
     return out
 
 
-def add_units(m: folium.Map, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool) -> folium.Map:
+def add_units(m: folium.Map, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
+              gcj02: bool = False) -> folium.Map:
     """Units coloured by a share column (0-1)."""
     t = _T[language]
     cols = ["unit_id", "parent", "pop_total", "pop_elderly", "pop_infants", metric]
-    data = _safe_props(units, cols)
+    data = _safe_props(units, cols, gcj02)
     folium.GeoJson(
         data.to_json(na="null"), name=name, show=show,
         style_function=lambda f: {"fillColor": _ramp(f["properties"][metric]), "color": "#555", "weight": 0.6,
@@ -86,11 +136,11 @@ def add_units(m: folium.Map, units: gpd.GeoDataFrame, metric: str, name: str, la
     return m
 
 
-def add_pass_fail(m: folium.Map, units: gpd.GeoDataFrame, preset: dict, language: str) -> folium.Map:
+def add_pass_fail(m: folium.Map, units: gpd.GeoDataFrame, preset: dict, language: str, gcj02: bool = False) -> folium.Map:
     """Units coloured by how many of the preset's targets they fail."""
     t = _T[language]
     status_cols = [f"status_{i['id']}" for i in preset["indicators"] if f"status_{i['id']}" in units]
-    data = _safe_props(units, ["unit_id", "n_fail"] + status_cols)
+    data = _safe_props(units, ["unit_id", "n_fail"] + status_cols, gcj02)
     n = max(1, len(status_cols))
     folium.GeoJson(
         data.to_json(na="null"), name=f"{t['pass']}/{t['fail']} ({t['targets']})", show=False,
@@ -101,10 +151,12 @@ def add_pass_fail(m: folium.Map, units: gpd.GeoDataFrame, preset: dict, language
     return m
 
 
-def add_population(m: folium.Map, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False) -> folium.Map:
-    """Population cells as small circles sized and shaded by the group's count."""
+def add_population(m: folium.Map, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False,
+                   gcj02: bool = False) -> folium.Map:
+    """Population cells as small circles shaded by the group's count."""
     t = _T[language]
-    data = _safe_props(points[points[group] > 0], ["unit_id", group])
+    data = _safe_props(points[points[group] > 0], ["unit_id", group], gcj02)
+    data[group] = data[group].round(1)
     top = float(np.nanpercentile(data[group], 98)) or 1.0
     fg = folium.FeatureGroup(name=f"{t['pop']}: {t[group]}", show=show)
     folium.GeoJson(
@@ -118,10 +170,10 @@ def add_population(m: folium.Map, points: gpd.GeoDataFrame, group: str, language
     return m
 
 
-def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, language: str) -> folium.Map:
+def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> folium.Map:
     """One toggleable layer per facility kind; popups escape every text field."""
     t = _T[language]
-    fac = facilities.to_crs(4326)
+    fac = to_display(facilities, gcj02)
     for kind, group in fac.groupby("kind", sort=False):
         label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
         fg = folium.FeatureGroup(name=f"{label} ({len(group)})", show=True)
@@ -140,12 +192,13 @@ def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, language: str) -
     return m
 
 
-def add_isochrones(m: folium.Map, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery")) -> folium.Map:
+def add_isochrones(m: folium.Map, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery"),
+                   gcj02: bool = False) -> folium.Map:
     """Isochrones per kind, one layer per kind with its 5/10/15-minute bands."""
     t = _T[language]
     if iso.empty:
         return m
-    iso = iso.to_crs(4326)
+    iso = to_display(iso.set_geometry(iso.geometry.simplify(5.0)), gcj02)
     for kind, group in iso.groupby("kind", sort=False):
         label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
         fg = folium.FeatureGroup(name=f"{label} {'/'.join(f'{x:g}' for x in sorted(group['minutes']))} {t['min']} {t['iso']}",
@@ -153,7 +206,7 @@ def add_isochrones(m: folium.Map, iso: gpd.GeoDataFrame, language: str, show_kin
         tmax = group["minutes"].max()
         for _, r in group.sort_values("minutes", ascending=False).iterrows():
             op = 0.12 + 0.18 * (1 - r["minutes"] / tmax)
-            folium.GeoJson(gpd.GeoSeries([r.geometry], crs=4326).to_json(),
+            folium.GeoJson(gpd.GeoSeries([r.geometry], crs=4326).to_json(), name=f"iso-{kind}-{r['minutes']:g}",
                            style_function=lambda f, op=op, c=KIND_COLOURS.get(kind, "#333"):
                            {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": op},
                            tooltip=f"{label} {r['minutes']:g} {t['min']}").add_to(fg)
@@ -161,12 +214,12 @@ def add_isochrones(m: folium.Map, iso: gpd.GeoDataFrame, language: str, show_kin
     return m
 
 
-def add_sites(m: folium.Map, sites: gpd.GeoDataFrame, language: str) -> folium.Map:
+def add_sites(m: folium.Map, sites: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> folium.Map:
     """Suggested sites as numbered badges (no icon font needed, so it works offline)."""
     t = _T[language]
     if sites.empty:
         return m
-    s = sites.to_crs(4326)
+    s = to_display(sites, gcj02)
     fg = folium.FeatureGroup(name=f"{t['sites']} ({len(s)})", show=True)
     for _, r in s.iterrows():
         label = KINDS[r["kind"]].zh if language == "zh" else KINDS[r["kind"]].en
@@ -183,7 +236,8 @@ def add_sites(m: folium.Map, sites: gpd.GeoDataFrame, language: str) -> folium.M
     return m
 
 
-def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | None = None) -> str:
+def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | None = None,
+                 bars_png: bytes | None = None) -> str:
     """The summary panel: key indicators beside the plan's targets, worst units, sources."""
     t = _T[language]
     tm = max(summary["thresholds_min"])
@@ -227,13 +281,22 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
                   f"{_pct(info.get('share_before'))} → {_pct(info.get('share_after'))} "
                   f"({t[info['group']]}, {info['threshold_min']:g} {t['min']}; {_e(info['model'])}, "
                   f"{_e(info['method'])})</li>")
-    img = (f"<img alt='coverage curve' src='data:image/png;base64,{base64.b64encode(curve_png).decode()}' style='width:100%'>"
-           if curve_png else "")
+    img = "".join(f"<img alt='{alt}' src='data:image/png;base64,{base64.b64encode(png).decode()}' style='width:100%'>"
+                  for alt, png in (("coverage curve", curve_png), ("units bar chart", bars_png)) if png)
+    after = summary.get("targets_after") or []
+    if after:
+        sites += "".join(
+            f"<li class='after-row'>{'新建后' if language == 'zh' else 'After building'} · "
+            f"{_e(labels.get(r['indicator'], r['indicator']))}: "
+            f"{_fmt(r['measured'], r['indicator'])} → {_e(t['pass'] if r['status'] == 'pass' else t['fail'])}"
+            f" {_e(r['gap_text'])}</li>" for r in after)
     title = _e(summary.get("title") or summary["study"])
     return f"""
 <div id="circles-summary" style="position:fixed;top:10px;left:50px;z-index:1000;width:390px;max-height:92%;overflow:auto;
  background:rgba(255,255,255,0.95);padding:10px 12px;border-radius:6px;box-shadow:0 1px 6px rgba(0,0,0,.4);font:12px/1.4 sans-serif">
-<h3 style="margin:0 0 6px 0;font-size:15px">{title}</h3>
+<button id="circles-summary-toggle" style="float:right" onclick="var b=document.getElementById('circles-summary-body');
+ b.style.display=b.style.display==='none'?'block':'none';">{'收起/展开' if language == 'zh' else 'hide/show'}</button>
+<h3 style="margin:0 0 6px 0;font-size:15px">{title}</h3><div id="circles-summary-body">
 <div>{_e('步行速度' if language == 'zh' else 'Walking speed')} {summary['walk_speed_mps']:g} m/s ·
  {_e(t['pop'])}: {pop['total']:,.0f} · {_e(t['elderly'])} {pop['elderly']:,.0f} · {_e(t['infants'])} {pop['infants']:,.0f}</div>
 <table class="coverage" style="width:100%;border-collapse:collapse;margin-top:6px">
@@ -245,7 +308,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
 {img}
 <h4 style="margin:8px 0 2px 0">{_e(t['sources'])}</h4><ul style="padding-left:18px;margin:0">{notes}</ul>
 <div style="color:#555;margin-top:4px">{_e(ATTRIBUTION)}</div>
-</div>
+</div></div>
 <style>#circles-summary td,#circles-summary th{{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}}
 #circles-summary .fail{{color:#b2182b;font-weight:bold}}#circles-summary .pass{{color:#1a9850;font-weight:bold}}</style>
 """
@@ -272,34 +335,6 @@ def legend_html(language: str) -> str:
             f"<div style='margin-top:4px'>{_e(t['cov'])} 0% {ramp} 100%</div></div>")
 
 
-def coverage_curve_png(points: pd.DataFrame, summary: dict, language: str = "en") -> bytes:
-    """Share of elderly and infants reached within t minutes, t = 0..30 (matplotlib, PNG bytes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 2.4), dpi=110)
-    minutes = np.linspace(0, 30, 121)
-    for group, colour in (("elderly", "#7570b3"), ("infants", "#1b9e77")):
-        w = points[group].to_numpy(dtype=float)
-        t = points[f"time_s_{group}_any"].to_numpy(dtype=float) / 60.0
-        share = [(w[t <= m].sum() / w.sum()) if w.sum() else np.nan for m in minutes]
-        ax.plot(minutes, share, color=colour, label="elderly 60+" if group == "elderly" else "infants 0-3")
-    for x in summary["thresholds_min"]:
-        ax.axvline(x, color="#999", lw=0.6, ls=":")
-    ax.set_xlabel("walking time to nearest service (min)")
-    ax.set_ylabel("share reached")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right", fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def inline_assets(m: folium.Map) -> folium.Map:
     """Replace folium's CDN links by the vendored Leaflet, inlined: the page then works offline."""
     assets = resources.files("circles.assets")
@@ -316,37 +351,88 @@ def inline_assets(m: folium.Map) -> folium.Map:
     return m
 
 
-def build_map(res, *, curve_png: bytes | None = None) -> folium.Map:
-    """Assemble the report map from a run's results."""
-    language = res.study.language
+def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: bytes | None = None) -> folium.Map:
+    """Assemble the report map."""
+    language, g = data.language, data.gcj02
     t = _T[language]
-    area = gpd.GeoSeries([res.area], crs=res.crs).to_crs(4326)
-    minx, miny, maxx, maxy = area.total_bounds
+    minx, miny, maxx, maxy = to_display(data.units, g).total_bounds
     m = folium.Map(location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=14, tiles=None, control_scale=True)
     inline_assets(m)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", show=False, overlay=False).add_to(m)
-    tm = max(res.summary["thresholds_min"])
-    add_units(m, res.units, cov.col("cov", "elderly", "any", tm), f"{t['elderly']} {tm:g}{t['within']}{t['cov']}", language, True)
-    add_units(m, res.units, cov.col("cov", "infants", "any", tm), f"{t['infants']} {tm:g}{t['within']}{t['cov']}", language, False)
-    add_pass_fail(m, res.units, res.preset, language)
-    add_population(m, res.points, "elderly", language)
-    add_population(m, res.points, "infants", language)
-    add_isochrones(m, res.isochrones, language)
-    add_facilities(m, res.facilities, language)
-    add_sites(m, res.sites, language)
+    if data.basemap not in BASEMAPS:
+        raise ValueError(f"basemap {data.basemap!r}: use one of {', '.join(BASEMAPS)}")
+    if data.basemap == "none":
+        url, attr, _ = BASEMAPS["osm"]
+        folium.TileLayer(url, attr=attr, name="OpenStreetMap", show=False, overlay=False).add_to(m)
+    else:
+        url, attr, sub = BASEMAPS[data.basemap]
+        folium.TileLayer(url, attr=attr, name=data.basemap, subdomains=sub or "abc", overlay=False).add_to(m)
+    tm = max(data.summary["thresholds_min"])
+    add_units(m, data.units, cov.col("cov", "elderly", "any", tm), f"{t['elderly']} {tm:g}{t['within']}{t['cov']}",
+              language, True, g)
+    add_units(m, data.units, cov.col("cov", "infants", "any", tm), f"{t['infants']} {tm:g}{t['within']}{t['cov']}",
+              language, False, g)
+    add_pass_fail(m, data.units, data.preset, language, g)
+    add_population(m, data.points, "elderly", language, gcj02=g)
+    add_population(m, data.points, "infants", language, gcj02=g)
+    add_isochrones(m, data.isochrones, language, gcj02=g)
+    add_facilities(m, data.facilities, language, g)
+    add_sites(m, data.sites, language, g)
     folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    m.get_root().html.add_child(folium.Element(summary_html(res.summary, res.preset, language, curve_png)))
+    # leave room for the summary panel (left) and the layer list (right)
+    m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(420, 10), padding_bottom_right=(330, 10))
+    m.get_root().html.add_child(folium.Element(summary_html(data.summary, data.preset, language, curve_png, bars_png)))
     m.get_root().html.add_child(folium.Element(legend_html(language)))
     return m
 
 
-def write_report(res, folder: Path) -> Path:
-    """Write ``report.html`` and ``coverage_curve.png`` into ``folder``."""
+def report_data(res) -> ReportData:
+    """The report's data from a run's :class:`circles.pipeline.Results`."""
+    return ReportData(units=res.units, points=res.points, facilities=res.facilities, isochrones=res.isochrones,
+                      sites=res.sites, summary=res.summary, preset=res.preset, language=res.study.language,
+                      basemap=res.study.report.basemap)
+
+
+def read_report_data(folder: str | Path, *, language: str | None = None, basemap: str | None = None) -> ReportData:
+    """Read a run's saved outputs (``coverage.gpkg``, ``summary.json``) back for :func:`write_report`."""
+    from circles.errors import InputFileError
+
     folder = Path(folder)
-    png = coverage_curve_png(res.points, res.summary, res.study.language)
-    (folder / "coverage_curve.png").write_bytes(png)
-    m = build_map(res, curve_png=png)
+    gpkg, sj = folder / "coverage.gpkg", folder / "summary.json"
+    for f in (gpkg, sj):
+        if not f.exists():
+            raise InputFileError(f"{f}: not found; run `circles run STUDY` first (the report is rebuilt from its outputs)")
+    summary = json.loads(sj.read_text(encoding="utf-8"))
+    layers = set(gpd.list_layers(gpkg)["name"])
+
+    def layer(name):
+        if name in layers:
+            return gpd.read_file(gpkg, layer=name)
+        return gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326)
+
+    units = layer("units")
+    units["parent"] = units["parent"].fillna("")
+    return ReportData(units=units, points=layer("population_points"), facilities=layer("facilities"),
+                      isochrones=layer("isochrones"), sites=layer("suggested_sites"), summary=summary,
+                      preset=summary["targets"]["preset_data"], language=language or summary.get("language", "zh"),
+                      basemap=basemap or summary.get("basemap", "none"))
+
+
+def write_report(data: ReportData, folder: Path) -> Path:
+    """Write ``report.html`` and the PNG figures (coverage curve, unit bars, two print maps) into ``folder``."""
+    folder = Path(folder)
+    tm = max(data.summary["thresholds_min"])
+    curve = figures.coverage_curve_png(data.points, data.summary["thresholds_min"], data.language)
+    bars = figures.unit_bars_png(data.units, tm, data.language)
+    (folder / "coverage_curve.png").write_bytes(curve)
+    (folder / "units_left_out.png").write_bytes(bars)
+    metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
+    for group in ("elderly", "infants"):
+        png = figures.coverage_map_png(data.units.to_crs(metric), data.facilities.to_crs(metric),
+                                       data.sites.to_crs(metric) if len(data.sites) else None,
+                                       cov.col("cov", group, "any", tm), group, tm, data.language,
+                                       districts=data.units)
+        (folder / f"map_{group}_{tm:g}min.png").write_bytes(png)
+    m = build_map(data, curve_png=curve, bars_png=bars)
     out = folder / "report.html"
     m.save(str(out))
     return out

@@ -13,6 +13,7 @@ a misspelt setting never passes silently. Every section and key::
     [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column
     [travel]      walk_speed_mps, thresholds_min, max_offroad_m
     [targets]     preset (name of a built-in preset or a path to a TOML file)
+    [report]      basemap (none, osm, amap)
     [siting]      kinds, n_sites, threshold_min, model, method, slots, beds, take_up_rate,
                   candidate_spacing_m, candidates, candidate_name_column, exclude
 """
@@ -106,6 +107,11 @@ class SitingOptions:
 
 
 @dataclass
+class ReportOptions:
+    basemap: str = "none"  # none (data only, OSM optional), osm, or amap (GCJ-02 tiles: data shifted to match)
+
+
+@dataclass
 class Study:
     """Everything one run needs. Build it with :func:`load_study`."""
 
@@ -117,6 +123,7 @@ class Study:
     travel: TravelOptions = field(default_factory=TravelOptions)
     targets: TargetOptions = field(default_factory=TargetOptions)
     siting: SitingOptions = field(default_factory=SitingOptions)
+    report: ReportOptions = field(default_factory=ReportOptions)
     title: str = ""
     crs: str = "auto"
     area: Path | None = None
@@ -140,6 +147,7 @@ _SECTIONS = {
     "travel": TravelOptions,
     "targets": TargetOptions,
     "siting": SitingOptions,
+    "report": ReportOptions,
 }
 _STUDY_KEYS = {"name", "title", "crs", "area", "output_dir", "language"}
 _PATH_FIELDS = {"path", "folder", "parents", "area", "output_dir", "total_file", "candidates", "exclude"}
@@ -223,6 +231,8 @@ def _check_values(study: Study, where: str) -> None:
         raise StudyError(f"{where}: travel.walk_speed_mps = {t.walk_speed_mps} is not a walking speed (0.1-3 m/s)")
     if study.network.profile not in ("walk", "drive"):
         raise StudyError(f"{where}: network.profile must be 'walk' or 'drive'")
+    if study.report.basemap not in ("none", "osm", "amap"):
+        raise StudyError(f"{where}: report.basemap must be none, osm or amap")
     if study.language not in ("zh", "en"):
         raise StudyError(f"{where}: study.language must be 'zh' or 'en'")
     if study.population.folder is None and study.population.total_file is None:
