@@ -253,6 +253,37 @@ def report(
 
 
 @app.command()
+def batch(
+    batch_file: Path = typer.Argument(..., help="Batch .toml: [batch] areas + [defaults.*] study sections."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
+    workers: int = typer.Option(2, "--workers", help="Local worker processes when no scheduler is given."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Run many study areas in parallel on Dask; merge their results; write an index page.
+
+    Example: circles batch provinces.toml --workers 2
+    """
+    _setup(debug, True)
+    from circles.batch import run_batch
+
+    def show(r):
+        extra = r.get("error", "")
+        console.print(f"{r['area']}: {r['status']} ({r.get('seconds', 0):.1f} s) {extra}", markup=False, highlight=False)
+
+    try:
+        out = run_batch(batch_file, scheduler=scheduler, n_workers=workers, progress=show)
+    except CirclesError as exc:
+        _fail(exc, debug)
+        return
+    t = out["table"]
+    failed = int((t["status"] == "failed").sum())
+    console.print(f"{len(t)} areas, {failed} failed, {out['seconds']:.1f} s; wrote {out['out']}/index.html, "
+                  f"merged.gpkg, batch_summary.csv", highlight=False)
+    if failed:
+        raise typer.Exit(code=2)
+
+
+@app.command()
 def presets() -> None:
     """List the built-in target presets."""
     from circles.targets import builtin_presets, load_preset

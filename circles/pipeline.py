@@ -118,25 +118,34 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                 crs = utm_crs_for(centre.x, centre.y)
         else:
             crs = study.crs
-        bounds = area_wgs.bounds if area_wgs is not None else None
+        # halo: people within 2h of the area use the same facilities (2SFCA step 1), facilities
+        # within h serve the area, roads within 2h carry every path that matters (h = the
+        # longest threshold at the fastest speed): results inside the area do not depend on
+        # where it was cut (see circles/batch.py)
+        max_speed = study.travel.walk_speed_mps if study.network.profile == "walk" else max(
+            study.travel.walk_speed_mps, 120 / 3.6)
+        halo_m = tmax_s * max_speed
+        area_metric = None if area_wgs is None else gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
+        bounds = None if area_metric is None else gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs) \
+            .to_crs(4326).total_bounds
         points, estimated = load_population(po.folder, crs=crs, bounds_wgs84=bounds, **pop_rules)
-        if area_wgs is None:
-            area = shapely.union_all(points.buffer(50).geometry.values).envelope
-        else:
-            area = gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
+        area = area_metric if area_metric is not None else shapely.union_all(points.buffer(50).geometry.values).envelope
         inside = shapely.covers(area, points.geometry.values)
+        near = shapely.intersects(area.buffer(2 * halo_m), points.geometry.values)
+        halo_points = points[~inside & near].copy()
         points_outside = points[~inside]
         points = points[inside].copy()
         nw = study.network
         nodes, edges = load_network(nw.path, crs=crs, profile=nw.profile, road_class_column=nw.road_class_column,
                                     name_column=nw.name_column, oneway_column=nw.oneway_column,
                                     node_crossings=nw.node_crossings,
-                                    join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs)
+                                    join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs,
+                                    clip_to=area.buffer(2 * halo_m + study.travel.max_offroad_m))
         if not shapely.intersects(area.buffer(study.travel.max_offroad_m), edges.geometry.values).any():
             raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
         net_report = connectivity_report(nodes, edges)
         fac_parts, rej_parts, fac_counts = [], [], []
-        halo = area.buffer(tmax_s * study.travel.walk_speed_mps)
+        halo = area.buffer(halo_m)
         for src in study.facilities:
             f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
                                    encoding=src.encoding, sheet=src.sheet, area=halo)
@@ -170,15 +179,21 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         facilities["offroad_m"] = fsnap.offroad_m
         facilities["snapped"] = fsnap.snapped
         kinds = [k for k in KINDS if (facilities["kind"] == k).any()]
+        cutoff = np.inf if study.travel.max_time_min is None else study.travel.max_time_min * 60.0
         for k in KINDS:
             idx = np.flatnonzero((facilities["kind"] == k).to_numpy())
-            points[f"time_s_{k}"] = net.nearest_times(subset(fsnap, idx), psnap) if len(idx) else np.inf
+            points[f"time_s_{k}"] = net.nearest_times(subset(fsnap, idx), psnap, cutoff_s=cutoff) if len(idx) else np.inf
         points = gpd.GeoDataFrame(cov.add_any_times(points), geometry="geometry", crs=crs)
-        catch = net.times_to_points(fsnap, psnap, cutoff_s=tmax_s)
+        # catchments reach the halo people too (they compete for the same places)
+        demand = pd.concat([points[["total", "elderly", "infants", "geometry"]],
+                            halo_points[["total", "elderly", "infants", "geometry"]]], ignore_index=True)
+        demand = gpd.GeoDataFrame(demand, geometry="geometry", crs=crs)
+        dsnap = net.snap_points(demand, max_offroad_m=study.travel.max_offroad_m)
+        catch = net.times_to_points(fsnap, dsnap, cutoff_s=tmax_s)
 
     with stage("coverage"):
         preset = tg.load_preset(study.targets.preset)
-        scored = _score(points, facilities, catch, units, thresholds, kinds, preset, study.language, tmax_s)
+        scored = _score(points, facilities, catch, units, thresholds, kinds, preset, study.language, tmax_s, demand)
         points, units = scored["points"], scored["units"]
 
     with stage("siting"):
@@ -186,7 +201,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         after = None
         if len(sites):
             after = _after_sites(study, net, points, psnap, facilities, catch, sites, units, thresholds, kinds,
-                                 preset, tmax_s)
+                                 preset, tmax_s, demand, dsnap, cutoff)
             units = units.merge(after["units_after"], left_on="unit_id", right_index=True, how="left")
 
     with stage("isochrones"):
@@ -241,10 +256,10 @@ def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> t
     return _siting(study, res.net, res.nodes, res.area, res.points, res.point_snap, res.facilities, res.units, kinds)
 
 
-def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, language, tmax_s) -> dict:
+def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, language, tmax_s, demand) -> dict:
     """Coverage, capacity and targets per unit, district and study (the same code before and after siting)."""
     points = points.copy()
-    _add_access(points, facilities, catch, tmax_s)
+    _add_access(points, facilities, catch, tmax_s, demand)
     unit_table = _coverage_table(points, facilities, thresholds, kinds, "unit_id")
     units = units_geo[["unit_id", "unit_name", "parent", "geometry"]].merge(unit_table, left_on="unit_id",
                                                                             right_index=True, how="left")
@@ -262,7 +277,8 @@ def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, lang
             "unit_results": unit_results, "overall_results": overall_results}
 
 
-def _after_sites(study, net, points, psnap, facilities, catch, sites, units, thresholds, kinds, preset, tmax_s) -> dict:
+def _after_sites(study, net, points, psnap, facilities, catch, sites, units, thresholds, kinds, preset, tmax_s,
+                 demand, dsnap, cutoff) -> dict:
     """Score again with the suggested sites built (existing facilities unchanged)."""
     new = gpd.GeoDataFrame({
         "facility_id": [f"NEW-{k}-{r}" for k, r in zip(sites["kind"], sites["rank"])],
@@ -277,11 +293,12 @@ def _after_sites(study, net, points, psnap, facilities, catch, sites, units, thr
     pts = points.copy()
     for k in new["kind"].unique():
         idx = np.flatnonzero((new["kind"] == k).to_numpy())
-        pts[f"time_s_{k}"] = np.minimum(pts[f"time_s_{k}"].to_numpy(), net.nearest_times(subset(nsnap, idx), psnap))
+        pts[f"time_s_{k}"] = np.minimum(pts[f"time_s_{k}"].to_numpy(),
+                                        net.nearest_times(subset(nsnap, idx), psnap, cutoff_s=cutoff))
     pts = gpd.GeoDataFrame(cov.add_any_times(pts), geometry="geometry", crs=net.crs)
-    catch_after = sp.vstack([catch, net.times_to_points(nsnap, psnap, cutoff_s=tmax_s)]).tocsr()
+    catch_after = sp.vstack([catch, net.times_to_points(nsnap, dsnap, cutoff_s=tmax_s)]).tocsr()
     kinds_after = [k for k in KINDS if (fac_after["kind"] == k).any()]
-    scored = _score(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s)
+    scored = _score(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s, demand)
     for g in cov.GROUPS:
         points[f"time_s_{g}_any_after"] = pts[f"time_s_{g}_any"].to_numpy()
     ua = scored["units"].set_index("unit_id")
@@ -295,15 +312,20 @@ def _after_sites(study, net, points, psnap, facilities, catch, sites, units, thr
             "units_fail_after": status[status["status"] == "fail"].groupby("indicator").size().astype(int).to_dict()}
 
 
-def _add_access(points, facilities, catch, catchment_s) -> None:
-    """2SFCA and E2SFCA (Gaussian) per point: beds per 1,000 elderly and slots per 1,000 residents."""
+def _add_access(points, facilities, catch, catchment_s, demand) -> None:
+    """2SFCA and E2SFCA (Gaussian) per point: beds per 1,000 elderly and slots per 1,000 residents.
+
+    ``catch`` is facilities by ``demand`` points: the study's points first (in order), then
+    the halo's, whose people count in step 1 but are not scored.
+    """
     serves = facilities["serves"].to_numpy()
     capacity = facilities["capacity"].to_numpy(dtype=float)
-    for cap, group, demand in (("beds", "elderly", "elderly"), ("slots", "total", "total")):
+    n = len(points)
+    for cap, group in (("beds", "elderly"), ("slots", "total")):
         supply = np.where(serves == ("elderly" if cap == "beds" else "infants"), capacity, 0.0)
         for decay, prefix in (("none", "sfca"), ("gaussian", "e2sfca")):
-            a = cov.two_step_fca(catch, supply, points[demand].to_numpy(dtype=float), catchment_s=catchment_s, decay=decay)
-            points[f"{prefix}_{cap}_per_1000_{group}"] = 1000.0 * a
+            a = cov.two_step_fca(catch, supply, demand[group].to_numpy(dtype=float), catchment_s=catchment_s, decay=decay)
+            points[f"{prefix}_{cap}_per_1000_{group}"] = 1000.0 * a[:n]
 
 
 def _coverage_table(points, facilities, thresholds, kinds, by) -> pd.DataFrame:

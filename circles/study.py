@@ -11,7 +11,7 @@ a misspelt setting never passes silently. Every section and key::
     [population]  folder, pattern, elderly_min_age, child_woman_ratio, under20_share,
                   total_file, elderly_share, infant_share (when only a total raster exists)
     [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column
-    [travel]      walk_speed_mps, thresholds_min, max_offroad_m
+    [travel]      walk_speed_mps, thresholds_min, max_offroad_m, max_time_min
     [targets]     preset (name of a built-in preset or a path to a TOML file)
     [report]      basemap (none, osm, amap)
     [siting]      kinds, n_sites, threshold_min, model, method, slots, beds, take_up_rate,
@@ -83,6 +83,7 @@ class TravelOptions:
     walk_speed_mps: float = 1.0
     thresholds_min: list = field(default_factory=lambda: [5, 10, 15])
     max_offroad_m: float = 500.0
+    max_time_min: float | None = None  # times beyond are not searched (inf); batch runs set the longest threshold
 
 
 @dataclass

@@ -64,6 +64,7 @@ def load_network(
     node_crossings: bool = False,
     join_tolerance_m: float = 0.0,
     source_crs: str | None = None,
+    clip_to=None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Load a road network file into ``(nodes, edges)`` in the metric ``crs``.
 
@@ -91,6 +92,9 @@ def load_network(
         Join each dead end to the nearest other road closer than this (0: no joining).
     source_crs
         CRS to assume for a GIS file that declares none (otherwise such a file is refused).
+    clip_to
+        A polygon in ``crs``: only roads meeting it are kept (whole, not cut). The pipeline
+        passes the study area plus its halo, so a province file serves a district study.
 
     Returns
     -------
@@ -118,6 +122,10 @@ def load_network(
         )
     lines = _filter_profile(lines, profile, path)
     lines = lines.to_crs(crs)
+    if clip_to is not None:
+        lines = lines[shapely.intersects(clip_to, lines.geometry.values)].reset_index(drop=True)
+        if lines.empty:
+            raise NetworkError(f"{path}: no road lies in or near the study area; check the file and its CRS")
     nodes, edges = node_lines(lines, node_crossings=node_crossings)
     if join_tolerance_m > 0:
         nodes, edges = join_dangling_ends(nodes, edges, tolerance_m=join_tolerance_m)

@@ -1,0 +1,323 @@
+"""Many study areas in parallel on Dask distributed: ``circles batch BATCH.toml``.
+
+A batch file holds a ``[batch]`` table and, under ``[defaults]``, an ordinary study (the
+sections of :mod:`circles.study`) shared by every area::
+
+    [batch]
+    name = "wuhan-districts"
+    areas = "districts.geojson"     # one area per polygon ...
+    area_name_column = "name"
+    # areas = ["a.geojson", "b.geojson"]   # ... or a list of polygon files, one area each
+    output_dir = "../maps"          # batch results go to <output_dir>/<name>/
+
+    [defaults.network]
+    path = "roads.osm.pbf"
+    ...
+
+    [overrides."甘孜县".network]    # per-area changes, e.g. a rural county reached by road
+    profile = "drive"
+
+How an area is cut, so that its per-unit results equal those of one run over the union:
+
+1. Units are made once for the union (a grid, or the ``[defaults.units]`` file), in the
+   union's metric CRS, and each unit goes to the area holding its representative point;
+   an area's study area is the union of its units. Every person is in exactly one area.
+2. Each area run loads a halo around its area (see :func:`circles.pipeline.analyse`):
+   facilities within h, people and roads within 2h, h = the longest threshold at the
+   fastest speed. Travel times are searched up to the longest threshold (``max_time_min``):
+   beyond it a time is reported as "beyond", in batch and single runs alike.
+3. Siting runs per area (new sites are suggested for each area's own gaps).
+
+Each area runs in a Dask task; finished areas are skipped on a rerun unless the content
+hash of their inputs (the study settings and the bytes of every input file) changed; a
+failing area is reported with its error and the others go on; outputs are written
+atomically and merged into one GeoPackage, one table and an index page.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import time
+import traceback
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from circles.crs import utm_crs_for
+from circles.errors import StudyError
+from circles.outputs import atomic_folder, atomic_write_text
+from circles.study import study_from_dict, tomllib
+
+log = logging.getLogger(__name__)
+
+
+def load_batch(path: str | Path) -> dict:
+    """Read a batch file: ``{"name", "areas" (GeoDataFrame in WGS84), "defaults" (raw study dict), "base", "out"}``."""
+    path = Path(path)
+    if not path.exists():
+        raise StudyError(f"{path}: batch file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{path}: not valid TOML ({exc})") from exc
+    unknown = set(raw) - {"batch", "defaults", "overrides"}
+    if unknown:
+        raise StudyError(f"{path}: unknown section(s) {sorted(unknown)}; a batch file has [batch], [defaults.*] "
+                         "and [overrides.<area>.*]")
+    b = raw.get("batch", {})
+    known = {"name", "areas", "area_name_column", "output_dir"}
+    if set(b) - known:
+        raise StudyError(f"{path}: unknown key(s) {sorted(set(b) - known)} in [batch]; known: {sorted(known)}")
+    if "name" not in b or "areas" not in b:
+        raise StudyError(f"{path}: [batch] needs `name` and `areas`")
+    base = path.parent
+    if isinstance(b["areas"], str):
+        gdf = gpd.read_file(base / b["areas"])
+        col = b.get("area_name_column", "name")
+        if col not in gdf:
+            raise StudyError(f"{path}: area_name_column {col!r} not in {b['areas']}; columns are {list(gdf.columns)}")
+        areas = gpd.GeoDataFrame({"area": gdf[col].astype(str)}, geometry=gdf.geometry.values, crs=gdf.crs)
+    else:
+        parts = []
+        for f in b["areas"]:
+            g = gpd.read_file(base / f)
+            parts.append(gpd.GeoDataFrame({"area": [Path(f).stem]}, geometry=[shapely.union_all(g.to_crs(4326).geometry.values)],
+                                          crs=4326))
+        areas = pd.concat(parts, ignore_index=True)
+    if areas.crs is None:
+        raise StudyError(f"{path}: the areas have no CRS")
+    if areas["area"].duplicated().any():
+        raise StudyError(f"{path}: area names must be unique; {areas['area'][areas['area'].duplicated()].iloc[0]!r} repeats")
+    defaults = raw.get("defaults", {})
+    defaults.setdefault("study", {})
+    overrides = raw.get("overrides", {})
+    stray = set(overrides) - set(areas["area"])
+    if stray:
+        raise StudyError(f"{path}: [overrides] names areas that do not exist: {sorted(stray)}")
+    return {"name": b["name"], "areas": areas.to_crs(4326), "defaults": defaults, "overrides": overrides, "base": base,
+            "out": (base / b.get("output_dir", "maps")).resolve() / b["name"]}
+
+
+def split_areas(batch: dict, work: Path) -> list[dict]:
+    """Make the union's units, give each to an area, and write one study dict per area.
+
+    Returns ``[{"area": name, "study": raw study dict (absolute paths)}]``.
+    """
+    from circles.io.units import grid_units, load_units
+
+    base = batch["base"]
+    defaults = copy.deepcopy(batch["defaults"])
+    union_wgs = shapely.union_all(batch["areas"].geometry.values)
+    c = union_wgs.centroid
+    crs = defaults["study"].get("crs", "auto")
+    crs = utm_crs_for(c.x, c.y).to_string() if crs == "auto" else crs
+    union = gpd.GeoSeries([union_wgs], crs=4326).to_crs(crs).iloc[0]
+    u = defaults.get("units", {})
+    if u.get("path"):
+        units = load_units(base / u["path"], crs=crs, area=union, name_column=u.get("name_column"),
+                           code_column=u.get("code_column"))
+    else:
+        parents = gpd.read_file(base / u["parents"]) if u.get("parents") else None
+        units = grid_units(union, crs=crs, cell_size_m=u.get("grid_size_m", 1000.0), parents=parents,
+                           parent_name_column=u.get("parent_name_column", "name"))
+    areas = batch["areas"].to_crs(crs)
+    rep = units.geometry.representative_point()
+    owner = gpd.sjoin(gpd.GeoDataFrame(geometry=rep, crs=crs), areas, predicate="within", how="left")
+    owner = owner[~owner.index.duplicated()]["area"]
+    units["area"] = owner.reindex(units.index).to_numpy()
+    work.mkdir(parents=True, exist_ok=True)
+    out, used = [], set()
+    for name in areas["area"]:
+        mine = units[units["area"] == name]
+        if mine.empty:
+            log.warning("batch area %s holds no unit; skipped", name)
+            continue
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+        if safe in used:  # "a/b" and "a_b" must not share a folder
+            safe = f"{safe}_{len(used)}"
+        used.add(safe)
+        ufile = work / f"{safe}_units.geojson"  # GeoJSON: the same units give the same bytes (hash)
+        afile = work / f"{safe}_area.geojson"
+        mine[["unit_id", "unit_name", "parent", "geometry"]].to_file(ufile, driver="GeoJSON")
+        gpd.GeoDataFrame({"area": [name]}, geometry=[shapely.union_all(mine.geometry.values)], crs=crs) \
+            .to_crs(4326).to_file(afile, driver="GeoJSON")
+        study = _absolute(_merge(copy.deepcopy(defaults), batch.get("overrides", {}).get(name, {})), base)
+        study["study"].update({"name": safe, "title": f"{defaults['study'].get('title', '')} {name}".strip(),
+                               "crs": crs, "area": str(afile)})
+        study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name"}
+        travel = study.setdefault("travel", {})
+        travel["max_time_min"] = max(travel.get("thresholds_min", [5, 10, 15]))
+        out.append({"area": name, "safe": safe, "study": study})
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """``base`` with the tables of ``extra`` merged in, key by key."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+_PATH_KEYS = {"path", "folder", "parents", "area", "output_dir", "total_file", "candidates", "exclude"}
+
+
+def _absolute(raw: dict, base: Path) -> dict:
+    for key, value in list(raw.items()):
+        if isinstance(value, dict):
+            raw[key] = _absolute(value, base)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            raw[key] = [_absolute(v, base) for v in value]
+        elif key in _PATH_KEYS and isinstance(value, str):
+            raw[key] = str((base / value).resolve())
+    return raw
+
+
+def input_hash(study_raw: dict) -> str:
+    """Content hash of an area's inputs: its settings and the bytes of every file it reads."""
+    h = hashlib.sha256(json.dumps(study_raw, sort_keys=True, default=str).encode())
+    for f in sorted(_files(study_raw)):
+        p = Path(f)
+        paths = sorted(p.rglob("*")) if p.is_dir() else [p]
+        for q in paths:
+            if q.is_file():
+                h.update(q.name.encode())
+                h.update(_file_digest(q))
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    d = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            d.update(chunk)
+    return d.digest()
+
+
+def _files(raw) -> list[str]:
+    out = []
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            if k in _PATH_KEYS and isinstance(v, str) and k != "output_dir":
+                out.append(v)
+            else:
+                out.extend(_files(v))
+    elif isinstance(raw, list):
+        for v in raw:
+            out.extend(_files(v))
+    return out
+
+
+def run_area(task: dict, out_dir: str) -> dict:
+    """Run one area (inside a Dask worker): skip if done with the same inputs, never raise."""
+    from circles.pipeline import run
+
+    t0 = time.perf_counter()
+    folder = Path(out_dir) / "areas" / task["safe"]
+    done = folder / "done.json"
+    digest = input_hash(task["study"])
+    if done.exists() and json.loads(done.read_text()).get("input_hash") == digest:
+        return {"area": task["area"], "status": "skipped (unchanged)", "seconds": 0.0, "folder": str(folder)}
+    try:
+        study = study_from_dict(task["study"], base=Path(out_dir))
+        res, _ = run(study, folder=folder)
+        atomic_write_text(done, json.dumps({"input_hash": digest, "finished": time.time()}))
+        s = res.summary
+        tm = max(s["thresholds_min"])
+        return {"area": task["area"], "status": "done", "seconds": round(time.perf_counter() - t0, 2),
+                "folder": str(folder), "people": s["population"]["in_study_area_total"],
+                "elderly": s["population"]["elderly"], "units": s["units"],
+                f"elderly_{tm:g}min": s["coverage"]["elderly"][f"{tm:g}min"],
+                f"infants_{tm:g}min": s["coverage"]["infants"][f"{tm:g}min"]}
+    except Exception as exc:  # reported per area; the batch goes on
+        return {"area": task["area"], "status": "failed", "seconds": round(time.perf_counter() - t0, 2),
+                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)}
+
+
+def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int = 2,
+              progress=None) -> dict:
+    """Run every area of a batch file on Dask and merge the results; returns the batch summary."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    batch = load_batch(path)
+    out = batch["out"]
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = split_areas(batch, out / "work")
+    t0 = time.perf_counter()
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = [client.submit(run_area, t, str(out), key=f"area-{t['safe']}", pure=False) for t in tasks]
+        results = []
+        for fut in as_completed(futures):
+            r = fut.result()
+            results.append(r)
+            if progress:
+                progress(r)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    table = pd.DataFrame(results).sort_values("area").reset_index(drop=True)
+    merged = merge_outputs(out, [t for t in tasks if t["area"] in set(table.loc[table["status"] != "failed", "area"])])
+    table_out = table.drop(columns=["traceback"], errors="ignore")
+    table_out.to_csv(out / "batch_summary.csv.tmp", index=False, encoding="utf-8-sig")
+    (out / "batch_summary.csv.tmp").replace(out / "batch_summary.csv")
+    atomic_write_text(out / "index.html", _index_html(batch["name"], table_out))
+    return {"table": table, "merged": merged, "seconds": time.perf_counter() - t0, "out": out}
+
+
+def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
+    """One GeoPackage with every area's units, facilities (deduplicated) and suggested sites."""
+    layers = {"units": [], "suggested_sites": [], "facilities": []}
+    for t in tasks:
+        gpkg = out / "areas" / t["safe"] / "coverage.gpkg"
+        if not gpkg.exists():
+            continue
+        have = set(gpd.list_layers(gpkg)["name"])
+        for layer in layers:
+            if layer in have:
+                g = gpd.read_file(gpkg, layer=layer)
+                g["area"] = t["area"]
+                layers[layer].append(g)
+    if not layers["units"]:
+        return None
+    final = out / "merged.gpkg"
+    with atomic_folder(out / "merged") as tmp:
+        for layer, parts in layers.items():
+            if parts:
+                g = pd.concat(parts, ignore_index=True)
+                if layer == "facilities":
+                    g = g.drop_duplicates("facility_id")
+                gpd.GeoDataFrame(g, geometry="geometry", crs=parts[0].crs).to_file(tmp / "merged.gpkg", layer=layer,
+                                                                                 driver="GPKG")
+    (out / "merged" / "merged.gpkg").replace(final)
+    (out / "merged").rmdir()
+    return final
+
+
+def _index_html(name: str, table: pd.DataFrame) -> str:
+    import html
+
+    rows = []
+    for _, r in table.iterrows():
+        link = (f"<a href='areas/{html.escape(Path(r['folder']).name)}/report.html'>{html.escape(str(r['area']))}</a>"
+                if r.get("status") != "failed" else html.escape(str(r["area"])))
+        cells = "".join(f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>" for k, v in r.items()
+                        if k not in ("area", "folder"))
+        rows.append(f"<tr><td>{link}</td>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns if c not in ("area", "folder"))
+    return (f"<!doctype html><meta charset='utf-8'><title>{html.escape(name)}</title>"
+            f"<style>body{{font:14px sans-serif}}td,th{{border-bottom:1px solid #ddd;padding:3px 6px}}</style>"
+            f"<h1>{html.escape(name)}</h1><table><tr><th>area</th>{head}</tr>{''.join(rows)}</table>")

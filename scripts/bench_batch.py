@@ -1,0 +1,136 @@
+"""Benchmark batch runs on Dask: one run vs the same area split in strips, with 1 and 2 workers.
+
+Usage::
+
+    python scripts/bench_batch.py [--strips 3] [--work /tmp/circles-bench-batch]
+
+In one run, on the demo (Hankou, 790,160 people on 44.7 km2):
+
+- ``single``: the whole window as one area (a one-area batch run in-process, no Dask);
+- ``batch1`` / ``batch2``: the window cut in ``--strips`` vertical strips, on a Dask
+  LocalCluster with 1 and 2 worker processes (cluster start-up included, reported too);
+- ``halo_exact``: every per-unit coverage, time and 2SFCA figure of the batch equals the
+  single run's (to 1e-9);
+- cost against area size: single runs on windows of 1/4, 1/2 and all of the demo, per
+  100,000 people, and a projection to a 10-million-person province;
+- ``peak_mb``: the largest resident set of the driver and of any worker process.
+
+The last line sums the run up as key=value pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+WINDOW = (114.2396, 30.5604, 114.3096, 30.6204)
+
+
+def _maxrss_mb(who) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def batch_file(work: Path, name: str, boxes) -> Path:
+    from test_batch import _batch_file  # the same batch file the tests use
+
+    work.mkdir(parents=True, exist_ok=True)
+    return _batch_file(work, name, boxes)
+
+
+def main() -> None:
+    import geopandas as gpd
+
+    from circles.batch import load_batch, run_area, run_batch, split_areas
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--strips", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/circles-bench-batch"))
+    a = ap.parse_args()
+    shutil.rmtree(a.work, ignore_errors=True)
+    x0, y0, x1, y1 = WINDOW
+    edges = np.linspace(x0, x1, a.strips + 1)
+    strips = list(zip(edges[:-1], edges[1:]))
+
+    # single run of the whole window, in-process
+    whole = batch_file(a.work, "whole", [(x0, x1)])
+    b = load_batch(whole)
+    task = split_areas(b, b["out"] / "work")[0]
+    run_area(task, str(b["out"]))  # warm-up (imports, font cache), then time a fresh run
+    (b["out"] / "areas" / task["safe"] / "done.json").unlink()
+    t = time.perf_counter()
+    r = run_area(task, str(b["out"]))
+    single_s = time.perf_counter() - t
+    people = r["people"]
+    print(f"single: {single_s:.2f} s for {people:,.0f} people, {r['units']} units")
+
+    timings = {}
+    for workers in (1, 2):
+        f = batch_file(a.work / f"w{workers}", "split", strips)
+        t = time.perf_counter()
+        out = run_batch(f, n_workers=workers)
+        timings[workers] = time.perf_counter() - t
+        per_area = out["table"]["seconds"].to_numpy()
+        print(f"batch with {workers} worker(s): {timings[workers]:.2f} s wall, {len(per_area)} areas, "
+              f"area task times {', '.join(f'{s:.2f}' for s in per_area)} s")
+    # cluster start-up alone
+    from dask.distributed import Client, LocalCluster
+
+    t = time.perf_counter()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, Client(c):
+        pass
+    startup_s = time.perf_counter() - t
+    print(f"LocalCluster(2) start + stop: {startup_s:.2f} s (included in the batch times)")
+
+    # halo exactness: per-unit figures of the 2-worker batch vs the single run
+    bu = gpd.read_file(a.work / "w2" / "out" / "split" / "merged.gpkg", layer="units").set_index("unit_id").sort_index()
+    wu = gpd.read_file(Path(r["folder"]) / "coverage.gpkg", layer="units").set_index("unit_id").sort_index()
+    cols = [c for c in wu.columns if c.startswith(("cov_", "time_", "beyond_", "sfca_", "e2sfca_")) and "_after" not in c]
+    exact = list(bu.index) == list(wu.index) and all(
+        np.allclose(bu[c].to_numpy(float), wu[c].to_numpy(float), rtol=1e-9, atol=1e-9, equal_nan=True) for c in cols)
+    print(f"halo exact over {len(cols)} per-unit columns x {len(wu)} units: {exact}")
+
+    # cost against area size (single runs)
+    sizes = []
+    for frac in (0.25, 0.5, 1.0):
+        w = (x1 - x0) * np.sqrt(frac)
+        h = (y1 - y0) * np.sqrt(frac)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        f = batch_file(a.work / f"size{frac}", "size", [(cx - w / 2, cx + w / 2)])
+        text = f.read_text(encoding="utf-8")
+        gpd.GeoDataFrame({"name": ["strip1"]}, geometry=[__import__("shapely").box(cx - w / 2, cy - h / 2, cx + w / 2,
+                                                                                cy + h / 2)], crs=4326) \
+            .to_file(a.work / f"size{frac}" / "size.geojson", driver="GeoJSON")
+        f.write_text(text, encoding="utf-8")
+        bb = load_batch(f)
+        tk = split_areas(bb, bb["out"] / "work")[0]
+        t = time.perf_counter()
+        rr = run_area(tk, str(bb["out"]))
+        s = time.perf_counter() - t
+        sizes.append((frac, rr["people"], s))
+        print(f"area {frac:.0%} of the demo: {rr['people']:,.0f} people, {s:.2f} s, "
+              f"{100_000 * s / rr['people']:.3f} s per 100,000 people")
+    per_person = np.polyfit([p for _, p, _ in sizes], [s for _, _, s in sizes], 1)
+    province = 10_000_000
+    n_areas = province / people
+    proj_1 = n_areas * single_s
+    print(f"fit: time = {per_person[1]:.2f} s + {1e5 * per_person[0]:.3f} s per 100,000 people; a 10-million-person "
+          f"province in demo-sized areas ({n_areas:.0f} areas): about {proj_1 / 60:.1f} min on 1 worker, "
+          f"{proj_1 / 60 / 2:.1f} min on 2, {proj_1 / 60 / 16:.1f} min on 16 (areas are independent)")
+    peak = max(_maxrss_mb(resource.RUSAGE_SELF), _maxrss_mb(resource.RUSAGE_CHILDREN))
+    print(" ".join([f"halo_exact={'true' if exact else 'false'}", f"single_s={single_s:.2f}",
+                    f"batch1_s={timings[1]:.2f}", f"batch2_s={timings[2]:.2f}", f"peak_mb={peak:.0f}",
+                    f"cluster_startup_s={startup_s:.2f}", f"people={people:.0f}",
+                    f"province_10m_min_2workers={proj_1 / 60 / 2:.1f}"]))
+
+
+if __name__ == "__main__":
+    main()
