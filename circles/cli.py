@@ -87,7 +87,7 @@ def score(
     language: Optional[str] = typer.Option(None, "--labels", help="Column labels of units.xlsx: zh or en."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Score coverage and capacity per unit against a plan's targets; write the tables, no siting.
+    """Score coverage and capacity per unit against a plan's targets; write the tables and report, no siting.
 
     Example: circles score data/demo/study.toml --preset mengzi --labels en
     """
@@ -103,12 +103,12 @@ def score(
         if language:
             study.language = language
         res = analyse(study)
-        folder = write_outputs(res, out, report=False)
+        folder = write_outputs(res, out)
     except CirclesError as exc:
         _fail(exc, debug)
         return
     _print_units(res)
-    console.print(f"wrote {folder}/units.xlsx, units.csv, targets.csv, coverage.gpkg", highlight=False)
+    console.print(f"wrote {folder}/units.xlsx, units.csv, targets.csv, coverage.gpkg, report.html", highlight=False)
 
 
 def _print_units(res) -> None:

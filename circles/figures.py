@@ -121,8 +121,13 @@ def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int
     y = np.arange(len(u))
     ax.barh(y, u[be], color=GROUP_COLOURS["elderly"], label=L["elderly"])
     ax.barh(y, u[bi], left=u[be], color=GROUP_COLOURS["infants"], label=L["infants"])
-    labels = [f"{a} {b}" for a, b in zip(u["unit_id"], u["parent"])]
-    ax.set_yticks(y, labels, fontproperties=fp and _sized(fp, 7), fontsize=7)
+    # names in the data are often Chinese whatever the page language: use the CJK font if any
+    data_fp = cjk_font()
+    labels = [f"{a} {b}" if data_fp is not None else str(a) for a, b in zip(u["unit_id"], u["parent"])]
+    ax.set_yticks(y, labels, fontsize=7)
+    if data_fp is not None:
+        for tick in ax.get_yticklabels():
+            tick.set_fontproperties(_sized(data_fp, 7))
     ax.set_xlabel(L["left"].format(t=tmax), fontproperties=fp)
     ax.set_title(L["bars"], fontproperties=fp)
     ax.legend(fontsize=7, prop=fp and _sized(fp, 7))
