@@ -255,7 +255,8 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.WARNING)
         client = Client(cluster)
     try:
         futures = [client.submit(run_area, t, str(out), key=f"area-{t['safe']}", pure=False) for t in tasks]

@@ -27,7 +27,7 @@ console = Console(stderr=True)
 def _setup(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    for noisy in ("fiona", "pyogrio", "rasterio", "matplotlib", "PIL", "urllib3"):
+    for noisy in ("fiona", "pyogrio", "rasterio", "matplotlib", "PIL", "urllib3", "distributed", "tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -264,7 +264,12 @@ def batch(
     Example: circles batch provinces.toml --workers 2
     """
     _setup(debug, True)
+    import distributed  # noqa: F401  (configures its own loggers on import: quiet them here)
+
     from circles.batch import run_batch
+
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core", "distributed.worker"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
 
     def show(r):
         extra = r.get("error", "")

@@ -72,7 +72,7 @@ def load_units(
         dup = units.loc[units["unit_id"].duplicated(), "unit_id"].iloc[0]
         raise InputFileError(f"{path}: unit code {dup!r} appears twice; codes must be unique")
     if area is not None:
-        units["geometry"] = units.geometry.intersection(area)
+        units["geometry"] = [_polygonal(g) for g in units.geometry.intersection(area)]
         empty = units.geometry.is_empty | (units.geometry.area < 1.0)
         if empty.all():
             raise InputFileError(
@@ -103,7 +103,7 @@ def grid_units(area, *, crs, cell_size_m: float = 1000.0, parents: gpd.GeoDataFr
             cells.append(shapely.box(left, top - cell_size_m, left + cell_size_m, top))
             ids.append(f"{_row_label(r)}{c + 1:02d}")
     grid = gpd.GeoDataFrame({"unit_id": ids}, geometry=cells, crs=crs)
-    grid["geometry"] = grid.geometry.intersection(area)
+    grid["geometry"] = [_polygonal(g) for g in grid.geometry.intersection(area)]
     grid = grid[~grid.geometry.is_empty & (grid.geometry.area > 0.01 * cell_size_m**2)].reset_index(drop=True)
     grid["unit_name"] = grid["unit_id"]
     grid["parent"] = ""
