@@ -342,15 +342,15 @@ class TravelNetwork:
             cols.append(c)
             vals.append(v)
             start = stop
+        return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
+
+    def _to_matrix(self, rows, cols, vals, sources: Snap, targets: Snap, cutoff_s: float) -> sp.csr_matrix:
+        """Network pairs plus same-edge pairs as one sparse matrix, the faster time kept for a pair."""
         pairs = self._same_edge(sources, targets)
         pairs = pairs[pairs["time_s"] <= cutoff_s]
-        rows.append(pairs["src"].to_numpy())
-        cols.append(pairs["tgt"].to_numpy())
-        vals.append(pairs["time_s"].to_numpy())
-        r = np.concatenate(rows).astype(np.int64)
-        c = np.concatenate(cols).astype(np.int64)
-        v = np.maximum(np.concatenate(vals).astype(float), 1e-9)
-        # duplicates (network path and same-edge path): keep the faster
+        r = np.concatenate(rows + [pairs["src"].to_numpy()]).astype(np.int64)
+        c = np.concatenate(cols + [pairs["tgt"].to_numpy()]).astype(np.int64)
+        v = np.maximum(np.concatenate(vals + [pairs["time_s"].to_numpy()]).astype(float), 1e-9)
         order = np.lexsort((v, c, r))
         r, c, v = r[order], c[order], v[order]
         first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)] if len(r) else np.zeros(0, dtype=bool)
@@ -444,12 +444,4 @@ class TravelNetwork:
             rows.append(idx[r])
             cols.append(c)
             vals.append(t[r, c])
-        pairs = self._same_edge(sources, targets)
-        pairs = pairs[pairs["time_s"] <= cutoff_s]
-        r = np.concatenate(rows + [pairs["src"].to_numpy()]).astype(np.int64)
-        c = np.concatenate(cols + [pairs["tgt"].to_numpy()]).astype(np.int64)
-        v = np.maximum(np.concatenate(vals + [pairs["time_s"].to_numpy()]).astype(float), 1e-9)
-        order = np.lexsort((v, c, r))
-        r, c, v = r[order], c[order], v[order]
-        first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)] if len(r) else np.zeros(0, dtype=bool)
-        return sp.csr_matrix((v[first], (r[first], c[first])), shape=(len(sources), len(targets)))
+        return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
