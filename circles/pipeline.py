@@ -108,12 +108,16 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                          total_file=po.total_file, elderly_share=po.elderly_share, infant_share=po.infant_share)
         if study.crs == "auto":
             if centre is None:
-                # centre of the population rasters
+                # no study area: the UTM zone of the population rasters' centre
+                from pyproj import Transformer
+                from rasterio.transform import xy
+
                 from circles.io.population import read_population_grid
                 g = read_population_grid(study.population.folder, **pop_rules)
                 h, w = g.total.shape
-                x, y = g.transform * (w / 2, h / 2)
-                crs = utm_crs_for(x, y)
+                x, y = xy(g.transform, h / 2, w / 2)
+                lon, lat = Transformer.from_crs(g.crs, 4326, always_xy=True).transform(x, y)
+                crs = utm_crs_for(lon, lat)
             else:
                 crs = utm_crs_for(centre.x, centre.y)
         else:

@@ -107,3 +107,43 @@ def test_study_area_without_roads(tmp_path):
     assert "study area" in r.output
     assert not (tmp_path / "o").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.partial")]
+
+
+def test_other_real_inputs_end_to_end(tmp_path):
+    """Community polygons, a GBK gazetteer, a centreline GeoPackage, no study area file, English."""
+    from conftest import TESTDATA
+
+    text = f'''
+[study]
+name = "other"
+language = "en"
+[network]
+path = "{TESTDATA / 'centrelines.gpkg'}"
+road_class_column = "道路等级"
+name_column = "道路名称"
+join_tolerance_m = 5
+[[facilities]]
+path = "{TESTDATA / 'gazetteer_gbk.csv'}"
+[population]
+folder = "{DEMO / 'pop'}"
+pattern = "pop_{{age}}_{{sex}}_wuhan_hankou.tif"
+[units]
+path = "{TESTDATA / 'units_invalid.geojson'}"
+[targets]
+preset = "fuzhou"
+[siting]
+kinds = ["nursery"]
+n_sites = 2
+'''
+    (tmp_path / "other.toml").write_text(text, encoding="utf-8")
+    r = runner.invoke(app, ["run", str(tmp_path / "other.toml"), "--out", str(tmp_path / "out"), "-q"])
+    assert r.exit_code == 0, r.output
+    units = pd.read_csv(tmp_path / "out" / "units.csv")
+    assert list(units["unit_name"]) == ["民意社区", "新华社区", "北湖社区"]
+    rejects = pd.read_csv(tmp_path / "out" / "rejects.csv")
+    # every bad row of the GBK file; with no area file the area is the population rasters' extent,
+    # so the Beijing row is still "outside the study area"
+    assert len(rejects) == 7 and "outside the study area" in " ".join(rejects["reason"])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["targets"]["preset"] == "fuzhou" and summary["crs"] == "EPSG:32650"
+    assert "Plan targets" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
