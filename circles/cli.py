@@ -72,10 +72,16 @@ def run(
     tm = max(s["thresholds_min"])
     timings = " ".join(f"{k}={v:.2f}s" for k, v in res.timings_s.items())
     console.print(f"stages: {timings} total={total:.2f}s", highlight=False)
+    for f in s["facilities"]["files"]:
+        console.print(f"gazetteer {f['file']}: {f['read']} rows read, {f['kept']} kept, {f['rejected']} rejected"
+                      f"{' (see rejects.csv)' if f['rejected'] else ''}", highlight=False)
+    pop = s["population"]
+    if pop["beyond_offroad_cells"]:
+        console.print(f"{pop['beyond_offroad_cells']} populated cells ({pop['beyond_offroad_people']:,.0f} people) are "
+                      f"more than {pop['max_offroad_m']:g} m from any road: counted as not covered", highlight=False)
     console.print(
         f"elderly within {tm:g} min: {_pct(s['coverage']['elderly'][f'{tm:g}min'])}, "
-        f"infants: {_pct(s['coverage']['infants'][f'{tm:g}min'])}; "
-        f"gazetteer rows rejected: {s['facilities']['rejected']} (see rejects.csv)", highlight=False)
+        f"infants: {_pct(s['coverage']['infants'][f'{tm:g}min'])}", highlight=False)
     console.print(f"wrote {folder}/report.html", highlight=False)
 
 

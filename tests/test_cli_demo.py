@@ -34,6 +34,7 @@ def test_cli_run_demo_writes_consistent_outputs(tmp_path):
     result = runner.invoke(app, ["run", str(DEMO / "study.toml"), "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert "stages:" in result.output and "report.html" in result.output
+    assert "76 rows read, 73 kept, 3 rejected" in result.output
     for name in ("report.html", "coverage.gpkg", "units.csv", "summary.json", "rejects.csv"):
         assert (out / name).exists(), name
     units = pd.read_csv(out / "units.csv")

@@ -135,3 +135,24 @@ def test_bad_requests_get_messages(demo_run):
     everyone = np.ones(len(w), bool)
     sites, info, _ = suggest_sites(net, psnap, w, everyone, res.nodes.iloc[:20], n_sites=2, threshold_s=900)
     assert len(sites) == 0 and "already covered" in info["message"]
+
+
+def test_candidates_from_file_with_exclusions(demo_run, tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from circles.pipeline import suggest
+
+    res, _ = demo_run
+    lots = res.nodes.iloc[::20].copy().to_crs(4326)
+    lots["name"] = [f"空地{i}" for i in range(len(lots))]
+    lots.to_file(tmp_path / "lots.geojson", driver="GeoJSON")
+    # exclude the eastern half: no site may be suggested there
+    minx, miny, maxx, maxy = lots.total_bounds
+    park = gpd.GeoDataFrame(geometry=[shapely.box((minx + maxx) / 2, miny - 1, maxx + 1, maxy + 1)], crs=4326)
+    park.to_file(tmp_path / "park.geojson", driver="GeoJSON")
+    sites, info = suggest(res, "nursery", n_sites=3, candidates=tmp_path / "lots.geojson",
+                          exclude=tmp_path / "park.geojson")
+    assert len(sites) == 3 and set(sites["name"]) <= set(lots["name"])
+    assert (sites.to_crs(4326).geometry.x < (minx + maxx) / 2).all()
+    assert info["nursery"]["n_candidates"] < len(lots)

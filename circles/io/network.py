@@ -114,7 +114,8 @@ def load_network(
     elif name.endswith(".graphml"):
         lines = _lines_from_graphml(path)
     elif path.suffix.lower() in _GIS_SUFFIXES or path.is_dir():
-        lines = _lines_from_gis(path, road_class_column, name_column, source_crs, oneway_column)
+        lines = _lines_from_gis(path, road_class_column, name_column, source_crs, oneway_column,
+                                bbox=None if clip_to is None else (clip_to.bounds, crs))
     else:
         raise InputFileError(
             f"{path}: unknown road network format; use .osm, .osm.bz2, .osm.pbf, .graphml, "
@@ -262,9 +263,22 @@ def _lines_from_pbf(path: Path) -> gpd.GeoDataFrame:
 
 
 def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str | None,
-                    oneway_col: str | None = None) -> gpd.GeoDataFrame:
+                    oneway_col: str | None = None, bbox=None) -> gpd.GeoDataFrame:
+    """Read road lines; with ``bbox = (bounds, crs)`` only the features meeting it are read
+    (a province-wide centreline file serves a district without being loaded whole)."""
+    read_bbox = None
+    if bbox is not None:
+        try:
+            import pyogrio
+            from pyproj import Transformer
+
+            file_crs = pyogrio.read_info(path).get("crs") or source_crs
+            if file_crs:
+                read_bbox = Transformer.from_crs(bbox[1], file_crs, always_xy=True).transform_bounds(*bbox[0])
+        except Exception:  # unreadable header: fall back to reading everything, errors come below
+            read_bbox = None
     try:
-        gdf = gpd.read_file(path)
+        gdf = gpd.read_file(path, bbox=read_bbox) if read_bbox is not None else gpd.read_file(path)
     except Exception as exc:
         raise InputFileError(f"{path}: could not read as a GIS file ({exc})") from exc
     if gdf.crs is None and source_crs:
