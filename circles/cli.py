@@ -7,7 +7,6 @@ shows the traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time

@@ -35,6 +35,7 @@ from circles.isochrones import isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder
 from circles.siting import candidate_nodes, suggest_sites
 from circles.study import Study
+from circles.summary import build_summary, rnd
 from circles.travel import TravelNetwork, subset
 
 log = logging.getLogger(__name__)
@@ -219,11 +220,11 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         labels = facilities[["facility_id", "name", "kind"]].to_dict("records")
         iso_each = isochrones_per_source(net, fsnap, tmax_s, labels=labels)
 
-    summary = _summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
+    summary = build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
                        scored["districts"], scored["overall"], scored["overall_results"], scored["unit_results"],
                        preset, siting_info, thresholds, kinds)
     if after is not None:
-        summary["targets_after"] = [{"indicator": r.indicator, "measured": _r(r.measured), "target": r.target,
+        summary["targets_after"] = [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target,
                                      "status": r.status, "gap": r.gap, "gap_text": r.gap_text}
                                     for r in after["overall_results"].itertuples()]
         summary["coverage_after"] = after["coverage_after"]
@@ -311,7 +312,7 @@ def _after_sites(study, net, points, psnap, facilities, catch, sites, units, thr
     o = scored["overall"].iloc[0]
     status = scored["unit_results"]
     return {"units_after": units_after, "overall_results": scored["overall_results"],
-            "coverage_after": {g: {f"{t:g}min": _r(o[cov.col("cov", g, "any", t)]) for t in thresholds}
+            "coverage_after": {g: {f"{t:g}min": rnd(o[cov.col("cov", g, "any", t)]) for t in thresholds}
                                for g in cov.GROUPS},
             "units_fail_after": status[status["status"] == "fail"].groupby("indicator").size().astype(int).to_dict()}
 
@@ -457,7 +458,7 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds):
         change = (after_u - before_u).sort_values(ascending=False)
         improved = change[change > 1e-9]
         info.update({"units_improved": int(len(improved)),
-                     "unit_changes": [{"unit_id": u, "before": _r(before_u[u]), "after": _r(after_u[u])}
+                     "unit_changes": [{"unit_id": u, "before": rnd(before_u[u]), "after": rnd(after_u[u])}
                                       for u in improved.index[:10]]})
         info.update({"kind": kind, "group": group, "n_sites": int(len(sites)), "threshold_min": s.threshold_min,
                      "site_capacity": size, "covered_before": float(w[covered0].sum()),
@@ -470,121 +471,6 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds):
     if not sites_all:
         return empty, info_all
     return gpd.GeoDataFrame(pd.concat(sites_all, ignore_index=True), geometry="geometry", crs=net.crs), info_all
-
-
-def _r(x, nd=4):
-    if x is None:
-        return None
-    x = float(x)
-    if not np.isfinite(x):
-        return None
-    return round(x, nd)
-
-
-def _summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units, districts,
-             overall, overall_results, unit_results, preset, siting_info, thresholds, kinds) -> dict:
-    o = overall.iloc[0]
-    tmax = max(thresholds)
-    coverage = {g: {f"{t:g}min": _r(o[cov.col("cov", g, "any", t)]) for t in thresholds} for g in cov.GROUPS}
-    by_kind = {k: {f"{t:g}min": _r(o[cov.col("cov", KINDS[k].serves, k, t)]) for t in thresholds} for k in kinds}
-    status = unit_results[unit_results["status"] != "no population"]
-    fail_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "fail").sum())).to_dict()
-    pass_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "pass").sum())).to_dict()
-    worst = _worst_units(units, tmax, study.language)
-    snapped = points["snapped"].to_numpy()
-    return {
-        "study": study.name,
-        "title": study.title,
-        "crs": str(crs),
-        "walk_speed_mps": study.travel.walk_speed_mps,
-        "thresholds_min": thresholds,
-        "network": net_report,
-        "facilities": {"files": fac_counts,
-                       "by_kind": {k: int(v) for k, v in facilities["kind"].value_counts().items()},
-                       "rejected": int(len(rejects))},
-        "population": {
-            "total": _r(points["total"].sum(), 1),
-            "elderly": _r(points["elderly"].sum(), 1),
-            "infants": _r(points["infants"].sum(), 1),
-            "in_study_area_total": _r(points["total"].sum(), 1),
-            "read_outside_area_total": _r(points_outside["total"].sum(), 1),
-            "outside_units_total": _r(points.loc[points["unit_id"] == "", "total"].sum(), 1),
-            "cells": int(len(points)),
-            "beyond_offroad_cells": int((~snapped).sum()),
-            "beyond_offroad_people": _r(points.loc[~snapped, "total"].sum(), 1),
-            "max_offroad_m": study.travel.max_offroad_m,
-            "estimated": estimated,
-        },
-        "coverage": coverage,
-        "coverage_by_kind": by_kind,
-        "capacity": {
-            "beds_per_1000_elderly": _r(o["beds_per_1000_elderly"], 2),
-            "slots_per_1000_total": _r(o["slots_per_1000_total"], 2),
-            "sfca_beds_per_1000_elderly": _r(o["sfca_beds_per_1000_elderly"], 2),
-            "e2sfca_beds_per_1000_elderly": _r(o["e2sfca_beds_per_1000_elderly"], 2),
-            "sfca_slots_per_1000_total": _r(o["sfca_slots_per_1000_total"], 2),
-            "e2sfca_slots_per_1000_total": _r(o["e2sfca_slots_per_1000_total"], 2),
-            "beds_total": _r(o["beds_inside"], 0),
-            "slots_total": _r(o["slots_inside"], 0),
-        },
-        "targets": {
-            "preset": preset["preset"].get("key", study.targets.preset),
-            "title": preset["preset"].get(f"title_{study.language}", ""),
-            "study": [{"indicator": r.indicator, "measured": _r(r.measured), "target": r.target, "status": r.status,
-                       "gap": r.gap, "gap_text": r.gap_text} for r in overall_results.itertuples()],
-            "units_pass": pass_counts,
-            "units_fail": fail_counts,
-            "preset_data": preset,
-        },
-        "language": study.language,
-        "basemap": study.report.basemap,
-        "worst_units": worst,
-        "units": int(len(units)),
-        "districts": {str(k): {"elderly_15min": _r(r[cov.col("cov", "elderly", "any", tmax)]),
-                               "infants_15min": _r(r[cov.col("cov", "infants", "any", tmax)]),
-                               "pop_total": _r(r["pop_total"], 0)} for k, r in districts.iterrows()},
-        "siting": siting_info,
-        "illustrative_facilities": bool(any(s.illustrative for s in study.facilities)),
-    }
-
-
-def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) -> list[dict]:
-    """The ``n`` units leaving the most elderly + infants beyond the longest threshold, and why.
-
-    Ranked by people left out rather than by share, so a sliver of a unit with 70 residents
-    does not outrank a dense neighbourhood; the shares are reported beside it.
-    """
-    ce, ci = cov.col("cov", "elderly", "any", tmax), cov.col("cov", "infants", "any", tmax)
-    be, bi = cov.col("beyond", "elderly", None, tmax), cov.col("beyond", "infants", None, tmax)
-    u = units[units["pop_total"] > 0].copy()
-    u["_left_out"] = u[be].fillna(0) + u[bi].fillna(0)
-    out = []
-    for _, r in u.sort_values(["_left_out", "pop_total"], ascending=[False, False]).head(n).iterrows():
-        te, ti = r.get("time_elderly_median_min"), r.get("time_infants_median_min")
-        if language == "zh":
-            why = [f"{r[be]:,.0f} 名老年人、{r[bi]:,.0f} 名婴幼儿在{tmax:g}分钟步行范围外"
-                   f"（覆盖率 老年人 {r[ce]:.0%}、婴幼儿 {r[ci]:.0%}）",
-                   f"到最近养老设施中位时间 {_fmt_min(te, 'zh')}，到最近托育设施 {_fmt_min(ti, 'zh')}"]
-            if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} 名老年人所在道路片段上没有养老设施或离路过远")
-        else:
-            why = [f"{r[be]:,.0f} elderly and {r[bi]:,.0f} infants beyond a {tmax:g}-min walk "
-                   f"(coverage {r[ce]:.0%} elderly, {r[ci]:.0%} infants)",
-                   f"median time to the nearest elderly service {_fmt_min(te, 'en')}, to childcare {_fmt_min(ti, 'en')}"]
-            if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} elderly live on a road piece with no elderly service, "
-                           "or too far from a road")
-        out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": _r(r["pop_total"], 0),
-                    "pop_elderly": _r(r["pop_elderly"], 0), "pop_infants": _r(r["pop_infants"], 0),
-                    "elderly_left_out": _r(r[be], 0), "infants_left_out": _r(r[bi], 0),
-                    "elderly_15min": _r(r[ce]), "infants_15min": _r(r[ci]), "why": "; ".join(why)})
-    return out
-
-
-def _fmt_min(x, language):
-    if x is None or not np.isfinite(x):
-        return "不可达" if language == "zh" else "unreachable"
-    return f"{x:.1f} 分钟" if language == "zh" else f"{x:.1f} min"
 
 
 # --------------------------------------------------------------------------- outputs

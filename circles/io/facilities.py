@@ -259,7 +259,6 @@ def load_facilities(
         raise InputFileError(f"{path}: kind {kind!r} unknown; use one of {sorted(KINDS)}")
 
     rejects: list[dict] = []
-    keep_rows = []
     rownum = np.arange(len(df)) + 2
 
     def reject(i, column, value, reason):

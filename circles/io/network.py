@@ -437,7 +437,7 @@ def join_dangling_ends(nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, *, tole
     new_nodes = list(nodes.geometry.values)
     splits: dict[int, list[tuple[float, int]]] = {}
     connectors = []
-    for q, e, d in best.itertuples(index=False):
+    for q, e, _dist in best.itertuples(index=False):
         node = int(dangling[q])
         line = egeom[e]
         along = float(shapely.line_locate_point(line, dpts[q]))

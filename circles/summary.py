@@ -1,0 +1,131 @@
+"""The study-level figures of a run (``summary.json``) and the worst units with the reason why.
+
+Every number here is read off the coverage tables (:mod:`circles.coverage`) and target
+results (:mod:`circles.targets`); nothing is computed that a planner could not check
+against ``units.csv``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from circles import coverage as cov
+from circles.io.facilities import KINDS
+
+
+def rnd(x, nd=4):
+    """A JSON-friendly number: rounded, and None for NaN or infinity."""
+    if x is None:
+        return None
+    x = float(x)
+    if not np.isfinite(x):
+        return None
+    return round(x, nd)
+
+
+def build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
+                  districts, overall, overall_results, unit_results, preset, siting_info, thresholds, kinds) -> dict:
+    """The dictionary written to ``summary.json`` (and shown in the report's panel)."""
+    o = overall.iloc[0]
+    tmax = max(thresholds)
+    coverage = {g: {f"{t:g}min": rnd(o[cov.col("cov", g, "any", t)]) for t in thresholds} for g in cov.GROUPS}
+    by_kind = {k: {f"{t:g}min": rnd(o[cov.col("cov", KINDS[k].serves, k, t)]) for t in thresholds} for k in kinds}
+    status = unit_results[unit_results["status"] != "no population"]
+    fail_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "fail").sum())).to_dict()
+    pass_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "pass").sum())).to_dict()
+    worst = _worst_units(units, tmax, study.language)
+    snapped = points["snapped"].to_numpy()
+    return {
+        "study": study.name,
+        "title": study.title,
+        "crs": str(crs),
+        "walk_speed_mps": study.travel.walk_speed_mps,
+        "thresholds_min": thresholds,
+        "network": net_report,
+        "facilities": {"files": fac_counts,
+                       "by_kind": {k: int(v) for k, v in facilities["kind"].value_counts().items()},
+                       "rejected": int(len(rejects))},
+        "population": {
+            "total": rnd(points["total"].sum(), 1),
+            "elderly": rnd(points["elderly"].sum(), 1),
+            "infants": rnd(points["infants"].sum(), 1),
+            "in_study_area_total": rnd(points["total"].sum(), 1),
+            "read_outside_area_total": rnd(points_outside["total"].sum(), 1),
+            "outside_units_total": rnd(points.loc[points["unit_id"] == "", "total"].sum(), 1),
+            "cells": int(len(points)),
+            "beyond_offroad_cells": int((~snapped).sum()),
+            "beyond_offroad_people": rnd(points.loc[~snapped, "total"].sum(), 1),
+            "max_offroad_m": study.travel.max_offroad_m,
+            "estimated": estimated,
+        },
+        "coverage": coverage,
+        "coverage_by_kind": by_kind,
+        "capacity": {
+            "beds_per_1000_elderly": rnd(o["beds_per_1000_elderly"], 2),
+            "slots_per_1000_total": rnd(o["slots_per_1000_total"], 2),
+            "sfca_beds_per_1000_elderly": rnd(o["sfca_beds_per_1000_elderly"], 2),
+            "e2sfca_beds_per_1000_elderly": rnd(o["e2sfca_beds_per_1000_elderly"], 2),
+            "sfca_slots_per_1000_total": rnd(o["sfca_slots_per_1000_total"], 2),
+            "e2sfca_slots_per_1000_total": rnd(o["e2sfca_slots_per_1000_total"], 2),
+            "beds_total": rnd(o["beds_inside"], 0),
+            "slots_total": rnd(o["slots_inside"], 0),
+        },
+        "targets": {
+            "preset": preset["preset"].get("key", study.targets.preset),
+            "title": preset["preset"].get(f"title_{study.language}", ""),
+            "study": [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target, "status": r.status,
+                       "gap": r.gap, "gap_text": r.gap_text} for r in overall_results.itertuples()],
+            "units_pass": pass_counts,
+            "units_fail": fail_counts,
+            "preset_data": preset,
+        },
+        "language": study.language,
+        "basemap": study.report.basemap,
+        "worst_units": worst,
+        "units": int(len(units)),
+        "districts": {str(k): {"elderly_15min": rnd(r[cov.col("cov", "elderly", "any", tmax)]),
+                               "infants_15min": rnd(r[cov.col("cov", "infants", "any", tmax)]),
+                               "pop_total": rnd(r["pop_total"], 0)} for k, r in districts.iterrows()},
+        "siting": siting_info,
+        "illustrative_facilities": bool(any(s.illustrative for s in study.facilities)),
+    }
+
+
+def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) -> list[dict]:
+    """The ``n`` units leaving the most elderly + infants beyond the longest threshold, and why.
+
+    Ranked by people left out rather than by share, so a sliver of a unit with 70 residents
+    does not outrank a dense neighbourhood; the shares are reported beside it.
+    """
+    ce, ci = cov.col("cov", "elderly", "any", tmax), cov.col("cov", "infants", "any", tmax)
+    be, bi = cov.col("beyond", "elderly", None, tmax), cov.col("beyond", "infants", None, tmax)
+    u = units[units["pop_total"] > 0].copy()
+    u["_left_out"] = u[be].fillna(0) + u[bi].fillna(0)
+    out = []
+    for _, r in u.sort_values(["_left_out", "pop_total"], ascending=[False, False]).head(n).iterrows():
+        te, ti = r.get("time_elderly_median_min"), r.get("time_infants_median_min")
+        if language == "zh":
+            why = [f"{r[be]:,.0f} 名老年人、{r[bi]:,.0f} 名婴幼儿在{tmax:g}分钟步行范围外"
+                   f"（覆盖率 老年人 {r[ce]:.0%}、婴幼儿 {r[ci]:.0%}）",
+                   f"到最近养老设施中位时间 {_fmt_min(te, 'zh')}，到最近托育设施 {_fmt_min(ti, 'zh')}"]
+            if r.get("unreached_elderly", 0) > 0:
+                why.append(f"{r['unreached_elderly']:,.0f} 名老年人所在道路片段上没有养老设施或离路过远")
+        else:
+            why = [f"{r[be]:,.0f} elderly and {r[bi]:,.0f} infants beyond a {tmax:g}-min walk "
+                   f"(coverage {r[ce]:.0%} elderly, {r[ci]:.0%} infants)",
+                   f"median time to the nearest elderly service {_fmt_min(te, 'en')}, to childcare {_fmt_min(ti, 'en')}"]
+            if r.get("unreached_elderly", 0) > 0:
+                why.append(f"{r['unreached_elderly']:,.0f} elderly live on a road piece with no elderly service, "
+                           "or too far from a road")
+        out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": rnd(r["pop_total"], 0),
+                    "pop_elderly": rnd(r["pop_elderly"], 0), "pop_infants": rnd(r["pop_infants"], 0),
+                    "elderly_left_out": rnd(r[be], 0), "infants_left_out": rnd(r[bi], 0),
+                    "elderly_15min": rnd(r[ce]), "infants_15min": rnd(r[ci]), "why": "; ".join(why)})
+    return out
+
+
+def _fmt_min(x, language):
+    if x is None or not np.isfinite(x):
+        return "不可达" if language == "zh" else "unreachable"
+    return f"{x:.1f} 分钟" if language == "zh" else f"{x:.1f} min"
