@@ -26,7 +26,7 @@ import shapely
 from circles import coverage as cov
 from circles import targets as tg
 from circles.crs import utm_crs_for
-from circles.errors import InputFileError, NetworkError
+from circles.errors import InputFileError, NetworkError, StudyError
 from circles.io.facilities import KINDS, load_facilities
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population
@@ -82,16 +82,25 @@ class _Stages:
         log.info("stage %s: %.2f s", name, self.timings[name])
 
 
+def read_layer(path, key: str) -> gpd.GeoDataFrame:
+    """Read a small vector file named by study key ``key``; a clear error if missing, unreadable or CRS-less."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found; check `{key}` in the study file")
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:
+        raise InputFileError(f"{path}: could not read as a GIS file ({exc}); check `{key}`") from exc
+    if gdf.crs is None:
+        raise InputFileError(f"{path}: no CRS; add one to the file (`{key}`)")
+    return gdf
+
+
 def _study_area(study: Study) -> tuple[object, object]:
     """The study area polygon in WGS84 and the metric CRS."""
     if study.area is None:
         return None, None
-    if not Path(study.area).exists():
-        raise InputFileError(f"{study.area}: study area file not found; check `study.area`")
-    area = gpd.read_file(study.area)
-    if area.crs is None:
-        raise InputFileError(f"{study.area}: study area has no CRS")
-    area = area.to_crs(4326)
+    area = read_layer(study.area, "study.area").to_crs(4326)
     geom = shapely.union_all(area.geometry.values)
     return geom, geom.centroid
 
@@ -168,7 +177,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
             units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
                                code_column=study.units.code_column)
         else:
-            parents = gpd.read_file(study.units.parents) if study.units.parents else None
+            parents = read_layer(study.units.parents, "units.parents") if study.units.parents else None
             units = grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
                                parent_name_column=study.units.parent_name_column)
         points["unit_id"] = assign_points(points, units).to_numpy()
@@ -353,21 +362,16 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds):
         return empty, {}
     for kind in s.kinds:
         if kind not in KINDS:
-            raise InputFileError(f"siting.kinds: {kind!r} is not a facility kind; use one of {sorted(KINDS)}")
+            raise StudyError(f"siting.kinds: {kind!r} is not a facility kind; use one of {sorted(KINDS)}")
     threshold_s = s.threshold_min * 60.0
     exclude = None
     if s.exclude is not None:
-        ex = gpd.read_file(s.exclude)
-        if ex.crs is None:
-            raise InputFileError(f"{s.exclude}: exclusion areas have no CRS")
+        ex = read_layer(s.exclude, "siting.exclude")
         exclude = shapely.union_all(ex.to_crs(net.crs).geometry.values)
 
     def candidates_for(kind):
         if s.candidates is not None:
-            c = gpd.read_file(s.candidates)
-            if c.crs is None:
-                raise InputFileError(f"{s.candidates}: candidate sites have no CRS")
-            c = c.to_crs(net.crs)
+            c = read_layer(s.candidates, "siting.candidates").to_crs(net.crs)
             c["geometry"] = c.geometry.representative_point()
             name_col = s.candidate_name_column if s.candidate_name_column in c else None
             c["name"] = c[name_col].astype(str) if name_col else [f"候选 {i + 1}" for i in range(len(c))]
@@ -391,7 +395,7 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds):
     info_all, sites_all = {}, []
     if s.model == "joint":
         if len(s.kinds) != 2 or {KINDS[k].serves for k in s.kinds} != {"elderly", "infants"}:
-            raise InputFileError("siting.model = 'joint' needs siting.kinds = [an elderly kind, an infant kind]")
+            raise StudyError("siting.model = 'joint' needs siting.kinds = [an elderly kind, an infant kind]")
         ke = next(k for k in s.kinds if KINDS[k].serves == "elderly")
         ki = next(k for k in s.kinds if KINDS[k].serves == "infants")
         we, wi = points["elderly"].to_numpy(float), points["infants"].to_numpy(float)
