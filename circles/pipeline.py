@@ -31,6 +31,7 @@ from circles.io.facilities import KINDS, load_facilities
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population
 from circles.io.units import assign_points, grid_units, load_units
+from circles.io.vector import read_vector
 from circles.isochrones import isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder
 from circles.siting import candidate_nodes, suggest_sites
@@ -82,25 +83,11 @@ class _Stages:
         log.info("stage %s: %.2f s", name, self.timings[name])
 
 
-def read_layer(path, key: str) -> gpd.GeoDataFrame:
-    """Read a small vector file named by study key ``key``; a clear error if missing, unreadable or CRS-less."""
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: file not found; check `{key}` in the study file")
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:
-        raise InputFileError(f"{path}: could not read as a GIS file ({exc}); check `{key}`") from exc
-    if gdf.crs is None:
-        raise InputFileError(f"{path}: no CRS; add one to the file (`{key}`)")
-    return gdf
-
-
 def _study_area(study: Study) -> tuple[object, object]:
     """The study area polygon in WGS84 and the metric CRS."""
     if study.area is None:
         return None, None
-    area = read_layer(study.area, "study.area").to_crs(4326)
+    area = read_vector(study.area, "study.area").to_crs(4326)
     geom = shapely.union_all(area.geometry.values)
     return geom, geom.centroid
 
@@ -177,7 +164,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
             units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
                                code_column=study.units.code_column)
         else:
-            parents = read_layer(study.units.parents, "units.parents") if study.units.parents else None
+            parents = read_vector(study.units.parents, "units.parents") if study.units.parents else None
             units = grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
                                parent_name_column=study.units.parent_name_column)
         points["unit_id"] = assign_points(points, units).to_numpy()
@@ -366,12 +353,12 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds):
     threshold_s = s.threshold_min * 60.0
     exclude = None
     if s.exclude is not None:
-        ex = read_layer(s.exclude, "siting.exclude")
+        ex = read_vector(s.exclude, "siting.exclude")
         exclude = shapely.union_all(ex.to_crs(net.crs).geometry.values)
 
     def candidates_for(kind):
         if s.candidates is not None:
-            c = read_layer(s.candidates, "siting.candidates").to_crs(net.crs)
+            c = read_vector(s.candidates, "siting.candidates").to_crs(net.crs)
             c["geometry"] = c.geometry.representative_point()
             name_col = s.candidate_name_column if s.candidate_name_column in c else None
             c["name"] = c[name_col].astype(str) if name_col else [f"候选 {i + 1}" for i in range(len(c))]

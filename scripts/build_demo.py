@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/build_demo.py --shared ../shared/data [--out data/demo] [--seed 20211]
+    python scripts/build_demo.py --shared PATH/TO/shared/data [--out data/demo] [--seed 20211]
 
 What it copies (real data, unchanged): the 26 WorldPop age/sex rasters of the 6.7 km x
 6.65 km Hankou window, the OpenStreetMap road sample of that window, the window polygon,

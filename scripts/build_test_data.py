@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/build_test_data.py --shared ../shared/data
+    python scripts/build_test_data.py --shared PATH/TO/shared/data
 
 Everything here is cut from real data (see data/README.md for sources and licences) or is a
 deliberately broken copy of it:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from circles.crs import require_crs
+from circles.io.vector import read_vector
 from circles.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,7 @@ def load_units(
     file is refused (a wrong CRS is the usual cause).
     """
     path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: units file not found; check `units.path` in the study file")
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:
-        raise InputFileError(f"{path}: could not read as a GIS file ({exc})") from exc
-    require_crs(gdf, str(path))
+    gdf = read_vector(path, "units.path")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
     if gdf.empty:
