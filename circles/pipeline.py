@@ -36,7 +36,7 @@ from circles.isochrones import isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder
 from circles.siting import candidate_nodes, suggest_sites
 from circles.study import Study
-from circles.summary import build_summary, rnd
+from circles.summary import build_summary, rnd, target_rows
 from circles.travel import TravelNetwork, subset
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,12 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
 
     with stage("travel"):
         net = TravelNetwork(nodes, edges, walk_speed_mps=study.travel.walk_speed_mps, profile=nw.profile)
-        psnap = net.snap_points(points, max_offroad_m=study.travel.max_offroad_m)
+        # demand points: the study's people first, then the halo's (they compete for the same places)
+        demand = pd.concat([points[["total", "elderly", "infants", "geometry"]],
+                            halo_points[["total", "elderly", "infants", "geometry"]]], ignore_index=True)
+        demand = gpd.GeoDataFrame(demand, geometry="geometry", crs=crs)
+        dsnap = net.snap_points(demand, max_offroad_m=study.travel.max_offroad_m)
+        psnap = subset(dsnap, np.arange(len(points)))
         fsnap = net.snap_points(facilities, max_offroad_m=study.travel.max_offroad_m)
         points["offroad_m"] = psnap.offroad_m
         points["snapped"] = psnap.snapped
@@ -185,11 +190,6 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
             idx = np.flatnonzero((facilities["kind"] == k).to_numpy())
             points[f"time_s_{k}"] = net.nearest_times(subset(fsnap, idx), psnap, cutoff_s=cutoff) if len(idx) else np.inf
         points = gpd.GeoDataFrame(cov.add_any_times(points), geometry="geometry", crs=crs)
-        # catchments reach the halo people too (they compete for the same places)
-        demand = pd.concat([points[["total", "elderly", "infants", "geometry"]],
-                            halo_points[["total", "elderly", "infants", "geometry"]]], ignore_index=True)
-        demand = gpd.GeoDataFrame(demand, geometry="geometry", crs=crs)
-        dsnap = net.snap_points(demand, max_offroad_m=study.travel.max_offroad_m)
         catch = net.times_to_points(fsnap, dsnap, cutoff_s=tmax_s)
 
     with stage("coverage"):
@@ -220,9 +220,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                        scored["districts"], scored["overall"], scored["overall_results"], scored["unit_results"],
                        preset, siting_info, thresholds, kinds)
     if after is not None:
-        summary["targets_after"] = [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target,
-                                     "status": r.status, "gap": r.gap, "gap_text": r.gap_text}
-                                    for r in after["overall_results"].itertuples()]
+        summary["targets_after"] = target_rows(after["overall_results"])
         summary["coverage_after"] = after["coverage_after"]
         summary["units_fail_after"] = after["units_fail_after"]
     summary["timings_s"] = stage.timings

@@ -24,6 +24,12 @@ def rnd(x, nd=4):
     return round(x, nd)
 
 
+def target_rows(results: pd.DataFrame) -> list[dict]:
+    """Study-level target results as JSON rows (one per indicator)."""
+    return [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target, "status": r.status,
+             "gap": r.gap, "gap_text": r.gap_text} for r in results.itertuples()]
+
+
 def build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
                   districts, overall, overall_results, unit_results, preset, siting_info, thresholds, kinds) -> dict:
     """The dictionary written to ``summary.json`` (and shown in the report's panel)."""
@@ -74,8 +80,7 @@ def build_summary(study, crs, net_report, facilities, fac_counts, rejects, point
         "targets": {
             "preset": preset["preset"].get("key", study.targets.preset),
             "title": preset["preset"].get(f"title_{study.language}", ""),
-            "study": [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target, "status": r.status,
-                       "gap": r.gap, "gap_text": r.gap_text} for r in overall_results.itertuples()],
+            "study": target_rows(overall_results),
             "units_pass": pass_counts,
             "units_fail": fail_counts,
             "preset_data": preset,
