@@ -414,7 +414,9 @@ def suggest_sites(
     chosen, _ = mclp_greedy(A, weights, n_sites, covered0)
     greedy_obj = _objective(A, weights, covered0, chosen)
     t_greedy = time.perf_counter() - t1
-    info = {"model": "mclp", "n_candidates": int(len(candidates)), "upper_bound_coverable": upper,
+    info = {"model": "mclp", "n_candidates": int(len(candidates)),
+            "candidates_far_from_road": int((~cand_snap.snapped).sum()),  # > 500 m: cannot be chosen
+            "upper_bound_coverable": upper,
             "greedy_objective": greedy_obj, "matrix_s": round(t_matrix, 3), "greedy_s": round(t_greedy, 4),
             "method": "greedy+swap", "mip_gap": None}
     if n_sites > len(candidates):
