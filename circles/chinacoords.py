@@ -32,6 +32,7 @@ __all__ = [
     "wgs84_to_bd09",
     "bd09_to_wgs84",
     "to_wgs84",
+    "named_system",
 ]
 
 
@@ -114,13 +115,22 @@ def bd09_to_wgs84(lon, lat):
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
+def named_system(name: str) -> str | None:
+    """``"wgs84"``, ``"gcj02"`` or ``"bd09"`` for a named lon/lat system ("GCJ-02", "CGCS2000",
+    "EPSG:4490" ...); None for anything else (an EPSG code PROJ handles)."""
+    key = name.lower().replace("-", "").replace("_", "").replace(":", "")
+    if key in ("wgs84", "cgcs2000", "epsg4326", "epsg4490"):
+        return "wgs84"  # CGCS2000 is within about 1 m of WGS84
+    return key if key in ("gcj02", "bd09") else None
+
+
 def to_wgs84(lon, lat, system: str):
     """Convert lon/lat arrays declared in ``system`` ("wgs84", "gcj02" or "bd09") to WGS84."""
-    system = system.lower().replace("-", "").replace("_", "")
-    if system in ("wgs84", "cgcs2000", "epsg4326", "epsg4490"):
+    system = named_system(system)
+    if system == "wgs84":
         return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     if system == "gcj02":
         return gcj02_to_wgs84(lon, lat)
     if system == "bd09":
         return bd09_to_wgs84(lon, lat)
-    raise ValueError(f"unknown coordinate system {system!r}: use wgs84, cgcs2000, gcj02 or bd09")
+    raise ValueError("unknown coordinate system: use wgs84, cgcs2000, gcj02 or bd09")

@@ -163,8 +163,10 @@ def suggest(
                            ("method", method)):
             if value is not None:
                 setattr(s, key, value)
-        if s.model not in ("mclp", "lscp", "pmedian", "capacitated", "joint"):
-            raise StudyError(f"--model {s.model!r}: use mclp, lscp, pmedian, capacitated or joint")
+        from circles.siting import MODELS
+
+        if s.model not in MODELS:
+            raise StudyError(f"--model {s.model!r}: use one of {', '.join(MODELS)}")
         res, folder = run_pipeline(study, folder=out)
     except CirclesError as exc:
         _fail(exc, debug)

@@ -249,7 +249,7 @@ def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> t
     study.siting.n_sites = n_sites
     for key, value in siting.items():
         if not hasattr(study.siting, key):
-            raise InputFileError(f"suggest(): unknown siting option {key!r}")
+            raise StudyError(f"suggest(): unknown siting option {key!r}")
         setattr(study.siting, key, value)
     kinds = [k for k in KINDS if (res.facilities["kind"] == k).any()]
     return _siting(study, res.net, res.nodes, res.area, res.points, res.point_snap, res.facilities, res.units, kinds)

@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from circles.chinacoords import to_wgs84
+from circles.chinacoords import named_system, to_wgs84
 from circles.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def load_facilities(
         if CRS(gdf.crs).is_geographic:
             df["__lon"] = [p.x if p is not None and p.geom_type == "Point" else "" for p in pts]
             df["__lat"] = [p.y if p is not None and p.geom_type == "Point" else "" for p in pts]
-            file_coords = coords if coords.lower().replace("-", "") in ("gcj02", "bd09") else "wgs84"
+            file_coords = coords if named_system(coords) in ("gcj02", "bd09") else "wgs84"
         else:
             df["__lon"] = [p.x if p is not None and p.geom_type == "Point" else "" for p in pts]
             df["__lat"] = [p.y if p is not None and p.geom_type == "Point" else "" for p in pts]
@@ -339,10 +339,7 @@ def load_facilities(
 
 
 def _is_lonlat_system(system: str) -> bool:
-    s = system.lower().replace("-", "").replace("_", "")
-    if s in ("wgs84", "cgcs2000", "gcj02", "bd09"):
-        return True
-    return CRS(system).is_geographic
+    return named_system(system) is not None or CRS(system).is_geographic
 
 
 def _to_frame(records: list[dict], file_coords: str, crs) -> gpd.GeoDataFrame:
@@ -351,9 +348,8 @@ def _to_frame(records: list[dict], file_coords: str, crs) -> gpd.GeoDataFrame:
     if not records:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
     df = pd.DataFrame(records)
-    s = file_coords.lower().replace("-", "").replace("_", "")
-    if s in ("wgs84", "cgcs2000", "gcj02", "bd09"):
-        x, y = to_wgs84(df["_x"].to_numpy(), df["_y"].to_numpy(), s)
+    if named_system(file_coords) is not None:
+        x, y = to_wgs84(df["_x"].to_numpy(), df["_y"].to_numpy(), file_coords)
         src = "EPSG:4326"
     else:
         x, y, src = df["_x"].to_numpy(), df["_y"].to_numpy(), file_coords
