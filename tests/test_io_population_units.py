@@ -112,6 +112,6 @@ def test_grid_units_cover_area_and_take_majority_parent():
     assert grid.geometry.area.sum() == pytest.approx(area.area, rel=1e-9)
     assert grid["unit_id"].is_unique and grid["unit_id"].iloc[0] == "A01"
     assert set(grid["parent"]) <= set(parents["name"])
-    pts, _ = load_population(DEMO / "pop", crs=METRIC, pattern=PATTERN)
+    pts, _, _ = load_population(DEMO / "pop", crs=METRIC, pattern=PATTERN)
     owner = assign_points(pts, grid)
     assert (owner != "").all()  # every populated cell centre lies in exactly one unit
