@@ -195,6 +195,10 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
 
     with stage("coverage"):
         preset = tg.load_preset(study.targets.preset)
+        want = preset["preset"].get("profile")
+        if want and want != nw.profile:
+            log.warning("preset %s measures by %s (network.profile = %r) but this study uses %r",
+                        preset["preset"].get("key", "?"), "road" if want == "drive" else "walking", want, nw.profile)
         scored = _score(points, facilities, catch, units, thresholds, kinds, preset, study.language, tmax_s, demand,
                         communities=study.units.path is not None)
         points, units = scored["points"], scored["units"]
@@ -226,6 +230,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
     summary["capacity"].update(_capacity_summary(scored["overall"], facilities))
     summary["targets"]["not_assessable"] = scored["not_assessable"]
     summary["targets"]["catchment_min"] = scored["catchment_min"]
+    summary["targets"]["scored"] = {r.indicator: r.scored for r in scored["overall_results"].itertuples()}
+    summary["targets"]["profile_wanted"] = preset["preset"].get("profile")
     if study.units.path is not None:
         summary["communities"] = _community_summary(scored["overall"], preset)
     if after is not None:
@@ -302,11 +308,20 @@ def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, lang
     reasons = _not_assessable(preset, facilities, units, communities)
     unit_results, overall_results = [], []
     for ind in preset["indicators"]:
+        ind, scored = _scored_form(ind, communities)
+        if ind["id"] in reasons and scored.startswith("walk"):
+            reasons = {**reasons}
+            reasons.pop(ind["id"])
+            reasons.update({k: v for k, v in _not_assessable({"indicators": [ind]}, facilities, units, communities).items()})
         one = {"preset": preset.get("preset", {}), "indicators": [ind]}
         where = ind.get("where")
         table_u, table_o = units.set_index("unit_id"), overall
         if where is not None and ind["id"] not in reasons:
             sel = units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]])
+            if not sel.any():
+                reasons = {**reasons, ind["id"]: f"not assessable: no unit has {where['column']} in "
+                                                 f"{', '.join(map(str, where['values']))}"}
+                sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
             table_u = table_u[sel.to_numpy()]
             ids = set(units.loc[sel, "unit_id"])
             table_o = _coverage_table(points[points["unit_id"].isin(ids)].assign(all="study"),
@@ -314,8 +329,14 @@ def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, lang
             if communities:
                 u = units.loc[sel, ["unit_id", "parent"]].assign(all="study")
                 table_o = table_o.join(cov.community_table(u, inside, "all"), how="left")
-        unit_results.append(tg.evaluate(table_u, one, language=language, not_assessable=reasons))
-        overall_results.append(tg.evaluate(table_o, one, language=language, not_assessable=reasons))
+        for table, out in ((table_u, unit_results), (table_o, overall_results)):
+            r = tg.evaluate(table, one, language=language, not_assessable=reasons)
+            r["scored"] = scored
+            pair = ind.get("pair")
+            if pair and pair["metric"] in table and pair["metric"] != ind["metric"]:
+                r["pair_metric"] = pair["metric"]
+                r["pair_measured"] = table[pair["metric"]].to_numpy(dtype=float)
+            out.append(r)
     unit_results = pd.concat(unit_results, ignore_index=True)
     overall_results = pd.concat(overall_results, ignore_index=True)
     units = units.merge(tg.wide(unit_results, "unit_id"), left_on="unit_id", right_index=True, how="left")
@@ -347,6 +368,23 @@ def _community_summary(overall, preset) -> dict:
         out[name] = {"share": rnd(o.get(name)), "with": int(o.get(f"n_with_{name}", 0) or 0),
                      "scored_by_preset": name in scored}
     return out
+
+
+def _scored_form(ind: dict, communities: bool) -> tuple[dict, str]:
+    """The indicator as scored on this study, and which form that is.
+
+    A preset scores a community indicator literally (share of communities with one, as the plan
+    words it) when community polygons are given; without them, an indicator with a ``pair``
+    (the walk-based share of people) scores that instead, and says so.
+    """
+    literal = ind["metric"] in cov.COMMUNITY_INDICATORS
+    pair = ind.get("pair")
+    if literal and not communities and pair:
+        return ({**ind, "metric": pair["metric"], "group": pair["group"], "gap": pair["gap"]},
+                "walk (no community polygons: the plan's count of communities cannot be made)")
+    if literal:
+        return ind, "literal (share of communities / streets with one)"
+    return ind, ind.get("scores", "walk" if ind["metric"].startswith("cov_") else "ratio")
 
 
 def _not_assessable(preset, facilities, units, communities) -> dict:

@@ -86,6 +86,9 @@ def load_preset(name_or_path: str | Path) -> dict:
             raise StudyError(f"{where}: indicator {ind['id']}: only op '>=' is supported")
         if ind["gap"] not in _GAP_WORDS:
             raise StudyError(f"{where}: indicator {ind['id']}: gap must be one of {', '.join(_GAP_WORDS)}")
+        pair = ind.get("pair")
+        if pair is not None and (not isinstance(pair, dict) or set(pair) != {"metric", "group", "gap"}):
+            raise StudyError(f"{where}: indicator {ind['id']}: pair must be {{metric = ..., group = ..., gap = ...}}")
         w = ind.get("where")
         if w is not None and (not isinstance(w, dict) or set(w) != {"column", "values"}):
             raise StudyError(f"{where}: indicator {ind['id']}: where must be {{column = \"...\", values = [...]}}")
