@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from circles import coverage as cov
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS
 
 
 def rnd(x, nd=4):
