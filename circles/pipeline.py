@@ -305,22 +305,23 @@ def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, lang
         districts = districts.join(cov.community_table(u.assign(parent=u["parent"].replace("", "(none)")),
                                                        inside, "parent"), how="left")
         overall = overall.join(cov.community_table(u, inside, "all"), how="left")
-    reasons = _not_assessable(preset, facilities, units, communities)
+    reasons = _not_assessable(preset, facilities, units, communities, language)
     unit_results, overall_results = [], []
     for ind in preset["indicators"]:
         ind, scored = _scored_form(ind, communities)
         if ind["id"] in reasons and scored.startswith("walk"):
             reasons = {**reasons}
             reasons.pop(ind["id"])
-            reasons.update({k: v for k, v in _not_assessable({"indicators": [ind]}, facilities, units, communities).items()})
+            reasons.update(_not_assessable({"indicators": [ind]}, facilities, units, communities, language))
         one = {"preset": preset.get("preset", {}), "indicators": [ind]}
         where = ind.get("where")
         table_u, table_o = units.set_index("unit_id"), overall
         if where is not None and ind["id"] not in reasons:
             sel = units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]])
             if not sel.any():
-                reasons = {**reasons, ind["id"]: f"not assessable: no unit has {where['column']} in "
-                                                 f"{', '.join(map(str, where['values']))}"}
+                values = ", ".join(map(str, where["values"]))
+                reasons = {**reasons, ind["id"]: f"无法评估：没有 {where['column']} 为 {values} 的单元" if language == "zh"
+                           else f"not assessable: no unit has {where['column']} in {values}"}
                 sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
             table_u = table_u[sel.to_numpy()]
             ids = set(units.loc[sel, "unit_id"])
@@ -387,7 +388,7 @@ def _scored_form(ind: dict, communities: bool) -> tuple[dict, str]:
     return ind, ind.get("scores", "walk" if ind["metric"].startswith("cov_") else "ratio")
 
 
-def _not_assessable(preset, facilities, units, communities) -> dict:
+def _not_assessable(preset, facilities, units, communities, language: str = "en") -> dict:
     """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no attribute)."""
     from circles.coverage import COMMUNITY_INDICATORS
 
@@ -398,11 +399,14 @@ def _not_assessable(preset, facilities, units, communities) -> dict:
         where = ind.get("where")
         if need is not None and not present.intersection(need):
             names = "/".join(f"{KINDS[k].zh} ({k})" for k in need)
-            out[ind["id"]] = f"not assessable: no {names} in any gazetteer"
+            out[ind["id"]] = (f"无法评估：所有设施名录中都没有{names}" if language == "zh"
+                              else f"not assessable: no {names} in any gazetteer")
         elif ind["metric"] in COMMUNITY_INDICATORS and not communities:
-            out[ind["id"]] = "not assessable: needs community polygons (units.path)"
+            out[ind["id"]] = ("无法评估：需要社区边界（units.path）" if language == "zh"
+                              else "not assessable: needs community polygons (units.path)")
         elif where is not None and f"attr_{where['column']}" not in units:
-            out[ind["id"]] = f"not assessable: the units carry no `{where['column']}` attribute"
+            out[ind["id"]] = (f"无法评估：分析单元没有 `{where['column']}` 属性" if language == "zh"
+                              else f"not assessable: the units carry no `{where['column']}` attribute")
     return out
 
 

@@ -292,3 +292,14 @@ def test_one_after_state_for_siting_table_and_after_columns(community_run):
     assert info["share_after"] == pytest.approx(after, abs=1e-9)
     assert res.sites["gain"].sum() == pytest.approx(info["covered_after"] - info["covered_before"])
     assert not res.sites["name"].str.startswith("路网节点").any()
+
+
+def test_not_assessable_is_said_in_the_report(community_run, tmp_path):
+    from circles.pipeline import write_outputs
+
+    folder = write_outputs(community_run, tmp_path / "community-test")
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    # 蒙自: no unit is a township, so that share is 无法评估 with its reason, not 0 %
+    assert "无法评估" in html and "没有 urban_rural 为 township" in html
+    rows = {r["indicator"]: r for r in community_run.summary["targets"]["study"]}
+    assert rows["elderly_circle_township"]["status"] == "not assessable"
