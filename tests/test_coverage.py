@@ -207,6 +207,9 @@ def test_community_study_literal_and_walk_side_by_side(community_run):
     assert res.summary["targets"]["scored"]["daycare_coverage"].startswith("literal")
     assert res.summary["communities"]["comm_cov_daycare"]["with"] == len(with_daycare)
     assert "pair_measured" in ov.columns
+    # the walk-based form beside it: the share of elderly within 15 min of a day-care centre
+    assert row["pair_metric"] == "cov_elderly_daycare_15min"
+    assert row["pair_measured"] == pytest.approx(res.summary["siting"]["daycare"]["share_before"], abs=1e-4)
 
 
 def test_where_filter_and_not_assessable(community_run):
