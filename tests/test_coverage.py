@@ -306,3 +306,25 @@ def test_not_assessable_is_said_in_the_report(community_run, tmp_path):
     assert "无法评估" in html and "没有 urban_rural 为 township" in html
     rows = {r["indicator"]: r for r in community_run.summary["targets"]["study"]}
     assert rows["elderly_circle_township"]["status"] == "not assessable"
+
+
+def test_street_polygons_give_each_community_its_street(community_run, tmp_path):
+    import shutil
+
+    from circles.pipeline import analyse
+    from circles.study import load_study
+
+    shutil.copytree(COMMUNITY, tmp_path / "c")
+    comm = gpd.read_file(COMMUNITY / "communities.geojson")
+    comm.dissolve("parent").reset_index()[["parent", "geometry"]].rename(columns={"parent": "name"}).to_file(
+        tmp_path / "c" / "streets.geojson", driver="GeoJSON")
+    comm.drop(columns="parent").to_file(tmp_path / "c" / "communities.geojson", driver="GeoJSON")
+    study = load_study(tmp_path / "c" / "study.toml")
+    study.units.parents = tmp_path / "c" / "streets.geojson"
+    study.siting.n_sites = 0
+    res = analyse(study)
+    # the street polygons are the dissolved streets: each community gets its street back
+    got = res.units.set_index("unit_id")["parent"]
+    assert got.to_dict() == comm.set_index("code")["parent"].to_dict()
+    assert res.summary["communities"]["n_streets"] == 2
+    assert res.summary["communities"]["street_cov_elderly_centre"]["share"] == 0.0
