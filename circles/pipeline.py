@@ -33,7 +33,7 @@ from circles.io.population import load_population
 from circles.io.units import assign_points, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.isochrones import isochrone_polygons, isochrones_per_source
-from circles.outputs import atomic_folder
+from circles.outputs import atomic_folder, check_output_folder
 from circles.siting import candidate_nodes, suggest_sites
 from circles.study import Study
 from circles.summary import build_summary, rnd, target_rows
@@ -474,7 +474,7 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
     from circles.report import report_data, write_report
 
     final = Path(folder) if folder else res.study.out_folder
-    with atomic_folder(final) as tmp:
+    with atomic_folder(final, study=res.study.name) as tmp:
         gpkg = tmp / "coverage.gpkg"
         units = _for_file(res.units)
         units.to_file(gpkg, layer="units", driver="GPKG")
@@ -527,6 +527,7 @@ def _for_file(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def run(study: Study, *, progress: Callable[[str], None] | None = None, folder: Path | None = None) -> tuple[Results, Path]:
     """Analyse ``study`` and write its outputs; returns the results and the output folder."""
+    check_output_folder(Path(folder) if folder else study.out_folder)  # refuse a bad folder before computing
     res = analyse(study, progress=progress)
     t0 = time.perf_counter()
     if progress:
