@@ -25,6 +25,7 @@ import shapely
 
 from circles import coverage as cov
 from circles import targets as tg
+from circles.checks import check_gazetteers
 from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError, StudyError
 from circles.io.facilities import KINDS, load_facilities
@@ -160,6 +161,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         rejects = pd.concat(rej_parts, ignore_index=True)
         if facilities.empty:
             raise InputFileError("no facility survived loading: see rejects.csv; check `coords` and the kind column")
+        coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
+                                     pd.concat([points, points_outside])[["geometry"]])
         if study.units.path is not None:
             units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
                                code_column=study.units.code_column)
@@ -224,6 +227,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         summary["coverage_after"] = after["coverage_after"]
         summary["units_fail_after"] = after["units_fail_after"]
     summary["timings_s"] = stage.timings
+    summary["coordinate_fit"] = coord_fit
+    summary.setdefault("warnings", []).extend(f["message"] for f in coord_fit if f["message"])
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
                    target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
