@@ -26,7 +26,7 @@ from circles.outputs import check_output_folder, replace_files
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="circles: 15-minute elderly-care and childcare service circles (一老一小).")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per message, however narrow the terminal
 
 
 def _setup(debug: bool, quiet: bool) -> None:

@@ -237,7 +237,10 @@ def _path(*, optional=True):
             return value
         if not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > 4000:
             raise _Bad('must be a file or folder path in quotes, relative to the study file, e.g. "roads.osm.pbf"')
-        return (ctx["base"] / value).resolve()
+        try:
+            return (ctx["base"] / value).resolve()
+        except (OSError, ValueError, RuntimeError):
+            raise _Bad("is not a usable path on this system; give a shorter, plain path") from None
     return check
 
 
@@ -284,7 +287,7 @@ def _crs_problem(value: str, *, metric: bool) -> str | None:
 
     try:
         crs = CRS.from_user_input(value)
-    except CRSError as exc:
+    except (CRSError, ValueError, TypeError) as exc:
         m = re.search(r"utm\D{0,6}?(\d{1,2})\s*([ns])?\b", value, re.IGNORECASE)
         if m and 1 <= int(m.group(1)) <= 60:
             south = (m.group(2) or "n").lower() == "s"
