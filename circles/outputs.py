@@ -118,17 +118,11 @@ def write_marker(folder: Path, **info) -> None:
     (Path(folder) / MARKER).write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
 
 
-def _writer_alive(folder: Path) -> bool:
-    try:
-        info = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
-        return False
-    if info["pid"] == os.getpid():
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
     try:
-        os.kill(info["pid"], 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -136,16 +130,37 @@ def _writer_alive(folder: Path) -> bool:
     return True
 
 
+def _writer_alive(folder: Path) -> bool:
+    """Is the process that made this leftover folder still running (so it is not a leftover yet)?
+
+    ``.partial-*``: the writer named in its marker; ``.old-<pid>``: the run that moved it aside.
+    """
+    if ".old-" in folder.name:
+        tail = folder.name.rsplit("-", 1)[-1]
+        return _pid_alive(int(tail)) if tail.isdigit() else False
+    try:
+        info = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return info.get("host") == socket.gethostname() and _pid_alive(info.get("pid"))
+
+
 def clean_leftovers(final: Path) -> list[Path]:
     """Remove ``.<name>.partial-*`` / ``.<name>.old-*`` folders a killed run left beside ``final``.
 
     Only folders that carry the marker (or are empty) and whose writing process is gone are
-    removed; returns the removed paths.
+    removed; returns the removed paths. If ``final`` itself is missing (a run killed between
+    its two renames), the previous results are first moved back from ``.<name>.old-*``.
     """
     final = Path(final)
     removed = []
     if not final.parent.is_dir():
         return removed
+    if not final.exists():  # killed between its two renames: the previous results are in .old-*; put them back
+        olds = sorted((p for p in final.parent.glob(f".{final.name}.old-*") if (p / MARKER).is_file()),
+                      key=lambda p: p.stat().st_mtime)
+        if olds:
+            os.replace(olds[-1], final)
     for pattern in (f".{final.name}.partial-*", f".{final.name}.old-*"):
         for p in final.parent.glob(pattern):
             if not p.is_dir() or p.is_symlink():

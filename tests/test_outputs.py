@@ -216,3 +216,13 @@ def test_score_and_suggest_do_not_clobber_the_run(demo_run, tmp_path, monkeypatc
     assert set(sites["kind"]) == {"nursery"} and len(sites) == 2
     r = runner.invoke(app, ["report", str(DEMO / "study.toml"), "--of", "suggest"])
     assert r.exit_code == 0 and "hankou-demo-suggest" in r.output, r.output
+
+
+def test_run_killed_between_its_two_renames_gets_its_results_back(maps):
+    """If a run dies after moving the previous results aside and before moving the new ones in,
+    the next run first puts the previous results back."""
+    before = _snapshot(maps / "other-study")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    os.replace(maps / "other-study", maps / f".other-study.old-{int(dead.stdout)}")
+    assert clean_leftovers(maps / "other-study") == []
+    assert _snapshot(maps / "other-study") == before
