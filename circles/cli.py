@@ -279,7 +279,7 @@ def report(
         folder = out or load_study(study_file or demo_study_path()).output_folder(of)
         folder = check_output_folder(folder, "--out" if out else "output folder")
         if not (folder / "summary.json").is_file():
-            raise OutputError(f"{folder}: no saved outputs to rebuild from; run `circles {of}` first (or give --out)")
+            raise OutputError(f"{folder}: no saved outputs to rebuild from; run `circles {of} STUDY` first (or give --out)")
         data = read_report_data(folder, language=language, basemap=basemap)
         written = replace_files(folder, lambda tmp: write_report(data, tmp))
     except Exception as exc:
