@@ -6,9 +6,9 @@ Rules (issue "hostile data and careless hands"):
   area name) is a plain folder name: not empty, not ``.`` or ``..``, no ``/`` or ``\\``,
   not starting with ``.``, not absolute (:func:`check_folder_name`).
 - circles marks every folder it writes with a small JSON file, ``.circles-output``
-  (:data:`MARKER`). A run only ever *replaces* a folder holding that marker (or, for
-  results written before markers existed, a folder holding nothing but circles' own output
-  files). Any other existing folder or file of that name is refused with one line and
+  (:data:`MARKER`). A run only ever *replaces* a folder holding that marker (or an empty
+  folder, or, for results written before markers existed, a folder holding nothing but
+  circles' own output files). Any other existing folder or file of that name is refused with one line and
   nothing is deleted. The current directory, the home directory, the filesystem root and
   any folder above the current directory are never replaced.
 - The new results are written into ``.<name>.partial-<random>`` beside the final folder and
@@ -91,6 +91,10 @@ def _forbidden(final: Path) -> str | None:
     return None
 
 
+def _empty_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
 def check_output_folder(final: Path, what: str = "output folder") -> Path:
     """Refuse (one line, nothing touched) a folder circles must not replace; return it resolved."""
     final = Path(final)
@@ -102,7 +106,7 @@ def check_output_folder(final: Path, what: str = "output folder") -> Path:
     if resolved.is_symlink() or final.is_symlink():
         raise OutputError(f"{what} {str(final)!r} is a symbolic link; circles replaces only folders it wrote; "
                           "give another name or remove the link")
-    if final.exists() and not is_circles_folder(final):
+    if final.exists() and not is_circles_folder(final) and not _empty_folder(final):
         kind = "a file" if not final.is_dir() else "a folder circles did not write (no .circles-output marker)"
         raise OutputError(f"{what} {str(final)!r} already exists and is {kind}; nothing was changed: give another "
                           "study.name / --out, or move it away")
