@@ -41,27 +41,36 @@ KNOWN_OUTPUTS = {
 }
 
 
+def folder_name_problem(name) -> str | None:
+    """None if ``name`` is a plain folder name, else what is wrong with it and the fix (one line)."""
+    fix = "use a plain folder name such as \"my-district\" (letters, digits, - or _; no path)"
+    if not isinstance(name, str):
+        return f"must be a text folder name; {fix}"
+    if name.strip() == "":
+        return f"is empty, but it names the output folder; {fix}"
+    if name in (".", ".."):
+        return f"names an existing folder itself, not a new output folder; {fix}"
+    if "/" in name or "\\" in name or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        return f"is a path, not a folder name; {fix}"
+    if name.startswith("."):
+        return f"starts with '.', which circles keeps for its temporary folders; {fix}"
+    if name != name.strip() or any(ord(c) < 32 for c in name):
+        return f"has leading/trailing spaces or control characters; {fix}"
+    if len(name.encode("utf-8")) > 200:
+        return f"is too long for a folder name; {fix}"
+    return None
+
+
 def check_folder_name(name, what: str) -> str:
     """Return ``name`` if it is a plain folder name, else raise :class:`OutputError` naming ``what``.
 
     >>> check_folder_name("hankou-demo", "study.name")
     'hankou-demo'
     """
-    fix = "use a plain folder name such as \"my-district\" (letters, digits, - or _; no path)"
-    if not isinstance(name, str):
-        raise OutputError(f"{what} = {name!r}: must be a text folder name; {fix}")
-    if name.strip() == "":
-        raise OutputError(f"{what} is empty: it names the output folder; {fix}")
-    if name in (".", ".."):
-        raise OutputError(f"{what} = {name!r} names an existing folder itself, not a new output folder; {fix}")
-    if "/" in name or "\\" in name or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
-        raise OutputError(f"{what} = {name!r} is a path, not a folder name; {fix}")
-    if name.startswith("."):
-        raise OutputError(f"{what} = {name!r} starts with '.', which circles keeps for its temporary folders; {fix}")
-    if name != name.strip() or any(ord(c) < 32 for c in name):
-        raise OutputError(f"{what} = {name!r} has leading/trailing spaces or control characters; {fix}")
-    if len(name.encode("utf-8")) > 200:
-        raise OutputError(f"{what} = {name[:20]!r}... is too long for a folder name; {fix}")
+    problem = folder_name_problem(name)
+    if problem:
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+        raise OutputError(f"{what} = {shown}: {problem}")
     return name
 
 

@@ -375,13 +375,12 @@ def _pattern(value, ctx):
 
 
 def _folder_name(value, ctx):
-    from circles.errors import OutputError
-    from circles.outputs import check_folder_name
+    from circles.outputs import folder_name_problem
 
-    try:
-        return check_folder_name(value, "name")
-    except OutputError as exc:
-        raise _Bad(str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)) from None
+    problem = folder_name_problem(value)
+    if problem:
+        raise _Bad(problem)
+    return value
 
 
 def _preset(value, ctx):

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from circles.cli import app
 from circles.errors import OutputError
 from circles.outputs import MARKER, atomic_folder, check_folder_name, clean_leftovers, is_circles_folder, write_marker
-from conftest import DEMO, ROOT
+from conftest import DEMO, MUST_SHOW, ROOT
 
 runner = CliRunner()
 
@@ -63,6 +63,7 @@ def test_refused_folders_are_left_untouched(maps, monkeypatch, target):
     assert "\n" not in str(e.value)
     assert _snapshot(maps.parent) == before
     assert not list(maps.glob(".*partial*"))
+    MUST_SHOW.append(f"output folder refused, nothing changed: {target}")
 
 
 def test_marker_and_replacement(maps):
@@ -86,6 +87,11 @@ def test_marker_and_replacement(maps):
         with atomic_folder(legacy):
             pass
     assert (legacy / "my-edits.xlsx").read_bytes() == b"user file"
+    # an empty folder holds nothing to lose: it may be the output folder
+    (maps / "empty").mkdir()
+    with atomic_folder(maps / "empty") as tmp:
+        (tmp / "summary.json").write_text("{}", encoding="utf-8")
+    assert is_circles_folder(maps / "empty")
 
 
 def test_leftovers_of_a_killed_run_are_cleaned(maps):
@@ -123,6 +129,8 @@ def test_cli_out_cases_refused_with_nothing_deleted(maps, monkeypatch):
         r = runner.invoke(app, ["run", str(DEMO / "study.toml"), "--out", out])
         assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, (out, r.output)
         assert "Traceback" not in r.output
+        shown = out if len(out) < 3 else Path(out).relative_to(maps.parent).as_posix() if out != "/" else out
+        MUST_SHOW.append(f"circles run --out {shown}: refused in one line, nothing changed")
     for out in (".", str(maps / "notes")):
         r = runner.invoke(app, ["report", str(DEMO / "study.toml"), "--out", out])
         assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, (out, r.output)
@@ -183,6 +191,8 @@ def test_killed_run_leaves_previous_results(demo_run, tmp_path):
     with atomic_folder(final) as tmp:  # ... is removed by the next run of that name
         (tmp / "summary.json").write_text("{}", encoding="utf-8")
     assert not list(maps.glob(".hankou-demo.*"))
+    MUST_SHOW.append("kill test: demo run SIGKILLed while writing its outputs; previous results byte-identical, "
+                     "leftover .partial folder removed by the next run")
 
 
 def test_report_rebuild_replaces_files_in_place(demo_run, tmp_path):

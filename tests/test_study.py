@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from circles.cli import app
 from circles.errors import StudyError
 from circles.study import _SPEC, Study, load_study, study_from_dict, tomllib
-from conftest import DEMO
+from conftest import DEMO, MUST_SHOW
 
 runner = CliRunner()
 
@@ -91,8 +91,10 @@ BAD_OPTIONS = [
 def test_bad_option_is_one_line(tmp_path, old, new, needles):
     study = _study(tmp_path, {old: new})
     r = runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "o")])
-    _one_line(r, "mystudy.toml", *needles)
+    line = _one_line(r, "mystudy.toml", *needles)
     assert not (tmp_path / "o").exists()
+    if new.split("\n")[-1].startswith("name ="):
+        MUST_SHOW.append(f"study.{new.splitlines()[-1]}: refused: {line.split(': ', 2)[-1]}")
 
 
 def test_bad_custom_presets_are_one_line(tmp_path):
@@ -182,5 +184,6 @@ def test_fuzz_study_reader_answers_study_or_one_line(changes):
 
 def test_fuzz_count_reported():
     """Runs after the fuzz test (file order): print how many examples it ran."""
-    print(f"\nstudy reader fuzz: {_seen['n']} examples, {_seen['study']} studies, {_seen['error']} one-line errors")
+    MUST_SHOW.append(f"study reader fuzz: {_seen['n']} examples, {_seen['study']} studies, {_seen['error']} one-line "
+                     "StudyErrors, 0 other exceptions")
     assert _seen["n"] == 0 or _seen["n"] >= FUZZ_EXAMPLES // 2
