@@ -28,6 +28,11 @@ How an area is cut, so that its per-unit results equal those of one run over the
    beyond it a time is reported as "beyond", in batch and single runs alike.
 3. Siting runs per area (new sites are suggested for each area's own gaps).
 
+The batch ``name`` and every area name become folder names (``<output_dir>/<name>/areas/<area>/``):
+the batch name must be a plain folder name, an area without a name is refused, and other
+characters of an area name become ``_``; as for a single run (:mod:`circles.outputs`), only
+folders circles wrote are ever replaced.
+
 Each area runs in a Dask task; finished areas are skipped on a rerun unless the content
 hash of their inputs (the study settings and the bytes of every input file) changed; a
 failing area is reported with its error and the others go on; outputs are written

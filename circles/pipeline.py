@@ -36,7 +36,7 @@ from circles.io.vector import read_vector
 from circles.isochrones import isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder, check_output_folder
 from circles.siting import candidate_nodes, suggest_sites
-from circles.study import Study
+from circles.study import Study, check_study
 from circles.summary import build_summary, rnd, target_rows
 from circles.travel import TravelNetwork, subset
 
@@ -256,6 +256,7 @@ def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> t
         if not hasattr(study.siting, key):
             raise StudyError(f"suggest(): unknown siting option {key!r}")
         setattr(study.siting, key, value)
+    check_study(study, "suggest()")  # the same rules as the study file (n_sites >= 0, a known model ...)
     kinds = [k for k in KINDS if (res.facilities["kind"] == k).any()]
     return _siting(study, res.net, res.nodes, res.area, res.points, res.point_snap, res.facilities, res.units, kinds)
 
