@@ -25,6 +25,7 @@ import shapely
 
 from circles import coverage as cov
 from circles import targets as tg
+from circles.checks import check_gazetteers
 from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError, StudyError
 from circles.io.facilities import KINDS, load_facilities
@@ -33,9 +34,9 @@ from circles.io.population import load_population
 from circles.io.units import assign_points, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.isochrones import isochrone_polygons, isochrones_per_source
-from circles.outputs import atomic_folder
+from circles.outputs import atomic_folder, check_output_folder
 from circles.siting import candidate_nodes
-from circles.study import Study
+from circles.study import Study, check_study
 from circles.summary import build_summary, rnd, target_rows
 from circles.travel import TravelNetwork, subset
 
@@ -160,6 +161,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         rejects = pd.concat(rej_parts, ignore_index=True)
         if facilities.empty:
             raise InputFileError("no facility survived loading: see rejects.csv; check `coords` and the kind column")
+        coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
+                                     pd.concat([points, points_outside])[["geometry"]])
         if study.units.path is not None:
             units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
                                code_column=study.units.code_column)
@@ -242,6 +245,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         summary["coverage_after"] = after["coverage_after"]
         summary["units_fail_after"] = after["units_fail_after"]
     summary["timings_s"] = stage.timings
+    summary["coordinate_fit"] = coord_fit
+    summary.setdefault("warnings", []).extend(f["message"] for f in coord_fit if f["message"])
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
                    target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
@@ -269,6 +274,7 @@ def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> t
         if not hasattr(study.siting, key):
             raise StudyError(f"suggest(): unknown siting option {key!r}")
         setattr(study.siting, key, value)
+    check_study(study, "suggest()")  # the same rules as the study file (n_sites >= 0, a known model ...)
     kinds = [k for k in KINDS if ((res.facilities["kind"] == k) & (res.facilities["serves"] != "")).any()]
     sites, info, _ = _siting(study, res.net, res.nodes, res.area, res.points, res.point_snap, res.facilities,
                              res.units, kinds, edges=res.edges)
@@ -698,7 +704,7 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
     from circles.report import report_data, write_report
 
     final = Path(folder) if folder else res.study.out_folder
-    with atomic_folder(final) as tmp:
+    with atomic_folder(final, study=res.study.name) as tmp:
         gpkg = tmp / "coverage.gpkg"
         units = _for_file(res.units)
         units.to_file(gpkg, layer="units", driver="GPKG")
@@ -751,6 +757,7 @@ def _for_file(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def run(study: Study, *, progress: Callable[[str], None] | None = None, folder: Path | None = None) -> tuple[Results, Path]:
     """Analyse ``study`` and write its outputs; returns the results and the output folder."""
+    check_output_folder(Path(folder) if folder else study.out_folder)  # refuse a bad folder before computing
     res = analyse(study, progress=progress)
     t0 = time.perf_counter()
     if progress:
