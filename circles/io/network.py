@@ -404,16 +404,16 @@ def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str |
     if gdf.crs is None and source_crs:
         gdf = gdf.set_crs(source_crs)
     require_crs(gdf, str(path))
-    if class_col and class_col not in gdf:
-        raise InputFileError(
-            f"{path}: `network.road_class_column` = {class_col!r} is not a column; columns are "
-            f"{[c for c in gdf.columns if c != 'geometry']}. Name the road-class column, or set "
-            "road_class_column = \"\" if the file has none (every line is then an ordinary road)")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     gdf = gdf.explode(index_parts=False)
     gdf = gdf[gdf.geom_type == "LineString"]
     if gdf.empty:
         raise InputFileError(f"{path}: no LineString geometries; a road network file must hold road centrelines")
+    if class_col and class_col not in gdf:
+        raise InputFileError(
+            f"{path}: `network.road_class_column` = {class_col!r} is not a column; columns are "
+            f"{[c for c in gdf.columns if c != 'geometry']}. Name the road-class column, or set "
+            "road_class_column = \"\" if the file has none (every line is then an ordinary road)")
     if class_col:
         raw = gdf[class_col].astype(object).where(gdf[class_col].notna(), "road").astype(str).str.strip()
         highway = raw.map(lambda c: CN_ROAD_CLASS.get(c, c))
