@@ -14,8 +14,25 @@ How a travel time is computed (hand-checkable):
   :func:`scipy.sparse.csgraph.dijkstra` on an undirected CSR matrix.
 - Two points on the same edge may also go straight along it.
 
-Points farther than ``max_offroad_m`` from every road are *not* snapped: their time is
-infinite and :func:`snap_points` reports them (column ``snapped`` False).
+The off-road leg is the straight line at ``walk_speed_mps`` with no detour factor (the
+README states the rule; the pipeline counts people whose leg is a large share of the
+threshold). Points farther than ``max_offroad_m`` from every road are *not* snapped: their
+time is infinite and :func:`snap_points` reports them (column ``snapped`` False).
+
+**Main network.** A point snaps to the nearest edge of the *main network* whenever one
+lies within ``max_offroad_m``: the connected pieces at least :data:`MAIN_PIECE_MIN_M`
+long (or the longest piece, if none is). Only when no main edge is that close does it
+snap to a nearer small fragment (a car-park ring, a cut-off footway). ``Snap.nearer_fragment``
+marks the points that had a nearer fragment. The rule does not depend on where a study
+is cut: a piece the study's clip cuts reaches the clip's edge, far longer than the minimum.
+
+**Direction.** A trip runs from home to facility. Every query takes the facilities (or
+candidate sites) as ``sources`` and the homes as ``targets`` and returns the time from
+each *target to its source*. On the walk profile every edge runs both ways, so the two
+directions are equal; on the drive profile the network is held reversed (each edge from
+its ``v`` to its ``u``, geometry reversed), so a search outward from the facilities over
+one-way streets gives the times of the trips *to* them. ``edges`` and ``u``/``v`` of a
+drive TravelNetwork are therefore the reversed table.
 
 Multi-source searches start from virtual source nodes appended to the graph, joined
 one-way to the two ends of each source's edge with the partial-edge-plus-off-road time;
@@ -36,6 +53,9 @@ from scipy.sparse.csgraph import dijkstra
 
 log = logging.getLogger(__name__)
 
+#: A connected piece of at least this much road (metres) belongs to the main network.
+MAIN_PIECE_MIN_M = 1000.0
+
 
 @dataclass
 class Snap:
@@ -52,6 +72,7 @@ class Snap:
     snapped: np.ndarray  # bool
     oneway: np.ndarray  # bool: the edge may only be travelled u -> v
     xy: np.ndarray  # the points' coordinates (n, 2), for confined searches
+    nearer_fragment: np.ndarray  # bool: a small fragment was nearer than the main network edge used
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -140,6 +161,9 @@ class TravelNetwork:
             raise ValueError(f"walk_speed_mps must be positive, got {walk_speed_mps}")
         if profile not in ("walk", "drive"):
             raise ValueError(f"profile must be 'walk' or 'drive', got {profile!r}")
+        if profile == "drive":  # held reversed: searches from facilities give times of trips to them
+            edges = edges.assign(u=edges["v"].to_numpy(), v=edges["u"].to_numpy(),
+                                 geometry=shapely.reverse(edges.geometry.values))
         self.nodes = nodes
         self.edges = edges
         self.crs = edges.crs
@@ -172,6 +196,16 @@ class TravelNetwork:
         self.graph.sort_indices()
         self._tree = shapely.STRtree(edges.geometry.values)
         self._geoms = edges.geometry.values
+        # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
+        from scipy.sparse.csgraph import connected_components
+
+        adj = sp.coo_matrix((np.ones(len(edges)), (self.u, self.v)), shape=(self.n_nodes, self.n_nodes))
+        _, label = connected_components(adj, directed=False)
+        piece_len = np.bincount(label[self.u], weights=length)
+        main_piece = piece_len >= min(MAIN_PIECE_MIN_M, float(piece_len.max()) if len(piece_len) else 0.0)
+        self.edge_main = main_piece[label[self.u]]
+        self._main_edges = np.flatnonzero(self.edge_main)
+        self._main_tree = shapely.STRtree(self._geoms[self._main_edges])
         self.node_xy = shapely.get_coordinates(nodes.geometry.values)
         self._node_indexes: dict[float, DiscIndex] = {}
         # scratch arrays of the catchment search (so a query is not thread-safe; use one
@@ -197,10 +231,19 @@ class TravelNetwork:
         n = len(geoms)
         edge = np.full(n, -1, dtype=np.int64)
         dist = np.full(n, np.inf)
+        fragment = np.zeros(n, dtype=bool)
         if n:
             pi, ei = self._tree.query_nearest(geoms, return_distance=False, all_matches=False)
             edge[pi] = ei
             dist[pi] = shapely.distance(geoms[pi], self._geoms[ei])
+            off_main = np.flatnonzero((edge >= 0) & ~self.edge_main[np.maximum(edge, 0)])
+            if len(off_main):  # nearest edge on a fragment: the main network if it is within reach
+                qi, mi = self._main_tree.query_nearest(geoms[off_main], max_distance=max_offroad_m,
+                                                       return_distance=False, all_matches=False)
+                pts = off_main[qi]
+                edge[pts] = self._main_edges[mi]
+                dist[pts] = shapely.distance(geoms[pts], self._geoms[edge[pts]])
+                fragment[pts] = True
         snapped = (edge >= 0) & (dist <= max_offroad_m)
         e = np.where(snapped, edge, 0)
         along = np.where(snapped, shapely.line_locate_point(self._geoms[e], geoms), 0.0) if n else np.zeros(0)
@@ -218,6 +261,7 @@ class TravelNetwork:
             snapped=snapped,
             oneway=self.oneway[e] & snapped if n else np.zeros(0, dtype=bool),
             xy=shapely.get_coordinates(geoms) if n else np.zeros((0, 2)),
+            nearer_fragment=fragment & snapped,
         )
 
     # ------------------------------------------------------------------ queries

@@ -107,13 +107,30 @@ def _one_way_loop():
     return TravelNetwork(nodes, edges, walk_speed_mps=1.0, profile="drive")
 
 
-def test_one_way_street_drive_profile():
+def test_one_way_street_drive_runs_home_to_facility():
+    """Queries take facilities as sources and homes as targets; the trip runs home -> facility."""
     net = _one_way_loop()
-    a = net.snap_points(points([(25, 0)]), max_offroad_m=1)
-    b = net.snap_points(points([(75, 0)]), max_offroad_m=1)
-    assert net.nearest_times(a, b)[0] == pytest.approx(5.0)  # 50 m with the flow
-    assert net.nearest_times(b, a)[0] == pytest.approx(35.0)  # 25 + 300 + 25 m around the block
-    assert net.times_to_points(b, a, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+    facility = net.snap_points(points([(25, 0)]), max_offroad_m=1)
+    home = net.snap_points(points([(75, 0)]), max_offroad_m=1)
+    # home at x=75 drives with the flow to B, around the block to A, then 25 m: 25 + 300 + 25 m at 10 m/s
+    assert net.nearest_times(facility, home)[0] == pytest.approx(35.0)
+    assert net.times_to_points(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+    assert net.times_to_points_dense(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+    # the other way round: home at 25, facility at 75, 50 m with the flow
+    assert net.nearest_times(home, facility)[0] == pytest.approx(5.0)
+    # node times are times *to* the facility: from A (0,0) 25 m with the flow, from B 300 + 25 m
+    nt = net.node_times(facility)[0]
+    xy = net.node_xy
+    at = {tuple(np.round(p)): t for p, t in zip(xy, nt)}
+    assert at[(0.0, 0.0)] == pytest.approx(2.5) and at[(100.0, 0.0)] == pytest.approx(32.5)
+    # oracle: networkx on the forward directed graph, from the home's edge end to the facility's
+    G = nx.DiGraph()
+    G.add_edge((0, 0), (100, 0), w=10.0)
+    for p, q in [((100, 0), (100, 100)), ((100, 100), (0, 100)), ((0, 100), (0, 0))]:
+        G.add_edge(p, q, w=10.0)
+        G.add_edge(q, p, w=10.0)
+    ref = 2.5 + nx.dijkstra_path_length(G, (100, 0), (0, 0), weight="w") + 2.5
+    assert net.nearest_times(facility, home)[0] == pytest.approx(ref)
 
 
 def test_one_way_ignored_on_foot():
