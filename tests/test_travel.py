@@ -176,3 +176,24 @@ def test_isochrone_follows_partial_edges_not_hull():
     iso = isochrone_polygons(net, src, [320.0], buffer_m=10)
     # a hull of the reached ends would cover the triangle (600,0)-(1000,0)-(1000,200): 40,000 m2
     assert iso.geometry.iloc[0].area < 600 * 20 + 400 * 3.2
+
+
+def test_home_snaps_to_main_network_not_nearer_fragment():
+    """A home 30 m from a 40 m fragment and 120 m from the main street snaps to the street."""
+    from circles.travel import MAIN_PIECE_MIN_M
+
+    # main street y=0 from x=0 to 1500 (1.5 km >= MAIN_PIECE_MIN_M), facility at x=1000;
+    # fragment: an isolated 40 m footway at y=150 from x=480 to 520; home at (500, 120)
+    assert 1500 >= MAIN_PIECE_MIN_M > 40
+    nodes, edges = make_network([((0, 0), (1500, 0)), ((480, 150), (520, 150))])
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    fac = net.snap_points(points([(1000, 0)]), max_offroad_m=500)
+    home = net.snap_points(points([(500, 120)]), max_offroad_m=500)
+    assert home.nearer_fragment[0] and home.offroad_m[0] == pytest.approx(120.0)
+    # by hand: 120 m off road, then 500 m along the street
+    assert net.nearest_times(fac, home)[0] == pytest.approx(620.0)
+    assert net.times_to_points(fac, home, cutoff_s=900).toarray()[0, 0] == pytest.approx(620.0)
+    # with the main street out of reach (max_offroad_m 100) the home stays on its fragment: unreachable
+    near = net.snap_points(points([(500, 120)]), max_offroad_m=100)
+    assert near.snapped[0] and not near.nearer_fragment[0] and near.offroad_m[0] == pytest.approx(30.0)
+    assert np.isinf(net.nearest_times(fac, near)[0])

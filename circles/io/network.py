@@ -659,4 +659,6 @@ def connectivity_report(nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame) -> dic
         "largest_pieces_nodes": [int(s) for s in sizes_sorted[:5]],
         "largest_piece_share": round(float(sizes_sorted[0]) / n, 4) if n else 0.0,
         "n_connectors": int((edges["highway"] == "connector").sum()) if "highway" in edges else 0,
+        # ways read / dropped while reading (missing node locations) / outside the area / not usable
+        **edges.attrs.get("read", {}),
     }
