@@ -326,6 +326,7 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
             f"{path}: reading OSM files needs pyosmium: `pip install osmium`"
         ) from exc
     xy: list = []
+    refs: list = []
     counts: list[int] = []
     tags: list[tuple] = []
     ids: list[int] = []
@@ -336,6 +337,7 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
         for way in fp:
             try:
                 c = [(n.lon, n.lat) for n in way.nodes]
+                r = [n.ref for n in way.nodes]
             except osmium.InvalidLocationError:
                 dropped += 1
                 continue
@@ -344,6 +346,7 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
                 continue
             t = way.tags
             xy.extend(c)
+            refs.extend(r)
             counts.append(len(c))
             ids.append(way.id)
             tags.append(tuple(t.get(k) for k in OSM_TAGS))
@@ -376,6 +379,10 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
     flag = df["oneway"].fillna("no").astype(str).str.lower()
     backward = flag.eq("-1").to_numpy()
     geoms = np.where(backward, shapely.reverse(geoms), geoms)
+    # OSM node ids per vertex: the graph is noded where ways share a node (not where two nodes
+    # happen to have the same coordinates, e.g. a bridge drawn over a street)
+    node_refs = np.split(np.asarray(refs, dtype=np.int64)[keep_pts], np.cumsum(counts[inside])[:-1])
+    df["node_refs"] = [r[::-1] if b else r for r, b in zip(node_refs, backward)]
     df["oneway"] = (flag.isin(["yes", "true", "1", "-1"]) | df["junction"].isin(["roundabout", "circular"])).to_numpy()
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326"), read
 
@@ -443,7 +450,8 @@ def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str |
 def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Turn LineStrings into a graph: nodes at line ends and shared vertices.
 
-    Vertices are matched to the millimetre; a vertex is a node where two lines share it,
+    Vertices are OSM nodes when ``lines`` has a ``node_refs`` column (one id per vertex,
+    from an OSM file), otherwise matched by coordinates to the millimetre; a vertex is a node where two lines share it,
     where a line visits it twice, and at every line end. A piece that would start and end
     at the same node (a closed way meeting nothing else there) is cut at its middle vertex
     into two edges, so a ring footway stays in the network whole. With
@@ -452,11 +460,16 @@ def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tupl
     Zero-length pieces are dropped (they can never shorten a path).
     """
     if node_crossings:
-        lines = _node_at_crossings(lines)
+        lines = _node_at_crossings(lines.drop(columns="node_refs", errors="ignore"))
     geoms = lines.geometry.values
     coords, line_idx = shapely.get_coordinates(geoms, return_index=True)
-    keys = np.round(coords, 3)
-    vertex_id = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+    osm_ids = None
+    if "node_refs" in lines:  # OSM: vertices are OSM nodes
+        osm_ids, vertex_id = np.unique(np.concatenate(lines["node_refs"].to_list()), return_inverse=True)
+        vertex_id = vertex_id.ravel()
+        lines = lines.drop(columns="node_refs")
+    else:
+        vertex_id = np.unique(np.round(coords, 3), axis=0, return_inverse=True)[1].ravel()
     starts = np.r_[0, np.flatnonzero(np.diff(line_idx)) + 1]
     ends = np.r_[starts[1:] - 1, len(line_idx) - 1]
     # occurrences of each vertex, not counting the closing vertex of a closed line twice
@@ -505,6 +518,8 @@ def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tupl
     first[vertex_id[::-1]] = np.arange(len(vertex_id))[::-1]
     node_xy = coords[first[used]]
     nodes = gpd.GeoDataFrame(geometry=shapely.points(node_xy), crs=lines.crs)
+    if osm_ids is not None:
+        nodes.insert(0, "osmid", osm_ids[used])
     nodes.index.name = "node"
     return nodes, _order_columns(edges.reset_index(drop=True))
 
