@@ -132,6 +132,65 @@ class DiscIndex:
         return ptr, idx
 
 
+class SegmentIndex:
+    """Nearest edge of many points at once, exact, as numpy arrays and one KD-tree query.
+
+    Every edge is cut into straight pieces of at most ``piece_m`` (its own segments, split
+    evenly); a KD-tree holds the pieces' midpoints. For each point the ``k`` nearest
+    midpoints give candidate pieces and their exact point-to-segment distances; the best,
+    ``d``, is certified when the ``k``-th midpoint lies farther than ``d + half`` (``half`` =
+    the longest half-piece): the true nearest piece's midpoint is within ``d* + half <= d +
+    half``, so it was a candidate. Points that are not certified (rare) are answered by a
+    shapely STRtree over the same edges.
+    """
+
+    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float = 100.0, k: int = 8):
+        from scipy.spatial import cKDTree
+
+        self.geoms, self.edge_ids, self.k = geoms, np.asarray(edge_ids), k
+        coords, idx = shapely.get_coordinates(geoms, return_index=True)
+        same = idx[1:] == idx[:-1]
+        a, b, e = coords[:-1][same], coords[1:][same], idx[:-1][same]
+        n = np.maximum(1, np.ceil(np.hypot(*(b - a).T) / piece_m)).astype(np.int64)
+        seg = np.repeat(np.arange(len(a)), n)
+        j = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
+        d = (b - a)[seg] / n[seg, None]
+        self.a = a[seg] + d * j[:, None]
+        self.ab = d
+        self.local = e[seg]  # position in ``geoms``
+        self.half = float(np.hypot(*d.T).max()) / 2 if len(d) else 0.0
+        self.tree = cKDTree(self.a + d / 2) if len(d) else None
+        self._strtree = None
+
+    def nearest(self, xy: np.ndarray, max_distance: float) -> np.ndarray:
+        """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``."""
+        out = np.full(len(xy), -1, dtype=np.int64)
+        if self.tree is None or len(xy) == 0:
+            return out
+        k = min(self.k, self.tree.n)
+        dm, j = self.tree.query(xy, k=k)
+        dm, j = dm.reshape(len(xy), k), j.reshape(len(xy), k)
+        a, ab = self.a[j], self.ab[j]
+        p = xy[:, None, :]
+        t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum((ab * ab).sum(axis=2), 1e-18), 0.0, 1.0)
+        dist = np.hypot(*(p - a - ab * t[..., None]).transpose(2, 0, 1))
+        best = np.argmin(dist, axis=1)
+        d = dist[np.arange(len(xy)), best]
+        certain = (dm[:, -1] > d + self.half) | (k == self.tree.n)
+        near = d <= max_distance
+        hit = certain & near
+        out[hit] = self.edge_ids[self.local[j[hit, best[hit]]]]
+        # not certified, but a piece may lie within reach: ask the STRtree
+        ask = np.flatnonzero(~certain & (dm[:, 0] - self.half <= max_distance))
+        if len(ask):
+            if self._strtree is None:
+                self._strtree = shapely.STRtree(self.geoms)
+            qi, gi = self._strtree.query_nearest(shapely.points(xy[ask]), max_distance=max_distance,
+                                                 return_distance=False, all_matches=False)
+            out[ask[qi]] = self.edge_ids[gi]
+        return out
+
+
 def subset(s: Snap, idx: np.ndarray) -> Snap:
     """The snaps of the points at positions ``idx``."""
     return Snap(**{name: getattr(s, name)[idx] for name in Snap.__dataclass_fields__})
@@ -194,8 +253,7 @@ class TravelNetwork:
         first = np.r_[True, (np.diff(rows) != 0) | (np.diff(cols) != 0)]
         self.graph = sp.csr_matrix((w[first], (rows[first], cols[first])), shape=(self.n_nodes, self.n_nodes))
         self.graph.sort_indices()
-        self._tree = shapely.STRtree(edges.geometry.values)
-        self._geoms = edges.geometry.values
+        self._geoms = np.asarray(edges.geometry.values, dtype=object)
         # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
         from scipy.sparse.csgraph import connected_components
 
@@ -205,7 +263,8 @@ class TravelNetwork:
         main_piece = piece_len >= min(MAIN_PIECE_MIN_M, float(piece_len.max()) if len(piece_len) else 0.0)
         self.edge_main = main_piece[label[self.u]]
         self._main_edges = np.flatnonzero(self.edge_main)
-        self._main_tree = shapely.STRtree(self._geoms[self._main_edges])
+        self._index: SegmentIndex | None = None  # built on the first snap
+        self._main_index: SegmentIndex | None = None
         self.node_xy = shapely.get_coordinates(nodes.geometry.values)
         self._node_indexes: dict[float, DiscIndex] = {}
         # scratch arrays of the catchment search (so a query is not thread-safe; use one
@@ -227,21 +286,25 @@ class TravelNetwork:
         """Snap each point to its nearest edge; points farther than ``max_offroad_m`` stay unsnapped."""
         if points.crs is not None and self.crs is not None and points.crs != self.crs:
             raise ValueError("points and network are in different CRSs; project the points first")
-        geoms = points.geometry.values
+        geoms = np.asarray(points.geometry.values, dtype=object)
         n = len(geoms)
         edge = np.full(n, -1, dtype=np.int64)
         dist = np.full(n, np.inf)
         fragment = np.zeros(n, dtype=bool)
         if n:
-            pi, ei = self._tree.query_nearest(geoms, return_distance=False, all_matches=False)
-            edge[pi] = ei
-            dist[pi] = shapely.distance(geoms[pi], self._geoms[ei])
+            if self._index is None:
+                self._index = SegmentIndex(self._geoms, np.arange(len(self._geoms)))
+            xy = shapely.get_coordinates(geoms)
+            edge = self._index.nearest(xy, max_offroad_m)
+            pi = np.flatnonzero(edge >= 0)
+            dist[pi] = shapely.distance(geoms[pi], self._geoms[edge[pi]])
             off_main = np.flatnonzero((edge >= 0) & ~self.edge_main[np.maximum(edge, 0)])
             if len(off_main):  # nearest edge on a fragment: the main network if it is within reach
-                qi, mi = self._main_tree.query_nearest(geoms[off_main], max_distance=max_offroad_m,
-                                                       return_distance=False, all_matches=False)
-                pts = off_main[qi]
-                edge[pts] = self._main_edges[mi]
+                if self._main_index is None:
+                    self._main_index = SegmentIndex(self._geoms[self._main_edges], self._main_edges)
+                me = self._main_index.nearest(xy[off_main], max_offroad_m)
+                pts = off_main[me >= 0]
+                edge[pts] = me[me >= 0]
                 dist[pts] = shapely.distance(geoms[pts], self._geoms[edge[pts]])
                 fragment[pts] = True
         snapped = (edge >= 0) & (dist <= max_offroad_m)

@@ -197,3 +197,28 @@ def test_home_snaps_to_main_network_not_nearer_fragment():
     near = net.snap_points(points([(500, 120)]), max_offroad_m=100)
     assert near.snapped[0] and not near.nearer_fragment[0] and near.offroad_m[0] == pytest.approx(30.0)
     assert np.isinf(net.nearest_times(fac, near)[0])
+
+
+def test_segment_index_nearest_edge_equals_shapely_strtree():
+    """The vectorised nearest-edge search gives the distance shapely's STRtree gives, point by point."""
+    import shapely
+
+    from circles.io.network import load_network
+    from circles.travel import SegmentIndex
+    from conftest import TESTDATA
+
+    _, edges = load_network(TESTDATA / "beijing_cau.osm.pbf", crs="EPSG:32650")
+    geoms = np.asarray(edges.geometry.values, dtype=object)
+    rng = np.random.default_rng(5)
+    x0, y0, x1, y1 = edges.total_bounds
+    xy = rng.uniform([x0 - 300, y0 - 300], [x1 + 300, y1 + 300], size=(4000, 2))
+    pts = shapely.points(xy)
+    for k in (8, 2):  # k = 2 leaves many points uncertified: the STRtree fallback answers them
+        got = SegmentIndex(geoms, np.arange(len(geoms)), k=k).nearest(xy, 250.0)
+        pi, ei = shapely.STRtree(geoms).query_nearest(pts, max_distance=250.0, return_distance=False,
+                                                      all_matches=False)
+        ref = np.full(len(xy), np.inf)
+        ref[pi] = shapely.distance(pts[pi], geoms[ei])
+        mine = np.where(got >= 0, shapely.distance(pts, geoms[np.maximum(got, 0)]), np.inf)
+        assert np.array_equal(np.isinf(mine), np.isinf(ref)) and np.isinf(ref).sum() > 50
+        assert np.allclose(mine[np.isfinite(ref)], ref[np.isfinite(ref)], atol=1e-9)
