@@ -313,9 +313,9 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
     """Every ``highway`` way of an OSM XML or PBF file, as drawn (nothing merged or simplified),
     in file order, with the tags of :data:`OSM_TAGS` and ``osmid``.
 
-    pyosmium reads the file in C++ and hands only highway ways to Python. With
-    ``bbox_wgs84 = (minx, miny, maxx, maxy)`` only the ways with a node inside the box
-    are kept (the others are counted in ``ways_outside_bbox``). Ways whose node locations
+    pyosmium reads the file and builds the lines in C++ and hands only highway ways to
+    Python. With ``bbox_wgs84 = (minx, miny, maxx, maxy)`` only the ways whose bounds meet
+    the box are kept (the others are counted in ``ways_outside_bbox``). Ways whose node locations
     are missing (cut at an extract's edge) or that have fewer than two nodes are dropped,
     counted in ``ways_dropped`` and logged as a warning.
     """
@@ -325,55 +325,47 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
         raise InputFileError(
             f"{path}: reading OSM files needs pyosmium: `pip install osmium`"
         ) from exc
-    xy: list = []
+    wkbs: list = []
     refs: list = []
     counts: list[int] = []
     tags: list[tuple] = []
     ids: list[int] = []
     dropped = 0
+    fab = osmium.geom.WKBFactory()
+    every_node = osmium.geom.use_nodes.ALL  # keep repeated nodes: one OSM node id per vertex
     try:
         fp = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
               .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(osmium.filter.KeyFilter("highway")))
         for way in fp:
             try:
-                c = [(n.lon, n.lat) for n in way.nodes]
-                r = [n.ref for n in way.nodes]
-            except osmium.InvalidLocationError:
+                wkb = fab.create_linestring(way, every_node)  # coordinates in C++
+            except (osmium.InvalidLocationError, RuntimeError):  # missing locations, < 2 nodes
                 dropped += 1
                 continue
-            if len(c) < 2:
-                dropped += 1
-                continue
-            t = way.tags
-            xy.extend(c)
+            r = [n.ref for n in way.nodes]
+            t = {tag.k: tag.v for tag in way.tags}
+            wkbs.append(wkb)
             refs.extend(r)
-            counts.append(len(c))
+            counts.append(len(r))
             ids.append(way.id)
             tags.append(tuple(t.get(k) for k in OSM_TAGS))
     except (RuntimeError, ValueError, OSError) as exc:
         raise InputFileError(f"{path}: could not read as OSM XML/PBF ({exc}); export it again from OSM") from exc
     if dropped:
         log.warning("network %s: %d highway ways dropped while reading (node locations missing: the extract cuts "
-                    "them); they are not in the network", path.name, dropped)
+                    "them, or fewer than two nodes); they are not in the network", path.name, dropped)
     if not counts:
         raise InputFileError(f"{path}: no highway ways found in the OSM file")
-    xy = np.asarray(xy, dtype=float)
+    geoms = shapely.from_wkb(wkbs)
     counts = np.asarray(counts)
-    owner = np.repeat(np.arange(len(counts)), counts)
     inside = np.ones(len(counts), dtype=bool)
     if bbox_wgs84 is not None:
         x0, y0, x1, y1 = bbox_wgs84
-        hit = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-        inside = np.bincount(owner, weights=hit, minlength=len(counts)) > 0
-        # a way crossing the box without a node inside: keep it if its bounds overlap the box
-        lo_x = np.minimum.reduceat(xy[:, 0], np.r_[0, np.cumsum(counts)[:-1]])
-        hi_x = np.maximum.reduceat(xy[:, 0], np.r_[0, np.cumsum(counts)[:-1]])
-        lo_y = np.minimum.reduceat(xy[:, 1], np.r_[0, np.cumsum(counts)[:-1]])
-        hi_y = np.maximum.reduceat(xy[:, 1], np.r_[0, np.cumsum(counts)[:-1]])
-        inside |= (lo_x <= x1) & (hi_x >= x0) & (lo_y <= y1) & (hi_y >= y0)
+        b = shapely.bounds(geoms)
+        inside = (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
     read = {"ways_dropped": int(dropped), "ways_outside_bbox": int((~inside).sum())}
-    keep_pts = inside[owner]
-    geoms = shapely.linestrings(xy[keep_pts], indices=(np.cumsum(inside) - 1)[owner[keep_pts]])
+    keep_pts = np.repeat(inside, counts)
+    geoms = geoms[inside]
     df = pd.DataFrame([tags[i] for i in np.flatnonzero(inside)], columns=list(OSM_TAGS))
     df.insert(0, "osmid", np.asarray(ids, dtype=np.int64)[inside])
     flag = df["oneway"].fillna("no").astype(str).str.lower()
