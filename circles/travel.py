@@ -140,11 +140,11 @@ class SegmentIndex:
     midpoints give candidate pieces and their exact point-to-segment distances; the best,
     ``d``, is certified when the ``k``-th midpoint lies farther than ``d + half`` (``half`` =
     the longest half-piece): the true nearest piece's midpoint is within ``d* + half <= d +
-    half``, so it was a candidate. Points that are not certified (rare) are answered by a
-    shapely STRtree over the same edges.
+    half``, so it was a candidate. Points not certified are asked again with 4k and 16k
+    candidates; the few left are answered by a shapely STRtree over the same edges.
     """
 
-    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float = 100.0, k: int = 8):
+    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float = 25.0, k: int = 8):
         from scipy.spatial import cKDTree
 
         self.geoms, self.edge_ids, self.k = geoms, np.asarray(edge_ids), k
@@ -167,27 +167,32 @@ class SegmentIndex:
         out = np.full(len(xy), -1, dtype=np.int64)
         if self.tree is None or len(xy) == 0:
             return out
-        k = min(self.k, self.tree.n)
-        dm, j = self.tree.query(xy, k=k)
-        dm, j = dm.reshape(len(xy), k), j.reshape(len(xy), k)
-        a, ab = self.a[j], self.ab[j]
-        p = xy[:, None, :]
-        t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum((ab * ab).sum(axis=2), 1e-18), 0.0, 1.0)
-        dist = np.hypot(*(p - a - ab * t[..., None]).transpose(2, 0, 1))
-        best = np.argmin(dist, axis=1)
-        d = dist[np.arange(len(xy)), best]
-        certain = (dm[:, -1] > d + self.half) | (k == self.tree.n)
-        near = d <= max_distance
-        hit = certain & near
-        out[hit] = self.edge_ids[self.local[j[hit, best[hit]]]]
-        # not certified, but a piece may lie within reach: ask the STRtree
-        ask = np.flatnonzero(~certain & (dm[:, 0] - self.half <= max_distance))
-        if len(ask):
+        todo = np.arange(len(xy))
+        k = self.k
+        while len(todo) and k <= 16 * self.k:  # k, 4k, 16k candidates for the points not yet certified
+            k_eff = min(k, self.tree.n)
+            dm, j = self.tree.query(xy[todo], k=k_eff, distance_upper_bound=max_distance + self.half)
+            dm, j = dm.reshape(len(todo), k_eff), j.reshape(len(todo), k_eff)
+            valid = j < self.tree.n  # beyond the bound: no piece
+            jj = np.where(valid, j, 0)
+            a, ab = self.a[jj], self.ab[jj]
+            p = xy[todo][:, None, :]
+            t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum((ab * ab).sum(axis=2), 1e-18), 0.0, 1.0)
+            dist = np.where(valid, np.hypot(*(p - a - ab * t[..., None]).transpose(2, 0, 1)), np.inf)
+            best = np.argmin(dist, axis=1)
+            d = dist[np.arange(len(todo)), best]
+            # certified: the k-th midpoint is farther than any better piece could be (or there is no k-th)
+            certain = (dm[:, -1] > d + self.half) | (k_eff == self.tree.n)
+            hit = certain & (d <= max_distance)
+            out[todo[hit]] = self.edge_ids[self.local[j[hit, best[hit]]]]
+            todo = todo[~certain]
+            k *= 4
+        if len(todo):  # still not certified (very dense spots): ask shapely's STRtree
             if self._strtree is None:
                 self._strtree = shapely.STRtree(self.geoms)
-            qi, gi = self._strtree.query_nearest(shapely.points(xy[ask]), max_distance=max_distance,
+            qi, gi = self._strtree.query_nearest(shapely.points(xy[todo]), max_distance=max_distance,
                                                  return_distance=False, all_matches=False)
-            out[ask[qi]] = self.edge_ids[gi]
+            out[todo[qi]] = self.edge_ids[gi]
         return out
 
 
