@@ -393,18 +393,23 @@ class TravelNetwork:
     def _same_edge(self, sources: Snap, targets: Snap) -> pd.DataFrame:
         """Pairs (source, target) snapped to the same edge, with the direct time along it."""
         s_ok = np.flatnonzero(sources.snapped)
-        t_ok = np.flatnonzero(targets.snapped)
-        s = pd.DataFrame({"src": s_ok, "edge": sources.edge[s_ok]})
-        t = pd.DataFrame({"tgt": t_ok, "edge": targets.edge[t_ok]})
-        pairs = s.merge(t, on="edge")
-        if pairs.empty:
-            return pairs.assign(time_s=np.zeros(0))
-        e = pairs["edge"].to_numpy()
-        si, ti = pairs["src"].to_numpy(), pairs["tgt"].to_numpy()
+        has_source = np.zeros(len(self.length_m), dtype=bool)
+        has_source[sources.edge[s_ok]] = True
+        t_ok = np.flatnonzero(targets.snapped & has_source[np.maximum(targets.edge, 0)])
+        order = np.argsort(sources.edge[s_ok], kind="stable")
+        s_edge = sources.edge[s_ok][order]
+        t_edge = targets.edge[t_ok]
+        lo = np.searchsorted(s_edge, t_edge, side="left")
+        cnt = np.searchsorted(s_edge, t_edge, side="right") - lo
+        total = int(cnt.sum())
+        ti = np.repeat(t_ok, cnt)
+        si = s_ok[order[np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)]]
+        e = targets.edge[ti]
         step = targets.along_m[ti] - sources.along_m[si]
         along = np.abs(step) / self.length_m[e] * self.edge_time_s[e]
-        pairs["time_s"] = sources.offroad_s[si] + along + targets.offroad_s[ti]
-        return pairs[~(self.oneway[e] & (step < 0))]
+        keep = ~(self.oneway[e] & (step < 0))
+        return pd.DataFrame({"src": si[keep], "edge": e[keep], "tgt": ti[keep],
+                             "time_s": (sources.offroad_s[si] + along + targets.offroad_s[ti])[keep]})
 
     def nearest_times(self, sources: Snap, targets: Snap, *, cutoff_s: float = np.inf) -> np.ndarray:
         """Time from each target to its nearest source (multi-source Dijkstra); ``inf`` if none within cutoff."""
@@ -412,9 +417,7 @@ class TravelNetwork:
         t = self.point_times(node_time, targets)[0]
         pairs = self._same_edge(sources, targets)
         if len(pairs):
-            best = pairs.groupby("tgt")["time_s"].min()
-            idx = best.index.to_numpy()
-            t[idx] = np.minimum(t[idx], best.to_numpy())
+            np.minimum.at(t, pairs["tgt"].to_numpy(), pairs["time_s"].to_numpy())
         if np.isfinite(cutoff_s):
             t[t > cutoff_s] = np.inf
         return t
