@@ -139,7 +139,7 @@ def test_ring_footway_kept_whole_and_foot_no_excluded():
     # every walkable way is there whole; the foot=no tunnel is not walked but is driven
     assert not walk["osmid"].isin(foot_no).any()
     assert set(foot_no) <= set(drive["osmid"])
-    for i, (t, line) in ways.items():
+    for i, (_tags, line) in ways.items():
         if i in foot_no:
             continue
         assert walk.loc[walk["osmid"] == i, "length_m"].sum() == pytest.approx(line.length, rel=1e-6), i
