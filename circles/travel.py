@@ -136,7 +136,7 @@ class SegmentIndex:
     """Nearest edge of many points at once, exact, as numpy arrays and one KD-tree query.
 
     Every edge is cut into straight pieces of at most ``piece_m`` (its own segments, split
-    evenly); a KD-tree holds the pieces' midpoints. For each point the ``k`` nearest
+    evenly; default 1.25 x the median segment length, at least 25 m); a KD-tree holds the pieces' midpoints. For each point the ``k`` nearest
     midpoints give candidate pieces and their exact point-to-segment distances; the best,
     ``d``, is certified when the ``k``-th midpoint lies farther than ``d + half`` (``half`` =
     the longest half-piece): the true nearest piece's midpoint is within ``d* + half <= d +
@@ -144,14 +144,17 @@ class SegmentIndex:
     candidates; the few left are answered by a shapely STRtree over the same edges.
     """
 
-    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float = 25.0, k: int = 8):
+    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float | None = None, k: int = 8):
         from scipy.spatial import cKDTree
 
         self.geoms, self.edge_ids, self.k = geoms, np.asarray(edge_ids), k
         coords, idx = shapely.get_coordinates(geoms, return_index=True)
         same = idx[1:] == idx[:-1]
         a, b, e = coords[:-1][same], coords[1:][same], idx[:-1][same]
-        n = np.maximum(1, np.ceil(np.hypot(*(b - a).T) / piece_m)).astype(np.int64)
+        seg_len = np.hypot(*(b - a).T)
+        if piece_m is None:  # one piece for most segments
+            piece_m = max(25.0, 1.25 * float(np.median(seg_len))) if len(seg_len) else 25.0
+        n = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
         seg = np.repeat(np.arange(len(a)), n)
         j = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
         d = (b - a)[seg] / n[seg, None]

@@ -330,7 +330,8 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
     counts: list[int] = []
     tags: list[tuple] = []
     ids: list[int] = []
-    dropped = 0
+    dropped = outside = 0
+    box = None if bbox_wgs84 is None else tuple(float(b) for b in bbox_wgs84)
     fab = osmium.geom.WKBFactory()
     every_node = osmium.geom.use_nodes.ALL  # keep repeated nodes: one OSM node id per vertex
     try:
@@ -342,6 +343,12 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
             except (osmium.InvalidLocationError, RuntimeError):  # missing locations, < 2 nodes
                 dropped += 1
                 continue
+            if box is not None:  # the way's bounds from its WKB (little-endian, 9-byte header)
+                c = np.frombuffer(bytes.fromhex(wkb), dtype="<f8", offset=9)
+                if c[0::2].min() > box[2] or c[0::2].max() < box[0] or c[1::2].min() > box[3] \
+                        or c[1::2].max() < box[1]:
+                    outside += 1
+                    continue
             r = [n.ref for n in way.nodes]
             t = {tag.k: tag.v for tag in way.tags}
             wkbs.append(wkb)
@@ -358,12 +365,8 @@ def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict
         raise InputFileError(f"{path}: no highway ways found in the OSM file")
     geoms = shapely.from_wkb(wkbs)
     counts = np.asarray(counts)
-    inside = np.ones(len(counts), dtype=bool)
-    if bbox_wgs84 is not None:
-        x0, y0, x1, y1 = bbox_wgs84
-        b = shapely.bounds(geoms)
-        inside = (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
-    read = {"ways_dropped": int(dropped), "ways_outside_bbox": int((~inside).sum())}
+    inside = np.ones(len(counts), dtype=bool)  # (ways outside the box were skipped while reading)
+    read = {"ways_dropped": int(dropped), "ways_outside_bbox": int(outside)}
     keep_pts = np.repeat(inside, counts)
     geoms = geoms[inside]
     df = pd.DataFrame([tags[i] for i in np.flatnonzero(inside)], columns=list(OSM_TAGS))
