@@ -221,3 +221,23 @@ def test_pbf_read_only_the_area_and_count_dropped_ways():
     meets = whole.loc[shapely.intersects(clip, whole.geometry.values), "osmid"]
     assert set(part["osmid"]) == set(meets)
     assert connectivity_report(*load_network(PBF, crs=METRIC))["ways_dropped"] == 0
+
+
+def test_ways_cut_by_the_extract_are_counted_and_logged(tmp_path, caplog):
+    """An extract that lost some nodes (as at a clip's edge): the ways missing them are counted, not silent."""
+    import logging
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(bz2.decompress(RULES.read_bytes()))
+    ring = next(w for w in root.iter("way") if w.get("id") == "134626988")
+    gone = {nd.get("ref") for nd in ring.findall("nd")[1:2]}  # one node of the ring footway
+    for n in [n for n in root.findall("node") if n.get("id") in gone]:
+        root.remove(n)
+    path = tmp_path / "cut.osm"
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    with caplog.at_level(logging.WARNING, logger="circles.io.network"):
+        nodes, edges = load_network(path, crs=METRIC)
+    n_ways = sum(1 for w in root.iter("way") if gone & {nd.get("ref") for nd in w.findall("nd")})
+    assert n_ways >= 1
+    assert connectivity_report(nodes, edges)["ways_dropped"] == n_ways
+    assert "dropped while reading" in caplog.text and 134626988 not in set(edges["osmid"])
