@@ -163,10 +163,13 @@ class SegmentIndex:
         self.local = e[seg]  # position in ``geoms``
         self.half = float(np.hypot(*d.T).max()) / 2 if len(d) else 0.0
         self.tree = cKDTree(self.a + d / 2) if len(d) else None
-        self._strtree = None
 
-    def nearest(self, xy: np.ndarray, max_distance: float) -> np.ndarray:
-        """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``."""
+    def nearest(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``.
+
+        ``allowed`` (boolean, one per geometry) restricts the answer to some edges; the
+        certificate still holds, as the nearest allowed piece is within ``d + half`` too.
+        """
         out = np.full(len(xy), -1, dtype=np.int64)
         if self.tree is None or len(xy) == 0:
             return out
@@ -181,6 +184,8 @@ class SegmentIndex:
             a, ab = self.a[jj], self.ab[jj]
             p = xy[todo][:, None, :]
             t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum((ab * ab).sum(axis=2), 1e-18), 0.0, 1.0)
+            if allowed is not None:
+                valid &= allowed[self.local[jj]]
             dist = np.where(valid, np.hypot(*(p - a - ab * t[..., None]).transpose(2, 0, 1)), np.inf)
             best = np.argmin(dist, axis=1)
             d = dist[np.arange(len(todo)), best]
@@ -191,11 +196,11 @@ class SegmentIndex:
             todo = todo[~certain]
             k *= 4
         if len(todo):  # still not certified (very dense spots): ask shapely's STRtree
-            if self._strtree is None:
-                self._strtree = shapely.STRtree(self.geoms)
-            qi, gi = self._strtree.query_nearest(shapely.points(xy[todo]), max_distance=max_distance,
-                                                 return_distance=False, all_matches=False)
-            out[todo[qi]] = self.edge_ids[gi]
+            pick = np.arange(len(self.geoms)) if allowed is None else np.flatnonzero(allowed)
+            tree = shapely.STRtree(self.geoms[pick])
+            qi, gi = tree.query_nearest(shapely.points(xy[todo]), max_distance=max_distance,
+                                        return_distance=False, all_matches=False)
+            out[todo[qi]] = self.edge_ids[pick[gi]]
         return out
 
 
@@ -272,7 +277,6 @@ class TravelNetwork:
         self.edge_main = main_piece[label[self.u]]
         self._main_edges = np.flatnonzero(self.edge_main)
         self._index: SegmentIndex | None = None  # built on the first snap
-        self._main_index: SegmentIndex | None = None
         self.node_xy = shapely.get_coordinates(nodes.geometry.values)
         self._node_indexes: dict[float, DiscIndex] = {}
         # scratch arrays of the catchment search (so a query is not thread-safe; use one
@@ -308,9 +312,7 @@ class TravelNetwork:
             dist[pi] = shapely.distance(geoms[pi], self._geoms[edge[pi]])
             off_main = np.flatnonzero((edge >= 0) & ~self.edge_main[np.maximum(edge, 0)])
             if len(off_main):  # nearest edge on a fragment: the main network if it is within reach
-                if self._main_index is None:
-                    self._main_index = SegmentIndex(self._geoms[self._main_edges], self._main_edges)
-                me = self._main_index.nearest(xy[off_main], max_offroad_m)
+                me = self._index.nearest(xy[off_main], max_offroad_m, allowed=self.edge_main)
                 pts = off_main[me >= 0]
                 edge[pts] = me[me >= 0]
                 dist[pts] = shapely.distance(geoms[pts], self._geoms[edge[pts]])

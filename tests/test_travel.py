@@ -222,3 +222,15 @@ def test_segment_index_nearest_edge_equals_shapely_strtree():
         mine = np.where(got >= 0, shapely.distance(pts, geoms[np.maximum(got, 0)]), np.inf)
         assert np.array_equal(np.isinf(mine), np.isinf(ref)) and np.isinf(ref).sum() > 50
         assert np.allclose(mine[np.isfinite(ref)], ref[np.isfinite(ref)], atol=1e-9)
+        # restricted to some edges (as for the main network): STRtree over those edges only
+        allowed = rng.random(len(geoms)) < 0.5
+        got = SegmentIndex(geoms, np.arange(len(geoms)), k=k).nearest(xy, 250.0, allowed=allowed)
+        sub = np.flatnonzero(allowed)
+        pi, ei = shapely.STRtree(geoms[sub]).query_nearest(pts, max_distance=250.0, return_distance=False,
+                                                           all_matches=False)
+        ref = np.full(len(xy), np.inf)
+        ref[pi] = shapely.distance(pts[pi], geoms[sub[ei]])
+        assert allowed[got[got >= 0]].all()
+        mine = np.where(got >= 0, shapely.distance(pts, geoms[np.maximum(got, 0)]), np.inf)
+        assert np.array_equal(np.isinf(mine), np.isinf(ref))
+        assert np.allclose(mine[np.isfinite(ref)], ref[np.isfinite(ref)], atol=1e-9)
