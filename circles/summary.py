@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from circles import coverage as cov
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS
 
 
 def rnd(x, nd=4):
@@ -26,8 +26,16 @@ def rnd(x, nd=4):
 
 def target_rows(results: pd.DataFrame) -> list[dict]:
     """Study-level target results as JSON rows (one per indicator)."""
-    return [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target, "status": r.status,
-             "gap": r.gap, "gap_text": r.gap_text} for r in results.itertuples()]
+    out = []
+    for r in results.to_dict("records"):
+        row = {"indicator": r["indicator"], "measured": rnd(r["measured"]), "target": r["target"],
+               "status": r["status"], "gap": r["gap"], "gap_text": r["gap_text"]}
+        if "scored" in r:  # which form the preset scores, and the other form beside it
+            row["scored"] = r["scored"]
+        if isinstance(r.get("pair_metric"), str):
+            row["pair_metric"], row["pair_measured"] = r["pair_metric"], rnd(r.get("pair_measured"))
+        out.append(row)
+    return out
 
 
 def build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
@@ -99,7 +107,7 @@ def build_summary(study, crs, net_report, facilities, fac_counts, rejects, point
 
 
 def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3,
-                 limit_min: float | None = None) -> list[dict]:
+                 limit_min: float = 30.0) -> list[dict]:
     """The ``n`` units leaving the most elderly + infants beyond the longest threshold, and why.
 
     Ranked by people left out rather than by share, so a sliver of a unit with 70 residents
@@ -117,14 +125,14 @@ def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3,
                    f"（覆盖率 老年人 {r[ce]:.0%}、婴幼儿 {r[ci]:.0%}）",
                    f"到最近养老设施中位时间 {_fmt_min(te, 'zh', limit_min)}，到最近托育设施 {_fmt_min(ti, 'zh', limit_min)}"]
             if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} 名老年人所在道路片段上没有养老设施或离路过远")
+                why.append(f"{r['unreached_elderly']:,.0f} 名老年人超过 {limit_min:g} 分钟搜索上限、所在道路片段上没有养老设施或离路过远")
         else:
             why = [f"{r[be]:,.0f} elderly and {r[bi]:,.0f} infants beyond a {tmax:g}-min walk "
                    f"(coverage {r[ce]:.0%} elderly, {r[ci]:.0%} infants)",
                    f"median time to the nearest elderly service {_fmt_min(te, 'en', limit_min)}, to childcare {_fmt_min(ti, 'en', limit_min)}"]
             if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} elderly live on a road piece with no elderly service, "
-                           "or too far from a road")
+                why.append(f"{r['unreached_elderly']:,.0f} elderly are beyond the {limit_min:g}-min search limit, "
+                           "live on a road piece with no elderly service, or too far from a road")
         out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": rnd(r["pop_total"], 0),
                     "pop_elderly": rnd(r["pop_elderly"], 0), "pop_infants": rnd(r["pop_infants"], 0),
                     "elderly_left_out": rnd(r[be], 0), "infants_left_out": rnd(r[bi], 0),
