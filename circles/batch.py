@@ -168,7 +168,7 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
                                "crs": crs, "area": str(afile)})
         study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name"}
         travel = study.setdefault("travel", {})
-        travel["max_time_min"] = max(travel.get("thresholds_min", [5, 10, 15]))
+        travel.setdefault("max_time_min", None)  # the search limit of `circles run` (pipeline.search_limit_s)
         out.append({"area": name, "safe": safe, "study": study})
     return out
 
