@@ -210,7 +210,8 @@ def _geojson(geoms) -> list:
 def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
     metric = gdf.estimate_utm_crs() if gdf.crs.is_geographic else gdf.crs
     g = gdf.to_crs(metric)
-    return g.set_geometry(g.geometry.simplify(tolerance_m))
+    # Douglas-Peucker without topology repair: 10x faster, and a sliver at 5-15 m is invisible on screen
+    return g.set_geometry(g.geometry.simplify(tolerance_m, preserve_topology=False))
 
 
 def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
