@@ -356,7 +356,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
         f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}</td><td>{_fmt(r['target'], r['indicator'])}</td>"
-        f"<td class='{r['status'].replace(' ', '-')}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
+        f"<td class='{_e(r['status'].replace(' ', '-'))}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
         f"<td>{_e(r['gap_text'])}</td></tr>" for r in summary["targets"]["study"])
     worst = "".join(f"<li><b>{_e(w['unit_id'])}</b> ({_e(w['parent'])}): {_e(w['why'])}</li>" for w in summary["worst_units"])
     notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(v)}</li>" for k, v in summary["population"]["estimated"].items())
