@@ -30,7 +30,7 @@ from circles.errors import InputFileError, NetworkError, StudyError
 from circles.io.facilities import KINDS, load_facilities
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population
-from circles.io.units import assign_points, grid_units, load_units
+from circles.io.units import assign_parents, assign_points, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.isochrones import isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder
@@ -163,6 +163,9 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         if study.units.path is not None:
             units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
                                code_column=study.units.code_column)
+            if study.units.parents:  # community polygons named by the street / district holding them
+                units["parent"] = assign_parents(units, read_vector(study.units.parents, "units.parents"),
+                                                 study.units.parent_name_column).to_numpy()
         else:
             parents = read_vector(study.units.parents, "units.parents") if study.units.parents else None
             units = grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from circles import i18n
 from circles.errors import StudyError
 
 if sys.version_info >= (3, 11):
@@ -32,7 +33,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _INDICATOR_KEYS = {"id", "metric", "op", "value", "gap", "group", "label_zh", "label_en", "source"}
-_GAP_WORDS = {"people": ("人", "people"), "beds": ("张床位", "beds"), "slots": ("个托位", "slots")}
+_GAP_WORDS = ("people", "beds", "slots")  # words in circles/i18n.py (gap.<kind>)
 
 
 def builtin_presets() -> list[str]:
@@ -101,8 +102,7 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh") -> pd.D
 
 def gap_text(gap: float, kind: str, language: str = "zh") -> str:
     """``gap_text(420, "slots", "en") == "needs 420 more slots"``."""
-    zh, en = _GAP_WORDS[kind]
-    return f"还需 {gap:,.0f} {zh}" if language == "zh" else f"needs {gap:,.0f} more {en}"
+    return i18n.gap_text(gap, kind, language)
 
 
 def wide(results: pd.DataFrame, key: str) -> pd.DataFrame:
