@@ -66,6 +66,7 @@ class Results:
     timings_s: dict = field(default_factory=dict)
     net: TravelNetwork | None = None  # kept for what-if siting (see suggest)
     point_snap: object = None
+    whatif: dict = field(default_factory=dict)  # the page's what-if payload (circles/whatif.py)
 
 
 class _Stages:
@@ -208,6 +209,12 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                                  preset, tmax_s, demand, dsnap, cutoff)
             units = units.merge(after["units_after"], left_on="unit_id", right_index=True, how="left")
 
+    with stage("whatif"):  # the page's what-if: candidate-to-cell times and what a new site adds
+        from circles.whatif import whatif_data
+
+        whatif = whatif_data(study, net, nodes, area, points, units, scored["overall"], facilities, sites, preset,
+                             dsnap, demand, thresholds)
+
     with stage("isochrones"):
         iso = []
         for k in kinds:
@@ -231,7 +238,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
                    target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
                    isochrones_per_facility=iso_each, summary=summary, timings_s=stage.timings,
-                   net=net, point_snap=psnap)
+                   net=net, point_snap=psnap, whatif=whatif)
 
 
 def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> tuple[gpd.GeoDataFrame, dict]:
@@ -502,6 +509,8 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
             labelled(res.overall.reset_index(drop=True), lang).to_excel(xl, sheet_name="study", index=False)
             res.target_results.to_excel(xl, sheet_name="targets", index=False)
             res.rejects.to_excel(xl, sheet_name="rejects", index=False)
+        if res.whatif:
+            (tmp / "whatif.json").write_text(json.dumps(res.whatif, separators=(",", ":")), encoding="utf-8")
         (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=_json_default),
                                           encoding="utf-8")
         if report:

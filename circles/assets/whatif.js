@@ -1,0 +1,150 @@
+/* circles what-if engine: score a chosen set of new sites in the page, offline.
+ *
+ * The payload is written by circles/whatif.py (see its docstring for why this is exact):
+ * per-cell weights, unit and current times per facility kind, current 2SFCA figures, and the
+ * sparse candidate-by-cell time matrix (CSR, times rounded up to whole seconds).
+ *
+ *   var engine = CirclesWhatIf.load(payload);
+ *   var r = engine.evaluate([[candidateIndex, "nursery"], ...]);
+ *   r.study.coverage.elderly["15min"], r.study.indicators[id].measured, r.units[i].cov.elderly ...
+ *
+ * No DOM, no network: the page's panel code calls evaluate() on every click.
+ */
+(function (root) {
+  "use strict";
+
+  function decode(b64, Type) {
+    var bin = atob(b64), n = bin.length, bytes = new Uint8Array(n);
+    for (var i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i);
+    return new Type(bytes.buffer);
+  }
+
+  function gaussian(t, c) {
+    var edge = Math.exp(-0.5);
+    return (Math.exp(-0.5 * (t / c) * (t / c)) - edge) / (1 - edge);
+  }
+
+  function load(p) {
+    var n = p.n_points, nu = p.units.id.length, k, g;
+    var w = {};
+    for (g in p.weights) w[g] = decode(p.weights[g], Float64Array);
+    var unit = decode(p.point_unit, Int32Array);
+    var times0 = {};
+    for (k in p.times) {
+      var raw = decode(p.times[k], Int32Array), t = new Float64Array(n);
+      for (var i = 0; i < n; i++) t[i] = raw[i] < 0 ? Infinity : raw[i];
+      times0[k] = t;
+    }
+    var sfca0 = {};
+    for (k in p.sfca) sfca0[k] = decode(p.sfca[k], Float32Array);
+    var ptr = decode(p.matrix.ptr, Int32Array), idx = decode(p.matrix.idx, Int32Array),
+      tt = decode(p.matrix.t, Int32Array);
+    // population per unit and group, and for the study
+    var upop = {}, spop = {};
+    ["elderly", "infants", "total"].forEach(function (g) {
+      var a = new Float64Array(nu), s = 0;
+      for (var i = 0; i < n; i++) { s += w[g][i]; if (unit[i] >= 0) a[unit[i]] += w[g][i]; }
+      upop[g] = a; spop[g] = s;
+    });
+
+    function evaluate(chosen) {
+      var times = {}, sfca = {}, k, i, j;
+      for (k in times0) times[k] = Float64Array.from(times0[k]);
+      for (k in sfca0) sfca[k] = Float64Array.from(sfca0[k]);
+      var addBedsU = new Float64Array(nu), addSlotsU = new Float64Array(nu), addBeds = 0, addSlots = 0;
+      var c = p.candidates, catchS = p.catchment_s;
+      chosen.forEach(function (pair) {
+        var ci = pair[0], kind = pair[1], info = p.kinds[kind];
+        var cap = (c.kind[ci] === kind && c.capacity[ci]) ? c.capacity[ci] : info.capacity;
+        var beds = info.capacity_kind === "beds";
+        var keys = beds ? ["sfca_beds_per_1000_elderly", "e2sfca_beds_per_1000_elderly", "d_elderly", "g_elderly"]
+          : ["sfca_slots_per_1000_total", "e2sfca_slots_per_1000_total", "d_total", "g_total"];
+        var d = c[keys[2]][ci], gd = c[keys[3]][ci], tk = times[kind];
+        for (j = ptr[ci]; j < ptr[ci + 1]; j++) {
+          var pt = idx[j], tv = tt[j];
+          if (tv < tk[pt]) tk[pt] = tv;
+          if (tv <= catchS) {
+            if (d > 0 && sfca[keys[0]]) sfca[keys[0]][pt] += 1000 * cap / d;
+            if (gd > 0 && sfca[keys[1]]) sfca[keys[1]][pt] += 1000 * cap * gaussian(tv, catchS) / gd;
+          }
+        }
+        if (beds) { addBeds += cap; if (c.unit[ci] >= 0) addBedsU[c.unit[ci]] += cap; }
+        else { addSlots += cap; if (c.unit[ci] >= 0) addSlotsU[c.unit[ci]] += cap; }
+      });
+      function anyTime(group) {
+        var out = new Float64Array(n).fill(Infinity);
+        for (var k in times) if (p.kind_serves[k] === group) {
+          var t = times[k];
+          for (var i = 0; i < n; i++) if (t[i] < out[i]) out[i] = t[i];
+        }
+        return out;
+      }
+      var anyT = { elderly: anyTime("elderly"), infants: anyTime("infants") };
+      // a metric per unit and for the study: [unitValues(Float64Array, NaN = no population), studyValue]
+      function metric(name) {
+        var uv = new Float64Array(nu), num = new Float64Array(nu), den = new Float64Array(nu), sn = 0, sd = 0, i, m;
+        if ((m = /^cov_(elderly|infants)_(\w+?)_(\d+(?:\.\d+)?)min$/.exec(name))) {
+          var g = m[1], t = m[2] === "any" ? anyT[g] : times[m[2]], lim = parseFloat(m[3]) * 60, wg = w[g];
+          if (!t) return null;
+          for (i = 0; i < n; i++) {
+            var cv = t[i] <= lim ? wg[i] : 0;
+            sn += cv; sd += wg[i];
+            if (unit[i] >= 0) { num[unit[i]] += cv; den[unit[i]] += wg[i]; }
+          }
+        } else if (sfca[name]) {
+          var wt = /elderly$/.test(name) ? w.elderly : w.total, v = sfca[name];
+          for (i = 0; i < n; i++) {
+            sn += v[i] * wt[i]; sd += wt[i];
+            if (unit[i] >= 0) { num[unit[i]] += v[i] * wt[i]; den[unit[i]] += wt[i]; }
+          }
+        } else if (name === "beds_per_1000_elderly" || name === "slots_per_1000_total") {
+          var beds = name === "beds_per_1000_elderly", pop = beds ? upop.elderly : upop.total;
+          for (i = 0; i < nu; i++) {
+            num[i] = 1000 * ((beds ? p.units.beds_inside[i] + addBedsU[i] : p.units.slots_inside[i] + addSlotsU[i]));
+            den[i] = pop[i];
+          }
+          sn = 1000 * (beds ? p.study.beds_inside + addBeds : p.study.slots_inside + addSlots);
+          sd = beds ? spop.elderly : spop.total;
+        } else {
+          return null;
+        }
+        for (i = 0; i < nu; i++) uv[i] = den[i] > 0 ? num[i] / den[i] : NaN;
+        return [uv, sd > 0 ? sn / sd : NaN];
+      }
+      function judge(m, ind, pop) {
+        if (!(pop > 0) || isNaN(m)) return { measured: m, status: "no population", gap: 0 };
+        if (m >= ind.value - 1e-12) return { measured: m, status: "pass", gap: 0 };
+        var scale = ind.gap === "people" ? pop : pop / 1000;
+        return { measured: m, status: "fail", gap: Math.ceil((ind.value - m) * scale - 1e-9) };
+      }
+      var out = { study: { coverage: {}, indicators: {} }, units: [], units_fail: {} };
+      for (i = 0; i < nu; i++) out.units.push({ cov: {}, indicators: {}, n_fail: 0 });
+      ["elderly", "infants"].forEach(function (g) {
+        out.study.coverage[g] = {};
+        p.thresholds_s.forEach(function (ts) {
+          var m = metric("cov_" + g + "_any_" + String(ts / 60) + "min");
+          out.study.coverage[g][String(ts / 60) + "min"] = m[1];
+          if (ts === p.siting_threshold_s || ts === Math.max.apply(null, p.thresholds_s)) {
+            for (var u = 0; u < nu; u++) out.units[u].cov[g + "_" + String(ts / 60)] = m[0][u];
+          }
+        });
+      });
+      p.indicators.forEach(function (ind) {
+        var m = metric(ind.metric);
+        if (!m) { out.study.indicators[ind.id] = null; return; }
+        out.study.indicators[ind.id] = judge(m[1], ind, spop[ind.group]);
+        var fails = 0;
+        for (var u = 0; u < nu; u++) {
+          var r = judge(m[0][u], ind, upop[ind.group][u]);
+          out.units[u].indicators[ind.id] = r;
+          if (r.status === "fail") { fails++; out.units[u].n_fail++; }
+        }
+        out.units_fail[ind.id] = fails;
+      });
+      return out;
+    }
+    return { evaluate: evaluate, payload: p };
+  }
+
+  root.CirclesWhatIf = { load: load, decode: decode };
+})(typeof window !== "undefined" ? window : this);
