@@ -233,6 +233,13 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         summary["targets_after"] = target_rows(after["overall_results"])
         summary["coverage_after"] = after["coverage_after"]
         summary["units_fail_after"] = after["units_fail_after"]
+    from circles.credits import study_credits
+    from circles.equity import equity_summary
+    from circles.methods import method_params
+
+    summary.update(equity_summary(points, units, summary, study))
+    summary["credits"] = study_credits(study)
+    summary["methods"] = method_params(study, estimated)
     summary["timings_s"] = stage.timings
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
