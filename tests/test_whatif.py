@@ -1,0 +1,70 @@
+"""The what-if engine (circles/whatif.py + assets/whatif.js) against independent recomputation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from circles import whatif
+from conftest import ROOT
+
+
+def test_suggested_sites_give_the_pipelines_after_state(demo_run):
+    """Choosing every suggested site from the payload alone reproduces the pipeline's after-state
+    (a full re-score with the sites added as facilities: coverage, 2SFCA, targets)."""
+    res, _ = demo_run
+    p = res.whatif
+    got = whatif.evaluate(p, whatif.chosen_suggested(p))
+    for g, row in res.summary["coverage_after"].items():
+        for key, share in row.items():
+            assert got["coverage"][g][key] == pytest.approx(share, abs=6e-5), (g, key)
+    for r in res.summary["targets_after"]:
+        assert got["indicators"][r["indicator"]] == pytest.approx(r["measured"], abs=6e-4), r["indicator"]
+
+
+def test_any_chosen_grid_sites_match_a_fresh_network_search(demo_run):
+    """Three candidate-grid sites built as nurseries: coverage equals nearest-time search from scratch."""
+    res, _ = demo_run
+    p = res.whatif
+    grid = [i for i, s in enumerate(p["candidates"]["suggested"]) if not s and p["candidates"]["snapped"][i]]
+    chosen = [grid[0], grid[len(grid) // 2], grid[-1]]
+    got = whatif.evaluate(p, [(i, "nursery") for i in chosen])
+    cands = whatif.candidate_sites(res.study, res.net, res.nodes, res.area, res.sites)
+    snap = res.net.snap_points(cands.iloc[chosen], max_offroad_m=res.study.travel.max_offroad_m)
+    t_new = res.net.nearest_times(snap, res.point_snap)
+    pts = res.points
+    t_inf = np.minimum.reduce([pts[f"time_s_{k}"].to_numpy() for k in ("nursery", "kindergarten")] + [t_new])
+    w = pts["infants"].to_numpy()
+    for m in res.summary["thresholds_min"]:
+        expect = w[t_inf <= m * 60].sum() / w.sum()
+        assert got["coverage"]["infants"][f"{m:g}min"] == pytest.approx(expect, abs=1e-9)
+    # the elderly are untouched by nurseries
+    assert got["coverage"]["elderly"] == pytest.approx(
+        {k: v for k, v in res.summary["coverage"]["elderly"].items()}, abs=6e-5)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run whatif.js outside a browser")
+def test_whatif_js_equals_the_python_twin(demo_run, tmp_path):
+    res, folder = demo_run
+    p = json.loads((folder / "whatif.json").read_text(encoding="utf-8"))
+    chosen = [[i, k] for i, (k, s) in enumerate(zip(p["candidates"]["kind"], p["candidates"]["suggested"])) if s]
+    script = tmp_path / "run.js"
+    script.write_text(
+        "global.atob = b => Buffer.from(b, 'base64').toString('binary'); global.window = global;\n"
+        f"require({json.dumps(str(ROOT / 'circles' / 'assets' / 'whatif.js'))});\n"
+        f"const p = require({json.dumps(str(folder / 'whatif.json'))});\n"
+        f"const r = CirclesWhatIf.load(p).evaluate({json.dumps(chosen)});\n"
+        "console.log(JSON.stringify(r.study));\n", encoding="utf-8")
+    out = json.loads(subprocess.run(["node", str(script)], capture_output=True, text=True, check=True).stdout)
+    twin = whatif.evaluate(p, [tuple(c) for c in chosen])
+    for g in ("elderly", "infants"):
+        assert out["coverage"][g] == pytest.approx(twin["coverage"][g], abs=1e-12)
+    for k, v in twin["indicators"].items():
+        assert out["indicators"][k]["measured"] == pytest.approx(v, rel=1e-6)
+    after = {r["indicator"]: r for r in res.summary["targets_after"]}
+    for k, r in after.items():
+        assert out["indicators"][k]["status"] == r["status"] and out["indicators"][k]["gap"] == r["gap"]
