@@ -504,6 +504,14 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
         if len(res.sites):
             _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")
         _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")
+        from circles.context import nodata_polygons, outlines
+
+        water = nodata_polygons(res.study, res.area, res.crs)  # map context that needs no internet
+        if len(water):
+            water.to_file(gpkg, layer="water", driver="GPKG")
+        lines = outlines(res.units, res.study, res.area)
+        if len(lines):
+            lines.to_file(gpkg, layer="outlines", driver="GPKG")
         pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
         res.districts.to_csv(tmp / "districts.csv", encoding="utf-8-sig")
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
