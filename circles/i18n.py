@@ -135,6 +135,8 @@ ZH: dict[str, str] = {
     "whatif.after": "新建后",
     "whatif.units_changed": "覆盖率提高的单元",
     "whatif.none": "尚未选择任何选址",
+    "whatif.units_fail": "{n} 个单元未达标",
+    "equity.shortfall": "按全区覆盖率计少覆盖 {n} 人",
     # ---- equity view
     "equity.title": "公平性：按单元覆盖率十分位",
     "equity.decile": "第{d}十分位",
@@ -289,6 +291,8 @@ EN: dict[str, str] = {
     "whatif.after": "after",
     "whatif.units_changed": "Units whose coverage rises",
     "whatif.none": "No site chosen yet",
+    "whatif.units_fail": "{n} units fail",
+    "equity.shortfall": "{n} people short of the study's share",
     "equity.title": "Equity: units by coverage decile",
     "equity.decile": "decile {d}",
     "equity.behind": "Units furthest behind",
