@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 import shapely
+from branca.element import Element, MacroElement
+from jinja2 import Template
 
 from circles import coverage as cov
 from circles import figures
@@ -106,134 +108,221 @@ def to_display(gdf: gpd.GeoDataFrame, gcj02: bool = False) -> gpd.GeoDataFrame:
     geoms = out.geometry.values
     if gcj02:
         geoms = shapely.transform(geoms, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
-    out = out.set_geometry(shapely.set_precision(geoms, 1e-6), crs=4326)
+    out = out.set_geometry(shapely.transform(geoms, lambda xy: xy.round(6)), crs=4326)
     return out
 
 
-def _safe_props(gdf: gpd.GeoDataFrame, cols: list[str], gcj02: bool = False) -> gpd.GeoDataFrame:
-    out = to_display(gdf[cols + ["geometry"]], gcj02).copy()
-    for c in cols:
-        if out[c].dtype == object:
-            out[c] = out[c].map(_e)
-        elif pd.api.types.is_float_dtype(out[c]):
-            out[c] = out[c].replace([np.inf, -np.inf], np.nan).round(4)
-    return out
+DISPLAY_DECIMALS = 5
+"""Coordinates on the page are rounded to 1e-5 degree (about 1 m): display precision."""
+CLUSTER_ABOVE = 300
+"""With more facilities than this, each kind's markers are clustered below zoom 15."""
 
 
-def add_units(m: folium.Map, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
-              gcj02: bool = False) -> folium.Map:
+class _Page:
+    """The map's data layers: folium FeatureGroups (for the layer list) filled in the browser from one
+    JSON payload by ``circles/assets/report.js``, which sets every data string as text."""
+
+    def __init__(self, m: folium.Map, tolerance_m: float = 5.0):
+        self.map = m
+        self.tolerance_m = tolerance_m
+        self.groups: dict[str, folium.FeatureGroup] = {}
+        self.payload: dict = {"shared": {}, "layers": {}}
+
+    def layer(self, name: str, show: bool, spec: dict) -> None:
+        # Leaflet's layer list sets names with innerHTML: escape them as HTML text
+        fg = folium.FeatureGroup(name=html.escape(name), show=show)
+        fg.add_to(self.map)
+        key = f"l{len(self.groups)}"
+        self.groups[key] = fg
+        self.payload["layers"][key] = spec
+
+    def finish(self) -> None:
+        """Embed the payload as inert JSON and the call that draws it."""
+        data = json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        self.map.get_root().html.add_child(
+            _Raw(f'<script type="application/json" id="circles-data">{_json_in_html(data)}</script>'),
+            name="circles_data")
+        self.map.add_child(_DrawCall(self.groups))
+
+
+class _Raw(Element):
+    """Literal HTML (folium's own Element would run it through Jinja, so ``{{ }}`` in a name would be evaluated)."""
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
+class _DrawCall(MacroElement):
+    _template = Template("""{% macro script(this, kwargs) %}
+circlesReport({{ this._parent.get_name() }}, {{ this.refs }},
+              JSON.parse(document.getElementById('circles-data').textContent));
+{% endmacro %}""")
+
+    def __init__(self, groups: dict[str, folium.FeatureGroup]):
+        super().__init__()
+        # keys are our own l0, l1...; values are folium's generated JavaScript names
+        self.refs = "{" + ",".join(f"{k}:{fg.get_name()}" for k, fg in groups.items()) + "}"
+
+
+def _json_in_html(text: str) -> str:
+    """JSON that cannot end its <script> element or open a comment: <, > and & as \\u escapes."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _text(x) -> str:
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA else str(x)
+
+
+def _col(label: str, values) -> dict:
+    """A text column for tooltips and popups: repeated strings stored once (levels + codes)."""
+    vals = [_text(v) for v in values]
+    levels = list(dict.fromkeys(vals))
+    if len(levels) < 0.5 * len(vals):
+        index = {v: i for i, v in enumerate(levels)}
+        return {"label": label, "levels": levels, "codes": [index[v] for v in vals]}
+    return {"label": label, "v": vals}
+
+
+def _num_col(label: str, values, fmt) -> dict:
+    return {"label": label, "v": [None if v is None or not np.isfinite(v) else fmt(v)
+                                  for v in pd.to_numeric(pd.Series(values), errors="coerce").astype(float)]}
+
+
+def _pct_num(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _xy(gdf: gpd.GeoDataFrame) -> list[float]:
+    xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()]).round(DISPLAY_DECIMALS)
+    return xy.ravel().tolist()
+
+
+def _geojson(geoms) -> list:
+    """Geometries as GeoJSON dicts, coordinates rounded to :data:`DISPLAY_DECIMALS`."""
+    geoms = shapely.transform(np.asarray(geoms, dtype=object), lambda c: c.round(DISPLAY_DECIMALS))
+    return [None if g is None or g.is_empty else json.loads(shapely.to_geojson(g)) for g in geoms]
+
+
+def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
+    metric = gdf.estimate_utm_crs() if gdf.crs.is_geographic else gdf.crs
+    g = gdf.to_crs(metric)
+    return g.set_geometry(g.geometry.simplify(tolerance_m))
+
+
+def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
+              gcj02: bool = False) -> _Page:
     """Units coloured by a share column (0-1)."""
     t = _T[language]
-    cols = ["unit_id", "parent", "pop_total", "pop_elderly", "pop_infants", metric]
-    data = _safe_props(units, cols, gcj02)
-    folium.GeoJson(
-        data.to_json(na="null"), name=name, show=show,
-        style_function=lambda f: {"fillColor": _ramp(f["properties"][metric]), "color": "#555", "weight": 0.6,
-                                  "fillOpacity": 0.55},
-        tooltip=folium.GeoJsonTooltip(fields=["unit_id", "parent", metric, "pop_elderly", "pop_infants"],
-                                      aliases=[t["units"], "", name, t["elderly"], t["infants"]]),
-    ).add_to(m)
-    return m
+    key = "units_gcj02" if gcj02 else "units"
+    if key not in page.payload["shared"]:
+        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    share = pd.to_numeric(units[metric], errors="coerce").astype(float).replace([np.inf, -np.inf], np.nan)
+    page.layer(name, show, {
+        "type": "polygons", "geoms": key, "fill": [_ramp(None if pd.isna(s) else s) for s in share],
+        "style": {"color": "#555", "weight": 0.6, "fillOpacity": 0.55}, "sticky": True,
+        "tooltip": [_col(t["units"], units["unit_id"]), _col("", units["parent"]),
+                    _num_col(name, share, _pct_num),
+                    _num_col(t["elderly"], units["pop_elderly"], lambda v: f"{v:,.0f}"),
+                    _num_col(t["infants"], units["pop_infants"], lambda v: f"{v:,.0f}")]})
+    return page
 
 
-def add_pass_fail(m: folium.Map, units: gpd.GeoDataFrame, preset: dict, language: str, gcj02: bool = False) -> folium.Map:
+def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: str, gcj02: bool = False) -> _Page:
     """Units coloured by how many of the preset's targets they fail."""
     t = _T[language]
-    status_cols = [f"status_{i['id']}" for i in preset["indicators"] if f"status_{i['id']}" in units]
-    data = _safe_props(units, ["unit_id", "n_fail"] + status_cols, gcj02)
-    n = max(1, len(status_cols))
-    folium.GeoJson(
-        data.to_json(na="null"), name=f"{t['pass']}/{t['fail']} ({t['targets']})", show=False,
-        style_function=lambda f: {"fillColor": _ramp(1 - (f["properties"]["n_fail"] or 0) / n), "color": "#333",
-                                  "weight": 0.6, "fillOpacity": 0.5},
-        tooltip=folium.GeoJsonTooltip(fields=["unit_id", "n_fail"] + status_cols),
-    ).add_to(m)
-    return m
+    key = "units_gcj02" if gcj02 else "units"
+    if key not in page.payload["shared"]:
+        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    inds = [i for i in preset["indicators"] if f"status_{i['id']}" in units]
+    n = max(1, len(inds))
+    n_fail = pd.to_numeric(units["n_fail"], errors="coerce").fillna(0).to_numpy()
+    page.layer(f"{t['pass']}/{t['fail']} ({t['targets']})", False, {
+        "type": "polygons", "geoms": key, "fill": [_ramp(1 - f / n) for f in n_fail],
+        "style": {"color": "#333", "weight": 0.6, "fillOpacity": 0.5}, "sticky": True,
+        "tooltip": [_col(t["units"], units["unit_id"]), _num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
+        + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]})
+    return page
 
 
-def add_population(m: folium.Map, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False,
-                   gcj02: bool = False) -> folium.Map:
-    """Population cells as small circles shaded by the group's count."""
+def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False,
+                   gcj02: bool = False) -> _Page:
+    """Population cells as small canvas circles shaded by the group's count (built when first shown)."""
     t = _T[language]
-    data = _safe_props(points[points[group] > 0], ["unit_id", group], gcj02)
-    data[group] = data[group].round(1)
-    top = float(np.nanpercentile(data[group], 98)) or 1.0
-    fg = folium.FeatureGroup(name=f"{t['pop']}: {t[group]}", show=show)
-    folium.GeoJson(
-        data.to_json(na="null"),
-        marker=folium.CircleMarker(radius=3, weight=0, fill=True),
-        style_function=lambda f: {"fillColor": "#3f007d" if group == "elderly" else "#00441b",
-                                  "fillOpacity": min(0.85, 0.1 + 0.75 * f["properties"][group] / top), "radius": 3},
-        tooltip=folium.GeoJsonTooltip(fields=["unit_id", group], aliases=[t["units"], t[group]]),
-    ).add_to(fg)
-    fg.add_to(m)
-    return m
+    key = "cells_gcj02" if gcj02 else "cells"
+    if key not in page.payload["shared"]:
+        page.payload["shared"][key] = _xy(to_display(points[["geometry"]], gcj02)) if len(points) else []
+    values = pd.to_numeric(points[group], errors="coerce").fillna(0).to_numpy(float)
+    keep = values > 0
+    top = float(np.nanpercentile(values[keep], 98)) if keep.any() else 1.0
+    top = top or 1.0
+    page.layer(f"{t['pop']}: {t[group]}", show, {
+        "type": "points", "xy": key, "keep": keep.astype(int).tolist(), "radius": 3,
+        "color": "#3f007d" if group == "elderly" else "#00441b",
+        "opacity": np.round(np.minimum(0.85, 0.1 + 0.75 * values / top), 2).tolist(),
+        "tooltip": [_col(t["units"], points["unit_id"]), _num_col(t[group], values, lambda v: f"{v:.1f}")]})
+    return page
 
 
-def add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> folium.Map:
-    """One toggleable layer per facility kind; popups escape every text field."""
+def add_facilities(page: _Page, facilities: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> _Page:
+    """One toggleable layer per facility kind, clustered at low zoom when there are many."""
     t = _T[language]
     fac = to_display(facilities, gcj02)
+    cluster = 15 if len(fac) > CLUSTER_ABOVE else None
     for kind, group in fac.groupby("kind", sort=False):
         label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
-        fg = folium.FeatureGroup(name=f"{label} ({len(group)})", show=True)
-        for _, r in group.iterrows():
-            cap = r["capacity"]
-            cap_txt = "" if pd.isna(cap) else f"{cap:.0f} {'床' if KINDS[kind].capacity == 'beds' else '托位'}"
-            popup = (f"<b>{_e(r['name'])}</b><br>{t['kind']}: {_e(label)}<br>{t['capacity']}: {_e(cap_txt)}"
-                     f"<br>{t['address']}: {_e(r['address'])}")
-            if r.get("illustrative"):
-                popup += f"<br><i>{_e(t['illustrative'])}</i>"
-            folium.CircleMarker(location=(r.geometry.y, r.geometry.x), radius=6, color="#222", weight=1,
-                                fill=True, fill_color=KIND_COLOURS.get(kind, "#333"), fill_opacity=0.95,
-                                popup=folium.Popup(popup, max_width=300),
-                                tooltip=_e(r["name"])).add_to(fg)
-        fg.add_to(m)
-    return m
+        unit = "床" if KINDS[kind].capacity == "beds" else "托位"
+        caps = pd.to_numeric(group["capacity"], errors="coerce")
+        ill = group["illustrative"].fillna(False).astype(bool) if "illustrative" in group else pd.Series(False, group.index)
+        page.layer(f"{label} ({len(group)})", True, {
+            "type": "points", "xy": _xy(group), "radius": 6, "weight": 1, "stroke": "#222",
+            "color": KIND_COLOURS.get(kind, "#333"), "fillOpacity": 0.95, "cluster": cluster,
+            "tooltip": [_col("", group["name"])], "title": _col("", group["name"]),
+            "popup": [_col(t["kind"], [label] * len(group)),
+                      _col(t["capacity"], ["" if pd.isna(c) else f"{c:.0f} {unit}" for c in caps]),
+                      _col(t["address"], group["address"] if "address" in group else [""] * len(group))],
+            "note": t["illustrative"], "noteFlag": ill.astype(int).tolist()})
+    return page
 
 
-def add_isochrones(m: folium.Map, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery"),
-                   gcj02: bool = False) -> folium.Map:
+def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery"),
+                   gcj02: bool = False) -> _Page:
     """Isochrones per kind, one layer per kind with its 5/10/15-minute bands."""
     t = _T[language]
     if iso.empty:
-        return m
-    iso = to_display(iso.set_geometry(iso.geometry.simplify(5.0)), gcj02)
+        return page
+    iso = to_display(_simplified(iso, page.tolerance_m), gcj02)
     for kind, group in iso.groupby("kind", sort=False):
         label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
-        fg = folium.FeatureGroup(name=f"{label} {'/'.join(f'{x:g}' for x in sorted(group['minutes']))} {t['min']} {t['iso']}",
-                                 show=kind in show_kinds)
+        group = group.sort_values("minutes", ascending=False)
         tmax = group["minutes"].max()
-        for _, r in group.sort_values("minutes", ascending=False).iterrows():
-            op = 0.12 + 0.18 * (1 - r["minutes"] / tmax)
-            folium.GeoJson(gpd.GeoSeries([r.geometry], crs=4326).to_json(), name=f"iso-{kind}-{r['minutes']:g}",
-                           style_function=lambda f, op=op, c=KIND_COLOURS.get(kind, "#333"):
-                           {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": op},
-                           tooltip=f"{label} {r['minutes']:g} {t['min']}").add_to(fg)
-        fg.add_to(m)
-    return m
+        c = KIND_COLOURS.get(kind, "#333")
+        page.layer(f"{label} {'/'.join(f'{x:g}' for x in sorted(group['minutes']))} {t['min']} {t['iso']}",
+                   kind in show_kinds, {
+                       "type": "polygons", "geoms": _geojson(group.geometry),
+                       "opacity": [round(0.12 + 0.18 * (1 - x / tmax), 3) for x in group["minutes"]],
+                       "style": {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": 0.2},
+                       "tooltip": [_col("", [f"{label} {x:g} {t['min']}" for x in group["minutes"]])]})
+    return page
 
 
-def add_sites(m: folium.Map, sites: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> folium.Map:
+def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> _Page:
     """Suggested sites as numbered badges (no icon font needed, so it works offline)."""
     t = _T[language]
     if sites.empty:
-        return m
+        return page
     s = to_display(sites, gcj02)
-    fg = folium.FeatureGroup(name=f"{t['sites']} ({len(s)})", show=True)
-    for _, r in s.iterrows():
-        label = KINDS[r["kind"]].zh if language == "zh" else KINDS[r["kind"]].en
-        colour = KIND_COLOURS.get(r["kind"], "#333")
-        badge = (f'<div style="background:{colour};color:#fff;border:2px solid #fff;border-radius:50%;width:24px;'
-                 f'height:24px;line-height:20px;text-align:center;font:bold 12px sans-serif;box-shadow:0 0 3px #000">'
-                 f'{int(r["rank"])}</div>')
-        popup = (f"<b>{_e(t['sites'])} #{int(r['rank'])}</b><br>{_e(label)}, {t['capacity']} {int(r['capacity'])}"
-                 f"<br>{t['gain']}: {r['gain']:.0f} {t['people']}")
-        folium.Marker(location=(r.geometry.y, r.geometry.x), icon=folium.DivIcon(html=badge, icon_size=(24, 24),
-                      icon_anchor=(12, 12)), popup=folium.Popup(popup, max_width=260),
-                      tooltip=f"{label} #{int(r['rank'])}").add_to(fg)
-    fg.add_to(m)
-    return m
+    labels = [KINDS[k].zh if language == "zh" else KINDS[k].en for k in s["kind"]]
+    ranks = s["rank"].astype(int).tolist()
+    page.layer(f"{t['sites']} ({len(s)})", True, {
+        "type": "points", "xy": _xy(s), "colors": [KIND_COLOURS.get(k, "#333") for k in s["kind"]],
+        "badge": _col("", ranks), "tooltip": [_col("", [f"{lab} #{r}" for lab, r in zip(labels, ranks)])],
+        "title": _col("", [f"{t['sites']} #{r}" for r in ranks]),
+        "popup": [_col(t["kind"], labels), _num_col(t["capacity"], s["capacity"], lambda v: f"{v:.0f}"),
+                  _num_col(t["gain"], s["gain"], lambda v: f"{v:.0f} {t['people']}")]})
+    return page
 
 
 def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | None = None,
@@ -281,7 +370,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
                   f"{_pct(info.get('share_before'))} → {_pct(info.get('share_after'))} "
                   f"({t[info['group']]}, {info['threshold_min']:g} {t['min']}; {_e(info['model'])}, "
                   f"{_e(info['method'])})</li>")
-    img = "".join(f"<img alt='{alt}' src='data:image/png;base64,{base64.b64encode(png).decode()}' style='width:100%'>"
+    img = "".join(f"<img alt='{_e(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}' style='width:100%'>"
                   for alt, png in (("coverage curve", curve_png), ("units bar chart", bars_png)) if png)
     after = summary.get("targets_after") or []
     if after:
@@ -335,19 +424,27 @@ def legend_html(language: str) -> str:
             f"<div style='margin-top:4px'>{_e(t['cov'])} 0% {ramp} 100%</div></div>")
 
 
+_CSS = """
+.circles-badge{color:#fff;border:2px solid #fff;border-radius:50%;width:24px;height:24px;line-height:20px;
+ text-align:center;font:bold 12px sans-serif;box-shadow:0 0 3px #000}
+.circles-cluster{color:#fff;border:2px solid #fff;border-radius:50%;width:30px;height:30px;line-height:26px;
+ text-align:center;font:bold 11px sans-serif;box-shadow:0 0 3px #000;box-sizing:border-box;opacity:.9}
+table.circles-tip td{padding:0 4px}
+"""
+
+
 def inline_assets(m: folium.Map) -> folium.Map:
-    """Replace folium's CDN links by the vendored Leaflet, inlined: the page then works offline."""
+    """Replace folium's CDN links by the vendored Leaflet, markercluster and our drawing script,
+    inlined: the page then works offline."""
     assets = resources.files("circles.assets")
     m.default_js = []
     m.default_css = []
-    js = assets.joinpath("leaflet.js").read_text(encoding="utf-8")
-    css = assets.joinpath("leaflet.css").read_text(encoding="utf-8")
-    # folium builds popup contents with jQuery as `$(html)[0]`; this shim does only that,
-    # so the page needs no jQuery (87 kB) and no CDN
-    shim = ("window.$ = window.$ || function (h) { var t = document.createElement('template');"
-            " t.innerHTML = String(h).trim(); return [t.content.firstElementChild]; };")
-    m.get_root().header.add_child(folium.Element(f"<style>{css}</style>\n<script>{js}</script>\n<script>{shim}</script>"),
-                                  name="leaflet_inline")
+    css = "\n".join(assets.joinpath(f).read_text(encoding="utf-8")
+                    for f in ("leaflet.css", "MarkerCluster.css", "MarkerCluster.Default.css"))
+    js = [assets.joinpath(f).read_text(encoding="utf-8") for f in ("leaflet.js", "leaflet.markercluster.js", "report.js")]
+    m.get_root().header.add_child(
+        _Raw(f"<style>{css}\n{_CSS}</style>\n" + "\n".join(f"<script>{j}</script>" for j in js)),
+        name="leaflet_inline")
     return m
 
 
@@ -356,8 +453,11 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     language, g = data.language, data.gcj02
     t = _T[language]
     minx, miny, maxx, maxy = to_display(data.units, g).total_bounds
-    m = folium.Map(location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=14, tiles=None, control_scale=True)
+    m = folium.Map(location=((miny + maxy) / 2, (minx + maxx) / 2), zoom_start=14, tiles=None, control_scale=True,
+                   prefer_canvas=True)
     inline_assets(m)
+    title = data.summary.get("title") or data.summary.get("study") or ""
+    m.get_root().header.add_child(_Raw(f"<title>{_e(title)}</title>"), name="circles_title")
     if data.basemap not in BASEMAPS:
         raise ValueError(f"basemap {data.basemap!r}: use one of {', '.join(BASEMAPS)}")
     if data.basemap == "none":
@@ -366,22 +466,27 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     else:
         url, attr, sub = BASEMAPS[data.basemap]
         folium.TileLayer(url, attr=attr, name=data.basemap, subdomains=sub or "abc", overlay=False).add_to(m)
+    # simplify to about a pixel at the zoom that fits the study area (5 m for a 7 km area)
+    metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
+    x0, y0, x1, y1 = data.units.to_crs(metric).total_bounds
+    page = _Page(m, tolerance_m=max(5.0, max(x1 - x0, y1 - y0) / 2000))
     tm = max(data.summary["thresholds_min"])
-    add_units(m, data.units, cov.col("cov", "elderly", "any", tm), f"{t['elderly']} {tm:g}{t['within']}{t['cov']}",
+    add_units(page, data.units, cov.col("cov", "elderly", "any", tm), f"{t['elderly']} {tm:g}{t['within']}{t['cov']}",
               language, True, g)
-    add_units(m, data.units, cov.col("cov", "infants", "any", tm), f"{t['infants']} {tm:g}{t['within']}{t['cov']}",
+    add_units(page, data.units, cov.col("cov", "infants", "any", tm), f"{t['infants']} {tm:g}{t['within']}{t['cov']}",
               language, False, g)
-    add_pass_fail(m, data.units, data.preset, language, g)
-    add_population(m, data.points, "elderly", language, gcj02=g)
-    add_population(m, data.points, "infants", language, gcj02=g)
-    add_isochrones(m, data.isochrones, language, gcj02=g)
-    add_facilities(m, data.facilities, language, g)
-    add_sites(m, data.sites, language, g)
+    add_pass_fail(page, data.units, data.preset, language, g)
+    add_population(page, data.points, "elderly", language, gcj02=g)
+    add_population(page, data.points, "infants", language, gcj02=g)
+    add_isochrones(page, data.isochrones, language, gcj02=g)
+    add_facilities(page, data.facilities, language, g)
+    add_sites(page, data.sites, language, g)
+    page.finish()
     folium.LayerControl(collapsed=False).add_to(m)
     # leave room for the summary panel (left) and the layer list (right)
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(420, 10), padding_bottom_right=(330, 10))
-    m.get_root().html.add_child(folium.Element(summary_html(data.summary, data.preset, language, curve_png, bars_png)))
-    m.get_root().html.add_child(folium.Element(legend_html(language)))
+    m.get_root().html.add_child(_Raw(summary_html(data.summary, data.preset, language, curve_png, bars_png)))
+    m.get_root().html.add_child(_Raw(legend_html(language)))
     return m
 
 

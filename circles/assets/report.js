@@ -1,0 +1,132 @@
+/* circles report: draws the map layers from the page's JSON payload (<script id="circles-data">).
+ *
+ * Every string that comes from the data or the study file reaches the page through
+ * textContent (tooltips, popups, badges), never through innerHTML, so a facility called
+ * "<img onerror=...>" or "${alert(1)}" shows as text. Layers that are off by default
+ * (population cells, most isochrones) are built the first time they are switched on.
+ */
+(function () {
+  "use strict";
+
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  // a column is {label, v: [values]} or {label, levels: [strings], codes: [index or -1]}
+  function value(col, i) {
+    if (col.codes) {
+      var c = col.codes[i];
+      return c < 0 ? "" : col.levels[c];
+    }
+    var v = col.v[i];
+    return v === null || v === undefined ? "–" : v;
+  }
+
+  function tipTable(cols, i) {
+    var t = el("table", null, "circles-tip");
+    cols.forEach(function (c) {
+      var tr = t.insertRow();
+      tr.insertCell().textContent = c.label;
+      tr.insertCell().textContent = value(c, i);
+    });
+    return t;
+  }
+
+  function popupBox(s, i) {
+    var d = el("div", null, "circles-popup");
+    if (s.title) d.appendChild(el("b", value(s.title, i)));
+    (s.popup || []).forEach(function (c) {
+      d.appendChild(el("div", c.label + ": " + value(c, i)));
+    });
+    if (s.note && (!s.noteFlag || s.noteFlag[i])) d.appendChild(el("i", s.note));
+    return d;
+  }
+
+  function bindText(layer, s, i) {
+    if (s.tooltip) {
+      if (s.tooltip.length === 1 && !s.tooltip[0].label) {
+        layer.bindTooltip(function () { return el("span", value(s.tooltip[0], i)); }, { sticky: s.sticky });
+      } else {
+        layer.bindTooltip(function () { return tipTable(s.tooltip, i); }, { sticky: s.sticky });
+      }
+    }
+    if (s.title || s.popup) layer.bindPopup(function () { return popupBox(s, i); }, { maxWidth: 300 });
+  }
+
+  function pick(list, i, fallback) { return list ? list[i] : fallback; }
+
+  var draw = {
+    polygons: function (s, P) {
+      var geoms = typeof s.geoms === "string" ? P.shared[s.geoms] : s.geoms;
+      var group = L.featureGroup();
+      geoms.forEach(function (g, i) {
+        if (!g) return;
+        var style = Object.assign({}, s.style, {
+          fillColor: pick(s.fill, i, s.style.fillColor),
+          fillOpacity: pick(s.opacity, i, s.style.fillOpacity),
+        });
+        var layer = L.geoJSON(g, { style: function () { return style; } });
+        bindText(layer, s, i);
+        group.addLayer(layer);
+      });
+      return group;
+    },
+
+    points: function (s, P) {
+      var xy = typeof s.xy === "string" ? P.shared[s.xy] : s.xy;
+      var group = L.featureGroup();
+      var n = xy.length / 2;
+      for (var i = 0; i < n; i++) {
+        if (s.keep && !s.keep[i]) continue;
+        var m;
+        if (s.badge) {
+          var b = el("div", value(s.badge, i), "circles-badge");
+          b.style.background = pick(s.colors, i, s.color);
+          m = L.marker([xy[2 * i + 1], xy[2 * i]], {
+            icon: L.divIcon({ html: b, className: "", iconSize: [24, 24], iconAnchor: [12, 12] }),
+          });
+        } else {
+          m = L.circleMarker([xy[2 * i + 1], xy[2 * i]], {
+            radius: s.radius, weight: s.weight || 0, color: s.stroke || s.color, fill: true,
+            fillColor: s.color, fillOpacity: pick(s.opacity, i, s.fillOpacity),
+          });
+        }
+        bindText(m, s, i);
+        group.addLayer(m);
+      }
+      if (s.cluster && L.markerClusterGroup) {
+        var colour = s.color;
+        var cluster = L.markerClusterGroup({
+          disableClusteringAtZoom: s.cluster, showCoverageOnHover: false, chunkedLoading: true,
+          iconCreateFunction: function (c) {
+            var b = el("div", c.getChildCount(), "circles-cluster");
+            b.style.background = colour;
+            return L.divIcon({ html: b, className: "", iconSize: [30, 30], iconAnchor: [15, 15] });
+          },
+        });
+        cluster.addLayers(group.getLayers());
+        return cluster;
+      }
+      return group;
+    },
+  };
+
+  window.circlesReport = function (map, groups, P) {
+    window.circlesDrawing = true;
+    window.circlesBuilt = [];
+    Object.keys(groups).forEach(function (key) {
+      var fg = groups[key], s = P.layers[key], filled = false;
+      function fill() {
+        if (filled) return;
+        filled = true;
+        draw[s.type](s, P).addTo(fg);
+        window.circlesBuilt.push(key);
+      }
+      if (map.hasLayer(fg)) fill(); else fg.once("add", fill);
+    });
+    requestAnimationFrame(function () { window.circlesDrawn = performance.now(); });
+  };
+})();
