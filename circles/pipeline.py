@@ -529,7 +529,7 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
         (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=_json_default),
                                           encoding="utf-8")
         if report:
-            write_report(report_data(res), tmp)
+            write_report(report_data(res, water=water, outlines=lines), tmp)
     return final
 
 

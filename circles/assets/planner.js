@@ -68,7 +68,7 @@
   // ------------------------------------------------------------------ what-if
   var W = D.whatif;
   var panel = el("div", { id: "circles-planner", style:
-    "position:fixed;bottom:70px;right:10px;z-index:1000;width:380px;max-height:52%;overflow:auto;" +
+    "position:fixed;bottom:190px;right:10px;z-index:1000;width:370px;max-height:40%;overflow:auto;" +
     "background:rgba(255,255,255,.96);padding:8px 10px;border-radius:6px;box-shadow:0 1px 6px rgba(0,0,0,.4);" +
     "font:12px/1.4 sans-serif" });
   document.body.appendChild(panel);
