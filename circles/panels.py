@@ -102,22 +102,29 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
     }
 
 
-def panels_html(data: dict) -> tuple[str, str]:
+def panels_html(data: dict, control_name: str | None = None) -> tuple[str, str]:
     """``(html, js)``: the JSON blob for the page body, and the scripts to run after the map exists
     (folium's script section, added after the layer control)."""
     assets = resources.files("circles.assets")
     # the panel waits for the whole page: folium writes the map's own script after this one
     js = assets.joinpath("whatif.js").read_text(encoding="utf-8") + \
         "\ndocument.addEventListener('DOMContentLoaded', function () {\n" + \
+        (f"window.circlesLayerControl = {control_name};\n" if control_name else "") + \
         assets.joinpath("planner.js").read_text(encoding="utf-8") + "\n});\n"
     return f'<script type="application/json" id="circles-planner-data">{safe_json(data)}</script>', js
 
 
-def add_panels(m, data: dict):
-    """Add the planner's block to a folium map (after every other layer and the layer control)."""
+def add_panels(m, data: dict, control=None):
+    """Add the planner's block to a folium map (after every other layer and the layer control);
+    ``control`` is the folium LayerControl the context and what-if layers join."""
+    import re as _re
+
     import folium
 
-    html, js = panels_html(data)
+    name = control.get_name() if control is not None else None
+    if name is not None and not _re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"unexpected layer control name {name!r}")
+    html, js = panels_html(data, name)
     m.get_root().html.add_child(folium.Element(html))
     m.get_root().script.add_child(folium.Element(js))
     return m

@@ -443,7 +443,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
  b.style.display=b.style.display==='none'?'block':'none';">{_e(tr('rep.toggle', language))}</button>
 <h3 style="margin:0 0 6px 0;font-size:15px">{title}</h3><div id="circles-summary-body">
 <div>{_e(tr('rep.walk_speed', language))} {summary['walk_speed_mps']:g} m/s ·
- {_e(t['pop'])}: {pop['total']:,.0f} · {_e(t['elderly'])} {pop['elderly']:,.0f} · {_e(t['infants'])} {pop['infants']:,.0f}</div>
+ {_e(tr('rep.population', language))}: {pop['total']:,.0f} · {_e(t['elderly'])} {pop['elderly']:,.0f} · {_e(t['infants'])} {pop['infants']:,.0f}</div>
 <table class="coverage" style="width:100%;border-collapse:collapse;margin-top:6px">
 <tr><th></th>{head}</tr>{rows}</table>
 <h4 style="margin:8px 0 2px 0">{_e(t['targets'])}: {_e(preset.get('preset', {}).get(f'title_{language}') or summary['targets']['title'])}</h4>
@@ -541,7 +541,8 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     if not whatif_sites:  # else the what-if layer shows the suggested sites, clickable (circles/panels.py)
         add_sites(page, data.sites, language, g)
     page.finish()
-    folium.LayerControl(collapsed=False).add_to(m)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(m)
     # leave room for the summary panel (left) and the layer list (right)
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(420, 10), padding_bottom_right=(330, 10))
     m.get_root().html.add_child(_Raw(summary_html(data.summary, data.preset, language, curve_png, bars_png,
@@ -551,7 +552,7 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     from circles.panels import add_panels, planner_data
 
     add_panels(m, planner_data(data.summary, data.preset, language, data.whatif, roads=data.roads, water=data.water,
-                               outlines=data.outlines, sites=data.sites, gcj02=g))
+                               outlines=data.outlines, sites=data.sites, gcj02=g), control=control)
     return m
 
 

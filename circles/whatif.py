@@ -83,7 +83,7 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame) -> gpd.Geo
         grid = grid[["name", "geometry"]].reset_index(drop=True)
     else:
         grid = candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=area, exclude=exclude)
-        grid = grid[["name", "geometry"]] if "name" in grid else grid[["geometry"]].assign(name="")
+        grid = grid[["geometry"]].assign(name="")  # generated: no name of its own (the page says "candidate")
     rows = []
     if sites is not None and len(sites):
         for _, r in sites.iterrows():

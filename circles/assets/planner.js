@@ -37,7 +37,7 @@
     }
     return null;
   }
-  var control = layerControl();
+  var control = window.circlesLayerControl || layerControl();
 
   // ------------------------------------------------------------------ offline context
   var canvas = L.canvas({ padding: 0.2 });
@@ -68,7 +68,7 @@
   // ------------------------------------------------------------------ what-if
   var W = D.whatif;
   var panel = el("div", { id: "circles-planner", style:
-    "position:fixed;bottom:190px;right:10px;z-index:1000;width:370px;max-height:40%;overflow:auto;" +
+    "position:fixed;top:calc(42vh + 24px);bottom:160px;right:10px;z-index:1000;width:370px;overflow:auto;" +
     "background:rgba(255,255,255,.96);padding:8px 10px;border-radius:6px;box-shadow:0 1px 6px rgba(0,0,0,.4);" +
     "font:12px/1.4 sans-serif" });
   document.body.appendChild(panel);
@@ -299,6 +299,7 @@
     "#circles-planner td,#circles-planner th{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}" +
     "#circles-planner .fail{color:#b2182b;font-weight:bold}#circles-planner .pass{color:#1a9850;font-weight:bold}" +
     ".circles-chosen{outline:3px solid #08519c;outline-offset:1px}" +
+    ".leaflet-top.leaflet-right .leaflet-control-layers{max-height:42vh;overflow:auto}" +
     ".circles-outline-tip{background:rgba(255,255,255,.7);border:0;box-shadow:none;font:bold 13px sans-serif;color:#222}");
   document.head.appendChild(css);
   window.circlesPlanner = { ready: true };
