@@ -23,16 +23,7 @@ runner = CliRunner()
 
 
 def click_suggested_sites(driver) -> int:
-    """Click every suggested-site badge like a user: zoom to it, then click it."""
-    n = driver.execute_script("return document.querySelectorAll('.circles-site').length")
-    for k in range(n):
-        driver.execute_script("""
-            const m = window[document.querySelector('.folium-map').id];
-            const el = document.querySelectorAll('.circles-site')[arguments[0]];
-            m.setView(m.layerPointToLatLng(L.DomUtil.getPosition(el.parentNode)), 18, {animate: false});""", k)
-        time.sleep(0.05)
-        driver.find_elements("css selector", ".circles-site")[k].click()
-    return n
+    return shot.click_suggested_sites(driver)
 
 
 @needs_browser
