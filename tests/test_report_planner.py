@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import time
 
 import pytest
 from typer.testing import CliRunner
