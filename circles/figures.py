@@ -99,12 +99,15 @@ def share_within(times_s: np.ndarray, weights: np.ndarray, minutes: np.ndarray) 
 
 
 def coverage_curve_png(points: pd.DataFrame, thresholds_min, language: str = "zh", *,
-                       walk_speed_mps: float | None = None, band_mps=SPEED_BAND_MPS) -> bytes:
+                       walk_speed_mps: float | None = None, band_mps=SPEED_BAND_MPS,
+                       limit_min: float | None = None) -> bytes:
     """Share of elderly and infants reached within t minutes (t = 0..30), now and with the new sites.
 
     With ``walk_speed_mps`` (walk profile), a shaded band shows the curve at the speeds of
     ``band_mps``: every leg is walked, so a time at speed v is the time at the study's
-    speed x ``walk_speed_mps / v`` (see :mod:`circles.travel`).
+    speed x ``walk_speed_mps / v`` (see :mod:`circles.travel`). With a search limit
+    (``limit_min``: times past it are unknown), the band stops where the fastest speed would
+    need a time past the limit.
     """
     with _cjk() as plt:
         fig, ax = plt.subplots(figsize=(4.4, 2.6), dpi=110)
@@ -115,7 +118,8 @@ def coverage_curve_png(points: pd.DataFrame, thresholds_min, language: str = "zh
             if base in points and w.sum() and walk_speed_mps and band_mps:
                 t0 = points[base].to_numpy(dtype=float)
                 lo, hi = (share_within(t0 * walk_speed_mps / v, w, minutes) for v in band_mps)
-                ax.fill_between(minutes, lo, hi, color=GROUP_COLOURS[group], alpha=0.15, lw=0)
+                known = minutes <= (np.inf if limit_min is None else limit_min * walk_speed_mps / max(band_mps))
+                ax.fill_between(minutes[known], lo[known], hi[known], color=GROUP_COLOURS[group], alpha=0.15, lw=0)
             for suffix, style in (("", "-"), ("_after", "--")):
                 col = f"time_s_{group}_any{suffix}"
                 if col not in points or not w.sum():

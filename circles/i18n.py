@@ -68,6 +68,7 @@ ZH: dict[str, str] = {
     "worst.sep": "；",
     "minutes": "{x} 分钟",
     "unreachable": "不可达",
+    "beyond_limit": "超过 {m} 分钟",
     # ---- figures (circles/figures.py)
     "fig.xlabel": "步行到最近服务设施的时间（分钟）",
     "fig.ylabel": "覆盖人口比例",
@@ -227,6 +228,7 @@ EN: dict[str, str] = {
     "worst.sep": "; ",
     "minutes": "{x} min",
     "unreachable": "unreachable",
+    "beyond_limit": "> {m} min",
     "fig.xlabel": "walking time to the nearest service (min)",
     "fig.ylabel": "share of people reached",
     "fig.before": "now",
@@ -366,8 +368,10 @@ def pct(x) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0%}"
 
 
-def minutes(x, lang: str = "zh") -> str:
-    """A time in minutes (one decimal), or "unreachable"."""
+def minutes(x, lang: str = "zh", limit_min: float | None = None) -> str:
+    """A time in minutes (one decimal); past the run's search limit "> limit", else "unreachable"."""
+    if x is not None and math.isinf(float(x)) and limit_min is not None:
+        return t("beyond_limit", lang, m=f"{limit_min:g}")
     if x is None or not math.isfinite(float(x)):
         return t("unreachable", lang)
     return t("minutes", lang, x=f"{float(x):.1f}")
@@ -378,14 +382,15 @@ def gap_text(gap: float, kind: str, lang: str = "zh") -> str:
     return t(f"gap.{kind}", lang, n=f"{gap:,.0f}")
 
 
-def worst_why(row, tmax: float, lang: str = "zh") -> str:
-    """Why a unit is among the worst, from its coverage-table row (a mapping of columns)."""
+def worst_why(row, tmax: float, lang: str = "zh", limit_min: float | None = None) -> str:
+    """Why a unit is among the worst, from its coverage-table row (a mapping of columns);
+    ``limit_min``: the run's search limit (a median past it reads "> limit")."""
     g = f"{tmax:g}"
     be, bi = float(row.get(f"beyond_elderly_{g}min") or 0), float(row.get(f"beyond_infants_{g}min") or 0)
     parts = [t("worst.left_out", lang, e=f"{be:,.0f}", i=f"{bi:,.0f}", t=g,
                ce=pct(row.get(f"cov_elderly_any_{g}min")), ci=pct(row.get(f"cov_infants_any_{g}min"))),
-             t("worst.median", lang, te=minutes(row.get("time_elderly_median_min"), lang),
-               ti=minutes(row.get("time_infants_median_min"), lang))]
+             t("worst.median", lang, te=minutes(row.get("time_elderly_median_min"), lang, limit_min),
+               ti=minutes(row.get("time_infants_median_min"), lang, limit_min))]
     unreached = row.get("unreached_elderly", 0)
     if unreached is not None and float(unreached) > 0:
         parts.append(t("worst.unreached", lang, n=f"{float(unreached):,.0f}"))

@@ -393,7 +393,8 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     worst = ""
     for w in summary["worst_units"]:
         uid = str(w["unit_id"])
-        why = i18n.worst_why(by_id.loc[uid].to_dict(), tm, language) if by_id is not None and uid in by_id.index \
+        limit = (summary.get("travel") or {}).get("search_limit_min")
+        why = i18n.worst_why(by_id.loc[uid].to_dict(), tm, language, limit) if by_id is not None and uid in by_id.index \
             else w["why"]
         where = f" ({_e(w['parent'])})" if w.get("parent") and w["parent"] != names.get(uid, uid) else ""
         code = f" <span style='color:#777'>{_e(uid)}</span>" if names.get(uid, uid) != uid else ""
@@ -600,7 +601,8 @@ def write_report(data: ReportData, folder: Path) -> Path:
     tm = max(data.summary["thresholds_min"])
     walk = (data.summary.get("methods") or {}).get("profile", "walk") == "walk"
     curve = figures.coverage_curve_png(data.points, data.summary["thresholds_min"], data.language,
-                                       walk_speed_mps=data.summary.get("walk_speed_mps") if walk else None)
+                                       walk_speed_mps=data.summary.get("walk_speed_mps") if walk else None,
+                                       limit_min=(data.summary.get("travel") or {}).get("search_limit_min"))
     bars = figures.unit_bars_png(data.units, tm, data.language)
     (folder / "coverage_curve.png").write_bytes(curve)
     (folder / "units_left_out.png").write_bytes(bars)
