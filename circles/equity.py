@@ -55,15 +55,22 @@ def furthest_behind(units: pd.DataFrame, group: str, minutes: float, study_share
             for i, r in u.iterrows()]
 
 
-def speed_band(points: pd.DataFrame, walk_speed_mps: float, thresholds_min, speeds=SPEEDS_MPS) -> dict:
-    """Study coverage of each group at each threshold for each walking speed (walk profile only)."""
+def speed_band(points: pd.DataFrame, walk_speed_mps: float, thresholds_min, speeds=SPEEDS_MPS,
+               limit_min: float | None = None) -> dict:
+    """Study coverage of each group at each threshold for each walking speed (walk profile only).
+
+    With a search limit (times past it are unknown), a figure that would need a time past it
+    at the study's speed is ``None`` rather than an underestimate.
+    """
     out = {}
     for v in speeds:
         row = {}
         for g in cov.GROUPS:
             w = points[g].to_numpy(float)
             t = points[f"time_s_{g}_any"].to_numpy(float) * walk_speed_mps / v
-            row[g] = {f"{m:g}min": (round(float(w[t <= m * 60.0].sum() / w.sum()), 4) if w.sum() else None)
+            row[g] = {f"{m:g}min": (round(float(w[t <= m * 60.0].sum() / w.sum()), 4)
+                                    if w.sum() and (limit_min is None or m * v / walk_speed_mps <= limit_min + 1e-9)
+                                    else None)
                       for m in thresholds_min}
         out[f"{v:g}"] = row
     return out
@@ -78,5 +85,11 @@ def equity_summary(points: pd.DataFrame, units: pd.DataFrame, summary: dict, stu
         out["behind"][g] = furthest_behind(units, g, tmax, summary["coverage"][g][f"{tmax:g}min"] or 0.0)
     band = None
     if study.network.profile == "walk":
-        band = speed_band(points, study.travel.walk_speed_mps, summary["thresholds_min"])
+        try:  # the run's one search limit, where the travel rules define it
+            from circles.pipeline import search_limit_s
+
+            limit = search_limit_s(study) / 60.0
+        except ImportError:
+            limit = study.travel.max_time_min
+        band = speed_band(points, study.travel.walk_speed_mps, summary["thresholds_min"], limit_min=limit)
     return {"equity": out, "speed_band": band}
