@@ -342,8 +342,11 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
 
 def _gap(r: dict, gap_kind: dict, language: str) -> str:
     """A target row's gap in the page's language (re-rendered: summary.json holds the run's language)."""
-    if r.get("status") != "fail" or r.get("indicator") not in gap_kind:
-        return ""
+    if r.get("status") == "not assessable":  # the reason, as the targets stage wrote it
+        return str(r.get("gap_text") or "")
+    if r.get("status") != "fail" or r.get("indicator") not in gap_kind or f"gap.{gap_kind[r['indicator']]}" not in \
+            i18n.CATALOGUE[language]:
+        return "" if r.get("status") != "fail" else str(r.get("gap_text") or "")
     return i18n.gap_text(float(r["gap"]), gap_kind[r["indicator"]], language)
 
 
