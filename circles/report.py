@@ -78,7 +78,7 @@ class ReportData:
 KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
                 "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
 _WORDS = {"elderly": "group.elderly", "infants": "group.infants", "cov": "rep.cov", "units": "rep.unit",
-          "pass": "status.pass", "fail": "status.fail", "nopop": "status.no population", "sites": "rep.sites",
+          "pass": "status.pass", "fail": "status.fail", "nopop": "status.no population", "na": "status.not assessable", "sites": "rep.sites",
           "pop": "rep.pop", "iso": "rep.iso", "worst": "rep.worst", "targets": "rep.targets",
           "measured": "rep.measured", "target": "rep.target", "sources": "rep.sources", "min": "rep.min",
           "gain": "rep.gain", "people": "rep.people", "illustrative": "rep.illustrative", "kind": "rep.kind",
