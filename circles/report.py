@@ -117,7 +117,8 @@ def to_display(gdf: gpd.GeoDataFrame, gcj02: bool = False) -> gpd.GeoDataFrame:
 DISPLAY_DECIMALS = 5
 """Coordinates on the page are rounded to 1e-5 degree (about 1 m): display precision."""
 CLUSTER_ABOVE = 300
-"""With more facilities than this, each kind's markers are clustered below zoom 15."""
+"""With more facilities than this (a city), each kind's markers are clustered below zoom 15 and the
+isochrone layers start switched off."""
 
 
 class _Page:
@@ -263,21 +264,25 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
 
 def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False,
                    gcj02: bool = False) -> _Page:
-    """Population cells as small canvas circles shaded by the group's count (built when first shown)."""
+    """Population cells as small canvas circles shaded by the group's count (built when first shown).
+
+    The populated cells' positions and units are stored once for both groups; each layer adds
+    only its counts (0.1 person precision)."""
     t = _T[language]
     key = "cells_gcj02" if gcj02 else "cells"
+    populated = pd.to_numeric(points["total"], errors="coerce").fillna(0).to_numpy(float) > 0 \
+        if "total" in points else np.ones(len(points), bool)
+    cells = points[populated]
     if key not in page.payload["shared"]:
-        page.payload["shared"][key] = _xy(to_display(points[["geometry"]], gcj02)) if len(points) else []
-    values = pd.to_numeric(points[group], errors="coerce").fillna(0).to_numpy(float)
-    keep = values > 0
-    top = float(np.nanpercentile(values[keep], 98)) if keep.any() else 1.0
-    top = top or 1.0
+        page.payload["shared"][key] = _xy(to_display(cells[["geometry"]], gcj02)) if len(cells) else []
+        page.payload["shared"][key + "_unit"] = _col(t["units"], cells["unit_id"].astype(str)
+                                                     .map(_names_by_id(page)).fillna(cells["unit_id"]))
+    values = pd.to_numeric(cells[group], errors="coerce").fillna(0).to_numpy(float).round(1)
+    top = float(np.nanpercentile(values[values > 0], 98)) if (values > 0).any() else 1.0
     page.layer(f"{t['pop']}: {t[group]}", show, {
-        "type": "points", "xy": key, "keep": keep.astype(int).tolist(), "radius": 3,
-        "color": "#3f007d" if group == "elderly" else "#00441b",
-        "opacity": np.round(np.minimum(0.85, 0.1 + 0.75 * values / top), 2).tolist(),
-        "tooltip": [_col(t["units"], points["unit_id"].map(_names_by_id(page)).fillna(points["unit_id"])),
-                    _num_col(t[group], values, lambda v: f"{v:.1f}")]})
+        "type": "cells", "xy": key, "unit": key + "_unit", "label": t[group], "radius": 3,
+        "color": "#3f007d" if group == "elderly" else "#00441b", "top": top or 1.0,
+        "values": [int(v) if v == int(v) else v for v in values.tolist()]})
     return page
 
 
@@ -487,7 +492,7 @@ def legend_html(language: str) -> str:
 _CSS = """
 .circles-badge{color:#fff;border:2px solid #fff;border-radius:50%;width:24px;height:24px;line-height:20px;
  text-align:center;font:bold 12px sans-serif;box-shadow:0 0 3px #000}
-.circles-cluster{color:#fff;border:2px solid #fff;border-radius:50%;width:30px;height:30px;line-height:26px;
+.circles-cluster{color:#fff;border:2px solid #fff;border-radius:50%;width:26px;height:26px;line-height:22px;
  text-align:center;font:bold 11px sans-serif;box-shadow:0 0 3px #000;box-sizing:border-box;opacity:.9}
 table.circles-tip td{padding:0 4px}
 """
@@ -539,7 +544,9 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     add_pass_fail(page, data.units, data.preset, language, g)
     add_population(page, data.points, "elderly", language, gcj02=g)
     add_population(page, data.points, "infants", language, gcj02=g)
-    add_isochrones(page, data.isochrones, language, gcj02=g)
+    # at city scale the study-wide isochrones are a tangle over the coverage colours: off by default
+    city = len(data.facilities) > CLUSTER_ABOVE
+    add_isochrones(page, data.isochrones, language, show_kinds=() if city else ("daycare", "nursery"), gcj02=g)
     add_facilities(page, data.facilities, language, g)
     whatif_sites = bool(data.whatif and data.whatif.get("candidates"))
     if not whatif_sites:  # else the what-if layer shows the suggested sites, clickable (circles/panels.py)

@@ -36,6 +36,7 @@ def render_seconds(page: Path, timeout_s: float = 600.0) -> float:
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(shot.CHROMEDRIVER), options=opts)
     try:
+        driver.command_executor._client_config.timeout = timeout_s  # a 33 MB page takes minutes
         driver.set_page_load_timeout(timeout_s)
         driver.set_script_timeout(timeout_s)
         driver.get(Path(page).resolve().as_uri())

@@ -100,11 +100,11 @@
       if (s.cluster && L.markerClusterGroup) {
         var colour = s.color;
         var cluster = L.markerClusterGroup({
-          disableClusteringAtZoom: s.cluster, showCoverageOnHover: false, chunkedLoading: true,
+          disableClusteringAtZoom: s.cluster, showCoverageOnHover: false, chunkedLoading: true, maxClusterRadius: 120,
           iconCreateFunction: function (c) {
             var b = el("div", c.getChildCount(), "circles-cluster");
             b.style.background = colour;
-            return L.divIcon({ html: b, className: "", iconSize: [30, 30], iconAnchor: [15, 15] });
+            return L.divIcon({ html: b, className: "", iconSize: [26, 26], iconAnchor: [13, 13] });
           },
         });
         cluster.addLayers(group.getLayers());
@@ -114,8 +114,32 @@
     },
   };
 
+  // population cells: shared positions and units, one count per cell (cells with 0 are skipped)
+  draw.cells = function (s, P) {
+    var xy = P.shared[s.xy], unit = P.shared[s.unit], v = s.values;
+    var group = L.featureGroup();
+    v.forEach(function (x, i) {
+      if (!(x > 0)) return;
+      var m = L.circleMarker([xy[2 * i + 1], xy[2 * i]], {
+        radius: s.radius, weight: 0, fill: true, fillColor: s.color,
+        fillOpacity: Math.min(0.85, 0.1 + 0.75 * x / s.top),
+      });
+      m.bindTooltip(function () {
+        return tipTable([unit, { label: s.label, v: [x.toFixed(1)] }].map(function (c, k) {
+          return k === 0 ? { label: c.label, v: [value(c, i)] } : c;
+        }), 0);
+      });
+      group.addLayer(m);
+    });
+    return group;
+  };
+
   window.circlesReport = function (map, groups, P) {
     window.circlesDrawing = true;
+    // markercluster builds one cluster level per zoom: with no tile layer shown the map's
+    // maximum zoom is Infinity, so set one
+    if (map.options.maxZoom === undefined) map.setMaxZoom(19);
+    window.circlesLayers = groups;
     window.circlesBuilt = [];
     Object.keys(groups).forEach(function (key) {
       var fg = groups[key], s = P.layers[key], filled = false;
