@@ -45,7 +45,9 @@ def test_report_in_headless_chromium(report_folder):
         for needle in ("老年人(60+) 15分钟内覆盖率", "达标/未达标", "人口网格: 老年人(60+)", "人口网格: 婴幼儿(0-3岁)",
                        "日间照料中心 5/10/15 分钟 等时圈", "托育机构 (", "养老院 (", "幼儿园 (", "建议新建选址 ("):
             assert any(needle in label for label in labels), (needle, labels)
-        assert driver.execute_script("return document.querySelectorAll('.leaflet-interactive').length") > 100
+        # features drawn (on canvas, so counted as Leaflet layers rather than DOM elements)
+        assert driver.execute_script(
+            "let n = 0; window[document.querySelector('.folium-map').id].eachLayer(() => n++); return n") > 100
         # the summary panel shows exactly the numbers in summary.json
         measured = driver.execute_script(
             "return [...document.querySelectorAll('#circles-summary tr.target-row td.measured')].map(t => t.innerText)")
@@ -63,7 +65,8 @@ def test_report_in_headless_chromium(report_folder):
             const map = window[document.querySelector('.folium-map').id];
             let text = null;
             map.eachLayer(l => { if (l.getPopup && l.getPopup() && !text) {
-                const c = l.getPopup().getContent();
+                const c0 = l.getPopup().getContent();
+                const c = typeof c0 === 'function' ? c0(l) : c0;  // popups built on opening
                 const s = typeof c === 'string' ? c : c.textContent;
                 if (s.includes('恶意名称')) { l.openPopup(); text = document.querySelector('.leaflet-popup-content').innerText; }
             }});
