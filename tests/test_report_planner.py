@@ -66,11 +66,12 @@ def _page_text(driver) -> str:
     return driver.execute_script("""
         const map = window[document.querySelector('.folium-map').id];
         const parts = [document.body.innerText];
-        const txt = c => !c ? '' : (typeof c === 'string' ? (() => { const d = document.createElement('div');
-            d.innerHTML = c; return d.textContent; })() : c.textContent);
+        const txt = (c, l) => !c ? '' : typeof c === 'function' ? txt(c(l), l) : (typeof c === 'string' ? (() => {
+            const d = document.createElement('template'); d.innerHTML = c; return d.content.textContent; })()
+            : c.textContent);
         map.eachLayer(l => {
-            if (l.getTooltip && l.getTooltip()) parts.push(txt(l.getTooltip().getContent()));
-            if (l.getPopup && l.getPopup()) parts.push(txt(l.getPopup().getContent()));
+            if (l.getTooltip && l.getTooltip()) parts.push(txt(l.getTooltip().getContent(), l));
+            if (l.getPopup && l.getPopup()) parts.push(txt(l.getPopup().getContent(), l));
         });
         document.querySelectorAll('details').forEach(d => parts.push(d.textContent));
         return parts.join('\\n');""")
