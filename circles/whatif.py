@@ -35,10 +35,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from circles import coverage as cov
 from circles.io.facilities import KINDS
 from circles.io.units import assign_points, display_names
-from circles.travel import subset
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,8 @@ def _ceil_s(t: np.ndarray) -> np.ndarray:
     return out
 
 
-def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing_m: float | None = None
+                    ) -> gpd.GeoDataFrame:
     """The clickable sites: the suggested ones first (with kind and rank), then the candidate grid.
 
     The grid is the siting stage's: the study's candidates file, or road nodes thinned to
@@ -82,7 +81,7 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame) -> gpd.Geo
             grid = grid[~shapely.intersects(exclude, grid.geometry.values)]
         grid = grid[["name", "geometry"]].reset_index(drop=True)
     else:
-        grid = candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=area, exclude=exclude)
+        grid = candidate_nodes(nodes, spacing_m=spacing_m or s.candidate_spacing_m, area=area, exclude=exclude)
         grid = grid[["geometry"]].assign(name="")  # generated: no name of its own (the page says "candidate")
     rows = []
     if sites is not None and len(sites):
@@ -100,21 +99,33 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame) -> gpd.Geo
                          crs=net.crs)
 
 
+#: the page's matrix is kept under this many candidate-cell pairs (about 8 bytes each in the page):
+#: past it the generated candidate grid is thinned (spacing doubled), the suggested sites always kept
+MAX_PAIRS = 2_000_000
+
+
 def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, overall: pd.DataFrame,
                 facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, preset: dict, dsnap, demand: pd.DataFrame,
-                thresholds_min) -> dict:
+                thresholds_min, *, max_pairs: int = MAX_PAIRS) -> dict:
     """The what-if payload for the page (see the module docstring); ``{}`` when siting is off."""
     s = study.siting
     if s.n_sites == 0 or not s.kinds:
         return {}
-    cands = candidate_sites(study, net, nodes, area, sites)
-    if cands.empty:
-        return {}
     n = len(points)
     catchment_s = max(thresholds_min) * 60.0
     reach_s = max(catchment_s, s.threshold_min * 60.0)
-    csnap = net.snap_points(cands, max_offroad_m=study.travel.max_offroad_m)
-    T = net.times_to_points(csnap, dsnap, cutoff_s=reach_s).tocsr()
+    spacing = float(s.candidate_spacing_m)
+    while True:
+        cands = candidate_sites(study, net, nodes, area, sites, spacing_m=spacing)
+        if cands.empty:
+            return {}
+        csnap = net.snap_points(cands, max_offroad_m=study.travel.max_offroad_m)
+        T = net.times_to_points(csnap, dsnap, cutoff_s=reach_s).tocsr()
+        if T.nnz <= max_pairs or s.candidates is not None or int(cands["suggested"].sum()) == len(cands) \
+                or spacing > 64 * s.candidate_spacing_m:
+            break
+        log.info("what-if: %d pairs > %d: candidate grid thinned to %.0f m", T.nnz, max_pairs, 2 * spacing)
+        spacing *= 2
     # 2SFCA step 1 sums for a new facility at each candidate (study + halo people)
     from circles.coverage import gaussian_weight
 
@@ -148,6 +159,7 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
         "n_points": int(n),
         "thresholds_s": [float(x) * 60.0 for x in thresholds_min],
         "siting_threshold_s": float(s.threshold_min * 60.0),
+        "grid_spacing_m": spacing if s.candidates is None else None,
         "catchment_s": float(catchment_s),
         "weights": {g: _b64(points[g].to_numpy(dtype=float), np.float64) for g in ("elderly", "infants", "total")},
         "point_unit": _b64(point_unit, np.int32),
@@ -241,15 +253,10 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
     return out
 
 
-def cov_col(group: str, kind: str, minutes: float) -> str:
-    """The coverage column the page names a recomputed share after (as :func:`circles.coverage.col`)."""
-    return cov.col("cov", group, kind, minutes)
-
-
 def chosen_suggested(payload: dict) -> list[tuple[int, str]]:
     """The ``(candidate, kind)`` pairs of every suggested site (what clicking them all selects)."""
     c = payload["candidates"]
     return [(i, c["kind"][i]) for i in range(len(c["kind"])) if c["suggested"][i]]
 
 
-__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested", "subset"]
+__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested"]
