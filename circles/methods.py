@@ -16,11 +16,17 @@ def method_params(study, estimated: dict) -> dict:
     from circles.io import network
 
     po, tr = study.population, study.travel
+    try:  # the run's one search limit, where the travel rules define it (default: twice the longest threshold)
+        from circles.pipeline import search_limit_s
+
+        limit_min = search_limit_s(study) / 60.0
+    except ImportError:
+        limit_min = tr.max_time_min
     return {
         "profile": study.network.profile,
         "walk_speed_mps": tr.walk_speed_mps,
         "max_offroad_m": tr.max_offroad_m,
-        "max_time_min": tr.max_time_min,
+        "max_time_min": limit_min,
         "thresholds_min": list(tr.thresholds_min),
         "siting_threshold_min": study.siting.threshold_min,
         "road_class_column": study.network.road_class_column,
