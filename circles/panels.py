@@ -65,8 +65,22 @@ def _shift(lon, lat, gcj02: bool):
     return [round(float(a), 6) for a in x], [round(float(b), 6) for b in y]
 
 
+def _unit_labels(units, gcj02: bool) -> dict | None:
+    """Unit names at a point inside each unit (the page labels them when zoomed in)."""
+    if units is None or units.empty:
+        return None
+    from circles.io.units import short_names
+    from circles.report import to_display
+
+    metric = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
+    pts = gpd.GeoDataFrame(geometry=units.to_crs(metric).geometry.representative_point(), crs=metric)
+    pts = to_display(pts, gcj02)
+    return {"name": list(short_names(units)), "lon": [round(float(x), 5) for x in pts.geometry.x],
+            "lat": [round(float(y), 5) for y in pts.geometry.y]}
+
+
 def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None, *, roads=None, water=None,
-                 outlines=None, sites=None, gcj02: bool = False) -> dict:
+                 outlines=None, sites=None, units=None, gcj02: bool = False) -> dict:
     """The blob the panel reads."""
     w = dict(whatif or {})
     if w.get("candidates"):
@@ -98,7 +112,8 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
         "credits": credit_lines(summary.get("credits") or [], language),
         "context": {"roads": _geojson(roads, gcj02, simplify_m=2.0),
                     "water": _geojson(water, gcj02),
-                    "outlines": _geojson(outlines, gcj02, props=("name",))},
+                    "outlines": _geojson(outlines, gcj02, props=("name",)),
+                    "unit_labels": _unit_labels(units, gcj02)},
     }
 
 

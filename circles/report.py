@@ -563,7 +563,8 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     from circles.panels import add_panels, planner_data
 
     add_panels(m, planner_data(data.summary, data.preset, language, data.whatif, roads=data.roads, water=data.water,
-                               outlines=data.outlines, sites=data.sites, gcj02=g), control=control)
+                               outlines=data.outlines, sites=data.sites, units=data.units, gcj02=g),
+               control=control)
     return m
 
 

@@ -65,6 +65,28 @@
     });
   }
 
+  var UL = D.context.unit_labels;
+  if (UL && UL.name.length) {
+    // unit names, shown from zoom 15 (or always when there are few units)
+    var labels = L.layerGroup();
+    for (var u = 0; u < UL.name.length; u++) {
+      var lab = el("span", { class: "circles-unit-label" }, UL.name[u]);
+      labels.addLayer(L.marker([UL.lat[u], UL.lon[u]], { icon: L.divIcon({ html: lab, className: "circles-unit-icon",
+        iconSize: null }), interactive: false, keyboard: false }));
+    }
+    var few = UL.name.length <= 60;
+    var sync = function () {
+      if (few || map.getZoom() >= 15) { if (!map.hasLayer(labels) && labels._wanted !== false) labels.addTo(map); }
+      else if (map.hasLayer(labels)) { map.removeLayer(labels); }
+    };
+    labels._wanted = true;
+    if (control) control.addOverlay(labels, tr("rep.unit_names"));
+    map.on("overlayremove", function (e) { if (e.layer === labels) labels._wanted = false; });
+    map.on("overlayadd", function (e) { if (e.layer === labels) labels._wanted = true; });
+    map.on("zoomend", sync);
+    sync();
+  }
+
   // ------------------------------------------------------------------ what-if
   var W = D.whatif;
   var panel = el("div", { id: "circles-planner", style:
@@ -300,6 +322,8 @@
     "#circles-planner .fail{color:#b2182b;font-weight:bold}#circles-planner .pass{color:#1a9850;font-weight:bold}" +
     ".circles-chosen{outline:3px solid #08519c;outline-offset:1px}" +
     ".leaflet-top.leaflet-right .leaflet-control-layers{max-height:42vh;overflow:auto}" +
+    ".circles-unit-icon{background:none;border:0}.circles-unit-label{display:inline-block;transform:translate(-50%,-50%);" +
+    "white-space:nowrap;font:11px sans-serif;color:#222;text-shadow:0 0 3px #fff,0 0 3px #fff;pointer-events:none}" +
     ".circles-outline-tip{background:rgba(255,255,255,.7);border:0;box-shadow:none;font:bold 13px sans-serif;color:#222}");
   document.head.appendChild(css);
   window.circlesPlanner = { ready: true };
