@@ -22,7 +22,8 @@ as in Python for any whole-second threshold; the 2SFCA weights use these rounded
 (a difference of under a second in 15 minutes).
 
 The payload (:func:`whatif_data`) is plain JSON: base64 little-endian typed arrays for the
-matrix and per-cell columns, lists for the rest.
+matrix and per-cell columns (times uint16 seconds, weights and 2SFCA figures float32), lists
+for the rest.
 """
 
 from __future__ import annotations
@@ -48,12 +49,16 @@ def _b64(a: np.ndarray, dtype) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
 
 
+#: a stored time of this many seconds means "unreachable / past the search limit" (times are uint16)
+NO_TIME = 65535
+
+
 def _ceil_s(t: np.ndarray) -> np.ndarray:
-    """Seconds rounded up; -1 for unreachable (inf)."""
+    """Seconds rounded up, as uint16; :data:`NO_TIME` for unreachable (inf) or past 18 hours."""
     t = np.asarray(t, dtype=float)
-    out = np.full(len(t), -1, dtype=np.int32)
-    ok = np.isfinite(t)
-    out[ok] = np.ceil(t[ok] - 1e-6).astype(np.int32)
+    out = np.full(len(t), NO_TIME, dtype=np.uint16)
+    ok = np.isfinite(t) & (t < NO_TIME - 1)
+    out[ok] = np.ceil(t[ok] - 1e-6).astype(np.uint16)
     return out
 
 
@@ -147,7 +152,7 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
     cand_unit = assign_points(cands, units)
     display = cands.to_crs(4326)
     kinds = [k for k in s.kinds if k in KINDS]
-    times = {k: _b64(_ceil_s(points[f"time_s_{k}"].to_numpy()), np.int32) for k in KINDS
+    times = {k: _b64(_ceil_s(points[f"time_s_{k}"].to_numpy()), np.uint16) for k in KINDS
              if f"time_s_{k}" in points}
     base = {c: _b64(np.nan_to_num(points[c].to_numpy(dtype=float)), np.float32)
             for c in ("sfca_beds_per_1000_elderly", "e2sfca_beds_per_1000_elderly",
@@ -161,7 +166,7 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
         "siting_threshold_s": float(s.threshold_min * 60.0),
         "grid_spacing_m": spacing if s.candidates is None else None,
         "catchment_s": float(catchment_s),
-        "weights": {g: _b64(points[g].to_numpy(dtype=float), np.float64) for g in ("elderly", "infants", "total")},
+        "weights": {g: _b64(points[g].to_numpy(dtype=float), np.float32) for g in ("elderly", "infants", "total")},
         "point_unit": _b64(point_unit, np.int32),
         "times": times,
         "sfca": base,
@@ -187,7 +192,7 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
             **{k: [float(x) for x in v] for k, v in step1.items()},
         },
         "matrix": {"ptr": _b64(Tp.indptr, np.int32), "idx": _b64(Tp.indices, np.int32),
-                   "t": _b64(_ceil_s(Tp.data), np.int32)},
+                   "t": _b64(_ceil_s(Tp.data), np.uint16)},
     }
     log.info("what-if: %d candidates, %d cell pairs within %.0f s", len(cands), Tp.nnz, reach_s)
     return payload
@@ -200,18 +205,19 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
     Returns ``{"coverage": {group: {"5min": share}}, "indicators": {id: measured}}`` for the study.
     """
     n = payload["n_points"]
-    dec = {"i4": np.int32, "f4": np.float32, "f8": np.float64}
+    dec = {"i4": np.int32, "u2": np.uint16, "f4": np.float32, "f8": np.float64}
 
     def arr(b, dt):
         return np.frombuffer(base64.b64decode(b), dtype=np.dtype(dec[dt]).newbyteorder("<")).astype(float)
 
-    w = {g: arr(v, "f8") for g, v in payload["weights"].items()}
+    w = {g: arr(v, "f4") for g, v in payload["weights"].items()}
     times = {}
     for k, b in payload["times"].items():
-        t = arr(b, "i4")
-        times[k] = np.where(t < 0, np.inf, t)
+        t = arr(b, "u2")
+        times[k] = np.where(t == NO_TIME, np.inf, t)
     m = payload["matrix"]
-    ptr, idx, tt = (arr(m[x], "i4").astype(np.int64) for x in ("ptr", "idx", "t"))
+    ptr, idx = (arr(m[x], "i4").astype(np.int64) for x in ("ptr", "idx"))
+    tt = arr(m["t"], "u2")
     cands = payload["candidates"]
     sfca = {c: arr(b, "f4") for c, b in payload["sfca"].items()}
     catch = payload["catchment_s"]

@@ -1,8 +1,9 @@
 /* circles what-if engine: score a chosen set of new sites in the page, offline.
  *
  * The payload is written by circles/whatif.py (see its docstring for why this is exact):
- * per-cell weights, unit and current times per facility kind, current 2SFCA figures, and the
- * sparse candidate-by-cell time matrix (CSR, times rounded up to whole seconds).
+ * per-cell weights (float32), unit and current times per facility kind (uint16 seconds, 65535 =
+ * unreachable), current 2SFCA figures (float32), and the sparse candidate-by-cell time matrix
+ * (CSR, times rounded up to whole seconds).
  *
  *   var engine = CirclesWhatIf.load(payload);
  *   var r = engine.evaluate([[candidateIndex, "nursery"], ...]);
@@ -27,18 +28,18 @@
   function load(p) {
     var n = p.n_points, nu = p.units.id.length, k, g;
     var w = {};
-    for (g in p.weights) w[g] = decode(p.weights[g], Float64Array);
+    for (g in p.weights) w[g] = decode(p.weights[g], Float32Array);
     var unit = decode(p.point_unit, Int32Array);
     var times0 = {};
     for (k in p.times) {
-      var raw = decode(p.times[k], Int32Array), t = new Float64Array(n);
-      for (var i = 0; i < n; i++) t[i] = raw[i] < 0 ? Infinity : raw[i];
+      var raw = decode(p.times[k], Uint16Array), t = new Float64Array(n);
+      for (var i = 0; i < n; i++) t[i] = raw[i] === 65535 ? Infinity : raw[i];  // 65535: unreachable
       times0[k] = t;
     }
     var sfca0 = {};
     for (k in p.sfca) sfca0[k] = decode(p.sfca[k], Float32Array);
     var ptr = decode(p.matrix.ptr, Int32Array), idx = decode(p.matrix.idx, Int32Array),
-      tt = decode(p.matrix.t, Int32Array);
+      tt = decode(p.matrix.t, Uint16Array);
     // population per unit and group, and for the study
     var upop = {}, spop = {};
     ["elderly", "infants", "total"].forEach(function (g) {
