@@ -70,7 +70,7 @@ class PopulationOptions:
     pattern: str = "pop_{age}_{sex}_*.tif"
     elderly_min_age: int = 60
     child_woman_ratio: float = 0.15
-    under20_share: float = 0.17
+    under20_share: float = 0.23  # China 2020 census: 0-14 17.95 %, 0-19 about 23 %
     total_file: Path | None = None
     elderly_share: float = 0.187
     infant_share: float = 0.029

@@ -12,7 +12,7 @@ import pandas as pd
 
 from circles import coverage as cov
 from circles import i18n
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS
 
 
 def rnd(x, nd=4):
@@ -27,8 +27,16 @@ def rnd(x, nd=4):
 
 def target_rows(results: pd.DataFrame) -> list[dict]:
     """Study-level target results as JSON rows (one per indicator)."""
-    return [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target, "status": r.status,
-             "gap": r.gap, "gap_text": r.gap_text} for r in results.itertuples()]
+    out = []
+    for r in results.to_dict("records"):
+        row = {"indicator": r["indicator"], "measured": rnd(r["measured"]), "target": r["target"],
+               "status": r["status"], "gap": r["gap"], "gap_text": r["gap_text"]}
+        if "scored" in r:  # which form the preset scores, and the other form beside it
+            row["scored"] = r["scored"]
+        if isinstance(r.get("pair_metric"), str):
+            row["pair_metric"], row["pair_measured"] = r["pair_metric"], rnd(r.get("pair_measured"))
+        out.append(row)
+    return out
 
 
 def build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,

@@ -74,6 +74,8 @@ def test_batch_point_times_exactly_equal(runs):
     for c in [c for c in wp.columns if c.startswith("time_s_") and not c.endswith("_after")]:
         a, e = bp[c].to_numpy(float), wp[c].to_numpy(float)
         assert np.array_equal(np.isnan(a), np.isnan(e)), c
+        if np.isnan(e).all():  # a kind with no serving facility (e.g. kindergartens without 托班)
+            continue
         assert np.nanmax(np.abs(a - e)) < 1e-6, c
 
 
