@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS
 from circles.io.units import assign_points, display_names
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,13 @@ def _ceil_s(t: np.ndarray) -> np.ndarray:
     ok = np.isfinite(t) & (t < NO_TIME - 1)
     out[ok] = np.ceil(t[ok] - 1e-6).astype(np.uint16)
     return out
+
+
+def _counts_as(kind: str) -> str:
+    """What a new facility of ``kind`` adds to (as :func:`circles.pipeline._after_sites` counts it)."""
+    if kind == "kindergarten":
+        return "slots"
+    return getattr(KINDS[kind], "counts_as", None) or ("beds" if KINDS[kind].capacity == "beds" else "slots")
 
 
 def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing_m: float | None = None
@@ -170,13 +177,18 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
         "point_unit": _b64(point_unit, np.int32),
         "times": times,
         "sfca": base,
-        "kinds": {k: {"serves": KINDS[k].serves, "capacity_kind": KINDS[k].capacity,
+        # what a new site's capacity counts as (circles/kinds.py): institutional beds, day-care
+        # places or under-3 slots (a new kindergarten is built with its 托班, as the pipeline does)
+        "kinds": {k: {"serves": KINDS[k].serves, "counts_as": _counts_as(k),
                       "capacity": float(s.slots if KINDS[k].capacity == "slots" else s.beds)} for k in kinds},
         "kind_serves": {k: v.serves for k, v in KINDS.items()},
         "units": {"id": unit_ids, "name": list(display_names(units)),
                   "beds_inside": [float(x) for x in u["beds_inside"].reindex(unit_ids).fillna(0)],
-                  "slots_inside": [float(x) for x in u["slots_inside"].reindex(unit_ids).fillna(0)]},
-        "study": {"beds_inside": float(o["beds_inside"]), "slots_inside": float(o["slots_inside"])},
+                  "slots_inside": [float(x) for x in u["slots_inside"].reindex(unit_ids).fillna(0)],
+                  "daycare_places_inside": [float(x) for x in (u["daycare_places_inside"] if "daycare_places_inside"
+                                                               in u else u["beds_inside"] * 0).reindex(unit_ids).fillna(0)]},
+        "study": {"beds_inside": float(o["beds_inside"]), "slots_inside": float(o["slots_inside"]),
+                  "daycare_places_inside": float(o.get("daycare_places_inside", 0.0))},
         "indicators": [{k: ind[k] for k in ("id", "metric", "value", "gap", "group")}
                        for ind in preset["indicators"]],
         "candidates": {
@@ -230,10 +242,13 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
         cap = cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else \
             payload["kinds"][kind]["capacity"]
         inside = tc <= catch
-        if payload["kinds"][kind]["capacity_kind"] == "beds":
+        counts = payload["kinds"][kind]["counts_as"]
+        if counts == "beds":
             keys = ("sfca_beds_per_1000_elderly", "e2sfca_beds_per_1000_elderly", "d_elderly", "g_elderly")
-        else:
+        elif counts == "slots":
             keys = ("sfca_slots_per_1000_total", "e2sfca_slots_per_1000_total", "d_total", "g_total")
+        else:  # day-care places or nothing: no 2SFCA figure counts them
+            continue
         if cands[keys[2]][c] > 0:
             sfca[keys[0]][cols[inside]] += 1000.0 * cap / cands[keys[2]][c]
         if cands[keys[3]][c] > 0:

@@ -52,25 +52,26 @@
       var times = {}, sfca = {}, k, i, j;
       for (k in times0) times[k] = Float64Array.from(times0[k]);
       for (k in sfca0) sfca[k] = Float64Array.from(sfca0[k]);
-      var addBedsU = new Float64Array(nu), addSlotsU = new Float64Array(nu), addBeds = 0, addSlots = 0;
+      // capacity added inside each unit and the study, by what it counts as (circles/kinds.py)
+      var added = { beds: [new Float64Array(nu), 0], slots: [new Float64Array(nu), 0],
+        daycare_places: [new Float64Array(nu), 0] };
       var c = p.candidates, catchS = p.catchment_s;
       chosen.forEach(function (pair) {
         var ci = pair[0], kind = pair[1], info = p.kinds[kind];
         var cap = (c.kind[ci] === kind && c.capacity[ci]) ? c.capacity[ci] : info.capacity;
-        var beds = info.capacity_kind === "beds";
-        var keys = beds ? ["sfca_beds_per_1000_elderly", "e2sfca_beds_per_1000_elderly", "d_elderly", "g_elderly"]
-          : ["sfca_slots_per_1000_total", "e2sfca_slots_per_1000_total", "d_total", "g_total"];
-        var d = c[keys[2]][ci], gd = c[keys[3]][ci], tk = times[kind];
+        var counts = info.counts_as;
+        var keys = counts === "beds" ? ["sfca_beds_per_1000_elderly", "e2sfca_beds_per_1000_elderly", "d_elderly", "g_elderly"]
+          : counts === "slots" ? ["sfca_slots_per_1000_total", "e2sfca_slots_per_1000_total", "d_total", "g_total"] : null;
+        var d = keys ? c[keys[2]][ci] : 0, gd = keys ? c[keys[3]][ci] : 0, tk = times[kind];
         for (j = ptr[ci]; j < ptr[ci + 1]; j++) {
           var pt = idx[j], tv = tt[j];
           if (tv < tk[pt]) tk[pt] = tv;
-          if (tv <= catchS) {
+          if (keys && tv <= catchS) {
             if (d > 0 && sfca[keys[0]]) sfca[keys[0]][pt] += 1000 * cap / d;
             if (gd > 0 && sfca[keys[1]]) sfca[keys[1]][pt] += 1000 * cap * gaussian(tv, catchS) / gd;
           }
         }
-        if (beds) { addBeds += cap; if (c.unit[ci] >= 0) addBedsU[c.unit[ci]] += cap; }
-        else { addSlots += cap; if (c.unit[ci] >= 0) addSlotsU[c.unit[ci]] += cap; }
+        if (added[counts]) { added[counts][1] += cap; if (c.unit[ci] >= 0) added[counts][0][c.unit[ci]] += cap; }
       });
       function anyTime(group) {
         var out = new Float64Array(n).fill(Infinity);
@@ -98,14 +99,14 @@
             sn += v[i] * wt[i]; sd += wt[i];
             if (unit[i] >= 0) { num[unit[i]] += v[i] * wt[i]; den[unit[i]] += wt[i]; }
           }
-        } else if (name === "beds_per_1000_elderly" || name === "slots_per_1000_total") {
-          var beds = name === "beds_per_1000_elderly", pop = beds ? upop.elderly : upop.total;
+        } else if ((m = /^(beds|slots|daycare_places)_per_1000_(elderly|total)$/.exec(name))) {
+          var what = m[1], pop = upop[m[2]], have = p.units[what + "_inside"] || [];
           for (i = 0; i < nu; i++) {
-            num[i] = 1000 * ((beds ? p.units.beds_inside[i] + addBedsU[i] : p.units.slots_inside[i] + addSlotsU[i]));
+            num[i] = 1000 * ((have[i] || 0) + added[what][0][i]);
             den[i] = pop[i];
           }
-          sn = 1000 * (beds ? p.study.beds_inside + addBeds : p.study.slots_inside + addSlots);
-          sd = beds ? spop.elderly : spop.total;
+          sn = 1000 * ((p.study[what + "_inside"] || 0) + added[what][1]);
+          sd = spop[m[2]];
         } else {
           return null;
         }
