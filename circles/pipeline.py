@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import shapely
 
 from circles import coverage as cov
+from circles import i18n
 from circles import targets as tg
 from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError, StudyError
@@ -337,8 +338,8 @@ def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, lang
             sel = units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]])
             if not sel.any():
                 values = ", ".join(map(str, where["values"]))
-                reasons = {**reasons, ind["id"]: f"无法评估：没有 {where['column']} 为 {values} 的单元" if language == "zh"
-                           else f"not assessable: no unit has {where['column']} in {values}"}
+                reasons = {**reasons, ind["id"]: i18n.t("na.no_unit_value", language, column=where["column"],
+                                                        values=values)}
                 sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
             table_u = table_u[sel.to_numpy()]
             ids = set(units.loc[sel, "unit_id"])
@@ -427,15 +428,12 @@ def _not_assessable(preset, facilities, units, communities, language: str = "en"
         need = tg.needed_kinds(ind["metric"])
         where = ind.get("where")
         if need is not None and not present.intersection(need):
-            names = "/".join(f"{KINDS[k].zh} ({k})" for k in need)
-            out[ind["id"]] = (f"无法评估：所有设施名录中都没有{names}" if language == "zh"
-                              else f"not assessable: no {names} in any gazetteer")
+            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in need)
+            out[ind["id"]] = i18n.t("na.no_kind", language, names=names)
         elif ind["metric"] in COMMUNITY_INDICATORS and not communities:
-            out[ind["id"]] = ("无法评估：需要社区边界（units.path）" if language == "zh"
-                              else "not assessable: needs community polygons (units.path)")
+            out[ind["id"]] = i18n.t("na.needs_polygons", language)
         elif where is not None and f"attr_{where['column']}" not in units:
-            out[ind["id"]] = (f"无法评估：分析单元没有 `{where['column']}` 属性" if language == "zh"
-                              else f"not assessable: the units carry no `{where['column']}` attribute")
+            out[ind["id"]] = i18n.t("na.no_attribute", language, column=where["column"])
     return out
 
 
