@@ -72,6 +72,7 @@ ZH: dict[str, str] = {
     "worst.left_out": "{e} 名老年人、{i} 名婴幼儿在{t}分钟步行范围外（覆盖率 老年人 {ce}、婴幼儿 {ci}）",
     "worst.median": "到最近养老设施中位时间 {te}，到最近托育设施 {ti}",
     "worst.unreached": "{n} 名老年人所在道路片段上没有养老设施或离路过远",
+    "worst.unreached_limit": "{n} 名老年人超过 {m} 分钟搜索上限、所在道路片段上没有养老设施或离路过远",
     "worst.sep": "；",
     "minutes": "{x} 分钟",
     "unreachable": "不可达",
@@ -240,6 +241,7 @@ EN: dict[str, str] = {
     "worst.left_out": "{e} elderly and {i} infants beyond a {t}-min walk (coverage {ce} elderly, {ci} infants)",
     "worst.median": "median time to the nearest elderly service {te}, to childcare {ti}",
     "worst.unreached": "{n} elderly live on a road piece with no elderly service, or too far from a road",
+    "worst.unreached_limit": "{n} elderly are beyond the {m}-min search limit, live on a road piece with no elderly service, or too far from a road",
     "worst.sep": "; ",
     "minutes": "{x} min",
     "unreachable": "unreachable",
@@ -409,5 +411,6 @@ def worst_why(row, tmax: float, lang: str = "zh", limit_min: float | None = None
                ti=minutes(row.get("time_infants_median_min"), lang, limit_min))]
     unreached = row.get("unreached_elderly", 0)
     if unreached is not None and float(unreached) > 0:
-        parts.append(t("worst.unreached", lang, n=f"{float(unreached):,.0f}"))
+        parts.append(t("worst.unreached", lang, n=f"{float(unreached):,.0f}") if limit_min is None
+                     else t("worst.unreached_limit", lang, n=f"{float(unreached):,.0f}", m=f"{limit_min:g}"))
     return t("worst.sep", lang).join(parts)

@@ -26,6 +26,7 @@ import shapely
 from circles import coverage as cov
 from circles import i18n
 from circles import targets as tg
+from circles.checks import check_gazetteers
 from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError, StudyError
 from circles.io.facilities import KINDS, load_facilities
@@ -34,9 +35,9 @@ from circles.io.population import load_population
 from circles.io.units import assign_points, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.isochrones import isochrone_polygons, isochrones_per_source
-from circles.outputs import atomic_folder
+from circles.outputs import atomic_folder, check_output_folder
 from circles.siting import candidate_nodes
-from circles.study import Study
+from circles.study import Study, check_study
 from circles.summary import build_summary, rnd, target_rows
 from circles.travel import TravelNetwork, subset
 
@@ -94,6 +95,25 @@ def _study_area(study: Study) -> tuple[object, object]:
     return geom, geom.centroid
 
 
+#: Share of the longest threshold above which an off-road leg is counted as long (summary.json).
+LONG_OFFROAD_SHARE = 1 / 3
+
+
+def search_limit_s(study: Study) -> float:
+    """The one search limit (seconds) of a study, in single runs, batches and siting alike.
+
+    ``travel.max_time_min`` when given, else twice the longest threshold; never shorter than
+    the longest threshold or the siting threshold (those must be exact). Times up to the
+    limit are exact and do not depend on where the study area is cut (roads are read to
+    the limit's reach, facilities too); a time past it is "beyond" (``inf``), and a median
+    or p90 that falls past it is reported as "> limit", never as a number.
+    """
+    tmax = max(float(t) for t in study.travel.thresholds_min)
+    limit = study.travel.max_time_min if study.travel.max_time_min is not None else 2 * tmax
+    floor = [tmax] + ([float(study.siting.threshold_min)] if study.siting.n_sites and study.siting.kinds else [])
+    return float(max([float(limit)] + floor)) * 60.0
+
+
 def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> Results:
     """Run every stage on ``study`` and return the results (nothing written)."""
     stage = _Stages(progress)
@@ -128,6 +148,10 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         max_speed = study.travel.walk_speed_mps if study.network.profile == "walk" else max(
             study.travel.walk_speed_mps, 120 / 3.6)
         halo_m = tmax_s * max_speed
+        # one search limit in every mode (single run, batch, siting): times are exact up to it
+        # and "beyond" past it; facilities and roads are read as far as a trip within it reaches
+        limit_s = search_limit_s(study)
+        reach_m = max(limit_s * max_speed, 2 * halo_m)
         area_metric = None if area_wgs is None else gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
         bounds = None if area_metric is None else gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs) \
             .to_crs(4326).total_bounds
@@ -143,12 +167,12 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                                     name_column=nw.name_column, oneway_column=nw.oneway_column,
                                     node_crossings=nw.node_crossings,
                                     join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs,
-                                    clip_to=area.buffer(2 * halo_m + study.travel.max_offroad_m))
+                                    clip_to=area.buffer(reach_m + study.travel.max_offroad_m))
         if not shapely.intersects(area.buffer(study.travel.max_offroad_m), edges.geometry.values).any():
             raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
         net_report = connectivity_report(nodes, edges)
         fac_parts, rej_parts, fac_counts = [], [], []
-        halo = area.buffer(halo_m)
+        halo = area.buffer(max(halo_m, limit_s * max_speed))
         for src in study.facilities:
             f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
                                    encoding=src.encoding, sheet=src.sheet, area=halo)
@@ -162,6 +186,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         rejects = pd.concat(rej_parts, ignore_index=True)
         if facilities.empty:
             raise InputFileError("no facility survived loading: see rejects.csv; check `coords` and the kind column")
+        coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
+                                     pd.concat([points, points_outside])[["geometry"]])
         if study.units.path is not None:
             units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
                                code_column=study.units.code_column)
@@ -191,7 +217,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         facilities["offroad_m"] = fsnap.offroad_m
         facilities["snapped"] = fsnap.snapped
         kinds = [k for k in KINDS if ((facilities["kind"] == k) & (facilities["serves"] != "")).any()]
-        cutoff = np.inf if study.travel.max_time_min is None else study.travel.max_time_min * 60.0
+        cutoff = limit_s
         for k in KINDS:
             idx = np.flatnonzero(((facilities["kind"] == k) & (facilities["serves"] != "")).to_numpy())
             points[f"time_s_{k}"] = net.nearest_times(subset(fsnap, idx), psnap, cutoff_s=cutoff) if len(idx) else np.inf
@@ -249,6 +275,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         summary["targets_after"] = target_rows(after["overall_results"])
         summary["coverage_after"] = after["coverage_after"]
         summary["units_fail_after"] = after["units_fail_after"]
+    summary["travel"] = _travel_summary(study, points, psnap, fsnap, limit_s, tmax_s)
     from circles.credits import study_credits
     from circles.equity import equity_summary
     from circles.methods import method_params
@@ -257,11 +284,35 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
     summary["credits"] = study_credits(study)
     summary["methods"] = method_params(study, estimated)
     summary["timings_s"] = stage.timings
+    summary["coordinate_fit"] = coord_fit
+    summary.setdefault("warnings", []).extend(f["message"] for f in coord_fit if f["message"])
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
                    target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
                    isochrones_per_facility=iso_each, summary=summary, timings_s=stage.timings,
                    net=net, point_snap=psnap, whatif=whatif)
+
+
+def _travel_summary(study, points, psnap, fsnap, limit_s, tmax_s) -> dict:
+    """The travel rules of the run and the people they touch (summary.json ``travel``)."""
+    w = points["total"].to_numpy(float)
+    long_leg = psnap.snapped & (psnap.offroad_s > LONG_OFFROAD_SHARE * tmax_s)
+    beyond = {g: rnd(float(points.loc[~np.isfinite(points[f"time_s_{g}_any"]), g].sum()), 1) for g in cov.GROUPS}
+    return {
+        "search_limit_min": rnd(limit_s / 60.0, 3),
+        "search_limit_rule": "times are exact up to the search limit (travel.max_time_min, default twice the "
+                             "longest threshold) and 'beyond' past it, in single runs, batches and siting alike",
+        "beyond_limit_or_unreachable": beyond,
+        "offroad_rule": f"straight line from the cell centre to the nearest main-network road, walked at "
+                        f"{study.travel.walk_speed_mps:g} m/s, no detour factor, up to {study.travel.max_offroad_m:g} m",
+        "long_offroad_share_of_threshold": rnd(LONG_OFFROAD_SHARE, 4),
+        "long_offroad_cells": int(long_leg.sum()),
+        "long_offroad_people": rnd(float(w[long_leg].sum()), 1),
+        "nearer_fragment_cells": int(psnap.nearer_fragment.sum()),
+        "nearer_fragment_people": rnd(float(w[psnap.nearer_fragment].sum()), 1),
+        "nearer_fragment_facilities": int(fsnap.nearer_fragment.sum()),
+        "direction": "home -> facility (drive: one-way streets in the direction of travel)",
+    }
 
 
 def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> tuple[gpd.GeoDataFrame, dict]:
@@ -284,6 +335,7 @@ def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> t
         if not hasattr(study.siting, key):
             raise StudyError(f"suggest(): unknown siting option {key!r}")
         setattr(study.siting, key, value)
+    check_study(study, "suggest()")  # the same rules as the study file (n_sites >= 0, a known model ...)
     kinds = [k for k in KINDS if ((res.facilities["kind"] == k) & (res.facilities["serves"] != "")).any()]
     sites, info, _ = _siting(study, res.net, res.nodes, res.area, res.points, res.point_snap, res.facilities,
                              res.units, kinds, edges=res.edges)
@@ -598,8 +650,8 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds, ed
             csnap, T, A = coverage(cands)
             problem = SitingProblem(A, w, covered0, s.n_sites, method=s.method, existing_s=t_old,
                                     site_capacity=size, take_up_rate=s.take_up_rate)
-            if s.model == "pmedian":  # untruncated times (bounded only by travel.max_time_min)
-                cutoff = np.inf if study.travel.max_time_min is None else study.travel.max_time_min * 60.0
+            if s.model == "pmedian":  # untruncated times (bounded only by the search limit)
+                cutoff = search_limit_s(study)
                 problem.T_full = net.times_to_points(csnap, psnap, cutoff_s=cutoff).tocsr()
             if s.model == "capacitated":
                 same = np.flatnonzero(((facilities["kind"] == kind) & (facilities["serves"] != "")).to_numpy())
@@ -670,7 +722,7 @@ def _after_state(study, net, points, psnap, facilities, sites, units, threshold_
     }, geometry=sites.geometry.values, crs=net.crs)
     new["counts_as"] = np.where(new["kind"] == "kindergarten", "slots", new["counts_as"])
     nsnap = net.snap_points(new, max_offroad_m=off)
-    cutoff = np.inf if study.travel.max_time_min is None else study.travel.max_time_min * 60.0
+    cutoff = search_limit_s(study)  # the one search limit, as for the times before
     T = net.times_to_points(nsnap, psnap, cutoff_s=threshold_s).tocsr()
     times, ranked = {}, []
     for k in new["kind"].unique():
@@ -710,7 +762,7 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
     from circles.report import report_data, write_report
 
     final = Path(folder) if folder else res.study.out_folder
-    with atomic_folder(final) as tmp:
+    with atomic_folder(final, study=res.study.name) as tmp:
         gpkg = tmp / "coverage.gpkg"
         units = _for_file(res.units)
         units.to_file(gpkg, layer="units", driver="GPKG")
@@ -773,6 +825,7 @@ def _for_file(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def run(study: Study, *, progress: Callable[[str], None] | None = None, folder: Path | None = None) -> tuple[Results, Path]:
     """Analyse ``study`` and write its outputs; returns the results and the output folder."""
+    check_output_folder(Path(folder) if folder else study.out_folder)  # refuse a bad folder before computing
     res = analyse(study, progress=progress)
     t0 = time.perf_counter()
     if progress:

@@ -49,7 +49,8 @@ def build_summary(study, crs, net_report, facilities, fac_counts, rejects, point
     status = unit_results[unit_results["status"] != "no population"]
     fail_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "fail").sum())).to_dict()
     pass_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "pass").sum())).to_dict()
-    worst = _worst_units(units, tmax, study.language)
+    from circles.pipeline import search_limit_s  # the run's search limit: times past it are "beyond"
+    worst = _worst_units(units, tmax, study.language, limit_min=search_limit_s(study) / 60.0)
     snapped = points["snapped"].to_numpy()
     return {
         "study": study.name,
@@ -106,7 +107,8 @@ def build_summary(study, crs, net_report, facilities, fac_counts, rejects, point
     }
 
 
-def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) -> list[dict]:
+def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3,
+                 limit_min: float = 30.0) -> list[dict]:
     """The ``n`` units leaving the most elderly + infants beyond the longest threshold, and why.
 
     Ranked by people left out rather than by share, so a sliver of a unit with 70 residents
@@ -118,7 +120,7 @@ def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) ->
     u["_left_out"] = u[be].fillna(0) + u[bi].fillna(0)
     out = []
     for _, r in u.sort_values(["_left_out", "pop_total"], ascending=[False, False]).head(n).iterrows():
-        why = i18n.worst_why(r, tmax, language)
+        why = i18n.worst_why(r, tmax, language, limit_min)
         out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": rnd(r["pop_total"], 0),
                     "pop_elderly": rnd(r["pop_elderly"], 0), "pop_infants": rnd(r["pop_infants"], 0),
                     "elderly_left_out": rnd(r[be], 0), "infants_left_out": rnd(r[bi], 0),
