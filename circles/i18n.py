@@ -145,6 +145,7 @@ ZH: dict[str, str] = {
     "whatif.after": "新建后",
     "whatif.units_changed": "覆盖率提高的单元",
     "whatif.none": "尚未选择任何选址",
+    "whatif.not_recomputed": "此指标不在页面内重算（见“新建后”一栏）",
     "whatif.units_fail": "{n} 个单元未达标",
     "equity.shortfall": "按全区覆盖率计少覆盖 {n} 人",
     # ---- equity view
@@ -311,6 +312,7 @@ EN: dict[str, str] = {
     "whatif.after": "after",
     "whatif.units_changed": "Units whose coverage rises",
     "whatif.none": "No site chosen yet",
+    "whatif.not_recomputed": "not recomputed in the page (see the after-building rows)",
     "whatif.units_fail": "{n} units fail",
     "equity.shortfall": "{n} people short of the study's share",
     "equity.title": "Equity: units by coverage decile",
@@ -414,3 +416,32 @@ def worst_why(row, tmax: float, lang: str = "zh", limit_min: float | None = None
         parts.append(t("worst.unreached", lang, n=f"{float(unreached):,.0f}") if limit_min is None
                      else t("worst.unreached_limit", lang, n=f"{float(unreached):,.0f}", m=f"{limit_min:g}"))
     return t("worst.sep", lang).join(parts)
+
+
+def relang(text: str, lang: str, prefixes=("na.",)) -> str:
+    """A catalogue-made sentence (e.g. a not-assessable reason saved in the run's language) in ``lang``.
+
+    The sentence is matched against the templates of the keys under ``prefixes`` in every
+    language; its fields are carried over (kind names given as ``name (key)`` are named again
+    in ``lang``). Text that no template makes is returned unchanged (it is data, or free text).
+    """
+    import re
+
+    for key in CATALOGUE[lang]:
+        if not key.startswith(prefixes):
+            continue
+        for other in LANGUAGES:
+            template = CATALOGUE[other][key]
+            pattern = re.escape(template)
+            for field in {f for _, f, _, _ in __import__("string").Formatter().parse(template) if f}:
+                pattern = pattern.replace(re.escape("{" + field + "}"), f"(?P<{field}>.+?)")
+            m = re.fullmatch(pattern, text)
+            if m:
+                fields = m.groupdict()
+                if "names" in fields:
+                    keys = re.findall(r"\((\w+)\)", fields["names"])
+                    if keys:
+                        fields["names"] = "/".join(f"{kind_name(k, lang)} ({k})" for k in keys)
+                return t(key, lang, **fields)
+    return text
+

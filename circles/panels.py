@@ -101,6 +101,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
                       {k: kind_name(k, language) for k in KIND_COLOURS},
         "kind_colours": KIND_COLOURS,
         "indicator_labels": {i["id"]: i.get(f"label_{language}") or i["id"] for i in preset["indicators"]},
+        "measured_now": {r["indicator"]: r.get("measured") for r in summary["targets"]["study"]},
         "whatif": w or None,
         "gains": gains,
         "tmax": float(tmax) if tmax != int(tmax) else int(tmax),

@@ -347,8 +347,8 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
 
 def _gap(r: dict, gap_kind: dict, language: str) -> str:
     """A target row's gap in the page's language (re-rendered: summary.json holds the run's language)."""
-    if r.get("status") == "not assessable":  # the reason, as the targets stage wrote it
-        return str(r.get("gap_text") or "")
+    if r.get("status") == "not assessable":  # the reason the targets stage wrote, in the page's language
+        return i18n.relang(str(r.get("gap_text") or ""), language)
     if r.get("status") != "fail" or r.get("indicator") not in gap_kind or f"gap.{gap_kind[r['indicator']]}" not in \
             i18n.CATALOGUE[language]:
         return "" if r.get("status") != "fail" else str(r.get("gap_text") or "")

@@ -50,3 +50,11 @@ def test_labels_gaps_and_worst_units_follow_the_language():
     assert en == ("4,432 elderly and 541 infants beyond a 15-min walk (coverage 0% elderly, 25% infants); "
                   "median time to the nearest elderly service 37.0 min, to childcare unreachable")
     assert not CJK.search(en) and CJK.search(i18n.worst_why(row, 15.0, "zh"))
+
+
+def test_saved_reasons_are_shown_in_the_page_language():
+    zh = i18n.t("na.no_kind", "zh", names="综合养老服务中心 (elderly_centre)")
+    assert i18n.relang(zh, "en") == "not assessable: no Comprehensive elderly service centre (elderly_centre) in any gazetteer"
+    en = i18n.t("na.no_attribute", "en", column="area_type")
+    assert i18n.relang(en, "zh") == "无法评估：分析单元没有 `area_type` 属性"
+    assert i18n.relang("民意社区", "en") == "民意社区"  # data stay as they are

@@ -225,11 +225,13 @@
         var a = r.study.indicators[ind.id], b = before.study.indicators[ind.id];
         var row = el("tr", { class: "whatif-target", "data-indicator": ind.id });
         row.appendChild(el("td", null, D.indicator_labels[ind.id] || ind.id));
-        row.appendChild(el("td", { class: "before" }, b ? fmtInd(b.measured, ind.id) : "–"));
+        var nowSaved = D.measured_now ? D.measured_now[ind.id] : null;  // figures the page cannot recompute
+        row.appendChild(el("td", { class: "before" }, b ? fmtInd(b.measured, ind.id) :
+          (nowSaved === null || nowSaved === undefined ? "–" : fmtInd(nowSaved, ind.id))));
         row.appendChild(el("td", { class: "after", "data-value": a ? String(a.measured) : "" },
           a ? fmtInd(a.measured, ind.id) : "–"));
         row.appendChild(el("td", { class: a ? a.status.replace(" ", "-") : "" }, a ? tr("status." + a.status) : "–"));
-        var gtxt = (a && a.status === "fail") ? tr("gap." + ind.gap, { n: num(a.gap) }) : "";
+        var gtxt = (a && a.status === "fail") ? tr("gap." + ind.gap, { n: num(a.gap) }) : (a ? "" : tr("whatif.not_recomputed"));
         var fails = (r.units_fail[ind.id] !== undefined) ? " · " + tr("whatif.units_fail", { n: r.units_fail[ind.id] }) : "";
         row.appendChild(el("td", { class: "gap", "data-gap": a ? String(a.gap) : "" }, gtxt + fails));
         tgtTable.appendChild(row);
