@@ -62,6 +62,28 @@ def _ceil_s(t: np.ndarray) -> np.ndarray:
     return out
 
 
+def _community(preset: dict, units: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> dict:
+    """For the plans' literal community indicators (communities / streets with at least one facility
+    of the kinds, :data:`circles.coverage.COMMUNITY_INDICATORS`): which units have one now. Only for
+    community polygons and indicators without a ``where`` filter; the page leaves the others alone."""
+    from circles.coverage import COMMUNITY_INDICATORS
+
+    fac = pd.DataFrame(facilities)
+    if "in_area" in fac:
+        fac = fac[fac["in_area"].fillna(False).astype(bool)]
+    fac = fac[(fac["unit_id"].fillna("") != "") & (fac["serves"].fillna("") != "")]
+    out = {}
+    for ind in preset["indicators"]:
+        metric = ind["metric"]
+        if metric not in COMMUNITY_INDICATORS or ind.get("where") or metric not in units:
+            continue
+        kinds, level = COMMUNITY_INDICATORS[metric]
+        having = set(fac.loc[fac["kind"].isin(kinds), "unit_id"].astype(str))
+        out[metric] = {"kinds": list(kinds), "level": "unit" if level == "unit_id" else "street",
+                       "has": [int(str(x) in having) for x in units["unit_id"]]}
+    return out
+
+
 def _counts_as(kind: str) -> str:
     """What a new facility of ``kind`` adds to (as :func:`circles.pipeline._after_sites` counts it)."""
     if kind == "kindergarten":
@@ -185,12 +207,15 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
         "units": {"id": unit_ids, "name": list(display_names(units)),
                   "beds_inside": [float(x) for x in u["beds_inside"].reindex(unit_ids).fillna(0)],
                   "slots_inside": [float(x) for x in u["slots_inside"].reindex(unit_ids).fillna(0)],
+                  "parent": [str(x) for x in u["parent"].reindex(unit_ids).fillna("")],
                   "daycare_places_inside": [float(x) for x in (u["daycare_places_inside"] if "daycare_places_inside"
                                                                in u else u["beds_inside"] * 0).reindex(unit_ids).fillna(0)]},
         "study": {"beds_inside": float(o["beds_inside"]), "slots_inside": float(o["slots_inside"]),
                   "daycare_places_inside": float(o.get("daycare_places_inside", 0.0))},
-        "indicators": [{k: ind[k] for k in ("id", "metric", "value", "gap", "group")}
-                       for ind in preset["indicators"]],
+        # an indicator on a subset of units (a ``where`` filter) is not recomputed in the page
+        "indicators": [{**{k: ind[k] for k in ("id", "metric", "value", "gap", "group")},
+                        "where": bool(ind.get("where"))} for ind in preset["indicators"]],
+        "community": _community(preset, units, facilities),
         "candidates": {
             "lon": [round(float(x), 6) for x in display.geometry.x],
             "lat": [round(float(y), 6) for y in display.geometry.y],
@@ -262,6 +287,8 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
                               for ts in payload["thresholds_s"]}
     for ind in payload["indicators"]:
         metric = ind["metric"]
+        if ind.get("where"):
+            continue
         if metric.startswith("cov_"):
             _, g, rest = metric.split("_", 2)
             kind, mins = rest.rsplit("_", 1)
@@ -271,6 +298,19 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
         elif metric in sfca:
             wt = w["elderly"] if metric.endswith("elderly") else w["total"]
             out["indicators"][ind["id"]] = float((sfca[metric] * wt).sum() / wt.sum())
+        elif metric in payload.get("community", {}):
+            cm = payload["community"][metric]
+            has = np.array(cm["has"], dtype=bool)
+            for c, kind in chosen:
+                if kind in cm["kinds"] and cands["unit"][c] >= 0:
+                    has[cands["unit"][c]] = True
+            parent = np.array(payload["units"]["parent"], dtype=object)
+            if cm["level"] == "unit":
+                out["indicators"][ind["id"]] = float(has.mean())
+            else:
+                named = parent != ""
+                streets = pd.Series(has[named]).groupby(parent[named]).any()
+                out["indicators"][ind["id"]] = float(streets.mean()) if len(streets) else float("nan")
     return out
 
 

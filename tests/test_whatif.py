@@ -68,3 +68,26 @@ def test_whatif_js_equals_the_python_twin(demo_run, tmp_path):
     after = {r["indicator"]: r for r in res.summary["targets_after"]}
     for k, r in after.items():
         assert out["indicators"][k]["status"] == r["status"] and out["indicators"][k]["gap"] == r["gap"]
+
+
+def test_community_indicators_follow_the_sites_built(tmp_path):
+    """The plans' literal community counts (communities with a day-care centre ...): choosing the
+    suggested sites in the page's engine gives the pipeline's after-state."""
+    from circles.pipeline import analyse
+    from circles.study import load_study
+    from conftest import TESTDATA
+
+    res = analyse(load_study(TESTDATA / "community" / "study.toml"))
+    p = res.whatif
+    assert set(p["community"]) >= {"comm_cov_daycare"}
+    got = whatif.evaluate(p, whatif.chosen_suggested(p))
+    after = {r["indicator"]: r for r in res.summary["targets_after"]}
+    metric = {i["id"]: i for i in p["indicators"]}
+    checked = 0
+    for ind_id, value in got["indicators"].items():
+        if metric[ind_id]["metric"] in p["community"] or metric[ind_id]["metric"].startswith("cov_"):
+            assert value == pytest.approx(after[ind_id]["measured"], abs=6e-4), ind_id
+            checked += 1
+    assert checked >= 2
+    # an indicator measured on a subset of units (a where filter) is left to the pipeline
+    assert all(i not in got["indicators"] for i, m in metric.items() if m["where"])

@@ -47,12 +47,19 @@
       for (var i = 0; i < n; i++) { s += w[g][i]; if (unit[i] >= 0) a[unit[i]] += w[g][i]; }
       upop[g] = a; spop[g] = s;
     });
+    // the plans' literal indicators count communities (units) and streets (their parents)
+    var parent = p.units.parent || [], streets = {};
+    upop.communities = new Float64Array(nu).fill(1); spop.communities = nu;
+    upop.streets = new Float64Array(nu);
+    for (var q = 0; q < nu; q++) if (parent[q]) { upop.streets[q] = 1; streets[parent[q]] = true; }
+    spop.streets = Object.keys(streets).length;
 
     function evaluate(chosen) {
       var times = {}, sfca = {}, k, i, j;
       for (k in times0) times[k] = Float64Array.from(times0[k]);
       for (k in sfca0) sfca[k] = Float64Array.from(sfca0[k]);
       // capacity added inside each unit and the study, by what it counts as (circles/kinds.py)
+      var builtIn = [];  // [unit, kind] of every chosen site
       var added = { beds: [new Float64Array(nu), 0], slots: [new Float64Array(nu), 0],
         daycare_places: [new Float64Array(nu), 0] };
       var c = p.candidates, catchS = p.catchment_s;
@@ -72,6 +79,7 @@
           }
         }
         if (added[counts]) { added[counts][1] += cap; if (c.unit[ci] >= 0) added[counts][0][c.unit[ci]] += cap; }
+        builtIn.push([c.unit[ci], kind]);
       });
       function anyTime(group) {
         var out = new Float64Array(n).fill(Infinity);
@@ -107,6 +115,19 @@
           }
           sn = 1000 * ((p.study[what + "_inside"] || 0) + added[what][1]);
           sd = spop[m[2]];
+        } else if (p.community && p.community[name]) {
+          var cm = p.community[name], has = cm.has.slice();
+          builtIn.forEach(function (b) { if (b[0] >= 0 && cm.kinds.indexOf(b[1]) >= 0) has[b[0]] = 1; });
+          if (cm.level === "unit") {
+            for (i = 0; i < nu; i++) { num[i] = has[i]; den[i] = 1; sn += has[i]; }
+            sd = nu;
+          } else {
+            var sh = {};
+            for (i = 0; i < nu; i++) if (parent[i]) sh[parent[i]] = sh[parent[i]] || !!has[i];
+            for (i = 0; i < nu; i++) if (parent[i]) { num[i] = sh[parent[i]] ? 1 : 0; den[i] = 1; }
+            for (var st in sh) sn += sh[st] ? 1 : 0;
+            sd = spop.streets;
+          }
         } else {
           return null;
         }
@@ -132,7 +153,7 @@
         });
       });
       p.indicators.forEach(function (ind) {
-        var m = metric(ind.metric);
+        var m = ind.where ? null : metric(ind.metric);  // a filtered subset of units: not recomputed here
         if (!m) { out.study.indicators[ind.id] = null; return; }
         out.study.indicators[ind.id] = judge(m[1], ind, spop[ind.group]);
         var fails = 0;
