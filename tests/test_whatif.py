@@ -91,3 +91,31 @@ def test_community_indicators_follow_the_sites_built(tmp_path):
     assert checked >= 2
     # an indicator measured on a subset of units (a where filter) is left to the pipeline
     assert all(i not in got["indicators"] for i, m in metric.items() if m["where"])
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run whatif.js outside a browser")
+def test_whatif_js_community_counts_and_gaps(tmp_path):
+    """whatif.js on the community study: every indicator it recomputes has the after-state's status and gap."""
+    from circles.pipeline import analyse
+    from circles.study import load_study
+    from conftest import TESTDATA
+
+    res = analyse(load_study(TESTDATA / "community" / "study.toml"))
+    (tmp_path / "whatif.json").write_text(json.dumps(res.whatif), encoding="utf-8")
+    chosen = [list(c) for c in whatif.chosen_suggested(res.whatif)]
+    script = tmp_path / "run.js"
+    script.write_text(
+        "global.atob = b => Buffer.from(b, 'base64').toString('binary'); global.window = global;\n"
+        f"require({json.dumps(str(ROOT / 'circles' / 'assets' / 'whatif.js'))});\n"
+        f"const p = require({json.dumps(str(tmp_path / 'whatif.json'))});\n"
+        f"const r = CirclesWhatIf.load(p).evaluate({json.dumps(chosen)});\n"
+        "console.log(JSON.stringify([r.study.indicators, r.units_fail]));\n", encoding="utf-8")
+    inds, units_fail = json.loads(subprocess.run(["node", str(script)], capture_output=True, text=True,
+                                                 check=True).stdout)
+    after = {r["indicator"]: r for r in res.summary["targets_after"]}
+    done = {k: v for k, v in inds.items() if v is not None}
+    assert {"daycare_coverage", "childcare_coverage", "beds_per_1000_elderly", "slots_per_1000_total"} <= set(done)
+    for k, v in done.items():
+        assert v["measured"] == pytest.approx(after[k]["measured"], abs=6e-4), k
+        assert (v["status"], v["gap"]) == (after[k]["status"], after[k]["gap"]), k
+        assert units_fail[k] == res.summary["units_fail_after"].get(k, 0), k

@@ -137,7 +137,7 @@
       function judge(m, ind, pop) {
         if (!(pop > 0) || isNaN(m)) return { measured: m, status: "no population", gap: 0 };
         if (m >= ind.value - 1e-12) return { measured: m, status: "pass", gap: 0 };
-        var scale = ind.gap === "people" ? pop : pop / 1000;
+        var scale = (ind.gap === "beds" || ind.gap === "slots") ? pop / 1000 : pop;  // people, communities, streets
         return { measured: m, status: "fail", gap: Math.ceil((ind.value - m) * scale - 1e-9) };
       }
       var out = { study: { coverage: {}, indicators: {} }, units: [], units_fail: {} };
