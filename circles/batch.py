@@ -331,16 +331,23 @@ def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
 
 
 def _index_html(name: str, table: pd.DataFrame) -> str:
+    """The batch's index page. Area names, the batch name and every cell are data: they are
+    escaped as HTML text (and the link's folder part is percent-encoded as a URL path segment),
+    so a name such as ``<script>`` or ``javascript:`` shows as text and links stay under ``areas/``."""
     import html
+    from urllib.parse import quote
+
+    def text(v) -> str:
+        return html.escape("" if v is None or (not isinstance(v, (list, tuple, dict)) and pd.isna(v)) else str(v))
 
     rows = []
     for _, r in table.iterrows():
-        link = (f"<a href='areas/{html.escape(Path(r['folder']).name)}/report.html'>{html.escape(str(r['area']))}</a>"
-                if r.get("status") != "failed" else html.escape(str(r["area"])))
-        cells = "".join(f"<td>{html.escape('' if pd.isna(v) else str(v))}</td>" for k, v in r.items()
-                        if k not in ("area", "folder"))
+        href = f"areas/{quote(Path(str(r['folder'])).name, safe='')}/report.html"
+        link = (f"<a href=\"{html.escape(href)}\">{text(r['area'])}</a>"
+                if r.get("status") != "failed" else text(r["area"]))
+        cells = "".join(f"<td>{text(v)}</td>" for k, v in r.items() if k not in ("area", "folder"))
         rows.append(f"<tr><td>{link}</td>{cells}</tr>")
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns if c not in ("area", "folder"))
-    return (f"<!doctype html><meta charset='utf-8'><title>{html.escape(name)}</title>"
+    head = "".join(f"<th>{text(c)}</th>" for c in table.columns if c not in ("area", "folder"))
+    return (f"<!doctype html><meta charset='utf-8'><title>{text(name)}</title>"
             f"<style>body{{font:14px sans-serif}}td,th{{border-bottom:1px solid #ddd;padding:3px 6px}}</style>"
-            f"<h1>{html.escape(name)}</h1><table><tr><th>area</th>{head}</tr>{''.join(rows)}</table>")
+            f"<h1>{text(name)}</h1><table><tr><th>area</th>{head}</tr>{''.join(rows)}</table>")

@@ -131,13 +131,13 @@ class _Page:
         self.groups: dict[str, folium.FeatureGroup] = {}
         self.payload: dict = {"shared": {}, "layers": {}}
 
-    def layer(self, name: str, show: bool, spec: dict) -> None:
+    def layer(self, name: str, show: bool, spec: dict, role: str) -> None:
         # Leaflet's layer list sets names with innerHTML: escape them as HTML text
         fg = folium.FeatureGroup(name=html.escape(name), show=show)
         fg.add_to(self.map)
         key = f"l{len(self.groups)}"
         self.groups[key] = fg
-        self.payload["layers"][key] = spec
+        self.payload["layers"][key] = {**spec, "role": role}
 
     def finish(self) -> None:
         """Embed the payload as inert JSON and the call that draws it."""
@@ -212,7 +212,8 @@ def _geojson(geoms) -> list:
 def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
     metric = gdf.estimate_utm_crs() if gdf.crs.is_geographic else gdf.crs
     g = gdf.to_crs(metric)
-    return g.set_geometry(g.geometry.simplify(tolerance_m))
+    # Douglas-Peucker without topology repair: 10x faster, and a sliver at 5-15 m is invisible on screen
+    return g.set_geometry(g.geometry.simplify(tolerance_m, preserve_topology=False))
 
 
 def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
@@ -228,7 +229,7 @@ def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, lang
         "style": {"color": "#555", "weight": 0.6, "fillOpacity": 0.55}, "sticky": True,
         "tooltip": _unit_cols(units, language) + [_num_col(name, share, _pct_num),
                     _num_col(t["elderly"], units["pop_elderly"], lambda v: f"{v:,.0f}"),
-                    _num_col(t["infants"], units["pop_infants"], lambda v: f"{v:,.0f}")]})
+                    _num_col(t["infants"], units["pop_infants"], lambda v: f"{v:,.0f}")]}, "units")
     return page
 
 
@@ -258,7 +259,7 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
         "type": "polygons", "geoms": key, "fill": [_ramp(1 - f / n) for f in n_fail],
         "style": {"color": "#333", "weight": 0.6, "fillOpacity": 0.5}, "sticky": True,
         "tooltip": _unit_cols(units, language) + [_num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
-        + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]})
+        + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")
     return page
 
 
@@ -282,7 +283,7 @@ def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: 
     page.layer(f"{t['pop']}: {t[group]}", show, {
         "type": "cells", "xy": key, "unit": key + "_unit", "label": t[group], "radius": 3,
         "color": "#3f007d" if group == "elderly" else "#00441b", "top": top or 1.0,
-        "values": [int(v) if v == int(v) else v for v in values.tolist()]})
+        "values": [int(v) if v == int(v) else v for v in values.tolist()]}, "population")
     return page
 
 
@@ -303,7 +304,7 @@ def add_facilities(page: _Page, facilities: gpd.GeoDataFrame, language: str, gcj
             "popup": [_col(t["kind"], [label] * len(group)),
                       _col(t["capacity"], ["" if pd.isna(c) else f"{c:.0f} {unit}" for c in caps]),
                       _col(t["address"], group["address"] if "address" in group else [""] * len(group))],
-            "note": t["illustrative"], "noteFlag": ill.astype(int).tolist()})
+            "note": t["illustrative"], "noteFlag": ill.astype(int).tolist()}, "facilities")
     return page
 
 
@@ -324,7 +325,7 @@ def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds
                        "type": "polygons", "geoms": _geojson(group.geometry),
                        "opacity": [round(0.12 + 0.18 * (1 - x / tmax), 3) for x in group["minutes"]],
                        "style": {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": 0.2},
-                       "tooltip": [_col("", [f"{label} {x:g} {t['min']}" for x in group["minutes"]])]})
+                       "tooltip": [_col("", [f"{label} {x:g} {t['min']}" for x in group["minutes"]])]}, "isochrones")
     return page
 
 
@@ -341,7 +342,7 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
         "badge": _col("", ranks), "tooltip": [_col("", [f"{lab} #{r}" for lab, r in zip(labels, ranks)])],
         "title": _col("", [f"{t['sites']} #{r}" for r in ranks]),
         "popup": [_col(t["kind"], labels), _num_col(t["capacity"], s["capacity"], lambda v: f"{v:.0f}"),
-                  _num_col(t["gain"], s["gain"], lambda v: f"{v:.0f} {t['people']}")]})
+                  _num_col(t["gain"], s["gain"], lambda v: f"{v:.0f} {t['people']}")]}, "sites")
     return page
 
 
@@ -492,7 +493,7 @@ def legend_html(language: str) -> str:
 _CSS = """
 .circles-badge{color:#fff;border:2px solid #fff;border-radius:50%;width:24px;height:24px;line-height:20px;
  text-align:center;font:bold 12px sans-serif;box-shadow:0 0 3px #000}
-.circles-cluster{color:#fff;border:2px solid #fff;border-radius:50%;width:26px;height:26px;line-height:22px;
+.circles-cluster{background:#fff;border:3px solid;border-radius:50%;width:26px;height:26px;line-height:20px;
  text-align:center;font:bold 11px sans-serif;box-shadow:0 0 3px #000;box-sizing:border-box;opacity:.9}
 table.circles-tip td{padding:0 4px}
 """

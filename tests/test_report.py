@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from circles.chinacoords import wgs84_to_gcj02
 from circles.cli import app
-from circles.report import read_report_data, to_display, write_report
+from circles.report import DISPLAY_DECIMALS, read_report_data, to_display, write_report
 
 
 def test_report_rebuilds_from_saved_outputs(demo_run, tmp_path):
@@ -45,8 +45,11 @@ def test_gcj02_basemap_shifts_every_layer(demo_run, tmp_path):
     data = read_report_data(folder, basemap="amap")
     html = write_report(data, tmp_path).read_text(encoding="utf-8")
     assert "autonavi.com" in html
-    x, y = lon[0], lat[0]
-    assert f"{y:.6f}"[:8] in html and f"{x:.6f}"[:9] in html
+    # the page's coordinates (rounded to DISPLAY_DECIMALS) are the shifted ones, not WGS84
+    x, y = (round(float(v), DISPLAY_DECIMALS) for v in (shifted.geometry.x.iloc[0], shifted.geometry.y.iloc[0]))
+    assert f"{x!r},{y!r}" in html
+    px, py = (round(float(v), DISPLAY_DECIMALS) for v in (plain.geometry.x.iloc[0], plain.geometry.y.iloc[0]))
+    assert f"{px!r},{py!r}" not in html
 
 
 def test_print_figures_use_the_packaged_cjk_font():

@@ -103,7 +103,8 @@
           disableClusteringAtZoom: s.cluster, showCoverageOnHover: false, chunkedLoading: true, maxClusterRadius: 120,
           iconCreateFunction: function (c) {
             var b = el("div", c.getChildCount(), "circles-cluster");
-            b.style.background = colour;
+            b.style.borderColor = colour;
+            b.style.color = colour;
             return L.divIcon({ html: b, className: "", iconSize: [26, 26], iconAnchor: [13, 13] });
           },
         });
