@@ -132,6 +132,7 @@ ZH: dict[str, str] = {
     "rep.site_named": "{name}",
     "rep.site_rank": "建议新建{kind} #{rank}",
     "rep.candidate": "候选点",
+    "rep.sites_whatif": "建议新建选址（点击试算，{n}）",
     "rep.candidates": "候选点（点击加入/移出）",
     "rep.band_title": "步行速度敏感性（{lo}–{hi} m/s）",
     # ---- what-if panel
@@ -300,6 +301,7 @@ EN: dict[str, str] = {
     "rep.site_named": "{name}",
     "rep.site_rank": "Suggested {kind} #{rank}",
     "rep.candidate": "Candidate site",
+    "rep.sites_whatif": "Suggested sites (click to try, {n})",
     "rep.candidates": "Candidate sites (click to add/remove)",
     "rep.band_title": "Walking-speed sensitivity ({lo}–{hi} m/s)",
     "whatif.title": "What if we build here? (click sites on the map)",

@@ -43,7 +43,7 @@ from circles.chinacoords import wgs84_to_gcj02
 from circles.i18n import kind_name
 from circles.i18n import t as tr
 from circles.io.facilities import KINDS
-from circles.io.units import display_names, short_names
+from circles.io.units import short_names
 
 BASEMAPS = {
     "none": None,
@@ -329,7 +329,7 @@ def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds
     return page
 
 
-def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> _Page:
+def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool = False, show: bool = True) -> _Page:
     """Suggested sites as numbered badges (no icon font needed, so it works offline)."""
     t = _T[language]
     if sites.empty:
@@ -337,7 +337,7 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
     s = to_display(sites, gcj02)
     labels = [kind_name(k, language) for k in s["kind"]]
     ranks = s["rank"].astype(int).tolist()
-    page.layer(f"{t['sites']} ({len(s)})", True, {
+    page.layer(f"{t['sites']} ({len(s)})", show, {
         "type": "points", "xy": _xy(s), "colors": [KIND_COLOURS.get(k, "#333") for k in s["kind"]],
         "badge": _col("", ranks), "tooltip": [_col("", [f"{lab} #{r}" for lab, r in zip(labels, ranks)])],
         "title": _col("", [f"{t['sites']} #{r}" for r in ranks]),
@@ -346,8 +346,11 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
     return page
 
 
-def _gap(r: dict, gap_kind: dict, language: str) -> str:
-    """A target row's gap in the page's language (re-rendered: summary.json holds the run's language)."""
+def _gap(r: dict, gap_kind: dict, language: str, run_language: str | None = None) -> str:
+    """A target row's gap in the page's language: as saved when the page is in the run's language,
+    else made again from the number (summary.json holds the run's language)."""
+    if language == run_language:
+        return str(r.get("gap_text") or "")
     if r.get("status") == "not assessable":  # the reason the targets stage wrote, in the page's language
         return i18n.relang(str(r.get("gap_text") or ""), language)
     if r.get("status") != "fail" or r.get("indicator") not in gap_kind or f"gap.{gap_kind[r['indicator']]}" not in \
@@ -356,21 +359,22 @@ def _gap(r: dict, gap_kind: dict, language: str) -> str:
     return i18n.gap_text(float(r["gap"]), gap_kind[r["indicator"]], language)
 
 
-def _estimate_lines(summary: dict, language: str) -> list[str]:
+def _estimate_lines(summary: dict, language: str) -> list[tuple[str, str]]:
     """The population estimates used, in the page's language."""
-    p = summary.get("methods")
+    p = summary.get("methods") or {}
     est = summary["population"].get("estimated", {})
-    if not p:
-        return [str(v) for v in est.values()]
     out = []
-    for key in est:
-        if key == "infants":
-            out.append(tr("methods.infants_share", language, share=f"{p['infant_share']:g}") if p["total_only"]
-                       else tr("methods.infants", language, r=f"{p['child_woman_ratio']:g}"))
-        elif key == "elderly":
-            out.append(tr("methods.elderly_share", language, share=f"{p['elderly_share']:g}"))
-        elif key == "total":
-            out.append(tr("methods.total", language, u=f"{p['under20_share']:g}"))
+    for key, text in est.items():
+        group = tr(f"group.{key}", language) if f"group.{key}" in i18n.CATALOGUE[language] else key
+        if key == "infants" and p:
+            out.append((group, tr("methods.infants_share", language, share=f"{p['infant_share']:g}")
+                        if p["total_only"] else tr("methods.infants", language, r=f"{p['child_woman_ratio']:g}")))
+        elif key == "elderly" and p:
+            out.append((group, tr("methods.elderly_share", language, share=f"{p['elderly_share']:g}")))
+        elif key == "total" and p:
+            out.append((group, tr("methods.total", language, u=f"{p['under20_share']:g}")))
+        else:  # a rule this page has no words for: as the run wrote it
+            out.append((group, str(text)))
     return out
 
 
@@ -385,6 +389,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
 
     t = _T[language]
     gap_kind = {i["id"]: i["gap"] for i in preset["indicators"]}
+    run_lang = summary.get("language")
     tm = max(summary["thresholds_min"])
     rows = "".join(
         f"<tr><td>{_e(t[g])}</td>" + "".join(f"<td>{_pct(summary['coverage'][g][f'{x:g}min'])}</td>" for x in summary["thresholds_min"])
@@ -396,19 +401,19 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
         f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}</td><td>{_fmt(r['target'], r['indicator'])}</td>"
         f"<td class='{r['status'].replace(' ', '-')}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
-        f"<td>{_e(_gap(r, gap_kind, language))}</td></tr>" for r in summary["targets"]["study"])
+        f"<td>{_e(_gap(r, gap_kind, language, run_lang))}</td></tr>" for r in summary["targets"]["study"])
     by_id = units.set_index(units["unit_id"].astype(str)) if units is not None and len(units) else None
     names = dict(zip(by_id.index, short_names(by_id))) if by_id is not None else {}
     worst = ""
     for w in summary["worst_units"]:
         uid = str(w["unit_id"])
         limit = (summary.get("travel") or {}).get("search_limit_min")
-        why = i18n.worst_why(by_id.loc[uid].to_dict(), tm, language, limit) if by_id is not None and uid in by_id.index \
-            else w["why"]
-        where = f" ({_e(w['parent'])})" if w.get("parent") and w["parent"] != names.get(uid, uid) else ""
+        why = i18n.worst_why(by_id.loc[uid].to_dict(), tm, language, limit) \
+            if language != run_lang and by_id is not None and uid in by_id.index else w["why"]
+        where = f" ({_e(w['parent'])})" if w.get("parent") else ""
         code = f" <span style='color:#777'>{_e(uid)}</span>" if names.get(uid, uid) != uid else ""
         worst += f"<li><b>{_e(names.get(uid, uid))}</b>{code}{where}: {_e(why)}</li>"
-    notes = "".join(f"<li>{_e(t['estimated'])}: {_e(x)}</li>" for x in _estimate_lines(summary, language))
+    notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(x)}</li>" for k, x in _estimate_lines(summary, language))
     if summary.get("illustrative_facilities"):
         notes += f"<li><b>{_e(t['illustrative'])}</b></li>"
     net = summary["network"]
@@ -444,7 +449,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
             f"<li class='after-row'>{_e(tr('rep.after', language))} · "
             f"{_e(labels.get(r['indicator'], r['indicator']))}: "
             f"{_fmt(r['measured'], r['indicator'])} → {_e(t['pass'] if r['status'] == 'pass' else t['fail'])}"
-            f" {_e(_gap(r, gap_kind, language))}</li>" for r in after)
+            f" {_e(_gap(r, gap_kind, language, run_lang))}</li>" for r in after)
     title = _e(summary.get("title") or summary["study"])
     return f"""
 <div id="circles-summary" style="position:fixed;top:10px;left:50px;z-index:1000;width:390px;max-height:92%;overflow:auto;
@@ -456,7 +461,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
  {_e(tr('rep.population', language))}: {pop['total']:,.0f} · {_e(t['elderly'])} {pop['elderly']:,.0f} · {_e(t['infants'])} {pop['infants']:,.0f}</div>
 <table class="coverage" style="width:100%;border-collapse:collapse;margin-top:6px">
 <tr><th></th>{head}</tr>{rows}</table>
-<h4 style="margin:8px 0 2px 0">{_e(t['targets'])}: {_e(preset.get('preset', {}).get(f'title_{language}') or summary['targets']['title'])}</h4>
+<h4 style="margin:8px 0 2px 0">{_e(t['targets'])}: {_e(summary['targets']['title'] if language == run_lang else preset.get('preset', {}).get(f'title_{language}') or summary['targets']['title'])}</h4>
 <table class="targets" style="width:100%;border-collapse:collapse"><tr><th></th><th>{t['measured']}</th><th>{t['target']}</th><th>{t['status']}</th><th></th></tr>{trows}</table>
 <h4 style="margin:8px 0 2px 0">{_e(t['worst'])} ({_e(tr('rep.within', language, t=f'{tm:g}'))})</h4><ol style="padding-left:18px;margin:0">{worst}</ol>
 <h4 style="margin:8px 0 2px 0">{_e(t['sites'])}</h4><ul style="padding-left:18px;margin:0">{sites}</ul>
@@ -537,7 +542,7 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     x0, y0, x1, y1 = data.units.to_crs(metric).total_bounds
     page = _Page(m, tolerance_m=max(5.0, max(x1 - x0, y1 - y0) / 2000))
     tm = max(data.summary["thresholds_min"])
-    page.unit_names = dict(zip(data.units["unit_id"].astype(str), display_names(data.units)))
+    page.unit_names = dict(zip(data.units["unit_id"].astype(str), short_names(data.units)))
     add_units(page, data.units, cov.col("cov", "elderly", "any", tm),
               tr("rep.within_cov", language, g=t["elderly"], t=f"{tm:g}"), language, True, g)
     add_units(page, data.units, cov.col("cov", "infants", "any", tm),
@@ -549,9 +554,9 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     city = len(data.facilities) > CLUSTER_ABOVE
     add_isochrones(page, data.isochrones, language, show_kinds=() if city else ("daycare", "nursery"), gcj02=g)
     add_facilities(page, data.facilities, language, g)
-    whatif_sites = bool(data.whatif and data.whatif.get("candidates"))
-    if not whatif_sites:  # else the what-if layer shows the suggested sites, clickable (circles/panels.py)
-        add_sites(page, data.sites, language, g)
+    # with a what-if, its layer shows the suggested sites, clickable (circles/panels.py); this one
+    # (popups with capacity and gain) stays in the layer list, off
+    add_sites(page, data.sites, language, g, show=not (data.whatif and data.whatif.get("candidates")))
     page.finish()
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)

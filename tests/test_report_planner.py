@@ -73,7 +73,7 @@ def _page_text(driver) -> str:
             if (l.getTooltip && l.getTooltip()) parts.push(txt(l.getTooltip().getContent(), l));
             if (l.getPopup && l.getPopup()) parts.push(txt(l.getPopup().getContent(), l));
         });
-        document.querySelectorAll('details').forEach(d => parts.push(d.textContent));
+        document.querySelectorAll('.circles-section').forEach(d => parts.push(d.textContent));
         return parts.join('\\n');""")
 
 

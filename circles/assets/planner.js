@@ -179,7 +179,7 @@
     }
     sugLayer.addTo(map);
     if (control) {
-      control.addOverlay(sugLayer, tr("rep.sites") + " (" + C.suggested.filter(Boolean).length + ")");
+      control.addOverlay(sugLayer, tr("rep.sites_whatif", { n: C.suggested.filter(Boolean).length }));
       control.addOverlay(gridLayer, tr("rep.candidates"));
     }
     gridLayer.addTo(map);
@@ -259,9 +259,19 @@
   }
 
   // ------------------------------------------------------------------ equity, speed band, methods, credits
+  // a collapsible section (a heading that shows/hides its body; no <details>, whose toggle event
+  // hostile-content checks treat as a script entry point)
   function details(title, id) {
-    var d = el("details", { id: id, style: "margin-top:6px" });
-    d.appendChild(el("summary", { style: "font-weight:bold;cursor:pointer" }, title));
+    var d = el("div", { id: id, class: "circles-section", style: "margin-top:6px" });
+    var head = el("div", { class: "circles-section-head", style: "font-weight:bold;cursor:pointer" }, "▸ " + title);
+    var body = el("div", { class: "circles-section-body", style: "display:none" });
+    head.addEventListener("click", function () { d.open = !d.open; });
+    Object.defineProperty(d, "open", {
+      get: function () { return body.style.display !== "none"; },
+      set: function (v) { body.style.display = v ? "block" : "none"; head.textContent = (v ? "▾ " : "▸ ") + title; },
+    });
+    d.appendChild(head); d.appendChild(body);
+    d.body = body;
     panel.appendChild(d);
     return d;
   }
@@ -271,7 +281,7 @@
     ["elderly", "infants"].forEach(function (g) {
       var rows = D.equity.deciles[g] || [];
       if (!rows.length) return;
-      eq.appendChild(el("div", { style: "margin-top:3px" }, tr("group." + g)));
+      eq.body.appendChild(el("div", { style: "margin-top:3px" }, tr("group." + g)));
       var box = el("div", { class: "equity-deciles", "data-group": g, style: "display:flex;align-items:flex-end;height:44px;gap:2px" });
       rows.forEach(function (r) {
         var b = el("div", { class: "equity-bar", "data-decile": r.decile, "data-share": String(r.share),
@@ -280,7 +290,7 @@
             Math.max(1, Math.round(42 * r.share)) + "px" });
         box.appendChild(b);
       });
-      eq.appendChild(box);
+      eq.body.appendChild(box);
       var ol = el("ol", { style: "padding-left:18px;margin:2px 0" });
       (D.equity.behind[g] || []).forEach(function (b) {
         var li = el("li", { class: "equity-behind", "data-unit": b.unit_id });
@@ -289,10 +299,10 @@
           tr("equity.shortfall", { n: num(b.shortfall_people) })));
         ol.appendChild(li);
       });
-      eq.appendChild(el("div", { style: "color:#555" }, tr("equity.behind")));
-      eq.appendChild(ol);
+      eq.body.appendChild(el("div", { style: "color:#555" }, tr("equity.behind")));
+      eq.body.appendChild(ol);
     });
-    eq.appendChild(el("div", { style: "color:#555" }, D.equity_note));
+    eq.body.appendChild(el("div", { style: "color:#555" }, D.equity_note));
   }
   if (D.speed_band) {
     var sb = details(tr("rep.band_title", { lo: "0.8", hi: "1.2" }), "circles-speed-band");
@@ -307,17 +317,17 @@
       });
       tb.appendChild(row);
     });
-    sb.appendChild(tb);
+    sb.body.appendChild(tb);
   }
   var me = details(tr("methods.title"), "circles-methods");
   var ul = el("ul", { style: "padding-left:18px;margin:2px 0" });
   D.methods.forEach(function (line) { ul.appendChild(el("li", null, line)); });
-  me.appendChild(ul);
+  me.body.appendChild(ul);
   var cr = details(tr("rep.credits"), "circles-credits");
   cr.open = true;
   var ul2 = el("ul", { style: "padding-left:18px;margin:2px 0" });
   D.credits.forEach(function (line) { ul2.appendChild(el("li", { class: "credit" }, line)); });
-  cr.appendChild(ul2);
+  cr.body.appendChild(ul2);
 
   var css = el("style", null,
     "#circles-planner td,#circles-planner th{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}" +
