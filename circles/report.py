@@ -10,8 +10,19 @@ results, or read back from a run's output folder by :func:`read_report_data`, so
   and off by default, the data show without it.
 - GCJ-02 base maps (``basemap = "amap"``): Chinese web tiles are drawn in GCJ-02, so every
   layer is shifted from WGS84 to GCJ-02 for display (only for display).
-- Text from the data (names, addresses) is escaped before it reaches the page, so a
-  facility called ``<script>`` shows as text.
+- Text from the data and the study file (facility names and addresses, unit and district
+  names, column values, preset labels, the study title) never becomes markup or code. The map
+  layers are one JSON payload in an inert ``<script type="application/json">`` element (``<``,
+  ``>``, ``&`` written as ``\\u`` escapes so no string can end it); ``circles/assets/report.js``
+  builds tooltips and popups from it with ``textContent``. The summary panel, legend and
+  ``<title>`` are HTML escaped for their context (text or quoted attribute) and inserted
+  verbatim, never through folium's Jinja templates (which would evaluate ``{{ }}`` in a name).
+  Layer names are HTML escaped (Leaflet's layer list sets them with ``innerHTML``).
+- City scale (issue 15): canvas rendering; population cells stored once (positions, units)
+  with one count per group, built only when the layer is first switched on; geometry
+  simplified to about a screen pixel at the fitted zoom and coordinates rounded to 1e-5
+  degree (about 1 m); above :data:`CLUSTER_ABOVE` facilities the markers are clustered
+  below zoom 15 (vendored Leaflet.markercluster) and the isochrone layers start off.
 - Every word comes from the catalogue in :mod:`circles.i18n`, in the page's language; units
   are named by their community / street / district names (:func:`circles.io.units.display_names`).
 - The planner's panel (what-if, equity, speed band, methods, credits, offline context) is
@@ -400,7 +411,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
         f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}</td><td>{_fmt(r['target'], r['indicator'])}</td>"
-        f"<td class='{r['status'].replace(' ', '-')}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
+        f"<td class='{_e(r['status'].replace(' ', '-'))}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
         f"<td>{_e(_gap(r, gap_kind, language, run_lang))}</td></tr>" for r in summary["targets"]["study"])
     by_id = units.set_index(units["unit_id"].astype(str)) if units is not None and len(units) else None
     names = dict(zip(by_id.index, short_names(by_id))) if by_id is not None else {}

@@ -48,3 +48,16 @@ JOINED = " ¦ ".join(HOSTILE)
 def cycle(n: int) -> list[str]:
     """``n`` strings going through the corpus in turn (every string used once when n >= len)."""
     return [HOSTILE[i % len(HOSTILE)] for i in range(n)]
+
+
+def _prefix(limit: int = 1000) -> str:
+    parts: list[str] = []
+    for s in HOSTILE:
+        if len(" ¦ ".join(parts + [s])) > limit:
+            break
+        parts.append(s)
+    return " ¦ ".join(parts)
+
+
+STUDY_TITLE = _prefix()
+"""As many corpus strings as a study title holds (study.py accepts text up to 1000 characters)."""

@@ -17,7 +17,7 @@ from circles.pipeline import run
 from circles.report import _T, build_map, read_report_data
 from circles.study import load_study
 from conftest import DEMO, ROOT
-from hostile import HOSTILE, JOINED, cycle
+from hostile import HOSTILE, JOINED, STUDY_TITLE, cycle
 
 spec = importlib.util.spec_from_file_location("screenshot_report", ROOT / "scripts" / "screenshot_report.py")
 shot = importlib.util.module_from_spec(spec)
@@ -30,7 +30,7 @@ needs_browser = pytest.mark.skipif(not shot.browser_available(),
 @pytest.fixture(scope="module")
 def report_folder(tmp_path_factory):
     """The real pipeline on the demo with every hostile string as a facility name and address,
-    as district names, and the whole corpus as the study title (pandas 3 `str` columns)."""
+    as district names, and as much of the corpus as a title holds as the study title (pandas 3 `str` columns)."""
     d = tmp_path_factory.mktemp("xss") / "study"
     shutil.copytree(DEMO, d)
     gaz = d / "facilities_illustrative.csv"
@@ -47,8 +47,7 @@ def report_folder(tmp_path_factory):
         feat["properties"]["name"] = s
     (d / "districts.geojson").write_text(json.dumps(districts, ensure_ascii=False), encoding="utf-8")
     toml = (d / "study.toml").read_text(encoding="utf-8")
-    # the study file holds at most 1,000 characters of title (circles/study.py); the page gets the whole corpus below
-    toml = re.sub(r'^title = .*$', lambda _: f"title = {json.dumps(JOINED[:900])}", toml, count=1, flags=re.M)
+    toml = re.sub(r'^title = .*$', lambda _: f"title = {json.dumps(STUDY_TITLE)}", toml, count=1, flags=re.M)
     (d / "study.toml").write_text(toml, encoding="utf-8")
     _, folder = run(load_study(d / "study.toml"), folder=d.parent / "out")
     return folder
@@ -244,8 +243,8 @@ def test_report_in_headless_chromium(report_folder):
     finally:
         driver.quit()
     got = _open_and_collect(report_folder / "report.html")
-    _check_no_payload_ran(got, JOINED[:900])  # the study file's title (at most 1,000 characters)
-    assert got["panel_h3"] == JOINED[:900]
+    _check_no_payload_ran(got, STUDY_TITLE)
+    assert got["panel_h3"] == STUDY_TITLE
     addr = _T[summary["language"]]["address"]
     for s in HOSTILE:
         assert s in got["facilities:tooltip"] and s in got["facilities:popup"]
