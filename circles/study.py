@@ -108,7 +108,7 @@ class TravelOptions:
     walk_speed_mps: float = 1.0
     thresholds_min: list = field(default_factory=lambda: [5, 10, 15])
     max_offroad_m: float = 500.0
-    max_time_min: float | None = None  # times beyond are not searched (inf); batch runs set the longest threshold
+    max_time_min: float | None = None  # search limit; None = twice the longest threshold; beyond it a time is "beyond" (inf)
 
 
 @dataclass
