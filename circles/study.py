@@ -10,11 +10,15 @@ and the fix (:func:`check_study`). Every section and key::
     [study]       name (a plain folder name), title, crs ("auto" = UTM zone of the area), area,
                   output_dir, language
     [network]     path, profile, node_crossings, join_tolerance_m, road_class_column,
-                  name_column, oneway_column, source_crs
-    [[facilities]] path, coords, kind, columns, encoding, sheet, illustrative
+                  name_column, oneway_column, source_crs, source, licence
+    [[facilities]] path, coords, kind, columns, encoding, sheet, illustrative, source, licence
     [population]  folder, pattern, elderly_min_age, child_woman_ratio, under20_share,
-                  total_file, elderly_share, infant_share (when only a total raster exists)
-    [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column
+                  total_file, elderly_share, infant_share (when only a total raster exists),
+                  source, licence
+    [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column,
+                  source, licence, parents_source, parents_licence
+    (source/licence: the credits line of the report; defaults from the file read, see
+    circles/credits.py)
     [travel]      walk_speed_mps, thresholds_min, max_offroad_m, max_time_min
     [targets]     preset (name of a built-in preset or a path to a TOML file)
     [report]      basemap (none, osm, amap)
@@ -54,6 +58,8 @@ class NetworkOptions:
     name_column: str = "name"
     oneway_column: str | None = None
     source_crs: str | None = None
+    source: str | None = None  # who made the data (credits line); default from the file read
+    licence: str | None = None
 
 
 @dataclass
@@ -65,6 +71,8 @@ class FacilitySource:
     encoding: str | None = None
     sheet: str | None = None
     illustrative: bool = False
+    source: str | None = None
+    licence: str | None = None
 
 
 @dataclass
@@ -77,6 +85,8 @@ class PopulationOptions:
     total_file: Path | None = None
     elderly_share: float = 0.187
     infant_share: float = 0.029
+    source: str | None = None
+    licence: str | None = None
 
 
 @dataclass
@@ -87,6 +97,10 @@ class UnitOptions:
     grid_size_m: float = 1000.0
     parents: Path | None = None
     parent_name_column: str = "name"
+    source: str | None = None  # of the units file
+    licence: str | None = None
+    parents_source: str | None = None  # of the parents file
+    parents_licence: str | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from circles import coverage as cov
+from circles import i18n
 from circles.kinds import KINDS
 
 
@@ -119,30 +120,9 @@ def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3,
     u["_left_out"] = u[be].fillna(0) + u[bi].fillna(0)
     out = []
     for _, r in u.sort_values(["_left_out", "pop_total"], ascending=[False, False]).head(n).iterrows():
-        te, ti = r.get("time_elderly_median_min"), r.get("time_infants_median_min")
-        if language == "zh":
-            why = [f"{r[be]:,.0f} 名老年人、{r[bi]:,.0f} 名婴幼儿在{tmax:g}分钟步行范围外"
-                   f"（覆盖率 老年人 {r[ce]:.0%}、婴幼儿 {r[ci]:.0%}）",
-                   f"到最近养老设施中位时间 {_fmt_min(te, 'zh', limit_min)}，到最近托育设施 {_fmt_min(ti, 'zh', limit_min)}"]
-            if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} 名老年人超过 {limit_min:g} 分钟搜索上限、所在道路片段上没有养老设施或离路过远")
-        else:
-            why = [f"{r[be]:,.0f} elderly and {r[bi]:,.0f} infants beyond a {tmax:g}-min walk "
-                   f"(coverage {r[ce]:.0%} elderly, {r[ci]:.0%} infants)",
-                   f"median time to the nearest elderly service {_fmt_min(te, 'en', limit_min)}, to childcare {_fmt_min(ti, 'en', limit_min)}"]
-            if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} elderly are beyond the {limit_min:g}-min search limit, "
-                           "live on a road piece with no elderly service, or too far from a road")
+        why = i18n.worst_why(r, tmax, language, limit_min)
         out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": rnd(r["pop_total"], 0),
                     "pop_elderly": rnd(r["pop_elderly"], 0), "pop_infants": rnd(r["pop_infants"], 0),
                     "elderly_left_out": rnd(r[be], 0), "infants_left_out": rnd(r[bi], 0),
-                    "elderly_15min": rnd(r[ce]), "infants_15min": rnd(r[ci]), "why": "; ".join(why)})
+                    "elderly_15min": rnd(r[ce]), "infants_15min": rnd(r[ci]), "why": why})
     return out
-
-
-def _fmt_min(x, language, limit_min=None):
-    if x is not None and np.isinf(x) and limit_min is not None:  # past the search limit: not a made-up number
-        return f"超过 {limit_min:g} 分钟" if language == "zh" else f"> {limit_min:g} min"
-    if x is None or not np.isfinite(x):
-        return "不可达" if language == "zh" else "unreachable"
-    return f"{x:.1f} 分钟" if language == "zh" else f"{x:.1f} min"

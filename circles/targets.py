@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from circles import i18n
 from circles.errors import StudyError
 
 if sys.version_info >= (3, 11):
@@ -46,8 +47,7 @@ else:  # pragma: no cover
 
 _INDICATOR_KEYS = {"id", "metric", "op", "value", "gap", "group", "label_zh", "label_en", "source", "scores", "where",
                    "pair"}
-_GAP_WORDS = {"people": ("人", "people"), "beds": ("张床位", "beds"), "slots": ("个托位", "slots"),
-              "communities": ("个社区", "communities"), "streets": ("个街道", "streets")}
+_GAP_WORDS = ("people", "beds", "slots", "communities", "streets")  # words in circles/i18n.py (gap.<kind>)
 _GROUP_COLUMN = {"communities": "n_communities", "streets": "n_streets"}
 
 #: What each capacity measure needs present in a gazetteer (facility kinds).
@@ -158,8 +158,7 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
 
 def gap_text(gap: float, kind: str, language: str = "zh") -> str:
     """``gap_text(420, "slots", "en") == "needs 420 more slots"``."""
-    zh, en = _GAP_WORDS[kind]
-    return f"还需 {gap:,.0f} {zh}" if language == "zh" else f"needs {gap:,.0f} more {en}"
+    return i18n.gap_text(gap, kind, language)
 
 
 def wide(results: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -2,7 +2,10 @@
 
 Usage::
 
-    python scripts/screenshot_report.py maps/hankou-demo/report.html maps/screenshot-hankou-demo.png
+    python scripts/screenshot_report.py maps/hankou-demo/report.html maps/screenshot-hankou-demo.png [--whatif]
+
+``--whatif`` clicks every suggested site first (the what-if panel then shows the after-state).
+The PNG is saved with a 256-colour palette to keep it small.
 
 Uses Debian's ``chromium`` and ``chromedriver`` (``apt-get install chromium chromium-driver``);
 the browser test (tests/test_report_browser.py) opens pages with :func:`open_page` too.
@@ -47,14 +50,39 @@ def open_page(path: Path, *, width: int = 1400, height: int = 900, timeout_s: fl
     return driver
 
 
+def click_suggested_sites(driver) -> int:
+    """Click every suggested-site badge like a user (zoom to it, click), then zoom back out."""
+    start = driver.execute_script("""const m = window[document.querySelector('.folium-map').id];
+        return [m.getCenter().lat, m.getCenter().lng, m.getZoom()];""")
+    n = driver.execute_script("return document.querySelectorAll('.circles-site').length")
+    for k in range(n):
+        driver.execute_script("""
+            const m = window[document.querySelector('.folium-map').id];
+            const el = document.querySelectorAll('.circles-site')[arguments[0]];
+            m.setView(m.layerPointToLatLng(L.DomUtil.getPosition(el.parentNode)), 18, {animate: false});""", k)
+        time.sleep(0.05)
+        driver.find_elements("css selector", ".circles-site")[k].click()
+    driver.execute_script("""const m = window[document.querySelector('.folium-map').id];
+        m.setView([arguments[0], arguments[1]], arguments[2], {animate: false});""", *start)
+    time.sleep(0.5)
+    return n
+
+
 def main() -> None:
     page, png = Path(sys.argv[1]), Path(sys.argv[2])
     driver = open_page(page)
     try:
-        driver.save_screenshot(str(png))
+        if "--whatif" in sys.argv[3:]:
+            click_suggested_sites(driver)
+        raw = driver.get_screenshot_as_png()
     finally:
         driver.quit()
-    print(f"wrote {png}")
+    import io
+
+    from PIL import Image
+
+    Image.open(io.BytesIO(raw)).convert("RGB").quantize(colors=256).save(png, optimize=True)
+    print(f"wrote {png} ({png.stat().st_size / 1e3:.0f} kB)")
 
 
 if __name__ == "__main__":

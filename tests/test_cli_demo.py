@@ -56,7 +56,7 @@ def test_cli_run_demo_writes_consistent_outputs(tmp_path):
     assert "leaflet" in html.lower() and "circles-summary" in html
     assert all(u in html for u in units["unit_id"].head(5))
     # the infant estimate and the illustrative gazetteer are labelled in the report
-    assert "0.15 x women aged 20-39" in html and "示意" in html
+    assert "0.15 × 20-39 岁女性" in html and "示意" in html  # the page's language (circles/i18n.py)
 
 
 def _study_copy(tmp_path, replace: dict[str, str]):

@@ -62,6 +62,7 @@ def hostile_tables(folder, dtype: str):
     fac["address"] = cycle(len(fac) + 7)[7:]
     ids = dict(zip(data.units["unit_id"], cycle(len(data.units))))
     data.units["unit_id"] = data.units["unit_id"].map(ids)
+    data.units["unit_name"] = data.units["unit_id"]  # the page names units by their names
     data.units["parent"] = cycle(len(data.units) + 3)[3:]
     data.points["unit_id"] = data.points["unit_id"].map(ids)
     for c in [c for c in data.units if c.startswith("status_")]:

@@ -1,7 +1,8 @@
 """Analysis units: community/street polygons from a file, or a square grid derived over the area.
 
 Contract of what comes back: GeoDataFrame with ``unit_id`` (unique str), ``unit_name``,
-``parent`` (the street/district the unit lies in, or ``""``), Polygon/MultiPolygon
+``parent`` (the street/district the unit lies in: a ``parent``/``街道`` column of the file,
+or the ``units.parents`` polygon holding most of it; ``""`` when unknown), Polygon/MultiPolygon
 geometry in the study's metric CRS, valid.
 """
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _NAME_COLUMNS = ("name", "名称", "社区名称", "街道名称", "unit_name")
 _CODE_COLUMNS = ("code", "adcode", "代码", "编码", "unit_id", "id")
+_PARENT_COLUMNS = ("parent", "街道", "街道名称", "所属街道", "乡镇街道", "所属区", "区县", "street", "district")
 
 
 def load_units(
@@ -45,6 +47,7 @@ def load_units(
         raise InputFileError(f"{path}: no polygons; analysis units must be community or street polygons")
     name_col = name_column or next((c for c in _NAME_COLUMNS if c in gdf.columns), None)
     code_col = code_column or next((c for c in _CODE_COLUMNS if c in gdf.columns), None)
+    parent_col = next((c for c in _PARENT_COLUMNS if c in gdf.columns and c not in (name_col, code_col)), None)
     for given, label in ((name_column, "name_column"), (code_column, "code_column")):
         if given and given not in gdf.columns:
             raise InputFileError(f"{path}: `units.{label}` = {given!r} is not a column; columns are {list(gdf.columns)}")
@@ -57,7 +60,7 @@ def load_units(
         {
             "unit_id": gdf[code_col].astype(str).values if code_col else [f"U{i + 1:03d}" for i in range(len(gdf))],
             "unit_name": gdf[name_col].astype(str).values if name_col else [f"unit {i + 1}" for i in range(len(gdf))],
-            "parent": gdf["parent"].astype(str).values if "parent" in gdf else "",
+            "parent": gdf[parent_col].fillna("").astype(str).values if parent_col else "",
         },
         geometry=gdf.geometry.values,
         crs=crs,
@@ -106,12 +109,7 @@ def grid_units(area, *, crs, cell_size_m: float = 1000.0, parents: gpd.GeoDataFr
     grid["unit_name"] = grid["unit_id"]
     grid["parent"] = ""
     if parents is not None and len(parents):
-        parents = parents.to_crs(crs)
-        inter = gpd.overlay(grid[["unit_id", "geometry"]], parents[[parent_name_column, "geometry"]],
-                            how="intersection", keep_geom_type=True)
-        inter["a"] = inter.geometry.area
-        best = inter.sort_values("a", ascending=False).drop_duplicates("unit_id")
-        grid["parent"] = grid["unit_id"].map(best.set_index("unit_id")[parent_name_column]).fillna("").astype(str)
+        grid["parent"] = assign_parents(grid, parents, parent_name_column).to_numpy()
     return grid[["unit_id", "unit_name", "parent", "geometry"]]
 
 
@@ -128,6 +126,37 @@ def _row_label(r: int) -> str:
         r, rem = divmod(r - 1, 26)
         label = chr(65 + rem) + label
     return label
+
+
+def assign_parents(units: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, parent_name_column: str = "name") -> pd.Series:
+    """The name of the parent polygon (street, district) holding most of each unit's area, ``""`` where none."""
+    parents = parents.to_crs(units.crs)
+    if parent_name_column not in parents:
+        raise InputFileError(f"units.parents: no column {parent_name_column!r} (units.parent_name_column); "
+                             f"columns are {list(parents.columns)}")
+    inter = gpd.overlay(units[["unit_id", "geometry"]], parents[[parent_name_column, "geometry"]],
+                        how="intersection", keep_geom_type=True)
+    inter["a"] = inter.geometry.area
+    best = inter.sort_values("a", ascending=False).drop_duplicates("unit_id")
+    return units["unit_id"].map(best.set_index("unit_id")[parent_name_column]).fillna("").astype(str)
+
+
+def display_names(units: pd.DataFrame, *, with_parent: bool = True) -> pd.Series:
+    """How a unit is named on the page and in figures: its name (or code when it has no
+    name of its own), then its street / district: ``"民意社区 · 江汉区"``, ``"E05 · 江汉区"``."""
+    names = short_names(units)
+    if not with_parent or "parent" not in units:
+        return names
+    parent = units["parent"].fillna("").astype(str).to_numpy()
+    return pd.Series([f"{n} · {p}" if p and p != n else n for n, p in zip(names, parent)], index=units.index)
+
+
+def short_names(units: pd.DataFrame) -> pd.Series:
+    """A unit's own name, or its code when the name is missing or only repeats the code."""
+    ids = units["unit_id"].astype(str).to_numpy()
+    names = units["unit_name"].to_numpy() if "unit_name" in units else ids
+    out = [str(n) if isinstance(n, str) and n.strip() and n != i else i for n, i in zip(names, ids)]
+    return pd.Series(out, index=units.index)
 
 
 def assign_points(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.Series:

@@ -1,0 +1,342 @@
+/* circles planner panel: offline context layers, the what-if panel, equity view, methods and credits.
+ *
+ * Reads one JSON blob (<script type="application/json" id="circles-planner-data">) written by
+ * circles/panels.py. Every string from the data is put in the page with textContent or as a
+ * DOM text node, never as HTML. Needs Leaflet (L), the folium map and whatif.js (CirclesWhatIf).
+ */
+(function () {
+  "use strict";
+  var D = JSON.parse(document.getElementById("circles-planner-data").textContent);
+  var T = D.t;
+  var mapEl = document.querySelector(".folium-map");
+  var map = window[mapEl.id];
+
+  function tr(key, fields) {
+    var s = T[key] || key;
+    if (fields) for (var k in fields) s = s.split("{" + k + "}").join(String(fields[k]));
+    return s;
+  }
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    if (attrs) for (var k in attrs) {
+      if (k === "style") e.style.cssText = attrs[k]; else if (k === "class") e.className = attrs[k];
+      else e.setAttribute(k, attrs[k]);
+    }
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function pct(x) { return (x === null || x === undefined || isNaN(x)) ? "–" : (100 * x).toFixed(1) + "%"; }
+  function fmtInd(x, id) {
+    if (x === null || x === undefined || isNaN(x)) return "–";
+    return (x <= 1 && id.indexOf("per_1000") < 0) ? pct(x) : x.toFixed(2);
+  }
+  function num(x) { return Math.round(x).toLocaleString("en-US"); }
+  function layerControl() {
+    for (var k in window) {
+      try { if (window[k] instanceof L.Control.Layers) return window[k]; } catch (e) { /* cross-origin globals */ }
+    }
+    return null;
+  }
+  var control = window.circlesLayerControl || layerControl();
+
+  // ------------------------------------------------------------------ offline context
+  var canvas = L.canvas({ padding: 0.2 });
+  if (!map.getPane("circles-context")) {
+    map.createPane("circles-context");
+    map.getPane("circles-context").style.zIndex = 350;
+    map.getPane("circles-context").style.pointerEvents = "none";
+  }
+  function addContext(gj, style, name, show) {
+    if (!gj || !gj.features || !gj.features.length) return null;
+    var layer = L.geoJSON(gj, { pane: "circles-context", renderer: canvas, style: style, interactive: false });
+    if (show) layer.addTo(map);
+    if (control) control.addOverlay(layer, name);
+    return layer;
+  }
+  addContext(D.context.water, { color: "#6baed6", weight: 0, fillColor: "#9ecae1", fillOpacity: 0.55 },
+    tr("rep.water"), true);
+  addContext(D.context.roads, { color: "#888", weight: 1, opacity: 0.7 }, tr("rep.roads"), true);
+  var outl = addContext(D.context.outlines, { color: "#333", weight: 2, dashArray: "6 4", fill: false },
+    tr("rep.districts"), true);
+  if (outl) {
+    outl.eachLayer(function (l) {
+      var span = el("span", { class: "circles-outline-label" }, l.feature.properties.name);
+      l.bindTooltip(span, { permanent: true, direction: "center", className: "circles-outline-tip", opacity: 0.8 });
+    });
+  }
+
+  var UL = D.context.unit_labels;
+  if (UL && UL.name.length) {
+    // unit names, shown from zoom 15 (or always when there are few units)
+    var labels = L.layerGroup();
+    for (var u = 0; u < UL.name.length; u++) {
+      var lab = el("span", { class: "circles-unit-label" }, UL.name[u]);
+      labels.addLayer(L.marker([UL.lat[u], UL.lon[u]], { icon: L.divIcon({ html: lab, className: "circles-unit-icon",
+        iconSize: null }), interactive: false, keyboard: false }));
+    }
+    var few = UL.name.length <= 60;
+    var sync = function () {
+      if (few || map.getZoom() >= 15) { if (!map.hasLayer(labels) && labels._wanted !== false) labels.addTo(map); }
+      else if (map.hasLayer(labels)) { map.removeLayer(labels); }
+    };
+    labels._wanted = true;
+    if (control) control.addOverlay(labels, tr("rep.unit_names"));
+    map.on("overlayremove", function (e) { if (e.layer === labels) labels._wanted = false; });
+    map.on("overlayadd", function (e) { if (e.layer === labels) labels._wanted = true; });
+    map.on("zoomend", sync);
+    sync();
+  }
+
+  // ------------------------------------------------------------------ what-if
+  var W = D.whatif;
+  var panel = el("div", { id: "circles-planner", style:
+    "position:fixed;top:calc(42vh + 24px);bottom:160px;right:10px;z-index:1000;width:370px;overflow:auto;" +
+    "background:rgba(255,255,255,.96);padding:8px 10px;border-radius:6px;box-shadow:0 1px 6px rgba(0,0,0,.4);" +
+    "font:12px/1.4 sans-serif" });
+  document.body.appendChild(panel);
+  L.DomEvent.disableClickPropagation(panel);
+  L.DomEvent.disableScrollPropagation(panel);
+
+  if (W && W.candidates && W.candidates.lon.length) {
+    var engine = CirclesWhatIf.load(W);
+    var before = engine.evaluate([]);
+    var chosen = {};  // "i|kind" -> [i, kind]
+    var kinds = Object.keys(W.kinds);
+    var sec = el("div", { id: "circles-whatif" });
+    panel.appendChild(sec);
+    sec.appendChild(el("h4", { style: "margin:0 0 4px 0;font-size:14px" }, tr("whatif.title")));
+    sec.appendChild(el("div", { style: "color:#555" }, tr("whatif.help")));
+    var bar = el("div", { style: "margin:4px 0" });
+    var sel = el("select", { id: "circles-whatif-kind" });
+    kinds.forEach(function (k) { sel.appendChild(el("option", { value: k }, D.kind_names[k] || k)); });
+    var btnAll = el("button", { id: "circles-whatif-suggested" }, tr("whatif.suggested"));
+    var btnClear = el("button", { id: "circles-whatif-clear" }, tr("whatif.clear"));
+    var count = el("span", { id: "circles-whatif-count", style: "margin-left:6px" });
+    bar.appendChild(sel); bar.appendChild(btnAll); bar.appendChild(btnClear); bar.appendChild(count);
+    sec.appendChild(bar);
+    var covTable = el("table", { class: "whatif-coverage", style: "width:100%;border-collapse:collapse" });
+    var tgtTable = el("table", { class: "whatif-targets", style: "width:100%;border-collapse:collapse;margin-top:4px" });
+    var unitList = el("ol", { class: "whatif-units", style: "padding-left:18px;margin:2px 0" });
+    sec.appendChild(covTable); sec.appendChild(tgtTable);
+    sec.appendChild(el("div", { style: "font-weight:bold;margin-top:4px" }, tr("whatif.units_changed")));
+    sec.appendChild(unitList);
+
+    var C = W.candidates, markers = [];
+    var gridLayer = L.layerGroup(), sugLayer = L.layerGroup();
+    function key(i, k) { return i + "|" + k; }
+    function style(i) {
+      var on = false;
+      for (var k in chosen) if (chosen[k][0] === i) on = true;
+      return on;
+    }
+    function refreshMarker(i) {
+      var on = style(i), m = markers[i];
+      if (C.suggested[i]) {
+        m.getElement() && m.getElement().classList.toggle("circles-chosen", on);
+      } else {
+        m.setStyle({ fillColor: on ? "#08519c" : "#fff", color: on ? "#08519c" : "#555", fillOpacity: on ? 0.95 : 0.6 });
+      }
+    }
+    function toggle(i, kind) {
+      var k = key(i, kind);
+      if (chosen[k]) delete chosen[k]; else chosen[k] = [i, kind];
+      refreshMarker(i);
+      render();
+    }
+    for (var i = 0; i < C.lon.length; i++) {
+      (function (i) {
+        var m;
+        if (C.suggested[i]) {
+          var div = el("div", { class: "circles-site circles-site-" + C.kind[i], "data-candidate": i,
+            "data-kind": C.kind[i], "data-rank": C.rank[i] }, String(C.rank[i]));
+          div.style.cssText = "background:" + (D.kind_colours[C.kind[i]] || "#333") +
+            ";color:#fff;border:2px solid #fff;border-radius:50%;width:24px;height:24px;line-height:20px;" +
+            "text-align:center;font:bold 12px sans-serif;box-shadow:0 0 3px #000;cursor:pointer;box-sizing:border-box";
+          // an elderly and an infant site at one place (joint siting) sit side by side
+          var dx = W.kind_serves[C.kind[i]] === "elderly" ? 21 : 3;
+          m = L.marker([C.lat[i], C.lon[i]], { icon: L.divIcon({ html: div, className: "", iconSize: [24, 24],
+            iconAnchor: [dx, 12] }), zIndexOffset: 1000, keyboard: false });
+          var tip = el("div");
+          tip.appendChild(el("b", null, tr("rep.site_rank", { kind: D.kind_names[C.kind[i]] || C.kind[i], rank: C.rank[i] })));
+          if (C.name[i]) { tip.appendChild(el("br")); tip.appendChild(document.createTextNode(C.name[i])); }
+          if (D.gains && D.gains[i] !== undefined && D.gains[i] !== null) {
+            tip.appendChild(el("br"));
+            tip.appendChild(document.createTextNode(tr("rep.gain") + ": " + num(D.gains[i]) + " " + tr("rep.people")));
+          }
+          m.bindTooltip(tip);
+          m.on("click", function () { toggle(i, C.kind[i]); });
+          sugLayer.addLayer(m);
+        } else {
+          m = L.circleMarker([C.lat[i], C.lon[i]], { radius: 5, weight: 1, color: "#555", fillColor: "#fff",
+            fillOpacity: 0.6, className: "circles-cand" });
+          var t2 = el("div", null, tr("rep.candidate") + (C.name[i] ? ": " + C.name[i] : ""));
+          m.bindTooltip(t2);
+          m.on("click", function () { toggle(i, sel.value); });
+          gridLayer.addLayer(m);
+        }
+        markers[i] = m;
+      })(i);
+    }
+    sugLayer.addTo(map);
+    if (control) {
+      control.addOverlay(sugLayer, tr("rep.sites_whatif", { n: C.suggested.filter(Boolean).length }));
+      control.addOverlay(gridLayer, tr("rep.candidates"));
+    }
+    gridLayer.addTo(map);
+    btnAll.addEventListener("click", function () {
+      for (var i = 0; i < C.lon.length; i++) if (C.suggested[i]) chosen[key(i, C.kind[i])] = [i, C.kind[i]];
+      for (var j = 0; j < C.lon.length; j++) refreshMarker(j);
+      render();
+    });
+    btnClear.addEventListener("click", function () {
+      chosen = {};
+      for (var j = 0; j < C.lon.length; j++) refreshMarker(j);
+      render();
+    });
+
+    var gapWord = {};
+    W.indicators.forEach(function (ind) { gapWord[ind.id] = ind.gap; });
+    function render() {
+      var list = Object.keys(chosen).map(function (k) { return chosen[k]; });
+      var r = engine.evaluate(list);
+      count.textContent = list.length ? tr("whatif.chosen", { n: list.length }) : tr("whatif.none");
+      // study coverage: now -> after, per group and threshold
+      covTable.textContent = "";
+      var head = el("tr"); head.appendChild(el("th"));
+      W.thresholds_s.forEach(function (ts) { head.appendChild(el("th", null, tr("rep.within", { t: ts / 60 }))); });
+      covTable.appendChild(head);
+      ["elderly", "infants"].forEach(function (g) {
+        var row = el("tr"); row.appendChild(el("td", null, tr("group." + g)));
+        W.thresholds_s.forEach(function (ts) {
+          var k = String(ts / 60) + "min";
+          var td = el("td", { class: "whatif-cov", "data-group": g, "data-min": String(ts / 60),
+            "data-after": String(r.study.coverage[g][k]) },
+            pct(before.study.coverage[g][k]) + " → " + pct(r.study.coverage[g][k]));
+          row.appendChild(td);
+        });
+        covTable.appendChild(row);
+      });
+      // targets
+      tgtTable.textContent = "";
+      var h2 = el("tr");
+      ["", tr("whatif.now"), tr("whatif.after"), tr("rep.status"), ""].forEach(function (x) { h2.appendChild(el("th", null, x)); });
+      tgtTable.appendChild(h2);
+      W.indicators.forEach(function (ind) {
+        var a = r.study.indicators[ind.id], b = before.study.indicators[ind.id];
+        var row = el("tr", { class: "whatif-target", "data-indicator": ind.id });
+        row.appendChild(el("td", null, D.indicator_labels[ind.id] || ind.id));
+        var nowSaved = D.measured_now ? D.measured_now[ind.id] : null;  // figures the page cannot recompute
+        row.appendChild(el("td", { class: "before" }, b ? fmtInd(b.measured, ind.id) :
+          (nowSaved === null || nowSaved === undefined ? "–" : fmtInd(nowSaved, ind.id))));
+        row.appendChild(el("td", { class: "after", "data-value": a ? String(a.measured) : "" },
+          a ? fmtInd(a.measured, ind.id) : "–"));
+        row.appendChild(el("td", { class: a ? a.status.replace(" ", "-") : "" }, a ? tr("status." + a.status) : "–"));
+        var gtxt = (a && a.status === "fail") ? tr("gap." + ind.gap, { n: num(a.gap) }) : (a ? "" : tr("whatif.not_recomputed"));
+        var fails = (r.units_fail[ind.id] !== undefined) ? " · " + tr("whatif.units_fail", { n: r.units_fail[ind.id] }) : "";
+        row.appendChild(el("td", { class: "gap", "data-gap": a ? String(a.gap) : "" }, gtxt + fails));
+        tgtTable.appendChild(row);
+      });
+      // units whose coverage rises most (siting threshold)
+      unitList.textContent = "";
+      var ts = String(W.siting_threshold_s / 60), rows = [];
+      for (var u = 0; u < r.units.length; u++) {
+        var de = (r.units[u].cov["elderly_" + ts] || 0) - (before.units[u].cov["elderly_" + ts] || 0);
+        var di = (r.units[u].cov["infants_" + ts] || 0) - (before.units[u].cov["infants_" + ts] || 0);
+        if (de > 1e-9 || di > 1e-9) rows.push([Math.max(de, di), u, de, di]);
+      }
+      rows.sort(function (a, b) { return b[0] - a[0]; });
+      rows.slice(0, 10).forEach(function (x) {
+        var u = x[1], li = el("li", { class: "whatif-unit", "data-unit": W.units.id[u] });
+        li.appendChild(el("b", null, W.units.name[u]));
+        li.appendChild(document.createTextNode(": " + tr("group.elderly") + " " +
+          pct(before.units[u].cov["elderly_" + ts]) + " → " + pct(r.units[u].cov["elderly_" + ts]) + ", " +
+          tr("group.infants") + " " + pct(before.units[u].cov["infants_" + ts]) + " → " +
+          pct(r.units[u].cov["infants_" + ts])));
+        unitList.appendChild(li);
+      });
+    }
+    render();
+  }
+
+  // ------------------------------------------------------------------ equity, speed band, methods, credits
+  // a collapsible section (a heading that shows/hides its body; no <details>, whose toggle event
+  // hostile-content checks treat as a script entry point)
+  function details(title, id) {
+    var d = el("div", { id: id, class: "circles-section", style: "margin-top:6px" });
+    var head = el("div", { class: "circles-section-head", style: "font-weight:bold;cursor:pointer" }, "▸ " + title);
+    var body = el("div", { class: "circles-section-body", style: "display:none" });
+    head.addEventListener("click", function () { d.open = !d.open; });
+    Object.defineProperty(d, "open", {
+      get: function () { return body.style.display !== "none"; },
+      set: function (v) { body.style.display = v ? "block" : "none"; head.textContent = (v ? "▾ " : "▸ ") + title; },
+    });
+    d.appendChild(head); d.appendChild(body);
+    d.body = body;
+    panel.appendChild(d);
+    return d;
+  }
+  if (D.equity) {
+    var eq = details(tr("equity.title"), "circles-equity");
+    eq.open = true;
+    ["elderly", "infants"].forEach(function (g) {
+      var rows = D.equity.deciles[g] || [];
+      if (!rows.length) return;
+      eq.body.appendChild(el("div", { style: "margin-top:3px" }, tr("group." + g)));
+      var box = el("div", { class: "equity-deciles", "data-group": g, style: "display:flex;align-items:flex-end;height:44px;gap:2px" });
+      rows.forEach(function (r) {
+        var b = el("div", { class: "equity-bar", "data-decile": r.decile, "data-share": String(r.share),
+          title: tr("equity.decile", { d: r.decile }) + ": " + pct(r.share) + " (" + num(r.people) + ")",
+          style: "flex:1;background:" + (g === "elderly" ? "#7570b3" : "#1b9e77") + ";height:" +
+            Math.max(1, Math.round(42 * r.share)) + "px" });
+        box.appendChild(b);
+      });
+      eq.body.appendChild(box);
+      var ol = el("ol", { style: "padding-left:18px;margin:2px 0" });
+      (D.equity.behind[g] || []).forEach(function (b) {
+        var li = el("li", { class: "equity-behind", "data-unit": b.unit_id });
+        li.appendChild(el("b", null, b.name));
+        li.appendChild(document.createTextNode(": " + tr("equity.share") + " " + pct(b.share) + ", " +
+          tr("equity.shortfall", { n: num(b.shortfall_people) })));
+        ol.appendChild(li);
+      });
+      eq.body.appendChild(el("div", { style: "color:#555" }, tr("equity.behind")));
+      eq.body.appendChild(ol);
+    });
+    eq.body.appendChild(el("div", { style: "color:#555" }, D.equity_note));
+  }
+  if (D.speed_band) {
+    var sb = details(tr("rep.band_title", { lo: "0.8", hi: "1.2" }), "circles-speed-band");
+    var tb = el("table", { style: "width:100%;border-collapse:collapse" });
+    var hr = el("tr"); hr.appendChild(el("th"));
+    Object.keys(D.speed_band).forEach(function (v) { hr.appendChild(el("th", null, v + " m/s")); });
+    tb.appendChild(hr);
+    ["elderly", "infants"].forEach(function (g) {
+      var row = el("tr"); row.appendChild(el("td", null, tr("group." + g) + " " + tr("rep.within", { t: D.tmax })));
+      Object.keys(D.speed_band).forEach(function (v) {
+        row.appendChild(el("td", { class: "speed-band" }, pct(D.speed_band[v][g][String(D.tmax) + "min"])));
+      });
+      tb.appendChild(row);
+    });
+    sb.body.appendChild(tb);
+  }
+  var me = details(tr("methods.title"), "circles-methods");
+  var ul = el("ul", { style: "padding-left:18px;margin:2px 0" });
+  D.methods.forEach(function (line) { ul.appendChild(el("li", null, line)); });
+  me.body.appendChild(ul);
+  var cr = details(tr("rep.credits"), "circles-credits");
+  cr.open = true;
+  var ul2 = el("ul", { style: "padding-left:18px;margin:2px 0" });
+  D.credits.forEach(function (line) { ul2.appendChild(el("li", { class: "credit" }, line)); });
+  cr.body.appendChild(ul2);
+
+  var css = el("style", null,
+    "#circles-planner td,#circles-planner th{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}" +
+    "#circles-planner .fail{color:#b2182b;font-weight:bold}#circles-planner .pass{color:#1a9850;font-weight:bold}" +
+    ".circles-chosen{outline:3px solid #08519c;outline-offset:1px}" +
+    ".leaflet-top.leaflet-right .leaflet-control-layers{max-height:42vh;overflow:auto}" +
+    ".circles-unit-icon{background:none;border:0}.circles-unit-label{display:inline-block;transform:translate(-50%,-50%);" +
+    "white-space:nowrap;font:11px sans-serif;color:#222;text-shadow:0 0 3px #fff,0 0 3px #fff;pointer-events:none}" +
+    ".circles-outline-tip{background:rgba(255,255,255,.7);border:0;box-shadow:none;font:bold 13px sans-serif;color:#222}");
+  document.head.appendChild(css);
+  window.circlesPlanner = { ready: true };
+})();

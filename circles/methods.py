@@ -1,0 +1,77 @@
+"""The rules a run used, as numbers (``summary.json["methods"]``) and as sentences for the page.
+
+The page's methods section and the README's "Rules" section say the same things: walking
+rules by road class, the off-road leg, speeds, every estimate (infants, totals), the search
+limit and what each indicator counts. The road-class rules are read from the network
+loader's own tables (:mod:`circles.io.network`), so the text follows the code.
+"""
+
+from __future__ import annotations
+
+from circles.i18n import t
+
+
+def method_params(study, estimated: dict) -> dict:
+    """The numbers and switches the methods text is made from."""
+    from circles.io import network
+
+    po, tr = study.population, study.travel
+    try:  # the run's one search limit, where the travel rules define it (default: twice the longest threshold)
+        from circles.pipeline import search_limit_s
+
+        limit_min = search_limit_s(study) / 60.0
+    except ImportError:
+        limit_min = tr.max_time_min
+    return {
+        "profile": study.network.profile,
+        "walk_speed_mps": tr.walk_speed_mps,
+        "max_offroad_m": tr.max_offroad_m,
+        "max_time_min": limit_min,
+        "thresholds_min": list(tr.thresholds_min),
+        "siting_threshold_min": study.siting.threshold_min,
+        "road_class_column": study.network.road_class_column,
+        "walk_excluded": sorted(network.WALK_EXCLUDED),
+        "foot_yes": sorted(getattr(network, "FOOT_YES", ())),
+        "no_access": sorted(getattr(network, "NO_ACCESS", getattr(network, "_NO_ACCESS", ("no", "private")))),
+        "elderly_min_age": po.elderly_min_age,
+        "child_woman_ratio": po.child_woman_ratio,
+        "under20_share": po.under20_share,
+        "elderly_share": po.elderly_share,
+        "infant_share": po.infant_share,
+        "total_only": po.folder is None,
+        "estimated": sorted(estimated),
+    }
+
+
+def method_lines(p: dict, lang: str) -> list[str]:
+    """The methods section as sentences in ``lang``."""
+    v = f"{p['walk_speed_mps']:g}"
+    lines = [t("methods.walk_speed" if p["profile"] == "walk" else "methods.drive_speed", lang, v=v)]
+    banned = ", ".join(p["walk_excluded"])
+    opens = "/".join(p.get("foot_yes") or [])
+    allowed = t("methods.allowed", lang, opens=opens) if opens else t("methods.allowed_plain", lang)
+    lines.append(t("methods.walk_roads", lang, allowed=allowed, banned=banned,
+                   closes="/".join(p.get("no_access") or ["no", "private"])))
+    if p["road_class_column"] not in ("highway", None):
+        lines.append(t("methods.walk_roads_gis", lang, col=p["road_class_column"]))
+    lines.append(t("methods.offroad", lang, m=f"{p['max_offroad_m']:g}"))
+    tmax = max(p["thresholds_min"])
+    lines.append(t("methods.times", lang, t=f"{tmax:g}"))
+    lines.append(t("methods.search_none", lang) if p["max_time_min"] is None
+                 else t("methods.search_limit", lang, m=f"{p['max_time_min']:g}"))
+    lines.append(t("methods.catchment", lang, t=f"{tmax:g}", s=f"{p['siting_threshold_min']:g}"))
+    if p["total_only"]:
+        lines += [t("methods.elderly_share", lang, share=f"{p['elderly_share']:g}"),
+                  t("methods.infants_share", lang, share=f"{p['infant_share']:g}")]
+    else:
+        lines.append(t("methods.elderly", lang, a=p["elderly_min_age"]))
+        lines.append(t("methods.infants", lang, r=f"{p['child_woman_ratio']:g}") if "infants" in p["estimated"]
+                     else t("methods.infants_band", lang))
+        lines.append(t("methods.total", lang, u=f"{p['under20_share']:g}") if "total" in p["estimated"]
+                     else t("methods.total_bands", lang))
+    lines += [t("methods.ind.cov", lang), t("methods.ind.inside", lang), t("methods.ind.sfca", lang, t=f"{tmax:g}"),
+              t("methods.ind.gap", lang), t("methods.ind.worst", lang, t=f"{tmax:g}")]
+    if p["profile"] == "walk":
+        lines.append(t("methods.speed_band", lang, lo="0.8", hi="1.2"))
+    lines.append(t("methods.whatif", lang, t=f"{max(tmax, p['siting_threshold_min']):g}"))
+    return lines

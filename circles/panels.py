@@ -1,0 +1,146 @@
+"""The planner's part of the report page: offline context, what-if, equity, speed band, methods, credits.
+
+:func:`panels_html` returns one block for the page: a JSON blob (``<``, ``>`` and ``&``
+escaped, read with ``JSON.parse``) and the two scripts that use it
+(``circles/assets/whatif.js``, the engine; ``circles/assets/planner.js``, the panel). Every
+string from the data reaches the page through ``textContent``, never as HTML. The words
+come from :mod:`circles.i18n` in the page's language.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from circles.credits import credit_lines
+from circles.i18n import CATALOGUE, kind_name, t
+from circles.methods import method_lines
+
+KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
+                "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
+_JS_PREFIXES = ("whatif.", "equity.", "rep.", "gap.", "status.", "group.", "methods.title")
+
+
+def safe_json(obj) -> str:
+    """JSON that cannot end a ``<script>`` element or open a comment, whatever strings it holds."""
+    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _default(x):
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return None if not np.isfinite(x) else float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return str(x)
+
+
+def _geojson(gdf: gpd.GeoDataFrame | None, gcj02: bool, props=(), simplify_m: float = 0.0) -> dict | None:
+    if gdf is None or gdf.empty:
+        return None
+    from circles.report import to_display
+
+    g = gdf[list(props) + ["geometry"]].copy()
+    if simplify_m and not g.crs.is_geographic:
+        g["geometry"] = g.geometry.simplify(simplify_m)
+    g = to_display(g, gcj02)
+    g["geometry"] = shapely.set_precision(g.geometry.values, 1e-5)
+    g = g[~g.geometry.is_empty]
+    return json.loads(g.to_json(na="null", drop_id=True))
+
+
+def _shift(lon, lat, gcj02: bool):
+    if not gcj02:
+        return lon, lat
+    from circles.chinacoords import wgs84_to_gcj02
+
+    x, y = wgs84_to_gcj02(np.asarray(lon, float), np.asarray(lat, float))
+    return [round(float(a), 6) for a in x], [round(float(b), 6) for b in y]
+
+
+def _unit_labels(units, gcj02: bool) -> dict | None:
+    """Unit names at a point inside each unit (the page labels them when zoomed in)."""
+    if units is None or units.empty:
+        return None
+    from circles.io.units import short_names
+    from circles.report import to_display
+
+    metric = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
+    pts = gpd.GeoDataFrame(geometry=units.to_crs(metric).geometry.representative_point(), crs=metric)
+    pts = to_display(pts, gcj02)
+    return {"name": list(short_names(units)), "lon": [round(float(x), 5) for x in pts.geometry.x],
+            "lat": [round(float(y), 5) for y in pts.geometry.y]}
+
+
+def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None, *, roads=None, water=None,
+                 outlines=None, sites=None, units=None, gcj02: bool = False) -> dict:
+    """The blob the panel reads."""
+    w = dict(whatif or {})
+    if w.get("candidates"):
+        c = dict(w["candidates"])
+        c["lon"], c["lat"] = _shift(c["lon"], c["lat"], gcj02)
+        w["candidates"] = c
+    gains = None
+    if w.get("candidates") and sites is not None and len(sites) and "gain" in sites:
+        by_rank = {(str(k), int(r)): float(g) for k, r, g in zip(sites["kind"], sites["rank"], sites["gain"])}
+        gains = [by_rank.get((k, r)) if s else None
+                 for k, r, s in zip(w["candidates"]["kind"], w["candidates"]["rank"], w["candidates"]["suggested"])]
+    tmax = max(summary["thresholds_min"])
+    eq = summary.get("equity")
+    return {
+        "lang": language,
+        "t": {k: v for k, v in CATALOGUE[language].items() if k.startswith(_JS_PREFIXES)},
+        "kind_names": {k: kind_name(k, language) for k in (w.get("kinds") or {})} |
+                      {k: kind_name(k, language) for k in KIND_COLOURS},
+        "kind_colours": KIND_COLOURS,
+        "indicator_labels": {i["id"]: i.get(f"label_{language}") or i["id"] for i in preset["indicators"]},
+        "measured_now": {r["indicator"]: r.get("measured") for r in summary["targets"]["study"]},
+        "whatif": w or None,
+        "gains": gains,
+        "tmax": float(tmax) if tmax != int(tmax) else int(tmax),
+        "equity": eq,
+        "equity_note": t("equity.note", language, g=t("group.elderly", language) + " / " +
+                         t("group.infants", language), t=f"{tmax:g}") if eq else "",
+        "speed_band": summary.get("speed_band"),
+        "methods": method_lines(summary["methods"], language) if summary.get("methods") else [],
+        "credits": credit_lines(summary.get("credits") or [], language),
+        "context": {"roads": _geojson(roads, gcj02, simplify_m=2.0),
+                    "water": _geojson(water, gcj02),
+                    "outlines": _geojson(outlines, gcj02, props=("name",)),
+                    "unit_labels": _unit_labels(units, gcj02)},
+    }
+
+
+def panels_html(data: dict, control_name: str | None = None) -> tuple[str, str]:
+    """``(html, js)``: the JSON blob for the page body, and the scripts to run after the map exists
+    (folium's script section, added after the layer control)."""
+    assets = resources.files("circles.assets")
+    # the panel waits for the whole page: folium writes the map's own script after this one
+    js = assets.joinpath("whatif.js").read_text(encoding="utf-8") + \
+        "\ndocument.addEventListener('DOMContentLoaded', function () {\n" + \
+        (f"window.circlesLayerControl = {control_name};\n" if control_name else "") + \
+        assets.joinpath("planner.js").read_text(encoding="utf-8") + "\n});\n"
+    return f'<script type="application/json" id="circles-planner-data">{safe_json(data)}</script>', js
+
+
+def add_panels(m, data: dict, control=None):
+    """Add the planner's block to a folium map (after every other layer and the layer control);
+    ``control`` is the folium LayerControl the context and what-if layers join."""
+    import re as _re
+
+    import folium
+
+    name = control.get_name() if control is not None else None
+    if name is not None and not _re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"unexpected layer control name {name!r}")
+    html, js = panels_html(data, name)
+    m.get_root().html.add_child(folium.Element(html))
+    m.get_root().script.add_child(folium.Element(js))
+    return m
