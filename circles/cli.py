@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +38,27 @@ def _fail(exc: BaseException, debug: bool) -> None:
     raise typer.Exit(code=1)
 
 
+@contextmanager
+def _stage_bars(quiet: bool):
+    """Rich progress bars for ``circles run``: one line per stage, filled as the stage reports fractions."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    bars = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(), TaskProgressColumn(),
+                    TimeElapsedColumn(), console=console, disable=quiet)
+    tasks: dict[str, int] = {}
+
+    def show(stage: str, fraction: float | None = None) -> None:
+        if stage not in tasks:
+            for t in tasks.values():  # a new stage: the earlier ones are done
+                bars.update(t, total=1, completed=1)
+            tasks[stage] = bars.add_task(stage, total=None)
+        if fraction is not None:
+            bars.update(tasks[stage], total=1, completed=fraction)
+
+    with bars:
+        yield show
+
+
 @app.command()
 def run(
     study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit to run the embedded Hankou demo."),
@@ -61,8 +83,8 @@ def run(
                 raise CirclesError(f"--lang {language!r}: use zh or en")
             study.language = language
         t0 = time.perf_counter()
-        with console.status("starting") as status:
-            res, folder = run_pipeline(study, progress=lambda s: status.update(f"[bold]{s}[/] ..."), folder=out)
+        with _stage_bars(quiet) as show:
+            res, folder = run_pipeline(study, progress=show, folder=out)
         total = time.perf_counter() - t0
     except CirclesError as exc:
         _fail(exc, debug)
