@@ -178,8 +178,12 @@ def _polygons(xy: np.ndarray, t: np.ndarray, thresholds_s, *, cell_m: float, buf
             continue
         polys = [shapely.geometry.shape(g) for g, _ in shapes(mask.view(np.uint8), mask=mask, connectivity=4,
                                                                 transform=transform)]
-        geom = shapely.union_all(polys) if len(polys) > 1 else polys[0]
-        out.append(shapely.simplify(geom, cell, preserve_topology=True))
+        # traced regions are disjoint (4-connected): simplify each, keep them apart without a union
+        polys = shapely.simplify(np.array(polys, dtype=object), cell, preserve_topology=True)
+        geom = shapely.MultiPolygon(list(polys)) if len(polys) > 1 else polys[0]
+        if not geom.is_valid:  # two simplified neighbours overlap at a shared corner
+            geom = shapely.union_all(polys)
+        out.append(geom)
     return out
 
 

@@ -29,9 +29,11 @@ What it does:
    times the first render: from ``driver.get`` until the page has loaded, Leaflet's
    layer control is built and two animation frames have been painted.
 
-Prints the stage times, then a last line with ``total_s= peak_mb= report_mb= render_s=
-nodes= facilities= people=`` (``total_s`` is the child's wall time, ``nodes`` the
-network's nodes as the run reports them, ``people`` the study's population).
+Prints the stage times, then a last line with ``total_s= cpu_s= peak_mb= report_mb= render_s=
+nodes= edges= facilities= people=`` (``total_s`` is the child's wall time, ``cpu_s`` its CPU
+time (user + system: the figure to compare when other jobs share the cores; the load
+average is printed too), ``nodes`` the network's nodes as the run reports them,
+``people`` the study's population).
 
 ``--synthetic`` builds a square street-grid city instead (60 m blocks, ``--nodes``
 nodes, a population of about 10,000 people per km² peaking in the centre, written as
@@ -278,11 +280,14 @@ def run_circles(study: Path, out: Path) -> dict:
     exe = Path(sys.executable).with_name("circles")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from circles.cli import app; app()"]
     cmd += ["run", str(study), "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = r0.ru_maxrss
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     total = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb = r1.ru_maxrss
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"circles run failed (exit {proc.returncode})")
@@ -290,7 +295,7 @@ def run_circles(study: Path, out: Path) -> dict:
     stages = dict((k, float(v.rstrip("s"))) for k, v in (kv.split("=") for kv in m.group(1).split())) if m else {}
     if peak_kb < before:
         peak_kb = before
-    return {"total_s": total, "peak_mb": peak_kb / 1024.0, "stages": stages, "log": proc.stderr}
+    return {"total_s": total, "cpu_s": cpu, "peak_mb": peak_kb / 1024.0, "stages": stages, "log": proc.stderr}
 
 
 def render(report: Path, *, screenshot: Path | None = None, width: int = 1400, height: int = 900,
@@ -340,7 +345,8 @@ def one(study: Path, work: Path, info: dict, args, label: str) -> dict:
     r = run_circles(study, out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     report_mb = (out / "report.html").stat().st_size / 1e6
-    print(f"[{label}] setup {info['setup_s']:.1f} s (not counted); circles run {r['total_s']:.1f} s, "
+    print(f"[{label}] setup {info['setup_s']:.1f} s (not counted); circles run {r['total_s']:.1f} s "
+          f"({r['cpu_s']:.1f} s CPU, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores), "
           f"peak {r['peak_mb']:.0f} MB, report {report_mb:.2f} MB; stages (s): "
           + " ".join(f"{k}={v:.2f}" for k, v in r["stages"].items()), flush=True)
     render_s = None if args.no_render else render(out / "report.html", screenshot=args.screenshot)
@@ -348,7 +354,8 @@ def one(study: Path, work: Path, info: dict, args, label: str) -> dict:
     nodes = net.get("nodes", net.get("n_nodes"))
     people = summary.get("population", {}).get("total")
     n_fac = sum(f["kept"] for f in summary["facilities"]["files"])
-    return {"total_s": r["total_s"], "peak_mb": r["peak_mb"], "report_mb": report_mb, "render_s": render_s,
+    return {"total_s": r["total_s"], "cpu_s": r["cpu_s"], "peak_mb": r["peak_mb"], "report_mb": report_mb,
+            "render_s": render_s,
             "nodes": nodes, "edges": net.get("edges", net.get("n_edges")), "facilities": n_fac, "people": people,
             "stages": r["stages"], "out": out}
 
@@ -356,7 +363,8 @@ def one(study: Path, work: Path, info: dict, args, label: str) -> dict:
 def line(res: dict) -> str:
     rs = "n/a" if res["render_s"] is None else f"{res['render_s']:.2f}"
     ppl = res["people"]
-    return (f"total_s={res['total_s']:.1f} peak_mb={res['peak_mb']:.0f} report_mb={res['report_mb']:.2f} "
+    return (f"total_s={res['total_s']:.1f} cpu_s={res['cpu_s']:.1f} peak_mb={res['peak_mb']:.0f} "
+            f"report_mb={res['report_mb']:.2f} "
             f"render_s={rs} nodes={res['nodes']} edges={res['edges']} facilities={res['facilities']} "
             f"people={'n/a' if ppl is None else f'{ppl:.0f}'}")
 
