@@ -320,10 +320,16 @@ def render(report: Path, *, screenshot: Path | None = None, width: int = 1400, h
     driver.command_executor._client_config.timeout = timeout_s + 60  # a 30 MB page can block a call for minutes
     driver.set_page_load_timeout(timeout_s)
     driver.set_script_timeout(timeout_s)
+    from selenium.common.exceptions import TimeoutException
+
     try:
         driver.get("about:blank")
         t0 = time.perf_counter()
-        driver.get(report.resolve().as_uri())
+        try:
+            driver.get(report.resolve().as_uri())
+        except TimeoutException:
+            print(f"render: no first frame within {timeout_s:.0f} s", flush=True)
+            return float("inf")
         end = time.time() + timeout_s
         while time.time() < end:
             if driver.execute_script("return document.readyState === 'complete' && "
@@ -345,6 +351,11 @@ def one(study: Path, work: Path, info: dict, args, label: str) -> dict:
     r = run_circles(study, out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     report_mb = (out / "report.html").stat().st_size / 1e6
+    cpu_stages = summary.get("timings_cpu_s", {})
+    if cpu_stages:
+        r["stages_cpu"] = {**cpu_stages, "report+startup": r["cpu_s"] - sum(cpu_stages.values())}
+        print(f"[{label}] CPU per stage (s): " + " ".join(f"{k}={v:.2f}" for k, v in r["stages_cpu"].items()),
+              flush=True)
     print(f"[{label}] setup {info['setup_s']:.1f} s (not counted); circles run {r['total_s']:.1f} s "
           f"({r['cpu_s']:.1f} s CPU, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores), "
           f"peak {r['peak_mb']:.0f} MB, report {report_mb:.2f} MB; stages (s): "
@@ -357,7 +368,7 @@ def one(study: Path, work: Path, info: dict, args, label: str) -> dict:
     return {"total_s": r["total_s"], "cpu_s": r["cpu_s"], "peak_mb": r["peak_mb"], "report_mb": report_mb,
             "render_s": render_s,
             "nodes": nodes, "edges": net.get("edges", net.get("n_edges")), "facilities": n_fac, "people": people,
-            "stages": r["stages"], "out": out}
+            "stages": r["stages"], "stages_cpu": r.get("stages_cpu", {}), "out": out}
 
 
 def line(res: dict) -> str:
@@ -401,11 +412,13 @@ def main() -> None:
             rows.append(res)
             print(line(res), flush=True)
         print("growth (synthetic grid, facilities and people scale with area):")
-        print(f"{'nodes':>8} {'edges':>8} {'fac':>5} {'total_s':>8} {'peak_mb':>8} " +
-              " ".join(f"{k:>10}" for k in rows[0]["stages"]))
+        cols = list(rows[0]["stages_cpu"] or rows[0]["stages"])
+        print(f"{'nodes':>8} {'edges':>8} {'fac':>5} {'people':>9} {'total_s':>8} {'cpu_s':>7} {'peak_mb':>8} "
+              + " ".join(f"{k:>10}" for k in cols) + "   (stage columns: CPU s)")
         for r in rows:
-            print(f"{r['nodes']:>8} {r['edges']:>8} {r['facilities']:>5} {r['total_s']:>8.1f} {r['peak_mb']:>8.0f} " +
-                  " ".join(f"{v:>10.2f}" for v in r["stages"].values()))
+            st = r["stages_cpu"] or r["stages"]
+            print(f"{r['nodes']:>8} {r['edges']:>8} {r['facilities']:>5} {r['people']:>9.0f} {r['total_s']:>8.1f} "
+                  f"{r['cpu_s']:>7.1f} {r['peak_mb']:>8.0f} " + " ".join(f"{st.get(k, float('nan')):>10.2f}" for k in cols))
         print(line(rows[-1]))
         return
     if args.synthetic:
