@@ -360,7 +360,8 @@ def one(study: Path, work: Path, info: dict, args, label: str) -> dict:
           f"({r['cpu_s']:.1f} s CPU, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores), "
           f"peak {r['peak_mb']:.0f} MB, report {report_mb:.2f} MB; stages (s): "
           + " ".join(f"{k}={v:.2f}" for k, v in r["stages"].items()), flush=True)
-    render_s = None if args.no_render else render(out / "report.html", screenshot=args.screenshot)
+    render_s = None if args.no_render else render(out / "report.html", screenshot=args.screenshot,
+                                                  timeout_s=args.render_timeout)
     net = summary.get("network", {})
     nodes = net.get("nodes", net.get("n_nodes"))
     people = summary.get("population", {}).get("total")
@@ -391,11 +392,12 @@ def main() -> None:
     p.add_argument("--growth", action="store_true", help="synthetic at 50k, 100k, 200k nodes: how cost grows")
     p.add_argument("--screenshot", type=Path, default=None, help="save a screenshot of the rendered report")
     p.add_argument("--no-render", action="store_true", help="skip the browser")
+    p.add_argument("--render-timeout", type=float, default=600.0, help="seconds to wait for the first frame")
     p.add_argument("--render-only", type=Path, default=None, metavar="HTML",
                    help="only time the first render of an existing report (and --screenshot it)")
     args = p.parse_args()
     if args.render_only:
-        print(f"render_s={render(args.render_only, screenshot=args.screenshot):.2f}")
+        print(f"render_s={render(args.render_only, screenshot=args.screenshot, timeout_s=args.render_timeout):.2f}")
         return
     tmp = tempfile.TemporaryDirectory(prefix="bench_city_") if args.work is None else None
     work = Path(tmp.name) if tmp else args.work
