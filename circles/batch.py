@@ -28,6 +28,11 @@ How an area is cut, so that its per-unit results equal those of one run over the
    beyond it a time is reported as "beyond", in batch and single runs alike.
 3. Siting runs per area (new sites are suggested for each area's own gaps).
 
+The batch ``name`` and every area name become folder names (``<output_dir>/<name>/areas/<area>/``):
+the batch name must be a plain folder name, an area without a name is refused, and other
+characters of an area name become ``_``; as for a single run (:mod:`circles.outputs`), only
+folders circles wrote are ever replaced.
+
 Each area runs in a Dask task; finished areas are skipped on a rerun unless the content
 hash of their inputs (the study settings and the bytes of every input file) changed; a
 failing area is reported with its error and the others go on; outputs are written
@@ -40,6 +45,7 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
@@ -50,7 +56,7 @@ import shapely
 
 from circles.crs import utm_crs_for
 from circles.errors import StudyError
-from circles.outputs import atomic_folder, atomic_write_text
+from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
 from circles.study import study_from_dict, tomllib
 
 log = logging.getLogger(__name__)
@@ -75,6 +81,12 @@ def load_batch(path: str | Path) -> dict:
         raise StudyError(f"{path}: unknown key(s) {sorted(set(b) - known)} in [batch]; known: {sorted(known)}")
     if "name" not in b or "areas" not in b:
         raise StudyError(f"{path}: [batch] needs `name` and `areas`")
+    check_folder_name(b["name"], f"{path}: batch.name")
+    if not isinstance(b.get("output_dir", "maps"), str) or not isinstance(b.get("area_name_column", "name"), str):
+        raise StudyError(f"{path}: batch.output_dir and batch.area_name_column must be text in quotes")
+    if not (isinstance(b["areas"], str) or (isinstance(b["areas"], list) and b["areas"]
+                                            and all(isinstance(a, str) for a in b["areas"]))):
+        raise StudyError(f'{path}: batch.areas must be a polygon file ("districts.geojson") or a list of files')
     base = path.parent
     if isinstance(b["areas"], str):
         gdf = gpd.read_file(base / b["areas"])
@@ -91,6 +103,10 @@ def load_batch(path: str | Path) -> dict:
         areas = pd.concat(parts, ignore_index=True)
     if areas.crs is None:
         raise StudyError(f"{path}: the areas have no CRS")
+    blank = areas["area"].str.strip().isin(["", "nan", "None"])
+    if blank.any():
+        raise StudyError(f"{path}: area #{int(blank.to_numpy().argmax()) + 1} has no name; fill in the "
+                         f"{b.get('area_name_column', 'name')!r} column (area names become folder names)")
     if areas["area"].duplicated().any():
         raise StudyError(f"{path}: area names must be unique; {areas['area'][areas['area'].duplicated()].iloc[0]!r} repeats")
     defaults = raw.get("defaults", {})
@@ -141,6 +157,7 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
         if safe in used:  # "a/b" and "a_b" must not share a folder
             safe = f"{safe}_{len(used)}"
         used.add(safe)
+        check_folder_name(safe, f"batch area {name!r}")
         ufile = work / f"{safe}_units.geojson"  # GeoJSON: the same units give the same bytes (hash)
         afile = work / f"{safe}_area.geojson"
         mine[["unit_id", "unit_name", "parent", "geometry"]].to_file(ufile, driver="GeoJSON")
@@ -151,7 +168,7 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
                                "crs": crs, "area": str(afile)})
         study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name"}
         travel = study.setdefault("travel", {})
-        travel["max_time_min"] = max(travel.get("thresholds_min", [5, 10, 15]))
+        travel.setdefault("max_time_min", None)  # the search limit of `circles run` (pipeline.search_limit_s)
         out.append({"area": name, "safe": safe, "study": study})
     return out
 
@@ -176,6 +193,8 @@ def _absolute(raw: dict, base: Path) -> dict:
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             raw[key] = [_absolute(v, base) for v in value]
         elif key in _PATH_KEYS and isinstance(value, str):
+            raw[key] = str((base / value).resolve())
+        elif key == "preset" and isinstance(value, str) and value.endswith(".toml"):  # a custom preset file
             raw[key] = str((base / value).resolve())
     return raw
 
@@ -247,8 +266,9 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
     from dask.distributed import Client, LocalCluster, as_completed
 
     batch = load_batch(path)
-    out = batch["out"]
+    out = check_output_folder(batch["out"], "batch output folder")
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, name=out.name, command="batch")
     tasks = split_areas(batch, out / "work")
     t0 = time.perf_counter()
     cluster = None
@@ -295,16 +315,18 @@ def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
     if not layers["units"]:
         return None
     final = out / "merged.gpkg"
-    with atomic_folder(out / "merged") as tmp:
+    tmp = out / f".merged.gpkg.partial-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    try:
         for layer, parts in layers.items():
             if parts:
                 g = pd.concat(parts, ignore_index=True)
                 if layer == "facilities":
                     g = g.drop_duplicates("facility_id")
-                gpd.GeoDataFrame(g, geometry="geometry", crs=parts[0].crs).to_file(tmp / "merged.gpkg", layer=layer,
-                                                                                 driver="GPKG")
-    (out / "merged" / "merged.gpkg").replace(final)
-    (out / "merged").rmdir()
+                gpd.GeoDataFrame(g, geometry="geometry", crs=parts[0].crs).to_file(tmp, layer=layer, driver="GPKG")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
     return final
 
 

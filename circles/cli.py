@@ -1,8 +1,13 @@
 """The ``circles`` command: a thin layer over :mod:`circles.pipeline`.
 
 Only this module configures logging. Errors the user can fix (a missing file, an unknown
-study key, no roads in the area) print one line and exit with status 1; ``--debug``
-shows the traceback.
+study key, no roads in the area) print one line and exit with status 1; so does any other
+exception ("internal error: ..."), and ``--debug`` shows the traceback.
+
+Each command writes its own folder, so none overwrites another's results: ``run`` writes
+``maps/<name>/``, ``score`` ``maps/<name>-score/``, ``suggest`` ``maps/<name>-suggest/``
+(``--out`` chooses another; it goes through the same checks: a plain folder name, and only
+a folder circles wrote is replaced). ``report`` rebuilds the page of one of them in place.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from circles.errors import CirclesError
+from circles.errors import CirclesError, OutputError
+from circles.outputs import check_output_folder, replace_files
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="circles: 15-minute elderly-care and childcare service circles (一老一小).")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per message, however narrow the terminal
 
 
 def _setup(debug: bool, quiet: bool) -> None:
@@ -32,9 +38,15 @@ def _setup(debug: bool, quiet: bool) -> None:
 
 
 def _fail(exc: BaseException, debug: bool) -> None:
+    """One line on stderr and exit status 1 for any exception; the traceback only with ``--debug``."""
     if debug:
         raise exc
-    console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True, style="bold red")
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, CirclesError):
+        line = f"error: {text}"
+    else:
+        line = f"internal error: {type(exc).__name__}: {text} (rerun with --debug for the traceback)"
+    console.print(line, markup=False, highlight=False, soft_wrap=True, style="bold red")
     raise typer.Exit(code=1)
 
 
@@ -57,6 +69,13 @@ def _stage_bars(quiet: bool):
 
     with bars:
         yield show
+
+
+def _recheck(study, path) -> None:
+    """Check the study again after command-line options changed it (same rules as the file)."""
+    from circles.study import check_study
+
+    check_study(study, f"{path} (with command-line options)")
 
 
 @app.command()
@@ -82,13 +101,18 @@ def run(
             if language not in ("zh", "en"):
                 raise CirclesError(f"--lang {language!r}: use zh or en")
             study.language = language
+        if out is not None:
+            check_output_folder(out, "--out")
         t0 = time.perf_counter()
         with _stage_bars(quiet) as show:
             res, folder = run_pipeline(study, progress=show, folder=out)
         total = time.perf_counter() - t0
-    except CirclesError as exc:
+        _print_run(res, folder, total)
+    except Exception as exc:
         _fail(exc, debug)
-        return
+
+
+def _print_run(res, folder, total) -> None:
     s = res.summary
     tm = max(s["thresholds_min"])
     timings = " ".join(f"{k}={v:.2f}s" for k, v in res.timings_s.items())
@@ -109,33 +133,37 @@ def run(
 @app.command()
 def score(
     study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit for the demo."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>/)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>-score/)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Target preset to score against (overrides the study)."),
     language: Optional[str] = typer.Option(None, "--labels", help="Column labels of units.xlsx: zh or en."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Score coverage and capacity per unit against a plan's targets; write the tables and report, no siting.
 
-    Example: circles score data/demo/study.toml --preset mengzi --labels en
+    Writes maps/<study-name>-score/ (not the `run` folder). Example:
+    circles score data/demo/study.toml --preset mengzi --labels en
     """
     _setup(debug, True)
     from circles.pipeline import analyse, write_outputs
     from circles.study import demo_study_path, load_study
 
     try:
-        study = load_study(study_file or demo_study_path())
+        path = study_file or demo_study_path()
+        study = load_study(path)
         study.siting.n_sites = 0
         if preset:
             study.targets.preset = preset
         if language:
             study.language = language
+        _recheck(study, path)
+        folder = check_output_folder(out or study.output_folder("score"), "--out" if out else "output folder")
         res = analyse(study)
-        folder = write_outputs(res, out)
-    except CirclesError as exc:
+        folder = write_outputs(res, folder)
+        _print_units(res)
+        console.print(f"wrote {folder}/units.xlsx, units.csv, targets.csv, coverage.gpkg, report.html",
+                      highlight=False)
+    except Exception as exc:
         _fail(exc, debug)
-        return
-    _print_units(res)
-    console.print(f"wrote {folder}/units.xlsx, units.csv, targets.csv, coverage.gpkg, report.html", highlight=False)
 
 
 def _print_units(res) -> None:
@@ -166,35 +194,34 @@ def suggest(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Walking minutes that count as covered."),
     model: Optional[str] = typer.Option(None, "--model", help="mclp, lscp, pmedian, capacitated or joint."),
     method: Optional[str] = typer.Option(None, "--method", help="exact (HiGHS) or greedy."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>/)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>-suggest/)."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Suggest where to build new facilities; print the ranked sites and before/after coverage.
 
-    Example: circles suggest data/demo/study.toml --kind nursery --n 5 --slots 150
+    Writes maps/<study-name>-suggest/ (not the `run` folder). Example:
+    circles suggest data/demo/study.toml --kind nursery --n 5 --slots 150
     """
     _setup(debug, True)
     from circles.pipeline import run as run_pipeline
-    from circles.study import StudyError, demo_study_path, load_study
+    from circles.study import demo_study_path, load_study
 
     try:
-        study = load_study(study_file or demo_study_path())
+        path = study_file or demo_study_path()
+        study = load_study(path)
         s = study.siting
         s.kinds, s.n_sites = list(kind), n
         for key, value in (("slots", slots), ("beds", beds), ("threshold_min", threshold), ("model", model),
                            ("method", method)):
             if value is not None:
                 setattr(s, key, value)
-        from circles.siting import MODELS
-
-        if s.model not in MODELS:
-            raise StudyError(f"--model {s.model!r}: use one of {', '.join(MODELS)}")
-        res, folder = run_pipeline(study, folder=out)
-    except CirclesError as exc:
+        _recheck(study, path)
+        folder = check_output_folder(out or study.output_folder("suggest"), "--out" if out else "output folder")
+        res, folder = run_pipeline(study, folder=folder)
+        _print_sites(res)
+        console.print(f"wrote {folder}/report.html and coverage.gpkg (layer suggested_sites)", highlight=False)
+    except Exception as exc:
         _fail(exc, debug)
-        return
-    _print_sites(res)
-    console.print(f"wrote {folder}/report.html and coverage.gpkg (layer suggested_sites)", highlight=False)
 
 
 def _print_sites(res) -> None:
@@ -244,7 +271,7 @@ def fetch_network(
 
     try:
         path = fetch_network_online(out, place=place, network_type=network_type)
-    except CirclesError as exc:
+    except Exception as exc:
         _fail(exc, debug)
         return
     console.print(f"wrote {path}; set `network.path` to it in the study file", highlight=False)
@@ -256,29 +283,32 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="The run's output folder (default: maps/<study-name>/)."),
     language: Optional[str] = typer.Option(None, "--lang", help="Page language: zh or en."),
     basemap: Optional[str] = typer.Option(None, "--basemap", help="none, osm or amap (GCJ-02)."),
+    of: str = typer.Option("run", "--of", help="Whose outputs: run (maps/<name>/), score or suggest (<name>-<command>/)."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Rebuild report.html and the figures from a run's saved outputs, without recomputing.
 
-    Example: circles report data/demo/study.toml --lang en
+    Each file is replaced atomically (written to a temporary folder, then renamed over the old one).
+    Example: circles report data/demo/study.toml --lang en   (--of score / suggest for those commands' folders)
     """
     _setup(debug, True)
     from circles.report import read_report_data, write_report
     from circles.study import demo_study_path, load_study
 
     try:
-        folder = out or load_study(study_file or demo_study_path()).out_folder
+        if of not in ("run", "score", "suggest"):
+            raise CirclesError(f"--of {of!r}: use run, score or suggest")
+        folder = out or load_study(study_file or demo_study_path()).output_folder(of)
+        folder = check_output_folder(folder, "--out" if out else "output folder")
+        if not (folder / "summary.json").is_file():
+            raise OutputError(f"{folder}: no saved outputs to rebuild from; run `circles {of} STUDY` first (or give --out)")
         data = read_report_data(folder, language=language, basemap=basemap)
-        import tempfile
-
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            page = write_report(data, Path(tmp))
-            for f in Path(tmp).iterdir():
-                f.replace(folder / f.name)
-    except CirclesError as exc:
+        written = replace_files(folder, lambda tmp: write_report(data, tmp))
+    except Exception as exc:
         _fail(exc, debug)
         return
-    console.print(f"wrote {folder / page.name}", highlight=False)
+    page = next((p for p in written if p.suffix == ".html"), folder / "report.html")
+    console.print(f"wrote {page}", highlight=False)
 
 
 @app.command()
@@ -306,7 +336,7 @@ def batch(
 
     try:
         out = run_batch(batch_file, scheduler=scheduler, n_workers=workers, progress=show)
-    except CirclesError as exc:
+    except Exception as exc:
         _fail(exc, debug)
         return
     t = out["table"]

@@ -16,7 +16,14 @@ Definitions (all hand-checkable):
   (``unreached_<group>`` counts the others); median and p90 may be ``inf``.
 - ``beyond_<group>_<Tmax>min``: people farther than the longest threshold.
 - ``beds_per_1000_elderly`` and ``slots_per_1000_total``: plain ratios of the capacity
-  located inside the unit to the people living in it.
+  located inside the unit (for the study: inside the study area; facilities in the halo
+  serve 2SFCA and travel only) to the people living in it. Beds are institutional beds
+  only ("养老床位 per 1,000 elderly (GB 50437): beds in 养老院 and 老年养护院, the
+  institutions; day-care places are counted separately"): ``daycare_places_inside`` holds
+  day-care and comprehensive-centre places. Slots are places for children under 3
+  ("每千人口拥有3岁以下婴幼儿托位数 ... 幼儿园学位 are not 托位; a kindergarten's 托班 are").
+  Facilities whose capacity cell is missing are counted in ``n_beds_unknown`` /
+  ``n_slots_unknown`` / ``n_daycare_places_unknown`` (flagged, never silently 0).
 - ``sfca_beds_per_1000_elderly`` / ``sfca_slots_per_1000_total`` (2SFCA, Luo & Wang 2003)
   and the ``e2sfca_*`` forms (Gaussian distance decay): capacity a resident can reach per
   1,000 people, computed per population point and averaged per unit weighted by the
@@ -29,7 +36,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS, kinds_serving  # noqa: F401  (kinds_serving re-exported)
 
 GROUPS = ("elderly", "infants")
 GROUP_POP = {"elderly": "elderly", "infants": "infants", "total": "total"}
@@ -46,11 +53,6 @@ def col(metric: str, group: str | None = None, kind: str | None = None, minutes:
     if minutes is not None:
         name += f"_{minutes:g}min"
     return name
-
-
-def kinds_serving(group: str) -> list[str]:
-    """Facility kinds (vocabulary keys) that serve ``group``."""
-    return [k for k, v in KINDS.items() if v.serves == group]
 
 
 def add_any_times(points: pd.DataFrame) -> pd.DataFrame:
@@ -112,12 +114,26 @@ def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[
 
 
 def capacity_inside(facilities: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Beds (elderly kinds) and slots (infant kinds) of the facilities inside each unit."""
+    """Institutional beds, day-care places and under-3 slots of the facilities in each ``by`` group.
+
+    Also counts the facilities of each measure whose capacity is unknown (``n_<measure>_unknown``).
+    """
     fac = facilities.copy()
-    fac["_beds"] = np.where(fac["serves"] == "elderly", fac["capacity"].fillna(0), 0.0)
-    fac["_slots"] = np.where(fac["serves"] == "infants", fac["capacity"].fillna(0), 0.0)
-    g = fac.groupby(by)[["_beds", "_slots"]].sum()
-    return g.rename(columns={"_beds": "beds_inside", "_slots": "slots_inside"})
+    cap = fac["capacity"].astype(float)
+    status = fac["capacity_status"] if "capacity_status" in fac else pd.Series(
+        np.where(cap.isna(), "unknown", "known"), index=fac.index)
+    known = status.eq("known")
+    counts = fac["counts_as"] if "counts_as" in fac else pd.Series(
+        np.where(fac["serves"] == "elderly", "beds", "slots"), index=fac.index)
+    for measure in ("beds", "daycare_places", "slots"):
+        this = counts.eq(measure) & (fac["serves"] != "")
+        if measure == "slots":
+            this &= fac["serves"].eq("infants")
+        fac[f"{measure}_inside"] = np.where(this & known, cap.fillna(0), 0.0)
+        fac[f"n_{measure}_unknown"] = (counts.eq(measure) & status.eq("unknown")).astype(int)
+    cols = [f"{m}_inside" for m in ("beds", "daycare_places", "slots")] + \
+        [f"n_{m}_unknown" for m in ("beds", "daycare_places", "slots")]
+    return fac.groupby(by)[cols].sum()
 
 
 def add_ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +141,58 @@ def add_ratios(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
     t["beds_per_1000_elderly"] = np.where(t["pop_elderly"] > 0, 1000 * t["beds_inside"] / t["pop_elderly"].where(t["pop_elderly"] > 0), np.nan)
     t["slots_per_1000_total"] = np.where(t["pop_total"] > 0, 1000 * t["slots_inside"] / t["pop_total"].where(t["pop_total"] > 0), np.nan)
+    if "daycare_places_inside" in t:
+        t["daycare_places_per_1000_elderly"] = np.where(
+            t["pop_elderly"] > 0, 1000 * t["daycare_places_inside"] / t["pop_elderly"].where(t["pop_elderly"] > 0), np.nan)
     return t
+
+
+# --------------------------------------------------------------------------- community indicators
+#: The plans' literal community indicators: (column, facility kinds that count, level).
+#: "社区日间照料机构覆盖率: the number of communities (社区) that have a day-care facility
+#: (日间照料中心 / 托老所) divided by the number of communities"; "社区托育服务覆盖率: the
+#: communities that have a childcare service point (托育机构 or a nursery class) divided by the
+#: number of communities"; "街道/乡镇综合养老服务中心覆盖率: the streets or townships that have a
+#: comprehensive elderly-service centre divided by all streets or townships".
+COMMUNITY_INDICATORS = {
+    "comm_cov_daycare": (("daycare",), "unit_id"),
+    "comm_cov_childcare": (("nursery", "kindergarten"), "unit_id"),
+    "street_cov_elderly_centre": (("elderly_centre",), "parent"),
+}
+
+
+def community_table(units: pd.DataFrame, facilities: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The plans' literal indicators per ``by`` group of communities (units).
+
+    ``units`` has ``unit_id``, ``parent`` (street) and ``by``; ``facilities`` has ``unit_id``,
+    ``kind`` and ``serves`` (a kindergarten without 托班 has ``serves == ""`` and does not count).
+    Returns ``n_communities``, ``n_streets`` and, per :data:`COMMUNITY_INDICATORS`, the share of
+    communities (or streets) in the group with at least one such facility, and the count with one
+    (``n_with_<indicator>``). A group's streets are the distinct ``parent`` values of its
+    communities (communities with no street are left out of the street figure).
+    """
+    u = pd.DataFrame(units).copy()
+    fac = pd.DataFrame(facilities)
+    fac = fac[(fac["unit_id"] != "") & (fac["serves"] != "")]
+    out = pd.DataFrame(index=pd.Index(sorted(u[by].unique()), name=by))
+    out["n_communities"] = u.groupby(by).size()
+    streets = u[u["parent"].fillna("") != ""]
+    out["n_streets"] = streets.groupby(by)["parent"].nunique().reindex(out.index).fillna(0)
+    for name, (kinds, level) in COMMUNITY_INDICATORS.items():
+        having = set(fac.loc[fac["kind"].isin(kinds), "unit_id"])
+        if level == "unit_id":
+            has = u["unit_id"].isin(having)
+            n_with = has.groupby(u[by]).sum()
+            share = n_with / out["n_communities"]
+        else:
+            street_has = u.assign(_h=u["unit_id"].isin(having)).groupby("parent")["_h"].any()
+            s = streets.drop_duplicates(["parent", by]) if by != "parent" else streets.drop_duplicates("parent")
+            flag = s["parent"].map(street_has).astype(bool)
+            n_with = flag.groupby(s[by]).sum().reindex(out.index).fillna(0)
+            share = n_with / out["n_streets"].where(out["n_streets"] > 0)
+        out[f"n_with_{name}"] = n_with.reindex(out.index).fillna(0)
+        out[name] = share.reindex(out.index)
+    return out
 
 
 # --------------------------------------------------------------------------- 2SFCA

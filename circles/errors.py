@@ -31,3 +31,7 @@ class NetworkError(ValueError, CirclesError):
 
 class SitingError(ValueError, CirclesError):
     """A siting request cannot be answered (no candidates, nothing to cover...)."""
+
+
+class OutputError(ValueError, CirclesError):
+    """An output folder name or place that circles refuses to write (a path, ``..``, a folder it did not write)."""

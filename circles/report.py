@@ -65,13 +65,13 @@ KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre
                 "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
 _T = {
     "zh": {"elderly": "老年人(60+)", "infants": "婴幼儿(0-3岁)", "cov": "覆盖率", "units": "分析单元",
-           "pass": "达标", "fail": "未达标", "nopop": "无人口", "sites": "建议新建选址", "pop": "人口网格",
+           "pass": "达标", "fail": "未达标", "nopop": "无人口", "na": "无法评估", "sites": "建议新建选址", "pop": "人口网格",
            "iso": "等时圈", "worst": "覆盖最差的单元", "targets": "规划指标", "measured": "现状", "target": "目标",
            "sources": "数据来源", "min": "分钟", "within": "分钟内", "gain": "新增覆盖", "people": "人",
            "illustrative": "设施名录为示意数据（非真实设施），仅演示方法", "kind": "类型", "capacity": "规模",
            "address": "地址", "name": "名称", "status": "状态", "summary": "摘要", "estimated": "估算"},
     "en": {"elderly": "Elderly (60+)", "infants": "Infants (0-3)", "cov": "coverage", "units": "Units",
-           "pass": "pass", "fail": "fail", "nopop": "no population", "sites": "Suggested new sites", "pop": "Population cells",
+           "pass": "pass", "fail": "fail", "nopop": "no population", "na": "not assessable", "sites": "Suggested new sites", "pop": "Population cells",
            "iso": "isochrones", "worst": "Worst-covered units", "targets": "Plan targets", "measured": "measured",
            "target": "target", "sources": "Data sources", "min": "min", "within": "min", "gain": "newly covered",
            "people": "people", "illustrative": "The facility gazetteer is ILLUSTRATIVE (not real facilities): it shows the method only",
@@ -250,7 +250,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
         f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}</td><td>{_fmt(r['target'], r['indicator'])}</td>"
-        f"<td class='{r['status'].replace(' ', '-')}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['nopop'])}</td>"
+        f"<td class='{r['status'].replace(' ', '-')}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
         f"<td>{_e(r['gap_text'])}</td></tr>" for r in summary["targets"]["study"])
     worst = "".join(f"<li><b>{_e(w['unit_id'])}</b> ({_e(w['parent'])}): {_e(w['why'])}</li>" for w in summary["worst_units"])
     notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(v)}</li>" for k, v in summary["population"]["estimated"].items())

@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -40,7 +41,6 @@ from circles.errors import SitingError
 
 log = logging.getLogger(__name__)
 
-MODELS = ("mclp", "lscp", "pmedian", "capacitated", "joint")
 
 
 # --------------------------------------------------------------------------- candidates
@@ -57,13 +57,13 @@ def candidate_nodes(nodes: gpd.GeoDataFrame, *, spacing_m: float, area=None, exc
         keep &= ~shapely.intersects(exclude, nodes.geometry.values)
     pts = nodes[keep]
     if pts.empty:
-        return gpd.GeoDataFrame({"node": [], "name": []}, geometry=[], crs=nodes.crs)
+        return gpd.GeoDataFrame({"node": [], "name": [], "generated": []}, geometry=[], crs=nodes.crs)
     xy = shapely.get_coordinates(pts.geometry.values)
     cell = np.floor(xy / spacing_m).astype(np.int64)
     d = np.hypot(*(xy - (cell + 0.5) * spacing_m).T)
     df = pd.DataFrame({"cx": cell[:, 0], "cy": cell[:, 1], "d": d, "node": pts.index.to_numpy()})
     chosen = df.sort_values("d").drop_duplicates(["cx", "cy"]).sort_values("node")["node"].to_numpy()
-    out = gpd.GeoDataFrame({"node": chosen, "name": [f"路网节点 {c}" for c in chosen]},
+    out = gpd.GeoDataFrame({"node": chosen, "name": [f"路网节点 {c}" for c in chosen], "generated": True},
                            geometry=nodes.geometry.loc[chosen].values, crs=nodes.crs)
     return out.reset_index(drop=True)
 
@@ -386,6 +386,7 @@ def suggest_sites(
     threshold_s: float,
     method: str = "exact",
     time_limit_s: float = 30.0,
+    max_offroad_m: float = 500.0,
 ) -> tuple[gpd.GeoDataFrame, dict, sp.csr_matrix]:
     """Rank ``n_sites`` new sites among ``candidates`` for the most newly covered people (MCLP).
 
@@ -401,9 +402,10 @@ def suggest_sites(
     if n_sites <= 0:
         raise SitingError("siting asks for 0 new sites; set siting.n_sites (or --n) to 1 or more")
     t0 = time.perf_counter()
-    cand_snap = net.snap_points(candidates, max_offroad_m=500.0)
+    cand_snap = net.snap_points(candidates, max_offroad_m=max_offroad_m)
     if not cand_snap.snapped.any():
-        raise SitingError("no candidate site lies within 500 m of a road: check the candidates file and its CRS")
+        raise SitingError(f"no candidate site lies within {max_offroad_m:g} m of a road (travel.max_offroad_m): "
+                          "check the candidates file and its CRS")
     snaps = demand_snap if isinstance(demand_snap, list) else [demand_snap]
     A = sp.hstack([net.times_to_points(cand_snap, s, cutoff_s=threshold_s) for s in snaps]).tocsr()
     A = (A > 0).astype(bool).tocsr()
@@ -415,7 +417,7 @@ def suggest_sites(
     greedy_obj = _objective(A, weights, covered0, chosen)
     t_greedy = time.perf_counter() - t1
     info = {"model": "mclp", "n_candidates": int(len(candidates)),
-            "candidates_far_from_road": int((~cand_snap.snapped).sum()),  # > 500 m: cannot be chosen
+            "candidates_far_from_road": int((~cand_snap.snapped).sum()),  # > max_offroad_m: cannot be chosen
             "upper_bound_coverable": upper,
             "greedy_objective": greedy_obj, "matrix_s": round(t_matrix, 3), "greedy_s": round(t_greedy, 4),
             "method": "greedy+swap", "mip_gap": None}
@@ -451,3 +453,137 @@ def suggest_sites(
     info["objective"] = _objective(A, weights, covered0, chosen)
     info["before"] = float(weights[covered0].sum())
     return sites, info, A
+
+
+# --------------------------------------------------------------------------- model registry
+@dataclass
+class SitingProblem:
+    """One siting instance, shared by every model (what :data:`MODELS` solve).
+
+    ``A`` candidate-by-demand coverage within the threshold; ``T`` the same pairs' times
+    (s); ``T_full`` untruncated candidate-by-demand times (p-median only); ``w`` people per
+    demand point; ``covered0`` points already covered; ``existing_s`` time to the nearest
+    existing facility; ``A_old``/``old_capacity`` existing facilities (capacitated only).
+    """
+
+    A: sp.csr_matrix
+    w: np.ndarray
+    covered0: np.ndarray
+    n_sites: int
+    method: str = "exact"
+    T_full: sp.csr_matrix | None = None
+    existing_s: np.ndarray | None = None
+    A_old: sp.csr_matrix | None = None
+    old_capacity: np.ndarray | None = None
+    site_capacity: float = 0.0
+    take_up_rate: float = 1.0
+    time_limit_s: float = 30.0
+
+
+def _solve_mclp(p: SitingProblem) -> tuple[list[int], dict]:
+    chosen, _ = mclp_greedy(p.A, p.w, p.n_sites, p.covered0)
+    info = {"method": "greedy+swap", "greedy_objective": _objective(p.A, p.w, p.covered0, chosen)}
+    upper = float(p.w[p.covered0 | (np.asarray(p.A.sum(axis=0)).ravel() > 0)].sum())
+    if chosen and info["greedy_objective"] < upper - 1e-6:
+        if p.method == "exact":
+            res = mclp_exact(p.A, p.w, p.n_sites, p.covered0, time_limit_s=p.time_limit_s, warm_start=chosen)
+            info.update({"mip_gap": res["mip_gap"], "status": res["status"], "n_rows_merged": res["n_rows_merged"]})
+            if res["objective"] >= info["greedy_objective"] - 1e-9:
+                chosen, info["method"] = res["chosen"], "HiGHS MIP"
+        else:
+            lp = mclp_lp_bound(p.A, p.w, p.n_sites, p.covered0)
+            gained = lp - float(p.w[p.covered0].sum())
+            info.update({"lp_bound": lp,
+                         "greedy_gap_to_lp": (lp - info["greedy_objective"]) / gained if gained > 0 else 0.0})
+    else:
+        info["mip_gap"] = 0.0
+    return chosen, info
+
+
+def _solve_lscp(p: SitingProblem) -> tuple[list[int], dict]:
+    # demand is people: points with nobody (weight 0) need no site
+    res = lscp_exact(p.A, p.covered0 | ~(p.w > 0), time_limit_s=p.time_limit_s)
+    chosen = res.pop("chosen")
+    res["message"] = (f"LSCP chooses the fewest sites that cover every person a candidate can reach "
+                      f"({len(chosen)} sites); siting.n_sites (--n) = {p.n_sites} is ignored")
+    res["method"] = "HiGHS MIP"
+    return chosen, res
+
+
+def _solve_pmedian(p: SitingProblem) -> tuple[list[int], dict]:
+    T = p.T_full if p.T_full is not None else p.A
+    res = pmedian_exact(T, p.w, p.n_sites, p.existing_s, time_limit_s=p.time_limit_s)
+    res["method"] = "HiGHS MIP (untruncated times)"
+    return res.pop("chosen"), res
+
+
+def _solve_capacitated(p: SitingProblem) -> tuple[list[int], dict]:
+    res = capacitated_exact(p.A, p.A_old, p.w * p.take_up_rate, p.site_capacity, p.old_capacity, p.n_sites,
+                            time_limit_s=p.time_limit_s)
+    res["method"] = "HiGHS MIP"
+    return res.pop("chosen"), res
+
+
+@dataclass(frozen=True)
+class Model:
+    """One location model: its key, what it optimises, and the function solving a :class:`SitingProblem`."""
+
+    key: str
+    objective: str
+    solve: object
+
+
+#: Every siting model, in one place (as spopt has a class per model). ``joint`` is MCLP on the
+#: elderly and infant columns side by side with weights 1/group total (see the module docstring).
+MODELS: dict[str, Model] = {m.key: m for m in [
+    Model("mclp", "most people newly covered by n new sites (Church & ReVelle 1974)", _solve_mclp),
+    Model("lscp", "fewest new sites covering every person a candidate can reach (Toregas et al. 1971)", _solve_lscp),
+    Model("pmedian", "least total person-seconds to the nearest open facility (Hakimi 1965)", _solve_pmedian),
+    Model("capacitated", "most demand served within the threshold by capacity (n sites of a given size)",
+          _solve_capacitated),
+    Model("joint", "sum of elderly and infant coverage shares gained (MCLP, weights 1/group total)", _solve_mclp),
+]}
+
+
+def solve(model: str, problem: SitingProblem) -> tuple[list[int], dict]:
+    """Solve ``problem`` with the registered ``model``: ``(chosen candidate indices, info)``."""
+    if model not in MODELS:
+        raise SitingError(f"siting model {model!r} unknown; use one of {', '.join(MODELS)}")
+    chosen, info = MODELS[model].solve(problem)
+    info.setdefault("mip_gap", None)
+    return [int(j) for j in chosen], {"model": model, "objective_meaning": MODELS[model].objective, **info}
+
+
+# --------------------------------------------------------------------------- naming sites
+def site_names(sites: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, *,
+               language: str = "zh", max_road_m: float = 300.0) -> list[str]:
+    """Name each site by where it is: the nearest named road and the unit (community) holding it.
+
+    ``"和平大道 旁 · 江汉区 C03"``; a site with no named road within ``max_road_m`` is named by
+    its unit only. Edges need a ``name`` column; units ``unit_name`` (and optionally ``parent``).
+    """
+    names = edges["name"].fillna("").astype(str).str.strip() if "name" in edges else pd.Series("", index=edges.index)
+    named = edges[names.to_numpy() != ""]
+    out = []
+    road = [""] * len(sites)
+    if len(named):
+        tree = shapely.STRtree(named.geometry.values)
+        idx, dist = tree.query_nearest(sites.geometry.values, return_distance=True, all_matches=False)
+        for (i, j), d in zip(idx.T, dist):
+            if d <= max_road_m:
+                road[i] = str(named["name"].iloc[j])
+    unit = [""] * len(sites)
+    if units is not None and len(units):
+        a, b = shapely.STRtree(units.geometry.values).query(sites.geometry.values, predicate="intersects")
+        for i, j in zip(a, b):
+            if not unit[i]:
+                r = units.iloc[j]
+                parent = str(r.get("parent", "") or "")
+                unit[i] = f"{parent} {r['unit_name']}".strip() if parent and parent not in str(r["unit_name"]) \
+                    else str(r["unit_name"])
+    near = " 旁" if language == "zh" else " (near)"
+    for i in range(len(sites)):
+        parts = [f"{road[i]}{near}" if road[i] else "", unit[i]]
+        label = " · ".join(p for p in parts if p)
+        out.append(label or (f"路网节点 {sites['node'].iloc[i]}" if "node" in sites else f"site {i + 1}"))
+    return out

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from circles import coverage as cov
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS
 
 
 def rnd(x, nd=4):
@@ -26,8 +26,16 @@ def rnd(x, nd=4):
 
 def target_rows(results: pd.DataFrame) -> list[dict]:
     """Study-level target results as JSON rows (one per indicator)."""
-    return [{"indicator": r.indicator, "measured": rnd(r.measured), "target": r.target, "status": r.status,
-             "gap": r.gap, "gap_text": r.gap_text} for r in results.itertuples()]
+    out = []
+    for r in results.to_dict("records"):
+        row = {"indicator": r["indicator"], "measured": rnd(r["measured"]), "target": r["target"],
+               "status": r["status"], "gap": r["gap"], "gap_text": r["gap_text"]}
+        if "scored" in r:  # which form the preset scores, and the other form beside it
+            row["scored"] = r["scored"]
+        if isinstance(r.get("pair_metric"), str):
+            row["pair_metric"], row["pair_measured"] = r["pair_metric"], rnd(r.get("pair_measured"))
+        out.append(row)
+    return out
 
 
 def build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
@@ -40,7 +48,8 @@ def build_summary(study, crs, net_report, facilities, fac_counts, rejects, point
     status = unit_results[unit_results["status"] != "no population"]
     fail_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "fail").sum())).to_dict()
     pass_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "pass").sum())).to_dict()
-    worst = _worst_units(units, tmax, study.language)
+    from circles.pipeline import search_limit_s  # the run's search limit: times past it are "beyond"
+    worst = _worst_units(units, tmax, study.language, limit_min=search_limit_s(study) / 60.0)
     snapped = points["snapped"].to_numpy()
     return {
         "study": study.name,
@@ -97,7 +106,8 @@ def build_summary(study, crs, net_report, facilities, fac_counts, rejects, point
     }
 
 
-def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) -> list[dict]:
+def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3,
+                 limit_min: float = 30.0) -> list[dict]:
     """The ``n`` units leaving the most elderly + infants beyond the longest threshold, and why.
 
     Ranked by people left out rather than by share, so a sliver of a unit with 70 residents
@@ -113,16 +123,16 @@ def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) ->
         if language == "zh":
             why = [f"{r[be]:,.0f} 名老年人、{r[bi]:,.0f} 名婴幼儿在{tmax:g}分钟步行范围外"
                    f"（覆盖率 老年人 {r[ce]:.0%}、婴幼儿 {r[ci]:.0%}）",
-                   f"到最近养老设施中位时间 {_fmt_min(te, 'zh')}，到最近托育设施 {_fmt_min(ti, 'zh')}"]
+                   f"到最近养老设施中位时间 {_fmt_min(te, 'zh', limit_min)}，到最近托育设施 {_fmt_min(ti, 'zh', limit_min)}"]
             if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} 名老年人所在道路片段上没有养老设施或离路过远")
+                why.append(f"{r['unreached_elderly']:,.0f} 名老年人超过 {limit_min:g} 分钟搜索上限、所在道路片段上没有养老设施或离路过远")
         else:
             why = [f"{r[be]:,.0f} elderly and {r[bi]:,.0f} infants beyond a {tmax:g}-min walk "
                    f"(coverage {r[ce]:.0%} elderly, {r[ci]:.0%} infants)",
-                   f"median time to the nearest elderly service {_fmt_min(te, 'en')}, to childcare {_fmt_min(ti, 'en')}"]
+                   f"median time to the nearest elderly service {_fmt_min(te, 'en', limit_min)}, to childcare {_fmt_min(ti, 'en', limit_min)}"]
             if r.get("unreached_elderly", 0) > 0:
-                why.append(f"{r['unreached_elderly']:,.0f} elderly live on a road piece with no elderly service, "
-                           "or too far from a road")
+                why.append(f"{r['unreached_elderly']:,.0f} elderly are beyond the {limit_min:g}-min search limit, "
+                           "live on a road piece with no elderly service, or too far from a road")
         out.append({"unit_id": r["unit_id"], "parent": r["parent"], "pop_total": rnd(r["pop_total"], 0),
                     "pop_elderly": rnd(r["pop_elderly"], 0), "pop_infants": rnd(r["pop_infants"], 0),
                     "elderly_left_out": rnd(r[be], 0), "infants_left_out": rnd(r[bi], 0),
@@ -130,7 +140,9 @@ def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3) ->
     return out
 
 
-def _fmt_min(x, language):
+def _fmt_min(x, language, limit_min=None):
+    if x is not None and np.isinf(x) and limit_min is not None:  # past the search limit: not a made-up number
+        return f"超过 {limit_min:g} 分钟" if language == "zh" else f"> {limit_min:g} min"
     if x is None or not np.isfinite(x):
         return "不可达" if language == "zh" else "unreachable"
     return f"{x:.1f} 分钟" if language == "zh" else f"{x:.1f} min"

@@ -11,7 +11,20 @@ Gaps (rounded up, so "needs 420 more slots" is enough to pass):
 - share targets: ``people = value x group population - people covered``;
 - per-1,000 targets: ``beds/slots = (value - measured) x group population / 1,000``.
 
+- community counts (``group = "communities"`` or ``"streets"``, ``gap = "communities"`` /
+  ``"streets"``): ``communities = value x communities - communities with one``.
+
 A unit with no people of the indicator's group is ``no population``, neither pass nor fail.
+An indicator whose facility kind is absent from every gazetteer, or that needs inputs the
+study does not give (community polygons, a unit attribute), is ``not assessable`` with the
+reason, never 0 % (see :func:`needed_kinds`).
+
+Optional keys of an ``[[indicator]]``: ``scores`` (``"literal"`` for the plan's count of
+communities, ``"walk"`` for the walk-based share of people; the report shows both and says
+which one the preset scores), ``where = {column = "urban_rural", values = ["rural", ...]}``
+(the indicator applies to the units whose attribute is one of ``values``; the study-level
+figure is computed over those units only) and ``[preset] catchment_min`` (the 2SFCA
+catchment, default 15: the plans' 15-minute circle).
 """
 
 from __future__ import annotations
@@ -31,8 +44,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_INDICATOR_KEYS = {"id", "metric", "op", "value", "gap", "group", "label_zh", "label_en", "source"}
-_GAP_WORDS = {"people": ("人", "people"), "beds": ("张床位", "beds"), "slots": ("个托位", "slots")}
+_INDICATOR_KEYS = {"id", "metric", "op", "value", "gap", "group", "label_zh", "label_en", "source", "scores", "where",
+                   "pair"}
+_GAP_WORDS = {"people": ("人", "people"), "beds": ("张床位", "beds"), "slots": ("个托位", "slots"),
+              "communities": ("个社区", "communities"), "streets": ("个街道", "streets")}
+_GROUP_COLUMN = {"communities": "n_communities", "streets": "n_streets"}
+
+#: What each capacity measure needs present in a gazetteer (facility kinds).
+_MEASURE_KINDS = {"beds": ("nursing_home",), "daycare_places": ("daycare", "elderly_centre"),
+                  "slots": ("nursery", "kindergarten")}
 
 
 def builtin_presets() -> list[str]:
@@ -65,38 +85,75 @@ def load_preset(name_or_path: str | Path) -> dict:
         if ind["op"] != ">=":
             raise StudyError(f"{where}: indicator {ind['id']}: only op '>=' is supported")
         if ind["gap"] not in _GAP_WORDS:
-            raise StudyError(f"{where}: indicator {ind['id']}: gap must be people, beds or slots")
+            raise StudyError(f"{where}: indicator {ind['id']}: gap must be one of {', '.join(_GAP_WORDS)}")
+        pair = ind.get("pair")
+        if pair is not None and (not isinstance(pair, dict) or set(pair) != {"metric", "group", "gap"}):
+            raise StudyError(f"{where}: indicator {ind['id']}: pair must be {{metric = ..., group = ..., gap = ...}}")
+        w = ind.get("where")
+        if w is not None and (not isinstance(w, dict) or set(w) != {"column", "values"}):
+            raise StudyError(f"{where}: indicator {ind['id']}: where must be {{column = \"...\", values = [...]}}")
     return {"preset": data.get("preset", {}), "indicators": indicators}
 
 
-def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh") -> pd.DataFrame:
+def needed_kinds(metric: str) -> tuple[str, ...] | None:
+    """Facility kinds an indicator column measures (None: not tied to a kind, e.g. an "any" share).
+
+    ``needed_kinds("cov_elderly_daycare_15min") == ("daycare",)``;
+    ``needed_kinds("sfca_beds_per_1000_elderly") == ("nursing_home",)``.
+    """
+    from circles.coverage import COMMUNITY_INDICATORS
+    from circles.kinds import KINDS
+
+    if metric in COMMUNITY_INDICATORS:
+        return COMMUNITY_INDICATORS[metric][0]
+    for measure, kinds in _MEASURE_KINDS.items():
+        if f"{measure}_per_1000" in metric or metric == f"{measure}_inside":
+            return kinds
+    if metric.startswith("cov_"):
+        for k in sorted(KINDS, key=len, reverse=True):
+            if f"_{k}_" in metric:
+                return (k,)
+    return None
+
+
+def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
+             not_assessable: dict | None = None) -> pd.DataFrame:
     """Pass/fail of every indicator on every row of a coverage table.
 
     Returns a long table (one row per table row and indicator) with the table's index,
-    ``indicator``, ``measured``, ``target``, ``status`` (``pass``/``fail``/``no population``),
-    ``gap`` (number, 0 when passing) and ``gap_text`` ("needs 420 more slots").
+    ``indicator``, ``measured``, ``target``, ``status`` (``pass``/``fail``/``no population``/
+    ``not assessable``), ``gap`` (number, 0 when passing) and ``gap_text`` ("needs 420 more
+    slots", or why the indicator is not assessable). ``not_assessable`` maps indicator ids
+    to that reason.
     """
+    not_assessable = not_assessable or {}
     rows = []
     for ind in preset["indicators"]:
         metric, value, group = ind["metric"], float(ind["value"]), ind["group"]
-        if metric not in table:
+        reason = not_assessable.get(ind["id"])
+        if reason is None and metric not in table:
             raise StudyError(f"preset indicator {ind['id']}: column {metric!r} is not computed; "
-                             "check the metric name and the facility kinds present")
-        pop = table[f"pop_{group}"].to_numpy(dtype=float)
-        measured = table[metric].to_numpy(dtype=float)
+                             "check the metric name and that travel.thresholds_min holds the indicator's minutes")
+        pop_col = _GROUP_COLUMN.get(group, f"pop_{group}")
+        pop = table[pop_col].to_numpy(dtype=float) if pop_col in table else np.full(len(table), np.nan)
+        measured = table[metric].to_numpy(dtype=float) if metric in table else np.full(len(table), np.nan)
         for key, m, p in zip(table.index, measured, pop):
-            if not p > 0 or np.isnan(m):
+            if reason is not None:
+                status, gap, m = "not assessable", 0.0, np.nan
+            elif not p > 0 or np.isnan(m):
                 status, gap = "no population", 0.0
             elif m >= value - 1e-12:
                 status, gap = "pass", 0.0
             else:
                 status = "fail"
-                scale = p if ind["gap"] == "people" else p / 1000.0
+                scale = p / 1000.0 if ind["gap"] in ("beds", "slots") else p
                 gap = float(math.ceil((value - m) * scale - 1e-9))
             rows.append({table.index.name or "key": key, "indicator": ind["id"], "measured": m,
                          "target": value, "status": status, "gap": gap,
-                         "gap_text": gap_text(gap, ind["gap"], language) if status == "fail" else ""})
-    return pd.DataFrame(rows)
+                         "gap_text": gap_text(gap, ind["gap"], language) if status == "fail"
+                         else (reason if status == "not assessable" else "")})
+    return pd.DataFrame(rows, columns=[table.index.name or "key", "indicator", "measured", "target", "status",
+                                       "gap", "gap_text"])
 
 
 def gap_text(gap: float, kind: str, language: str = "zh") -> str:

@@ -14,8 +14,25 @@ How a travel time is computed (hand-checkable):
   :func:`scipy.sparse.csgraph.dijkstra` on an undirected CSR matrix.
 - Two points on the same edge may also go straight along it.
 
-Points farther than ``max_offroad_m`` from every road are *not* snapped: their time is
-infinite and :func:`snap_points` reports them (column ``snapped`` False).
+The off-road leg is the straight line at ``walk_speed_mps`` with no detour factor (the
+README states the rule; the pipeline counts people whose leg is a large share of the
+threshold). Points farther than ``max_offroad_m`` from every road are *not* snapped: their
+time is infinite and :func:`snap_points` reports them (column ``snapped`` False).
+
+**Main network.** A point snaps to the nearest edge of the *main network* whenever one
+lies within ``max_offroad_m``: the connected pieces at least :data:`MAIN_PIECE_MIN_M`
+long (or the longest piece, if none is). Only when no main edge is that close does it
+snap to a nearer small fragment (a car-park ring, a cut-off footway). ``Snap.nearer_fragment``
+marks the points that had a nearer fragment. The rule does not depend on where a study
+is cut: a piece the study's clip cuts reaches the clip's edge, far longer than the minimum.
+
+**Direction.** A trip runs from home to facility. Every query takes the facilities (or
+candidate sites) as ``sources`` and the homes as ``targets`` and returns the time from
+each *target to its source*. On the walk profile every edge runs both ways, so the two
+directions are equal; on the drive profile the network is held reversed (each edge from
+its ``v`` to its ``u``, geometry reversed), so a search outward from the facilities over
+one-way streets gives the times of the trips *to* them. ``edges`` and ``u``/``v`` of a
+drive TravelNetwork are therefore the reversed table.
 
 Multi-source searches start from virtual source nodes appended to the graph, joined
 one-way to the two ends of each source's edge with the partial-edge-plus-off-road time;
@@ -36,6 +53,9 @@ from scipy.sparse.csgraph import dijkstra
 
 log = logging.getLogger(__name__)
 
+#: A connected piece of at least this much road (metres) belongs to the main network.
+MAIN_PIECE_MIN_M = 1000.0
+
 
 @dataclass
 class Snap:
@@ -52,6 +72,7 @@ class Snap:
     snapped: np.ndarray  # bool
     oneway: np.ndarray  # bool: the edge may only be travelled u -> v
     xy: np.ndarray  # the points' coordinates (n, 2), for confined searches
+    nearer_fragment: np.ndarray  # bool: a small fragment was nearer than the main network edge used
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -111,6 +132,78 @@ class DiscIndex:
         return ptr, idx
 
 
+class SegmentIndex:
+    """Nearest edge of many points at once, exact, as numpy arrays and one KD-tree query.
+
+    Every edge is cut into straight pieces of at most ``piece_m`` (its own segments, split
+    evenly; default 1.25 x the median segment length, at least 25 m); a KD-tree holds the pieces' midpoints. For each point the ``k`` nearest
+    midpoints give candidate pieces and their exact point-to-segment distances; the best,
+    ``d``, is certified when the ``k``-th midpoint lies farther than ``d + half`` (``half`` =
+    the longest half-piece): the true nearest piece's midpoint is within ``d* + half <= d +
+    half``, so it was a candidate. Points not certified are asked again with 4k and 16k
+    candidates; the few left are answered by a shapely STRtree over the same edges.
+    """
+
+    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float | None = None, k: int = 8):
+        from scipy.spatial import cKDTree
+
+        self.geoms, self.edge_ids, self.k = geoms, np.asarray(edge_ids), k
+        coords, idx = shapely.get_coordinates(geoms, return_index=True)
+        same = idx[1:] == idx[:-1]
+        a, b, e = coords[:-1][same], coords[1:][same], idx[:-1][same]
+        seg_len = np.hypot(*(b - a).T)
+        if piece_m is None:  # one piece for most segments
+            piece_m = max(25.0, 1.25 * float(np.median(seg_len))) if len(seg_len) else 25.0
+        n = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
+        seg = np.repeat(np.arange(len(a)), n)
+        j = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
+        d = (b - a)[seg] / n[seg, None]
+        self.a = a[seg] + d * j[:, None]
+        self.ab = d
+        self.local = e[seg]  # position in ``geoms``
+        self.half = float(np.hypot(*d.T).max()) / 2 if len(d) else 0.0
+        self.tree = cKDTree(self.a + d / 2) if len(d) else None
+
+    def nearest(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``.
+
+        ``allowed`` (boolean, one per geometry) restricts the answer to some edges; the
+        certificate still holds, as the nearest allowed piece is within ``d + half`` too.
+        """
+        out = np.full(len(xy), -1, dtype=np.int64)
+        if self.tree is None or len(xy) == 0:
+            return out
+        todo = np.arange(len(xy))
+        k = self.k
+        while len(todo) and k <= 16 * self.k:  # k, 4k, 16k candidates for the points not yet certified
+            k_eff = min(k, self.tree.n)
+            dm, j = self.tree.query(xy[todo], k=k_eff, distance_upper_bound=max_distance + self.half)
+            dm, j = dm.reshape(len(todo), k_eff), j.reshape(len(todo), k_eff)
+            valid = j < self.tree.n  # beyond the bound: no piece
+            jj = np.where(valid, j, 0)
+            a, ab = self.a[jj], self.ab[jj]
+            p = xy[todo][:, None, :]
+            t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum((ab * ab).sum(axis=2), 1e-18), 0.0, 1.0)
+            if allowed is not None:
+                valid &= allowed[self.local[jj]]
+            dist = np.where(valid, np.hypot(*(p - a - ab * t[..., None]).transpose(2, 0, 1)), np.inf)
+            best = np.argmin(dist, axis=1)
+            d = dist[np.arange(len(todo)), best]
+            # certified: the k-th midpoint is farther than any better piece could be (or there is no k-th)
+            certain = (dm[:, -1] > d + self.half) | (k_eff == self.tree.n)
+            hit = certain & (d <= max_distance)
+            out[todo[hit]] = self.edge_ids[self.local[j[hit, best[hit]]]]
+            todo = todo[~certain]
+            k *= 4
+        if len(todo):  # still not certified (very dense spots): ask shapely's STRtree
+            pick = np.arange(len(self.geoms)) if allowed is None else np.flatnonzero(allowed)
+            tree = shapely.STRtree(self.geoms[pick])
+            qi, gi = tree.query_nearest(shapely.points(xy[todo]), max_distance=max_distance,
+                                        return_distance=False, all_matches=False)
+            out[todo[qi]] = self.edge_ids[pick[gi]]
+        return out
+
+
 def subset(s: Snap, idx: np.ndarray) -> Snap:
     """The snaps of the points at positions ``idx``."""
     return Snap(**{name: getattr(s, name)[idx] for name in Snap.__dataclass_fields__})
@@ -140,6 +233,9 @@ class TravelNetwork:
             raise ValueError(f"walk_speed_mps must be positive, got {walk_speed_mps}")
         if profile not in ("walk", "drive"):
             raise ValueError(f"profile must be 'walk' or 'drive', got {profile!r}")
+        if profile == "drive":  # held reversed: searches from facilities give times of trips to them
+            edges = edges.assign(u=edges["v"].to_numpy(), v=edges["u"].to_numpy(),
+                                 geometry=shapely.reverse(edges.geometry.values))
         self.nodes = nodes
         self.edges = edges
         self.crs = edges.crs
@@ -170,8 +266,17 @@ class TravelNetwork:
         first = np.r_[True, (np.diff(rows) != 0) | (np.diff(cols) != 0)]
         self.graph = sp.csr_matrix((w[first], (rows[first], cols[first])), shape=(self.n_nodes, self.n_nodes))
         self.graph.sort_indices()
-        self._tree = shapely.STRtree(edges.geometry.values)
-        self._geoms = edges.geometry.values
+        self._geoms = np.asarray(edges.geometry.values, dtype=object)
+        # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
+        from scipy.sparse.csgraph import connected_components
+
+        adj = sp.coo_matrix((np.ones(len(edges)), (self.u, self.v)), shape=(self.n_nodes, self.n_nodes))
+        _, label = connected_components(adj, directed=False)
+        piece_len = np.bincount(label[self.u], weights=length)
+        main_piece = piece_len >= min(MAIN_PIECE_MIN_M, float(piece_len.max()) if len(piece_len) else 0.0)
+        self.edge_main = main_piece[label[self.u]]
+        self._main_edges = np.flatnonzero(self.edge_main)
+        self._index: SegmentIndex | None = None  # built on the first snap
         self.node_xy = shapely.get_coordinates(nodes.geometry.values)
         self._node_indexes: dict[float, DiscIndex] = {}
         # scratch arrays of the catchment search (so a query is not thread-safe; use one
@@ -193,14 +298,25 @@ class TravelNetwork:
         """Snap each point to its nearest edge; points farther than ``max_offroad_m`` stay unsnapped."""
         if points.crs is not None and self.crs is not None and points.crs != self.crs:
             raise ValueError("points and network are in different CRSs; project the points first")
-        geoms = points.geometry.values
+        geoms = np.asarray(points.geometry.values, dtype=object)
         n = len(geoms)
         edge = np.full(n, -1, dtype=np.int64)
         dist = np.full(n, np.inf)
+        fragment = np.zeros(n, dtype=bool)
         if n:
-            pi, ei = self._tree.query_nearest(geoms, return_distance=False, all_matches=False)
-            edge[pi] = ei
-            dist[pi] = shapely.distance(geoms[pi], self._geoms[ei])
+            if self._index is None:
+                self._index = SegmentIndex(self._geoms, np.arange(len(self._geoms)))
+            xy = shapely.get_coordinates(geoms)
+            edge = self._index.nearest(xy, max_offroad_m)
+            pi = np.flatnonzero(edge >= 0)
+            dist[pi] = shapely.distance(geoms[pi], self._geoms[edge[pi]])
+            off_main = np.flatnonzero((edge >= 0) & ~self.edge_main[np.maximum(edge, 0)])
+            if len(off_main):  # nearest edge on a fragment: the main network if it is within reach
+                me = self._index.nearest(xy[off_main], max_offroad_m, allowed=self.edge_main)
+                pts = off_main[me >= 0]
+                edge[pts] = me[me >= 0]
+                dist[pts] = shapely.distance(geoms[pts], self._geoms[edge[pts]])
+                fragment[pts] = True
         snapped = (edge >= 0) & (dist <= max_offroad_m)
         e = np.where(snapped, edge, 0)
         along = np.where(snapped, shapely.line_locate_point(self._geoms[e], geoms), 0.0) if n else np.zeros(0)
@@ -218,6 +334,7 @@ class TravelNetwork:
             snapped=snapped,
             oneway=self.oneway[e] & snapped if n else np.zeros(0, dtype=bool),
             xy=shapely.get_coordinates(geoms) if n else np.zeros((0, 2)),
+            nearer_fragment=fragment & snapped,
         )
 
     # ------------------------------------------------------------------ queries
@@ -281,18 +398,23 @@ class TravelNetwork:
     def _same_edge(self, sources: Snap, targets: Snap) -> pd.DataFrame:
         """Pairs (source, target) snapped to the same edge, with the direct time along it."""
         s_ok = np.flatnonzero(sources.snapped)
-        t_ok = np.flatnonzero(targets.snapped)
-        s = pd.DataFrame({"src": s_ok, "edge": sources.edge[s_ok]})
-        t = pd.DataFrame({"tgt": t_ok, "edge": targets.edge[t_ok]})
-        pairs = s.merge(t, on="edge")
-        if pairs.empty:
-            return pairs.assign(time_s=np.zeros(0))
-        e = pairs["edge"].to_numpy()
-        si, ti = pairs["src"].to_numpy(), pairs["tgt"].to_numpy()
+        has_source = np.zeros(len(self.length_m), dtype=bool)
+        has_source[sources.edge[s_ok]] = True
+        t_ok = np.flatnonzero(targets.snapped & has_source[np.maximum(targets.edge, 0)])
+        order = np.argsort(sources.edge[s_ok], kind="stable")
+        s_edge = sources.edge[s_ok][order]
+        t_edge = targets.edge[t_ok]
+        lo = np.searchsorted(s_edge, t_edge, side="left")
+        cnt = np.searchsorted(s_edge, t_edge, side="right") - lo
+        total = int(cnt.sum())
+        ti = np.repeat(t_ok, cnt)
+        si = s_ok[order[np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)]]
+        e = targets.edge[ti]
         step = targets.along_m[ti] - sources.along_m[si]
         along = np.abs(step) / self.length_m[e] * self.edge_time_s[e]
-        pairs["time_s"] = sources.offroad_s[si] + along + targets.offroad_s[ti]
-        return pairs[~(self.oneway[e] & (step < 0))]
+        keep = ~(self.oneway[e] & (step < 0))
+        return pd.DataFrame({"src": si[keep], "edge": e[keep], "tgt": ti[keep],
+                             "time_s": (sources.offroad_s[si] + along + targets.offroad_s[ti])[keep]})
 
     def nearest_times(self, sources: Snap, targets: Snap, *, cutoff_s: float = np.inf) -> np.ndarray:
         """Time from each target to its nearest source (multi-source Dijkstra); ``inf`` if none within cutoff."""
@@ -300,9 +422,7 @@ class TravelNetwork:
         t = self.point_times(node_time, targets)[0]
         pairs = self._same_edge(sources, targets)
         if len(pairs):
-            best = pairs.groupby("tgt")["time_s"].min()
-            idx = best.index.to_numpy()
-            t[idx] = np.minimum(t[idx], best.to_numpy())
+            np.minimum.at(t, pairs["tgt"].to_numpy(), pairs["time_s"].to_numpy())
         if np.isfinite(cutoff_s):
             t[t > cutoff_s] = np.inf
         return t

@@ -42,3 +42,12 @@ def make_network(edges_xy: list[tuple[tuple[float, float], tuple[float, float]]]
 
 def points(xy, crs=METRIC) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(geometry=[shapely.Point(p) for p in xy], crs=crs)
+
+
+#: lines the test run prints at the end ("must show" figures: fuzz count, refused path cases, kill test)
+MUST_SHOW: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in MUST_SHOW:
+        terminalreporter.write_line(line)

@@ -43,3 +43,33 @@ def test_gcj02_round_trip_anywhere_in_china(lon, lat):
     glon, glat = wgs84_to_gcj02(lon, lat)
     back = gcj02_to_wgs84(glon, glat)
     assert _metres(float(back[0]), float(back[1]), lon, lat) < 0.01
+
+
+# --- independent oracle: prcoords (a separate implementation of the published GCJ-02 / BD-09 formulas)
+def test_forward_and_inverse_agree_with_prcoords_on_real_points():
+    import prcoords
+
+    from circles.chinacoords import wgs84_to_bd09
+
+    wgs = pd.read_csv(TESTDATA / "real_points_wgs84.csv")
+    for lon, lat in zip(wgs["经度"], wgs["纬度"]):
+        g = prcoords.wgs_gcj(prcoords.Coords(lat, lon))
+        ours = wgs84_to_gcj02(lon, lat)
+        assert _metres(float(ours[0]), float(ours[1]), g.lon, g.lat) < 0.01
+        b = prcoords.wgs_bd(prcoords.Coords(lat, lon))
+        ours_b = wgs84_to_bd09(lon, lat)
+        assert _metres(float(ours_b[0]), float(ours_b[1]), b.lon, b.lat) < 0.01
+        # inverse: prcoords' iterative ("bored") inverse of its own forward transform
+        w = prcoords.gcj_wgs_bored(g)
+        back = gcj02_to_wgs84(g.lon, g.lat)
+        assert _metres(float(back[0]), float(back[1]), w.lon, w.lat) < 0.01
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(73.5, 134.7), st.floats(18.2, 53.5))
+def test_gcj02_forward_equals_prcoords_anywhere_in_china(lon, lat):
+    import prcoords
+
+    g = prcoords.wgs_gcj(prcoords.Coords(lat, lon), check_china=False)
+    ours = wgs84_to_gcj02(lon, lat)
+    assert _metres(float(ours[0]), float(ours[1]), g.lon, g.lat) < 0.01

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
 
 import numpy as np
 import pandas as pd
@@ -138,3 +142,189 @@ def test_our_2sfca_equals_pysal_access_on_the_demo(demo_run):
     assert np.count_nonzero(ours) > 1000
     assert np.max(np.abs(ours - theirs)) < 1e-12 + 1e-9 * np.max(ours)
     assert np.max(np.abs(ours_g - theirs_g)) < 1e-9 * np.max(ours_g)
+
+
+# --------------------------------------------------------------------------- the plans' community indicators
+COMMUNITY = Path(__file__).resolve().parent / "data" / "community"
+
+
+def test_community_table_by_hand():
+    # 4 communities in 2 streets. Day-care in C1 and C3, a nursery in C2, a kindergarten without
+    # 托班 (serves "") in C4, a comprehensive centre in C1, a day-care in the halo (unit_id "").
+    units = pd.DataFrame({"unit_id": ["C1", "C2", "C3", "C4"], "parent": ["A", "A", "B", "B"], "all": "study"})
+    fac = pd.DataFrame({"unit_id": ["C1", "C3", "C2", "C4", "C1", ""],
+                        "kind": ["daycare", "daycare", "nursery", "kindergarten", "elderly_centre", "daycare"],
+                        "serves": ["elderly", "elderly", "infants", "", "elderly", "elderly"]})
+    study = cov.community_table(units, fac, "all").loc["study"]
+    assert study["n_communities"] == 4 and study["n_streets"] == 2
+    assert study["comm_cov_daycare"] == pytest.approx(2 / 4)
+    assert study["comm_cov_childcare"] == pytest.approx(1 / 4)  # the kindergarten takes no under-3s
+    assert study["street_cov_elderly_centre"] == pytest.approx(1 / 2)
+    streets = cov.community_table(units, fac, "parent")
+    assert streets.loc["A", "comm_cov_daycare"] == 0.5 and streets.loc["B", "comm_cov_daycare"] == 0.5
+    assert streets.loc["A", "street_cov_elderly_centre"] == 1.0 and streets.loc["B", "street_cov_elderly_centre"] == 0.0
+    per_unit = cov.community_table(units, fac, "unit_id")
+    assert per_unit["comm_cov_daycare"].tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_community_gap_counts_communities():
+    table = pd.DataFrame({"n_communities": [12.0], "comm_cov_daycare": [0.25]}, index=pd.Index(["study"], name="all"))
+    preset = {"indicators": [{"id": "d", "metric": "comm_cov_daycare", "op": ">=", "value": 0.95,
+                              "gap": "communities", "group": "communities"}]}
+    r = tg.evaluate(table, preset, language="en").iloc[0]
+    assert r["status"] == "fail" and r["gap"] == 9  # ceil((0.95 - 0.25) x 12) = ceil(8.4)
+    assert r["gap_text"] == "needs 9 more communities"
+
+
+@pytest.fixture(scope="module")
+def community_run():
+    from circles.pipeline import analyse
+    from circles.study import load_study
+
+    return analyse(load_study(COMMUNITY / "study.toml"))
+
+
+def _inside_area(df_lonlat):
+    area = shapely.union_all(gpd.read_file(COMMUNITY / "area.geojson").geometry.values)
+    return shapely.covers(area, shapely.points(df_lonlat["经度"].astype(float), df_lonlat["纬度"].astype(float)))
+
+
+def test_community_study_literal_and_walk_side_by_side(community_run):
+    res = community_run
+    comm = gpd.read_file(COMMUNITY / "communities.geojson")
+    raw = pd.read_csv(COMMUNITY / "facilities.csv", dtype=str)
+    pts = gpd.GeoDataFrame(raw, geometry=gpd.points_from_xy(raw["经度"].astype(float), raw["纬度"].astype(float)),
+                           crs=4326)
+    joined = gpd.sjoin(pts, comm, predicate="within")
+    with_daycare = set(joined.loc[joined["类型"].str.contains("日间照料"), "code"])
+    # by hand from the input files: communities holding a day-care row / all communities
+    o = res.overall.iloc[0]
+    assert o["comm_cov_daycare"] == pytest.approx(len(with_daycare) / len(comm))
+    r = res.summary["targets"]["study"]
+    row = next(x for x in r if x["indicator"] == "daycare_coverage")
+    assert row["measured"] == pytest.approx(len(with_daycare) / len(comm), abs=1e-4)
+    ov = res.target_results  # per unit; the study rows carry which form is scored and the walk pair
+    assert res.summary["targets"]["scored"]["daycare_coverage"].startswith("literal")
+    assert res.summary["communities"]["comm_cov_daycare"]["with"] == len(with_daycare)
+    assert "pair_measured" in ov.columns
+    # the walk-based form beside it: the share of elderly within 15 min of a day-care centre
+    assert row["pair_metric"] == "cov_elderly_daycare_15min"
+    assert row["pair_measured"] == pytest.approx(res.summary["siting"]["daycare"]["share_before"], abs=1e-4)
+
+
+def test_where_filter_and_not_assessable(community_run):
+    res = community_run
+    rows = {x["indicator"]: x for x in res.summary["targets"]["study"]}
+    # no unit is a township: not assessable, never 0 %
+    assert rows["elderly_circle_township"]["status"] == "not assessable"
+    assert rows["elderly_circle_township"]["measured"] is None
+    # rural share by hand from the units table: people-weighted over the rural units only
+    u = res.units[res.units["attr_urban_rural"] == "rural"]
+    want = (u["cov_elderly_any_15min"] * u["pop_elderly"]).sum() / u["pop_elderly"].sum()
+    assert rows["elderly_circle_rural"]["measured"] == pytest.approx(want, abs=1e-4)
+
+
+def test_kind_absent_from_every_gazetteer_is_not_assessable(community_run):
+    from circles.pipeline import _not_assessable
+
+    preset = tg.load_preset("taizhou")  # every street a comprehensive centre: the study has none
+    reasons = _not_assessable(preset, community_run.facilities, community_run.units, True)
+    assert "street_centre_coverage" in reasons and "综合养老服务中心" in reasons["street_centre_coverage"]
+    r = tg.evaluate(community_run.overall, preset, not_assessable=reasons)
+    row = r.set_index("indicator").loc["street_centre_coverage"]
+    assert row["status"] == "not assessable" and np.isnan(row["measured"])
+
+
+def test_study_ratios_count_facilities_inside_the_area_only(community_run, tmp_path):
+    import shutil
+
+    from circles.pipeline import analyse
+    from circles.study import load_study
+
+    for p in COMMUNITY.iterdir():
+        if p.is_file():
+            shutil.copy(p, tmp_path / p.name)
+        else:
+            shutil.copytree(p, tmp_path / p.name)
+    raw = pd.read_csv(COMMUNITY / "facilities.csv", dtype=str)
+    # a nursing home 300 m east of the area (in the halo): it serves 2SFCA, not the study's totals
+    area = gpd.read_file(COMMUNITY / "area.geojson").total_bounds
+    extra = raw.iloc[[0]].assign(编号="H1", 名称="边界外养老院", 类型="养老院", 经度=str(area[2] + 0.003),
+                                 纬度=str((area[1] + area[3]) / 2), 床位数="500", 托位数="", 托班托位数="")
+    pd.concat([raw, extra]).to_csv(tmp_path / "facilities.csv", index=False)
+    study = load_study(tmp_path / "study.toml")
+    study.siting.n_sites = 0
+    res = analyse(study)
+    inside = raw[_inside_area(raw) & raw["类型"].str.contains("养老院") & ~raw["类型"].str.contains("儿童")]
+    beds = pd.to_numeric(inside["床位数"].str.replace("张", ""), errors="coerce").fillna(0).sum()
+    assert res.summary["capacity"]["beds_total"] == beds  # by hand: 120张 row + the demo's rows inside
+    assert res.summary["capacity"]["facilities_in_halo"] == 1
+    assert res.summary["capacity"]["beds_unknown_facilities"] == 1  # the row with no bed count
+
+
+def test_total_raster_used_and_rule_recorded(community_run):
+    import rasterio
+
+    with rasterio.open(COMMUNITY / "pop_total.tif") as src:
+        total = float(src.read(1, masked=True).sum())
+    s = community_run.summary["population"]
+    assert s["total"] == pytest.approx(total, rel=1e-6)  # the area is the raster window
+    assert s["rules"]["total"].startswith("measured: total raster")
+
+
+def test_preset_works_with_any_thresholds_containing_its_own(community_run):
+    from circles.pipeline import analyse
+    from circles.study import load_study
+
+    study = load_study(COMMUNITY / "study.toml")
+    study.travel.thresholds_min = [10.0, 15.0, 30.0]
+    study.siting.n_sites = 0
+    other = analyse(study)
+    a = {r["indicator"]: r["measured"] for r in community_run.summary["targets"]["study"]}
+    b = {r["indicator"]: r["measured"] for r in other.summary["targets"]["study"]}
+    assert a == b
+    assert other.summary["capacity"]["sfca_slots_per_1000_total"] == community_run.summary["capacity"][
+        "sfca_slots_per_1000_total"]  # 2SFCA catchment is the preset's 15 min, not the longest threshold
+
+
+def test_one_after_state_for_siting_table_and_after_columns(community_run):
+    res = community_run
+    info = res.summary["siting"]["daycare"]
+    u = res.units
+    after = (u["cov_elderly_daycare_15min_after"] * u["pop_elderly"]).sum() / u["pop_elderly"].sum()
+    assert info["share_after"] == pytest.approx(after, abs=1e-9)
+    assert res.sites["gain"].sum() == pytest.approx(info["covered_after"] - info["covered_before"])
+    assert not res.sites["name"].str.startswith("路网节点").any()
+
+
+def test_not_assessable_is_said_in_the_report(community_run, tmp_path):
+    from circles.pipeline import write_outputs
+
+    folder = write_outputs(community_run, tmp_path / "community-test")
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    # 蒙自: no unit is a township, so that share is 无法评估 with its reason, not 0 %
+    assert "无法评估" in html and "没有 urban_rural 为 township" in html
+    rows = {r["indicator"]: r for r in community_run.summary["targets"]["study"]}
+    assert rows["elderly_circle_township"]["status"] == "not assessable"
+
+
+def test_street_polygons_give_each_community_its_street(community_run, tmp_path):
+    import shutil
+
+    from circles.pipeline import analyse
+    from circles.study import load_study
+
+    shutil.copytree(COMMUNITY, tmp_path / "c")
+    comm = gpd.read_file(COMMUNITY / "communities.geojson")
+    comm.dissolve("parent").reset_index()[["parent", "geometry"]].rename(columns={"parent": "name"}).to_file(
+        tmp_path / "c" / "streets.geojson", driver="GeoJSON")
+    comm.drop(columns="parent").to_file(tmp_path / "c" / "communities.geojson", driver="GeoJSON")
+    study = load_study(tmp_path / "c" / "study.toml")
+    study.units.parents = tmp_path / "c" / "streets.geojson"
+    study.siting.n_sites = 0
+    res = analyse(study)
+    # the street polygons are the dissolved streets: each community gets its street back
+    got = res.units.set_index("unit_id")["parent"]
+    assert got.to_dict() == comm.set_index("code")["parent"].to_dict()
+    assert res.summary["communities"]["n_streets"] == 2
+    assert res.summary["communities"]["street_cov_elderly_centre"]["share"] == 0.0

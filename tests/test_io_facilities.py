@@ -32,7 +32,64 @@ def test_gbk_gazetteer_every_bad_class_rejected_with_row_and_reason():
     # "120张" is parsed, not rejected; English kinds are understood
     assert fac.loc[fac["name"] == "江岸区百步亭养老院", "beds"].iloc[0] == 120
     assert set(fac["kind"]) == {"daycare", "nursing_home", "elderly_centre", "meal_point", "nursery", "kindergarten"}
-    assert fac["capacity"].notna().sum() == 6  # the meal point has none
+    # the meal point has no counted capacity; the kindergarten's 托位数 are 3-6 places (no 托班 column)
+    assert fac["capacity"].notna().sum() == 5
+    kg = fac[fac["kind"] == "kindergarten"].iloc[0]
+    assert kg["serves"] == "" and kg["capacity_status"] == "none"
+
+
+def test_unit_word_read_with_a_warning_naming_the_row(caplog):
+    with caplog.at_level("WARNING", logger="circles.io.facilities"):
+        fac, rej = load_facilities(TESTDATA / "gazetteer_gbk.csv", crs=METRIC, area=AREA)
+    assert any("row 3" in r.message and "120张" in r.message and "120" in r.message for r in caplog.records)
+    assert not any("约一百" in r.message for r in caplog.records)  # that one is a reject, not a guess
+
+
+def _capacity_table(tmp_path, rows, columns):
+    df = pd.DataFrame(rows, columns=columns)
+    df.to_csv(tmp_path / "g.csv", index=False)
+    return load_facilities(tmp_path / "g.csv", crs=METRIC)
+
+
+def test_capacity_counts_as_the_plans_count_it(tmp_path):
+    cols = ["名称", "类型", "经度", "纬度", "床位数", "托位数", "托班托位数", "学位数"]
+    rows = [["甲养老院", "养老院", 114.27, 30.59, "100", "", "", ""],
+            ["乙日间照料中心", "社区日间照料中心", 114.271, 30.59, "20", "", "", ""],
+            ["丙托育中心", "托育机构", 114.272, 30.59, "", "50", "", ""],
+            ["丁幼儿园", "幼儿园", 114.273, 30.59, "", "200", "15", "300"],
+            ["戊幼儿园", "幼儿园", 114.274, 30.59, "", "", "0", "280"],
+            ["己幼儿园", "幼儿园", 114.275, 30.59, "", "", "", "250"],
+            ["庚养老院", "养老院", 114.276, 30.59, "", "", "", ""],
+            ["辛儿童福利院", "儿童福利院", 114.277, 30.59, "60", "", "", ""]]
+    fac, rej = _capacity_table(tmp_path, rows, cols)
+    got = fac.set_index("name")
+    # hand-written expectations: beds only for 养老院, day places for day-care, 托位 for nurseries,
+    # kindergartens only through 托班, 学位 kept but never counted, missing -> unknown (not 0)
+    assert (got.loc["甲养老院", "counts_as"], got.loc["甲养老院", "capacity"]) == ("beds", 100)
+    assert (got.loc["乙日间照料中心", "counts_as"], got.loc["乙日间照料中心", "capacity"]) == ("daycare_places", 20)
+    assert (got.loc["丙托育中心", "counts_as"], got.loc["丙托育中心", "capacity"]) == ("slots", 50)
+    assert got.loc["丁幼儿园", "capacity"] == 15 and got.loc["丁幼儿园", "serves"] == "infants"
+    assert got.loc["丁幼儿园", "school_places"] == 300
+    assert got.loc["戊幼儿园", "serves"] == ""  # 0 托班 places: takes no under-3s
+    assert got.loc["己幼儿园", "capacity_status"] == "unknown" and got.loc["己幼儿园", "serves"] == ""
+    assert got.loc["庚养老院", "capacity_status"] == "unknown" and np.isnan(got.loc["庚养老院", "capacity"])
+    assert "辛儿童福利院" not in got.index
+    assert "children's welfare home" in rej.set_index("value").loc["儿童福利院", "reason"]
+
+
+def test_school_places_are_not_an_alias_of_slots(tmp_path):
+    fac, _ = _capacity_table(tmp_path, [["甲托育中心", "托育机构", 114.27, 30.59, "80"]],
+                             ["名称", "类型", "经度", "纬度", "学位数"])
+    assert fac["school_places"].iloc[0] == 80 and fac["capacity_status"].iloc[0] == "unknown"
+    assert np.isnan(fac["capacity"].iloc[0])
+
+
+def test_kind_vocabulary_lives_in_circles_kinds():
+    import circles.kinds
+
+    assert KINDS is circles.kinds.KINDS
+    assert normalise_kind("社会福利院") == "nursing_home" and normalise_kind("儿童福利院") is None
+    assert normalise_kind("市儿童福利院") is None
 
 
 def test_xlsx_geojson_and_csv_give_the_same_facilities():

@@ -112,6 +112,61 @@ def test_grid_units_cover_area_and_take_majority_parent():
     assert grid.geometry.area.sum() == pytest.approx(area.area, rel=1e-9)
     assert grid["unit_id"].is_unique and grid["unit_id"].iloc[0] == "A01"
     assert set(grid["parent"]) <= set(parents["name"])
-    pts, _ = load_population(DEMO / "pop", crs=METRIC, pattern=PATTERN)
+    pts, _, _ = load_population(DEMO / "pop", crs=METRIC, pattern=PATTERN)
     owner = assign_points(pts, grid)
     assert (owner != "").all()  # every populated cell centre lies in exactly one unit
+
+
+def _tiny(path, values, *, transform=None):
+    """A 2 x 2 WGS84 raster of people per cell (hand-checkable)."""
+    from rasterio.transform import from_origin
+
+    arr = np.asarray(values, dtype="float32").reshape(2, 2)
+    with rasterio.open(path, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=transform or from_origin(114.27, 30.59, 0.001, 0.001), nodata=-1) as dst:
+        dst.write(arr, 1)
+
+
+def test_sex_field_matches_f_and_m_only(tmp_path):
+    # WorldPop ships a both-sexes band ("t") beside f and m: it must not be added again
+    _tiny(tmp_path / "pop_60_f_x.tif", [1, 2, 3, 4])
+    _tiny(tmp_path / "pop_60_m_x.tif", [1, 1, 1, 1])
+    _tiny(tmp_path / "pop_60_t_x.tif", [2, 3, 4, 5])
+    _tiny(tmp_path / "pop_20_f_x.tif", [10, 10, 10, 10])
+    g = read_population_grid(tmp_path, pattern="pop_{age}_{sex}_x.tif", under20_share=0.2)
+    assert g.elderly.sum() == pytest.approx(10 + 4)  # f + m, not f + m + t = 28
+    assert g.total.sum() == pytest.approx((14 + 40) / 0.8)
+
+
+def test_total_raster_given_with_bands_is_the_total(tmp_path):
+    _tiny(tmp_path / "pop_60_f_x.tif", [1, 2, 3, 4])
+    _tiny(tmp_path / "pop_20_f_x.tif", [5, 5, 5, 5])
+    _tiny(tmp_path / "total.tif", [10, 20, 30, 40])
+    g = read_population_grid(tmp_path, pattern="pop_{age}_{sex}_x.tif", total_file=tmp_path / "total.tif")
+    assert g.total.sum() == pytest.approx(100)  # not (10 + 20) / (1 - 0.23)
+    assert g.elderly.sum() == pytest.approx(10)  # age groups still from the bands
+    assert "total raster" in g.rules["total"] and "total" not in g.estimated
+    assert g.rules["elderly"].startswith("measured")
+    # conflicting inputs are refused: the bands hold more people than the total
+    _tiny(tmp_path / "small.tif", [1, 1, 1, 1])
+    with pytest.raises(InputFileError, match="conflict"):
+        read_population_grid(tmp_path, pattern="pop_{age}_{sex}_x.tif", total_file=tmp_path / "small.tif")
+    # and a total on another grid is refused rather than resampled silently
+    from rasterio.transform import from_origin
+
+    other = tmp_path / "other"
+    other.mkdir()
+    _tiny(other / "total.tif", [10, 20, 30, 40], transform=from_origin(114.2705, 30.59, 0.001, 0.001))
+    with pytest.raises(InputFileError, match="grid differs"):
+        read_population_grid(tmp_path, pattern="pop_{age}_{sex}_x.tif", total_file=other / "total.tif")
+
+
+def test_default_under20_share_is_the_census_figure(tmp_path):
+    # China 2020 census: 0-14 = 17.95 %, 15-19 about 5.1 %: 0-19 about 23 %
+    from circles.study import PopulationOptions
+
+    assert PopulationOptions().under20_share == 0.23
+    _tiny(tmp_path / "pop_20_f_x.tif", [77, 0, 0, 0])
+    g = read_population_grid(tmp_path, pattern="pop_{age}_{sex}_x.tif")
+    assert g.total.sum() == pytest.approx(100)  # 77 adults / (1 - 0.23)
+    assert "0.23" in g.estimated["total"]

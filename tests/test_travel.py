@@ -107,13 +107,30 @@ def _one_way_loop():
     return TravelNetwork(nodes, edges, walk_speed_mps=1.0, profile="drive")
 
 
-def test_one_way_street_drive_profile():
+def test_one_way_street_drive_runs_home_to_facility():
+    """Queries take facilities as sources and homes as targets; the trip runs home -> facility."""
     net = _one_way_loop()
-    a = net.snap_points(points([(25, 0)]), max_offroad_m=1)
-    b = net.snap_points(points([(75, 0)]), max_offroad_m=1)
-    assert net.nearest_times(a, b)[0] == pytest.approx(5.0)  # 50 m with the flow
-    assert net.nearest_times(b, a)[0] == pytest.approx(35.0)  # 25 + 300 + 25 m around the block
-    assert net.times_to_points(b, a, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+    facility = net.snap_points(points([(25, 0)]), max_offroad_m=1)
+    home = net.snap_points(points([(75, 0)]), max_offroad_m=1)
+    # home at x=75 drives with the flow to B, around the block to A, then 25 m: 25 + 300 + 25 m at 10 m/s
+    assert net.nearest_times(facility, home)[0] == pytest.approx(35.0)
+    assert net.times_to_points(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+    assert net.times_to_points_dense(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+    # the other way round: home at 25, facility at 75, 50 m with the flow
+    assert net.nearest_times(home, facility)[0] == pytest.approx(5.0)
+    # node times are times *to* the facility: from A (0,0) 25 m with the flow, from B 300 + 25 m
+    nt = net.node_times(facility)[0]
+    xy = net.node_xy
+    at = {tuple(np.round(p)): t for p, t in zip(xy, nt)}
+    assert at[(0.0, 0.0)] == pytest.approx(2.5) and at[(100.0, 0.0)] == pytest.approx(32.5)
+    # oracle: networkx on the forward directed graph, from the home's edge end to the facility's
+    G = nx.DiGraph()
+    G.add_edge((0, 0), (100, 0), w=10.0)
+    for p, q in [((100, 0), (100, 100)), ((100, 100), (0, 100)), ((0, 100), (0, 0))]:
+        G.add_edge(p, q, w=10.0)
+        G.add_edge(q, p, w=10.0)
+    ref = 2.5 + nx.dijkstra_path_length(G, (100, 0), (0, 0), weight="w") + 2.5
+    assert net.nearest_times(facility, home)[0] == pytest.approx(ref)
 
 
 def test_one_way_ignored_on_foot():
@@ -159,3 +176,61 @@ def test_isochrone_follows_partial_edges_not_hull():
     iso = isochrone_polygons(net, src, [320.0], buffer_m=10)
     # a hull of the reached ends would cover the triangle (600,0)-(1000,0)-(1000,200): 40,000 m2
     assert iso.geometry.iloc[0].area < 600 * 20 + 400 * 3.2
+
+
+def test_home_snaps_to_main_network_not_nearer_fragment():
+    """A home 30 m from a 40 m fragment and 120 m from the main street snaps to the street."""
+    from circles.travel import MAIN_PIECE_MIN_M
+
+    # main street y=0 from x=0 to 1500 (1.5 km >= MAIN_PIECE_MIN_M), facility at x=1000;
+    # fragment: an isolated 40 m footway at y=150 from x=480 to 520; home at (500, 120)
+    assert 1500 >= MAIN_PIECE_MIN_M > 40
+    nodes, edges = make_network([((0, 0), (1500, 0)), ((480, 150), (520, 150))])
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    fac = net.snap_points(points([(1000, 0)]), max_offroad_m=500)
+    home = net.snap_points(points([(500, 120)]), max_offroad_m=500)
+    assert home.nearer_fragment[0] and home.offroad_m[0] == pytest.approx(120.0)
+    # by hand: 120 m off road, then 500 m along the street
+    assert net.nearest_times(fac, home)[0] == pytest.approx(620.0)
+    assert net.times_to_points(fac, home, cutoff_s=900).toarray()[0, 0] == pytest.approx(620.0)
+    # with the main street out of reach (max_offroad_m 100) the home stays on its fragment: unreachable
+    near = net.snap_points(points([(500, 120)]), max_offroad_m=100)
+    assert near.snapped[0] and not near.nearer_fragment[0] and near.offroad_m[0] == pytest.approx(30.0)
+    assert np.isinf(net.nearest_times(fac, near)[0])
+
+
+def test_segment_index_nearest_edge_equals_shapely_strtree():
+    """The vectorised nearest-edge search gives the distance shapely's STRtree gives, point by point."""
+    import shapely
+
+    from circles.io.network import load_network
+    from circles.travel import SegmentIndex
+    from conftest import TESTDATA
+
+    _, edges = load_network(TESTDATA / "beijing_cau.osm.pbf", crs="EPSG:32650")
+    geoms = np.asarray(edges.geometry.values, dtype=object)
+    rng = np.random.default_rng(5)
+    x0, y0, x1, y1 = edges.total_bounds
+    xy = rng.uniform([x0 - 300, y0 - 300], [x1 + 300, y1 + 300], size=(4000, 2))
+    pts = shapely.points(xy)
+    for k in (8, 1):  # k = 1 leaves many points to the second and third rounds
+        got = SegmentIndex(geoms, np.arange(len(geoms)), k=k).nearest(xy, 250.0)
+        pi, ei = shapely.STRtree(geoms).query_nearest(pts, max_distance=250.0, return_distance=False,
+                                                      all_matches=False)
+        ref = np.full(len(xy), np.inf)
+        ref[pi] = shapely.distance(pts[pi], geoms[ei])
+        mine = np.where(got >= 0, shapely.distance(pts, geoms[np.maximum(got, 0)]), np.inf)
+        assert np.array_equal(np.isinf(mine), np.isinf(ref)) and np.isinf(ref).sum() > 50
+        assert np.allclose(mine[np.isfinite(ref)], ref[np.isfinite(ref)], atol=1e-9)
+        # restricted to some edges (as for the main network): STRtree over those edges only
+        allowed = rng.random(len(geoms)) < 0.5
+        got = SegmentIndex(geoms, np.arange(len(geoms)), k=k).nearest(xy, 250.0, allowed=allowed)
+        sub = np.flatnonzero(allowed)
+        pi, ei = shapely.STRtree(geoms[sub]).query_nearest(pts, max_distance=250.0, return_distance=False,
+                                                           all_matches=False)
+        ref = np.full(len(xy), np.inf)
+        ref[pi] = shapely.distance(pts[pi], geoms[sub[ei]])
+        assert allowed[got[got >= 0]].all()
+        mine = np.where(got >= 0, shapely.distance(pts, geoms[np.maximum(got, 0)]), np.inf)
+        assert np.array_equal(np.isinf(mine), np.isinf(ref))
+        assert np.allclose(mine[np.isfinite(ref)], ref[np.isfinite(ref)], atol=1e-9)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,43 +25,10 @@ from pyproj import CRS, Transformer
 
 from circles.chinacoords import named_system, to_wgs84
 from circles.errors import InputFileError
+from circles.kinds import KINDS, Kind, normalise_kind, not_facility  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Kind:
-    """One facility kind of the vocabulary."""
-
-    key: str
-    zh: str
-    en: str
-    serves: str  # "elderly" or "infants"
-    capacity: str  # "beds" or "slots"
-    aliases: tuple[str, ...]
-
-
-#: The facility vocabulary. ``aliases`` are matched as substrings of the kind cell,
-#: longest first, so "社区日间照料中心" is a day-care centre and "养老院" a nursing home.
-KINDS: dict[str, Kind] = {
-    k.key: k
-    for k in [
-        Kind("daycare", "日间照料中心", "Elderly day-care centre", "elderly", "beds",
-             ("daycare", "day-care", "day care", "日间照料", "日照中心", "托老所", "日间照料中心")),
-        Kind("nursing_home", "养老院", "Nursing home", "elderly", "beds",
-             ("nursing_home", "nursing home", "care home", "养老院", "护理院", "敬老院", "养护院",
-              "福利院", "养老机构", "老年公寓")),
-        Kind("elderly_centre", "综合养老服务中心", "Comprehensive elderly service centre", "elderly", "beds",
-             ("elderly_centre", "elderly service centre", "elderly service center", "综合养老服务中心",
-              "养老服务中心", "养老服务站", "居家养老服务")),
-        Kind("meal_point", "助餐点", "Elderly meal point", "elderly", "beds",
-             ("meal_point", "meal point", "助餐点", "老年食堂", "长者食堂", "助餐")),
-        Kind("nursery", "托育机构", "Nursery (under 3)", "infants", "slots",
-             ("nursery", "childcare", "托育", "托儿所", "托育机构", "托育中心", "早教托育")),
-        Kind("kindergarten", "幼儿园", "Kindergarten", "infants", "slots",
-             ("kindergarten", "幼儿园")),
-    ]
-}
 
 #: Recognised column names per field (lower-cased, spaces stripped), Chinese and English.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -73,30 +39,24 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "lat": ("lat", "latitude", "y", "纬度"),
     "address": ("address", "addr", "地址", "详细地址"),
     "beds": ("beds", "床位", "床位数", "床位数量"),
-    "slots": ("slots", "places", "托位", "托位数", "托位数量", "学位数"),
+    "slots": ("slots", "places", "托位", "托位数", "托位数量"),
+    # a kindergarten's nursery classes (托班, ages 2-3): the only kindergarten places that are 托位
+    "nursery_class_slots": ("nursery_class_slots", "nursery_class", "托班", "托班托位", "托班托位数", "托班学位"),
+    # kindergarten places for ages 3-6 (学位) are read and kept, never counted as 托位
+    "school_places": ("school_places", "学位", "学位数", "幼儿园学位"),
     "note": ("note", "notes", "备注", "说明"),
 }
 
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(张|个|床|位|人|beds?|slots?|places?)?\s*$", re.IGNORECASE)
 
 
-def normalise_kind(value) -> str | None:
-    """Map a kind cell (Chinese or English) to a :data:`KINDS` key, or None if unknown."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = str(value).strip().lower()
-    if text in KINDS:
-        return text
-    best, best_len = None, 0
-    for kind in KINDS.values():
-        for alias in kind.aliases:
-            if alias.lower() in text and len(alias) > best_len:
-                best, best_len = kind.key, len(alias)
-    return best
-
-
 def parse_capacity(value) -> tuple[float | None, bool]:
-    """Parse a capacity cell: ``(number, ok)``. Empty is ``(None, True)``; "120张" is ``(120.0, True)``."""
+    """Parse a capacity cell: ``(number, ok)``. Empty is ``(None, True)``; "120张" is ``(120.0, True)``.
+
+    A number followed by a unit word (张, 个, 床, 位, 人, beds, slots, places) is read as the
+    number; :func:`capacity_has_unit` tells the loader to warn about it, naming the row.
+    Words for numbers ("约一百") are not guessed: ``(None, False)``, a reject.
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None, True
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -108,6 +68,14 @@ def parse_capacity(value) -> tuple[float | None, bool]:
     if not m:
         return None, False
     return float(m.group(1)), True
+
+
+def capacity_has_unit(value) -> bool:
+    """True for a text cell such as "120张" whose number was read past a unit word."""
+    if isinstance(value, (int, float, np.integer, np.floating)) or value is None:
+        return False
+    m = _NUMBER.match(str(value).strip().replace(",", "").replace("，", ""))
+    return bool(m and m.group(2))
 
 
 def _read_table(path: Path, encoding: str | None, sheet) -> pd.DataFrame:
@@ -208,7 +176,9 @@ def load_facilities(
     Returns
     -------
     facilities : GeoDataFrame
-        ``facility_id``, ``name``, ``kind``, ``serves``, ``beds``, ``slots``, ``capacity``,
+        ``facility_id``, ``name``, ``kind``, ``serves``, ``beds``, ``slots``,
+        ``nursery_class_slots`` (托班), ``school_places`` (学位, kept, never counted), ``capacity``
+        (what the plans count, see :func:`counted_capacity`), ``counts_as``, ``capacity_status``,
         ``address``, ``note``, ``source_file``, ``source_row``, Point geometry in ``crs``.
     rejects : DataFrame
         ``file``, ``row``, ``column``, ``value``, ``reason``.
@@ -293,18 +263,23 @@ def load_facilities(
         kind_value = kind if "kind" not in cols else row[cols["kind"]]
         k = normalise_kind(kind_value) or (normalise_kind(kind) if kind and not str(kind_value).strip() else None)
         if k is None:
-            reject(i, cols.get("kind", "kind"), kind_value,
-                   f"unknown facility kind; use one of {', '.join(f'{v.zh}/{v.key}' for v in KINDS.values())}")
+            reason = not_facility(kind_value) or \
+                f"unknown facility kind; use one of {', '.join(f'{v.zh}/{v.key}' for v in KINDS.values())}"
+            reject(i, cols.get("kind", "kind"), kind_value, reason)
             continue
         caps = {}
         cap_bad = False
-        for cap_field in ("beds", "slots"):
+        for cap_field in ("beds", "slots", "nursery_class_slots", "school_places"):
             if cap_field in cols:
-                value, ok = parse_capacity(row[cols[cap_field]])
+                cell = row[cols[cap_field]]
+                value, ok = parse_capacity(cell)
                 if not ok:
-                    reject(i, cols[cap_field], row[cols[cap_field]], f"{cap_field} is not a number")
+                    reject(i, cols[cap_field], cell, f"{cap_field} is not a number (write digits, e.g. 120)")
                     cap_bad = True
                     break
+                if capacity_has_unit(cell):
+                    log.warning("%s row %d, column %s: %r read as %g", path.name, rownum[i], cols[cap_field],
+                                str(cell), value)
                 caps[cap_field] = value
         if cap_bad:
             continue
@@ -316,6 +291,9 @@ def load_facilities(
             "kind": k,
             "beds": caps.get("beds"),
             "slots": caps.get("slots"),
+            "nursery_class_slots": caps.get("nursery_class_slots"),
+            "school_places": caps.get("school_places"),
+            "has_nursery_class_col": "nursery_class_slots" in cols,
             "address": str(row[cols["address"]]).strip() if "address" in cols else "",
             "note": str(row[cols["note"]]).strip() if "note" in cols else "",
             "source_file": path.name,
@@ -343,8 +321,9 @@ def _is_lonlat_system(system: str) -> bool:
 
 
 def _to_frame(records: list[dict], file_coords: str, crs) -> gpd.GeoDataFrame:
-    columns = ["facility_id", "name", "kind", "serves", "beds", "slots", "capacity", "address",
-               "note", "source_file", "source_row", "_x", "_y", "_i"]
+    columns = ["facility_id", "name", "kind", "serves", "beds", "slots", "nursery_class_slots", "school_places",
+               "capacity", "counts_as", "capacity_status", "address", "note", "source_file", "source_row",
+               "_x", "_y", "_i"]
     if not records:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
     df = pd.DataFrame(records)
@@ -355,12 +334,37 @@ def _to_frame(records: list[dict], file_coords: str, crs) -> gpd.GeoDataFrame:
         x, y, src = df["_x"].to_numpy(), df["_y"].to_numpy(), file_coords
     tx = Transformer.from_crs(src, crs, always_xy=True)
     px, py = tx.transform(x, y)
-    df["serves"] = df["kind"].map(lambda k: KINDS[k].serves)
-    df["beds"] = pd.to_numeric(df["beds"], errors="coerce")
-    df["slots"] = pd.to_numeric(df["slots"], errors="coerce")
-    df["capacity"] = np.where(df["serves"] == "elderly", df["beds"], df["slots"])
+    for c in ("beds", "slots", "nursery_class_slots", "school_places"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    counted = [counted_capacity(r) for r in df.itertuples()]
+    df["serves"] = [c[0] for c in counted]
+    df["capacity"] = [c[1] for c in counted]
+    df["counts_as"] = [c[2] for c in counted]
+    df["capacity_status"] = [c[3] for c in counted]
     gdf = gpd.GeoDataFrame(df[columns], geometry=shapely.points(px, py), crs=crs)
     return gdf
+
+
+def counted_capacity(r) -> tuple[str, float, str, str]:
+    """``(serves, capacity, counts_as, status)`` of one facility row, as the plans count it.
+
+    ``status`` is ``known``, ``unknown`` (the cell or column is missing: flagged, never 0)
+    or ``none`` (the kind has no capacity any plan ratio counts, e.g. a meal point).
+    A kindergarten serves infants only through its 托班 places (``nursery_class_slots``);
+    with no such column, or 0 places, it takes no under-3s (``serves == ""``).
+    """
+    kind = KINDS[r.kind]
+    if r.kind == "kindergarten":
+        v = r.nursery_class_slots
+        if not r.has_nursery_class_col:
+            return "", np.nan, "slots", "none"
+        if pd.isna(v):
+            return "", np.nan, "slots", "unknown"
+        return ("infants" if v > 0 else ""), float(v), "slots", "known"
+    if kind.counts_as is None:
+        return kind.serves, np.nan, "none", "none"
+    v = r.beds if kind.capacity == "beds" else r.slots
+    return kind.serves, (np.nan if pd.isna(v) else float(v)), kind.counts_as, ("unknown" if pd.isna(v) else "known")
 
 
 def _drop_outside(fac: gpd.GeoDataFrame, area):

@@ -7,8 +7,18 @@ Data contract of what every loader returns (checked in :func:`check_network`):
   (OSM-style road class, ``"connector"`` for the joins this module adds), ``speed_kph``
   (drive profile only; NaN for walking), LineString geometry from ``u`` to ``v``.
 - Both in one projected, metric CRS (the study's).
-- Edges are undirected: one-way rules do not apply to people on foot, and the drive
-  profile is used for rural reach where one-way streets are rare (documented choice).
+- ``oneway`` True: the edge may only be driven from ``u`` to ``v`` (drive profile only;
+  one-way rules never bind people on foot). :class:`circles.travel.TravelNetwork` uses it
+  so that every trip runs from home to facility.
+
+Every walkable way is in the network, whole: ways are cut into edges at the vertices
+they share with other ways (and at a vertex a way visits twice), and a closed way (a
+ring footway, a loop service road) that meets nothing else is cut at its middle vertex
+into two edges instead of becoming a self-loop. The same file always gives the same
+edge table (nothing depends on set order or ``PYTHONHASHSEED``).
+
+Which ways a profile uses is decided by :func:`usable_ways`, a rule table (see
+:data:`WALK_EXCLUDED`, :data:`DRIVE_EXCLUDED`, :data:`CN_ROAD_CLASS` and the README).
 
 Connectivity is reported, never repaired silently: :func:`connectivity_report` counts the
 pieces, and :func:`join_dangling_ends` adds ``connector`` edges (listed in the report)
@@ -35,13 +45,35 @@ from circles.errors import InputFileError, NetworkError
 
 log = logging.getLogger(__name__)
 
-#: Road classes a pedestrian may not use.
-WALK_EXCLUDED = frozenset({"motorway", "motorway_link", "construction", "proposed", "raceway"})
-#: Road classes a car may not use.
-DRIVE_EXCLUDED = frozenset(
-    {"footway", "path", "pedestrian", "steps", "cycleway", "bridleway", "corridor",
-     "construction", "proposed", "elevator", "platform"}
+#: Road classes a pedestrian may not use: osmnx's ``walk`` filter (osmnx 2.x,
+#: ``_overpass._get_network_filter``): abandoned, bus_guideway, construction, cycleway,
+#: motorway*, no, planned, platform, proposed, raceway, razed, rest_area, services.
+WALK_EXCLUDED = frozenset(
+    {"abandoned", "bus_guideway", "construction", "cycleway", "motorway", "motorway_link", "no", "planned",
+     "platform", "proposed", "raceway", "razed", "rest_area", "services"}
 )
+#: Road classes a car may not use (osmnx's ``drive_service`` filter, which keeps service roads).
+DRIVE_EXCLUDED = frozenset(
+    {"abandoned", "bridleway", "bus_guideway", "construction", "corridor", "cycleway", "elevator", "escalator",
+     "footway", "no", "path", "pedestrian", "planned", "platform", "proposed", "raceway", "razed", "rest_area",
+     "services", "steps", "track"}
+)
+#: ``foot=`` values that open a way to pedestrians whatever ``access`` (or a cycleway class) says.
+FOOT_YES = frozenset({"yes", "designated", "permissive"})
+#: ``foot=`` / ``access=`` values that close a way (``access`` only when ``foot`` does not open it).
+NO_ACCESS = frozenset({"no", "private"})
+#: Chinese road classes of a centreline file (GB 50220-95 / CJJ 37-2012 urban roads,
+#: JTG B01-2014 highways) -> the OSM class whose walk/drive rules and speeds they take.
+CN_ROAD_CLASS = {
+    "快速路": "motorway", "城市快速路": "motorway", "高速公路": "motorway", "匝道": "motorway_link",
+    "主干路": "primary", "主干道": "primary", "次干路": "secondary", "次干道": "secondary",
+    "支路": "residential", "辅路": "tertiary",
+    "一级公路": "trunk", "二级公路": "primary", "三级公路": "secondary", "四级公路": "tertiary",
+    "等外公路": "track", "乡村道路": "unclassified", "村道": "unclassified",
+    "街巷": "residential", "胡同": "residential", "小区道路": "service", "内部道路": "service",
+    "人行道": "footway", "步行道": "footway", "步行街": "pedestrian", "人行天桥": "footway",
+    "人行地道": "footway", "台阶": "steps", "非机动车道": "cycleway", "自行车道": "cycleway",
+}
 #: Default drive speeds (km/h) by OSM highway class: openrouteservice driving-car defaults
 #: (see docs/standards.md section 4); links take their parent's speed.
 DRIVE_SPEED_KPH = {
@@ -49,7 +81,9 @@ DRIVE_SPEED_KPH = {
     "unclassified": 30, "residential": 30, "living_street": 10, "service": 20, "track": 15,
     "road": 30, "connector": 20,
 }
-_NO_ACCESS = frozenset({"private", "no"})
+#: The OSM way tags read (besides geometry); missing tags are None.
+OSM_TAGS = ("highway", "name", "access", "foot", "service", "area", "sidewalk", "sidewalk:both", "sidewalk:left",
+            "sidewalk:right", "motor_vehicle", "motorcar", "oneway", "junction")
 _GIS_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".zip"}
 
 
@@ -71,17 +105,19 @@ def load_network(
     Parameters
     ----------
     path
-        ``.osm``/``.osm.bz2``/``.xml`` (OSM XML), ``.osm.pbf`` (needs ``osmium``),
-        ``.graphml``, or any vector file of LineStrings GDAL reads (``.shp``, ``.gpkg``,
-        ``.geojson`` ...).
+        ``.osm``/``.osm.bz2``/``.xml`` (OSM XML) or ``.osm.pbf``, both read with pyosmium;
+        ``.graphml`` (osmnx); or any vector file of LineStrings GDAL reads (``.shp``,
+        ``.gpkg``, ``.geojson`` ...).
     crs
         The study's projected CRS; everything is returned in it.
     profile
-        ``"walk"`` (drops motorways and private roads) or ``"drive"`` (drops footways,
-        adds ``speed_kph`` by road class from :data:`DRIVE_SPEED_KPH`).
+        ``"walk"`` or ``"drive"``: which ways are used is :func:`usable_ways`; the drive
+        profile adds ``speed_kph`` by road class from :data:`DRIVE_SPEED_KPH`.
     road_class_column, name_column
         Attribute names in a GIS file (a bureau's own centreline data rarely say ``highway``).
-        Missing road class is treated as ``"road"``.
+        Chinese class names (快速路, 主干路 ...) are translated with :data:`CN_ROAD_CLASS`.
+        A ``road_class_column`` the file does not have is an error; ``""`` means "the file
+        has no road classes: every line is an ordinary road (class ``road``)".
     oneway_column
         GIS files only: column saying a road is one-way (``yes``/``1``/``true``/``FT``: in
         the direction it is drawn; ``-1``/``TF``: against it). Only the drive profile uses it.
@@ -93,13 +129,16 @@ def load_network(
     source_crs
         CRS to assume for a GIS file that declares none (otherwise such a file is refused).
     clip_to
-        A polygon in ``crs``: only roads meeting it are kept (whole, not cut). The pipeline
-        passes the study area plus its halo, so a province file serves a district study.
+        A polygon in ``crs``: only roads meeting it are kept (whole, not cut). OSM and GIS
+        files are filtered to its bounding box while they are read, so a province file
+        serves a district study. The pipeline passes the study area plus its halo.
 
     Returns
     -------
     nodes, edges : GeoDataFrame
-        See the module's data contract.
+        See the module's data contract. ``edges.attrs["read"]`` counts the ways read, the
+        ways dropped while reading (missing node locations at an extract's edge) and the
+        ways the profile does not use; :func:`connectivity_report` copies it.
     """
     path = Path(path)
     if not path.exists():
@@ -107,22 +146,32 @@ def load_network(
     if profile not in ("walk", "drive"):
         raise InputFileError(f"network profile {profile!r} unknown: use 'walk' or 'drive'")
     name = path.name.lower()
-    if name.endswith((".osm", ".osm.bz2", ".xml", ".osm.xml")):
-        lines = _lines_from_osm_xml(path)
-    elif name.endswith(".osm.pbf") or name.endswith(".pbf"):
-        lines = _lines_from_pbf(path)
+    bbox_wgs84 = None
+    if clip_to is not None:
+        bbox_wgs84 = tuple(gpd.GeoSeries([shapely.box(*clip_to.bounds)], crs=crs).to_crs(4326).total_bounds)
+    if name.endswith((".osm", ".osm.bz2", ".osm.gz", ".xml", ".osm.xml", ".osm.pbf", ".pbf")):
+        lines, read = _lines_from_osm(path, bbox_wgs84)
     elif name.endswith(".graphml"):
-        lines = _lines_from_graphml(path)
+        lines, read = _lines_from_graphml(path), {}
     elif path.suffix.lower() in _GIS_SUFFIXES or path.is_dir():
         lines = _lines_from_gis(path, road_class_column, name_column, source_crs, oneway_column,
                                 bbox=None if clip_to is None else (clip_to.bounds, crs))
+        read = {}
     else:
         raise InputFileError(
             f"{path}: unknown road network format; use .osm, .osm.bz2, .osm.pbf, .graphml, "
             ".gpkg, .shp or .geojson"
         )
-    lines = _filter_profile(lines, profile, path)
-    lines = lines.to_crs(crs)
+    read["ways_read"] = int(len(lines))
+    keep = usable_ways(lines, profile)
+    read["ways_not_usable"] = int((~keep).sum())
+    if read["ways_not_usable"]:
+        log.info("network %s: %d of %d ways not usable on the %s profile", path.name, read["ways_not_usable"],
+                 len(lines), profile)
+    lines = lines[keep].reset_index(drop=True)
+    if lines.empty:
+        raise NetworkError(f"{path}: no roads usable for the {profile!r} profile")
+    lines = lines.drop(columns=[c for c in lines.columns if c in _HELPER_TAGS]).to_crs(crs)
     if clip_to is not None:
         lines = lines[shapely.intersects(clip_to, lines.geometry.values)].reset_index(drop=True)
         if lines.empty:
@@ -135,9 +184,53 @@ def load_network(
     else:
         edges["speed_kph"] = np.nan
     check_network(nodes, edges, source=str(path))
+    edges.attrs["read"] = read
     log.info("network %s: %d nodes, %d edges, %.1f km", path.name, len(nodes), len(edges),
              edges["length_m"].sum() / 1000)
     return nodes, edges
+
+
+#: Tag columns used only to choose the usable ways (dropped afterwards).
+_HELPER_TAGS = frozenset(OSM_TAGS) - {"highway", "name", "oneway"}
+
+
+def usable_ways(lines: pd.DataFrame, profile: str) -> np.ndarray:
+    """Which ways a profile uses (boolean array). The rule table (also in the README):
+
+    walk (osmnx's ``walk`` filter, plus ``access=no`` and the ``foot=`` opening rule)
+        a way is walkable unless its ``highway`` class is in :data:`WALK_EXCLUDED`,
+        or ``area=yes``, or ``foot`` is ``no``/``private``, or ``service=private``, or
+        ``access`` is ``no``/``private``, or a sidewalk is mapped separately
+        (``sidewalk[:both|:left|:right]=separate``) - but ``foot=yes``/``designated``/
+        ``permissive`` opens it again against ``access``, the sidewalk rule and a
+        ``cycleway`` class (a shared foot/cycle path).
+    drive (osmnx's ``drive_service`` filter)
+        a way is drivable unless its class is in :data:`DRIVE_EXCLUDED`, or ``area=yes``,
+        or ``access`` is ``no``/``private``, or ``motor_vehicle``/``motorcar`` is ``no``,
+        or ``service`` is ``emergency_access``/``parking``/``parking_aisle``/``private``.
+
+    A tag the data do not have (a GIS file) never excludes a way.
+    """
+    def tag(name: str) -> pd.Series:
+        if name in lines:
+            return lines[name].astype(object).where(lines[name].notna(), "").astype(str).str.strip().str.lower()
+        return pd.Series("", index=lines.index)
+
+    highway = tag("highway")
+    foot_yes = tag("foot").isin(FOOT_YES)
+    no_access = tag("access").isin(NO_ACCESS)
+    area = tag("area").eq("yes")
+    if profile == "walk":
+        separate = np.zeros(len(lines), dtype=bool)
+        for k in ("sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right"):
+            separate |= tag(k).eq("separate").to_numpy()
+        closed = (highway.isin(WALK_EXCLUDED) & ~(highway.eq("cycleway") & foot_yes)) | area \
+            | tag("foot").isin(NO_ACCESS) | tag("service").eq("private") \
+            | ((no_access | pd.Series(separate, index=lines.index)) & ~foot_yes)
+    else:
+        closed = highway.isin(DRIVE_EXCLUDED) | area | no_access | tag("motor_vehicle").eq("no") \
+            | tag("motorcar").eq("no") | tag("service").isin(["emergency_access", "parking", "parking_aisle", "private"])
+    return ~closed.to_numpy()
 
 
 def fetch_network_online(out_path: str | Path, *, place: str | None = None, polygon=None,
@@ -170,22 +263,23 @@ def _drive_speed(highway: str) -> float:
 
 
 def _first(value):
-    """osmnx stores merged attributes as lists; keep the first for a road class."""
+    """osmnx stores merged attributes as lists; keep the smallest (an order-free choice) for a road class."""
     if isinstance(value, list):
-        return value[0] if value else None
+        value = [v for v in value if v is not None]
+        return min(value, key=str) if value else None
     return value
 
 
 def _graph_to_lines(G) -> gpd.GeoDataFrame:
     """osmnx MultiDiGraph -> one line per street: one-way edges keep their direction of travel,
-    two-way streets (present in both directions) are kept once."""
+    two-way streets (present in both directions) are kept once. osmnx self-loops (closed
+    ways) are kept: :func:`node_lines` cuts them in two."""
     import osmnx as ox
 
     edges = ox.convert.graph_to_gdfs(G, nodes=False, fill_edge_geometry=True).reset_index()
-    # an OSM XML file holds every way (buildings, landuse ...): roads are the ways with a highway tag
     if "highway" not in edges:
         raise InputFileError("the OSM data hold no highway ways")
-    edges = edges[edges["highway"].notna()]
+    edges = edges[edges["highway"].notna()].sort_values(["u", "v", "key"], kind="stable")
     # an edge is two-way when the graph also holds its reverse (same ends, same length);
     # osmnx's own `oneway` attribute can be a list after simplification, so it is not used
     length = edges["length"].round(2)
@@ -195,29 +289,14 @@ def _graph_to_lines(G) -> gpd.GeoDataFrame:
     oneway = pd.Series(~has_reverse, index=edges.index)
     first_of_pair = ~pd.DataFrame({"a": np.minimum(edges["u"], edges["v"]), "b": np.maximum(edges["u"], edges["v"]),
                                    "len": length}).duplicated()
+    # a two-way self-loop appears twice with the same ends: keep one
     keep = oneway | first_of_pair
     edges, oneway = edges[keep], oneway[keep]
-    return gpd.GeoDataFrame(
-        {
-            "highway": edges["highway"].map(_first).fillna("road").astype(str).to_numpy()
-            if "highway" in edges else "road",
-            "name": edges["name"].map(_first).to_numpy() if "name" in edges else None,
-            "access": edges["access"].map(_first).to_numpy() if "access" in edges else None,
-            "oneway": oneway.to_numpy(),
-        },
-        geometry=edges.geometry.values,
-        crs=edges.crs,
-    )
-
-
-def _lines_from_osm_xml(path: Path) -> gpd.GeoDataFrame:
-    import osmnx as ox
-
-    try:
-        G = ox.graph.graph_from_xml(path, simplify=True, retain_all=True)
-    except Exception as exc:  # osmnx raises several types on malformed XML
-        raise InputFileError(f"{path}: could not read as OSM XML ({exc}); export it again as OSM XML 0.6") from exc
-    return _graph_to_lines(G)
+    cols = {c: (edges[c].map(_first).to_numpy() if c in edges else None)
+            for c in ("highway", "name", "access", "foot", "service", "area", "junction")}
+    cols["highway"] = pd.Series(cols["highway"]).fillna("road").astype(str).to_numpy()
+    cols["oneway"] = oneway.to_numpy()
+    return gpd.GeoDataFrame(cols, geometry=edges.geometry.values, crs=edges.crs)
 
 
 def _lines_from_graphml(path: Path) -> gpd.GeoDataFrame:
@@ -230,36 +309,77 @@ def _lines_from_graphml(path: Path) -> gpd.GeoDataFrame:
     return _graph_to_lines(G)
 
 
-def _lines_from_pbf(path: Path) -> gpd.GeoDataFrame:
+def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Every ``highway`` way of an OSM XML or PBF file, as drawn (nothing merged or simplified),
+    in file order, with the tags of :data:`OSM_TAGS` and ``osmid``.
+
+    pyosmium reads the file and builds the lines in C++ and hands only highway ways to
+    Python. With ``bbox_wgs84 = (minx, miny, maxx, maxy)`` only the ways whose bounds meet
+    the box are kept (the others are counted in ``ways_outside_bbox``). Ways whose node locations
+    are missing (cut at an extract's edge) or that have fewer than two nodes are dropped,
+    counted in ``ways_dropped`` and logged as a warning.
+    """
     try:
-        import osmium  # noqa: F401
+        import osmium
     except ImportError as exc:
         raise InputFileError(
-            f"{path}: reading .osm.pbf needs pyosmium: `pip install osmium` "
-            "(or convert the file to .osm with osmium-tool)"
+            f"{path}: reading OSM files needs pyosmium: `pip install osmium`"
         ) from exc
-    import osmium
-
-    rows = []
+    wkbs: list = []
+    refs: list = []
+    counts: list[int] = []
+    tags: list[tuple] = []
+    ids: list[int] = []
+    dropped = outside = 0
+    box = None if bbox_wgs84 is None else tuple(float(b) for b in bbox_wgs84)
     fab = osmium.geom.WKBFactory()
-
-    for way in osmium.FileProcessor(str(path)).with_locations():
-        if not way.is_way() or "highway" not in way.tags:
-            continue
-        try:
-            wkb = fab.create_linestring(way)
-        except Exception:  # ways with missing node locations at the extract's edge
-            continue
-        ow = way.tags.get("oneway", "no")
-        geom = shapely.from_wkb(bytes.fromhex(wkb) if isinstance(wkb, str) else wkb)
-        if ow == "-1":
-            geom = shapely.reverse(geom)
-        rows.append((way.tags.get("highway"), way.tags.get("name"), way.tags.get("access"),
-                     ow in ("yes", "true", "1", "-1") or way.tags.get("junction") == "roundabout", geom))
-    if not rows:
-        raise InputFileError(f"{path}: no highway ways found in the PBF extract")
-    df = pd.DataFrame(rows, columns=["highway", "name", "access", "oneway", "geometry"])
-    return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")
+    every_node = osmium.geom.use_nodes.ALL  # keep repeated nodes: one OSM node id per vertex
+    try:
+        fp = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+              .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(osmium.filter.KeyFilter("highway")))
+        for way in fp:
+            try:
+                wkb = fab.create_linestring(way, every_node)  # coordinates in C++
+            except (osmium.InvalidLocationError, RuntimeError):  # missing locations, < 2 nodes
+                dropped += 1
+                continue
+            if box is not None:  # the way's bounds from its WKB (little-endian, 9-byte header)
+                c = np.frombuffer(bytes.fromhex(wkb), dtype="<f8", offset=9)
+                if c[0::2].min() > box[2] or c[0::2].max() < box[0] or c[1::2].min() > box[3] \
+                        or c[1::2].max() < box[1]:
+                    outside += 1
+                    continue
+            r = [n.ref for n in way.nodes]
+            t = {tag.k: tag.v for tag in way.tags}
+            wkbs.append(wkb)
+            refs.extend(r)
+            counts.append(len(r))
+            ids.append(way.id)
+            tags.append(tuple(t.get(k) for k in OSM_TAGS))
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise InputFileError(f"{path}: could not read as OSM XML/PBF ({exc}); export it again from OSM") from exc
+    if dropped:
+        log.warning("network %s: %d highway ways dropped while reading (node locations missing: the extract cuts "
+                    "them, or fewer than two nodes); they are not in the network", path.name, dropped)
+    if not counts:
+        raise InputFileError(f"{path}: no highway ways found in the OSM file")
+    geoms = shapely.from_wkb(wkbs)
+    counts = np.asarray(counts)
+    inside = np.ones(len(counts), dtype=bool)  # (ways outside the box were skipped while reading)
+    read = {"ways_dropped": int(dropped), "ways_outside_bbox": int(outside)}
+    keep_pts = np.repeat(inside, counts)
+    geoms = geoms[inside]
+    df = pd.DataFrame([tags[i] for i in np.flatnonzero(inside)], columns=list(OSM_TAGS))
+    df.insert(0, "osmid", np.asarray(ids, dtype=np.int64)[inside])
+    flag = df["oneway"].fillna("no").astype(str).str.lower()
+    backward = flag.eq("-1").to_numpy()
+    geoms = np.where(backward, shapely.reverse(geoms), geoms)
+    # OSM node ids per vertex: the graph is noded where ways share a node (not where two nodes
+    # happen to have the same coordinates, e.g. a bridge drawn over a street)
+    node_refs = np.split(np.asarray(refs, dtype=np.int64)[keep_pts], np.cumsum(counts[inside])[:-1])
+    df["node_refs"] = [r[::-1] if b else r for r, b in zip(node_refs, backward)]
+    df["oneway"] = (flag.isin(["yes", "true", "1", "-1"]) | df["junction"].isin(["roundabout", "circular"])).to_numpy()
+    return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326"), read
 
 
 def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str | None,
@@ -275,7 +395,9 @@ def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str |
             file_crs = pyogrio.read_info(path).get("crs") or source_crs
             if file_crs:
                 read_bbox = Transformer.from_crs(bbox[1], file_crs, always_xy=True).transform_bounds(*bbox[0])
-        except Exception:  # unreadable header: fall back to reading everything, errors come below
+        except Exception as exc:  # unreadable header: read everything, errors come below
+            log.warning("network %s: could not read only the study area's bounding box (%s); reading the whole file",
+                        path.name, exc)
             read_bbox = None
     try:
         gdf = gpd.read_file(path, bbox=read_bbox) if read_bbox is not None else gpd.read_file(path)
@@ -289,9 +411,17 @@ def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str |
     gdf = gdf[gdf.geom_type == "LineString"]
     if gdf.empty:
         raise InputFileError(f"{path}: no LineString geometries; a road network file must hold road centrelines")
-    highway = gdf[class_col].fillna("road").astype(str) if class_col in gdf else pd.Series("road", index=gdf.index)
+    if class_col and class_col not in gdf:
+        raise InputFileError(
+            f"{path}: `network.road_class_column` = {class_col!r} is not a column; columns are "
+            f"{[c for c in gdf.columns if c != 'geometry']}. Name the road-class column, or set "
+            "road_class_column = \"\" if the file has none (every line is then an ordinary road)")
+    if class_col:
+        raw = gdf[class_col].astype(object).where(gdf[class_col].notna(), "road").astype(str).str.strip()
+        highway = raw.map(lambda c: CN_ROAD_CLASS.get(c, c))
+    else:
+        highway = pd.Series("road", index=gdf.index)
     name = gdf[name_col] if name_col in gdf else pd.Series(None, index=gdf.index, dtype=object)
-    access = gdf["access"] if "access" in gdf else pd.Series(None, index=gdf.index, dtype=object)
     geometry = gdf.geometry.values
     oneway = np.zeros(len(gdf), dtype=bool)
     if oneway_col:
@@ -302,57 +432,62 @@ def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str |
         backward = flag.isin(["-1", "tf", "reverse"]).to_numpy()
         geometry = np.where(backward, shapely.reverse(geometry), geometry)
         oneway = forward | backward
-    return gpd.GeoDataFrame(
-        {"highway": highway.values, "name": name.values, "access": access.values, "oneway": oneway},
-        geometry=geometry, crs=gdf.crs,
-    )
-
-
-def _filter_profile(lines: gpd.GeoDataFrame, profile: str, path: Path) -> gpd.GeoDataFrame:
-    excluded = WALK_EXCLUDED if profile == "walk" else DRIVE_EXCLUDED
-    keep = ~lines["highway"].isin(excluded)
-    keep &= ~lines["access"].astype(str).str.lower().isin(_NO_ACCESS)
-    dropped = int((~keep).sum())
-    if dropped:
-        log.info("network %s: %d of %d ways not usable on the %s profile", path.name, dropped, len(lines), profile)
-    lines = lines[keep].reset_index(drop=True)
-    if lines.empty:
-        raise NetworkError(f"{path}: no roads usable for the {profile!r} profile")
-    return lines
+    cols = {"highway": highway.values, "name": name.values, "oneway": oneway}
+    for tag in ("access", "foot", "service", "area", "motor_vehicle", "motorcar"):
+        if tag in gdf:
+            cols[tag] = gdf[tag].values
+    if class_col and class_col != "highway":
+        cols["road_class"] = raw.values
+    return gpd.GeoDataFrame(cols, geometry=geometry, crs=gdf.crs)
 
 
 # --------------------------------------------------------------------------- noding
 def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Turn LineStrings into a graph: nodes at line ends and shared vertices.
 
-    Vertices are matched to the millimetre. With ``node_crossings=True`` the lines are
-    first noded at every crossing (``shapely.union_all``) and each piece keeps the
-    attributes of the original line it lies on. Zero-length pieces and self-loops are
-    dropped (they can never shorten a path).
+    Vertices are OSM nodes when ``lines`` has a ``node_refs`` column (one id per vertex,
+    from an OSM file), otherwise matched by coordinates to the millimetre; a vertex is a node where two lines share it,
+    where a line visits it twice, and at every line end. A piece that would start and end
+    at the same node (a closed way meeting nothing else there) is cut at its middle vertex
+    into two edges, so a ring footway stays in the network whole. With
+    ``node_crossings=True`` the lines are first noded at every crossing
+    (``shapely.union_all``) and each piece keeps the attributes of the line it lies on.
+    Zero-length pieces are dropped (they can never shorten a path).
     """
     if node_crossings:
-        lines = _node_at_crossings(lines)
+        lines = _node_at_crossings(lines.drop(columns="node_refs", errors="ignore"))
     geoms = lines.geometry.values
     coords, line_idx = shapely.get_coordinates(geoms, return_index=True)
-    keys = np.round(coords, 3)
-    # one row per (line, vertex) so a vertex repeated inside one line counts once per line
-    vertex_id = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
-    pairs = np.unique(np.column_stack([vertex_id, line_idx]), axis=0)
-    n_lines_at_vertex = np.bincount(pairs[:, 0], minlength=vertex_id.max() + 1)
+    osm_ids = None
+    if "node_refs" in lines:  # OSM: vertices are OSM nodes
+        osm_ids, vertex_id = np.unique(np.concatenate(lines["node_refs"].to_list()), return_inverse=True)
+        vertex_id = vertex_id.ravel()
+        lines = lines.drop(columns="node_refs")
+    else:
+        vertex_id = np.unique(np.round(coords, 3), axis=0, return_inverse=True)[1].ravel()
     starts = np.r_[0, np.flatnonzero(np.diff(line_idx)) + 1]
     ends = np.r_[starts[1:] - 1, len(line_idx) - 1]
-    is_node = n_lines_at_vertex[vertex_id] >= 2
+    # occurrences of each vertex, not counting the closing vertex of a closed line twice
+    closing = np.zeros(len(vertex_id), dtype=bool)
+    closing[ends] = vertex_id[ends] == vertex_id[starts]
+    n_at_vertex = np.bincount(vertex_id[~closing], minlength=vertex_id.max() + 1)
+    is_node = n_at_vertex[vertex_id] >= 2
     is_node[starts] = True
     is_node[ends] = True
 
     seg_rows, seg_u, seg_v, seg_coords = [], [], [], []
     for li, (s, e) in enumerate(zip(starts, ends)):
-        cut = np.flatnonzero(is_node[s:e + 1]) + s
+        cut = list(np.flatnonzero(is_node[s:e + 1]) + s)
         for a, b in zip(cut[:-1], cut[1:]):
-            seg_rows.append(li)
-            seg_u.append(vertex_id[a])
-            seg_v.append(vertex_id[b])
-            seg_coords.append(coords[a:b + 1])
+            pieces = [(a, b)]
+            if vertex_id[a] == vertex_id[b] and b - a >= 2:  # a loop: two edges through its middle vertex
+                m = (a + b) // 2
+                pieces = [(a, m), (m, b)]
+            for p, q in pieces:
+                seg_rows.append(li)
+                seg_u.append(vertex_id[p])
+                seg_v.append(vertex_id[q])
+                seg_coords.append(coords[p:q + 1])
     if seg_coords:
         seg_index = np.repeat(np.arange(len(seg_coords)), [len(c) for c in seg_coords])
         seg_geom = shapely.linestrings(np.concatenate(seg_coords), indices=seg_index)
@@ -378,6 +513,8 @@ def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tupl
     first[vertex_id[::-1]] = np.arange(len(vertex_id))[::-1]
     node_xy = coords[first[used]]
     nodes = gpd.GeoDataFrame(geometry=shapely.points(node_xy), crs=lines.crs)
+    if osm_ids is not None:
+        nodes.insert(0, "osmid", osm_ids[used])
     nodes.index.name = "node"
     return nodes, _order_columns(edges.reset_index(drop=True))
 
@@ -532,4 +669,6 @@ def connectivity_report(nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame) -> dic
         "largest_pieces_nodes": [int(s) for s in sizes_sorted[:5]],
         "largest_piece_share": round(float(sizes_sorted[0]) / n, 4) if n else 0.0,
         "n_connectors": int((edges["highway"] == "connector").sum()) if "highway" in edges else 0,
+        # ways read / dropped while reading (missing node locations) / outside the area / not usable
+        **edges.attrs.get("read", {}),
     }

@@ -6,7 +6,9 @@ and ``infants`` (0-3, i.e. under 3 as in the plans' 3岁以下婴幼儿) counts 
 so nothing is lost; the raster sum is conserved exactly (see :func:`load_population`).
 
 Band files are found by a file-name pattern with two fields, ``{age}`` (lower bound of a
-5-year band; ``80`` is 80+) and ``{sex}`` (``f``/``m``), e.g. ``pop_{age}_{sex}_*.tif``.
+5-year band; ``80`` is 80+) and ``{sex}`` (``f``/``m`` only: a both-sexes band such as
+WorldPop's ``t`` in the same folder is not matched, so nobody is counted twice), e.g.
+``pop_{age}_{sex}_*.tif``.
 All band rasters must share one grid; a different grid is an error (resample first),
 because summing misaligned cells would move people.
 
@@ -17,8 +19,12 @@ Missing age bands (documented rules, configurable in the study file):
   with ``child_woman_ratio`` from the study (default 0.15: roughly 3 birth cohorts per
   woman aged 20-39 at a total fertility rate near 1.1, urban China ~2020). Labelled
   *estimated* wherever it is shown.
-- **total**: when bands under 20 are missing, ``total = adults_20plus / (1 - under20_share)``
-  with ``under20_share`` from the study (default 0.17). Labelled *estimated*.
+- **total**: a total raster (``total_file``) given together with the bands is the total
+  (age groups still come from the bands; its grid must be the bands' grid). Otherwise, when
+  bands under 20 are missing, ``total = adults_20plus / (1 - under20_share)`` with
+  ``under20_share`` from the study, default **0.23**: China's 2020 census (第七次全国人口普查)
+  counts 0-14 as 17.95 % of the population (公报第五号) and 15-19 as about 5.1 %, so 0-19 is
+  about 23 %. Labelled *estimated*.
 - **only a total raster** (``total_file``, no age bands): ``elderly = elderly_share x total``
   (default 0.187, China's 60+ share in the 2020 census) and ``infants = infant_share x total``
   (default 0.029, about three birth cohorts of 2018-2020 over 1.41 billion). Both *estimated*.
@@ -53,11 +59,12 @@ class PopulationGrid:
     infants: np.ndarray
     transform: object
     crs: object
-    estimated: dict = field(default_factory=dict)  # group -> rule text, for the report
+    estimated: dict = field(default_factory=dict)  # group -> rule text, for the report (estimated groups only)
+    rules: dict = field(default_factory=dict)  # group -> rule text for every group (measured or estimated)
 
 
 def _band_files(folder: Path, pattern: str) -> dict[tuple[int, str], Path]:
-    regex = re.escape(pattern).replace(r"\{age\}", r"(?P<age>\d+)").replace(r"\{sex\}", r"(?P<sex>[fmt])")
+    regex = re.escape(pattern).replace(r"\{age\}", r"(?P<age>\d+)").replace(r"\{sex\}", r"(?P<sex>[fm])")
     regex = regex.replace(r"\*", ".*")
     found = {}
     for p in sorted(folder.iterdir()):
@@ -105,7 +112,7 @@ def read_population_grid(
     pattern: str = "pop_{age}_{sex}_*.tif",
     elderly_min_age: int = 60,
     child_woman_ratio: float = 0.15,
-    under20_share: float = 0.17,
+    under20_share: float = 0.23,
     total_file: str | Path | None = None,
     elderly_share: float = 0.187,
     infant_share: float = 0.029,
@@ -116,15 +123,16 @@ def read_population_grid(
     A band for ages 0-4 (``age == 0``) means infants are measured: 3/5 of that band
     (ages 0, 1, 2) is used, assuming births spread evenly over the five years.
     """
-    if total_file is not None and folder is None:
+    if total_file is not None and folder is None:  # only a total raster
         total, grid = _read_band(Path(total_file), bounds_wgs84, None)
         if total.sum() <= 0:
             raise InputFileError(f"{total_file}: the population raster sums to zero (all nodata?) inside the study area")
+        estimated = {"elderly": f"estimated: {elderly_share} x total (no age bands given)",
+                     "infants": f"estimated: {infant_share} x total (no age bands given)"}
         return PopulationGrid(
             total=total, elderly=elderly_share * total, infants=infant_share * total,
-            transform=grid[1], crs=grid[0],
-            estimated={"elderly": f"estimated: {elderly_share} x total (no age bands given)",
-                       "infants": f"estimated: {infant_share} x total (no age bands given)"})
+            transform=grid[1], crs=grid[0], estimated=estimated,
+            rules={"total": f"measured: total raster {Path(total_file).name}", **estimated})
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(f"{folder}: population folder not found; check `population.folder` in the study file")
@@ -163,16 +171,36 @@ def read_population_grid(
             raise InputFileError(f"{folder}: no band under 5 and no female 20-39 bands to estimate infants from")
         infants = child_woman_ratio * women
         estimated["infants"] = f"estimated: {child_woman_ratio} x women aged 20-39 (no band under 5 in the data)"
-    total = band_sum(0)
-    if min(ages) >= 20:
-        total = total / (1.0 - under20_share)
+    bands = band_sum(0)
+    rules = {"elderly": f"measured: sum of the bands aged {elderly_min_age}+",
+             "infants": estimated.get("infants", "measured: 3/5 of the 0-4 bands")}
+    if total_file is not None:
+        total, grid = _read_band(Path(total_file), bounds_wgs84, None)
+        if grid != ref:
+            raise InputFileError(f"{total_file}: the total raster's grid differs from the age bands'; resample one onto "
+                                 "the other (gdalwarp -tap) or give only one of `folder` / `total_file`")
+        if bands.sum() > total.sum() * 1.01:
+            raise InputFileError(
+                f"{total_file}: the age bands hold {bands.sum():,.0f} people but the total raster only "
+                f"{total.sum():,.0f}; they conflict: check that both describe the same year and area, or drop one")
+        rules["total"] = f"measured: total raster {Path(total_file).name} (age groups from the bands)"
+        if min(ages) >= 20:
+            log.info("population: total from %s; the bands (20+) hold %.1f %% of it",
+                     Path(total_file).name, 100 * bands.sum() / max(total.sum(), 1e-9))
+    elif min(ages) >= 20:
+        total = bands / (1.0 - under20_share)
         estimated["total"] = (
-            f"estimated: people aged 20+ / (1 - {under20_share}) (no bands under 20 in the data)"
+            f"estimated: people aged 20+ / (1 - {under20_share}) (no bands under 20 in the data; "
+            "0.23 = China 2020 census share aged 0-19)"
         )
+        rules["total"] = estimated["total"]
+    else:
+        total = bands
+        rules["total"] = "measured: sum of all age bands"
     if total.sum() <= 0:
         raise InputFileError(f"{folder}: the population rasters sum to zero (all nodata?) inside the study area")
     return PopulationGrid(total=total, elderly=elderly, infants=infants, transform=transform,
-                          crs=crs, estimated=estimated)
+                          crs=crs, estimated=estimated, rules=rules)
 
 
 def grid_to_points(grid: PopulationGrid, *, crs) -> gpd.GeoDataFrame:
@@ -199,9 +227,15 @@ def grid_to_points(grid: PopulationGrid, *, crs) -> gpd.GeoDataFrame:
 
 
 def load_population(folder, *, crs, **rules) -> tuple[gpd.GeoDataFrame, dict]:
-    """Read the band rasters and return ``(points, estimated)``; see :func:`read_population_grid`."""
+    """Read the band rasters and return ``(points, estimated, rules)``; see :func:`read_population_grid`.
+
+    ``estimated`` names the estimated groups' rules (shown as *estimated*); ``rules`` gives the rule
+    behind every group's figure (written to the log and ``summary.json``).
+    """
     grid = read_population_grid(folder, **rules)
     points = grid_to_points(grid, crs=crs)
     log.info("population: %d populated cells, %.0f people, %.0f aged 60+, %.0f aged 0-3",
              len(points), points["total"].sum(), points["elderly"].sum(), points["infants"].sum())
-    return points, grid.estimated
+    for group, rule in grid.rules.items():
+        log.info("population %s: %s", group, rule)
+    return points, grid.estimated, grid.rules

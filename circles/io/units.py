@@ -62,6 +62,10 @@ def load_units(
         geometry=gdf.geometry.values,
         crs=crs,
     )
+    # other attributes (e.g. urban_rural, area_type) kept as attr_<column> for preset `where` filters
+    for c in gdf.columns:
+        if c not in ("geometry", name_col, code_col, "parent"):
+            units[f"attr_{c}"] = gdf[c].astype(str).values
     if units["unit_id"].duplicated().any():
         dup = units.loc[units["unit_id"].duplicated(), "unit_id"].iloc[0]
         raise InputFileError(f"{path}: unit code {dup!r} appears twice; codes must be unique")

@@ -1,0 +1,71 @@
+"""Suspicious input: a gazetteer declared in the wrong coordinate system is named, with the better fit.
+
+Oracles: the file names of tests/data/real_points_{wgs84,gcj02,bd09}.csv say which system
+each file is truly in (the same 50 real points, shifted by the published formulas; 48 are
+nodes of the Wuhan road sample, so under the right system they lie on the road); the demo
+gazetteer is GCJ-02 by construction (scripts/build_demo.py draws it in WGS84 on populated
+cells and shifts it with wgs84_to_gcj02).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from circles.checks import coordinate_fit
+from circles.io.facilities import load_facilities
+from circles.io.network import load_network
+from conftest import DEMO, METRIC, TESTDATA
+
+
+@pytest.fixture(scope="module")
+def demo_edges():
+    _, edges = load_network(DEMO / "roads_osm_sample.geojson", crs=METRIC, node_crossings=True, join_tolerance_m=20)
+    return edges
+
+
+@pytest.mark.parametrize("truth", ["wgs84", "gcj02", "bd09"])
+@pytest.mark.parametrize("declared", ["wgs84", "gcj02", "bd09"])
+def test_road_fit_names_the_true_system(demo_edges, truth, declared):
+    fac, _ = load_facilities(TESTDATA / f"real_points_{truth}.csv", crs=METRIC, coords=declared)
+    xmin, ymin, xmax, ymax = demo_edges.total_bounds
+    fac = fac[fac.geometry.x.between(xmin, xmax) & fac.geometry.y.between(ymin, ymax)]
+    fit = coordinate_fit(fac, declared, demo_edges, source=f"real_points_{truth}.csv")
+    # road nodes read in the right system are on the road; the others a shift (>= 100 m) away
+    assert fit["median_m"][truth] < 1.0
+    assert min(v for k, v in fit["median_m"].items() if k != truth) > 60
+    if declared == truth:
+        assert fit["better"] is None and fit["message"] is None
+    else:
+        assert fit["better"] == truth
+        assert f'coords = "{truth}"' in fit["message"] and f"real_points_{truth}.csv" in fit["message"]
+
+
+def test_demo_misdeclared_as_wgs84_warns_gcj02(tmp_path, caplog):
+    """The real demo, its GCJ-02 gazetteer declared as WGS84: a warning naming gcj02 (log and summary.json)."""
+    from circles.pipeline import run
+    from circles.study import load_study
+
+    study = load_study(DEMO / "study.toml")
+    study.facilities[0].coords = "wgs84"
+    study.siting.n_sites = 0
+    with caplog.at_level("WARNING", logger="circles"):
+        res, folder = run(study, folder=tmp_path / "wrong")
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    fit = summary["coordinate_fit"][0]
+    assert fit["declared"] == "wgs84" and fit["better"] == "gcj02"
+    assert len(summary["warnings"]) == 1 and 'coords = "gcj02"' in summary["warnings"][0]
+    assert any('coords = "gcj02"' in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    # the facilities were drawn on populated cells: read as GCJ-02 none is on an empty cell
+    assert fit["unpopulated_share"]["gcj02"] == 0.0 and fit["unpopulated_share"]["wgs84"] >= 0.10
+    print("\ndemo gazetteer medians to the nearest road (m):", fit["median_m"],
+          "share on unpopulated cells:", fit["unpopulated_share"])
+
+
+def test_demo_declared_right_does_not_warn(demo_run):
+    res, folder = demo_run
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary["coordinate_fit"][0]["declared"] == "gcj02"
+    assert summary["coordinate_fit"][0]["better"] is None
+    assert summary.get("warnings", []) == []
