@@ -52,11 +52,14 @@ def _fail(exc: BaseException, debug: bool) -> None:
 
 @contextmanager
 def _stage_bars(quiet: bool):
-    """Rich progress bars for ``circles run``: one line per stage, filled as the stage reports fractions."""
+    """Rich progress bars for ``circles run``: one line per stage, filled as the stage reports fractions.
+
+    Transient: the bars vanish when the run ends (the ``stages:`` line then gives the times),
+    so an error stays a single line."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     bars = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(), TaskProgressColumn(),
-                    TimeElapsedColumn(), console=console, disable=quiet)
+                    TimeElapsedColumn(), console=console, disable=quiet, transient=True)
     tasks: dict[str, int] = {}
 
     def show(stage: str, fraction: float | None = None) -> None:
