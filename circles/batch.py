@@ -23,9 +23,9 @@ How an area is cut, so that its per-unit results equal those of one run over the
    union's metric CRS, and each unit goes to the area holding its representative point;
    an area's study area is the union of its units. Every person is in exactly one area.
 2. Each area run loads a halo around its area (see :func:`circles.pipeline.analyse`):
-   facilities within h, people and roads within 2h, h = the longest threshold at the
-   fastest speed. Travel times are searched up to the longest threshold (``max_time_min``):
-   beyond it a time is reported as "beyond", in batch and single runs alike.
+   facilities and roads as far as a trip within the search limit reaches, people within
+   twice that. Travel times are exact up to the search limit (``travel.max_time_min``,
+   default twice the longest threshold) and "beyond" past it, in batch and single runs alike.
 3. Siting runs per area (new sites are suggested for each area's own gaps).
 
 The batch ``name`` and every area name become folder names (``<output_dir>/<name>/areas/<area>/``):

@@ -94,7 +94,7 @@ class TravelOptions:
     walk_speed_mps: float = 1.0
     thresholds_min: list = field(default_factory=lambda: [5, 10, 15])
     max_offroad_m: float = 500.0
-    max_time_min: float | None = None  # times beyond are not searched (inf); batch runs set the longest threshold
+    max_time_min: float | None = None  # search limit; None = twice the longest threshold; beyond it a time is "beyond" (inf)
 
 
 @dataclass
@@ -577,14 +577,14 @@ def study_from_dict(raw: dict, *, base: Path, source: Path | None = None, **over
     allowed = set(_SECTIONS) | {"study", "facilities"}
     for key in raw:
         if key not in allowed:
-            raise StudyError(f"{where}: unknown section [{key}]; sections are {', '.join(sorted(allowed))}")
+            raise StudyError(f"{where}: unknown section [{key!r}]; sections are {', '.join(sorted(allowed))}")
     head = raw.get("study", {})
     if not isinstance(head, dict):
         raise StudyError(f"{where}: [study] must be a table (name, title, crs, area, output_dir, language)")
     head = dict(head)
     for key in head:
         if key not in _STUDY_KEYS:
-            raise StudyError(f"{where}: unknown key 'study.{key}'; known keys are {', '.join(sorted(_STUDY_KEYS))}")
+            raise StudyError(f"{where}: unknown key {'study.' + str(key)!r}; known keys are {', '.join(sorted(_STUDY_KEYS))}")
     if "name" not in head:
         raise StudyError(f"{where}: missing 'study.name' (used as the output folder name)")
     for section in ("network", "population"):
