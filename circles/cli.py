@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -47,6 +48,30 @@ def _fail(exc: BaseException, debug: bool) -> None:
         line = f"internal error: {type(exc).__name__}: {text} (rerun with --debug for the traceback)"
     console.print(line, markup=False, highlight=False, soft_wrap=True, style="bold red")
     raise typer.Exit(code=1)
+
+
+@contextmanager
+def _stage_bars(quiet: bool):
+    """Rich progress bars for ``circles run``: one line per stage, filled as the stage reports fractions.
+
+    Transient: the bars vanish when the run ends (the ``stages:`` line then gives the times),
+    so an error stays a single line."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    bars = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(), TaskProgressColumn(),
+                    TimeElapsedColumn(), console=console, disable=quiet, transient=True)
+    tasks: dict[str, int] = {}
+
+    def show(stage: str, fraction: float | None = None) -> None:
+        if stage not in tasks:
+            for t in tasks.values():  # a new stage: the earlier ones are done
+                bars.update(t, total=1, completed=1)
+            tasks[stage] = bars.add_task(stage, total=None)
+        if fraction is not None:
+            bars.update(tasks[stage], total=1, completed=fraction)
+
+    with bars:
+        yield show
 
 
 def _recheck(study, path) -> None:
@@ -82,8 +107,8 @@ def run(
         if out is not None:
             check_output_folder(out, "--out")
         t0 = time.perf_counter()
-        with console.status("starting") as status:
-            res, folder = run_pipeline(study, progress=lambda s: status.update(f"[bold]{s}[/] ..."), folder=out)
+        with _stage_bars(quiet) as show:
+            res, folder = run_pipeline(study, progress=show, folder=out)
         total = time.perf_counter() - t0
         _print_run(res, folder, total)
     except Exception as exc:

@@ -34,7 +34,7 @@ from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population
 from circles.io.units import assign_points, grid_units, load_units
 from circles.io.vector import read_vector
-from circles.isochrones import isochrone_polygons, isochrones_per_source
+from circles.isochrones import PER_FACILITY_MAX, isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder, check_output_folder
 from circles.siting import candidate_nodes
 from circles.study import Study, check_study
@@ -72,18 +72,49 @@ class Results:
 
 
 class _Stages:
-    def __init__(self, progress: Callable[[str], None] | None):
+    """Times each stage and reports progress.
+
+    ``progress`` is called as ``progress(stage)`` when a stage starts; if it also takes a
+    second argument it is called as ``progress(stage, fraction)`` from long loops inside
+    the stage (0 < fraction < 1) and with ``1.0`` when the stage ends (the CLI draws rich
+    progress bars from these calls).
+    """
+
+    def __init__(self, progress: Callable[..., None] | None):
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # CPU seconds of this process per stage (honest when cores are shared)
         self.progress = progress
+        self.current: str | None = None
+        self._fractions = _takes_fraction(progress)
 
     @contextmanager
     def __call__(self, name: str):
+        self.current = name
         if self.progress:
             self.progress(name)
-        t0 = time.perf_counter()
-        yield
+        t0, c0 = time.perf_counter(), time.process_time()
+        yield self
         self.timings[name] = round(time.perf_counter() - t0, 3)
+        self.cpu[name] = round(time.process_time() - c0, 3)
+        self.tick(1.0)
         log.info("stage %s: %.2f s", name, self.timings[name])
+
+    def tick(self, fraction: float) -> None:
+        """Report how much of the current stage is done (no-op for one-argument callbacks)."""
+        if self._fractions and self.current is not None:
+            self.progress(self.current, float(min(max(fraction, 0.0), 1.0)))
+
+
+def _takes_fraction(fn) -> bool:
+    if fn is None:
+        return False
+    import inspect
+
+    try:
+        inspect.signature(fn).bind("stage", 0.5)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _study_area(study: Study) -> tuple[object, object]:
@@ -156,6 +187,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         bounds = None if area_metric is None else gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs) \
             .to_crs(4326).total_bounds
         points, estimated, pop_rules_used = load_population(po.folder, crs=crs, bounds_wgs84=bounds, **pop_rules)
+        stage.tick(0.2)
         area = area_metric if area_metric is not None else shapely.union_all(points.buffer(50).geometry.values).envelope
         inside = shapely.covers(area, points.geometry.values)
         near = shapely.intersects(area.buffer(2 * halo_m), points.geometry.values)
@@ -171,6 +203,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         if not shapely.intersects(area.buffer(study.travel.max_offroad_m), edges.geometry.values).any():
             raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
         net_report = connectivity_report(nodes, edges)
+        stage.tick(0.8)
         fac_parts, rej_parts, fac_counts = [], [], []
         halo = area.buffer(max(halo_m, limit_s * max_speed))
         for src in study.facilities:
@@ -212,6 +245,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         dsnap = net.snap_points(demand, max_offroad_m=study.travel.max_offroad_m)
         psnap = subset(dsnap, np.arange(len(points)))
         fsnap = net.snap_points(facilities, max_offroad_m=study.travel.max_offroad_m)
+        stage.tick(0.1)
         points["offroad_m"] = psnap.offroad_m
         points["snapped"] = psnap.snapped
         facilities["offroad_m"] = fsnap.offroad_m
@@ -221,6 +255,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         for k in KINDS:
             idx = np.flatnonzero(((facilities["kind"] == k) & (facilities["serves"] != "")).to_numpy())
             points[f"time_s_{k}"] = net.nearest_times(subset(fsnap, idx), psnap, cutoff_s=cutoff) if len(idx) else np.inf
+            stage.tick(0.1 + 0.4 * (list(KINDS).index(k) + 1) / len(KINDS))
         points = gpd.GeoDataFrame(cov.add_any_times(points), geometry="geometry", crs=crs)
         catch = net.times_to_points(fsnap, dsnap, cutoff_s=tmax_s)
 
@@ -237,6 +272,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
     with stage("siting"):
         sites, siting_info, after_state = _siting(study, net, nodes, area, points, psnap, facilities, units, kinds,
                                                   edges=edges)
+        stage.tick(0.7)
         after = None
         if after_state is not None:
             after = _after_sites(study, net, points, facilities, catch, after_state, units, thresholds, kinds,
@@ -255,10 +291,17 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
             idx = np.flatnonzero((facilities["kind"] == k).to_numpy())
             iso.append(isochrone_polygons(net, subset(fsnap, idx), [t * 60 for t in thresholds],
                                           label={"kind": k, "kind_zh": KINDS[k].zh, "serves": KINDS[k].serves}))
+            stage.tick(0.8 * len(iso) / len(kinds))
         isochrones = pd.concat(iso, ignore_index=True) if iso else gpd.GeoDataFrame(geometry=[], crs=crs)
         isochrones = gpd.GeoDataFrame(isochrones, geometry="geometry", crs=crs)
-        labels = facilities[["facility_id", "name", "kind"]].to_dict("records")
-        iso_each = isochrones_per_source(net, fsnap, tmax_s, labels=labels)
+        # per facility only while cheap; otherwise on demand (circles.isochrones.facility_isochrones)
+        if len(facilities) <= PER_FACILITY_MAX:
+            labels = facilities[["facility_id", "name", "kind"]].to_dict("records")
+            iso_each = isochrones_per_source(net, fsnap, tmax_s, labels=labels)
+        else:
+            iso_each = gpd.GeoDataFrame(geometry=[], crs=crs)
+            log.info("isochrones per facility skipped: %d facilities > %d (use facility_isochrones on demand)",
+                     len(facilities), PER_FACILITY_MAX)
 
     summary = build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
                        scored["districts"], scored["overall"], scored["overall_results"], scored["unit_results"],
@@ -284,6 +327,9 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
     summary["credits"] = study_credits(study)
     summary["methods"] = method_params(study, estimated)
     summary["timings_s"] = stage.timings
+    summary["timings_cpu_s"] = stage.cpu
+    summary["isochrones_per_facility"] = {"drawn": bool(len(iso_each)), "limit_facilities": PER_FACILITY_MAX,
+                                          "on_demand": "circles.isochrones.facility_isochrones(res, ids)"}
     summary["coordinate_fit"] = coord_fit
     summary.setdefault("warnings", []).extend(f["message"] for f in coord_fit if f["message"])
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
@@ -832,4 +878,6 @@ def run(study: Study, *, progress: Callable[[str], None] | None = None, folder: 
         progress("report")
     out = write_outputs(res, folder)
     res.timings_s["report"] = round(time.perf_counter() - t0, 3)
+    if _takes_fraction(progress):
+        progress("report", 1.0)
     return res, out

@@ -27,7 +27,7 @@ def _batch_file(tmp, name, boxes, extra=""):
     for section in ("network", "facilities", "population", "units", "travel", "targets", "siting"):
         body = body.replace(f"[[{section}]]", f"[[defaults.{section}]]").replace(f"[{section}]", f"[defaults.{section}]")
     # paths in the demo study are relative to data/demo
-    for rel in ("roads_osm_sample.geojson", "facilities_illustrative.csv", '"pop"', "districts.geojson"):
+    for rel in ("roads.osm.pbf", "facilities_illustrative.csv", "facilities_osm_real.csv", '"pop"', "districts.geojson"):
         body = body.replace(rel, rel.replace(rel.strip('"'), str(DEMO / rel.strip('"'))))
     text = f'[batch]\nname = "{name}"\nareas = "{name}.geojson"\narea_name_column = "name"\noutput_dir = "out"\n' \
            f'\n[defaults.study]\ntitle = "batch"\n\n{body}\n{extra}'

@@ -57,8 +57,9 @@ def test_demo_misdeclared_as_wgs84_warns_gcj02(tmp_path, caplog):
     assert fit["declared"] == "wgs84" and fit["better"] == "gcj02"
     assert len(summary["warnings"]) == 1 and 'coords = "gcj02"' in summary["warnings"][0]
     assert any('coords = "gcj02"' in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
-    # the facilities were drawn on populated cells: read as GCJ-02 none is on an empty cell
-    assert fit["unpopulated_share"]["gcj02"] == 0.0 and fit["unpopulated_share"]["wgs84"] >= 0.10
+    # the facilities were drawn on populated cells, then moved to the nearest road node (a few metres,
+    # rarely onto an empty riverside cell): read as GCJ-02 almost none is on an empty cell
+    assert fit["unpopulated_share"]["gcj02"] <= 0.05 and fit["unpopulated_share"]["wgs84"] >= 0.10
     print("\ndemo gazetteer medians to the nearest road (m):", fit["median_m"],
           "share on unpopulated cells:", fit["unpopulated_share"])
 

@@ -91,7 +91,7 @@ def test_unknown_study_key_is_named(tmp_path):
 
 
 def test_missing_network_file_is_named(tmp_path):
-    study = _study_copy(tmp_path, {r'path = "roads_osm_sample.geojson"': 'path = "roads_missing.geojson"'})
+    study = _study_copy(tmp_path, {r'path = "roads.osm.pbf"': 'path = "roads_missing.geojson"'})
     r = runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "o")])
     _assert_one_line_error(r, "roads_missing.geojson", "network.path")
     assert not (tmp_path / "o").exists()

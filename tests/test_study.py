@@ -33,7 +33,8 @@ def _study(tmp_path, replace: dict[str, str], extra: str = "") -> object:
         text, n = re.subn(a, b, text, count=1, flags=re.MULTILINE)
         assert n == 1, a
     path = tmp_path / "mystudy.toml"
-    for rel in ("area.geojson", "roads_osm_sample.geojson", "facilities_illustrative.csv", "districts.geojson"):
+    for rel in ("area.geojson", "roads.osm.pbf", "facilities_illustrative.csv", "facilities_osm_real.csv",
+                "districts.geojson"):
         text = text.replace(f'"{rel}"', f'"{(DEMO / rel).as_posix()}"')
     text = text.replace('folder = "pop"', f'folder = "{(DEMO / "pop").as_posix()}"')
     path.write_text(text + extra, encoding="utf-8")
@@ -56,7 +57,7 @@ BAD_OPTIONS = [
     (r"grid_size_m = 1000", "grid_size_m = 0", ["units.grid_size_m = 0", "at least 50"]),
     (r"thresholds_min = \[5, 10, 15\]", "thresholds_min = [-5, 10, 15]", ["travel.thresholds_min", "more than 0"]),
     (r"max_offroad_m = 500", "max_offroad_m = -1", ["travel.max_offroad_m = -1", "at least 0"]),
-    (r"join_tolerance_m = 20", "join_tolerance_m = -20", ["network.join_tolerance_m = -20", "at least 0"]),
+    (r'^profile = "walk"', 'profile = "walk"\njoin_tolerance_m = -20', ["network.join_tolerance_m = -20", "at least 0"]),
     (r"child_woman_ratio = 0.15", "child_woman_ratio = 1.5", ["population.child_woman_ratio = 1.5", "at most 1"]),
     (r"under20_share = 0.23", "under20_share = 1", ["population.under20_share = 1", "less than 1"]),
     (r"elderly_min_age = 60", "elderly_min_age = 600", ["population.elderly_min_age = 600", "at most 100"]),
