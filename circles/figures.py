@@ -161,6 +161,10 @@ def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int
         return _png(fig)
 
 
+#: a print map names every unit up to this many; above it only this many least-covered units
+MAP_LABELS_MAX = 150
+
+
 def coverage_map_png(units, facilities, sites, column: str, group: str, tmax: float, language: str = "zh",
                      districts: pd.DataFrame | None = None) -> bytes:
     """A print map: units coloured by a coverage share, facilities and new sites, unit names,
@@ -174,9 +178,14 @@ def coverage_map_png(units, facilities, sites, column: str, group: str, tmax: fl
         fig, ax = plt.subplots(figsize=(6.4, 6.4), dpi=120)
         units.plot(ax=ax, column=column, cmap=cmap, vmin=0, vmax=1, edgecolor="#555", linewidth=0.4,
                    missing_kwds={"color": "#d9d9d9"})
-        for (_, r), name in zip(units.iterrows(), short_names(units)):
-            p = r.geometry.representative_point()
-            ax.annotate(name, (p.x, p.y), ha="center", va="center", fontsize=5, color="#333")
+        names = pd.Series(list(short_names(units)), index=units.index)
+        if len(units) > MAP_LABELS_MAX and column in units:
+            # a city's hundreds of 5-pt names overprint each other (and cost seconds to lay out):
+            # name only the least covered units, the ones a reader looks for
+            names = names.loc[units[column].fillna(np.inf).nsmallest(MAP_LABELS_MAX).index]
+        pts = units.geometry.loc[names.index].representative_point()
+        for name, p in zip(names, pts):
+            ax.text(p.x, p.y, name, ha="center", va="center", fontsize=5, color="#333")
         if districts is not None and len(districts):
             for name, g in units.groupby("parent"):
                 if not name:

@@ -42,7 +42,8 @@ def _default(x):
     return str(x)
 
 
-def _geojson(gdf: gpd.GeoDataFrame | None, gcj02: bool, props=(), simplify_m: float = 0.0) -> dict | None:
+def _geojson(gdf: gpd.GeoDataFrame | None, gcj02: bool, props=(), simplify_m: float = 0.0,
+             merge: bool = False) -> dict | None:
     if gdf is None or gdf.empty:
         return None
     from circles.report import to_display
@@ -50,10 +51,26 @@ def _geojson(gdf: gpd.GeoDataFrame | None, gcj02: bool, props=(), simplify_m: fl
     g = gdf[list(props) + ["geometry"]].copy()
     if simplify_m and not g.crs.is_geographic:
         g["geometry"] = g.geometry.simplify(simplify_m)
+    if merge and not props and len(g) > 1:
+        # drawn only, no properties: one (Multi)LineString instead of one Feature per edge (the
+        # per-feature wrapper is ~80 bytes; a city's 25k edges would spend 2 MB on it), with
+        # pieces joined end to end so a junction's coordinates are written once
+        g = gpd.GeoDataFrame(geometry=[shapely.line_merge(shapely.multilinestrings(
+            shapely.get_parts(g.geometry.values[~g.geometry.is_empty])))],
+                             crs=g.crs)
     g = to_display(g, gcj02)
     g["geometry"] = shapely.set_precision(g.geometry.values, 1e-5)
     g = g[~g.geometry.is_empty]
     return json.loads(g.to_json(na="null", drop_id=True))
+
+
+def _display_m(gdf, floor_m: float) -> float:
+    """Simplification tolerance for drawn context lines: about one screen pixel when the whole
+    study fits the window (extent / 2000, as the report's own layers), at least ``floor_m``."""
+    if gdf is None or gdf.empty or gdf.crs is None or gdf.crs.is_geographic:
+        return floor_m
+    x0, y0, x1, y1 = gdf.total_bounds
+    return max(floor_m, max(x1 - x0, y1 - y0) / 2000.0)
 
 
 def _shift(lon, lat, gcj02: bool):
@@ -111,7 +128,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
         "speed_band": summary.get("speed_band"),
         "methods": method_lines(summary["methods"], language) if summary.get("methods") else [],
         "credits": credit_lines(summary.get("credits") or [], language),
-        "context": {"roads": _geojson(roads, gcj02, simplify_m=2.0),
+        "context": {"roads": _geojson(roads, gcj02, simplify_m=_display_m(roads, 2.0), merge=True),
                     "water": _geojson(water, gcj02),
                     "outlines": _geojson(outlines, gcj02, props=("name",)),
                     "unit_labels": _unit_labels(units, gcj02)},

@@ -834,7 +834,7 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
         res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
         lang = res.study.language
-        with pd.ExcelWriter(tmp / "units.xlsx") as xl:
+        with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter") as xl:  # ~1.6x openpyxl's writer
             table = pd.DataFrame(units.drop(columns="geometry"))
             labelled(table, lang).to_excel(xl, sheet_name="units", index=False)
             labelled(res.districts.reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
