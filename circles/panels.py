@@ -138,13 +138,17 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
 def panels_html(data: dict, control_name: str | None = None) -> tuple[str, str]:
     """``(html, js)``: the JSON blob for the page body, and the scripts to run after the map exists
     (folium's script section, added after the layer control)."""
+    from circles.report import BLOB_JS, data_script
+
     assets = resources.files("circles.assets")
     # the panel waits for the whole page: folium writes the map's own script after this one
-    js = assets.joinpath("whatif.js").read_text(encoding="utf-8") + \
+    # (a city-scale blob is gzip-compressed: circlesBlob hands over the text once inflated)
+    js = assets.joinpath("whatif.js").read_text(encoding="utf-8") + "\n" + BLOB_JS + \
         "\ndocument.addEventListener('DOMContentLoaded', function () {\n" + \
         (f"window.circlesLayerControl = {control_name};\n" if control_name else "") + \
-        assets.joinpath("planner.js").read_text(encoding="utf-8") + "\n});\n"
-    return f'<script type="application/json" id="circles-planner-data">{safe_json(data)}</script>', js
+        "circlesBlob('circles-planner-data', function (plannerText) {\n" + \
+        assets.joinpath("planner.js").read_text(encoding="utf-8") + "\n});\n});\n"
+    return data_script("circles-planner-data", safe_json(data)), js
 
 
 def add_panels(m, data: dict, control=None):

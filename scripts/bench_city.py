@@ -332,8 +332,14 @@ def render(report: Path, *, screenshot: Path | None = None, width: int = 1400, h
             return float("inf")
         end = time.time() + timeout_s
         while time.time() < end:
+            # a city-scale page inflates its gzip'd data blobs after load: wait until the layers are
+            # drawn from them and the planner panel is ready (so the time counts the page usable)
             if driver.execute_script("return document.readyState === 'complete' && "
-                                     "document.querySelectorAll('.leaflet-control-layers-overlays label').length"):
+                                     "document.querySelectorAll('.leaflet-control-layers-overlays label').length"
+                                     " && (!document.querySelector('#circles-data[data-encoding]')"
+                                     "     || window.circlesReportDrawn === true)"
+                                     " && (!document.getElementById('circles-planner-data')"
+                                     "     || !!(window.circlesPlanner && window.circlesPlanner.ready))"):
                 break
             time.sleep(0.05)
         driver.execute_async_script("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")

@@ -6,7 +6,8 @@
  */
 (function () {
   "use strict";
-  var D = JSON.parse(document.getElementById("circles-planner-data").textContent);
+  var D = JSON.parse(typeof plannerText === "string" ? plannerText
+                     : document.getElementById("circles-planner-data").textContent);
   var T = D.t;
   var mapEl = document.querySelector(".folium-map");
   var map = window[mapEl.id];
