@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from circles.errors import SitingError
-from circles.siting import (capacitated_exact, lscp_exact, mclp_exact, mclp_greedy, mclp_lp_bound, pmedian_exact,
-                            suggest_sites)
+from circles.siting import (SitingProblem, capacitated_exact, lscp_exact, mclp_exact, mclp_greedy, mclp_lp_bound,
+                            pmedian_exact, solve, submodular_bound, suggest_sites, undominated)
 
 
 def _instance(seed, nc=8, nd=30, density=0.25):
@@ -39,6 +39,30 @@ def test_mclp_exact_equals_brute_force_and_greedy_is_bounded(seed):
         g_obj = w[_covered(A, greedy, c0)].sum()
         assert g_obj <= brute + 1e-9 and sum(gains) == pytest.approx(g_obj - w[c0].sum())
         assert mclp_lp_bound(A, w, n, c0) >= brute - 1e-6
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dominance_bounds_and_solve_match_brute_force(seed):
+    # nested coverage sets on purpose: candidate 8 covers a subset of candidate 0's points, 9 repeats 1
+    A, w, c0 = _instance(seed, nc=10, density=0.3)
+    A = A.tolil()
+    A[8] = A[0].multiply(sp.csr_matrix(np.random.default_rng(seed).random((1, A.shape[1])) < 0.5))
+    A[9] = A[1]
+    A = sp.csr_matrix(A)
+    keep = undominated(A, w, c0)
+    assert 8 not in keep and 9 not in keep
+    for n in (1, 2, 3):
+        combos = itertools.combinations(range(A.shape[0]), n)
+        brute = max(w[_covered(A, combo, c0)].sum() for combo in combos)
+        kept = max(w[_covered(A, [keep[i] for i in combo], c0)].sum()
+                   for combo in itertools.combinations(range(len(keep)), min(n, len(keep))))
+        assert kept == pytest.approx(brute)  # dropping dominated candidates loses nothing
+        greedy, _ = mclp_greedy(A, w, n, c0)
+        assert submodular_bound(A, w, n, c0, greedy) >= brute - 1e-9
+        assert mclp_lp_bound(A[keep], w, n, c0) == pytest.approx(mclp_lp_bound(A, w, n, c0))
+        chosen, info = solve("mclp", SitingProblem(A, w, c0, n))
+        assert len(chosen) <= n and w[_covered(A, chosen, c0)].sum() == pytest.approx(brute), info
+        assert info["mip_gap"] <= 1e-6
 
 
 @pytest.mark.parametrize("seed", range(4))
