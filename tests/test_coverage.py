@@ -215,7 +215,7 @@ def test_community_study_literal_and_walk_side_by_side(community_run):
 
     for lang, word in (("zh", "步行可达人口占比"), ("en", "share of people within walking reach")):
         page = summary_html(res.summary, res.preset, lang)
-        cell = page.split(f"data-indicator='daycare_coverage'")[1].split("</tr>")[0]
+        cell = page.split("data-indicator='daycare_coverage'")[1].split("</tr>")[0]
         assert f"{100 * len(with_daycare) / len(comm):.1f}" in cell and word in cell
         assert f"{100 * res.summary['siting']['daycare']['share_before']:.1f}" in cell
 
