@@ -436,7 +436,8 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     sources = {i["id"]: i.get("source", "") for i in preset["indicators"]}
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
-        f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}</td><td>{_fmt(r['target'], r['indicator'])}</td>"
+        f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}{_pair(r, language)}</td>"
+        f"<td>{_fmt(r['target'], r['indicator'])}</td>"
         f"<td class='{_e(r['status'].replace(' ', '-'))}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
         f"<td>{_e(_gap(r, gap_kind, language, run_lang))}</td></tr>" for r in summary["targets"]["study"])
     by_id = units.set_index(units["unit_id"].astype(str)) if units is not None and len(units) else None
@@ -513,6 +514,16 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
 
 def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _pair(row: dict, language: str) -> str:
+    """The other form of an indicator beside the scored one (the plan's literal count and the walk-based
+    share, or a plain ratio and its 2SFCA twin): ``pair_metric`` / ``pair_measured`` of the target row."""
+    metric, value = row.get("pair_metric"), row.get("pair_measured")
+    if not isinstance(metric, str) or value is None:
+        return ""
+    key = "rep.pair_sfca" if metric.startswith(("sfca_", "e2sfca_")) else "rep.pair_walk"
+    return f"<br><small class='pair'>{_e(tr(key, language, v=_fmt(value, metric)))}</small>"
 
 
 def _fmt(x, indicator: str) -> str:

@@ -210,6 +210,14 @@ def test_community_study_literal_and_walk_side_by_side(community_run):
     # the walk-based form beside it: the share of elderly within 15 min of a day-care centre
     assert row["pair_metric"] == "cov_elderly_daycare_15min"
     assert row["pair_measured"] == pytest.approx(res.summary["siting"]["daycare"]["share_before"], abs=1e-4)
+    # and the report's target table shows both forms side by side, in the page's language
+    from circles.report import summary_html
+
+    for lang, word in (("zh", "步行可达人口占比"), ("en", "share of people within walking reach")):
+        page = summary_html(res.summary, res.preset, lang)
+        cell = page.split("data-indicator='daycare_coverage'")[1].split("</tr>")[0]
+        assert f"{100 * len(with_daycare) / len(comm):.1f}" in cell and word in cell
+        assert f"{100 * res.summary['siting']['daycare']['share_before']:.1f}" in cell
 
 
 def test_where_filter_and_not_assessable(community_run):
