@@ -482,7 +482,8 @@ def _check(where: str, label: str, key: str, value, checker, ctx):
     except _Bad as exc:
         raise StudyError(f"{where}: {label}{key} = {_show(value)}: {exc}") from None
     except StudyError as exc:
-        raise StudyError(f"{where}: {label}{key} = {_show(value)}: {exc}") from None
+        prefix, msg = f"{label}{key} = {_show(value)}: ", str(exc)
+        raise StudyError(f"{where}: {prefix}{msg.removeprefix(prefix)}") from None  # one prefix, not two
 
 
 def check_preset(name_or_path: str) -> dict:

@@ -188,3 +188,12 @@ def test_fuzz_count_reported():
     MUST_SHOW.append(f"study reader fuzz: {_seen['n']} examples, {_seen['study']} studies, {_seen['error']} one-line "
                      "StudyErrors, 0 other exceptions")
     assert _seen["n"] == 0 or _seen["n"] >= FUZZ_EXAMPLES // 2
+
+
+def test_preset_typo_names_the_key_once(tmp_path):
+    """The study-file key prefixes the message once (it used to read "targets.preset = 'x': targets.preset = 'x': ...")."""
+    study = _study(tmp_path, {r'preset = "national"': 'preset = "nationa"'})
+    line = _one_line(runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "o")]), "not a built-in preset")
+    assert line.count("targets.preset = 'nationa'") == 1
+    r = runner.invoke(app, ["score", str(DEMO / "study.toml"), "--preset", "nowhere", "--out", str(tmp_path / "o")])
+    assert _one_line(r, "not a built-in preset").count("targets.preset = 'nowhere'") == 1
