@@ -190,7 +190,9 @@ def _print_units(res) -> None:
 @app.command()
 def suggest(
     study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit for the demo."),
-    kind: list[str] = typer.Option(["nursery"], "--kind", help="Facility kind to site (repeat for several)."),
+    kind: Optional[list[str]] = typer.Option(None, "--kind",
+                                             help="Facility kind to site (repeat for several; default: the study's "
+                                                  "siting.kinds)."),
     n: int = typer.Option(5, "--n", help="Number of new sites per kind."),
     slots: Optional[int] = typer.Option(None, "--slots", help="Slots of each new nursery/kindergarten."),
     beds: Optional[int] = typer.Option(None, "--beds", help="Beds of each new elderly facility."),
@@ -213,7 +215,9 @@ def suggest(
         path = study_file or demo_study_path()
         study = load_study(path)
         s = study.siting
-        s.kinds, s.n_sites = list(kind), n
+        if kind:  # default: the study's own siting.kinds (the joint model needs its two)
+            s.kinds = list(kind)
+        s.n_sites = n
         for key, value in (("slots", slots), ("beds", beds), ("threshold_min", threshold), ("model", model),
                            ("method", method)):
             if value is not None:

@@ -236,3 +236,15 @@ def test_run_killed_between_its_two_renames_gets_its_results_back(maps):
     os.replace(maps / "other-study", maps / f".other-study.old-{int(dead.stdout)}")
     assert clean_leftovers(maps / "other-study") == []
     assert _snapshot(maps / "other-study") == before
+
+
+def test_suggest_joint_uses_the_study_kinds(tmp_path):
+    """`circles suggest --model joint` without --kind sites the study's siting.kinds (data/demo: daycare + nursery)."""
+    import tomllib
+
+    kinds = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))["siting"]["kinds"]
+    r = runner.invoke(app, ["suggest", str(DEMO / "study.toml"), "--model", "joint", "--n", "2",
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    sites = gpd.read_file(tmp_path / "o" / "coverage.gpkg", layer="suggested_sites")
+    assert set(sites["kind"]) == set(kinds)
