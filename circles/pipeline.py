@@ -830,14 +830,14 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
         if len(lines):
             lines.to_file(gpkg, layer="outlines", driver="GPKG")
         pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
-        res.districts.to_csv(tmp / "districts.csv", encoding="utf-8-sig")
+        _for_file(res.districts).to_csv(tmp / "districts.csv", encoding="utf-8-sig")  # beyond the limit: empty, as units.csv
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
         res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
         lang = res.study.language
         with pd.ExcelWriter(tmp / "units.xlsx") as xl:
             table = pd.DataFrame(units.drop(columns="geometry"))
             labelled(table, lang).to_excel(xl, sheet_name="units", index=False)
-            labelled(res.districts.reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
+            labelled(_for_file(res.districts).reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
             labelled(res.overall.reset_index(drop=True), lang).to_excel(xl, sheet_name="study", index=False)
             res.target_results.to_excel(xl, sheet_name="targets", index=False)
             res.rejects.to_excel(xl, sheet_name="rejects", index=False)

@@ -248,3 +248,20 @@ def test_suggest_joint_uses_the_study_kinds(tmp_path):
     assert r.exit_code == 0, r.output
     sites = gpd.read_file(tmp_path / "o" / "coverage.gpkg", layer="suggested_sites")
     assert set(sites["kind"]) == set(kinds)
+
+
+def test_districts_csv_writes_beyond_as_empty_like_units_csv(demo_run):
+    """A median/p90 past the time limit is inf in memory; districts.csv writes it empty, as units.csv does."""
+    import numpy as np
+    import pandas as pd
+
+    res, folder = demo_run
+    inf_cells = np.isinf(res.districts.select_dtypes("number")).stack()
+    assert inf_cells.any()  # the demo has districts whose p90 is beyond the limit
+    for name in ("districts.csv", "units.csv"):
+        text = pd.read_csv(folder / name, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        assert not text.isin(["inf", "-inf"]).any().any(), name
+    text = pd.read_csv(folder / "districts.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig").set_index("parent")
+    for (parent, col), beyond in inf_cells.items():
+        if beyond:
+            assert text.loc[str(parent), col] == ""
