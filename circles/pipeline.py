@@ -218,7 +218,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         facilities = gpd.GeoDataFrame(facilities, geometry="geometry", crs=crs)
         rejects = pd.concat(rej_parts, ignore_index=True)
         if facilities.empty:
-            raise InputFileError("no facility survived loading: see rejects.csv; check `coords` and the kind column")
+            raise InputFileError(_no_facility_message(fac_counts, rejects))
         coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
                                      pd.concat([points, points_outside])[["geometry"]])
         if study.units.path is not None:
@@ -486,6 +486,17 @@ def _capacity_summary(overall, facilities) -> dict:
     for m in ("beds", "daycare_places", "slots"):
         out[f"{m}_unknown_facilities"] = int(o.get(f"n_{m}_unknown", 0) or 0)
     return out
+
+
+def _no_facility_message(counts: list[dict], rejects: pd.DataFrame) -> str:
+    """One line when every gazetteer row was rejected (no rejects.csv is written then): counts and the top reason."""
+    read = ", ".join(f"{c['file']} {c['read']} rows read, {c['rejected']} rejected" for c in counts)
+    msg = f"no facility survived loading ({read})"
+    if len(rejects):
+        (file, reason), n = next(iter(rejects.groupby(["file", "reason"]).size().sort_values(
+            ascending=False, kind="stable").items()))
+        msg += f"; most common reason ({n} rows of {file}): {reason}"
+    return msg + "; check `coords` and the kind column"
 
 
 def _community_summary(overall, preset) -> dict:
