@@ -64,6 +64,8 @@ ZH: dict[str, str] = {
     "status.not assessable": "无法评估",
     "na.no_unit_value": "无法评估：没有 {column} 为 {values} 的单元",
     "na.no_kind": "无法评估：所有设施名录中都没有{names}",
+    "na.no_nursery_class": "无法评估：名录中有幼儿园，但都未列托班（托位）",
+    "na.no_nursery_class_nor": "无法评估：名录中有幼儿园，但都未列托班（托位），且所有设施名录中都没有{names}",
     "na.needs_polygons": "无法评估：需要社区边界（units.path）",
     "na.no_attribute": "无法评估：分析单元没有 `{column}` 属性",
     "status.fail": "未达标",
@@ -238,6 +240,10 @@ EN: dict[str, str] = {
     "status.not assessable": "not assessable",
     "na.no_unit_value": "not assessable: no unit has {column} in {values}",
     "na.no_kind": "not assessable: no {names} in any gazetteer",
+    "na.no_nursery_class": "not assessable: kindergartens are present but none lists nursery-class places "
+                           "(under-3 classes)",
+    "na.no_nursery_class_nor": "not assessable: kindergartens are present but none lists nursery-class places "
+                               "(under-3 classes), and no {names} is in any gazetteer",
     "na.needs_polygons": "not assessable: needs community polygons (units.path)",
     "na.no_attribute": "not assessable: the units carry no `{column}` attribute",
     "status.fail": "fail",

@@ -537,8 +537,12 @@ def _not_assessable(preset, facilities, units, communities, language: str = "en"
         need = tg.needed_kinds(ind["metric"])
         where = ind.get("where")
         if need is not None and not present.intersection(need):
-            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in need)
-            out[ind["id"]] = i18n.t("na.no_kind", language, names=names)
+            # kindergartens listing no 托班 places serve no under-3s: say so, not "no kindergarten"
+            kg = "kindergarten" in need and (facilities["kind"] == "kindergarten").any()
+            others = [k for k in need if not (kg and k == "kindergarten")]
+            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in others)
+            key = ("na.no_nursery_class_nor" if others else "na.no_nursery_class") if kg else "na.no_kind"
+            out[ind["id"]] = i18n.t(key, language, names=names)
         elif ind["metric"] in COMMUNITY_INDICATORS and not communities:
             out[ind["id"]] = i18n.t("na.needs_polygons", language)
         elif where is not None and f"attr_{where['column']}" not in units:
