@@ -118,7 +118,18 @@ def _takes_fraction(fn) -> bool:
 
 
 def _study_area(study: Study) -> tuple[object, object]:
-    """The study area polygon in WGS84 and the metric CRS."""
+    """The study area polygon in WGS84 and its centre (None, None: the rasters' extent).
+
+    Without ``study.area``, a study whose units come from a file (``units.path``) is the
+    union of its units: people in no unit are not counted in the study's figures.
+    """
+    if study.area is None and study.units.path is not None:
+        units = load_units(study.units.path, crs=4326, name_column=study.units.name_column,
+                           code_column=study.units.code_column)
+        geom = shapely.union_all(units.geometry.values)
+        log.info("study area: the union of the %d units of %s (no study.area given)", len(units),
+                 Path(study.units.path).name)
+        return geom, geom.centroid
     if study.area is None:
         return None, None
     area = read_vector(study.area, "study.area").to_crs(4326)
@@ -194,6 +205,11 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         halo_points = points[~inside & near].copy()
         points_outside = points[~inside]
         points = points[inside].copy()
+        log.info("population in the study area: %d populated cells, %.0f people, %.0f aged 60+, %.0f aged 0-3",
+                 len(points), points["total"].sum(), points["elderly"].sum(), points["infants"].sum())
+        log.info("population read outside the study area: %.0f people (%.0f of them within %.0f m, counted as "
+                 "demand on shared facilities only)", points_outside["total"].sum(), halo_points["total"].sum(),
+                 2 * halo_m)
         nw = study.network
         nodes, edges = load_network(nw.path, crs=crs, profile=nw.profile, road_class_column=nw.road_class_column,
                                     name_column=nw.name_column, oneway_column=nw.oneway_column,
@@ -232,6 +248,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
             units = grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
                                parent_name_column=study.units.parent_name_column)
         points["unit_id"] = assign_points(points, units).to_numpy()
+        no_unit = _people_in_no_unit(study, points)
         points["parent"] = points["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("")
         facilities["unit_id"] = assign_points(facilities, units).to_numpy()
         facilities["in_area"] = shapely.covers(area, facilities.geometry.values)  # study totals count these only
@@ -332,6 +349,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                                           "on_demand": "circles.isochrones.facility_isochrones(res, ids)"}
     summary["coordinate_fit"] = coord_fit
     summary.setdefault("warnings", []).extend(f["message"] for f in coord_fit if f["message"])
+    if no_unit:
+        summary["warnings"].append(no_unit)
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
                    target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
@@ -486,6 +505,25 @@ def _capacity_summary(overall, facilities) -> dict:
     for m in ("beds", "daycare_places", "slots"):
         out[f"{m}_unknown_facilities"] = int(o.get(f"n_{m}_unknown", 0) or 0)
     return out
+
+
+#: Share of the study's people in no unit above which a study with its own units is warned.
+NO_UNIT_WARN_SHARE = 0.10
+
+
+def _people_in_no_unit(study, points) -> str:
+    """A warning when units come from a file and more than 10 % of the area's people lie in no unit ("" if not)."""
+    if study.units.path is None:
+        return ""
+    total = float(points["total"].sum())
+    out = float(points.loc[points["unit_id"] == "", "total"].sum())
+    if total <= 0 or out / total <= NO_UNIT_WARN_SHARE:
+        return ""
+    msg = (f"{out / total:.0%} of the study area's people ({out:,.0f} of {total:,.0f}) lie in no unit of "
+           f"{Path(study.units.path).name}: they count in the study's figures but in no unit's; check that the "
+           "units cover study.area, or leave study.area out (the study area is then the union of the units)")
+    log.warning(msg)
+    return msg
 
 
 def _no_facility_message(counts: list[dict], rejects: pd.DataFrame) -> str:
