@@ -127,9 +127,12 @@ def _print_run(res, folder, total) -> None:
     if pop["beyond_offroad_cells"]:
         console.print(f"{pop['beyond_offroad_cells']} populated cells ({pop['beyond_offroad_people']:,.0f} people) are "
                       f"more than {pop['max_offroad_m']:g} m from any road: counted as not covered", highlight=False)
-    console.print(
-        f"elderly within {tm:g} min: {_pct(s['coverage']['elderly'][f'{tm:g}min'])}, "
-        f"infants: {_pct(s['coverage']['infants'][f'{tm:g}min'])}", highlight=False)
+    def share(group: str) -> str:  # no facility serving the group: not assessable, not 0 %
+        if "serves" in res.facilities and not (res.facilities["serves"] == group).any():
+            return f"not assessable (no facility serving {group})"
+        return _pct(s["coverage"][group][f"{tm:g}min"])
+
+    console.print(f"elderly within {tm:g} min: {share('elderly')}, infants: {share('infants')}", highlight=False)
     console.print(f"wrote {folder}/report.html", highlight=False)
 
 
