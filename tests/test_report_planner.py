@@ -89,6 +89,13 @@ def _data_names(folder) -> list[str]:
             df = gpd.read_file(gpkg, layer=layer)
         except Exception:  # layer absent
             continue
+        if layer == "suggested_sites":
+            # a generated site name is words + data: only its parts (road, unit) are data; a name
+            # from the candidates file (no parts) is data as a whole
+            own = (df["near_road"].isna() & df["in_unit"].isna()) if "near_road" in df else df.index != df.index
+            names += [str(x) for x in df.loc[own, "name"].dropna()]
+            names += [str(x) for c in ("near_road", "in_unit") if c in df for x in df[c].dropna() if str(x)]
+            continue
         for c in cols:
             if c in df:
                 names += [str(x) for x in df[c].dropna()]
