@@ -134,6 +134,10 @@ ZH: dict[str, str] = {
     "rep.districts": "街道/区界",
     "rep.unit_names": "单元名称",
     "rep.site_named": "{name}",
+    "site.near_in": "{road} 旁 · {unit}",
+    "site.near": "{road} 旁",
+    "site.node": "路网节点 {node}",
+    "site.n": "选址 {n}",
     "rep.site_rank": "建议新建{kind} #{rank}",
     "rep.candidate": "候选点",
     "rep.sites_whatif": "建议新建选址（点击试算，{n}）",
@@ -143,6 +147,7 @@ ZH: dict[str, str] = {
     "whatif.title": "假设新建（点击地图上的选址或候选点）",
     "whatif.help": "点击建议选址或候选点即可加入/移出，下方数字立即按所选方案重新计算（无需联网）。",
     "whatif.chosen": "已选 {n} 处",
+    "whatif.chosen_one": "已选 1 处",
     "whatif.clear": "清空",
     "whatif.suggested": "选用全部建议选址",
     "whatif.study": "全研究区",
@@ -309,6 +314,10 @@ EN: dict[str, str] = {
     "rep.districts": "Street / district outlines",
     "rep.unit_names": "Unit names",
     "rep.site_named": "{name}",
+    "site.near_in": "near {road} · {unit}",
+    "site.near": "near {road}",
+    "site.node": "road node {node}",
+    "site.n": "site {n}",
     "rep.site_rank": "Suggested {kind} #{rank}",
     "rep.candidate": "Candidate site",
     "rep.sites_whatif": "Suggested sites (click to try, {n})",
@@ -317,6 +326,7 @@ EN: dict[str, str] = {
     "whatif.title": "What if we build here? (click sites on the map)",
     "whatif.help": "Click suggested sites or candidate sites to add or remove them; the figures below are recomputed at once for the chosen set (no internet needed).",
     "whatif.chosen": "{n} sites chosen",
+    "whatif.chosen_one": "1 site chosen",
     "whatif.clear": "Clear",
     "whatif.suggested": "Use all suggested sites",
     "whatif.study": "Whole study",
@@ -393,6 +403,20 @@ def kind_name(kind: str, lang: str = "zh", *, lower: bool = False) -> str:
         return kind
     name = t(key, lang)
     return name[0].lower() + name[1:] if lower and lang == "en" else name
+
+
+def site_label(road: str, unit: str, lang: str = "zh", *, node=None, index: int | None = None) -> str:
+    """A suggested site's name in ``lang`` from where it is (data in no language,
+    :func:`circles.siting.site_name_parts`): ``"和平大道 旁 · 江汉区 C03"`` / ``"near 和平大道 · 江汉区 C03"``,
+    the unit alone when no named road is near, else the road node or the site's number."""
+    road, unit = str(road or "").strip(), str(unit or "").strip()
+    if road:
+        return t("site.near_in", lang, road=road, unit=unit) if unit else t("site.near", lang, road=road)
+    if unit:
+        return unit
+    if node is not None and not (isinstance(node, float) and math.isnan(node)):
+        return t("site.node", lang, node=node)
+    return t("site.n", lang, n=index) if index is not None else ""
 
 
 def pct(x) -> str:

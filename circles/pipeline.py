@@ -655,7 +655,8 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds, ed
     once, in :func:`_after_state`: the siting table's gains, the before/after shares in ``info``
     and the report's after columns all come from that one after-state.
     """
-    from circles.siting import SitingProblem, site_names, solve
+    from circles.i18n import site_label
+    from circles.siting import SitingProblem, site_name_parts, solve
 
     s = study.siting
     empty = gpd.GeoDataFrame({"kind": [], "rank": [], "gain": []}, geometry=[], crs=net.crs)
@@ -707,9 +708,17 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds, ed
         if missing is not None and "generated" in cands:
             missing = missing | cands["generated"].fillna(False).astype(bool)
         if edges is not None and (missing is None or missing.any()):
-            auto = site_names(cands, edges, units, language=study.language)
+            # where the site is, as data (the page words it in its own language, i18n.site_label);
+            # None on a site named by the candidates file; ``name`` in the run's language, for files
+            road, unit = site_name_parts(cands, edges, units)
+            nodes_ = cands["node"].tolist() if "node" in cands else [None] * len(cands)
+            auto = [site_label(r, u, study.language, node=nd, index=i + 1)
+                    for i, (r, u, nd) in enumerate(zip(road, unit, nodes_))]
             cands = cands.copy()
+            keep = np.zeros(len(cands), bool) if missing is None else ~missing.to_numpy()
             cands["name"] = auto if missing is None else np.where(missing, auto, cands["name"])
+            cands["near_road"] = [None if k else r for k, r in zip(keep, road)]
+            cands["in_unit"] = [None if k else u for k, u in zip(keep, unit)]
         return cands
 
     info_all, parts = {}, []
