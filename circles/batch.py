@@ -315,7 +315,7 @@ def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
     if not layers["units"]:
         return None
     final = out / "merged.gpkg"
-    tmp = out / f".merged.gpkg.partial-{os.getpid()}"
+    tmp = out / f".merged.partial-{os.getpid()}.gpkg"  # .gpkg: GDAL warns on any other extension
     tmp.unlink(missing_ok=True)
     try:
         for layer, parts in layers.items():

@@ -127,9 +127,12 @@ def _print_run(res, folder, total) -> None:
     if pop["beyond_offroad_cells"]:
         console.print(f"{pop['beyond_offroad_cells']} populated cells ({pop['beyond_offroad_people']:,.0f} people) are "
                       f"more than {pop['max_offroad_m']:g} m from any road: counted as not covered", highlight=False)
-    console.print(
-        f"elderly within {tm:g} min: {_pct(s['coverage']['elderly'][f'{tm:g}min'])}, "
-        f"infants: {_pct(s['coverage']['infants'][f'{tm:g}min'])}", highlight=False)
+    def share(group: str) -> str:  # no facility serving the group: not assessable, not 0 %
+        if "serves" in res.facilities and not (res.facilities["serves"] == group).any():
+            return f"not assessable (no facility serving {group})"
+        return _pct(s["coverage"][group][f"{tm:g}min"])
+
+    console.print(f"elderly within {tm:g} min: {share('elderly')}, infants: {share('infants')}", highlight=False)
     console.print(f"wrote {folder}/report.html", highlight=False)
 
 
@@ -190,7 +193,9 @@ def _print_units(res) -> None:
 @app.command()
 def suggest(
     study_file: Optional[Path] = typer.Argument(None, help="Study .toml; omit for the demo."),
-    kind: list[str] = typer.Option(["nursery"], "--kind", help="Facility kind to site (repeat for several)."),
+    kind: Optional[list[str]] = typer.Option(None, "--kind",
+                                             help="Facility kind to site (repeat for several; default: the study's "
+                                                  "siting.kinds)."),
     n: int = typer.Option(5, "--n", help="Number of new sites per kind."),
     slots: Optional[int] = typer.Option(None, "--slots", help="Slots of each new nursery/kindergarten."),
     beds: Optional[int] = typer.Option(None, "--beds", help="Beds of each new elderly facility."),
@@ -213,7 +218,9 @@ def suggest(
         path = study_file or demo_study_path()
         study = load_study(path)
         s = study.siting
-        s.kinds, s.n_sites = list(kind), n
+        if kind:  # default: the study's own siting.kinds (the joint model needs its two)
+            s.kinds = list(kind)
+        s.n_sites = n
         for key, value in (("slots", slots), ("beds", beds), ("threshold_min", threshold), ("model", model),
                            ("method", method)):
             if value is not None:

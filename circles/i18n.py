@@ -64,6 +64,8 @@ ZH: dict[str, str] = {
     "status.not assessable": "无法评估",
     "na.no_unit_value": "无法评估：没有 {column} 为 {values} 的单元",
     "na.no_kind": "无法评估：所有设施名录中都没有{names}",
+    "na.no_nursery_class": "无法评估：名录中有幼儿园，但都未列托班（托位）",
+    "na.no_nursery_class_nor": "无法评估：名录中有幼儿园，但都未列托班（托位），且所有设施名录中都没有{names}",
     "na.needs_polygons": "无法评估：需要社区边界（units.path）",
     "na.no_attribute": "无法评估：分析单元没有 `{column}` 属性",
     "status.fail": "未达标",
@@ -132,6 +134,10 @@ ZH: dict[str, str] = {
     "rep.districts": "街道/区界",
     "rep.unit_names": "单元名称",
     "rep.site_named": "{name}",
+    "site.near_in": "{road} 旁 · {unit}",
+    "site.near": "{road} 旁",
+    "site.node": "路网节点 {node}",
+    "site.n": "选址 {n}",
     "rep.site_rank": "建议新建{kind} #{rank}",
     "rep.candidate": "候选点",
     "rep.sites_whatif": "建议新建选址（点击试算，{n}）",
@@ -141,6 +147,7 @@ ZH: dict[str, str] = {
     "whatif.title": "假设新建（点击地图上的选址或候选点）",
     "whatif.help": "点击建议选址或候选点即可加入/移出，下方数字立即按所选方案重新计算（无需联网）。",
     "whatif.chosen": "已选 {n} 处",
+    "whatif.chosen_one": "已选 1 处",
     "whatif.clear": "清空",
     "whatif.suggested": "选用全部建议选址",
     "whatif.study": "全研究区",
@@ -238,6 +245,10 @@ EN: dict[str, str] = {
     "status.not assessable": "not assessable",
     "na.no_unit_value": "not assessable: no unit has {column} in {values}",
     "na.no_kind": "not assessable: no {names} in any gazetteer",
+    "na.no_nursery_class": "not assessable: kindergartens are present but none lists nursery-class places "
+                           "(under-3 classes)",
+    "na.no_nursery_class_nor": "not assessable: kindergartens are present but none lists nursery-class places "
+                               "(under-3 classes), and no {names} is in any gazetteer",
     "na.needs_polygons": "not assessable: needs community polygons (units.path)",
     "na.no_attribute": "not assessable: the units carry no `{column}` attribute",
     "status.fail": "fail",
@@ -303,6 +314,10 @@ EN: dict[str, str] = {
     "rep.districts": "Street / district outlines",
     "rep.unit_names": "Unit names",
     "rep.site_named": "{name}",
+    "site.near_in": "near {road} · {unit}",
+    "site.near": "near {road}",
+    "site.node": "road node {node}",
+    "site.n": "site {n}",
     "rep.site_rank": "Suggested {kind} #{rank}",
     "rep.candidate": "Candidate site",
     "rep.sites_whatif": "Suggested sites (click to try, {n})",
@@ -311,6 +326,7 @@ EN: dict[str, str] = {
     "whatif.title": "What if we build here? (click sites on the map)",
     "whatif.help": "Click suggested sites or candidate sites to add or remove them; the figures below are recomputed at once for the chosen set (no internet needed).",
     "whatif.chosen": "{n} sites chosen",
+    "whatif.chosen_one": "1 site chosen",
     "whatif.clear": "Clear",
     "whatif.suggested": "Use all suggested sites",
     "whatif.study": "Whole study",
@@ -387,6 +403,20 @@ def kind_name(kind: str, lang: str = "zh", *, lower: bool = False) -> str:
         return kind
     name = t(key, lang)
     return name[0].lower() + name[1:] if lower and lang == "en" else name
+
+
+def site_label(road: str, unit: str, lang: str = "zh", *, node=None, index: int | None = None) -> str:
+    """A suggested site's name in ``lang`` from where it is (data in no language,
+    :func:`circles.siting.site_name_parts`): ``"和平大道 旁 · 江汉区 C03"`` / ``"near 和平大道 · 江汉区 C03"``,
+    the unit alone when no named road is near, else the road node or the site's number."""
+    road, unit = str(road or "").strip(), str(unit or "").strip()
+    if road:
+        return t("site.near_in", lang, road=road, unit=unit) if unit else t("site.near", lang, road=road)
+    if unit:
+        return unit
+    if node is not None and not (isinstance(node, float) and math.isnan(node)):
+        return t("site.node", lang, node=node)
+    return t("site.n", lang, n=index) if index is not None else ""
 
 
 def pct(x) -> str:

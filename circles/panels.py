@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 
 from circles.credits import credit_lines
-from circles.i18n import CATALOGUE, kind_name, t
+from circles.i18n import CATALOGUE, kind_name, site_label, t
 from circles.methods import method_lines
 
 KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
@@ -96,6 +96,30 @@ def _unit_labels(units, gcj02: bool) -> dict | None:
             "lat": [round(float(y), 5) for y in pts.geometry.y]}
 
 
+def _not_assessable(summary: dict, preset: dict) -> dict:
+    """Indicator id -> the facility kinds whose building would make it assessable, for every
+    indicator the run found not assessable (summary ``targets.study`` rows); ``[]`` when no new
+    site can (no community polygons, no unit attribute, no unit matching a ``where`` filter).
+
+    Only the reason "no such facility in any gazetteer" is lifted by building one: the
+    after-state then counts that kind as present (circles/pipeline.py ``_not_assessable``).
+    """
+    from circles import targets as tg
+
+    na = {r["indicator"] for r in summary["targets"]["study"] if r.get("status") == "not assessable"}
+    reasons = (summary["targets"].get("not_assessable") or {})
+    out = {}
+    for ind in preset["indicators"]:
+        if ind["id"] not in na:
+            continue
+        need = tg.needed_kinds(ind["metric"]) or ()
+        reason = str(reasons.get(ind["id"]) or "")
+        no_kind = any(reason == t("na.no_kind", lang, names="/".join(f"{kind_name(k, lang)} ({k})" for k in need))
+                      for lang in CATALOGUE) if need else False
+        out[ind["id"]] = list(need) if no_kind else []
+    return out
+
+
 def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None, *, roads=None, water=None,
                  outlines=None, sites=None, units=None, gcj02: bool = False) -> dict:
     """The blob the panel reads."""
@@ -103,7 +127,14 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
     if w.get("candidates"):
         c = dict(w["candidates"])
         c["lon"], c["lat"] = _shift(c["lon"], c["lat"], gcj02)
+        # a generated site name is worded in the page's language from its parts (data in no language)
+        road, unit = c.get("near_road") or [], c.get("in_unit") or []
+        if road and unit:
+            c["name"] = [nm if r is None and u is None else site_label(r, u, language, index=i + 1)
+                         for i, (nm, r, u) in enumerate(zip(c["name"], road, unit))]
         w["candidates"] = c
+    if w.get("indicators"):
+        w["not_assessable"] = _not_assessable(summary, preset)
     gains = None
     if w.get("candidates") and sites is not None and len(sites) and "gain" in sites:
         by_rank = {(str(k), int(r)): float(g) for k, r, g in zip(sites["kind"], sites["rank"], sites["gain"])}

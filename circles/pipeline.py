@@ -118,7 +118,18 @@ def _takes_fraction(fn) -> bool:
 
 
 def _study_area(study: Study) -> tuple[object, object]:
-    """The study area polygon in WGS84 and the metric CRS."""
+    """The study area polygon in WGS84 and its centre (None, None: the rasters' extent).
+
+    Without ``study.area``, a study whose units come from a file (``units.path``) is the
+    union of its units: people in no unit are not counted in the study's figures.
+    """
+    if study.area is None and study.units.path is not None:
+        units = load_units(study.units.path, crs=4326, name_column=study.units.name_column,
+                           code_column=study.units.code_column)
+        geom = shapely.union_all(units.geometry.values)
+        log.info("study area: the union of the %d units of %s (no study.area given)", len(units),
+                 Path(study.units.path).name)
+        return geom, geom.centroid
     if study.area is None:
         return None, None
     area = read_vector(study.area, "study.area").to_crs(4326)
@@ -194,6 +205,11 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         halo_points = points[~inside & near].copy()
         points_outside = points[~inside]
         points = points[inside].copy()
+        log.info("population in the study area: %d populated cells, %.0f people, %.0f aged 60+, %.0f aged 0-3",
+                 len(points), points["total"].sum(), points["elderly"].sum(), points["infants"].sum())
+        log.info("population read outside the study area: %.0f people (%.0f of them within %.0f m, counted as "
+                 "demand on shared facilities only)", points_outside["total"].sum(), halo_points["total"].sum(),
+                 2 * halo_m)
         nw = study.network
         nodes, edges = load_network(nw.path, crs=crs, profile=nw.profile, road_class_column=nw.road_class_column,
                                     name_column=nw.name_column, oneway_column=nw.oneway_column,
@@ -218,7 +234,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         facilities = gpd.GeoDataFrame(facilities, geometry="geometry", crs=crs)
         rejects = pd.concat(rej_parts, ignore_index=True)
         if facilities.empty:
-            raise InputFileError("no facility survived loading: see rejects.csv; check `coords` and the kind column")
+            raise InputFileError(_no_facility_message(fac_counts, rejects))
         coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
                                      pd.concat([points, points_outside])[["geometry"]])
         if study.units.path is not None:
@@ -232,6 +248,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
             units = grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
                                parent_name_column=study.units.parent_name_column)
         points["unit_id"] = assign_points(points, units).to_numpy()
+        no_unit = _people_in_no_unit(study, points)
         points["parent"] = points["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("")
         facilities["unit_id"] = assign_points(facilities, units).to_numpy()
         facilities["in_area"] = shapely.covers(area, facilities.geometry.values)  # study totals count these only
@@ -332,6 +349,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
                                           "on_demand": "circles.isochrones.facility_isochrones(res, ids)"}
     summary["coordinate_fit"] = coord_fit
     summary.setdefault("warnings", []).extend(f["message"] for f in coord_fit if f["message"])
+    if no_unit:
+        summary["warnings"].append(no_unit)
     return Results(study=study, crs=crs, area=area, nodes=nodes, edges=edges, facilities=facilities, rejects=rejects,
                    points=points, units=units, districts=scored["districts"], overall=scored["overall"],
                    target_results=scored["unit_results"], preset=preset, sites=sites, isochrones=isochrones,
@@ -488,6 +507,36 @@ def _capacity_summary(overall, facilities) -> dict:
     return out
 
 
+#: Share of the study's people in no unit above which a study with its own units is warned.
+NO_UNIT_WARN_SHARE = 0.10
+
+
+def _people_in_no_unit(study, points) -> str:
+    """A warning when units come from a file and more than 10 % of the area's people lie in no unit ("" if not)."""
+    if study.units.path is None:
+        return ""
+    total = float(points["total"].sum())
+    out = float(points.loc[points["unit_id"] == "", "total"].sum())
+    if total <= 0 or out / total <= NO_UNIT_WARN_SHARE:
+        return ""
+    msg = (f"{out / total:.0%} of the study area's people ({out:,.0f} of {total:,.0f}) lie in no unit of "
+           f"{Path(study.units.path).name}: they count in the study's figures but in no unit's; check that the "
+           "units cover study.area, or leave study.area out (the study area is then the union of the units)")
+    log.warning(msg)
+    return msg
+
+
+def _no_facility_message(counts: list[dict], rejects: pd.DataFrame) -> str:
+    """One line when every gazetteer row was rejected (no rejects.csv is written then): counts and the top reason."""
+    read = ", ".join(f"{c['file']} {c['read']} rows read, {c['rejected']} rejected" for c in counts)
+    msg = f"no facility survived loading ({read})"
+    if len(rejects):
+        (file, reason), n = next(iter(rejects.groupby(["file", "reason"]).size().sort_values(
+            ascending=False, kind="stable").items()))
+        msg += f"; most common reason ({n} rows of {file}): {reason}"
+    return msg + "; check `coords` and the kind column"
+
+
 def _community_summary(overall, preset) -> dict:
     """The plans' literal community indicators beside the walk-based ones, and which one the preset scores."""
     o = overall.iloc[0]
@@ -526,8 +575,12 @@ def _not_assessable(preset, facilities, units, communities, language: str = "en"
         need = tg.needed_kinds(ind["metric"])
         where = ind.get("where")
         if need is not None and not present.intersection(need):
-            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in need)
-            out[ind["id"]] = i18n.t("na.no_kind", language, names=names)
+            # kindergartens listing no 托班 places serve no under-3s: say so, not "no kindergarten"
+            kg = "kindergarten" in need and (facilities["kind"] == "kindergarten").any()
+            others = [k for k in need if not (kg and k == "kindergarten")]
+            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in others)
+            key = ("na.no_nursery_class_nor" if others else "na.no_nursery_class") if kg else "na.no_kind"
+            out[ind["id"]] = i18n.t(key, language, names=names)
         elif ind["metric"] in COMMUNITY_INDICATORS and not communities:
             out[ind["id"]] = i18n.t("na.needs_polygons", language)
         elif where is not None and f"attr_{where['column']}" not in units:
@@ -602,7 +655,8 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds, ed
     once, in :func:`_after_state`: the siting table's gains, the before/after shares in ``info``
     and the report's after columns all come from that one after-state.
     """
-    from circles.siting import SitingProblem, site_names, solve
+    from circles.i18n import site_label
+    from circles.siting import SitingProblem, site_name_parts, solve
 
     s = study.siting
     empty = gpd.GeoDataFrame({"kind": [], "rank": [], "gain": []}, geometry=[], crs=net.crs)
@@ -654,9 +708,17 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds, ed
         if missing is not None and "generated" in cands:
             missing = missing | cands["generated"].fillna(False).astype(bool)
         if edges is not None and (missing is None or missing.any()):
-            auto = site_names(cands, edges, units, language=study.language)
+            # where the site is, as data (the page words it in its own language, i18n.site_label);
+            # None on a site named by the candidates file; ``name`` in the run's language, for files
+            road, unit = site_name_parts(cands, edges, units)
+            nodes_ = cands["node"].tolist() if "node" in cands else [None] * len(cands)
+            auto = [site_label(r, u, study.language, node=nd, index=i + 1)
+                    for i, (r, u, nd) in enumerate(zip(road, unit, nodes_))]
             cands = cands.copy()
+            keep = np.zeros(len(cands), bool) if missing is None else ~missing.to_numpy()
             cands["name"] = auto if missing is None else np.where(missing, auto, cands["name"])
+            cands["near_road"] = [None if k else r for k, r in zip(keep, road)]
+            cands["in_unit"] = [None if k else u for k, u in zip(keep, unit)]
         return cands
 
     info_all, parts = {}, []
@@ -830,14 +892,14 @@ def write_outputs(res: Results, folder: Path | None = None, *, report: bool = Tr
         if len(lines):
             lines.to_file(gpkg, layer="outlines", driver="GPKG")
         pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
-        res.districts.to_csv(tmp / "districts.csv", encoding="utf-8-sig")
+        _for_file(res.districts).to_csv(tmp / "districts.csv", encoding="utf-8-sig")  # beyond the limit: empty, as units.csv
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
         res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
         lang = res.study.language
         with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter") as xl:  # ~1.6x openpyxl's writer
             table = pd.DataFrame(units.drop(columns="geometry"))
             labelled(table, lang).to_excel(xl, sheet_name="units", index=False)
-            labelled(res.districts.reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
+            labelled(_for_file(res.districts).reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
             labelled(res.overall.reset_index(drop=True), lang).to_excel(xl, sheet_name="study", index=False)
             res.target_results.to_excel(xl, sheet_name="targets", index=False)
             res.rejects.to_excel(xl, sheet_name="rejects", index=False)

@@ -254,8 +254,10 @@ def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
 
 
 def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
-              gcj02: bool = False) -> _Page:
-    """Units coloured by a share column (0-1)."""
+              gcj02: bool = False, whatif_key: str | None = None) -> _Page:
+    """Units coloured by a share column (0-1). ``whatif_key`` (``"elderly_15"``: group and minutes
+    of the what-if engine's per-unit coverage) lets the what-if panel recolour the units by their
+    coverage after the chosen sites (circles/assets/planner.js)."""
     t = _T[language]
     key = "units_gcj02" if gcj02 else "units"
     if key not in page.payload["shared"]:
@@ -264,6 +266,7 @@ def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, lang
     page.layer(name, show, {
         "type": "polygons", "geoms": key, "fill": [_ramp(None if pd.isna(s) else s) for s in share],
         "style": {"color": "#555", "weight": 0.6, "fillOpacity": 0.55}, "sticky": True,
+        **({"whatif_key": whatif_key, "unit_id": units["unit_id"].astype(str).tolist()} if whatif_key else {}),
         "tooltip": _unit_cols(units, language) + [_num_col(name, share, _pct_num),
                     _num_col(t["elderly"], units["pop_elderly"], lambda v: f"{v:,.0f}"),
                     _num_col(t["infants"], units["pop_infants"], lambda v: f"{v:,.0f}")]}, "units")
@@ -383,6 +386,9 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
     return page
 
 
+_STATUS_KEY = {"pass": "pass", "fail": "fail", "not assessable": "na", "no population": "nopop"}
+
+
 def _gap(r: dict, gap_kind: dict, language: str, run_language: str | None = None) -> str:
     """A target row's gap in the page's language: as saved when the page is in the run's language,
     else made again from the number (summary.json holds the run's language)."""
@@ -486,7 +492,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         sites += "".join(
             f"<li class='after-row'>{_e(tr('rep.after', language))} · "
             f"{_e(labels.get(r['indicator'], r['indicator']))}: "
-            f"{_fmt(r['measured'], r['indicator'])} → {_e(t['pass'] if r['status'] == 'pass' else t['fail'])}"
+            f"{_fmt(r['measured'], r['indicator'])} → {_e(t[_STATUS_KEY.get(r['status'], 'fail')])}"
             f" {_e(_gap(r, gap_kind, language, run_lang))}</li>" for r in after)
     title = _e(summary.get("title") or summary["study"])
     return f"""
@@ -508,6 +514,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
 <h4 style="margin:8px 0 2px 0">{_e(tr('rep.credits', language))}</h4><ul class="credits" style="padding-left:18px;margin:0;color:#555">{credits}</ul>
 </div></div>
 <style>#circles-summary td,#circles-summary th{{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}}
+#circles-summary .fail,#circles-summary .pass,#circles-summary .not-assessable{{white-space:nowrap}}
 #circles-summary .fail{{color:#b2182b;font-weight:bold}}#circles-summary .pass{{color:#1a9850;font-weight:bold}}</style>
 """
 
@@ -592,9 +599,9 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     tm = max(data.summary["thresholds_min"])
     page.unit_names = dict(zip(data.units["unit_id"].astype(str), short_names(data.units)))
     add_units(page, data.units, cov.col("cov", "elderly", "any", tm),
-              tr("rep.within_cov", language, g=t["elderly"], t=f"{tm:g}"), language, True, g)
+              tr("rep.within_cov", language, g=t["elderly"], t=f"{tm:g}"), language, True, g, f"elderly_{tm:g}")
     add_units(page, data.units, cov.col("cov", "infants", "any", tm),
-              tr("rep.within_cov", language, g=t["infants"], t=f"{tm:g}"), language, False, g)
+              tr("rep.within_cov", language, g=t["infants"], t=f"{tm:g}"), language, False, g, f"infants_{tm:g}")
     add_pass_fail(page, data.units, data.preset, language, g)
     add_population(page, data.points, "elderly", language, gcj02=g)
     add_population(page, data.points, "infants", language, gcj02=g)

@@ -643,16 +643,16 @@ def solve(model: str, problem: SitingProblem) -> tuple[list[int], dict]:
 
 
 # --------------------------------------------------------------------------- naming sites
-def site_names(sites: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, *,
-               language: str = "zh", max_road_m: float = 300.0) -> list[str]:
-    """Name each site by where it is: the nearest named road and the unit (community) holding it.
+def site_name_parts(sites: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, *,
+                    max_road_m: float = 300.0) -> tuple[list[str], list[str]]:
+    """Where each site is, as data in no language: ``(near_road, in_unit)``, the nearest named road
+    within ``max_road_m`` ("" if none) and the unit (community) holding the site ("" if none).
 
-    ``"和平大道 旁 · 江汉区 C03"``; a site with no named road within ``max_road_m`` is named by
-    its unit only. Edges need a ``name`` column; units ``unit_name`` (and optionally ``parent``).
+    Edges need a ``name`` column; units ``unit_name`` (and optionally ``parent``). The words
+    around them ("旁", "near") are the page's (:func:`circles.i18n.site_label`).
     """
     names = edges["name"].fillna("").astype(str).str.strip() if "name" in edges else pd.Series("", index=edges.index)
     named = edges[names.to_numpy() != ""]
-    out = []
     road = [""] * len(sites)
     if len(named):
         tree = shapely.STRtree(named.geometry.values)
@@ -669,9 +669,16 @@ def site_names(sites: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, units: gpd.GeoD
                 parent = str(r.get("parent", "") or "")
                 unit[i] = f"{parent} {r['unit_name']}".strip() if parent and parent not in str(r["unit_name"]) \
                     else str(r["unit_name"])
-    near = " 旁" if language == "zh" else " (near)"
-    for i in range(len(sites)):
-        parts = [f"{road[i]}{near}" if road[i] else "", unit[i]]
-        label = " · ".join(p for p in parts if p)
-        out.append(label or (f"路网节点 {sites['node'].iloc[i]}" if "node" in sites else f"site {i + 1}"))
-    return out
+    return road, unit
+
+
+def site_names(sites: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None, *,
+               language: str = "zh", max_road_m: float = 300.0) -> list[str]:
+    """Name each site by where it is, in ``language``: ``"和平大道 旁 · 江汉区 C03"`` /
+    ``"near 和平大道 · 江汉区 C03"`` (:func:`site_name_parts` and the catalogue's words); a site with
+    no named road within ``max_road_m`` is named by its unit only."""
+    from circles.i18n import site_label
+
+    road, unit = site_name_parts(sites, edges, units, max_road_m=max_road_m)
+    nodes = sites["node"].tolist() if "node" in sites else [None] * len(sites)
+    return [site_label(road[i], unit[i], language, node=nodes[i], index=i + 1) for i in range(len(sites))]

@@ -19,6 +19,10 @@ and the fix (:func:`check_study`). Every section and key::
                   source, licence, parents_source, parents_licence
     (source/licence: the credits line of the report; defaults from the file read, see
     circles/credits.py)
+    Study area: ``study.area`` when given; without it, the union of the units when they come
+    from a file (``units.path``), else the extent of the population rasters. With both an area
+    and units, more than 10 % of the area's people in no unit is a warning (``summary.json``
+    ``warnings``): they count in the study's figures but in no unit's.
     [travel]      walk_speed_mps, thresholds_min, max_offroad_m, max_time_min
     [targets]     preset (name of a built-in preset or a path to a TOML file)
     [report]      basemap (none, osm, amap)
@@ -482,7 +486,8 @@ def _check(where: str, label: str, key: str, value, checker, ctx):
     except _Bad as exc:
         raise StudyError(f"{where}: {label}{key} = {_show(value)}: {exc}") from None
     except StudyError as exc:
-        raise StudyError(f"{where}: {label}{key} = {_show(value)}: {exc}") from None
+        prefix, msg = f"{label}{key} = {_show(value)}: ", str(exc)
+        raise StudyError(f"{where}: {prefix}{msg.removeprefix(prefix)}") from None  # one prefix, not two
 
 
 def check_preset(name_or_path: str) -> dict:

@@ -96,7 +96,9 @@ def load_preset(name_or_path: str | Path) -> dict:
 
 
 def needed_kinds(metric: str) -> tuple[str, ...] | None:
-    """Facility kinds an indicator column measures (None: not tied to a kind, e.g. an "any" share).
+    """Facility kinds an indicator column measures (None: not tied to a kind).
+
+    An "any" share (``cov_elderly_any_15min``) needs at least one of the kinds serving its group.
 
     ``needed_kinds("cov_elderly_daycare_15min") == ("daycare",)``;
     ``needed_kinds("sfca_beds_per_1000_elderly") == ("nursing_home",)``.
@@ -110,6 +112,11 @@ def needed_kinds(metric: str) -> tuple[str, ...] | None:
         if f"{measure}_per_1000" in metric or metric == f"{measure}_inside":
             return kinds
     if metric.startswith("cov_"):
+        from circles.kinds import kinds_serving
+
+        for group in ("elderly", "infants"):  # "any" facility of a group needs at least one kind serving it
+            if metric.startswith(f"cov_{group}_any_"):
+                return tuple(kinds_serving(group))
         for k in sorted(KINDS, key=len, reverse=True):
             if f"_{k}_" in metric:
                 return (k,)

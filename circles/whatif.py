@@ -121,16 +121,21 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing
     if sites is not None and len(sites):
         for _, r in sites.iterrows():
             rows.append({"name": str(r.get("name", "") or ""), "kind": r["kind"], "rank": int(r["rank"]),
-                         "capacity": float(r["capacity"]), "suggested": True, "geometry": r.geometry})
+                         "capacity": float(r["capacity"]), "suggested": True, "geometry": r.geometry,
+                         "near_road": _str_or_none(r.get("near_road")), "in_unit": _str_or_none(r.get("in_unit"))})
     taken = shapely.union_all([r["geometry"] for r in rows]).buffer(1.0) if rows else None
     for _, r in grid.iterrows():
         if taken is not None and taken.covers(r.geometry):
             continue
         rows.append({"name": str(r.get("name", "") or ""), "kind": "", "rank": 0, "capacity": np.nan,
-                     "suggested": False, "geometry": r.geometry})
+                     "suggested": False, "geometry": r.geometry, "near_road": None, "in_unit": None})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs) if rows else \
         gpd.GeoDataFrame({"name": [], "kind": [], "rank": [], "capacity": [], "suggested": []}, geometry=[],
                          crs=net.crs)
+
+
+def _str_or_none(x):
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
 
 
 #: the page's matrix is kept under this many candidate-cell pairs (about 8 bytes each in the page):
@@ -220,6 +225,10 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
             "lon": [round(float(x), 6) for x in display.geometry.x],
             "lat": [round(float(y), 6) for y in display.geometry.y],
             "name": [str(x) for x in cands["name"]],
+            # a generated name's parts (data in no language; None when the name is the file's own):
+            # the page words them in its language (circles/panels.py, i18n.site_label)
+            "near_road": [_str_or_none(x) for x in cands["near_road"]] if "near_road" in cands else None,
+            "in_unit": [_str_or_none(x) for x in cands["in_unit"]] if "in_unit" in cands else None,
             "kind": [str(x) for x in cands["kind"]],
             "rank": [int(x) for x in cands["rank"]],
             "capacity": [None if not np.isfinite(x) else float(x) for x in cands["capacity"].astype(float)],

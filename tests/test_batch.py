@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from circles.batch import run_batch
+from circles.batch import load_batch, merge_outputs, run_batch, split_areas
 from conftest import DEMO
 
 # three strips that cut the demo's area (data/demo/area.geojson) exactly
@@ -43,6 +43,21 @@ def runs(tmp_path_factory):
     b = run_batch(split, n_workers=2)
     w = run_batch(whole, n_workers=1)
     return b, w, split
+
+
+def test_merge_writes_no_gdal_warning(runs):
+    """The merged GeoPackage's temporary file ends in .gpkg (GDAL warned "extension should be 'gpkg'")."""
+    import warnings
+
+    b, _, split = runs
+    tasks = split_areas(load_batch(split), b["out"] / "work")
+    before = len(gpd.read_file(b["merged"], layer="units"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        merged = merge_outputs(b["out"], tasks)
+    assert [str(w.message) for w in caught if "gpkg" in str(w.message).lower()] == []
+    assert len(gpd.read_file(merged, layer="units")) == before
+    assert not list(b["out"].glob(".merged*"))
 
 
 def test_batch_units_equal_single_run(runs):

@@ -16,7 +16,7 @@ import pytest
 from circles.checks import coordinate_fit
 from circles.io.facilities import load_facilities
 from circles.io.network import load_network
-from conftest import DEMO, METRIC, TESTDATA
+from conftest import DEMO, METRIC, MUST_SHOW, TESTDATA
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,7 @@ def test_demo_misdeclared_as_wgs84_warns_gcj02(tmp_path, caplog):
     fit = summary["coordinate_fit"][0]
     assert fit["declared"] == "wgs84" and fit["better"] == "gcj02"
     assert len(summary["warnings"]) == 1 and 'coords = "gcj02"' in summary["warnings"][0]
+    MUST_SHOW.append(f"demo gazetteer declared wgs84, warned: {summary['warnings'][0]}")
     assert any('coords = "gcj02"' in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     # the facilities were drawn on populated cells, then moved to the nearest road node (a few metres,
     # rarely onto an empty riverside cell): read as GCJ-02 almost none is on an empty cell

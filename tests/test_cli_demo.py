@@ -142,9 +142,13 @@ n_sites = 2
     units = pd.read_csv(tmp_path / "out" / "units.csv")
     assert list(units["unit_name"]) == ["民意社区", "新华社区", "北湖社区"]
     rejects = pd.read_csv(tmp_path / "out" / "rejects.csv")
-    # every bad row of the GBK file; with no area file the area is the population rasters' extent,
-    # so the Beijing row is still "outside the study area"
-    assert len(rejects) == 7 and "outside the study area" in " ".join(rejects["reason"])
+    # every bad row of the GBK file; with no area file the study area is the union of the three
+    # communities, and facilities are read within the search limit's reach of it (2 x 15 min at the
+    # default 1.0 m/s = 1800 m): the Beijing row and row 3 (百步亭养老院, about 2.4 km from the
+    # nearest community by shapely distance in EPSG:32650) are "outside the study area"
+    assert len(rejects) == 8
+    outside = rejects.loc[rejects["reason"].str.startswith("outside the study area"), "row"]
+    assert sorted(outside) == [3, 12]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["targets"]["preset"] == "fuzhou" and summary["crs"] == "EPSG:32650"
     assert "Plan targets" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")

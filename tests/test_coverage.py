@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from circles import coverage as cov
 from circles import targets as tg
 from circles.labels import label
+from conftest import DEMO
 
 INF = np.inf
 
@@ -336,3 +337,32 @@ def test_street_polygons_give_each_community_its_street(community_run, tmp_path)
     assert got.to_dict() == comm.set_index("code")["parent"].to_dict()
     assert res.summary["communities"]["n_streets"] == 2
     assert res.summary["communities"]["street_cov_elderly_centre"]["share"] == 0.0
+
+
+def test_kindergartens_without_nursery_class_and_no_elderly_facility_are_not_assessable():
+    """data/demo/facilities_osm_real.csv holds two kindergartens with an empty 托位数 and no elderly facility.
+
+    By hand: no facility serves the elderly, so the "any elderly service" share cannot be measured
+    (not 0 % fail); the kindergartens list no 托班 places, so the slot ratio is not assessable
+    because of that, not because "no kindergarten" exists.
+    """
+    from circles import i18n
+    from circles.io.facilities import load_facilities
+    from circles.pipeline import _not_assessable
+
+    fac, _ = load_facilities(DEMO / "facilities_osm_real.csv", crs=32650, coords="wgs84")
+    assert list(fac["kind"]) == ["kindergarten", "kindergarten"]
+    preset = tg.load_preset("national")
+    units = gpd.GeoDataFrame({"unit_id": ["u"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=32650)
+    reasons = _not_assessable(preset, fac, units, False, "en")
+    assert "elderly_circle_15min" in reasons and "(daycare)" in reasons["elderly_circle_15min"]
+    slots = reasons["slots_per_1000_total"]
+    assert "kindergartens are present but none lists nursery-class places" in slots and "(kindergarten)" not in slots
+    assert "(nursery)" in slots  # and no nursery either
+    zh = _not_assessable(preset, fac, units, False, "zh")["slots_per_1000_total"]
+    assert "托班" in zh and i18n.relang(zh, "en") == slots
+    table = pd.DataFrame({"cov_elderly_any_15min": [0.0], "sfca_beds_per_1000_elderly": [0.0],
+                          "sfca_slots_per_1000_total": [0.0], "pop_total": [1000.0], "pop_elderly": [200.0],
+                          "pop_infants": [30.0]})
+    r = tg.evaluate(table, preset, language="en", not_assessable=reasons).set_index("indicator")
+    assert r.loc["elderly_circle_15min", "status"] == "not assessable"

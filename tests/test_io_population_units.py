@@ -170,3 +170,60 @@ def test_default_under20_share_is_the_census_figure(tmp_path):
     g = read_population_grid(tmp_path, pattern="pop_{age}_{sex}_x.tif")
     assert g.total.sum() == pytest.approx(100)  # 77 adults / (1 - 0.23)
     assert "0.23" in g.estimated["total"]
+
+
+def _community_polygons_study(tmp_path, area: str | None = None):
+    """tests/data/community_polygons.toml with absolute paths (and optionally a study.area)."""
+    import re
+
+    from circles.study import load_study
+
+    text = (TESTDATA / "community_polygons.toml").read_text(encoding="utf-8")
+    text = re.sub(r'(path|folder|parents) = "([^"]+)"',
+                  lambda m: f'{m[1]} = "{(TESTDATA / m[2]).resolve().as_posix()}"', text)
+    if area:
+        text = text.replace('language = "en"', f'language = "en"\narea = "{area}"')
+    (tmp_path / "study.toml").write_text(text, encoding="utf-8")
+    return load_study(tmp_path / "study.toml")
+
+
+def _people_in_units(res):
+    """Oracle: the study's cells whose centres lie in the units as read straight from the file."""
+    units = gpd.read_file(TESTDATA / "units_invalid.geojson").to_crs(res.crs)
+    union = shapely.union_all(shapely.make_valid(units.geometry.values))
+    return shapely.covers(union, res.points.geometry.values)
+
+
+def test_units_file_without_area_makes_the_study_area(tmp_path, caplog):
+    """No study.area, units from a file: the study is the union of the units (every counted person is in a unit),
+    and the log's population line gives the study's own figures, not the area read around it."""
+    import logging
+
+    from circles.pipeline import analyse
+
+    with caplog.at_level(logging.INFO, logger="circles"):
+        res = analyse(_community_polygons_study(tmp_path))
+    inside = _people_in_units(res)
+    assert inside.all() and len(res.points) > 0
+    assert res.summary["population"]["outside_units_total"] == 0
+    total = res.points["total"].sum()
+    assert f"population in the study area: {len(res.points)} populated cells, {total:.0f} people" in caplog.text
+    assert "read outside the study area" in caplog.text
+    assert not [m for m in res.summary.get("warnings", []) if "lie in no unit" in m]
+
+
+def test_area_with_most_people_in_no_unit_is_warned(tmp_path, caplog):
+    """study.area = the demo window around three communities: most of its people lie in no unit, so the
+    summary and the log warn, with the share computed here from the units file."""
+    import logging
+
+    from circles.pipeline import analyse
+
+    with caplog.at_level(logging.INFO, logger="circles"):
+        res = analyse(_community_polygons_study(tmp_path, (DEMO / "area.geojson").as_posix()))
+    w = res.points["total"].to_numpy(float)
+    share = w[~_people_in_units(res)].sum() / w.sum()
+    assert share > 0.10
+    msgs = [m for m in res.summary["warnings"] if "lie in no unit" in m]
+    assert len(msgs) == 1 and msgs[0].startswith(f"{share:.0%} of the study area's people")
+    assert msgs[0] in caplog.text

@@ -236,3 +236,32 @@ def test_run_killed_between_its_two_renames_gets_its_results_back(maps):
     os.replace(maps / "other-study", maps / f".other-study.old-{int(dead.stdout)}")
     assert clean_leftovers(maps / "other-study") == []
     assert _snapshot(maps / "other-study") == before
+
+
+def test_suggest_joint_uses_the_study_kinds(tmp_path):
+    """`circles suggest --model joint` without --kind sites the study's siting.kinds (data/demo: daycare + nursery)."""
+    import tomllib
+
+    kinds = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))["siting"]["kinds"]
+    r = runner.invoke(app, ["suggest", str(DEMO / "study.toml"), "--model", "joint", "--n", "2",
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    sites = gpd.read_file(tmp_path / "o" / "coverage.gpkg", layer="suggested_sites")
+    assert set(sites["kind"]) == set(kinds)
+
+
+def test_districts_csv_writes_beyond_as_empty_like_units_csv(demo_run):
+    """A median/p90 past the time limit is inf in memory; districts.csv writes it empty, as units.csv does."""
+    import numpy as np
+    import pandas as pd
+
+    res, folder = demo_run
+    inf_cells = np.isinf(res.districts.select_dtypes("number")).stack()
+    assert inf_cells.any()  # the demo has districts whose p90 is beyond the limit
+    for name in ("districts.csv", "units.csv"):
+        text = pd.read_csv(folder / name, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        assert not text.isin(["inf", "-inf"]).any().any(), name
+    text = pd.read_csv(folder / "districts.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig").set_index("parent")
+    for (parent, col), beyond in inf_cells.items():
+        if beyond:
+            assert text.loc[str(parent), col] == ""

@@ -89,6 +89,13 @@ def _data_names(folder) -> list[str]:
             df = gpd.read_file(gpkg, layer=layer)
         except Exception:  # layer absent
             continue
+        if layer == "suggested_sites":
+            # a generated site name is words + data: only its parts (road, unit) are data; a name
+            # from the candidates file (no parts) is data as a whole
+            own = (df["near_road"].isna() & df["in_unit"].isna()) if "near_road" in df else df.index != df.index
+            names += [str(x) for x in df.loc[own, "name"].dropna()]
+            names += [str(x) for c in ("near_road", "in_unit") if c in df for x in df[c].dropna() if str(x)]
+            continue
         for c in cols:
             if c in df:
                 names += [str(x) for x in df[c].dropna()]
@@ -148,3 +155,57 @@ def test_community_polygon_study_names_units_everywhere(tmp_path):
     for name in _data_names(out):
         text = text.replace(name, "")
     assert sorted(set(CJK.findall(text))) == [], [line for line in text.splitlines() if CJK.search(line)][:10]
+
+
+@needs_browser
+def test_whatif_recolours_units_counts_in_words_and_fits_beside_the_layer_list(demo_run, tmp_path):
+    """English page of the demo: one site chosen reads as the catalogue's singular; all suggested
+    sites recolour the units whose coverage changes to the report's ramp of the pipeline's
+    after-state coverage (units.csv ``..._after``); Clear restores the run's colours; status cells
+    do not wrap; the layer list scrolls above the what-if panel instead of running under it."""
+    import shutil
+
+    import pandas as pd
+
+    from circles.i18n import EN
+    from circles.report import _ramp
+
+    _, folder = demo_run
+    out = tmp_path / "en"
+    shutil.copytree(folder, out)
+    r = runner.invoke(app, ["report", str(DEMO / "study.toml"), "--lang", "en", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    units = pd.read_csv(out / "units.csv", dtype={"unit_id": str}).set_index("unit_id")
+    fills = """const e = window.circlesUnitLayers.find(x => x.spec.whatif_key.startsWith('elderly_'));
+        return [e.spec.whatif_key, e.parts.map(p => { let f; p[1].eachLayer(l => f = l.options.fillColor);
+                                                  return [e.spec.unit_id[p[0]], f, e.spec.fill[p[0]]]; })];"""
+    driver = shot.open_page(out / "report.html")
+    try:
+        driver.execute_script("document.querySelector('.circles-site').click()")
+        assert driver.find_element("id", "circles-whatif-count").text == EN["whatif.chosen_one"]
+        driver.find_element("id", "circles-whatif-suggested").click()
+        key, after = driver.execute_script(fills)
+        nowrap = driver.execute_script(
+            "return [...document.querySelectorAll('#circles-planner td.status, #circles-summary td.fail, "
+            "#circles-summary td.pass')].map(t => getComputedStyle(t).whiteSpace)")
+        box = driver.execute_script(
+            "const c = document.querySelector('.leaflet-control-layers'), p = document.getElementById('circles-planner');"
+            "return [c.getBoundingClientRect().bottom, p.getBoundingClientRect().top, getComputedStyle(c).overflowY];")
+        driver.find_element("id", "circles-whatif-clear").click()
+        _, cleared = driver.execute_script(fills)
+    finally:
+        driver.quit()
+    col = f"cov_elderly_any_{key.split('_')[1]}min"
+    recoloured = 0
+    for uid, fill, orig in after:
+        before, now = units.loc[uid, col], units.loc[uid, col + "_after"]
+        if abs(now - before) > 1e-3:  # a unit the suggested sites reach: the ramp of its after share
+            expect = _ramp(float(now))
+            assert all(abs(int(fill[i:i + 2], 16) - int(expect[i:i + 2], 16)) <= 2 for i in (1, 3, 5)), (uid, fill, expect)
+            recoloured += 1
+        elif abs(now - before) < 1e-9:
+            assert fill == orig, uid
+    assert recoloured >= 3
+    assert all(f == orig for _, f, orig in cleared)
+    assert nowrap and set(nowrap) == {"nowrap"}
+    assert box[0] <= box[1] + 0.5 and box[2] == "auto"

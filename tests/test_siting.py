@@ -245,7 +245,7 @@ def test_site_names_from_road_and_community():
     import geopandas as gpd
     import shapely
 
-    from circles.siting import site_names
+    from circles.siting import site_name_parts, site_names
 
     edges = gpd.GeoDataFrame({"name": ["和平大道", ""]},
                              geometry=[shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(0, 5), (100, 5)])],
@@ -255,6 +255,9 @@ def test_site_names_from_road_and_community():
     sites = gpd.GeoDataFrame({"node": [1, 2]}, geometry=[shapely.Point(50, 8), shapely.Point(5000, 0)],
                              crs="EPSG:32650")
     assert site_names(sites, edges, units) == ["和平大道 旁 · 乙街道 甲社区", "路网节点 2"]
+    # the words are the language's, the parts are data in no language (the English page words them)
+    assert site_names(sites, edges, units, language="en") == ["near 和平大道 · 乙街道 甲社区", "road node 2"]
+    assert site_name_parts(sites, edges, units) == (["和平大道", ""], ["乙街道 甲社区", ""])
 
 
 def test_joint_gain_in_people_of_each_group_with_explicit_weights():

@@ -188,3 +188,29 @@ def test_fuzz_count_reported():
     MUST_SHOW.append(f"study reader fuzz: {_seen['n']} examples, {_seen['study']} studies, {_seen['error']} one-line "
                      "StudyErrors, 0 other exceptions")
     assert _seen["n"] == 0 or _seen["n"] >= FUZZ_EXAMPLES // 2
+
+
+def test_preset_typo_names_the_key_once(tmp_path):
+    """The study-file key prefixes the message once (it used to read "targets.preset = 'x': targets.preset = 'x': ...")."""
+    study = _study(tmp_path, {r'preset = "national"': 'preset = "nationa"'})
+    line = _one_line(runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "o")]), "not a built-in preset")
+    assert line.count("targets.preset = 'nationa'") == 1
+    r = runner.invoke(app, ["score", str(DEMO / "study.toml"), "--preset", "nowhere", "--out", str(tmp_path / "o")])
+    assert _one_line(r, "not a built-in preset").count("targets.preset = 'nowhere'") == 1
+
+
+def test_no_facility_left_names_counts_and_reason(tmp_path):
+    """Every row rejected: no rejects.csv is written, so the one line carries the counts and the top reason.
+
+    The gazetteer is the demo's two real kindergartens with longitude and latitude swapped
+    (a common mistake): a latitude of 114 degrees cannot be, so the reader rejects both as swapped.
+    """
+    real = (DEMO / "facilities_osm_real.csv").read_text(encoding="utf-8-sig").splitlines()
+    head = real[0].replace("经度,纬度", "纬度,经度")  # columns renamed: the values now read swapped
+    (tmp_path / "swapped.csv").write_text("\n".join([head, *real[1:]]) + "\n", encoding="utf-8")
+    study = _study(tmp_path, {r'(?s)\[\[facilities\]\]\npath = "facilities_illustrative.csv".*?\n\n': "",
+                              r'path = "facilities_osm_real.csv"': f'path = "{(tmp_path / "swapped.csv").as_posix()}"'})
+    r = runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "o")])
+    line = _one_line(r, "no facility survived loading", "swapped.csv 2 rows read, 2 rejected",
+                     "2 rows of swapped.csv", "look swapped")
+    assert "see rejects.csv" not in line

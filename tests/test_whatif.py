@@ -119,3 +119,62 @@ def test_whatif_js_community_counts_and_gaps(tmp_path):
         assert v["measured"] == pytest.approx(after[k]["measured"], abs=6e-4), k
         assert (v["status"], v["gap"]) == (after[k]["status"], after[k]["gap"]), k
         assert units_fail[k] == res.summary["units_fail_after"].get(k, 0), k
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run whatif.js outside a browser")
+def test_whatif_js_keeps_not_assessable_until_a_site_of_the_kind_is_built(tmp_path):
+    """The community study without its nursing homes: beds per 1,000 elderly is not assessable
+    (no nursing home in any gazetteer). The page's engine says so with no site chosen and with
+    only day-care centres chosen; with the suggested nursing homes built it gives the pipeline's
+    after-state (a full re-score with the sites as facilities). A where-filtered indicator with no
+    matching unit stays not assessable whatever is built."""
+    import csv
+
+    from circles.panels import planner_data
+    from circles.pipeline import analyse
+    from circles.study import load_study
+    from conftest import TESTDATA
+
+    d = tmp_path / "study"
+    shutil.copytree(TESTDATA / "community", d)
+    with (d / "facilities.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.reader(f) if r[2] != "养老院"]
+    with (d / "facilities.csv").open("w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows(rows)
+    toml = (d / "study.toml").read_text(encoding="utf-8")
+    (d / "study.toml").write_text(toml.replace('kinds = ["daycare"]', 'kinds = ["daycare", "nursing_home"]'),
+                                  encoding="utf-8")
+    res = analyse(load_study(d / "study.toml"))
+    now = {r["indicator"]: r for r in res.summary["targets"]["study"]}
+    after = {r["indicator"]: r for r in res.summary["targets_after"]}
+    assert now["beds_per_1000_elderly"]["status"] == "not assessable"
+    assert after["beds_per_1000_elderly"]["status"] == "fail"  # the suggested nursing homes make it assessable
+    p = planner_data(res.summary, res.summary["targets"]["preset_data"], "en", res.whatif)["whatif"]
+    assert set(p["not_assessable"]) == {k for k, r in now.items() if r["status"] == "not assessable"}
+    (tmp_path / "whatif.json").write_text(json.dumps(p), encoding="utf-8")
+    c = p["candidates"]
+    suggested = [[i, k] for i, (k, s) in enumerate(zip(c["kind"], c["suggested"])) if s]
+    cases = {"none": [], "daycare": [x for x in suggested if x[1] == "daycare"], "all": suggested}
+    assert cases["daycare"] and len(cases["all"]) > len(cases["daycare"])
+    script = tmp_path / "run.js"
+    script.write_text(
+        "global.atob = b => Buffer.from(b, 'base64').toString('binary'); global.window = global;\n"
+        f"require({json.dumps(str(ROOT / 'circles' / 'assets' / 'whatif.js'))});\n"
+        f"const e = CirclesWhatIf.load(require({json.dumps(str(tmp_path / 'whatif.json'))}));\n"
+        f"const cases = {json.dumps(cases)}, out = {{}};\n"
+        "for (const k in cases) { const r = e.evaluate(cases[k]);\n"
+        "  out[k] = [r.study.indicators, r.units_fail, r.units.map(u => u.indicators.beds_per_1000_elderly.status)]; }\n"
+        "console.log(JSON.stringify(out));\n", encoding="utf-8")
+    out = json.loads(subprocess.run(["node", str(script)], capture_output=True, text=True, check=True).stdout)
+    for case in ("none", "daycare"):
+        inds, fails, unit_status = out[case]
+        assert (inds["beds_per_1000_elderly"]["status"], inds["beds_per_1000_elderly"]["gap"]) == ("not assessable", 0)
+        assert fails["beds_per_1000_elderly"] == 0 and set(unit_status) == {"not assessable"}
+    inds, fails, unit_status = out["all"]
+    b = inds["beds_per_1000_elderly"]
+    assert b["measured"] == pytest.approx(after["beds_per_1000_elderly"]["measured"], abs=6e-4)
+    assert (b["status"], b["gap"]) == (after["beds_per_1000_elderly"]["status"], after["beds_per_1000_elderly"]["gap"])
+    assert fails["beds_per_1000_elderly"] == res.summary["units_fail_after"].get("beds_per_1000_elderly", 0)
+    for case in cases:
+        assert out[case][0]["elderly_circle_township"]["status"] == "not assessable"
+        assert after["elderly_circle_township"]["status"] == "not assessable"

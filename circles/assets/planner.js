@@ -195,12 +195,50 @@
       render();
     });
 
+    // unit polygons (report.js registers them in window.circlesUnitLayers when drawn): coloured by
+    // their coverage after the chosen sites; the run's colours when none is chosen
+    var unitIndex = {};
+    W.units.id.forEach(function (id, u) { unitIndex[String(id)] = u; });
+    var afterState = null;
+    function ramp(x) {  // circles/report.py _ramp: red (0 %) through yellow to green (100 %)
+      if (x === null || x === undefined || !isFinite(x)) return "#bdbdbd";
+      var stops = [[0, [215, 48, 39]], [0.5, [254, 224, 139]], [1, [26, 152, 80]]];
+      for (var s = 1; s < stops.length; s++) {
+        if (x <= stops[s][0] || s === stops.length - 1) {
+          var a = stops[s - 1], b = stops[s], f = (x - a[0]) / (b[0] - a[0]);
+          return "#" + [0, 1, 2].map(function (c) {
+            var v = Math.trunc(a[1][c] + f * (b[1][c] - a[1][c]));
+            return (v < 16 ? "0" : "") + v.toString(16);
+          }).join("");
+        }
+      }
+    }
+    function recolour(entry) {
+      var s = entry.spec;
+      entry.parts.forEach(function (p) {
+        var i = p[0], u = unitIndex[String(s.unit_id[i])], fill = s.fill ? s.fill[i] : s.style.fillColor;
+        if (afterState && u !== undefined) {
+          var now = before.units[u].cov[s.whatif_key], aft = afterState.units[u].cov[s.whatif_key];
+          if (aft !== undefined && !(Math.abs(aft - now) <= 1e-12)) fill = ramp(aft);
+        }
+        p[1].setStyle({ fillColor: fill });
+        p[1].eachLayer(function (l) { if (l.getElement && l.getElement()) l.getElement().setAttribute("data-fill", fill); });
+      });
+    }
+    function recolourAll(r) {
+      afterState = r;
+      (window.circlesUnitLayers || []).forEach(recolour);
+    }
+    window.circlesRecolour = recolour;
+
     var gapWord = {};
     W.indicators.forEach(function (ind) { gapWord[ind.id] = ind.gap; });
     function render() {
       var list = Object.keys(chosen).map(function (k) { return chosen[k]; });
       var r = engine.evaluate(list);
-      count.textContent = list.length ? tr("whatif.chosen", { n: list.length }) : tr("whatif.none");
+      count.textContent = list.length === 1 ? tr("whatif.chosen_one") :
+        list.length ? tr("whatif.chosen", { n: list.length }) : tr("whatif.none");
+      recolourAll(list.length ? r : null);
       // study coverage: now -> after, per group and threshold
       covTable.textContent = "";
       var head = el("tr"); head.appendChild(el("th"));
@@ -227,13 +265,17 @@
         var row = el("tr", { class: "whatif-target", "data-indicator": ind.id });
         row.appendChild(el("td", null, D.indicator_labels[ind.id] || ind.id));
         var nowSaved = D.measured_now ? D.measured_now[ind.id] : null;  // figures the page cannot recompute
-        row.appendChild(el("td", { class: "before" }, b ? fmtInd(b.measured, ind.id) :
+        var naWord = tr("status.not assessable");
+        function shown(x) { return x.status === "not assessable" ? naWord : fmtInd(x.measured, ind.id); }
+        row.appendChild(el("td", { class: "before", "data-status": b ? b.status : "" }, b ? shown(b) :
           (nowSaved === null || nowSaved === undefined ? "–" : fmtInd(nowSaved, ind.id))));
-        row.appendChild(el("td", { class: "after", "data-value": a ? String(a.measured) : "" },
-          a ? fmtInd(a.measured, ind.id) : "–"));
-        row.appendChild(el("td", { class: a ? a.status.replace(" ", "-") : "" }, a ? tr("status." + a.status) : "–"));
+        row.appendChild(el("td", { class: "after", "data-value": a ? String(a.measured) : "",
+          "data-status": a ? a.status : "" }, a ? shown(a) : "–"));
+        row.appendChild(el("td", { class: "status " + (a ? a.status.replace(" ", "-") : "") },
+          a ? tr("status." + a.status) : "–"));
         var gtxt = (a && a.status === "fail") ? tr("gap." + ind.gap, { n: num(a.gap) }) : (a ? "" : tr("whatif.not_recomputed"));
-        var fails = (r.units_fail[ind.id] !== undefined) ? " · " + tr("whatif.units_fail", { n: r.units_fail[ind.id] }) : "";
+        var fails = (r.units_fail[ind.id] !== undefined && !(a && a.status === "not assessable")) ?
+          " · " + tr("whatif.units_fail", { n: r.units_fail[ind.id] }) : "";
         row.appendChild(el("td", { class: "gap", "data-gap": a ? String(a.gap) : "" }, gtxt + fails));
         tgtTable.appendChild(row);
       });
@@ -332,9 +374,10 @@
 
   var css = el("style", null,
     "#circles-planner td,#circles-planner th{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}" +
+    "#circles-planner td.status{white-space:nowrap}" +
     "#circles-planner .fail{color:#b2182b;font-weight:bold}#circles-planner .pass{color:#1a9850;font-weight:bold}" +
     ".circles-chosen{outline:3px solid #08519c;outline-offset:1px}" +
-    ".leaflet-top.leaflet-right .leaflet-control-layers{max-height:42vh;overflow:auto}" +
+    ".leaflet-top.leaflet-right .leaflet-control-layers{max-height:42vh;overflow:auto;box-sizing:border-box}" +
     ".circles-unit-icon{background:none;border:0}.circles-unit-label{display:inline-block;transform:translate(-50%,-50%);" +
     "white-space:nowrap;font:11px sans-serif;color:#222;text-shadow:0 0 3px #fff,0 0 3px #fff;pointer-events:none}" +
     ".circles-outline-tip{background:rgba(255,255,255,.7);border:0;box-shadow:none;font:bold 13px sans-serif;color:#222}");

@@ -61,7 +61,7 @@
   var draw = {
     polygons: function (s, P) {
       var geoms = typeof s.geoms === "string" ? P.shared[s.geoms] : s.geoms;
-      var group = L.featureGroup();
+      var group = L.featureGroup(), parts = [];
       geoms.forEach(function (g, i) {
         if (!g) return;
         var style = Object.assign({}, s.style, {
@@ -71,7 +71,14 @@
         var layer = L.geoJSON(g, { style: function () { return style; } });
         bindText(layer, s, i);
         group.addLayer(layer);
+        parts.push([i, layer]);
       });
+      if (s.whatif_key) {
+        // units the what-if panel recolours (planner.js): [feature index, layer] and the spec
+        var entry = { spec: s, parts: parts };
+        (window.circlesUnitLayers = window.circlesUnitLayers || []).push(entry);
+        if (window.circlesRecolour) window.circlesRecolour(entry);
+      }
       return group;
     },
 

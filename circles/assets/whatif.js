@@ -152,7 +152,21 @@
           }
         });
       });
+      // not assessable in the run (circles/panels.py): stays so unless a chosen site is of a kind whose
+      // absence was the reason (the pipeline's after-state then counts the kind as present)
+      var na = p.not_assessable || {};
+      function stillNa(id) {
+        if (!(id in na)) return false;
+        return !builtIn.some(function (b) { return na[id].indexOf(b[1]) >= 0; });
+      }
+      var NA = { measured: NaN, status: "not assessable", gap: 0 };
       p.indicators.forEach(function (ind) {
+        if (stillNa(ind.id)) {
+          out.study.indicators[ind.id] = NA;
+          for (var v = 0; v < nu; v++) out.units[v].indicators[ind.id] = NA;
+          out.units_fail[ind.id] = 0;
+          return;
+        }
         var m = ind.where ? null : metric(ind.metric);  // a filtered subset of units: not recomputed here
         if (!m) { out.study.indicators[ind.id] = null; return; }
         out.study.indicators[ind.id] = judge(m[1], ind, spop[ind.group]);

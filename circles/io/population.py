@@ -234,8 +234,8 @@ def load_population(folder, *, crs, **rules) -> tuple[gpd.GeoDataFrame, dict]:
     """
     grid = read_population_grid(folder, **rules)
     points = grid_to_points(grid, crs=crs)
-    log.info("population: %d populated cells, %.0f people, %.0f aged 60+, %.0f aged 0-3",
-             len(points), points["total"].sum(), points["elderly"].sum(), points["infants"].sum())
+    log.debug("population read (study area and surroundings): %d populated cells, %.0f people",
+              len(points), points["total"].sum())  # the study's own figures are logged after the area split
     for group, rule in grid.rules.items():
         log.info("population %s: %s", group, rule)
     return points, grid.estimated, grid.rules
