@@ -36,7 +36,7 @@ from circles.io.units import assign_points, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.isochrones import PER_FACILITY_MAX, isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder, check_output_folder
-from circles.siting import candidate_nodes
+from circles.siting import candidate_nodes, read_candidates, read_exclusion
 from circles.study import Study, check_study
 from circles.summary import build_summary, rnd, target_rows
 from circles.travel import TravelNetwork, subset
@@ -667,20 +667,11 @@ def _siting(study, net, nodes, area, points, psnap, facilities, units, kinds, ed
             raise StudyError(f"siting.kinds: {kind!r} is not a facility kind; use one of {sorted(KINDS)}")
     threshold_s = s.threshold_min * 60.0
     off = study.travel.max_offroad_m
-    exclude = None
-    if s.exclude is not None:
-        ex = read_vector(s.exclude, "siting.exclude")
-        exclude = shapely.union_all(ex.to_crs(net.crs).geometry.values)
+    exclude = read_exclusion(s.exclude, net.crs)
 
     def candidates_for(kind):
         if s.candidates is not None:
-            c = read_vector(s.candidates, "siting.candidates").to_crs(net.crs)
-            c["geometry"] = c.geometry.representative_point()
-            name_col = s.candidate_name_column if s.candidate_name_column in c else None
-            c["name"] = c[name_col].astype(str) if name_col else ""
-            if exclude is not None:
-                c = c[~shapely.intersects(exclude, c.geometry.values)]
-            return c[["name", "geometry"]].reset_index(drop=True)
+            return read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
         if kind is None:
             return candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=area, exclude=exclude)
         # generated: thinned road nodes in units where this kind does not cover everyone

@@ -44,6 +44,30 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- candidates
+def read_exclusion(path, crs):
+    """The union of the ``siting.exclude`` polygons (where nothing may be built) in ``crs``, or None."""
+    if path is None:
+        return None
+    from circles.io.vector import read_vector
+
+    return shapely.union_all(read_vector(path, "siting.exclude").to_crs(crs).geometry.values)
+
+
+def read_candidates(path, crs, *, name_column: str, exclude=None) -> gpd.GeoDataFrame:
+    """Candidate sites from a file (points or polygons -> a point inside each), outside ``exclude``.
+
+    Columns ``name`` (from ``name_column`` when the file has it, else empty) and ``geometry``.
+    """
+    from circles.io.vector import read_vector
+
+    c = read_vector(path, "siting.candidates").to_crs(crs)
+    c["geometry"] = c.geometry.representative_point()
+    c["name"] = c[name_column].astype(str) if name_column in c else ""
+    if exclude is not None:
+        c = c[~shapely.intersects(exclude, c.geometry.values)]
+    return c[["name", "geometry"]].reset_index(drop=True)
+
+
 def candidate_nodes(nodes: gpd.GeoDataFrame, *, spacing_m: float, area=None, exclude=None) -> gpd.GeoDataFrame:
     """Road nodes thinned to about one per ``spacing_m`` square (the node nearest the square's centre).
 

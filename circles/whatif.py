@@ -99,21 +99,12 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing
     one per ``candidate_spacing_m`` square over the whole area (minus ``exclude``). A grid
     site within 1 m of a suggested one is the same place and kept once.
     """
-    from circles.io.vector import read_vector
-    from circles.siting import candidate_nodes
+    from circles.siting import candidate_nodes, read_candidates, read_exclusion
 
     s = study.siting
-    exclude = None
-    if s.exclude is not None:
-        exclude = shapely.union_all(read_vector(s.exclude, "siting.exclude").to_crs(net.crs).geometry.values)
+    exclude = read_exclusion(s.exclude, net.crs)
     if s.candidates is not None:
-        grid = read_vector(s.candidates, "siting.candidates").to_crs(net.crs)
-        grid["geometry"] = grid.geometry.representative_point()
-        name_col = s.candidate_name_column if s.candidate_name_column in grid else None
-        grid["name"] = grid[name_col].astype(str) if name_col else ""
-        if exclude is not None:
-            grid = grid[~shapely.intersects(exclude, grid.geometry.values)]
-        grid = grid[["name", "geometry"]].reset_index(drop=True)
+        grid = read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
     else:
         grid = candidate_nodes(nodes, spacing_m=spacing_m or s.candidate_spacing_m, area=area, exclude=exclude)
         grid = grid[["geometry"]].assign(name="")  # generated: no name of its own (the page says "candidate")
