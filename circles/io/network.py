@@ -74,8 +74,10 @@ CN_ROAD_CLASS = {
     "人行道": "footway", "步行道": "footway", "步行街": "pedestrian", "人行天桥": "footway",
     "人行地道": "footway", "台阶": "steps", "非机动车道": "cycleway", "自行车道": "cycleway",
 }
-#: Default drive speeds (km/h) by OSM highway class: openrouteservice driving-car defaults
-#: (see docs/standards.md section 4); links take their parent's speed.
+#: Default drive speeds (km/h) by OSM highway class. Source: the openrouteservice driving-car
+#: profile's defaults by highway class (primary 65, secondary 60, tertiary 50,
+#: unclassified/residential 30, service 20, track 15); motorway, trunk, living_street, road and
+#: connector are ours. Links (``*_link``) take their parent's speed.
 DRIVE_SPEED_KPH = {
     "motorway": 100, "trunk": 80, "primary": 65, "secondary": 60, "tertiary": 50,
     "unclassified": 30, "residential": 30, "living_street": 10, "service": 20, "track": 15,
