@@ -133,11 +133,7 @@ def write_real_kindergartens(pois_csv: Path, bounds, out: Path) -> None:
                              "经度": r["lon"], "纬度": r["lat"], "地址": "", "床位数": "", "托位数": "",
                              "备注": f"real: OpenStreetMap 2017, {r['osm_type']}/{r['osm_id']} ({r['tags']}); "
                                      "capacity unknown"})
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HEADER, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    (out / "facilities_osm_real.csv").write_text(buf.getvalue(), encoding="utf-8-sig")
+    _write_gazetteer_csv(out / "facilities_osm_real.csv", rows)
     print(f"wrote {len(rows)} real OSM kindergartens to {out / 'facilities_osm_real.csv'}")
 
 
@@ -181,12 +177,17 @@ def write_gazetteer(out: Path, districts: gpd.GeoDataFrame, seed: int, road_node
     rows.append(dup | {"编号": "XX001"})
     rows.append({**rows[1], "编号": "XX002", "名称": "示意缺坐标养老院", "经度": "", "纬度": ""})
     rows.append({**rows[2], "编号": "XX003", "名称": "示意社区卫生服务站", "类型": "社区卫生服务站"})
+    _write_gazetteer_csv(out / "facilities_illustrative.csv", rows)
+    print(f"wrote {len(rows)} gazetteer rows to {out / 'facilities_illustrative.csv'}")
+
+
+def _write_gazetteer_csv(path: Path, rows: list[dict]) -> None:
+    """A gazetteer as a Chinese-header CSV, UTF-8 with BOM (as bureaus export them from Excel)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=HEADER, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    (out / "facilities_illustrative.csv").write_text(buf.getvalue(), encoding="utf-8-sig")
-    print(f"wrote {len(rows)} gazetteer rows to {out / 'facilities_illustrative.csv'}")
+    path.write_text(buf.getvalue(), encoding="utf-8-sig")
 
 
 def main() -> None:
