@@ -104,3 +104,16 @@ def not_facility(value) -> str | None:
 def kinds_serving(group: str) -> list[str]:
     """Facility kinds (vocabulary keys) that serve ``group`` (``"elderly"`` or ``"infants"``)."""
     return [k for k, v in KINDS.items() if v.serves == group]
+
+
+def counts_as(kind: str) -> str:
+    """What a facility of ``kind`` counts towards: "beds", "daycare_places", "slots" or "none"
+    (the same rule for existing facilities, suggested sites and the page's what-if)."""
+    return KINDS[kind].counts_as or "none"
+
+
+def kinds_present(facilities) -> list[str]:
+    """Kinds (vocabulary order) with at least one facility that serves a group (a kindergarten without
+    托班 places serves no one: see the module docstring)."""
+    kind, serves = facilities["kind"], facilities["serves"]
+    return [k for k in KINDS if ((kind == k) & (serves != "")).any()]

@@ -30,6 +30,7 @@ from circles.checks import check_gazetteers
 from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError, StudyError
 from circles.io.facilities import KINDS, load_facilities
+from circles.kinds import counts_as, kinds_present
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population
 from circles.io.units import assign_points, grid_units, load_units
@@ -267,7 +268,7 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         points["snapped"] = psnap.snapped
         facilities["offroad_m"] = fsnap.offroad_m
         facilities["snapped"] = fsnap.snapped
-        kinds = [k for k in KINDS if ((facilities["kind"] == k) & (facilities["serves"] != "")).any()]
+        kinds = kinds_present(facilities)
         cutoff = limit_s
         for k in KINDS:
             idx = np.flatnonzero(((facilities["kind"] == k) & (facilities["serves"] != "")).to_numpy())
@@ -401,7 +402,7 @@ def suggest(res: Results, kind: str | list[str], *, n_sites: int, **siting) -> t
             raise StudyError(f"suggest(): unknown siting option {key!r}")
         setattr(study.siting, key, value)
     check_study(study, "suggest()")  # the same rules as the study file (n_sites >= 0, a known model ...)
-    kinds = [k for k in KINDS if ((res.facilities["kind"] == k) & (res.facilities["serves"] != "")).any()]
+    kinds = kinds_present(res.facilities)
     sites, info, _ = _siting(study, res.net, res.nodes, res.area, res.points, res.point_snap, res.facilities,
                              res.units, kinds, edges=res.edges)
     return sites, info
@@ -598,7 +599,7 @@ def _after_sites(study, net, points, facilities, catch, after, units, thresholds
         pts[f"time_s_{k}"] = t
     pts = gpd.GeoDataFrame(cov.add_any_times(pts), geometry="geometry", crs=net.crs)
     catch_after = sp.vstack([catch, net.times_to_points(after["nsnap"], dsnap, cutoff_s=tmax_s)]).tocsr()
-    kinds_after = [k for k in KINDS if ((fac_after["kind"] == k) & (fac_after["serves"] != "")).any()]
+    kinds_after = kinds_present(fac_after)
     scored = _score(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s, demand,
                     communities=study.units.path is not None)
     for g in cov.GROUPS:
@@ -815,11 +816,10 @@ def _after_state(study, net, points, psnap, facilities, sites, units, threshold_
         "name": sites["name"].astype(str).to_numpy() if "name" in sites else "",
         "kind": sites["kind"].to_numpy(), "serves": sites["group"].to_numpy(),
         "capacity": sites["capacity"].to_numpy(dtype=float),
-        "counts_as": [KINDS[k].counts_as or "none" for k in sites["kind"]],
+        "counts_as": [counts_as(k) for k in sites["kind"]],
         "capacity_status": "known", "address": "", "note": "suggested",
         "unit_id": assign_points(sites, units).to_numpy(), "in_area": True,
     }, geometry=sites.geometry.values, crs=net.crs)
-    new["counts_as"] = np.where(new["kind"] == "kindergarten", "slots", new["counts_as"])
     nsnap = net.snap_points(new, max_offroad_m=off)
     cutoff = search_limit_s(study)  # the one search limit, as for the times before
     T = net.times_to_points(nsnap, psnap, cutoff_s=threshold_s).tocsr()

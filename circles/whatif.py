@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from circles.kinds import KINDS
+from circles.kinds import KINDS, counts_as
 from circles.io.units import assign_points, display_names
 
 log = logging.getLogger(__name__)
@@ -84,15 +84,8 @@ def _community(preset: dict, units: gpd.GeoDataFrame, facilities: gpd.GeoDataFra
     return out
 
 
-def _counts_as(kind: str) -> str:
-    """What a new facility of ``kind`` adds to (as :func:`circles.pipeline._after_sites` counts it)."""
-    if kind == "kindergarten":
-        return "slots"
-    return getattr(KINDS[kind], "counts_as", None) or ("beds" if KINDS[kind].capacity == "beds" else "slots")
-
-
-def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing_m: float | None = None
-                    ) -> gpd.GeoDataFrame:
+def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing_m: float | None = None,
+                    exclude=None, from_file: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """The clickable sites: the suggested ones first (with kind and rank), then the candidate grid.
 
     The grid is the siting stage's: the study's candidates file, or road nodes thinned to
@@ -102,10 +95,13 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing
     from circles.siting import candidate_nodes, read_candidates, read_exclusion
 
     s = study.siting
-    exclude = read_exclusion(s.exclude, net.crs)
-    if s.candidates is not None:
-        grid = read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
+    if from_file is None and s.candidates is not None:
+        exclude = read_exclusion(s.exclude, net.crs) if exclude is None else exclude
+        from_file = read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
+    if from_file is not None:
+        grid = from_file
     else:
+        exclude = read_exclusion(s.exclude, net.crs) if exclude is None else exclude
         grid = candidate_nodes(nodes, spacing_m=spacing_m or s.candidate_spacing_m, area=area, exclude=exclude)
         grid = grid[["geometry"]].assign(name="")  # generated: no name of its own (the page says "candidate")
     rows = []
@@ -145,8 +141,14 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
     catchment_s = max(thresholds_min) * 60.0
     reach_s = max(catchment_s, s.threshold_min * 60.0)
     spacing = float(s.candidate_spacing_m)
+    from circles.siting import read_candidates, read_exclusion
+
+    exclude = read_exclusion(s.exclude, net.crs)  # read once, not at every thinning step
+    from_file = None if s.candidates is None else \
+        read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
     while True:
-        cands = candidate_sites(study, net, nodes, area, sites, spacing_m=spacing)
+        cands = candidate_sites(study, net, nodes, area, sites, spacing_m=spacing, exclude=exclude,
+                                from_file=from_file)
         if cands.empty:
             return {}
         csnap = net.snap_points(cands, max_offroad_m=study.travel.max_offroad_m)
@@ -197,7 +199,7 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
         "sfca": base,
         # what a new site's capacity counts as (circles/kinds.py): institutional beds, day-care
         # places or under-3 slots (a new kindergarten is built with its 托班, as the pipeline does)
-        "kinds": {k: {"serves": KINDS[k].serves, "counts_as": _counts_as(k),
+        "kinds": {k: {"serves": KINDS[k].serves, "counts_as": counts_as(k),
                       "capacity": float(s.slots if KINDS[k].capacity == "slots" else s.beds)} for k in kinds},
         "kind_serves": {k: v.serves for k, v in KINDS.items()},
         "units": {"id": unit_ids, "name": list(display_names(units)),
