@@ -85,11 +85,8 @@ def equity_summary(points: pd.DataFrame, units: pd.DataFrame, summary: dict, stu
         out["behind"][g] = furthest_behind(units, g, tmax, summary["coverage"][g][f"{tmax:g}min"] or 0.0)
     band = None
     if study.network.profile == "walk":
-        try:  # the run's one search limit, where the travel rules define it
-            from circles.pipeline import search_limit_s
+        from circles.pipeline import search_limit_s  # the run's one search limit
 
-            limit = search_limit_s(study) / 60.0
-        except ImportError:
-            limit = study.travel.max_time_min
+        limit = search_limit_s(study) / 60.0
         band = speed_band(points, study.travel.walk_speed_mps, summary["thresholds_min"], limit_min=limit)
     return {"equity": out, "speed_band": band}

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from circles.equity import SPEEDS_MPS
 from circles.i18n import t
 
 log = logging.getLogger(__name__)
 
 GROUP_COLOURS = {"elderly": "#7570b3", "infants": "#1b9e77"}
 #: the walking speeds of the sensitivity band on the coverage curve (m/s)
-SPEED_BAND_MPS = (0.8, 1.2)
+SPEED_BAND_MPS = (SPEEDS_MPS[0], SPEEDS_MPS[-1])
 
 
 def _plt():

@@ -8,6 +8,7 @@ loader's own tables (:mod:`circles.io.network`), so the text follows the code.
 
 from __future__ import annotations
 
+from circles.equity import SPEEDS_MPS
 from circles.i18n import t
 
 
@@ -72,6 +73,6 @@ def method_lines(p: dict, lang: str) -> list[str]:
     lines += [t("methods.ind.cov", lang), t("methods.ind.inside", lang), t("methods.ind.sfca", lang, t=f"{tmax:g}"),
               t("methods.ind.gap", lang), t("methods.ind.worst", lang, t=f"{tmax:g}")]
     if p["profile"] == "walk":
-        lines.append(t("methods.speed_band", lang, lo="0.8", hi="1.2"))
+        lines.append(t("methods.speed_band", lang, lo=f"{SPEEDS_MPS[0]:g}", hi=f"{SPEEDS_MPS[-1]:g}"))
     lines.append(t("methods.whatif", lang, t=f"{max(tmax, p['siting_threshold_min']):g}"))
     return lines

@@ -33,7 +33,7 @@ from circles.io.facilities import KINDS, load_facilities
 from circles.kinds import counts_as, kinds_present
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population
-from circles.io.units import assign_points, grid_units, load_units
+from circles.io.units import assign_parents, assign_points, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.isochrones import PER_FACILITY_MAX, isochrone_polygons, isochrones_per_source
 from circles.outputs import atomic_folder, check_output_folder
@@ -242,8 +242,8 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
             units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
                                code_column=study.units.code_column)
             if study.units.parents is not None:  # street polygons: each community's street is the one holding most of it
-                units["parent"] = _majority_parent(units, read_vector(study.units.parents, "units.parents"),
-                                                   study.units.parent_name_column)
+                units["parent"] = assign_parents(units, read_vector(study.units.parents, "units.parents"),
+                                                 study.units.parent_name_column, fill=units["parent"]).to_numpy()
         else:
             parents = read_vector(study.units.parents, "units.parents") if study.units.parents else None
             units = grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
@@ -480,18 +480,6 @@ def _score(points, facilities, catch, units_geo, thresholds, kinds, preset, lang
     return {"points": points, "units": units, "districts": districts, "overall": overall,
             "unit_results": unit_results, "overall_results": overall_results, "not_assessable": reasons,
             "catchment_min": catchment_s / 60.0}
-
-
-def _majority_parent(units, parents, name_column) -> np.ndarray:
-    """For each unit, the ``name_column`` of the parent polygon (street) overlapping most of its area."""
-    if name_column not in parents:
-        raise InputFileError(f"units.parents: no column {name_column!r}; columns are {list(parents.columns)} "
-                             "(set units.parent_name_column)")
-    inter = gpd.overlay(units[["unit_id", "geometry"]], parents.to_crs(units.crs)[[name_column, "geometry"]],
-                        how="intersection", keep_geom_type=True)
-    inter["a"] = inter.geometry.area
-    best = inter.sort_values("a", ascending=False).drop_duplicates("unit_id").set_index("unit_id")[name_column]
-    return units["unit_id"].map(best).fillna(units["parent"]).astype(str).to_numpy()
 
 
 def _capacity_summary(overall, facilities) -> dict:

@@ -405,7 +405,7 @@ def _preset(value, ctx):
     value = _text(example='"national" or "my_plan.toml"', nonempty=True)(value, ctx)
     if value.endswith(".toml"):
         value = str((ctx["base"] / value).resolve())
-    ctx["preset"] = check_preset(value)
+    check_preset(value)  # loaded and checked at read time: a bad preset is one line here, not later
     return value
 
 

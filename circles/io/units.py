@@ -128,8 +128,10 @@ def _row_label(r: int) -> str:
     return label
 
 
-def assign_parents(units: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, parent_name_column: str = "name") -> pd.Series:
-    """The name of the parent polygon (street, district) holding most of each unit's area, ``""`` where none."""
+def assign_parents(units: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, parent_name_column: str = "name",
+                   *, fill: pd.Series | str = "") -> pd.Series:
+    """The name of the parent polygon (street, district) holding most of each unit's area; ``fill``
+    (a string, or a Series aligned with ``units``, e.g. the units' own parent column) where none."""
     parents = parents.to_crs(units.crs)
     if parent_name_column not in parents:
         raise InputFileError(f"units.parents: no column {parent_name_column!r} (units.parent_name_column); "
@@ -138,7 +140,7 @@ def assign_parents(units: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, parent_na
                         how="intersection", keep_geom_type=True)
     inter["a"] = inter.geometry.area
     best = inter.sort_values("a", ascending=False).drop_duplicates("unit_id")
-    return units["unit_id"].map(best.set_index("unit_id")[parent_name_column]).fillna("").astype(str)
+    return units["unit_id"].map(best.set_index("unit_id")[parent_name_column]).fillna(fill).astype(str)
 
 
 def display_names(units: pd.DataFrame, *, with_parent: bool = True) -> pd.Series:
