@@ -199,13 +199,11 @@ def load_facilities(
             raise InputFileError(f"{path}: no CRS; add one to the file (GeoJSON is WGS84 by definition)")
         df = pd.DataFrame(gdf.drop(columns="geometry")).astype(object).where(gdf.notna(), "").astype(str)
         pts = gdf.geometry
+        df["__lon"] = [p.x if p is not None and p.geom_type == "Point" else "" for p in pts]
+        df["__lat"] = [p.y if p is not None and p.geom_type == "Point" else "" for p in pts]
         if CRS(gdf.crs).is_geographic:
-            df["__lon"] = [p.x if p is not None and p.geom_type == "Point" else "" for p in pts]
-            df["__lat"] = [p.y if p is not None and p.geom_type == "Point" else "" for p in pts]
             file_coords = coords if named_system(coords) in ("gcj02", "bd09") else "wgs84"
         else:
-            df["__lon"] = [p.x if p is not None and p.geom_type == "Point" else "" for p in pts]
-            df["__lat"] = [p.y if p is not None and p.geom_type == "Point" else "" for p in pts]
             file_coords = CRS(gdf.crs).to_string()
         cols = _match_columns(df, dict(columns or {}), path)
         cols["lon"], cols["lat"] = "__lon", "__lat"
