@@ -142,6 +142,19 @@ def coverage_curve_png(points: pd.DataFrame, thresholds_min, language: str = "zh
         return _png(fig)
 
 
+#: a name longer than this many characters is shortened with an ellipsis on a figure (the tables keep it whole)
+LABEL_MAX_CHARS = 24
+
+
+def plain(text, limit: int = LABEL_MAX_CHARS) -> str:
+    """A name from the data as matplotlib text: shortened with an ellipsis past ``limit`` characters
+    and with ``$`` escaped, so a name is never read as mathtext (``$…$`` would be parsed, and fail)."""
+    text = "" if text is None else str(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
 def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int = 12) -> bytes:
     """Horizontal bars: the units leaving the most elderly and infants beyond the longest threshold,
     labelled by name (community, street or district) as the data give it."""
@@ -154,7 +167,7 @@ def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int
         y = np.arange(len(u))
         ax.barh(y, u[be], color=GROUP_COLOURS["elderly"], label=t("group.elderly", language))
         ax.barh(y, u[bi], left=u[be], color=GROUP_COLOURS["infants"], label=t("group.infants", language))
-        ax.set_yticks(y, list(display_names(u)), fontsize=7)
+        ax.set_yticks(y, [plain(x) for x in display_names(u)], fontsize=7)
         ax.set_xlabel(t("fig.left", language, t=f"{tmax:g}"))
         ax.set_title(t("fig.bars", language))
         ax.legend(fontsize=7)
@@ -186,13 +199,13 @@ def coverage_map_png(units, facilities, sites, column: str, group: str, tmax: fl
             names = names.loc[units[column].fillna(np.inf).nsmallest(MAP_LABELS_MAX).index]
         pts = units.geometry.loc[names.index].representative_point()
         for name, p in zip(names, pts):
-            ax.text(p.x, p.y, name, ha="center", va="center", fontsize=5, color="#333")
+            ax.text(p.x, p.y, plain(name), ha="center", va="center", fontsize=5, color="#333")
         if districts is not None and len(districts):
             for name, g in units.groupby("parent"):
                 if not name:
                     continue
                 c = g.union_all().representative_point()
-                ax.annotate(name, (c.x, c.y), ha="center", fontsize=11, color="#222", alpha=0.8)
+                ax.annotate(plain(name), (c.x, c.y), ha="center", fontsize=11, color="#222", alpha=0.8)
         serving = facilities[facilities["serves"] == group]
         if len(serving):
             serving.plot(ax=ax, color="#222", markersize=10, marker="o")

@@ -17,37 +17,17 @@ import numpy as np
 import shapely
 
 from circles.credits import credit_lines
+from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, data_script, safe_json, to_display
 from circles.i18n import CATALOGUE, kind_name, site_label, t
 from circles.methods import method_lines
 
-KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
-                "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
 _JS_PREFIXES = ("whatif.", "equity.", "rep.", "gap.", "status.", "group.", "methods.title")
-
-
-def safe_json(obj) -> str:
-    """JSON that cannot end a ``<script>`` element or open a comment, whatever strings it holds."""
-    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default)
-            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-def _default(x):
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return None if not np.isfinite(x) else float(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return str(x)
 
 
 def _geojson(gdf: gpd.GeoDataFrame | None, gcj02: bool, props=(), simplify_m: float = 0.0,
              merge: bool = False) -> dict | None:
     if gdf is None or gdf.empty:
         return None
-    from circles.report import to_display
-
     g = gdf[list(props) + ["geometry"]].copy()
     if simplify_m and not g.crs.is_geographic:
         g["geometry"] = g.geometry.simplify(simplify_m)
@@ -87,8 +67,6 @@ def _unit_labels(units, gcj02: bool) -> dict | None:
     if units is None or units.empty:
         return None
     from circles.io.units import short_names
-    from circles.report import to_display
-
     metric = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
     pts = gpd.GeoDataFrame(geometry=units.to_crs(metric).geometry.representative_point(), crs=metric)
     pts = to_display(pts, gcj02)
@@ -169,8 +147,6 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
 def panels_html(data: dict, control_name: str | None = None) -> tuple[str, str]:
     """``(html, js)``: the JSON blob for the page body, and the scripts to run after the map exists
     (folium's script section, added after the layer control)."""
-    from circles.report import BLOB_JS, data_script
-
     assets = resources.files("circles.assets")
     # the panel waits for the whole page: folium writes the map's own script after this one
     # (a city-scale blob is gzip-compressed: circlesBlob hands over the text once inflated)
@@ -187,12 +163,11 @@ def add_panels(m, data: dict, control=None):
     ``control`` is the folium LayerControl the context and what-if layers join."""
     import re as _re
 
-    import folium
-
     name = control.get_name() if control is not None else None
     if name is not None and not _re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"unexpected layer control name {name!r}")
     html, js = panels_html(data, name)
-    m.get_root().html.add_child(folium.Element(html))
-    m.get_root().script.add_child(folium.Element(js))
+    # literal text, never a template: the blob holds community, road and credit strings from the data
+    m.get_root().html.add_child(RawHTML(html))
+    m.get_root().script.add_child(RawHTML(js))
     return m

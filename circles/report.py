@@ -45,17 +45,18 @@ import numpy as np
 import pandas as pd
 
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import MacroElement
 from jinja2 import Template
 
 from circles import coverage as cov
 from circles import figures
 from circles import i18n
-from circles.chinacoords import wgs84_to_gcj02
+from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, data_script, json_in_html, to_display  # noqa: F401
 from circles.i18n import kind_name
 from circles.i18n import t as tr
 from circles.io.facilities import KINDS
 from circles.io.units import short_names
+from circles.panels import add_panels, planner_data
 
 BASEMAPS = {
     "none": None,
@@ -87,8 +88,6 @@ class ReportData:
     def gcj02(self) -> bool:
         return self.basemap == "amap"
 
-KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
-                "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
 _WORDS = {"elderly": "group.elderly", "infants": "group.infants", "cov": "rep.cov", "units": "rep.unit",
           "pass": "status.pass", "fail": "status.fail", "nopop": "status.no population", "na": "status.not assessable", "sites": "rep.sites",
           "pop": "rep.pop", "iso": "rep.iso", "worst": "rep.worst", "targets": "rep.targets",
@@ -114,16 +113,6 @@ def _ramp(share: float) -> str:
             f = (share - a) / (b - a)
             return "#%02x%02x%02x" % tuple(int(ca[i] + f * (cb[i] - ca[i])) for i in range(3))
     return "#1a9850"
-
-
-def to_display(gdf: gpd.GeoDataFrame, gcj02: bool = False) -> gpd.GeoDataFrame:
-    """WGS84 (or GCJ-02 for Chinese tiles) lon/lat to 1e-6 degree (about 0.1 m), for the page."""
-    out = gdf.to_crs(4326)
-    geoms = out.geometry.values
-    if gcj02:
-        geoms = shapely.transform(geoms, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
-    out = out.set_geometry(shapely.transform(geoms, lambda xy: xy.round(6)), crs=4326)
-    return out
 
 
 DISPLAY_DECIMALS = 5
@@ -154,42 +143,8 @@ class _Page:
     def finish(self) -> None:
         """Embed the payload as inert JSON and the call that draws it."""
         data = json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        self.map.get_root().html.add_child(_Raw(data_script("circles-data", _json_in_html(data))), name="circles_data")
+        self.map.get_root().html.add_child(RawHTML(data_script("circles-data", json_in_html(data))), name="circles_data")
         self.map.add_child(_DrawCall(self.groups))
-
-
-class _Raw(Element):
-    """Literal HTML (folium's own Element would run it through Jinja, so ``{{ }}`` in a name would be evaluated)."""
-
-    _template = Template("{{ this.text }}")
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.text = text
-
-
-#: a JSON blob longer than this many characters is stored gzip-compressed (base64) in the page and
-#: inflated by the browser (DecompressionStream: Chrome 80, Firefox 113, Safari 16.4); at city scale
-#: this takes the page from ~15 MB to ~6 MB. Smaller pages (the demo) keep plain, synchronous JSON.
-GZIP_ABOVE_CHARS = 2_000_000
-
-#: JavaScript: ``circlesBlob(id, then)`` calls ``then(text)`` with a blob's JSON text, plain or inflated
-BLOB_JS = """window.circlesBlob = window.circlesBlob || function (id, then) {
-  var el = document.getElementById(id);
-  if (el.getAttribute("data-encoding") !== "gzip-base64") { then(el.textContent); return; }
-  var s = atob(el.textContent), b = new Uint8Array(s.length);
-  for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
-  new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).text().then(then);
-};"""
-
-
-def data_script(element_id: str, json_text: str) -> str:
-    """An inert ``<script>`` element holding a JSON blob: plain, or gzip + base64 past
-    :data:`GZIP_ABOVE_CHARS` (base64 has no character that can end the element)."""
-    if len(json_text) <= GZIP_ABOVE_CHARS:
-        return f'<script type="application/json" id="{element_id}">{json_text}</script>'
-    packed = base64.b64encode(gzip.compress(json_text.encode("utf-8"), 6, mtime=0)).decode("ascii")
-    return f'<script type="text/plain" id="{element_id}" data-encoding="gzip-base64">{packed}</script>'
 
 
 class _DrawCall(MacroElement):
@@ -205,11 +160,6 @@ circlesBlob('circles-data', function (text) {
         super().__init__()
         # keys are our own l0, l1...; values are folium's generated JavaScript names
         self.refs = "{" + ",".join(f"{k}:{fg.get_name()}" for k, fg in groups.items()) + "}"
-
-
-def _json_in_html(text: str) -> str:
-    """JSON that cannot end its <script> element or open a comment: <, > and & as \\u escapes."""
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _text(x) -> str:
@@ -569,7 +519,7 @@ def inline_assets(m: folium.Map) -> folium.Map:
                     for f in ("leaflet.css", "MarkerCluster.css", "MarkerCluster.Default.css"))
     js = [assets.joinpath(f).read_text(encoding="utf-8") for f in ("leaflet.js", "leaflet.markercluster.js", "report.js")]
     m.get_root().header.add_child(
-        _Raw(f"<style>{css}\n{_CSS}</style>\n" + "\n".join(f"<script>{j}</script>" for j in js)),
+        RawHTML(f"<style>{css}\n{_CSS}</style>\n" + "\n".join(f"<script>{j}</script>" for j in js)),
         name="leaflet_inline")
     return m
 
@@ -583,7 +533,7 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
                    prefer_canvas=True)
     inline_assets(m)
     title = data.summary.get("title") or data.summary.get("study") or ""
-    m.get_root().header.add_child(_Raw(f"<title>{_e(title)}</title>"), name="circles_title")
+    m.get_root().header.add_child(RawHTML(f"<title>{_e(title)}</title>"), name="circles_title")
     if data.basemap not in BASEMAPS:
         raise ValueError(f"basemap {data.basemap!r}: use one of {', '.join(BASEMAPS)}")
     if data.basemap == "none":
@@ -617,12 +567,10 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     control.add_to(m)
     # leave room for the summary panel (left) and the layer list (right)
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(420, 10), padding_bottom_right=(330, 10))
-    m.get_root().html.add_child(_Raw(summary_html(data.summary, data.preset, language, curve_png, bars_png,
+    m.get_root().html.add_child(RawHTML(summary_html(data.summary, data.preset, language, curve_png, bars_png,
                                                   units=data.units)))
-    m.get_root().html.add_child(_Raw(legend_html(language)))
+    m.get_root().html.add_child(RawHTML(legend_html(language)))
     # the planner's panel: offline context, what-if, equity, speed band, methods, credits
-    from circles.panels import add_panels, planner_data
-
     add_panels(m, planner_data(data.summary, data.preset, language, data.whatif, roads=data.roads, water=data.water,
                                outlines=data.outlines, sites=data.sites, units=data.units, gcj02=g),
                control=control)

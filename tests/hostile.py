@@ -8,6 +8,26 @@ leading/trailing or doubled spaces, so the browser's text equals the string exac
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+#: a file a template engine would create if it evaluated the payloads below (must never exist)
+CANARY = Path(tempfile.gettempdir()) / "circles-template-canary"
+
+#: template-engine and format expressions (issue 19): Jinja/branca evaluate the first five, Python's
+#: ``str.format`` / ``%`` the last ones. If any is evaluated the text changes (49, 64, 81 ...), the
+#: canary file appears, or the run fails (``UndefinedError``).
+TEMPLATE: list[str] = [
+    "{{ 7*7 }}",
+    "{{ lipsum.__globals__.os.popen('touch " + str(CANARY) + "').read() }}",
+    "{{constructor.constructor('window.__pwned=31')()}}",
+    "{% for x in range(3) %}{{ x }}{% endfor %}",
+    "{# 注释 #}{{ config }}{{ self }}",
+    "{0} {1!r} {name.__class__}",
+    "%(x)s %s %d",
+    "${{ 8*8 }}{{ '{{' }}",
+]
+
 HOSTILE: list[str] = [
     "<script>window.__pwned=1;document.title='PWNED'</script>",
     '<img src=x onerror="window.__pwned=2;document.title=\'PWNED\'">',
@@ -39,7 +59,7 @@ HOSTILE: list[str] = [
     "${alert(28)}`${alert(28)}`",
     "\u200b零宽\ufeff<b>粗</b>",
     "</textarea></title></style><img src=x onerror=window.__pwned=30>",
-]
+] + TEMPLATE
 
 JOINED = " ¦ ".join(HOSTILE)
 """The whole corpus as one string, for paths with a single slot (study title, preset title)."""

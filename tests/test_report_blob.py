@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from circles.report import BLOB_JS, GZIP_ABOVE_CHARS, _json_in_html, data_script
+from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, data_script
+from circles.display import json_in_html as _json_in_html
 from conftest import ROOT
 from hostile import HOSTILE
 

@@ -1,0 +1,109 @@
+"""How anything reaches the page: inert JSON blocks, literal HTML, display coordinates, colours.
+
+One leaf module for the report side (``circles.report``, ``circles.panels``): nothing here knows
+about a run. The rule it enforces: **no string from the data ever passes through a template
+engine**. folium and branca render every element through Jinja2, unsandboxed; a community name
+``{{ lipsum.__globals__.os.popen('…').read() }}`` handed to ``folium.Element`` runs a shell
+command on the machine that builds the report. So:
+
+- data goes into the page only as JSON in an inert ``<script type="application/json">`` element
+  (:func:`safe_json`, :func:`data_script`), read by the page's scripts and set with ``textContent``;
+- literal HTML or script text (our own, already escaped) goes in as :class:`RawHTML`, whose
+  ``render`` returns the text unchanged: no Jinja ever sees it.
+
+``tests/test_template_injection.py`` checks both by inspecting every ``Element`` use in
+``circles/`` and by running the pipeline with template expressions in every text path.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from branca.element import Element
+
+from circles.chinacoords import wgs84_to_gcj02
+
+#: one colour per facility kind, for the page, the legend and the print figures
+KIND_COLOURS = {"daycare": "#d95f02", "nursing_home": "#7570b3", "elderly_centre": "#e7298a",
+                "meal_point": "#a6761d", "nursery": "#1b9e77", "kindergarten": "#66a61e"}
+
+
+class RawHTML(Element):
+    """Literal HTML or script text added to a folium figure without any template rendering.
+
+    folium's ``Element(text)`` keeps ``text`` as a Jinja2 template and renders it (``{{ }}`` and
+    ``{% %}`` in a name would be evaluated); this element's :meth:`render` returns the text as it is.
+    Only the project's own, already escaped HTML belongs here; data goes in as JSON
+    (:func:`data_script`).
+    """
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = str(text)
+
+    def render(self, **kwargs) -> str:  # noqa: D401  (branca's signature)
+        return self.text
+
+
+def json_default(x):
+    """``json.dumps`` fallback for numpy scalars (non-finite floats become ``null``)."""
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return None if not np.isfinite(x) else float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return str(x)
+
+
+def json_in_html(text: str) -> str:
+    """JSON text that cannot end its ``<script>`` element or open a comment: ``<``, ``>``, ``&`` and
+    the two JavaScript line separators as ``\\u`` escapes."""
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def safe_json(obj) -> str:
+    """``obj`` as JSON safe to place inside a ``<script>`` element, whatever strings it holds."""
+    return json_in_html(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                                   default=json_default))
+
+
+#: a JSON blob longer than this many characters is stored gzip-compressed (base64) in the page and
+#: inflated by the browser (DecompressionStream: Chrome 80, Firefox 113, Safari 16.4); at city scale
+#: this takes the page from ~15 MB to ~6 MB. Smaller pages (the demo) keep plain, synchronous JSON.
+GZIP_ABOVE_CHARS = 2_000_000
+
+#: JavaScript: ``circlesBlob(id, then)`` calls ``then(text)`` with a blob's JSON text, plain or inflated
+BLOB_JS = """window.circlesBlob = window.circlesBlob || function (id, then) {
+  var el = document.getElementById(id);
+  if (el.getAttribute("data-encoding") !== "gzip-base64") { then(el.textContent); return; }
+  var s = atob(el.textContent), b = new Uint8Array(s.length);
+  for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).text().then(then);
+};"""
+
+
+def data_script(element_id: str, json_text: str) -> str:
+    """An inert ``<script>`` element holding a JSON blob: plain, or gzip + base64 past
+    :data:`GZIP_ABOVE_CHARS` (base64 has no character that can end the element).
+
+    ``json_text`` must already be safe for HTML (:func:`safe_json` / :func:`json_in_html`)."""
+    if len(json_text) <= GZIP_ABOVE_CHARS:
+        return f'<script type="application/json" id="{element_id}">{json_text}</script>'
+    packed = base64.b64encode(gzip.compress(json_text.encode("utf-8"), 6, mtime=0)).decode("ascii")
+    return f'<script type="text/plain" id="{element_id}" data-encoding="gzip-base64">{packed}</script>'
+
+
+def to_display(gdf: gpd.GeoDataFrame, gcj02: bool = False) -> gpd.GeoDataFrame:
+    """WGS84 (or GCJ-02 for Chinese tiles) lon/lat to 1e-6 degree (about 0.1 m), for the page."""
+    out = gdf.to_crs(4326)
+    geoms = out.geometry.values
+    if gcj02:
+        geoms = shapely.transform(geoms, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    return out.set_geometry(shapely.transform(geoms, lambda xy: xy.round(6)), crs=4326)
