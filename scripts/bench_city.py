@@ -5,6 +5,7 @@ Usage::
     python scripts/bench_city.py [--data PATH] [--work DIR] [--screenshot PNG]
     python scripts/bench_city.py --synthetic [--nodes 200000] [--facilities 3000]
     python scripts/bench_city.py --growth            # three synthetic sizes: how cost grows
+    python scripts/bench_city.py --city              # whole-city size: 409,600 cells, 12 M people, 4,000 facilities
 
 ``--data`` (default ``../shared/data/wuhan-core`` next to the project) holds the complete
 2017 Wuhan OSM extract (``wuhan_osm_2017.osm.pbf``), the WorldPop 20+ age/sex rasters of
@@ -216,8 +217,13 @@ def prepare_wuhan(data: Path, work: Path, n_fac: int, seed: int) -> tuple[Path, 
                                  "real_facilities": n_real}
 
 
-def prepare_synthetic(work: Path, n_nodes: int, n_fac: int, seed: int, block_m: float = 60.0) -> tuple[Path, dict]:
-    """A square street grid (``side x side`` nodes, ``block_m`` apart) in UTM 50N near Wuhan."""
+def prepare_synthetic(work: Path, n_nodes: int, n_fac: int, seed: int, block_m: float = 60.0,
+                      cells: int | None = None, people: float | None = None) -> tuple[Path, dict]:
+    """A square street grid (``side x side`` nodes, ``block_m`` apart) in UTM 50N near Wuhan.
+
+    With ``cells`` the grid's extent is set so the population raster has at least that many
+    100 m cells (every one populated) and the blocks are ``extent / side`` wide; ``people`` sets
+    the total (default ~10,000 people per km2)."""
     import geopandas as gpd
     import rasterio
     import shapely
@@ -227,6 +233,8 @@ def prepare_synthetic(work: Path, n_nodes: int, n_fac: int, seed: int, block_m: 
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     side = int(round(np.sqrt(n_nodes)))
+    if cells:
+        block_m = float(np.ceil(np.sqrt(cells)) * 100.0 / side)
     x0, y0 = 230000.0, 3370000.0  # UTM 50N, south-west of central Wuhan
     xs = x0 + np.arange(side) * block_m
     ys = y0 + np.arange(side) * block_m
@@ -243,8 +251,8 @@ def prepare_synthetic(work: Path, n_nodes: int, n_fac: int, seed: int, block_m: 
     cx = (np.arange(n) + 0.5) / n - 0.5
     d2 = cx[None, :] ** 2 + cx[:, None] ** 2
     dens = np.exp(-d2 / 0.08)
-    dens *= (10000 * (extent / 1000) ** 2) / dens.sum()
     dens *= rng.uniform(0.6, 1.4, dens.shape)
+    dens *= (people or 10000 * (extent / 1000) ** 2) / dens.sum()
     (work / "pop").mkdir(exist_ok=True)
     tr = from_origin(x0 - block_m / 2, y0 + extent - block_m / 2, px, px)
     # WorldPop-like age structure of the 20+ population (shares of the total, Wuhan-like)
@@ -395,6 +403,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=20211)
     p.add_argument("--synthetic", action="store_true", help="a generated grid city instead of the Wuhan core")
     p.add_argument("--nodes", type=int, default=200_000, help="synthetic: network nodes (a square grid)")
+    p.add_argument("--city", action="store_true",
+                   help="synthetic whole-city size: 409,600 populated 100 m cells, 12 M people, 4,000 facilities, "
+                        "32,400 road nodes (a 64 km square; implies --synthetic)")
+    p.add_argument("--cells", type=int, default=None, help="synthetic: at least this many populated 100 m cells")
+    p.add_argument("--people", type=float, default=None, help="synthetic: total people (default ~10,000 per km2)")
     p.add_argument("--growth", action="store_true", help="synthetic at 50k, 100k, 200k nodes: how cost grows")
     p.add_argument("--screenshot", type=Path, default=None, help="save a screenshot of the rendered report")
     p.add_argument("--no-render", action="store_true", help="skip the browser")
@@ -429,9 +442,14 @@ def main() -> None:
                   f"{r['cpu_s']:>7.1f} {r['peak_mb']:>8.0f} " + " ".join(f"{st.get(k, float('nan')):>10.2f}" for k in cols))
         print(line(rows[-1]))
         return
+    if args.city:
+        args.synthetic, args.nodes = True, 32_400
+        args.cells, args.people = args.cells or 409_600, args.people or 12e6
+        args.facilities = args.facilities or 4000
     if args.synthetic:
-        study, info = prepare_synthetic(work, args.nodes, args.facilities or 3000, args.seed)
-        res = one(study, work, info, args, f"synthetic {args.nodes}")
+        study, info = prepare_synthetic(work, args.nodes, args.facilities or 3000, args.seed, cells=args.cells,
+                                        people=args.people)
+        res = one(study, work, info, args, f"synthetic {args.nodes}" + (" whole city" if args.city else ""))
     else:
         data = args.data or default_data()
         if not (data / "wuhan_osm_2017.osm.pbf").exists():

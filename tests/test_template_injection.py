@@ -19,7 +19,6 @@ import ast
 import json
 import re
 import shutil
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
