@@ -185,7 +185,9 @@ def load_facilities(
         Shapely polygon in ``crs``; rows outside are rejected ("outside the study area").
     duplicate_tolerance_m
         Two rows of the same kind and name within this distance are duplicates: the
-        later is rejected.
+        later is rejected, naming the row it repeats (the rule: :func:`duplicate_of`).
+        Every check is column-wise and the duplicate search linear: 200,000 rows take a few
+        seconds and a few hundred MB (``scripts/bench_gazetteer.py``).
 
     Returns
     -------
@@ -193,7 +195,18 @@ def load_facilities(
         ``facility_id``, ``name``, ``kind``, ``serves``, ``beds``, ``slots``,
         ``nursery_class_slots`` (托班), ``school_places`` (学位, kept, never counted), ``capacity``
         (what the plans count, see :func:`counted_capacity`), ``counts_as``, ``capacity_status``,
-        ``address``, ``note``, ``source_file``, ``source_row``, Point geometry in ``crs``.
+        ``affordable_slots`` (普惠托位数), ``nursing_beds`` (护理型床位数), ``ownership``
+        (``"public"``/``"private"``/``""``, see :func:`parse_ownership`), ``address``, ``note``,
+        ``source_file``, ``source_row``, Point geometry in ``crs``. The three composition
+        columns are always there: NaN / ``""`` where the cell is empty or the file has no such
+        column; ``attrs["optional_columns_missing"]`` = ``{file name: [fields without a column]}``
+        tells the two apart (see :func:`missing_optional_columns`).
+
+        A row whose 普惠托位数 exceeds its 托位 (托班 places for a kindergarten), or whose
+        护理型床位数 exceeds its 床位数, is rejected naming both numbers: which one is wrong
+        cannot be told, and a part larger than its whole would push a plan's share over 100 %.
+        A part given where the whole is empty is kept (the share's denominator is the
+        indicator's business).
     rejects : DataFrame
         ``file``, ``row``, ``column``, ``value``, ``reason``.
     """
@@ -458,6 +471,23 @@ def parse_ownership(value) -> str | None:
         return ""
     sides = {side for side, words in _OWNERSHIP.items() if any(w in text for w in words)}
     return sides.pop() if len(sides) == 1 else None
+
+
+def missing_optional_columns(frames) -> dict[str, list[str]]:
+    """For each optional field (:data:`OPTIONAL_FIELDS`), the gazetteer files that have no column for it.
+
+    ``frames`` are facilities tables as :func:`load_facilities` returns them (read from their
+    ``attrs["optional_columns_missing"]``, which ``pd.concat`` does not keep: call this on the
+    tables before concatenating them). A field whose list names every file is not assessable
+    ("the gazetteer has no 普惠托位数 column"), never 0 %; a field missing from some files only
+    is assessable on the others' facilities, and the indicator should say which files lack it.
+    """
+    out: dict[str, list[str]] = {f: [] for f in OPTIONAL_FIELDS}
+    for frame in frames:
+        for file, fields in frame.attrs.get("optional_columns_missing", {}).items():
+            for f in fields:
+                out[f].append(file)
+    return out
 
 
 def _is_lonlat_system(system: str) -> bool:
