@@ -11,8 +11,8 @@ from pyproj import Transformer
 
 from circles.errors import InputFileError
 from circles.io.population import grid_to_points, load_population, read_population_grid
-from circles.io.units import assign_points, grid_units, load_units
-from conftest import DEMO, METRIC, TESTDATA
+from circles.io.units import assign_points, describe_repair, grid_units, load_units
+from conftest import DEMO, METRIC, MUST_SHOW, TESTDATA
 
 PATTERN = "pop_{age}_{sex}_wuhan_hankou.tif"
 
@@ -115,8 +115,9 @@ def test_bow_tie_in_the_test_file_repaired_and_reported(caplog):
     assert rep["area_before_m2"] == pytest.approx(expected, rel=1e-9)
     assert rep["dropped_area_m2"] == 0 and rep["dropped"].is_empty
     assert units.set_index("unit_id").geometry["420103003"].area == pytest.approx(expected, rel=1e-9)
-    assert any("420103003 北湖社区: Self-intersection at lon 114.285000, lat 30.585000" in r.message
-               for r in caplog.records)
+    line = next(r.message for r in caplog.records if "repaired" in r.message)
+    assert "420103003 北湖社区: Self-intersection at lon 114.285000, lat 30.585000" in line
+    MUST_SHOW.append(f"bow-tie unit, repaired and reported: {line}")
 
 
 def _hand_made_units(tmp_path):
@@ -156,6 +157,7 @@ def test_hand_made_bow_tie_and_double_loop_areas(tmp_path):
     assert got["L1"].area == pytest.approx(7_500) and got["S1"].area == pytest.approx(10_000)
     lon, lat = Transformer.from_crs(METRIC, 4326, always_xy=True).transform(x0 + 50, y0 + 50)
     assert (b["lon"], b["lat"]) == pytest.approx((lon, lat), abs=1e-9)
+    MUST_SHOW.append(f"hand-made double loop repaired: {describe_repair(lo)}")
 
 
 def test_refuse_invalid_units_names_each_unit_and_where(tmp_path):
@@ -168,6 +170,7 @@ def test_refuse_invalid_units_names_each_unit_and_where(tmp_path):
     assert f"B1 蝴蝶社区: Self-intersection at lon {lon[0]:.6f}, lat {lat[0]:.6f}" in msg
     assert f"L1 回环社区: Self-intersection at lon {lon[1]:.6f}, lat {lat[1]:.6f}" in msg
     assert 'invalid = "repair"' in msg and "方正社区" not in msg
+    MUST_SHOW.append(f"units.invalid = \"refuse\": {msg}")
     # valid units pass either way, with no repairs recorded
     units = load_units(TESTDATA / "units_invalid.geojson", crs=METRIC)
     assert load_units(DEMO / "districts.geojson", crs=METRIC, invalid="refuse").attrs["repairs"] == []
