@@ -39,10 +39,10 @@ def _brute_force(kinds, names, points, tol_m):
 def test_duplicates_equal_a_brute_force_pairwise_check(tmp_path, seed):
     rng = np.random.default_rng(seed)
     n = 400
-    # a 40 m x 40 m patch: many rows within 10 m of one another; a third are exact repeats
+    # a 100 m x 100 m patch: many rows within 10 m of one another; a third are exact repeats
     lon0, lat0 = 114.27, 30.59
-    lon = lon0 + rng.uniform(0, 40, n) / 96_000
-    lat = lat0 + rng.uniform(0, 40, n) / 111_000
+    lon = lon0 + rng.uniform(0, 100, n) / 96_000
+    lat = lat0 + rng.uniform(0, 100, n) / 111_000
     again = rng.random(n) < 0.33
     src = rng.integers(0, n, n)
     lon = np.where(again & (src < np.arange(n)), lon[src], lon)
