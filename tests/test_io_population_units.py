@@ -11,7 +11,7 @@ from pyproj import Transformer
 
 from circles.errors import InputFileError
 from circles.io.population import grid_to_points, load_population, read_population_grid
-from circles.io.units import assign_points, describe_repair, grid_units, load_units
+from circles.io.units import assign_points, describe_repair, grid_units, load_units, repairs_table
 from conftest import DEMO, METRIC, MUST_SHOW, TESTDATA
 
 PATTERN = "pop_{age}_{sex}_wuhan_hankou.tif"
@@ -158,6 +158,9 @@ def test_hand_made_bow_tie_and_double_loop_areas(tmp_path):
     lon, lat = Transformer.from_crs(METRIC, 4326, always_xy=True).transform(x0 + 50, y0 + 50)
     assert (b["lon"], b["lat"]) == pytest.approx((lon, lat), abs=1e-9)
     MUST_SHOW.append(f"hand-made double loop repaired: {describe_repair(lo)}")
+    table = repairs_table(units)
+    assert list(table["unit_id"]) == ["B1", "L1"] and table.crs == units.crs
+    assert table.area.tolist() == pytest.approx([0, 2_500])
 
 
 def test_refuse_invalid_units_names_each_unit_and_where(tmp_path):

@@ -178,6 +178,16 @@ def repair_units(geometry: gpd.GeoSeries, ids, names, *, crs) -> tuple[gpd.GeoSe
     return out, repairs
 
 
+def repairs_table(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``units.attrs["repairs"]`` as a table, one row per repaired unit, the dropped part as geometry
+    (in the units' CRS): ready for a join with population points to count the people left out."""
+    cols = ["unit_id", "unit_name", "reason", "lon", "lat", "x", "y", "area_before_m2", "area_after_m2",
+            "dropped_area_m2", "added_area_m2"]
+    reps = units.attrs.get("repairs", [])
+    return gpd.GeoDataFrame({c: [r[c] for r in reps] for c in cols},
+                            geometry=[r["dropped"] for r in reps], crs=units.crs)
+
+
 def describe_repair(r: dict) -> str:
     """One clause for the log and ``warnings``: which unit, what, where, the areas."""
     before = "not measurable" if r["area_before_m2"] is None else f"{r['area_before_m2']:,.0f} m²"
