@@ -16,6 +16,8 @@ and the fix (:func:`check_study`). Every section and key::
                   total_file, elderly_share, infant_share (when only a total raster exists),
                   source, licence
     [units]       path, name_column, code_column, grid_size_m, parents, parent_name_column,
+                  invalid ("repair": make_valid, each repaired unit reported in
+                  ``units.attrs["repairs"]``; "refuse": stop naming each invalid unit),
                   source, licence, parents_source, parents_licence
     (source/licence: the credits line of the report; defaults from the file read, see
     circles/credits.py)
@@ -101,6 +103,7 @@ class UnitOptions:
     grid_size_m: float = 1000.0
     parents: Path | None = None
     parent_name_column: str = "name"
+    invalid: str = "repair"  # invalid polygons: "repair" (make_valid, each repair reported) or "refuse"
     source: str | None = None  # of the units file
     licence: str | None = None
     parents_source: str | None = None  # of the parents file
@@ -266,7 +269,12 @@ def _thresholds(value, ctx):
     if not isinstance(value, (list, tuple)) or not value:
         raise _Bad("must be a list of minutes, e.g. [5, 10, 15]")
     one = _number(0, 600, lo_open=True, example="[5, 10, 15]")
-    return sorted(float(one(v, ctx)) for v in value)
+    minutes = sorted(float(one(v, ctx)) for v in value)
+    repeated = sorted({m for m in minutes if minutes.count(m) > 1})
+    if repeated:  # refused, not silently dropped: a repeat is usually a typo for another threshold
+        raise _Bad(f"repeats {', '.join(f'{m:g}' for m in repeated)} min; give each threshold once, "
+                   "e.g. [5, 10, 15]")
+    return minutes
 
 
 def _kinds(value, ctx):
@@ -454,6 +462,7 @@ _SPEC = {
         "grid_size_m": _number(50, 100_000, example="grid_size_m = 1000"),
         "parents": _path(),
         "parent_name_column": _text(example='"name"', nonempty=True),
+        "invalid": _text(("repair", "refuse")),
     },
     "travel": {
         "walk_speed_mps": _number(0.1, 3.0, example="walk_speed_mps = 1.0 (a walking speed, 0.1-3 m/s)"),

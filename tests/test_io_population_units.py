@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from pyproj import Transformer
 
 from circles.errors import InputFileError
 from circles.io.population import grid_to_points, load_population, read_population_grid
-from circles.io.units import assign_points, grid_units, load_units
-from conftest import DEMO, METRIC, TESTDATA
+from circles.io.units import assign_points, describe_repair, grid_units, load_units, repairs_table
+from conftest import DEMO, METRIC, MUST_SHOW, TESTDATA
 
 PATTERN = "pop_{age}_{sex}_wuhan_hankou.tif"
 
@@ -91,6 +92,92 @@ def test_units_from_file_repaired_and_named():
     assert list(units["unit_name"]) == ["民意社区", "新华社区", "北湖社区"]
     assert list(units["unit_id"]) == ["420103001", "420103002", "420103003"]
     assert units.geometry.is_valid.all() and (units.geometry.area > 0).all()
+
+
+def _shoelace(xy) -> float:
+    x, y = np.asarray(xy, dtype=float).T
+    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+
+
+def test_bow_tie_in_the_test_file_repaired_and_reported(caplog):
+    with caplog.at_level("WARNING", logger="circles.io.units"):
+        units = load_units(TESTDATA / "units_invalid.geojson", crs=METRIC)
+    (rep,) = units.attrs["repairs"]
+    assert (rep["unit_id"], rep["unit_name"], rep["reason"]) == ("420103003", "北湖社区", "Self-intersection")
+    # the edges (114.28, 30.58)-(114.29, 30.59) and (114.29, 30.58)-(114.28, 30.59) cross at their midpoints
+    assert (rep["lon"], rep["lat"]) == pytest.approx((114.285, 30.585), abs=1e-9)
+    # by hand: the repair is the two triangles either side of the crossing, nothing dropped
+    tx = Transformer.from_crs(4326, METRIC, always_xy=True)
+    left = [tx.transform(*p) for p in [(114.28, 30.58), (114.285, 30.585), (114.28, 30.59)]]
+    right = [tx.transform(*p) for p in [(114.29, 30.58), (114.285, 30.585), (114.29, 30.59)]]
+    expected = _shoelace(left) + _shoelace(right)
+    assert rep["area_after_m2"] == pytest.approx(expected, rel=1e-9)
+    assert rep["area_before_m2"] == pytest.approx(expected, rel=1e-9)
+    assert rep["dropped_area_m2"] == 0 and rep["dropped"].is_empty
+    assert units.set_index("unit_id").geometry["420103003"].area == pytest.approx(expected, rel=1e-9)
+    line = next(r.message for r in caplog.records if "repaired" in r.message)
+    assert "420103003 北湖社区: Self-intersection at lon 114.285000, lat 30.585000" in line
+    MUST_SHOW.append(f"bow-tie unit, repaired and reported: {line}")
+
+
+def _hand_made_units(tmp_path):
+    """Two invalid units in metres (EPSG:32650) whose areas are worked out by hand, one valid."""
+    x0, y0 = 240_000.0, 3_386_000.0
+    bow_tie = [(0, 0), (100, 100), (100, 0), (0, 100), (0, 0)]
+    # a ring that circles the square 25-75 twice: make_valid (even-odd) turns it into a hole
+    loop = [(0, 0), (100, 0), (100, 100), (0, 100), (0, 25), (75, 25), (75, 75), (25, 75), (25, -25), (0, -25), (0, 0)]
+    square = [(200, 0), (300, 0), (300, 100), (200, 100), (200, 0)]
+    polys = [shapely.Polygon([(x0 + x, y0 + y) for x, y in r]) for r in (bow_tie, loop, square)]
+    gpd.GeoDataFrame({"name": ["蝴蝶社区", "回环社区", "方正社区"], "code": ["B1", "L1", "S1"]},
+                     geometry=polys, crs=METRIC).to_file(tmp_path / "hand.gpkg")
+    return tmp_path / "hand.gpkg", x0, y0
+
+
+def test_hand_made_bow_tie_and_double_loop_areas(tmp_path):
+    path, x0, y0 = _hand_made_units(tmp_path)
+    units = load_units(path, crs=METRIC)
+    reps = {r["unit_id"]: r for r in units.attrs["repairs"]}
+    assert set(reps) == {"B1", "L1"}
+    # bow-tie: two triangles of 100 x 50 / 2 = 2,500 m² either side of the crossing at (50, 50)
+    b = reps["B1"]
+    assert (b["x"], b["y"]) == pytest.approx((x0 + 50, y0 + 50))
+    assert b["area_before_m2"] == pytest.approx(5000) and b["area_after_m2"] == pytest.approx(5000)
+    assert b["dropped_area_m2"] == 0
+    # loop: the outline encloses the 100 x 100 square less the 25 x 25 notch at its corner (not
+    # closed by any edge) plus the 25 x 25 tab below: 10,000 - 625 + 625 = 10,000 m²; the
+    # 50 x 50 square circled twice (2,500 m²) is what the repair leaves out
+    lo = reps["L1"]
+    assert (lo["x"], lo["y"]) == pytest.approx((x0 + 25, y0 + 25))
+    assert lo["area_before_m2"] == pytest.approx(10_000) and lo["area_after_m2"] == pytest.approx(7_500)
+    assert lo["dropped_area_m2"] == pytest.approx(2_500)
+    inner = shapely.box(x0 + 25, y0 + 25, x0 + 75, y0 + 75)
+    assert lo["dropped"].symmetric_difference(inner).area == pytest.approx(0, abs=1e-6)
+    assert lo["added_area_m2"] == pytest.approx(0, abs=1e-6)
+    got = units.set_index("unit_id").geometry
+    assert got["L1"].area == pytest.approx(7_500) and got["S1"].area == pytest.approx(10_000)
+    lon, lat = Transformer.from_crs(METRIC, 4326, always_xy=True).transform(x0 + 50, y0 + 50)
+    assert (b["lon"], b["lat"]) == pytest.approx((lon, lat), abs=1e-9)
+    MUST_SHOW.append(f"hand-made double loop repaired: {describe_repair(lo)}")
+    table = repairs_table(units)
+    assert list(table["unit_id"]) == ["B1", "L1"] and table.crs == units.crs
+    assert table.area.tolist() == pytest.approx([0, 2_500])
+
+
+def test_refuse_invalid_units_names_each_unit_and_where(tmp_path):
+    path, x0, y0 = _hand_made_units(tmp_path)
+    with pytest.raises(InputFileError) as exc:
+        load_units(path, crs=METRIC, invalid="refuse")
+    msg = str(exc.value)
+    assert len(msg.splitlines()) == 1 and "2 invalid unit polygons" in msg
+    lon, lat = Transformer.from_crs(METRIC, 4326, always_xy=True).transform([x0 + 50, x0 + 25], [y0 + 50, y0 + 25])
+    assert f"B1 蝴蝶社区: Self-intersection at lon {lon[0]:.6f}, lat {lat[0]:.6f}" in msg
+    assert f"L1 回环社区: Self-intersection at lon {lon[1]:.6f}, lat {lat[1]:.6f}" in msg
+    assert 'invalid = "repair"' in msg and "方正社区" not in msg
+    MUST_SHOW.append(f"units.invalid = \"refuse\": {msg}")
+    # valid units pass either way, with no repairs recorded
+    units = load_units(TESTDATA / "units_invalid.geojson", crs=METRIC)
+    assert load_units(DEMO / "districts.geojson", crs=METRIC, invalid="refuse").attrs["repairs"] == []
+    assert len(units.attrs["repairs"]) == 1
 
 
 def test_units_not_overlapping_and_missing_columns(tmp_path):

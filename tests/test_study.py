@@ -56,6 +56,8 @@ BAD_OPTIONS = [
     (r"walk_speed_mps = 1.0", 'walk_speed_mps = "1.0"', ["travel.walk_speed_mps", "'1.0'", "without quotes"]),
     (r"grid_size_m = 1000", "grid_size_m = 0", ["units.grid_size_m = 0", "at least 50"]),
     (r"thresholds_min = \[5, 10, 15\]", "thresholds_min = [-5, 10, 15]", ["travel.thresholds_min", "more than 0"]),
+    (r"thresholds_min = \[5, 10, 15\]", "thresholds_min = [15, 15]", ["travel.thresholds_min", "repeats 15 min"]),
+    (r"grid_size_m = 1000", 'grid_size_m = 1000\ninvalid = "fix"', ["units.invalid = 'fix'", "repair, refuse"]),
     (r"max_offroad_m = 500", "max_offroad_m = -1", ["travel.max_offroad_m = -1", "at least 0"]),
     (r'^profile = "walk"', 'profile = "walk"\njoin_tolerance_m = -20', ["network.join_tolerance_m = -20", "at least 0"]),
     (r"child_woman_ratio = 0.15", "child_woman_ratio = 1.5", ["population.child_woman_ratio = 1.5", "at most 1"]),

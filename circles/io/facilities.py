@@ -45,7 +45,21 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     # kindergarten places for ages 3-6 (学位) are read and kept, never counted as 托位
     "school_places": ("school_places", "学位", "学位数", "幼儿园学位"),
     "note": ("note", "notes", "备注", "说明"),
+    # composition targets of the plans (issue 25): optional; a file without them makes the
+    # dependent indicators "not assessable", never 0 %
+    "affordable_slots": ("affordable_slots", "普惠托位数", "普惠托位", "普惠性托位", "普惠性托位数"),
+    "nursing_beds": ("nursing_beds", "护理型床位数", "护理型床位", "护理床位", "护理床位数"),
+    "ownership": ("ownership", "性质", "公办民办", "办学性质", "机构性质", "举办性质"),
 }
+
+#: Numeric columns, parsed by :func:`parse_capacity`, in the order a row's cells are checked.
+CAPACITY_FIELDS = ("beds", "slots", "nursery_class_slots", "school_places", "affordable_slots", "nursing_beds")
+
+#: Optional columns whose absence makes indicators not assessable (not 0): field -> header named in messages.
+OPTIONAL_FIELDS = {"affordable_slots": "普惠托位数", "nursing_beds": "护理型床位数", "ownership": "性质/公办民办"}
+
+#: Rows named one by one in the log for a cell such as "120张"; the rest are counted in one line.
+_MAX_ROW_WARNINGS = 20
 
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(张|个|床|位|人|beds?|slots?|places?)?\s*$", re.IGNORECASE)
 
@@ -171,7 +185,9 @@ def load_facilities(
         Shapely polygon in ``crs``; rows outside are rejected ("outside the study area").
     duplicate_tolerance_m
         Two rows of the same kind and name within this distance are duplicates: the
-        later is rejected.
+        later is rejected, naming the row it repeats (the rule: :func:`duplicate_of`).
+        Every check is column-wise and the duplicate search linear: 200,000 rows take a few
+        seconds and a few hundred MB (``scripts/bench_gazetteer.py``).
 
     Returns
     -------
@@ -179,7 +195,18 @@ def load_facilities(
         ``facility_id``, ``name``, ``kind``, ``serves``, ``beds``, ``slots``,
         ``nursery_class_slots`` (托班), ``school_places`` (学位, kept, never counted), ``capacity``
         (what the plans count, see :func:`counted_capacity`), ``counts_as``, ``capacity_status``,
-        ``address``, ``note``, ``source_file``, ``source_row``, Point geometry in ``crs``.
+        ``affordable_slots`` (普惠托位数), ``nursing_beds`` (护理型床位数), ``ownership``
+        (``"public"``/``"private"``/``""``, see :func:`parse_ownership`), ``address``, ``note``,
+        ``source_file``, ``source_row``, Point geometry in ``crs``. The three composition
+        columns are always there: NaN / ``""`` where the cell is empty or the file has no such
+        column; ``attrs["optional_columns_missing"]`` = ``{file name: [fields without a column]}``
+        tells the two apart (see :func:`missing_optional_columns`).
+
+        A row whose 普惠托位数 exceeds its 托位 (托班 places for a kindergarten), or whose
+        护理型床位数 exceeds its 床位数, is rejected naming both numbers: which one is wrong
+        cannot be told, and a part larger than its whole would push a plan's share over 100 %.
+        A part given where the whole is empty is kept (the share's denominator is the
+        indicator's business).
     rejects : DataFrame
         ``file``, ``row``, ``column``, ``value``, ``reason``.
     """
@@ -226,105 +253,254 @@ def load_facilities(
     if kind is not None and normalise_kind(kind) is None:
         raise InputFileError(f"{path}: kind {kind!r} unknown; use one of {sorted(KINDS)}")
 
-    rejects: list[dict] = []
-    rownum = np.arange(len(df)) + 2
-
-    def reject(i, column, value, reason):
-        rejects.append({"file": path.name, "row": int(rownum[i]), "column": column,
-                        "value": "" if value is None else str(value), "reason": reason})
-
-    lon_raw = df[cols["lon"]].astype(str).str.strip()
-    lat_raw = df[cols["lat"]].astype(str).str.strip()
-    lon = pd.to_numeric(lon_raw, errors="coerce").to_numpy()
-    lat = pd.to_numeric(lat_raw, errors="coerce").to_numpy()
-    projected = not _is_lonlat_system(file_coords)
-    records = []
-    for i in range(len(df)):
-        row = df.iloc[i]
-        if lon_raw.iat[i] in ("", "nan") or lat_raw.iat[i] in ("", "nan"):
-            col = cols["lon"] if lon_raw.iat[i] in ("", "nan") else cols["lat"]
-            reject(i, col, "", "missing coordinate")
-            continue
-        if np.isnan(lon[i]) or np.isnan(lat[i]):
-            bad = cols["lon"] if np.isnan(lon[i]) else cols["lat"]
-            reject(i, bad, row[bad], "coordinate is not a number")
-            continue
-        if not projected:
-            if -90 <= lon[i] <= 90 and not -90 <= lat[i] <= 90:
-                reject(i, f"{cols['lon']}/{cols['lat']}", f"{lon_raw.iat[i]}, {lat_raw.iat[i]}",
-                       "longitude and latitude look swapped; swap the two columns")
-                continue
-            if not (-180 <= lon[i] <= 180 and -90 <= lat[i] <= 90):
-                reject(i, f"{cols['lon']}/{cols['lat']}", f"{lon_raw.iat[i]}, {lat_raw.iat[i]}",
-                       "coordinate out of range for degrees")
-                continue
-        kind_value = kind if "kind" not in cols else row[cols["kind"]]
-        k = normalise_kind(kind_value) or (normalise_kind(kind) if kind and not str(kind_value).strip() else None)
-        if k is None:
-            reason = not_facility(kind_value) or \
-                f"unknown facility kind; use one of {', '.join(f'{v.zh}/{v.key}' for v in KINDS.values())}"
-            reject(i, cols.get("kind", "kind"), kind_value, reason)
-            continue
-        caps = {}
-        cap_bad = False
-        for cap_field in ("beds", "slots", "nursery_class_slots", "school_places"):
-            if cap_field in cols:
-                cell = row[cols[cap_field]]
-                value, ok = parse_capacity(cell)
-                if not ok:
-                    reject(i, cols[cap_field], cell, f"{cap_field} is not a number (write digits, e.g. 120)")
-                    cap_bad = True
-                    break
-                if capacity_has_unit(cell):
-                    log.warning("%s row %d, column %s: %r read as %g", path.name, rownum[i], cols[cap_field],
-                                str(cell), value)
-                caps[cap_field] = value
-        if cap_bad:
-            continue
-        name = str(row[cols["name"]]).strip() if "name" in cols else ""
-        records.append({
-            "facility_id": str(row[cols["id"]]).strip() if "id" in cols and str(row[cols["id"]]).strip()
-            else f"{path.stem}:{rownum[i]}",
-            "name": name or f"(unnamed, {path.name} row {rownum[i]})",
-            "kind": k,
-            "beds": caps.get("beds"),
-            "slots": caps.get("slots"),
-            "nursery_class_slots": caps.get("nursery_class_slots"),
-            "school_places": caps.get("school_places"),
-            "has_nursery_class_col": "nursery_class_slots" in cols,
-            "address": str(row[cols["address"]]).strip() if "address" in cols else "",
-            "note": str(row[cols["note"]]).strip() if "note" in cols else "",
-            "source_file": path.name,
-            "source_row": int(rownum[i]),
-            "_x": lon[i], "_y": lat[i], "_i": i,
-        })
-    facilities = _to_frame(records, file_coords, crs)
+    rows = _RowChecks(df, path)
+    rows.check_coordinates(cols, projected=not _is_lonlat_system(file_coords))
+    kinds = rows.check_kinds(cols, kind)
+    caps = rows.check_capacities(cols)
+    ownership = rows.check_ownership(cols)
+    rows.check_shares(cols, kinds, caps)
+    keep = rows.alive
+    text = {f: _text_column(df, cols, f, keep) for f in ("id", "name", "address", "note")}
+    rownum = rows.rownum[keep]
+    table = pd.DataFrame({
+        "facility_id": np.where(text["id"] != "", text["id"], [f"{path.stem}:{r}" for r in rownum]),
+        "name": np.where(text["name"] != "", text["name"], [f"(unnamed, {path.name} row {r})" for r in rownum]),
+        "kind": kinds[keep],
+        **{c: caps[c][keep] for c in CAPACITY_FIELDS},
+        "ownership": ownership[keep],
+        "has_nursery_class_col": "nursery_class_slots" in cols,
+        "address": text["address"],
+        "note": text["note"],
+        "source_file": path.name,
+        "source_row": rownum,
+        "_x": rows.lon[keep], "_y": rows.lat[keep], "_i": np.flatnonzero(keep),
+    })
+    facilities = _to_frame(table, file_coords, crs)
     if len(facilities):
         facilities, dropped = _drop_outside(facilities, area)
-        for _, r in dropped.iterrows():
-            reject(r["_i"], f"{cols['lon']}/{cols['lat']}", f"{r['_x']}, {r['_y']}",
-                   "outside the study area; check the coordinate system (`coords`) or remove the row")
+        rows.add(dropped["_i"].to_numpy(), f"{cols['lon']}/{cols['lat']}",
+                 [f"{x}, {y}" for x, y in zip(dropped["_x"], dropped["_y"])],
+                 "outside the study area; check the coordinate system (`coords`) or remove the row")
         facilities, dups = _drop_duplicates(facilities, duplicate_tolerance_m)
-        for _, r in dups.iterrows():
-            reject(r["_i"], cols.get("name", "name"), r["name"],
-                   f"duplicate of row {r['_dup_of']} (same kind and name within {duplicate_tolerance_m:g} m)")
+        rows.add(dups["_i"].to_numpy(), cols.get("name", "name"), dups["name"].to_numpy(),
+                 [f"duplicate of row {r} (same kind and name within {duplicate_tolerance_m:g} m)"
+                  for r in dups["_dup_of"]])
     facilities = facilities.drop(columns=["_x", "_y", "_i"], errors="ignore").reset_index(drop=True)
-    rejects_df = pd.DataFrame(rejects, columns=["file", "row", "column", "value", "reason"]).sort_values("row", kind="stable")
+    missing = [f for f in OPTIONAL_FIELDS if f not in cols]
+    facilities.attrs["optional_columns_missing"] = {path.name: missing}
+    rejects_df = rows.rejects()
     log.info("gazetteer %s: %d rows read, %d kept, %d rejected", path.name, len(df), len(facilities), len(rejects_df))
-    return facilities, rejects_df.reset_index(drop=True)
+    if missing:
+        log.info("gazetteer %s has no %s column: indicators on them are not assessable from this file",
+                 path.name, ", ".join(OPTIONAL_FIELDS[f] for f in missing))
+    return facilities, rejects_df
+
+
+class _RowChecks:
+    """The row-level checks of one gazetteer, vectorised: each check rejects the rows still
+    alive that fail it, so every row gets at most one reason (the first check it fails), in
+    the order the loader always used (coordinates, kind, capacity, ownership, shares).
+
+    Done on whole columns (and on the distinct values of a column for the parsers) rather
+    than row by row: a 200,000-row list is checked in about a second (scripts/bench_gazetteer.py).
+    """
+
+    def __init__(self, df: pd.DataFrame, path: Path):
+        self.df, self.path = df, path
+        self.n = len(df)
+        self.rownum = np.arange(self.n) + 2
+        self.alive = np.ones(self.n, dtype=bool)
+        self._parts: list[pd.DataFrame] = []
+        self.lon = self.lat = np.full(self.n, np.nan)
+
+    def add(self, idx, column, value, reason) -> None:
+        """Reject rows at positions ``idx`` (scalars or arrays per row for the other fields)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if len(idx) == 0:
+            return
+        self.alive[idx] = False
+        value = np.broadcast_to(np.asarray(value, dtype=object), idx.shape) if np.ndim(value) == 0 else value
+        self._parts.append(pd.DataFrame({
+            "file": self.path.name, "row": self.rownum[idx], "column": column,
+            "value": ["" if v is None else str(v) for v in value], "reason": reason}))
+
+    def fail(self, mask, column, value, reason) -> None:
+        """Reject the alive rows where ``mask`` is true; array arguments are per row of the file."""
+        mask = mask & self.alive
+        idx = np.flatnonzero(mask)
+        pick = (lambda a: a[idx] if isinstance(a, np.ndarray) and a.shape == (self.n,) else a)
+        self.add(idx, pick(column), pick(value), pick(reason))
+
+    def rejects(self) -> pd.DataFrame:
+        cols = ["file", "row", "column", "value", "reason"]
+        if not self._parts:
+            return pd.DataFrame(columns=cols)
+        out = pd.concat(self._parts, ignore_index=True)[cols]
+        return out.sort_values("row", kind="stable").reset_index(drop=True)
+
+    def check_coordinates(self, cols: dict, *, projected: bool) -> None:
+        df = self.df
+        lon_raw = df[cols["lon"]].astype(str).str.strip().to_numpy(dtype=object)
+        lat_raw = df[cols["lat"]].astype(str).str.strip().to_numpy(dtype=object)
+        lon = pd.to_numeric(pd.Series(lon_raw), errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(pd.Series(lat_raw), errors="coerce").to_numpy(dtype=float)
+        self.lon, self.lat = lon, lat
+        lon_missing = np.isin(lon_raw, ["", "nan"])
+        lat_missing = np.isin(lat_raw, ["", "nan"])
+        self.fail(lon_missing | lat_missing, np.where(lon_missing, cols["lon"], cols["lat"]).astype(object), "",
+                  "missing coordinate")
+        lon_nan = np.isnan(lon)
+        raw = np.where(lon_nan, df[cols["lon"]].to_numpy(dtype=object), df[cols["lat"]].to_numpy(dtype=object))
+        self.fail(lon_nan | np.isnan(lat), np.where(lon_nan, cols["lon"], cols["lat"]).astype(object), raw,
+                  "coordinate is not a number")
+        if projected:
+            return
+        both = f"{cols['lon']}/{cols['lat']}"
+        pair = np.char.add(np.char.add(lon_raw.astype(str), ", "), lat_raw.astype(str)).astype(object)
+        with np.errstate(invalid="ignore"):
+            lon_ok, lat_ok = (lon >= -90) & (lon <= 90), (lat >= -90) & (lat <= 90)
+            self.fail(lon_ok & ~lat_ok, both, pair, "longitude and latitude look swapped; swap the two columns")
+            self.fail(~((lon >= -180) & (lon <= 180) & lat_ok), both, pair, "coordinate out of range for degrees")
+
+    def check_kinds(self, cols: dict, kind: str | None) -> np.ndarray:
+        """The normalised kind of every row (None where rejected)."""
+        values = (self.df[cols["kind"]].to_numpy(dtype=object) if "kind" in cols
+                  else np.full(self.n, kind, dtype=object))
+        default = normalise_kind(kind) if kind else None
+
+        def one(v):
+            return normalise_kind(v) or (default if kind and not str(v).strip() else None)
+
+        out = _map_distinct(values, one)
+        bad = np.array([k is None for k in out])
+        allowed = ", ".join(f"{v.zh}/{v.key}" for v in KINDS.values())
+        reasons = np.array([(not_facility(v) or f"unknown facility kind; use one of {allowed}") if b else ""
+                            for v, b in zip(values, bad & self.alive)], dtype=object)
+        self.fail(bad, cols.get("kind", "kind"), values, reasons)
+        return out
+
+    def check_capacities(self, cols: dict) -> dict[str, np.ndarray]:
+        """Every capacity column parsed (NaN where empty, missing or rejected); "120张" read with a
+        warning naming the row (the first 20 rows by name, then one line with the count)."""
+        out = {}
+        warned = 0
+        for field in CAPACITY_FIELDS:
+            if field not in cols:
+                out[field] = np.full(self.n, np.nan)
+                continue
+            cells = self.df[cols[field]].to_numpy(dtype=object)
+            parsed = _map_distinct(cells, lambda v: (*parse_capacity(v), capacity_has_unit(v)))
+            ok = np.array([p[1] for p in parsed], dtype=bool)
+            self.fail(~ok, cols[field], cells, f"{field} is not a number (write digits, e.g. 120)")
+            out[field] = np.array([np.nan if p[0] is None else p[0] for p in parsed], dtype=float)
+            unit = np.flatnonzero(np.array([p[2] for p in parsed], dtype=bool) & self.alive)
+            for i in unit[: max(0, _MAX_ROW_WARNINGS - warned)]:
+                log.warning("%s row %d, column %s: %r read as %g", self.path.name, self.rownum[i], cols[field],
+                            str(cells[i]), out[field][i])
+            warned += len(unit)
+        if warned > _MAX_ROW_WARNINGS:
+            log.warning("%s: %d more capacity cells with a unit word after the number (e.g. 120张), read as the number",
+                        self.path.name, warned - _MAX_ROW_WARNINGS)
+        return out
+
+    def check_ownership(self, cols: dict) -> np.ndarray:
+        """``"public"``, ``"private"`` or ``""`` (empty cell or no column) per row; other text is a reject."""
+        if "ownership" not in cols:
+            return np.full(self.n, "", dtype=object)
+        cells = self.df[cols["ownership"]].to_numpy(dtype=object)
+        out = _map_distinct(cells, parse_ownership)
+        bad = np.array([o is None for o in out])
+        self.fail(bad, cols["ownership"], cells, _OWNERSHIP_REASON)
+        return np.array(["" if o is None else o for o in out], dtype=object)
+
+    def check_shares(self, cols: dict, kinds: np.ndarray, caps: dict) -> None:
+        """Refuse a row whose part exceeds its whole: 普惠托位数 > the row's 托位 (托班 places for a
+        kindergarten), or 护理型床位数 > 床位数. The row is rejected, as a capacity that is not a
+        number is: which of the two numbers is wrong cannot be told, and a share over 100 % would
+        be counted into the plan's share otherwise."""
+        is_kg = np.array([k == "kindergarten" for k in kinds])
+        whole = np.where(is_kg, caps["nursery_class_slots"], caps["slots"])
+        whole_col = np.where(is_kg, cols.get("nursery_class_slots", "托班"), cols.get("slots", "托位数")).astype(object)
+        for part, label in (("affordable_slots", None), ("nursing_beds", cols.get("beds", "床位数"))):
+            if part not in cols:
+                continue
+            w = whole if part == "affordable_slots" else caps["beds"]
+            wl = whole_col if part == "affordable_slots" else np.full(self.n, label, dtype=object)
+            with np.errstate(invalid="ignore"):
+                over = caps[part] > w
+            values = np.array([f"{a:g} > {b:g}" if o else "" for a, b, o in zip(caps[part], w, over)], dtype=object)
+            reasons = np.array([f"{cols[part]} exceeds {c} of the same row; correct one of the two" if o else ""
+                                for c, o in zip(wl, over)], dtype=object)
+            self.fail(over, cols[part], values, reasons)
+
+
+def _map_distinct(values: np.ndarray, fn) -> np.ndarray:
+    """``fn`` applied to each distinct value once (a long list repeats few distinct cells)."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    results = np.empty(len(uniques), dtype=object)
+    results[:] = [fn(u) for u in uniques]
+    return results[codes]
+
+
+def _text_column(df: pd.DataFrame, cols: dict, field: str, keep: np.ndarray) -> np.ndarray:
+    if field not in cols:
+        return np.full(int(keep.sum()), "", dtype=object)
+    return df[cols[field]].astype(str).str.strip().to_numpy(dtype=object)[keep]
+
+
+_OWNERSHIP = {
+    "public": ("公办", "公立", "国有", "政府", "public"),
+    "private": ("民办", "私立", "民营", "private"),
+}
+_OWNERSHIP_REASON = ("ownership not understood; write 公办 (public: also 公立, 国有, 政府) or 民办 (private: also "
+                     "私立, 民营); a mixed form such as 公办民营 must be written as the plan counts it")
+
+
+def parse_ownership(value) -> str | None:
+    """``"public"``, ``"private"``, ``""`` for an empty cell, None for text that is neither.
+
+    A cell holding words of one side only is that side ("公办幼儿园" is public, "Private" is
+    private). A cell holding both (公办民营, 民办公助: publicly built, privately run) is not
+    guessed: the plans' 公办/普惠 shares count them differently city by city, so it is a reject
+    telling the user to write the side the plan counts.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    text = str(value).strip().lower()
+    if text in ("", "nan"):
+        return ""
+    sides = {side for side, words in _OWNERSHIP.items() if any(w in text for w in words)}
+    return sides.pop() if len(sides) == 1 else None
+
+
+def missing_optional_columns(frames) -> dict[str, list[str]]:
+    """For each optional field (:data:`OPTIONAL_FIELDS`), the gazetteer files that have no column for it.
+
+    ``frames`` are facilities tables as :func:`load_facilities` returns them (read from their
+    ``attrs["optional_columns_missing"]``, which ``pd.concat`` does not keep: call this on the
+    tables before concatenating them). A field whose list names every file is not assessable
+    ("the gazetteer has no 普惠托位数 column"), never 0 %; a field missing from some files only
+    is assessable on the others' facilities, and the indicator should say which files lack it.
+    """
+    out: dict[str, list[str]] = {f: [] for f in OPTIONAL_FIELDS}
+    for frame in frames:
+        for file, fields in frame.attrs.get("optional_columns_missing", {}).items():
+            for f in fields:
+                out[f].append(file)
+    return out
 
 
 def _is_lonlat_system(system: str) -> bool:
     return named_system(system) is not None or CRS(system).is_geographic
 
 
-def _to_frame(records: list[dict], file_coords: str, crs) -> gpd.GeoDataFrame:
-    columns = ["facility_id", "name", "kind", "serves", "beds", "slots", "nursery_class_slots", "school_places",
+def _to_frame(df: pd.DataFrame, file_coords: str, crs) -> gpd.GeoDataFrame:
+    columns = ["facility_id", "name", "kind", "serves", *CAPACITY_FIELDS, "ownership",
                "capacity", "counts_as", "capacity_status", "address", "note", "source_file", "source_row",
                "_x", "_y", "_i"]
-    if not records:
+    if df.empty:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
-    df = pd.DataFrame(records)
+    df = df.reset_index(drop=True)
     if named_system(file_coords) is not None:
         x, y = to_wgs84(df["_x"].to_numpy(), df["_y"].to_numpy(), file_coords)
         src = "EPSG:4326"
@@ -332,7 +508,7 @@ def _to_frame(records: list[dict], file_coords: str, crs) -> gpd.GeoDataFrame:
         x, y, src = df["_x"].to_numpy(), df["_y"].to_numpy(), file_coords
     tx = Transformer.from_crs(src, crs, always_xy=True)
     px, py = tx.transform(x, y)
-    for c in ("beds", "slots", "nursery_class_slots", "school_places"):
+    for c in CAPACITY_FIELDS:
         df[c] = pd.to_numeric(df[c], errors="coerce")
     counted = [counted_capacity(r) for r in df.itertuples()]
     df["serves"] = [c[0] for c in counted]
@@ -373,16 +549,64 @@ def _drop_outside(fac: gpd.GeoDataFrame, area):
 
 
 def _drop_duplicates(fac: gpd.GeoDataFrame, tol_m: float):
+    """Split ``fac`` into (kept, duplicates); a duplicate's ``_dup_of`` is the row it repeats."""
+    xy = shapely.get_coordinates(fac.geometry.values)
+    dup_of = duplicate_of(fac["kind"].to_numpy(), fac["name"].to_numpy(), xy[:, 0], xy[:, 1], tol_m)
+    dup = dup_of >= 0
     fac = fac.copy()
-    fac["_dup_of"] = -1
-    tree = shapely.STRtree(fac.geometry.values)
-    a, b = tree.query(fac.geometry.values, predicate="dwithin", distance=tol_m)
-    names = fac["name"].to_numpy()
-    kinds = fac["kind"].to_numpy()
-    rows = fac["source_row"].to_numpy()
-    dup = np.zeros(len(fac), dtype=bool)
-    for i, j in zip(a, b):
-        if i < j and not dup[i] and kinds[i] == kinds[j] and names[i] == names[j]:
-            dup[j] = True
-            fac.iat[j, fac.columns.get_loc("_dup_of")] = rows[i]
+    fac["_dup_of"] = np.where(dup, fac["source_row"].to_numpy()[np.maximum(dup_of, 0)], -1)
     return fac[~dup].drop(columns="_dup_of"), fac[dup]
+
+
+def duplicate_of(kind, name, x, y, tol_m: float) -> np.ndarray:
+    """For each row, the position of the earlier kept row it repeats, or -1 if it is kept.
+
+    The rule, in file order: a row is a duplicate of the earliest *kept* row of the same kind
+    and name within ``tol_m`` metres (distance <= ``tol_m``); otherwise it is kept. A row that
+    is itself a duplicate is never the original of another (no chains: A, B 8 m apart and C
+    8 m beyond B keep A and C for a 10 m tolerance).
+
+    Linear in the rows (issue 19: the pairwise search took 13.8 GB at 100,000 rows of a list
+    repeated, since every copy paired with every other copy at the same point):
+
+    1. Exact repeats (same kind, name and coordinates) are grouped by hashing; only the first
+       of each group takes part in step 2, and the others repeat what it repeats (or it, when
+       it is kept): the earliest kept row within ``tol_m`` of a point is the same for every
+       row at that point, because rows kept later come later in the file.
+    2. The distinct points whose kind and name occur more than once are walked in file order
+       on a grid of ``tol_m`` cells; a point looks for kept rows of its kind and name in the
+       3 x 3 cells around it. Kept rows of one kind and name are more than ``tol_m`` apart,
+       so a cell holds at most a handful: the walk is linear however many rows pile up.
+    """
+    n = len(x)
+    out = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return out
+    key = pd.factorize(pd.Series(kind, dtype=object).astype(str) + "\x00" + pd.Series(name, dtype=object).astype(str))[0]
+    group = pd.DataFrame({"k": key, "x": x, "y": y}).groupby(["k", "x", "y"], sort=False).ngroup().to_numpy()
+    _, first = np.unique(group, return_index=True)  # first position of each distinct (key, point)
+    rep = first[group]
+    reps = np.sort(first)
+    # only keys seen at more than one distinct point can hold a near (not exact) duplicate
+    multi = np.bincount(key[reps], minlength=key.max() + 1)[key[reps]] > 1
+    if tol_m > 0 and multi.any():
+        kept: dict[tuple[int, int, int], list[int]] = {}
+        tol2 = tol_m * tol_m
+        cx = np.floor(x / tol_m).astype(np.int64)
+        cy = np.floor(y / tol_m).astype(np.int64)
+        for i in reps[multi].tolist():
+            k, gx, gy, xi, yi = int(key[i]), int(cx[i]), int(cy[i]), x[i], y[i]
+            best = -1
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    for j in kept.get((k, gx + dx, gy + dy), ()):
+                        if (x[j] - xi) ** 2 + (y[j] - yi) ** 2 <= tol2 and (best < 0 or j < best):
+                            best = j
+            if best < 0:
+                kept.setdefault((k, gx, gy), []).append(i)
+            else:
+                out[i] = best
+    copies = rep != np.arange(n)
+    target = rep[copies]
+    out[copies] = np.where(out[target] >= 0, out[target], target)
+    return out

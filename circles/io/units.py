@@ -3,18 +3,22 @@
 Contract of what comes back: GeoDataFrame with ``unit_id`` (unique str), ``unit_name``,
 ``parent`` (the street/district the unit lies in: a ``parent``/``街道`` column of the file,
 or the ``units.parents`` polygon holding most of it; ``""`` when unknown), Polygon/MultiPolygon
-geometry in the study's metric CRS, valid.
+geometry in the study's metric CRS, valid. ``attrs["repairs"]``: one dict per unit whose
+invalid polygon was repaired (see :func:`repair_units`), ``[]`` when none was; with
+``invalid="refuse"`` an invalid polygon stops the run instead, naming each unit and where.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
 from circles.io.vector import read_vector
 from circles.errors import InputFileError
@@ -33,12 +37,31 @@ def load_units(
     area=None,
     name_column: str | None = None,
     code_column: str | None = None,
+    invalid: str = "repair",
 ) -> gpd.GeoDataFrame:
-    """Read community/street polygons; repair invalid geometry; clip to ``area`` if given.
+    """Read community/street polygons; repair (or refuse) invalid geometry; clip to ``area`` if given.
 
     A unit that does not overlap ``area`` is dropped and logged; if none overlaps, the
     file is refused (a wrong CRS is the usual cause).
+
+    Parameters
+    ----------
+    invalid
+        What to do with an invalid polygon (study key ``[units] invalid``): ``"repair"``
+        (default) repairs it with ``shapely.make_valid`` and records the repair (below);
+        ``"refuse"`` stops with one line naming each invalid unit, the defect and where it
+        is (lon/lat), and the fix.
+
+    Returns
+    -------
+    GeoDataFrame
+        See the module docstring. ``units.attrs["repairs"]`` lists one dict per repaired
+        unit (empty list when none was repaired), see :func:`repair_units`: the pipeline
+        reports them and counts the people in each ``dropped`` geometry, who are in no unit
+        after the repair.
     """
+    if invalid not in ("repair", "refuse"):
+        raise ValueError(f"invalid must be 'repair' or 'refuse', not {invalid!r}")
     path = Path(path)
     gdf = read_vector(path, "units.path")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
@@ -51,15 +74,26 @@ def load_units(
     for given, label in ((name_column, "name_column"), (code_column, "code_column")):
         if given and given not in gdf.columns:
             raise InputFileError(f"{path}: `units.{label}` = {given!r} is not a column; columns are {list(gdf.columns)}")
-    n_invalid = int((~gdf.geometry.is_valid).sum())
-    if n_invalid:
-        log.warning("units %s: repaired %d invalid geometries", path.name, n_invalid)
-        gdf["geometry"] = [_polygonal(g) for g in shapely.make_valid(gdf.geometry.values)]
+    ids = gdf[code_col].astype(str).to_numpy() if code_col else np.array([f"U{i + 1:03d}" for i in range(len(gdf))])
+    names = gdf[name_col].astype(str).to_numpy() if name_col else np.array([f"unit {i + 1}" for i in range(len(gdf))])
+    repaired, repairs = repair_units(gdf.geometry, ids, names, crs=crs)
+    if repairs and invalid == "refuse":
+        listed = "; ".join(f"{r['unit_id']} {r['unit_name']}: {r['reason']} at lon {r['lon']:.6f}, lat {r['lat']:.6f}"
+                           for r in repairs)
+        raise InputFileError(
+            f"{path}: {len(repairs)} invalid unit polygon{'s' if len(repairs) > 1 else ''} ({listed}); fix the "
+            "outline in the file (e.g. QGIS Vector > Geometry Tools > Check Validity, then redraw the crossing "
+            "edges) or set `invalid = \"repair\"` in [units] to have them repaired and reported"
+        )
+    if repairs:
+        log.warning("units %s: repaired %d invalid geometr%s: %s", path.name, len(repairs),
+                    "y" if len(repairs) == 1 else "ies", "; ".join(describe_repair(r) for r in repairs))
+        gdf = gdf.set_geometry(repaired)
     gdf = gdf.to_crs(crs)
     units = gpd.GeoDataFrame(
         {
-            "unit_id": gdf[code_col].astype(str).values if code_col else [f"U{i + 1:03d}" for i in range(len(gdf))],
-            "unit_name": gdf[name_col].astype(str).values if name_col else [f"unit {i + 1}" for i in range(len(gdf))],
+            "unit_id": ids,
+            "unit_name": names,
             "parent": gdf[parent_col].fillna("").astype(str).values if parent_col else "",
         },
         geometry=gdf.geometry.values,
@@ -82,7 +116,104 @@ def load_units(
         if empty.any():
             log.info("units %s: %d units outside the study area left out", path.name, int(empty.sum()))
         units = units[~empty].reset_index(drop=True)
+    units.attrs["repairs"] = repairs
     return units
+
+
+def repair_units(geometry: gpd.GeoSeries, ids, names, *, crs) -> tuple[gpd.GeoSeries, list[dict]]:
+    """Repair the invalid polygons of ``geometry`` (in its own CRS); return (geometry, repairs).
+
+    Each repair is a dict:
+
+    - ``unit_id``, ``unit_name``;
+    - ``reason``: the defect as GEOS names it (``"Self-intersection"``, ``"Ring Self-intersection"``,
+      ``"Hole lies outside shell"``...), from ``shapely.is_valid_reason``;
+    - ``lon``, ``lat`` (WGS84) and ``x``, ``y`` (in ``crs``): where the defect is (NaN if GEOS gives
+      no location);
+    - ``area_before_m2``: the area the outline encloses as drawn, every face of the noded shell
+      minus every face of the noded holes, whatever the winding (the shoelace area of a
+      bow-tie is 0, its lobes cancelling, so it is no measure); None when the outline encloses
+      nothing (a collapsed ring);
+    - ``area_after_m2``: the repaired unit's area;
+    - ``dropped``: the part of that enclosed area the repair left out (a region circled twice
+      becomes a hole under ``make_valid``'s even-odd rule), a geometry in ``crs``, possibly
+      empty; ``dropped_area_m2`` its area. People living there are in no unit after the repair.
+    - ``added_area_m2``: area the repair put in that the outline did not enclose (a hole
+      drawn across its shell).
+
+    Areas are in ``crs`` (the study's metric CRS). Computing the difference in the file's own
+    CRS and projecting it afterwards avoids slivers between two separately noded outlines.
+    """
+    geoms = geometry.values
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    if len(bad) == 0:
+        return geometry, []
+    reasons = shapely.is_valid_reason(geoms[bad])
+    fixed = np.array([_polygonal(g) for g in shapely.make_valid(geoms[bad])], dtype=object)
+    regions = np.array([_outline_region(g) for g in geoms[bad]], dtype=object)
+    dropped = np.array([r.difference(f) if not r.is_empty else shapely.Polygon() for r, f in zip(regions, fixed)],
+                       dtype=object)
+    added = np.array([f.difference(r) for r, f in zip(regions, fixed)], dtype=object)
+    to_m = (lambda a: gpd.GeoSeries(a, crs=geometry.crs).to_crs(crs))
+    regions_m, fixed_m, dropped_m, added_m = (to_m(a) for a in (regions, fixed, dropped, added))
+    where = [_LOCATION.match(r) for r in reasons]
+    loc_x = np.array([float(m.group(2)) if m else np.nan for m in where])
+    loc_y = np.array([float(m.group(3)) if m else np.nan for m in where])
+    lon, lat = Transformer.from_crs(geometry.crs, 4326, always_xy=True).transform(loc_x, loc_y)
+    px, py = Transformer.from_crs(geometry.crs, crs, always_xy=True).transform(loc_x, loc_y)
+    repairs = []
+    for k, i in enumerate(bad):
+        repairs.append({
+            "unit_id": str(ids[i]), "unit_name": str(names[i]),
+            "reason": where[k].group(1) if where[k] else str(reasons[k]),
+            "lon": float(lon[k]), "lat": float(lat[k]), "x": float(px[k]), "y": float(py[k]),
+            "area_before_m2": None if regions[k].is_empty else float(regions_m.iloc[k].area),
+            "area_after_m2": float(fixed_m.iloc[k].area),
+            "dropped_area_m2": float(dropped_m.iloc[k].area),
+            "added_area_m2": float(added_m.iloc[k].area),
+            "dropped": dropped_m.iloc[k],
+        })
+    out = geometry.copy()
+    out.iloc[bad] = fixed
+    return out, repairs
+
+
+def repairs_table(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``units.attrs["repairs"]`` as a table, one row per repaired unit, the dropped part as geometry
+    (in the units' CRS): ready for a join with population points to count the people left out."""
+    cols = ["unit_id", "unit_name", "reason", "lon", "lat", "x", "y", "area_before_m2", "area_after_m2",
+            "dropped_area_m2", "added_area_m2"]
+    reps = units.attrs.get("repairs", [])
+    return gpd.GeoDataFrame({c: [r[c] for r in reps] for c in cols},
+                            geometry=[r["dropped"] for r in reps], crs=units.crs)
+
+
+def describe_repair(r: dict) -> str:
+    """One clause for the log and ``warnings``: which unit, what, where, the areas."""
+    before = "not measurable" if r["area_before_m2"] is None else f"{r['area_before_m2']:,.0f} m²"
+    return (f"{r['unit_id']} {r['unit_name']}: {r['reason']} at lon {r['lon']:.6f}, lat {r['lat']:.6f}; "
+            f"area enclosed {before}, after repair {r['area_after_m2']:,.0f} m², "
+            f"{r['dropped_area_m2']:,.0f} m² left out of every unit")
+
+
+_LOCATION = re.compile(r"^(.*?)\[\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)\s*\]\s*$")
+
+
+def _outline_region(geom):
+    """The area an invalid polygon's outline encloses as drawn (see :func:`repair_units`)."""
+    shells, holes = [], []
+    for poly in shapely.get_parts(geom):
+        shells.append(_faces(poly.exterior))
+        holes.extend(_faces(r) for r in poly.interiors)
+    region = shapely.union_all(shells)
+    return region.difference(shapely.union_all(holes)) if holes else region
+
+
+def _faces(ring):
+    """Union of the faces a (possibly self-crossing) ring closes."""
+    noded = shapely.node(shapely.LineString(ring.coords)) if len(ring.coords) >= 2 else shapely.LineString()
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    return shapely.union_all(faces) if len(faces) else shapely.Polygon()
 
 
 def grid_units(area, *, crs, cell_size_m: float = 1000.0, parents: gpd.GeoDataFrame | None = None,
