@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
+import re
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -59,7 +59,7 @@ BODY_PT = 9.5
 #: line height as a fraction of the page height for a given font size (1.45 x the size)
 _LINE = 1.45 / 72 / PAGE_IN[1]
 #: characters (Latin widths) of body text per page line
-LINE_CHARS = 112
+LINE_CHARS = 100
 
 #: the brief's own words (headings the page does not have); the rest come from circles/i18n.py
 WORDS = {
@@ -102,20 +102,27 @@ def _width(s: str) -> int:
 
 def wrap(text: str, width: int) -> list[str]:
     """Lines of at most ``width`` display columns (CJK characters count two), broken at spaces
-    where there are some, else between characters."""
+    between Latin words and between any two CJK characters (a Latin word longer than a line is
+    broken between letters)."""
     out: list[str] = []
     for para in str(text).split("\n"):
-        words = textwrap.wrap(para, width=max(1, width), break_long_words=False, break_on_hyphens=False) or [""]
-        for w in words:
-            line = ""
-            for c in w:
-                if _width(line + c) > width and line:
-                    out.append(line)
-                    line = c
-                else:
-                    line += c
-            out.append(line)
+        line = ""
+        for tok in _TOKENS.findall(para):
+            if _width(line + tok) <= width or not line.strip():
+                line += tok
+            else:
+                out.append(line.rstrip())
+                line = tok.lstrip()
+            while _width(line) > width:  # one token wider than the line
+                cut = next(k for k in range(len(line), 0, -1) if _width(line[:k]) <= width)
+                out.append(line[:cut])
+                line = line[cut:]
+        out.append(line.rstrip())
     return out
+
+
+#: a CJK character (or full-width punctuation), a run of other non-space characters, or spaces
+_TOKENS = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]+|\s+")
 
 
 class _Pages:
