@@ -56,7 +56,7 @@ def _check_brief(folder: Path, pdf: Path, lang: str) -> None:
     for r in s["targets"]["study"]:
         ind = r["indicator"]
 
-        def shown(x):
+        def shown(x, ind=ind):
             if x is None:
                 return "–"
             return f"{100 * x:.1f}%" if x <= 1 and "per_1000" not in ind else f"{x:.2f}"
