@@ -111,7 +111,7 @@
     var sec = el("div", { id: "circles-whatif" });
     panel.appendChild(sec);
     sec.appendChild(el("h4", { style: "margin:0 0 4px 0;font-size:14px" }, tr("whatif.title")));
-    sec.appendChild(el("div", { style: "color:#555" }, tr("whatif.help")));
+    sec.appendChild(el("div", { class: "circles-whatif-help", style: "color:#555" }, tr("whatif.help")));
     var bar = el("div", { style: "margin:4px 0" });
     var sel = el("select", { id: "circles-whatif-kind" });
     kinds.forEach(function (k) { sel.appendChild(el("option", { value: k }, D.kind_names[k] || k)); });
@@ -525,6 +525,73 @@
   var ul2 = el("ul", { style: "padding-left:18px;margin:2px 0" });
   D.credits.forEach(function (line) { ul2.appendChild(el("li", { class: "credit" }, line)); });
   cr.body.appendChild(ul2);
+
+  // ------------------------------------------------------------------ print (circles/assets/print.css)
+  // page 1 of a print is the map: a title and date, a north arrow and the credits go on it (print-only
+  // boxes; the legend and Leaflet's scale bar are there already); the suggested sites with their names
+  // join the panel, which prints after the map. Before printing, the map is fitted to the study area
+  // at the page's size; after, the screen view comes back.
+  var head = el("div", { id: "circles-print-head", class: "circles-print-only" });
+  head.appendChild(el("div", { class: "circles-print-title" }, document.title));
+  head.appendChild(el("div", { class: "circles-print-date" }, tr("print.date") + " " + new Date().toISOString().slice(0, 10)));
+  var north = el("div", { id: "circles-print-north", class: "circles-print-only" });
+  north.appendChild(el("span", { class: "circles-print-arrow" }, "↑"));
+  north.appendChild(document.createTextNode(tr("print.north")));
+  var creditBox = el("div", { id: "circles-print-credits", class: "circles-print-only" }, D.credits.join(" · "));
+  [head, north, creditBox].forEach(function (b) { mapEl.appendChild(b); });
+  if (W && W.candidates && W.candidates.lon.length) {
+    var S = W.candidates, ps = el("div", { id: "circles-print-sites", class: "circles-print-only" });
+    ps.appendChild(el("h4", { style: "margin:8px 0 2px 0" }, tr("rep.sites")));
+    var pt = el("table"), ph = el("tr");
+    ["#", tr("rep.kind"), tr("rep.name"), tr("rep.gain")].forEach(function (x) { ph.appendChild(el("th", null, x)); });
+    pt.appendChild(ph);
+    var order = [];
+    for (var si = 0; si < S.lon.length; si++) if (S.suggested[si]) order.push(si);
+    order.sort(function (a, b) { return (S.kind[a] < S.kind[b] ? -1 : S.kind[a] > S.kind[b] ? 1 : 0) || S.rank[a] - S.rank[b]; });
+    order.forEach(function (i) {
+      var r = el("tr", { class: "circles-print-site", "data-candidate": i });
+      r.appendChild(el("td", null, S.rank[i]));
+      r.appendChild(el("td", null, D.kind_names[S.kind[i]] || S.kind[i]));
+      r.appendChild(el("td", null, S.name[i]));
+      r.appendChild(el("td", null, D.gains && D.gains[i] !== null && D.gains[i] !== undefined ?
+        num(D.gains[i]) + " " + tr("rep.people") : "–"));
+      pt.appendChild(r);
+    });
+    ps.appendChild(pt);
+    var wsec = document.getElementById("circles-whatif");
+    if (wsec && wsec.nextSibling) panel.insertBefore(ps, wsec.nextSibling); else panel.appendChild(ps);
+  }
+  var screenView = null;
+  function studyBounds() {
+    var b = null;
+    map.eachLayer(function (l) {
+      if (l instanceof L.Polygon && l.options.pane !== "circles-context") {
+        b = b ? b.extend(l.getBounds()) : L.latLngBounds(l.getBounds().getSouthWest(), l.getBounds().getNorthEast());
+      }
+    });
+    return b;
+  }
+  function forPrint(on) {
+    if (on && !screenView) {
+      screenView = [map.getCenter(), map.getZoom(), map.options.zoomSnap];
+      map.options.zoomSnap = 0.1;  // the study fills the page, not the nearest whole zoom level
+      map.invalidateSize({ animate: false });
+      var b = studyBounds();
+      if (b) map.fitBounds(b, { animate: false, paddingTopLeft: [10, 56], paddingBottomRight: [10, 30] });
+    } else if (!on && screenView) {
+      map.options.zoomSnap = screenView[2];
+      map.invalidateSize({ animate: false });
+      map.setView(screenView[0], screenView[1], { animate: false });
+      screenView = null;
+    }
+  }
+  window.addEventListener("beforeprint", function () { forPrint(true); });
+  window.addEventListener("afterprint", function () { forPrint(false); });
+  if (window.matchMedia) {
+    var mq = window.matchMedia("print");
+    var onMq = function (e) { forPrint(e.matches); };
+    if (mq.addEventListener) mq.addEventListener("change", onMq); else if (mq.addListener) mq.addListener(onMq);
+  }
 
   var css = el("style", null,
     "#circles-planner td,#circles-planner th{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}" +
