@@ -46,12 +46,14 @@
   var control = window.circlesLayerControl || layerControl();
 
   // ------------------------------------------------------------------ offline context
-  var canvas = L.canvas({ padding: 0.2 });
   if (!map.getPane("circles-context")) {
     map.createPane("circles-context");
     map.getPane("circles-context").style.zIndex = 350;
     map.getPane("circles-context").style.pointerEvents = "none";
   }
+  // the renderer's own canvas goes in the context pane (below the overlays, no pointer events): in the
+  // overlay pane it lay over the units, facilities and candidate sites and took every click and hover
+  var canvas = L.canvas({ padding: 0.2, pane: "circles-context" });
   function addContext(gj, style, name, show) {
     if (!gj || !gj.features || !gj.features.length) return null;
     var layer = L.geoJSON(gj, { pane: "circles-context", renderer: canvas, style: style, interactive: false });
@@ -128,14 +130,6 @@
     sec.appendChild(unitList);
 
     var C = W.candidates, markers = [];
-    // the candidate circles get their own SVG renderer in a pane above the overlays: on the shared
-    // canvas stack the unit polygons' canvas (report.js) lay on top and took every click, so a grid
-    // candidate could not be chosen; an SVG root lets clicks between circles through to the units
-    if (!map.getPane("circles-candidates")) {
-      map.createPane("circles-candidates");
-      map.getPane("circles-candidates").style.zIndex = 450;
-    }
-    var candRenderer = L.svg({ pane: "circles-candidates" });
     var gridLayer = L.layerGroup(), sugLayer = L.layerGroup();
     function key(i, k) { return i + "|" + k; }
     function style(i) {
@@ -182,7 +176,7 @@
           sugLayer.addLayer(m);
         } else {
           m = L.circleMarker([C.lat[i], C.lon[i]], { radius: 5, weight: 1, color: "#555", fillColor: "#fff",
-            fillOpacity: 0.6, className: "circles-cand", renderer: candRenderer, pane: "circles-candidates" });
+            fillOpacity: 0.6, className: "circles-cand" });
           var t2 = el("div", null, tr("rep.candidate") + (C.name[i] ? ": " + C.name[i] : ""));
           m.bindTooltip(t2);
           m.on("click", function () { toggle(i, sel.value); });
