@@ -275,6 +275,8 @@ def site_rows(summary: dict, sites: gpd.GeoDataFrame, lang: str) -> list[list[st
     """The suggested sites: rank, kind, name (a generated name worded in ``lang``), capacity,
     gain (people newly covered; the joint model's objective share with four decimals), lon/lat WGS84."""
     rows = []
+    if sites.empty or "rank" not in sites:  # `circles score` sites nothing: an empty layer without columns
+        return rows
     joint = "joint" in (summary.get("siting") or {})
     for _, r in sites.sort_values(["kind", "rank"]).iterrows():
         name = str(r.get("name") or "")

@@ -122,6 +122,26 @@ def test_brief_in_the_other_language_remakes_the_why(demo_run):
     assert "beyond a 15-min walk" in text and "名老年人" not in text
 
 
+def test_report_pdf_of_a_score_folder_without_sites(tmp_path):
+    """`circles score` sites nothing: `circles report --pdf` still writes the brief, with no site rows."""
+    from typer.testing import CliRunner
+
+    from circles.cli import app
+
+    study, out = TESTDATA / "community_polygons.toml", tmp_path / "score"
+    r = CliRunner().invoke(app, ["score", str(study), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["report", str(study), "--out", str(out), "--pdf", "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    assert f"wrote {out / 'report.pdf'}" in " ".join(r.output.split())
+    pages = _pages(out / "report.pdf")
+    text = "\n".join(pages)
+    assert "Suggested new sites" in text and "lon, lat (WGS84)" not in text
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for w in s["worst_units"]:
+        assert str(w["unit_id"]) in _flat(text)
+
+
 def test_brief_without_outputs_names_the_missing_file(tmp_path):
     with pytest.raises(InputFileError, match=r"summary\.json: not found.*circles run"):
         write_brief(tmp_path)
