@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 from circles.chinacoords import wgs84_to_gcj02
+from circles.chosen import chosen_pairs, read_chosen_sites
+from circles.errors import InputFileError
 from circles.whatif import evaluate
 from conftest import ROOT
 
@@ -66,7 +68,7 @@ def _fetch(driver, element_id: str) -> str:
 
 
 @needs_browser
-def test_fragment_restores_the_choice_and_the_files_hold_it(demo_run):
+def test_fragment_restores_the_choice_and_the_files_hold_it(demo_run, tmp_path):
     res, folder = demo_run
     payload = json.loads((folder / "whatif.json").read_text(encoding="utf-8"))
     c = payload["candidates"]
@@ -85,6 +87,8 @@ def test_fragment_restores_the_choice_and_the_files_hold_it(demo_run):
         assert chosen == want
         assert frag.startswith("#sites=") and all(f"{i}:nursery" in frag for i in picks)
         panel = driver.execute_script(PANEL)
+        after = driver.execute_script("""return [...document.querySelectorAll('td.whatif-cov')].map(
+            t => [t.dataset.group, t.dataset.min, parseFloat(t.dataset.after)])""")
         text = _fetch(driver, "circles-whatif-csv")
         gj = json.loads(_fetch(driver, "circles-whatif-geojson"))
 
@@ -113,6 +117,14 @@ def test_fragment_restores_the_choice_and_the_files_hold_it(demo_run):
             key = f"{payload['siting_threshold_s'] / 60:g}min"
             alone = evaluate(payload, [(i, kind)])
             assert int(r["gain"]) == pytest.approx((alone["coverage"][g][key] - before["coverage"][g][key]) * tot, abs=1)
+        # read back in Python (circles.chosen, what `circles suggest --sites` reads): the same sites,
+        # and scored by the Python engine they give the page's after-state
+        (tmp_path / "chosen_sites.csv").write_text(text, encoding="utf-8")
+        back = read_chosen_sites(tmp_path / "chosen_sites.csv", payload)
+        assert sorted(chosen_pairs(back)) == want
+        scored = evaluate(payload, chosen_pairs(back))
+        for g, m, v in after:
+            assert v == pytest.approx(scored["coverage"][g][f"{float(m):g}min"], abs=1e-6)
         assert [f["properties"]["candidate_index"] for f in gj["features"]] == [int(r["candidate_index"]) for r in rows]
         assert all(f["geometry"]["coordinates"] == [f["properties"]["lon_wgs84"], f["properties"]["lat_wgs84"]]
                    for f in gj["features"])
@@ -147,3 +159,31 @@ def test_fragment_restores_the_choice_and_the_files_hold_it(demo_run):
         assert driver.execute_script("return document.getElementById('circles-whatif-csv')") is None
     finally:
         driver.quit()
+
+
+HEADER = ",".join(COLUMNS)
+
+
+@pytest.mark.parametrize("rows, match", [
+    (["x,a,nursery,150,114.2,30.6,114.2,30.6,1"], r"row 2, column candidate_index: 'x' is not a candidate number"),
+    (["0,a,spa,150,LON,LAT,0,0,1"], r"row 2, column kind: 'spa' is not a kind this run can site"),
+    (["0,a,nursery,150,LON,LAT,0,0,1", "0,b,nursery,150,LON,LAT,0,0,1"], r"row 3, column candidate_index: .*also on row 2"),
+    (["999999,a,nursery,150,0,0,0,0,1"], r"row 2, column candidate_index: 999999 is past this run's"),
+    (["0,a,nursery,150,114.0,30.0,0,0,1"], r"row 2, column lon_wgs84: candidate 0 is at .*another study or run"),
+])
+def test_chosen_csv_bad_rows_are_named(demo_run, tmp_path, rows, match):
+    _, folder = demo_run
+    payload = json.loads((folder / "whatif.json").read_text(encoding="utf-8"))
+    lon, lat = payload["candidates"]["lon"][0], payload["candidates"]["lat"][0]
+    f = tmp_path / "chosen.csv"
+    f.write_text("\n".join([HEADER] + [r.replace("LON", f"{lon:.6f}").replace("LAT", f"{lat:.6f}") for r in rows]),
+                 encoding="utf-8")
+    with pytest.raises(InputFileError, match=match):
+        read_chosen_sites(f, payload)
+
+
+def test_chosen_csv_without_the_key_columns(tmp_path):
+    f = tmp_path / "chosen.csv"
+    f.write_text("name,gain\na,1\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="no column candidate_index, kind"):
+        read_chosen_sites(f)
