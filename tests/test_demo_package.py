@@ -65,6 +65,9 @@ def test_wheel_holds_every_module_and_the_demo(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "circles").rglob("*.py") if "__pycache__" not in p.parts}
     assert modules - names == set(), "add the missing subpackage to [tool.setuptools] packages in pyproject.toml"
+    data = {p.relative_to(ROOT).as_posix() for d in ("assets", "presets") for p in (ROOT / "circles" / d).iterdir()
+            if p.is_file()}
+    assert "circles/assets/print.css" in data and data <= names
     demo = {f"circles/demo_data/{p.as_posix()}" for p in demo_files()}
     assert len(demo) == len(list((ROOT / "data" / "demo").rglob("*.*")))
     assert demo <= names
