@@ -294,6 +294,7 @@ def report(
     language: Optional[str] = typer.Option(None, "--lang", help="Page language: zh or en."),
     basemap: Optional[str] = typer.Option(None, "--basemap", help="none, osm or amap (GCJ-02)."),
     of: str = typer.Option("run", "--of", help="Whose outputs: run (maps/<name>/), score or suggest (<name>-<command>/)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf, the A4 brief (circles/brief.py)."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Rebuild report.html and the figures from a run's saved outputs, without recomputing.
@@ -314,11 +315,18 @@ def report(
             raise OutputError(f"{folder}: no saved outputs to rebuild from; run `circles {of} STUDY` first (or give --out)")
         data = read_report_data(folder, language=language, basemap=basemap)
         written = replace_files(folder, lambda tmp: write_report(data, tmp))
+        if pdf:
+            from circles.brief import write_brief
+
+            written = [*written, write_brief(folder, language=language)]
     except Exception as exc:
         _fail(exc, debug)
         return
     page = next((p for p in written if p.suffix == ".html"), folder / "report.html")
     console.print(f"wrote {page}", highlight=False)
+    for p in written:
+        if p.suffix == ".pdf":
+            console.print(f"wrote {p}", highlight=False)
 
 
 @app.command()
@@ -371,6 +379,27 @@ def _pct(x) -> str:
     import math
 
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+@app.command()
+def demo(
+    folder: Path = typer.Argument(..., help="New or empty folder to copy the demo study's files into."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Copy the embedded demo study (study.toml and its data) into FOLDER, as a template for your own.
+
+    Refuses a folder that is not empty. Example: circles demo my-city && circles run my-city/study.toml
+    """
+    _setup(debug, True)
+    from circles.demo import copy_demo
+
+    try:
+        written = copy_demo(folder)
+    except Exception as exc:
+        _fail(exc, debug)
+        return
+    console.print(f"copied {len(written)} files of the demo study into {folder}/; edit {folder}/study.toml, "
+                  f"then: circles run {folder}/study.toml", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -515,7 +515,7 @@ def inline_assets(m: folium.Map) -> folium.Map:
     m.default_js = []
     m.default_css = []
     css = "\n".join(assets.joinpath(f).read_text(encoding="utf-8")
-                    for f in ("leaflet.css", "MarkerCluster.css", "MarkerCluster.Default.css"))
+                    for f in ("leaflet.css", "MarkerCluster.css", "MarkerCluster.Default.css", "print.css"))
     js = [assets.joinpath(f).read_text(encoding="utf-8") for f in ("leaflet.js", "leaflet.markercluster.js", "report.js")]
     m.get_root().header.add_child(
         RawHTML(f"<style>{css}\n{_CSS}</style>\n" + "\n".join(f"<script>{j}</script>" for j in js)),

@@ -12,8 +12,13 @@
   var mapEl = document.querySelector(".folium-map");
   var map = window[mapEl.id];
 
+  // words this file added before circles/i18n.py had them (the catalogue's entry wins when present)
+  var OWN = { zh: { "whatif.export": "导出所选选址：", "whatif.link_bad": "链接中有 {n} 项无法识别，已忽略",
+                    "print.north": "北", "print.date": "打印日期" },
+              en: { "whatif.export": "Export the chosen sites:", "whatif.link_bad": "{n} entries of the link not understood: left out",
+                    "print.north": "N", "print.date": "Printed" } };
   function tr(key, fields) {
-    var s = T[key] || key;
+    var s = T[key] || (OWN[D.lang] || OWN.en)[key] || key;
     if (fields) for (var k in fields) s = s.split("{" + k + "}").join(String(fields[k]));
     return s;
   }
@@ -41,12 +46,14 @@
   var control = window.circlesLayerControl || layerControl();
 
   // ------------------------------------------------------------------ offline context
-  var canvas = L.canvas({ padding: 0.2 });
   if (!map.getPane("circles-context")) {
     map.createPane("circles-context");
     map.getPane("circles-context").style.zIndex = 350;
     map.getPane("circles-context").style.pointerEvents = "none";
   }
+  // the renderer's own canvas goes in the context pane (below the overlays, no pointer events): in the
+  // overlay pane it lay over the units, facilities and candidate sites and took every click and hover
+  var canvas = L.canvas({ padding: 0.2, pane: "circles-context" });
   function addContext(gj, style, name, show) {
     if (!gj || !gj.features || !gj.features.length) return null;
     var layer = L.geoJSON(gj, { pane: "circles-context", renderer: canvas, style: style, interactive: false });
@@ -106,7 +113,7 @@
     var sec = el("div", { id: "circles-whatif" });
     panel.appendChild(sec);
     sec.appendChild(el("h4", { style: "margin:0 0 4px 0;font-size:14px" }, tr("whatif.title")));
-    sec.appendChild(el("div", { style: "color:#555" }, tr("whatif.help")));
+    sec.appendChild(el("div", { class: "circles-whatif-help", style: "color:#555" }, tr("whatif.help")));
     var bar = el("div", { style: "margin:4px 0" });
     var sel = el("select", { id: "circles-whatif-kind" });
     kinds.forEach(function (k) { sel.appendChild(el("option", { value: k }, D.kind_names[k] || k)); });
@@ -297,8 +304,149 @@
           pct(r.units[u].cov["infants_" + ts])));
         unitList.appendChild(li);
       });
+      keepChoice(list);
     }
-    render();
+
+    // ---------------------------------------------------------------- the choice kept: link and files
+    // The URL fragment holds the chosen sites, so a bookmark or a shared link restores them:
+    // "#sites=3,17,120:nursery", candidate indices into the what-if payload, each with ":kind" when
+    // the kind is not the candidate's own (a grid candidate, or another kind at a suggested site).
+    // Entries the page cannot use (no such candidate or kind) are left out with a note giving the count.
+    function fragmentOf(list) {
+      return list.slice().sort(function (a, b) { return a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0); })
+        .map(function (x) { return x[1] === C.kind[x[0]] ? String(x[0]) : x[0] + ":" + x[1]; }).join(",");
+    }
+    function parseFragment(hash) {
+      var m = /(?:^#|&)sites=([^&]*)/.exec(hash || ""), out = [], bad = 0;
+      if (!m) return null;
+      decodeURIComponent(m[1]).split(",").forEach(function (tok) {
+        if (!tok) return;
+        var parts = tok.split(":"), i = Number(parts[0]), kind = parts.length > 1 ? parts[1] : C.kind[i];
+        if (parts.length > 2 || !/^[0-9]+$/.test(parts[0]) || i >= C.lon.length || !kind ||
+            !Object.prototype.hasOwnProperty.call(W.kinds, kind)) { bad++; return; }
+        out.push([i, kind]);
+      });
+      return { sites: out, bad: bad };
+    }
+    var linkNote = el("div", { id: "circles-whatif-link-note", style: "color:#b2182b" });
+    var exportBar = el("div", { id: "circles-whatif-export", style: "margin:4px 0" });
+    sec.insertBefore(linkNote, covTable);
+    sec.insertBefore(exportBar, covTable);
+    var applying = false, lastHash = null;
+    function writeHash(h) {
+      lastHash = h;
+      var url = location.href.split("#")[0] + h;
+      try { history.replaceState(null, "", url); } catch (e) { location.replace(url); }
+    }
+    function applyFragment() {
+      var got = parseFragment(location.hash);
+      if (!got) return;
+      applying = true;
+      chosen = {};
+      got.sites.forEach(function (x) { chosen[key(x[0], x[1])] = x; });
+      for (var j = 0; j < C.lon.length; j++) refreshMarker(j);
+      linkNote.textContent = got.bad ? tr("whatif.link_bad", { n: got.bad }) : "";
+      if (got.bad) console.warn("circles: " + got.bad + " entries of the link's #sites= not understood");
+      render();
+      applying = false;
+    }
+    window.addEventListener("hashchange", function () { if (location.hash !== lastHash) applyFragment(); });
+
+    // coordinates: the page draws in WGS84, or in GCJ-02 over a Chinese base map (D.gcj02); the files
+    // give both (circles/chinacoords.py: the published forward formula, the inverse by fixed point)
+    function gcjDelta(lon, lat) {
+      if (lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271) return [0, 0];
+      var A = 6378245.0, EE = 0.00669342162296594323, PI = Math.PI, x = lon - 105.0, y = lat - 35.0;
+      var dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x)) +
+        (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0 +
+        (20.0 * Math.sin(y * PI) + 40.0 * Math.sin(y / 3.0 * PI)) * 2.0 / 3.0 +
+        (160.0 * Math.sin(y / 12.0 * PI) + 320.0 * Math.sin(y * PI / 30.0)) * 2.0 / 3.0;
+      var dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x)) +
+        (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0 +
+        (20.0 * Math.sin(x * PI) + 40.0 * Math.sin(x / 3.0 * PI)) * 2.0 / 3.0 +
+        (150.0 * Math.sin(x / 12.0 * PI) + 300.0 * Math.sin(x / 30.0 * PI)) * 2.0 / 3.0;
+      var radlat = lat / 180.0 * PI, magic = 1.0 - EE * Math.sin(radlat) * Math.sin(radlat), sm = Math.sqrt(magic);
+      return [(dlon * 180.0) / (A / sm * Math.cos(radlat) * PI), (dlat * 180.0) / ((A * (1.0 - EE)) / (magic * sm) * PI)];
+    }
+    function toGcj(lon, lat) { var d = gcjDelta(lon, lat); return [lon + d[0], lat + d[1]]; }
+    function fromGcj(lon, lat) {
+      var w = [lon, lat];
+      for (var it = 0; it < 30; it++) {
+        var f = toGcj(w[0], w[1]), e0 = f[0] - lon, e1 = f[1] - lat;
+        w = [w[0] - e0, w[1] - e1];
+        if (Math.abs(e0) < 1e-10 && Math.abs(e1) < 1e-10) break;
+      }
+      return w;
+    }
+    // gain: people of the group the kind serves newly within the siting threshold were this site built
+    // alone (on top of today's facilities), from the engine; the run's "gain" of a suggested site is its
+    // share of the set the solver chose, so the two agree only for a site that adds to no other
+    var groupPop = {};
+    Object.keys(W.weights).forEach(function (g) {
+      var a = CirclesWhatIf.decode(W.weights[g], Float32Array), s = 0;
+      for (var q = 0; q < a.length; q++) s += a[q];
+      groupPop[g] = s;
+    });
+    var gainKey = String(W.siting_threshold_s / 60) + "min";
+    if (W.thresholds_s.indexOf(W.siting_threshold_s) < 0) gainKey = String(Math.max.apply(null, W.thresholds_s) / 60) + "min";
+    function gainOf(i, kind) {
+      var g = W.kind_serves[kind], r = engine.evaluate([[i, kind]]);
+      return Math.round((r.study.coverage[g][gainKey] - before.study.coverage[g][gainKey]) * groupPop[g]);
+    }
+    var COLUMNS = ["candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain"];
+    function siteRows(list) {
+      return list.slice().sort(function (a, b) { return a[0] - b[0] || (a[1] < b[1] ? -1 : 1); }).map(function (x) {
+        var i = x[0], kind = x[1], lon = C.lon[i], lat = C.lat[i];
+        var wgs = D.gcj02 ? fromGcj(lon, lat) : [lon, lat], gcj = D.gcj02 ? [lon, lat] : toGcj(lon, lat);
+        var cap = (C.kind[i] === kind && C.capacity[i]) ? C.capacity[i] : W.kinds[kind].capacity;
+        return { candidate_index: i, name: C.name[i] || "", kind: kind, capacity: cap,
+          lon_wgs84: +wgs[0].toFixed(6), lat_wgs84: +wgs[1].toFixed(6), lon_gcj02: +gcj[0].toFixed(6),
+          lat_gcj02: +gcj[1].toFixed(6), gain: gainOf(i, kind) };
+      });
+    }
+    function csvCell(v) {
+      var s = String(v);
+      if (typeof v === "string" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;  // not a formula in a spreadsheet
+      return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+    }
+    function csvText(rows) {
+      return [COLUMNS.join(",")].concat(rows.map(function (r) {
+        return COLUMNS.map(function (c) { return csvCell(r[c]); }).join(",");
+      })).join("\r\n") + "\r\n";
+    }
+    function geojsonText(rows) {
+      return JSON.stringify({ type: "FeatureCollection", features: rows.map(function (r) {
+        var props = {};
+        COLUMNS.forEach(function (c) { props[c] = r[c]; });
+        return { type: "Feature", geometry: { type: "Point", coordinates: [r.lon_wgs84, r.lat_wgs84] }, properties: props };
+      }) });
+    }
+    var urls = [];
+    function keepChoice(list) {
+      if (!applying) {
+        var frag = fragmentOf(list);
+        var h = frag ? "#sites=" + frag : "";
+        if (h !== (location.hash || "")) writeHash(h);
+        linkNote.textContent = "";
+      }
+      urls.forEach(function (u) { URL.revokeObjectURL(u); });
+      urls = [];
+      exportBar.textContent = "";
+      if (!list.length) return;
+      var rows = siteRows(list);
+      exportBar.appendChild(document.createTextNode(tr("whatif.export") + " "));
+      [["csv", csvText(rows), "text/csv;charset=utf-8", "\ufeff"], ["geojson", geojsonText(rows), "application/geo+json", ""]]
+        .forEach(function (f) {
+          var u = URL.createObjectURL(new Blob([f[3] + f[1]], { type: f[2] }));
+          urls.push(u);
+          var a = el("a", { id: "circles-whatif-" + f[0], href: u, download: "chosen_sites." + f[0],
+            style: "margin-right:8px" }, f[0].toUpperCase());
+          exportBar.appendChild(a);
+        });
+    }
+    window.circlesWhatIf = { fragment: function () { return location.hash; }, chosen: function () {
+      return Object.keys(chosen).map(function (k) { return chosen[k]; }); } };
+    if (parseFragment(location.hash)) applyFragment(); else render();
   }
 
   // ------------------------------------------------------------------ equity, speed band, methods, credits
@@ -371,6 +519,73 @@
   var ul2 = el("ul", { style: "padding-left:18px;margin:2px 0" });
   D.credits.forEach(function (line) { ul2.appendChild(el("li", { class: "credit" }, line)); });
   cr.body.appendChild(ul2);
+
+  // ------------------------------------------------------------------ print (circles/assets/print.css)
+  // page 1 of a print is the map: a title and date, a north arrow and the credits go on it (print-only
+  // boxes; the legend and Leaflet's scale bar are there already); the suggested sites with their names
+  // join the panel, which prints after the map. Before printing, the map is fitted to the study area
+  // at the page's size; after, the screen view comes back.
+  var head = el("div", { id: "circles-print-head", class: "circles-print-only" });
+  head.appendChild(el("div", { class: "circles-print-title" }, document.title));
+  head.appendChild(el("div", { class: "circles-print-date" }, tr("print.date") + " " + new Date().toISOString().slice(0, 10)));
+  var north = el("div", { id: "circles-print-north", class: "circles-print-only" });
+  north.appendChild(el("span", { class: "circles-print-arrow" }, "↑"));
+  north.appendChild(document.createTextNode(tr("print.north")));
+  var creditBox = el("div", { id: "circles-print-credits", class: "circles-print-only" }, D.credits.join(" · "));
+  [head, north, creditBox].forEach(function (b) { mapEl.appendChild(b); });
+  if (W && W.candidates && W.candidates.lon.length) {
+    var S = W.candidates, ps = el("div", { id: "circles-print-sites", class: "circles-print-only" });
+    ps.appendChild(el("h4", { style: "margin:8px 0 2px 0" }, tr("rep.sites")));
+    var pt = el("table"), ph = el("tr");
+    ["#", tr("rep.kind"), tr("rep.name"), tr("rep.gain")].forEach(function (x) { ph.appendChild(el("th", null, x)); });
+    pt.appendChild(ph);
+    var order = [];
+    for (var si = 0; si < S.lon.length; si++) if (S.suggested[si]) order.push(si);
+    order.sort(function (a, b) { return (S.kind[a] < S.kind[b] ? -1 : S.kind[a] > S.kind[b] ? 1 : 0) || S.rank[a] - S.rank[b]; });
+    order.forEach(function (i) {
+      var r = el("tr", { class: "circles-print-site", "data-candidate": i });
+      r.appendChild(el("td", null, S.rank[i]));
+      r.appendChild(el("td", null, D.kind_names[S.kind[i]] || S.kind[i]));
+      r.appendChild(el("td", null, S.name[i]));
+      r.appendChild(el("td", null, D.gains && D.gains[i] !== null && D.gains[i] !== undefined ?
+        num(D.gains[i]) + " " + tr("rep.people") : "–"));
+      pt.appendChild(r);
+    });
+    ps.appendChild(pt);
+    var wsec = document.getElementById("circles-whatif");
+    if (wsec && wsec.nextSibling) panel.insertBefore(ps, wsec.nextSibling); else panel.appendChild(ps);
+  }
+  var screenView = null;
+  function studyBounds() {
+    var b = null;
+    map.eachLayer(function (l) {
+      if (l instanceof L.Polygon && l.options.pane !== "circles-context") {
+        b = b ? b.extend(l.getBounds()) : L.latLngBounds(l.getBounds().getSouthWest(), l.getBounds().getNorthEast());
+      }
+    });
+    return b;
+  }
+  function forPrint(on) {
+    if (on && !screenView) {
+      screenView = [map.getCenter(), map.getZoom(), map.options.zoomSnap];
+      map.options.zoomSnap = 0.1;  // the study fills the page, not the nearest whole zoom level
+      map.invalidateSize({ animate: false });
+      var b = studyBounds();
+      if (b) map.fitBounds(b, { animate: false, paddingTopLeft: [10, 56], paddingBottomRight: [10, 30] });
+    } else if (!on && screenView) {
+      map.options.zoomSnap = screenView[2];
+      map.invalidateSize({ animate: false });
+      map.setView(screenView[0], screenView[1], { animate: false });
+      screenView = null;
+    }
+  }
+  window.addEventListener("beforeprint", function () { forPrint(true); });
+  window.addEventListener("afterprint", function () { forPrint(false); });
+  if (window.matchMedia) {
+    var mq = window.matchMedia("print");
+    var onMq = function (e) { forPrint(e.matches); };
+    if (mq.addEventListener) mq.addEventListener("change", onMq); else if (mq.addListener) mq.addListener(onMq);
+  }
 
   var css = el("style", null,
     "#circles-planner td,#circles-planner th{border-bottom:1px solid #ddd;padding:2px 4px;text-align:left}" +

@@ -1,0 +1,404 @@
+"""The printed brief: ``report.pdf`` beside ``report.html``, built from a run's saved outputs.
+
+A planning bureau hands leadership paper as often as a link. :func:`write_brief` reads the
+files a run wrote (``summary.json``, ``units.csv``, ``targets.csv``, the PNG figures and the
+``suggested_sites`` layer of ``coverage.gpkg``) and lays them out on A4 portrait pages with
+matplotlib's ``PdfPages``; nothing is recomputed, so the brief says exactly what the page says.
+
+Pages: a title page with the headline figures; the plan's targets with their gaps (and the
+number of units failing each, counted from ``targets.csv``); the worst-covered units by name;
+the suggested sites with names, capacity, gain and WGS84 coordinates; the figures (one per
+page); the methods; the credits.
+
+Decisions:
+
+- Every text is drawn with the packaged Noto Sans CJK font (:func:`circles.figures.cjk_font`)
+  embedded as a TrueType subset (``pdf.fonttype`` 42), so Chinese prints on any machine and the
+  PDF's text can be searched and copied.
+- Tables are laid out row by row: a row whose wrapped cells do not fit on the page starts the
+  next page (with the header again), so no row is ever cut.
+- Wrapping counts display width (a CJK character is two Latin ones wide, per Unicode's East
+  Asian Width), since the font is proportional for Latin and square for CJK.
+- Numbers are written as on the page (``circles/report.py``): shares with one decimal
+  (``59.9%``), ratios per 1,000 with two, gaps and people as whole numbers with thousands
+  separators. Texts the run saved in its own language (why a unit is among the worst) are made
+  again from the numbers when the brief is in the other language.
+
+Example::
+
+    >>> from circles.brief import write_brief
+    >>> write_brief("maps/hankou-demo")  # doctest: +SKIP
+    PosixPath('maps/hankou-demo/report.pdf')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from circles import i18n
+from circles.credits import credit_lines
+from circles.errors import InputFileError
+from circles.figures import cjk_font
+from circles.i18n import kind_name, site_label, t
+from circles.methods import method_lines
+
+#: A4 portrait, inches
+PAGE_IN = (8.27, 11.69)
+#: page margins, as a fraction of the page width / height
+MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 0.07, 0.06, 0.06
+#: body text size, points (10 pt reads at A4)
+BODY_PT = 9.5
+#: line height as a fraction of the page height for a given font size (1.45 x the size)
+_LINE = 1.45 / 72 / PAGE_IN[1]
+#: characters (Latin widths) of body text per page line
+LINE_CHARS = 100
+
+#: the brief's own words (headings the page does not have); the rest come from circles/i18n.py
+WORDS = {
+    "zh": {"brief": "规划简报", "headline": "主要数字", "date": "生成日期", "units_fail": "未达标单元数",
+           "gap": "差距", "indicator": "指标", "unit": "单元", "code": "编码", "parent": "所属",
+           "why": "原因", "rank": "序号", "kind": "类型", "capacity": "规模", "lonlat": "经度, 纬度 (WGS84)",
+           "figures": "图", "after": "新建建议选址后", "none": "无", "targets_pass": "达标指标",
+           "sites_n": "建议新建 {n} 处：{kinds}", "cov_line": "{g} {t}分钟步行覆盖率 {v}",
+           "pop_line": "人口 {total}，其中老年人 {e}、婴幼儿 {i}", "page": "第 {n} 页",
+           "figure.coverage_curve": "覆盖率随步行时间的变化", "figure.units_left_out": "各单元未覆盖人数",
+           "figure.map_elderly": "老年人 {t} 分钟覆盖（含建议选址）", "figure.map_infants": "婴幼儿 {t} 分钟覆盖（含建议选址）"},
+    "en": {"brief": "Planning brief", "headline": "Headline figures", "date": "Made on", "units_fail": "units failing",
+           "gap": "gap", "indicator": "indicator", "unit": "unit", "code": "code", "parent": "in",
+           "why": "why", "rank": "rank", "kind": "kind", "capacity": "capacity", "lonlat": "lon, lat (WGS84)",
+           "figures": "Figures", "after": "After the suggested sites", "none": "none", "targets_pass": "targets met",
+           "sites_n": "{n} new sites suggested: {kinds}", "cov_line": "{g} within a {t}-min walk: {v}",
+           "pop_line": "Population {total}: elderly {e}, infants {i}", "page": "page {n}",
+           "figure.coverage_curve": "Coverage by walking time", "figure.units_left_out": "People left out, by unit",
+           "figure.map_elderly": "Elderly coverage within {t} min (with the suggested sites)",
+           "figure.map_infants": "Infant coverage within {t} min (with the suggested sites)"},
+}
+
+
+def pct(x) -> str:
+    """A share as on the page: ``0.5989 -> "59.9%"``; ``–`` for none."""
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{100 * float(x):.1f}%"
+
+
+def fmt_measured(x, indicator: str) -> str:
+    """An indicator's value as on the page (``circles/report.py`` ``_fmt``): a share in percent,
+    a ratio per 1,000 (or any value above 1) with two decimals."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return pct(x) if x <= 1.0 and "per_1000" not in indicator else f"{float(x):.2f}"
+
+
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in s)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` display columns (CJK characters count two), broken at spaces
+    between Latin words and between any two CJK characters (a Latin word longer than a line is
+    broken between letters)."""
+    out: list[str] = []
+    for para in str(text).split("\n"):
+        line = ""
+        for tok in _TOKENS.findall(para):
+            if _width(line + tok) <= width or not line.strip():
+                line += tok
+            else:
+                out.append(line.rstrip())
+                line = tok.lstrip()
+            while _width(line) > width:  # one token wider than the line
+                cut = next(k for k in range(len(line), 0, -1) if _width(line[:k]) <= width)
+                out.append(line[:cut])
+                line = line[cut:]
+        out.append(line.rstrip())
+    return out
+
+
+#: a CJK character (or full-width punctuation), a run of other non-space characters, or spaces
+_TOKENS = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]+|\s+")
+
+
+class _Pages:
+    """A flow of text lines and tables onto A4 pages (the only state: the page and the cursor)."""
+
+    def __init__(self, pdf, plt, footer: str, lang: str):
+        self.pdf, self.plt, self.footer, self.lang = pdf, plt, footer, lang
+        self.fig, self.y, self.n = None, 0.0, 0
+
+    def new_page(self) -> None:
+        self.close_page()
+        self.fig = self.plt.figure(figsize=PAGE_IN)
+        self.n += 1
+        self.y = 1 - MARGIN_TOP
+
+    def close_page(self) -> None:
+        if self.fig is None:
+            return
+        self.fig.text(MARGIN_X, MARGIN_BOTTOM / 2, self.footer, fontsize=7, color="#777")
+        self.fig.text(1 - MARGIN_X, MARGIN_BOTTOM / 2, WORDS[self.lang]["page"].format(n=self.n), fontsize=7,
+                      color="#777", ha="right")
+        self.pdf.savefig(self.fig)
+        self.plt.close(self.fig)
+        self.fig = None
+
+    def room(self, height: float) -> None:
+        if self.fig is None or self.y - height < MARGIN_BOTTOM:
+            self.new_page()
+
+    def text(self, s: str, size: float = BODY_PT, bold: bool = False, colour: str = "#000", indent: float = 0.0,
+             gap_after: float = 0.0) -> None:
+        chars = int(LINE_CHARS * BODY_PT / size * (1 - indent / (1 - 2 * MARGIN_X)))
+        for line in wrap(s, chars):
+            self.room(size * _LINE)
+            self.fig.text(MARGIN_X + indent, self.y, line, fontsize=size, weight="normal",
+                          color=colour, va="top")
+            self.y -= size * _LINE
+        self.y -= gap_after
+
+    def heading(self, s: str) -> None:
+        self.room(14 * _LINE + 3 * BODY_PT * _LINE)  # a heading never ends a page
+        self.y -= 0.3 * 13 * _LINE
+        self.text(s, size=13, bold=True, gap_after=0.3 * BODY_PT * _LINE)
+
+    def table(self, header: list[str], rows: list[list[str]], widths: list[float], size: float = 8.5) -> None:
+        """Columns of ``widths`` (fractions of the text width); a row that does not fit goes whole
+        to the next page, under the header again."""
+        span = 1 - 2 * MARGIN_X
+        chars = [max(4, int(LINE_CHARS * BODY_PT / size * w)) for w in widths]
+        lh = size * _LINE
+
+        def draw(cells, bold=False, colour="#000"):
+            wrapped = [wrap(c, n) for c, n in zip(cells, chars)]
+            h = max(len(w) for w in wrapped) * lh
+            x = MARGIN_X
+            for lines, w in zip(wrapped, widths):
+                for k, line in enumerate(lines):
+                    self.fig.text(x, self.y - k * lh, line, fontsize=size, va="top",
+                                  weight="normal", color=colour)
+                x += w * span
+            self.y -= h
+            self.fig.add_artist(self.plt.Line2D([MARGIN_X, 1 - MARGIN_X], [self.y + lh * 0.15] * 2, lw=0.3,
+                                                color="#bbb"))
+            self.y -= lh * 0.3
+
+        def height(cells):
+            return (max(len(wrap(c, n)) for c, n in zip(cells, chars)) + 0.3) * lh
+
+        self.room(height(header) + (height(rows[0]) if rows else 0))
+        draw(header, bold=True)
+        for r in rows:
+            if self.y - height(r) < MARGIN_BOTTOM:
+                self.new_page()
+                draw(header, bold=True)
+            draw(r)
+        self.y -= lh * 0.5
+
+    def image(self, path: Path, caption: str) -> None:
+        """A figure on a page of its own, as wide as the text, under its caption."""
+        img = self.plt.imread(str(path))
+        self.new_page()
+        self.text(caption, size=12, bold=True, gap_after=BODY_PT * _LINE)
+        h_px, w_px = img.shape[:2]
+        w = 1 - 2 * MARGIN_X
+        h = min(self.y - MARGIN_BOTTOM, w * PAGE_IN[0] / PAGE_IN[1] * h_px / w_px)
+        w = h * PAGE_IN[1] / PAGE_IN[0] * w_px / h_px
+        ax = self.fig.add_axes([MARGIN_X, self.y - h, w, h])
+        ax.imshow(img)
+        ax.set_axis_off()
+        self.y -= h
+
+
+def read_brief_data(folder: str | Path) -> dict:
+    """The saved outputs a brief is made from: ``summary``, ``units`` (units.csv), ``targets``
+    (targets.csv, per unit) and ``sites`` (the ``suggested_sites`` layer, WGS84; empty when
+    no site was suggested). Raises :class:`circles.errors.InputFileError` naming a missing file."""
+    folder = Path(folder)
+    for name in ("summary.json", "units.csv", "targets.csv", "coverage.gpkg"):
+        if not (folder / name).is_file():
+            raise InputFileError(f"{folder / name}: not found; the brief is made from a run's outputs: "
+                                 f"run `circles run STUDY` first (or give the run's folder)")
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    units = pd.read_csv(folder / "units.csv", encoding="utf-8-sig", dtype={"unit_id": str, "unit_name": str})
+    targets = pd.read_csv(folder / "targets.csv", encoding="utf-8-sig", dtype={"unit_id": str})
+    layers = set(gpd.list_layers(folder / "coverage.gpkg")["name"])
+    sites = gpd.read_file(folder / "coverage.gpkg", layer="suggested_sites").to_crs(4326) \
+        if "suggested_sites" in layers else gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326)
+    return {"summary": summary, "units": units, "targets": targets, "sites": sites}
+
+
+def _unit_name(units: pd.DataFrame, uid: str) -> str:
+    row = units.loc[units["unit_id"] == uid]
+    if row.empty:
+        return uid
+    name = row["unit_name"].iloc[0]
+    return str(name) if isinstance(name, str) and name.strip() else uid
+
+
+def target_rows(summary: dict, targets: pd.DataFrame, lang: str, key: str = "study") -> list[list[str]]:
+    """The targets table: indicator, measured, target, status, gap, units failing."""
+    preset = summary["targets"]["preset_data"]
+    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in preset["indicators"]}
+    gap_kind = {i["id"]: i["gap"] for i in preset["indicators"]}
+    failing = targets[targets["status"] == "fail"].groupby("indicator").size()
+    rows = []
+    for r in summary["targets"]["study"] if key == "study" else summary.get("targets_after") or []:
+        ind = r["indicator"]
+        gap = i18n.gap_text(r["gap"], gap_kind[ind], lang) if r["status"] == "fail" and r.get("gap") else ""
+        rows.append([labels.get(ind, ind), fmt_measured(r["measured"], ind), fmt_measured(r["target"], ind),
+                     t(f"status.{r['status']}", lang), gap,
+                     str(int(failing.get(ind, 0))) if key == "study" else ""])
+    return rows
+
+
+def worst_rows(summary: dict, units: pd.DataFrame, lang: str) -> list[list[str]]:
+    """The worst-covered units: name, code, parent, why (made again in ``lang`` when the run's differs)."""
+    tm = max(summary["thresholds_min"])
+    limit = (summary.get("travel") or {}).get("search_limit_min")
+    by_id = units.set_index("unit_id")
+    rows = []
+    for w in summary["worst_units"]:
+        uid = str(w["unit_id"])
+        why = w["why"] if lang == summary.get("language") or uid not in by_id.index else \
+            i18n.worst_why(by_id.loc[uid].to_dict(), tm, lang, limit)
+        rows.append([_unit_name(units, uid), uid, str(w.get("parent") or ""), why])
+    return rows
+
+
+def site_rows(summary: dict, sites: gpd.GeoDataFrame, lang: str) -> list[list[str]]:
+    """The suggested sites: rank, kind, name (a generated name worded in ``lang``), capacity,
+    gain (people newly covered; the joint model's objective share with four decimals), lon/lat WGS84."""
+    rows = []
+    if sites.empty or "rank" not in sites:  # `circles score` sites nothing: an empty layer without columns
+        return rows
+    joint = "joint" in (summary.get("siting") or {})
+    for _, r in sites.sort_values(["kind", "rank"]).iterrows():
+        name = str(r.get("name") or "")
+        road, unit = r.get("near_road"), r.get("in_unit")
+        if bool(r.get("generated", False)) and (isinstance(road, str) or isinstance(unit, str)):
+            name = site_label(road if isinstance(road, str) else "", unit if isinstance(unit, str) else "", lang)
+        gain = f"{r['gain']:.4f}" if joint else f"{r['gain']:,.0f}"
+        rows.append([str(int(r["rank"])), kind_name(str(r["kind"]), lang), name, f"{r['capacity']:,.0f}", gain,
+                     f"{r.geometry.x:.5f}, {r.geometry.y:.5f}"])
+    return rows
+
+
+def headline_lines(summary: dict, lang: str) -> list[str]:
+    """The title page's figures: population, coverage at the longest threshold, targets met, sites."""
+    w = WORDS[lang]
+    tm = max(summary["thresholds_min"])
+    pop = summary["population"]
+    lines = [w["pop_line"].format(total=f"{pop['total']:,.0f}", e=f"{pop['elderly']:,.0f}",
+                                  i=f"{pop['infants']:,.0f}")]
+    for g in ("elderly", "infants"):
+        lines.append(w["cov_line"].format(g=t(f"group.{g}", lang), t=f"{tm:g}",
+                                          v=pct(summary["coverage"][g][f"{tm:g}min"])))
+    rows = summary["targets"]["study"]
+    lines.append(f"{w['targets_pass']}: {sum(r['status'] == 'pass' for r in rows)} / {len(rows)}")
+    siting = summary.get("siting") or {}
+    n = sum(int(i.get("n_sites") or 0) for i in siting.values())
+    if n:
+        kinds = ", ".join(f"{t('rep.joint', lang) if k == 'joint' else kind_name(k, lang)} +{i.get('n_sites', 0)}"
+                          f" ({pct(i.get('share_before', i.get('share_before_elderly')))} → "
+                          f"{pct(i.get('share_after', i.get('share_after_elderly')))})"
+                          for k, i in siting.items() if i.get("n_sites"))
+        lines.append(w["sites_n"].format(n=n, kinds=kinds))
+    return lines
+
+
+def _figures(folder: Path, summary: dict, lang: str) -> list[tuple[Path, str]]:
+    w = WORDS[lang]
+    tm = f"{max(summary['thresholds_min']):g}"
+    out = [(folder / "coverage_curve.png", w["figure.coverage_curve"]),
+           (folder / "units_left_out.png", w["figure.units_left_out"]),
+           (folder / f"map_elderly_{tm}min.png", w["figure.map_elderly"].format(t=tm)),
+           (folder / f"map_infants_{tm}min.png", w["figure.map_infants"].format(t=tm))]
+    return [(p, c) for p, c in out if p.is_file()]
+
+
+def write_brief(folder: str | Path, language: str | None = None, *, today: date | None = None) -> Path:
+    """Write ``report.pdf`` (A4 portrait) into a run's output ``folder`` from its saved outputs.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder written by ``circles run`` / ``score`` / ``suggest``.
+    language : {"zh", "en"}, optional
+        The brief's language; default the study's (``summary.json`` ``language``).
+    today : date, optional
+        The date printed on the title page (default: today).
+
+    Returns
+    -------
+    Path
+        ``folder / "report.pdf"``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    folder = Path(folder)
+    data = read_brief_data(folder)
+    s = data["summary"]
+    lang = language or s.get("language") or "zh"
+    if lang not in i18n.CATALOGUE:
+        raise ValueError(f"language {lang!r}: use zh or en")
+    w = WORDS[lang]
+    title = s.get("title") or s.get("study") or ""
+    made = (today or date.today()).isoformat()
+    out = folder / "report.pdf"
+    tmp = folder / "report.pdf.part"
+    rc = {"font.family": [cjk_font().get_name()], "axes.unicode_minus": False, "pdf.fonttype": 42}
+    with plt.rc_context(rc), PdfPages(tmp, metadata={"Title": title, "Creator": "circles"}) as pdf:
+        p = _Pages(pdf, plt, f"{title} · {w['brief']} · {made}", lang)
+        p.new_page()
+        p.y = 0.8
+        p.text(title, size=20, bold=True, gap_after=0.01)
+        p.text(f"{w['brief']} · {w['date']} {made}", size=11, colour="#555", gap_after=0.04)
+        p.text(w["headline"], size=13, bold=True, gap_after=0.005)
+        for line in headline_lines(s, lang):
+            p.text("• " + line, size=11)
+        if s.get("illustrative_facilities"):
+            p.text(t("rep.illustrative", lang), size=10, bold=True, colour="#b2182b")
+        p.new_page()
+        p.heading(f"{t('rep.targets', lang)}: {s['targets']['title']}")
+        head = [w["indicator"], t("rep.measured", lang), t("rep.target", lang), t("rep.status", lang), w["gap"],
+                w["units_fail"]]
+        widths = [0.34, 0.11, 0.1, 0.12, 0.2, 0.13]
+        p.table(head, target_rows(s, data["targets"], lang), widths)
+        after = target_rows(s, data["targets"], lang, key="after")
+        if after:
+            p.text(w["after"], bold=True)
+            p.table(head[:5], [r[:5] for r in after], widths[:5])
+        tm = max(s["thresholds_min"])
+        p.heading(f"{t('rep.worst', lang)} ({t('rep.within', lang, t=f'{tm:g}')})")
+        p.table([w["unit"], w["code"], w["parent"], w["why"]], worst_rows(s, data["units"], lang),
+                [0.2, 0.13, 0.12, 0.55])
+        p.heading(t("rep.sites", lang))
+        sites = site_rows(s, data["sites"], lang)
+        if sites:
+            p.table([w["rank"], w["kind"], t("rep.name", lang), w["capacity"], t("rep.gain", lang), w["lonlat"]],
+                    sites, [0.06, 0.15, 0.34, 0.09, 0.13, 0.23])
+        else:
+            p.text(w["none"])
+        for path, caption in _figures(folder, s, lang):
+            p.image(path, caption)
+        p.new_page()
+        if s.get("methods"):
+            p.heading(t("methods.title", lang))
+            for line in method_lines(s["methods"], lang):
+                p.text("• " + line, gap_after=0.002)
+        p.heading(t("rep.credits", lang))
+        for line in credit_lines(s.get("credits") or [], lang):
+            p.text("• " + line, gap_after=0.002)
+        p.close_page()
+    tmp.replace(out)
+    return out

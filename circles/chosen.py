@@ -1,0 +1,113 @@
+"""Chosen sites read back: the CSV the report page's what-if exports (``chosen_sites.csv``).
+
+The page (``circles/assets/planner.js``) writes one row per chosen site::
+
+    candidate_index,name,kind,capacity,lon_wgs84,lat_wgs84,lon_gcj02,lat_gcj02,gain
+
+``candidate_index`` indexes the run's what-if candidates (``whatif.json`` ``candidates``) and
+``kind`` is the kind to build there; the other columns are for people (and a spreadsheet).
+:func:`read_chosen_sites` checks the file and gives the ``(candidate, kind)`` pairs that
+:func:`circles.whatif.evaluate` (and ``circles suggest STUDY --sites chosen.csv``) score.
+
+Decisions:
+
+- Any bad row stops the read with one error naming the file, the row (as a spreadsheet numbers
+  it: the header is row 1) and the column; a partly usable choice is not a choice the bureau
+  made, so nothing is dropped or repaired.
+- With the run's what-if payload, each row's WGS84 position is compared with the candidate's
+  (within :data:`POSITION_TOL_DEG`): a file exported from another study or another run, whose
+  indices mean other places, is refused instead of scoring the wrong sites.
+- A leading ``'`` the page adds to a text cell starting with ``= + - @`` (so a spreadsheet does
+  not run it as a formula) is not part of the name.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from circles.errors import InputFileError
+from circles.kinds import KINDS
+
+#: the columns the page writes, in order
+COLUMNS = ("candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain")
+#: how far (degrees) a row's WGS84 position may be from its candidate's (the page rounds to 1e-6)
+POSITION_TOL_DEG = 1e-5
+
+
+def read_chosen_sites(path: str | Path, payload: dict | None = None) -> pd.DataFrame:
+    """The chosen sites of an exported CSV, checked.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``chosen_sites.csv`` as the report page exports it (UTF-8, with or without BOM).
+    payload : dict, optional
+        The run's what-if payload (``whatif.json``): indices are checked against its candidates,
+        kinds against the kinds it can site, and positions against the candidates'.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The file's columns, ``candidate_index`` as int, on a 0-based index.
+
+    Raises
+    ------
+    circles.errors.InputFileError
+        A missing column, a bad cell, a duplicate site or a site that is not this run's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: not found; export it from the report page's what-if panel (CSV)")
+    df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    missing = [c for c in ("candidate_index", "kind") if c not in df.columns]
+    if missing:
+        raise InputFileError(f"{path}: no column {', '.join(missing)}; the header must be {','.join(COLUMNS)} "
+                             "(as the report page exports it)")
+    cands = (payload or {}).get("candidates") or None
+    kinds = set((payload or {}).get("kinds") or KINDS)
+    seen: dict[tuple[int, str], int] = {}
+    index = []
+    for k, r in df.iterrows():
+        row = k + 2  # the header is row 1
+
+        def bad(col, why, fix, row=row):
+            return InputFileError(f"{path} row {row}, column {col}: {why}; {fix}")
+
+        raw = r["candidate_index"].strip()
+        if not raw.isdigit():
+            raise bad("candidate_index", f"{raw!r} is not a candidate number", "give the index the page exported")
+        i = int(raw)
+        if cands is not None and i >= len(cands["lon"]):
+            raise bad("candidate_index", f"{i} is past this run's {len(cands['lon'])} candidates",
+                      "export the file again from this run's report")
+        kind = r["kind"].strip()
+        if kind not in kinds:
+            raise bad("kind", f"{kind!r} is not a kind this run can site", f"use one of {', '.join(sorted(kinds))}")
+        if (i, kind) in seen:
+            raise bad("candidate_index", f"candidate {i} ({kind}) is also on row {seen[(i, kind)]}", "keep one row")
+        seen[(i, kind)] = row
+        if cands is not None and "lon_wgs84" in df.columns and "lat_wgs84" in df.columns:
+            try:
+                x, y = float(r["lon_wgs84"]), float(r["lat_wgs84"])
+            except ValueError:
+                raise bad("lon_wgs84", f"({r['lon_wgs84']!r}, {r['lat_wgs84']!r}) is not a position",
+                          "export the file again") from None
+            cx, cy = cands["lon"][i], cands["lat"][i]
+            if not (math.isfinite(x) and math.isfinite(y)) or abs(x - cx) > POSITION_TOL_DEG or \
+                    abs(y - cy) > POSITION_TOL_DEG:
+                raise bad("lon_wgs84", f"candidate {i} is at ({cx:.6f}, {cy:.6f}) in this run, the file says "
+                          f"({x:.6f}, {y:.6f})", "the file was exported from another study or run: export it again")
+        index.append(i)
+    out = df.copy()
+    out["candidate_index"] = pd.Series(index, index=df.index, dtype="int64")
+    if "name" in out:
+        out["name"] = [n[1:] if n[:2] in {"'=", "'+", "'-", "'@"} else n for n in out["name"]]
+    return out.reset_index(drop=True)
+
+
+def chosen_pairs(chosen: pd.DataFrame) -> list[tuple[int, str]]:
+    """``(candidate index, kind)`` pairs for :func:`circles.whatif.evaluate`."""
+    return [(int(i), str(k)) for i, k in zip(chosen["candidate_index"], chosen["kind"])]
