@@ -46,6 +46,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from circles.demo import demo_study_path  # noqa: F401  (re-exported: the demo lookup lives in circles/demo.py)
 from circles.errors import StudyError
 
 if sys.version_info >= (3, 11):
@@ -641,15 +642,3 @@ def _check_values(study: Study, where: str) -> None:
         if len(s.kinds) != 2 or {KINDS[k].serves for k in s.kinds} != {"elderly", "infants"}:
             raise StudyError(f"{where}: siting.model = 'joint' needs siting.kinds = [an elderly kind, an infant kind], "
                              'e.g. ["daycare", "nursery"]')
-
-
-def demo_study_path() -> Path:
-    """The embedded demo study: ``data/demo/study.toml`` beside the package (editable install)."""
-    for candidate in (Path.cwd() / "data" / "demo" / "study.toml",
-                      Path(__file__).resolve().parents[1] / "data" / "demo" / "study.toml"):
-        if candidate.exists():
-            return candidate
-    raise StudyError(
-        "the demo study data/demo/study.toml was not found; run from the cloned repository "
-        "(pip install -e .) or give a study file: circles run path/to/study.toml"
-    )
