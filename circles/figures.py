@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from circles.equity import SPEEDS_MPS
+from circles.rules import SPEEDS_MPS
 from circles.i18n import t
 
 log = logging.getLogger(__name__)
