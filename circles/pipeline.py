@@ -29,6 +29,7 @@ from circles.errors import StudyError
 from circles.export import write_outputs
 from circles.outputs import check_output_folder
 from circles.results import RunResult
+from circles.stages.candidates import candidate_times
 from circles.stages.isochrones import isochrones
 from circles.stages.load import load_inputs
 from circles.stages.score import load_preset, score
@@ -145,7 +146,8 @@ def suggest(res: RunResult, kind: str | list[str], *, n_sites: int, **options) -
         setattr(study.siting, key, value)
     check_study(study, "suggest()")  # the same rules as the study file (n_sites >= 0, a known model ...)
     before, limit_s = times_before(study, res.travel)
-    sites, info, _ = choose_sites(study, res.inputs, res.travel, res.units, res.points, before, limit_s)
+    ct = candidate_times(study, res.inputs, res.travel, res.units)  # this study's candidates, searched once
+    sites, info, _ = choose_sites(study, res.inputs, res.travel, res.units, res.points, before, limit_s, ct)
     return sites, info
 
 

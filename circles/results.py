@@ -83,11 +83,60 @@ class Scores:
 
 
 @dataclass(frozen=True)
+class CandidateTimes:
+    """Every candidate site of the run, snapped once, and one candidate x demand-point time matrix.
+
+    Built by :func:`circles.stages.candidates.candidate_times`: the rows are the union of
+    every candidate set a consumer uses (each siting kind's generated candidates, the joint
+    model's, the candidates file, the what-if page's grid), one row per distinct point; the
+    columns are the demand points (the study's first, then the halo's, as in
+    ``travel.demand_snap``); entries are exact times up to ``cutoff_s``, the largest time
+    any consumer reads (the siting threshold and the 2SFCA catchment). Each consumer cuts
+    its own view (:meth:`to_points`, :meth:`to_demand`); nothing is searched twice.
+    """
+
+    sets: dict[str, gpd.GeoDataFrame]  # "joint" or a kind -> its candidate table (rows in the order a model sees them)
+    grid: gpd.GeoDataFrame  # the what-if page's candidate grid (the candidates file, or road nodes over the area)
+    exclude: BaseGeometry | None
+    snap: Snap  # one row per distinct candidate point
+    times: sp.csr_matrix  # candidates x demand points, within cutoff_s
+    cutoff_s: float
+    n_points: int  # the study's points are the first n_points columns
+    index: dict[tuple[float, float], int]  # (x, y) -> row
+
+    def rows(self, geoms) -> np.ndarray:
+        """Row of each point of ``geoms`` (points of one of the candidate tables)."""
+        return np.array([self.index[(float(g.x), float(g.y))] for g in geoms], dtype=np.int64)
+
+    def has(self, geoms) -> bool:
+        """Whether every point of ``geoms`` has a row."""
+        return all((float(g.x), float(g.y)) in self.index for g in geoms)
+
+    def to_demand(self, rows: np.ndarray, cutoff_s: float) -> sp.csr_matrix:
+        """``rows`` x every demand point, times within ``cutoff_s`` (at most :attr:`cutoff_s`)."""
+        if cutoff_s > self.cutoff_s + 1e-9:
+            raise ValueError(f"candidate times are cut at {self.cutoff_s:g} s; {cutoff_s:g} s asked")
+        m = self.times[np.asarray(rows, dtype=np.int64)].tocsr()
+        if cutoff_s < self.cutoff_s:
+            m.data[m.data > cutoff_s] = 0.0
+            m.eliminate_zeros()  # a stored zero time is 1e-9 s (circles.travel), so only cut entries go
+        m.sort_indices()
+        return m
+
+    def to_points(self, rows: np.ndarray, cutoff_s: float) -> sp.csr_matrix:
+        """``rows`` x the study's points only, times within ``cutoff_s``."""
+        m = self.to_demand(rows, cutoff_s)[:, : self.n_points].tocsr()
+        m.sort_indices()
+        return m
+
+
+@dataclass(frozen=True)
 class AfterState:
     """The one after-state: suggested sites built as facilities, snapped once, times recomputed."""
 
     new: gpd.GeoDataFrame  # the sites as facility rows, in rank order
     new_snap: Snap
+    rows: np.ndarray | None  # the new sites' rows of CandidateTimes (None: snapped on their own)
     times: dict[str, np.ndarray]  # kind -> each study point's time to the nearest facility of that kind after
     threshold_s: float
 
@@ -109,6 +158,7 @@ class Siting:
 
     sites: gpd.GeoDataFrame
     info: dict[str, Any]  # per kind (or "joint"): JSON for summary.json ``siting``
+    candidates: CandidateTimes | None
     after: AfterState | None
     after_scores: AfterScores | None
 

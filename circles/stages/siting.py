@@ -20,7 +20,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import shapely
 
 from circles import coverage as cov
 from circles import rules
@@ -28,8 +27,9 @@ from circles.errors import StudyError
 from circles.i18n import site_label
 from circles.kinds import KINDS, counts_as, kinds_present
 from circles.io.units import assign_points
-from circles.results import AfterScores, AfterState, Inputs, Scores, Siting, Travel
-from circles.siting import SitingProblem, candidate_nodes, read_candidates, read_exclusion, site_name_parts, solve
+from circles.results import AfterScores, AfterState, CandidateTimes, Inputs, Scores, Siting, Travel
+from circles.siting import SitingProblem, site_name_parts, solve
+from circles.stages.candidates import candidate_times
 from circles.stages.score import score_tables
 from circles.stages.travel import nearest_by_kind, serving
 from circles.study import Study
@@ -56,24 +56,28 @@ def times_before(study: Study, travel: Travel) -> tuple[dict[str, np.ndarray], f
 def siting(study: Study, inputs: Inputs, travel: Travel, scores: Scores, preset: dict) -> Siting:
     """Suggest sites (``[siting]`` of ``study``), build them once, and score the study again with them."""
     before, limit_s = times_before(study, travel)
-    sites, info, after = choose_sites(study, inputs, travel, scores.units, scores.points, before, limit_s)
-    after_scores = None if after is None else score_after(study, inputs, travel, scores, after, preset)
-    return Siting(sites=sites, info=info, after=after, after_scores=after_scores)
+    ct = candidate_times(study, inputs, travel, scores.units)
+    sites, info, after = choose_sites(study, inputs, travel, scores.units, scores.points, before, limit_s, ct)
+    after_scores = None if after is None else score_after(study, inputs, travel, scores, after, ct, preset)
+    return Siting(sites=sites, info=info, candidates=ct, after=after, after_scores=after_scores)
 
 
 def choose_sites(study: Study, inputs: Inputs, travel: Travel, units: gpd.GeoDataFrame, points: gpd.GeoDataFrame,
-                 before: dict[str, np.ndarray], limit_s: float) -> tuple[gpd.GeoDataFrame, dict, AfterState | None]:
+                 before: dict[str, np.ndarray], limit_s: float,
+                 ct: CandidateTimes | None) -> tuple[gpd.GeoDataFrame, dict, AfterState | None]:
     """Suggest sites for each requested kind (or jointly); returns ``(sites, info, after_state)``.
 
     ``before`` holds each kind's times to the nearest existing facility, exact up to
-    ``limit_s`` (the search limit of ``study``, see :func:`times_before`).
+    ``limit_s`` (the search limit of ``study``, see :func:`times_before`). ``ct`` holds
+    every candidate's snap and times (:func:`circles.stages.candidates.candidate_times`,
+    built for this ``study``): the models, the after-state and its scores read rows of it.
 
     The model is solved by :func:`circles.siting.solve` (one registry of models). New sites
-    are snapped to the network with the same rule as every facility (``travel.max_offroad_m``),
-    once, in :func:`_after_state`: the siting table's gains, the before/after shares in ``info``
-    and the report's after columns all come from that one after-state.
+    are candidates, snapped once with the same rule as every facility
+    (``travel.max_offroad_m``): the siting table's gains, the before/after shares in
+    ``info`` and the report's after columns all come from the one after-state.
     """
-    net, nodes, area, edges, facilities = travel.net, inputs.nodes, inputs.area, inputs.edges, travel.facilities
+    net, edges, facilities = travel.net, inputs.edges, travel.facilities
     psnap = travel.point_snap
     s = study.siting
     empty = gpd.GeoDataFrame({"kind": [], "rank": [], "gain": []}, geometry=[], crs=net.crs)
@@ -83,27 +87,14 @@ def choose_sites(study: Study, inputs: Inputs, travel: Travel, units: gpd.GeoDat
         if kind not in KINDS:
             raise StudyError(f"siting.kinds: {kind!r} is not a facility kind; use one of {sorted(KINDS)}")
     threshold_s = s.threshold_min * 60.0
-    off = study.travel.max_offroad_m
-    exclude = read_exclusion(s.exclude, net.crs)
-    from_file = None if s.candidates is None else \
-        read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)  # read once
 
     def candidates_for(kind):
-        if from_file is not None:
-            return from_file
-        if kind is None:
-            return candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=area, exclude=exclude)
-        # generated: thinned road nodes in units where this kind does not cover everyone
-        col = cov.col("cov", KINDS[kind].serves, kind, s.threshold_min)
-        served = units[col] if col in units else pd.Series(0.0, index=units.index)
-        under = units[served.fillna(1.0) < 1.0 - 1e-9]
-        zone = shapely.union_all(under.geometry.values) if len(under) else area
-        return candidate_nodes(nodes, spacing_m=s.candidate_spacing_m, area=zone, exclude=exclude)
+        return ct.sets["joint" if kind is None else kind]
 
     def coverage(cands):
-        csnap = net.snap_points(cands, max_offroad_m=off)
-        T = net.times_to_points(csnap, psnap, cutoff_s=threshold_s).tocsr()
-        return csnap, T, (T > 0).astype(bool).tocsr()
+        rows = ct.rows(cands.geometry.values)
+        T = ct.to_points(rows, threshold_s)
+        return subset(ct.snap, rows), T, (T > 0).astype(bool).tocsr()
 
     def label_sites(sites, kind, group, size):
         sites = sites.copy()
@@ -184,7 +175,7 @@ def choose_sites(study: Study, inputs: Inputs, travel: Travel, units: gpd.GeoDat
     if not parts:
         return empty, info_all, None
     sites = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=net.crs)
-    after, sites = after_state(study, travel, points, before, sites, units, threshold_s, limit_s)
+    after, sites = after_state(study, travel, points, before, sites, units, threshold_s, limit_s, ct)
     for key, info in info_all.items():
         if key == "joint":
             for k in s.kinds:
@@ -220,8 +211,8 @@ def choose_sites(study: Study, inputs: Inputs, travel: Travel, units: gpd.GeoDat
 
 
 def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: dict[str, np.ndarray],
-                sites: gpd.GeoDataFrame, units: gpd.GeoDataFrame, threshold_s: float,
-                limit_s: float) -> tuple[AfterState, gpd.GeoDataFrame]:
+                sites: gpd.GeoDataFrame, units: gpd.GeoDataFrame, threshold_s: float, limit_s: float,
+                ct: CandidateTimes) -> tuple[AfterState, gpd.GeoDataFrame]:
     """The one after-state: suggested sites built as facilities, snapped once, times recomputed.
 
     Returns the :class:`AfterState` (the sites as facility rows, their snap, and kind -> each
@@ -229,7 +220,7 @@ def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: 
     ranked by marginal gain (people of the site's group newly within ``threshold_s``, in
     rank order).
     """
-    net, psnap, off = travel.net, travel.point_snap, study.travel.max_offroad_m
+    net, psnap = travel.net, travel.point_snap
     new = gpd.GeoDataFrame({
         "facility_id": [f"NEW-{k}-{i + 1}" for i, k in enumerate(sites["kind"])],
         "name": sites["name"].astype(str).to_numpy() if "name" in sites else "",
@@ -239,8 +230,9 @@ def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: 
         "capacity_status": "known", "address": "", "note": "suggested",
         "unit_id": assign_points(sites, units).to_numpy(), "in_area": True,
     }, geometry=sites.geometry.values, crs=net.crs)
-    nsnap = net.snap_points(new, max_offroad_m=off)
-    T = net.times_to_points(nsnap, psnap, cutoff_s=threshold_s).tocsr()
+    crows = ct.rows(new.geometry.values)  # the sites are candidates: their snap and times are rows of ct
+    nsnap = subset(ct.snap, crows)
+    T = ct.to_points(crows, threshold_s)
     times, ranked = {}, []
     for k in new["kind"].unique():
         idx = np.flatnonzero((new["kind"] == k).to_numpy())
@@ -263,11 +255,12 @@ def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: 
     new = new.iloc[sites["_new"].to_numpy()].reset_index(drop=True)
     new["facility_id"] = [f"NEW-{k}-{r}" for k, r in zip(sites["kind"], sites["rank"])]
     nsnap = subset(nsnap, sites["_new"].to_numpy())
+    crows = crows[sites["_new"].to_numpy()]
     sites = sites.drop(columns="_new").reset_index(drop=True)
-    return AfterState(new=new, new_snap=nsnap, times=times, threshold_s=threshold_s), sites
+    return AfterState(new=new, new_snap=nsnap, rows=crows, times=times, threshold_s=threshold_s), sites
 
 
-def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, after: AfterState,
+def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, after: AfterState, ct: CandidateTimes,
                 preset: dict) -> AfterScores:
     """Score again with the suggested sites built (existing facilities unchanged), from the one after-state."""
     net, points, facilities, units = travel.net, scores.points, travel.facilities, scores.units
@@ -278,8 +271,7 @@ def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, af
     for k, t in after.times.items():
         pts[f"time_s_{k}"] = t
     pts = gpd.GeoDataFrame(cov.add_any_times(pts), geometry="geometry", crs=net.crs)
-    catch_after = sp.vstack([travel.catchment, net.times_to_points(after.new_snap, travel.demand_snap,
-                                                                     cutoff_s=tmax_s)]).tocsr()
+    catch_after = sp.vstack([travel.catchment, ct.to_demand(after.rows, tmax_s)]).tocsr()
     kinds_after = kinds_present(fac_after)
     scored = score_tables(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s,
                           travel.demand, communities=study.units.path is not None)

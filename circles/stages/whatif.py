@@ -14,4 +14,4 @@ def whatif(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siting:
     """The payload of :func:`circles.whatif.whatif_data` for the run's suggested sites (``{}`` when siting is off)."""
     return WhatIf(payload=whatif_data(study, travel.net, inputs.nodes, inputs.area, scores.points, units,
                                       scores.overall, travel.facilities, siting.sites, preset, travel.demand_snap,
-                                      travel.demand, list(inputs.thresholds_min)))
+                                      travel.demand, list(inputs.thresholds_min), candidates=siting.candidates))
