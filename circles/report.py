@@ -58,6 +58,8 @@ from circles.i18n import t as tr
 from circles.kinds import KINDS
 from circles.io.units import short_names
 from circles.panels import add_panels, planner_data
+from circles.credits import credit_lines
+from circles.errors import InputFileError
 
 BASEMAPS = {
     "none": None,
@@ -379,8 +381,6 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     Every word comes from the catalogue in the page's language; texts that summary.json holds
     in the run's language (gaps, why a unit is among the worst) are made again from numbers.
     """
-    from circles.credits import credit_lines
-
     t = _T[language]
     gap_kind = {i["id"]: i["gap"] for i in preset["indicators"]}
     run_lang = summary.get("language")
@@ -602,8 +602,6 @@ def report_data(res, *, water=None, outlines=None) -> ReportData:
 
 def read_report_data(folder: str | Path, *, language: str | None = None, basemap: str | None = None) -> ReportData:
     """Read a run's saved outputs (``coverage.gpkg``, ``summary.json``) back for :func:`write_report`."""
-    from circles.errors import InputFileError
-
     folder = Path(folder)
     gpkg, sj = folder / "coverage.gpkg", folder / "summary.json"
     for f in (gpkg, sj):
