@@ -32,7 +32,6 @@ results, or read back from a run's output folder by :func:`read_report_data`, so
 from __future__ import annotations
 
 import base64
-import gzip
 import html
 import json
 from dataclasses import dataclass
