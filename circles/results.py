@@ -178,7 +178,7 @@ class Isochrones:
     per_facility: gpd.GeoDataFrame
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
     """Everything a run computed: the stage results, the final tables and ``summary.json``.
 

@@ -89,6 +89,8 @@ def test_candidate_times_equal_a_fresh_search(demo_run):
 
 def test_run_result_is_typed_stage_results(demo_run):
     res, _ = demo_run
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.units = None
     for name, cls in (("inputs", Inputs), ("travel", Travel), ("scores", Scores), ("siting", Siting),
                       ("whatif_result", WhatIf), ("isos", Isochrones)):
         part = getattr(res, name)
