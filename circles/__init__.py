@@ -10,7 +10,11 @@ Modules, one per stage (nothing runs at import):
 - :mod:`circles.targets`: plan target presets, pass/fail (where a target is read)
 - :mod:`circles.siting`: new-site suggestions (where a site is chosen)
 - :mod:`circles.report`: the HTML map report (where a layer is drawn)
-- :mod:`circles.pipeline`: ``run(study)`` calls the stages in order
+- :mod:`circles.rules`: the run's rules and policy constants (a leaf)
+- :mod:`circles.results`: one frozen result per stage, and the run result
+- :mod:`circles.stages`: the stages (load, travel, score, candidates, siting, what-if, isochrones)
+- :mod:`circles.export`: writing a run's outputs
+- :mod:`circles.pipeline`: ``analyse``/``run(study)`` call the stages in order
 - :mod:`circles.cli`: the ``circles`` command
 """
 

@@ -56,7 +56,9 @@ import shapely
 
 from circles.crs import utm_crs_for
 from circles.errors import StudyError
+from circles.io.units import grid_units, load_units
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
+from circles.pipeline import run
 from circles.study import study_from_dict, tomllib
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,6 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
 
     Returns ``[{"area": name, "study": raw study dict (absolute paths)}]``.
     """
-    from circles.io.units import grid_units, load_units
-
     base = batch["base"]
     defaults = copy.deepcopy(batch["defaults"])
     union_wgs = shapely.union_all(batch["areas"].geometry.values)
@@ -168,7 +168,7 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
                                "crs": crs, "area": str(afile)})
         study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name"}
         travel = study.setdefault("travel", {})
-        travel.setdefault("max_time_min", None)  # the search limit of `circles run` (pipeline.search_limit_s)
+        travel.setdefault("max_time_min", None)  # the search limit of `circles run` (rules.search_limit_s)
         out.append({"area": name, "safe": safe, "study": study})
     return out
 
@@ -236,8 +236,6 @@ def _files(raw) -> list[str]:
 
 def run_area(task: dict, out_dir: str) -> dict:
     """Run one area (inside a Dask worker): skip if done with the same inputs, never raise."""
-    from circles.pipeline import run
-
     t0 = time.perf_counter()
     folder = Path(out_dir) / "areas" / task["safe"]
     done = folder / "done.json"

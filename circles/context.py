@@ -16,6 +16,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from circles.io.vector import read_vector
+
 log = logging.getLogger(__name__)
 
 
@@ -69,8 +71,6 @@ def outlines(units: gpd.GeoDataFrame, study=None, area=None) -> gpd.GeoDataFrame
     """Street / district outlines: the study's ``units.parents`` polygons clipped to ``area``, or
     else the units dissolved by ``parent`` (none when no unit has a parent)."""
     if study is not None and study.units.parents is not None and area is not None:
-        from circles.io.vector import read_vector
-
         p = read_vector(study.units.parents, "units.parents").to_crs(units.crs)
         col = study.units.parent_name_column
         if col in p:

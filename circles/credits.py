@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from circles.i18n import t
+
 OSM = ("© OpenStreetMap contributors", "ODbL 1.0")
 WORLDPOP = ("WorldPop (www.worldpop.org); Tatem AJ (2017) Sci Data 4:170004", "CC BY 4.0")
 _WORLDPOP_NAME = re.compile(r"(worldpop|^[a-z]{3}_[fm]_\d{1,2}_\d{4})", re.IGNORECASE)
@@ -69,8 +71,6 @@ def study_credits(study) -> list[dict]:
 
 def credit_lines(credits: list[dict], lang: str) -> list[str]:
     """The credits as lines of text in ``lang`` (labels from the catalogue)."""
-    from circles.i18n import t
-
     lines = []
     for c in credits:
         label = t(f"credit.{c['role']}", lang)

@@ -20,8 +20,7 @@ import pandas as pd
 
 from circles import coverage as cov
 from circles.io.units import display_names
-
-SPEEDS_MPS = (0.8, 1.0, 1.2)
+from circles.rules import SPEEDS_MPS
 
 
 def by_decile(units: pd.DataFrame, group: str, minutes: float) -> list[dict]:
@@ -76,8 +75,11 @@ def speed_band(points: pd.DataFrame, walk_speed_mps: float, thresholds_min, spee
     return out
 
 
-def equity_summary(points: pd.DataFrame, units: pd.DataFrame, summary: dict, study) -> dict:
-    """What the report's equity view and speed band show (kept in ``summary.json``)."""
+def equity_summary(points: pd.DataFrame, units: pd.DataFrame, summary: dict, study, *, limit_min: float) -> dict:
+    """What the report's equity view and speed band show (kept in ``summary.json``).
+
+    ``limit_min``: the run's search limit in minutes (times past it are unknown).
+    """
     tmax = max(summary["thresholds_min"])
     out = {"minutes": tmax, "deciles": {}, "behind": {}}
     for g in cov.GROUPS:
@@ -85,8 +87,5 @@ def equity_summary(points: pd.DataFrame, units: pd.DataFrame, summary: dict, stu
         out["behind"][g] = furthest_behind(units, g, tmax, summary["coverage"][g][f"{tmax:g}min"] or 0.0)
     band = None
     if study.network.profile == "walk":
-        from circles.pipeline import search_limit_s  # the run's one search limit
-
-        limit = search_limit_s(study) / 60.0
-        band = speed_band(points, study.travel.walk_speed_mps, summary["thresholds_min"], limit_min=limit)
+        band = speed_band(points, study.travel.walk_speed_mps, summary["thresholds_min"], limit_min=limit_min)
     return {"equity": out, "speed_band": band}

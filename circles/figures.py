@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from circles.equity import SPEEDS_MPS
 from circles.i18n import t
+from circles.io.units import display_names, short_names
+from circles.rules import SPEEDS_MPS
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,6 @@ def plain(text, limit: int = LABEL_MAX_CHARS) -> str:
 def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int = 12) -> bytes:
     """Horizontal bars: the units leaving the most elderly and infants beyond the longest threshold,
     labelled by name (community, street or district) as the data give it."""
-    from circles.io.units import display_names
-
     be, bi = f"beyond_elderly_{tmax:g}min", f"beyond_infants_{tmax:g}min"
     u = units.assign(_left=units[be].fillna(0) + units[bi].fillna(0)).nlargest(n, "_left")[::-1]
     with _cjk() as plt:
@@ -185,7 +184,6 @@ def coverage_map_png(units, facilities, sites, column: str, group: str, tmax: fl
     district names, a 1 km scale bar and a north arrow. Drawn in the study's metric CRS."""
     from matplotlib.colors import LinearSegmentedColormap
 
-    from circles.io.units import short_names
 
     with _cjk() as plt:
         cmap = LinearSegmentedColormap.from_list("cov", ["#d73027", "#fee08b", "#1a9850"])

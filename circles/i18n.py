@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS
 
 LANGUAGES = ("zh", "en")
 

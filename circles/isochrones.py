@@ -40,10 +40,10 @@ import numpy as np
 import shapely
 from shapely.ops import substring
 
-log = logging.getLogger(__name__)
+from circles.rules import PER_FACILITY_MAX  # noqa: F401  (the cap lives with the other rules)
+from circles.travel import subset
 
-#: the pipeline draws per-facility isochrones only up to this many facilities
-PER_FACILITY_MAX = 300
+log = logging.getLogger(__name__)
 
 _SAMPLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -212,7 +212,6 @@ def isochrones_per_source(net, sources, threshold_s: float, *, buffer_m: float =
     ``which`` limits it to some sources (positions); searches run ``batch`` sources at a
     time with the cutoff, so memory stays ``batch x nodes`` whatever the number of sources.
     """
-    from circles.travel import subset
 
     cell_m = float(cell_m or buffer_m / 3.5)
     pos = np.arange(len(sources)) if which is None else np.asarray(which, dtype=np.int64)
@@ -256,6 +255,6 @@ def facility_isochrones(res, facility_ids=None, *, minutes: float | None = None,
         missing = wanted - set(fac["facility_id"].iloc[which])
         if missing:
             raise KeyError(f"facility_isochrones: no facility with id {sorted(missing)[:5]}")
-    snap = net.snap_points(fac, max_offroad_m=res.study.travel.max_offroad_m)
+    snap = res.travel.facility_snap  # the run's one facility snap
     labels = fac[["facility_id", "name", "kind"]].to_dict("records")
     return isochrones_per_source(net, snap, tmin * 60.0, buffer_m=buffer_m, labels=labels, which=which)

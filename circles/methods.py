@@ -8,21 +8,17 @@ loader's own tables (:mod:`circles.io.network`), so the text follows the code.
 
 from __future__ import annotations
 
-from circles.equity import SPEEDS_MPS
 from circles.i18n import t
+from circles.io import network
+from circles.rules import SPEEDS_MPS
 
 
-def method_params(study, estimated: dict) -> dict:
-    """The numbers and switches the methods text is made from."""
-    from circles.io import network
+def method_params(study, estimated: dict, *, limit_min: float) -> dict:
+    """The numbers and switches the methods text is made from.
 
+    ``limit_min``: the run's one search limit in minutes (:func:`circles.rules.search_limit_s`).
+    """
     po, tr = study.population, study.travel
-    try:  # the run's one search limit, where the travel rules define it (default: twice the longest threshold)
-        from circles.pipeline import search_limit_s
-
-        limit_min = search_limit_s(study) / 60.0
-    except ImportError:
-        limit_min = tr.max_time_min
     return {
         "profile": study.network.profile,
         "walk_speed_mps": tr.walk_speed_mps,
@@ -32,8 +28,8 @@ def method_params(study, estimated: dict) -> dict:
         "siting_threshold_min": study.siting.threshold_min,
         "road_class_column": study.network.road_class_column,
         "walk_excluded": sorted(network.WALK_EXCLUDED),
-        "foot_yes": sorted(getattr(network, "FOOT_YES", ())),
-        "no_access": sorted(getattr(network, "NO_ACCESS", getattr(network, "_NO_ACCESS", ("no", "private")))),
+        "foot_yes": sorted(network.FOOT_YES),
+        "no_access": sorted(network.NO_ACCESS),
         "elderly_min_age": po.elderly_min_age,
         "child_woman_ratio": po.child_woman_ratio,
         "under20_share": po.under20_share,

@@ -16,9 +16,12 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from circles import targets as tg
+from circles.chinacoords import wgs84_to_gcj02
 from circles.credits import credit_lines
 from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, data_script, safe_json, to_display
 from circles.i18n import CATALOGUE, kind_name, site_label, t
+from circles.io.units import short_names
 from circles.methods import method_lines
 
 _JS_PREFIXES = ("whatif.", "equity.", "rep.", "gap.", "status.", "group.", "methods.title")
@@ -56,7 +59,6 @@ def _display_m(gdf, floor_m: float) -> float:
 def _shift(lon, lat, gcj02: bool):
     if not gcj02:
         return lon, lat
-    from circles.chinacoords import wgs84_to_gcj02
 
     x, y = wgs84_to_gcj02(np.asarray(lon, float), np.asarray(lat, float))
     return [round(float(a), 6) for a in x], [round(float(b), 6) for b in y]
@@ -66,7 +68,6 @@ def _unit_labels(units, gcj02: bool) -> dict | None:
     """Unit names at a point inside each unit (the page labels them when zoomed in)."""
     if units is None or units.empty:
         return None
-    from circles.io.units import short_names
     metric = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
     pts = gpd.GeoDataFrame(geometry=units.to_crs(metric).geometry.representative_point(), crs=metric)
     pts = to_display(pts, gcj02)
@@ -82,8 +83,6 @@ def _not_assessable(summary: dict, preset: dict) -> dict:
     Only the reason "no such facility in any gazetteer" is lifted by building one: the
     after-state then counts that kind as present (circles/pipeline.py ``_not_assessable``).
     """
-    from circles import targets as tg
-
     na = {r["indicator"] for r in summary["targets"]["study"] if r.get("status") == "not assessable"}
     reasons = (summary["targets"].get("not_assessable") or {})
     out = {}

@@ -47,15 +47,18 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
+from circles import context
 from circles import coverage as cov
 from circles import figures
 from circles import i18n
 from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, data_script, json_in_html, to_display  # noqa: F401
 from circles.i18n import kind_name
 from circles.i18n import t as tr
-from circles.io.facilities import KINDS
+from circles.kinds import KINDS
 from circles.io.units import short_names
 from circles.panels import add_panels, planner_data
+from circles.credits import credit_lines
+from circles.errors import InputFileError
 
 BASEMAPS = {
     "none": None,
@@ -377,8 +380,6 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     Every word comes from the catalogue in the page's language; texts that summary.json holds
     in the run's language (gaps, why a unit is among the worst) are made again from numbers.
     """
-    from circles.credits import credit_lines
-
     t = _T[language]
     gap_kind = {i["id"]: i["gap"] for i in preset["indicators"]}
     run_lang = summary.get("language")
@@ -576,8 +577,22 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     return m
 
 
+def map_context(res) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The map context that needs no internet, from a run result: water (raster nodata) and street outlines."""
+    water = context.nodata_polygons(res.study, res.area, res.crs)
+    return water, context.outlines(res.units, res.study, res.area)
+
+
 def report_data(res, *, water=None, outlines=None) -> ReportData:
-    """The report's data from a run's :class:`circles.pipeline.Results`."""
+    """The report's data from a run's :class:`circles.results.RunResult` (what ``analyse`` returns).
+
+    ``water`` and ``outlines`` are made from the run (:func:`map_context`) when not given,
+    so ``analyse`` alone feeds a full report.
+    """
+    if water is None or outlines is None:
+        w, o = map_context(res)
+        water = w if water is None else water
+        outlines = o if outlines is None else outlines
     return ReportData(units=res.units, points=res.points, facilities=res.facilities, isochrones=res.isochrones,
                       sites=res.sites, summary=res.summary, preset=res.preset, language=res.study.language,
                       basemap=res.study.report.basemap, whatif=getattr(res, "whatif", None) or None,
@@ -586,8 +601,6 @@ def report_data(res, *, water=None, outlines=None) -> ReportData:
 
 def read_report_data(folder: str | Path, *, language: str | None = None, basemap: str | None = None) -> ReportData:
     """Read a run's saved outputs (``coverage.gpkg``, ``summary.json``) back for :func:`write_report`."""
-    from circles.errors import InputFileError
-
     folder = Path(folder)
     gpkg, sj = folder / "coverage.gpkg", folder / "summary.json"
     for f in (gpkg, sj):

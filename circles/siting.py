@@ -38,6 +38,8 @@ import scipy.sparse as sp
 import shapely
 
 from circles.errors import SitingError
+from circles.i18n import site_label
+from circles.io.vector import read_vector
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,6 @@ def read_exclusion(path, crs):
     """The union of the ``siting.exclude`` polygons (where nothing may be built) in ``crs``, or None."""
     if path is None:
         return None
-    from circles.io.vector import read_vector
 
     return shapely.union_all(read_vector(path, "siting.exclude").to_crs(crs).geometry.values)
 
@@ -58,8 +59,6 @@ def read_candidates(path, crs, *, name_column: str, exclude=None) -> gpd.GeoData
 
     Columns ``name`` (from ``name_column`` when the file has it, else empty) and ``geometry``.
     """
-    from circles.io.vector import read_vector
-
     c = read_vector(path, "siting.candidates").to_crs(crs)
     c["geometry"] = c.geometry.representative_point()
     c["name"] = c[name_column].astype(str) if name_column in c else ""
@@ -701,8 +700,6 @@ def site_names(sites: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, units: gpd.GeoD
     """Name each site by where it is, in ``language``: ``"和平大道 旁 · 江汉区 C03"`` /
     ``"near 和平大道 · 江汉区 C03"`` (:func:`site_name_parts` and the catalogue's words); a site with
     no named road within ``max_road_m`` is named by its unit only."""
-    from circles.i18n import site_label
-
     road, unit = site_name_parts(sites, edges, units, max_road_m=max_road_m)
     nodes = sites["node"].tolist() if "node" in sites else [None] * len(sites)
     return [site_label(road[i], unit[i], language, node=nodes[i], index=i + 1) for i in range(len(sites))]

@@ -40,8 +40,13 @@ def target_rows(results: pd.DataFrame) -> list[dict]:
 
 
 def build_summary(study, crs, net_report, facilities, fac_counts, rejects, points, points_outside, estimated, units,
-                  districts, overall, overall_results, unit_results, preset, siting_info, thresholds, kinds) -> dict:
-    """The dictionary written to ``summary.json`` (and shown in the report's panel)."""
+                  districts, overall, overall_results, unit_results, preset, siting_info, thresholds, kinds, *,
+                  limit_min: float) -> dict:
+    """The dictionary written to ``summary.json`` (and shown in the report's panel).
+
+    ``limit_min`` is the run's search limit (minutes, :func:`circles.rules.search_limit_s`,
+    evaluated once by the load stage): times past it are "beyond".
+    """
     o = overall.iloc[0]
     tmax = max(thresholds)
     coverage = {g: {f"{t:g}min": rnd(o[cov.col("cov", g, "any", t)]) for t in thresholds} for g in cov.GROUPS}
@@ -49,8 +54,7 @@ def build_summary(study, crs, net_report, facilities, fac_counts, rejects, point
     status = unit_results[unit_results["status"] != "no population"]
     fail_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "fail").sum())).to_dict()
     pass_counts = status.groupby("indicator")["status"].apply(lambda s: int((s == "pass").sum())).to_dict()
-    from circles.pipeline import search_limit_s  # the run's search limit: times past it are "beyond"
-    worst = _worst_units(units, tmax, study.language, limit_min=search_limit_s(study) / 60.0)
+    worst = _worst_units(units, tmax, study.language, limit_min=limit_min)
     snapped = points["snapped"].to_numpy()
     return {
         "study": study.name,

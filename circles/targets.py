@@ -38,7 +38,9 @@ import numpy as np
 import pandas as pd
 
 from circles import i18n
+from circles.coverage import COMMUNITY_INDICATORS
 from circles.errors import StudyError
+from circles.kinds import KINDS, kinds_serving
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,17 +105,12 @@ def needed_kinds(metric: str) -> tuple[str, ...] | None:
     ``needed_kinds("cov_elderly_daycare_15min") == ("daycare",)``;
     ``needed_kinds("sfca_beds_per_1000_elderly") == ("nursing_home",)``.
     """
-    from circles.coverage import COMMUNITY_INDICATORS
-    from circles.kinds import KINDS
-
     if metric in COMMUNITY_INDICATORS:
         return COMMUNITY_INDICATORS[metric][0]
     for measure, kinds in _MEASURE_KINDS.items():
         if f"{measure}_per_1000" in metric or metric == f"{measure}_inside":
             return kinds
     if metric.startswith("cov_"):
-        from circles.kinds import kinds_serving
-
         for group in ("elderly", "infants"):  # "any" facility of a group needs at least one kind serving it
             if metric.startswith(f"cov_{group}_any_"):
                 return tuple(kinds_serving(group))

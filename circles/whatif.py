@@ -36,8 +36,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from circles.kinds import KINDS, counts_as
+from circles.coverage import COMMUNITY_INDICATORS, gaussian_weight
 from circles.io.units import assign_points, display_names
+from circles.kinds import KINDS, counts_as
+from circles.results import CandidateTimes
+from circles.siting import candidate_nodes, read_candidates, read_exclusion
+from circles.travel import subset
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +70,6 @@ def _community(preset: dict, units: gpd.GeoDataFrame, facilities: gpd.GeoDataFra
     """For the plans' literal community indicators (communities / streets with at least one facility
     of the kinds, :data:`circles.coverage.COMMUNITY_INDICATORS`): which units have one now. Only for
     community polygons and indicators without a ``where`` filter; the page leaves the others alone."""
-    from circles.coverage import COMMUNITY_INDICATORS
-
     fac = pd.DataFrame(facilities)
     if "in_area" in fac:
         fac = fac[fac["in_area"].fillna(False).astype(bool)]
@@ -92,8 +94,6 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing
     one per ``candidate_spacing_m`` square over the whole area (minus ``exclude``). A grid
     site within 1 m of a suggested one is the same place and kept once.
     """
-    from circles.siting import candidate_nodes, read_candidates, read_exclusion
-
     s = study.siting
     if from_file is None and s.candidates is not None:
         exclude = read_exclusion(s.exclude, net.crs) if exclude is None else exclude
@@ -132,8 +132,14 @@ MAX_PAIRS = 2_000_000
 
 def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, overall: pd.DataFrame,
                 facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, preset: dict, dsnap, demand: pd.DataFrame,
-                thresholds_min, *, max_pairs: int = MAX_PAIRS) -> dict:
-    """The what-if payload for the page (see the module docstring); ``{}`` when siting is off."""
+                thresholds_min, *, max_pairs: int = MAX_PAIRS, candidates: CandidateTimes | None = None) -> dict:
+    """The what-if payload for the page (see the module docstring); ``{}`` when siting is off.
+
+    ``candidates``: the run's candidate times (:class:`circles.results.CandidateTimes`): the
+    page's grid at the study's spacing and the suggested sites are rows of it, so they are
+    neither snapped nor searched again. Only when the grid is thinned (more than
+    ``max_pairs`` pairs) are the coarser grid's sites snapped and searched here.
+    """
     s = study.siting
     if s.n_sites == 0 or not s.kinds:
         return {}
@@ -141,26 +147,30 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
     catchment_s = max(thresholds_min) * 60.0
     reach_s = max(catchment_s, s.threshold_min * 60.0)
     spacing = float(s.candidate_spacing_m)
-    from circles.siting import read_candidates, read_exclusion
-
-    exclude = read_exclusion(s.exclude, net.crs)  # read once, not at every thinning step
-    from_file = None if s.candidates is None else \
-        read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
+    if candidates is not None:  # read once for the run (circles.stages.candidates)
+        exclude = candidates.exclude
+        from_file = candidates.grid if s.candidates is not None else None
+    else:
+        exclude = read_exclusion(s.exclude, net.crs)  # read once, not at every thinning step
+        from_file = None if s.candidates is None else \
+            read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
     while True:
         cands = candidate_sites(study, net, nodes, area, sites, spacing_m=spacing, exclude=exclude,
                                 from_file=from_file)
         if cands.empty:
             return {}
-        csnap = net.snap_points(cands, max_offroad_m=study.travel.max_offroad_m)
-        T = net.times_to_points(csnap, dsnap, cutoff_s=reach_s).tocsr()
+        if candidates is not None and reach_s <= candidates.cutoff_s and candidates.has(cands.geometry.values):
+            rows = candidates.rows(cands.geometry.values)
+            csnap, T = subset(candidates.snap, rows), candidates.to_demand(rows, reach_s)
+        else:
+            csnap = net.snap_points(cands, max_offroad_m=study.travel.max_offroad_m)
+            T = net.times_to_points(csnap, dsnap, cutoff_s=reach_s).tocsr()
         if T.nnz <= max_pairs or s.candidates is not None or int(cands["suggested"].sum()) == len(cands) \
                 or spacing > 64 * s.candidate_spacing_m:
             break
         log.info("what-if: %d pairs > %d: candidate grid thinned to %.0f m", T.nnz, max_pairs, 2 * spacing)
         spacing *= 2
     # 2SFCA step 1 sums for a new facility at each candidate (study + halo people)
-    from circles.coverage import gaussian_weight
-
     Tc = T.copy()
     Tc.data[Tc.data > catchment_s] = 0.0
     Tc.eliminate_zeros()
@@ -260,8 +270,6 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
     cands = payload["candidates"]
     sfca = {c: arr(b, "f4") for c, b in payload["sfca"].items()}
     catch = payload["catchment_s"]
-    from circles.coverage import gaussian_weight
-
     for c, kind in chosen:
         lo, hi = ptr[c], ptr[c + 1]
         cols, tc = idx[lo:hi], tt[lo:hi].astype(float)

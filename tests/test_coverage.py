@@ -234,10 +234,10 @@ def test_where_filter_and_not_assessable(community_run):
 
 
 def test_kind_absent_from_every_gazetteer_is_not_assessable(community_run):
-    from circles.pipeline import _not_assessable
+    from circles.stages.score import not_assessable
 
     preset = tg.load_preset("taizhou")  # every street a comprehensive centre: the study has none
-    reasons = _not_assessable(preset, community_run.facilities, community_run.units, True)
+    reasons = not_assessable(preset, community_run.facilities, community_run.units, True)
     assert "street_centre_coverage" in reasons and "(elderly_centre)" in reasons["street_centre_coverage"]
     r = tg.evaluate(community_run.overall, preset, not_assessable=reasons)
     row = r.set_index("indicator").loc["street_centre_coverage"]
@@ -348,7 +348,7 @@ def test_kindergartens_without_nursery_class_and_no_elderly_facility_are_not_ass
     """
     from circles import i18n
     from circles.io.facilities import load_facilities
-    from circles.pipeline import _not_assessable
+    from circles.stages.score import not_assessable as _not_assessable
 
     fac, _ = load_facilities(DEMO / "facilities_osm_real.csv", crs=32650, coords="wgs84")
     assert list(fac["kind"]) == ["kindergarten", "kindergarten"]

@@ -1,0 +1,76 @@
+"""Writing a run: tables, layers, ``summary.json``, ``whatif.json`` and the report, into one folder atomically.
+
+Everything written comes from the :class:`circles.results.RunResult` (what ``analyse``
+returns); the folder appears complete or not at all (:func:`circles.outputs.atomic_folder`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from circles.display import json_default
+from circles.labels import labelled
+from circles.outputs import atomic_folder
+from circles.report import map_context, report_data, write_report
+from circles.results import RunResult
+
+
+def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = True) -> Path:
+    """Write every output of a run into ``folder`` (default ``maps/<study-name>/``) atomically.
+
+    Tables: ``coverage.gpkg`` (layers), ``units.csv``/``districts.csv``/``targets.csv``/
+    ``rejects.csv`` (machine column names, UTF-8 with BOM so Excel shows Chinese), and
+    ``units.xlsx`` with one sheet per level and human labels in the study's language.
+    """
+    final = Path(folder) if folder else res.study.out_folder
+    with atomic_folder(final, study=res.study.name) as tmp:
+        gpkg = tmp / "coverage.gpkg"
+        units = _for_file(res.units)
+        units.to_file(gpkg, layer="units", driver="GPKG")
+        _for_file(res.facilities).to_file(gpkg, layer="facilities", driver="GPKG")
+        if len(res.isochrones):
+            _for_file(res.isochrones).to_file(gpkg, layer="isochrones", driver="GPKG")
+        if len(res.isochrones_per_facility):
+            _for_file(res.isochrones_per_facility).to_file(gpkg, layer="isochrones_per_facility", driver="GPKG")
+        _for_file(res.points).to_file(gpkg, layer="population_points", driver="GPKG")
+        if len(res.sites):
+            _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")
+        _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")
+        water, lines = map_context(res)  # map context that needs no internet
+        if len(water):
+            water.to_file(gpkg, layer="water", driver="GPKG")
+        if len(lines):
+            lines.to_file(gpkg, layer="outlines", driver="GPKG")
+        pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
+        _for_file(res.districts).to_csv(tmp / "districts.csv", encoding="utf-8-sig")  # beyond the limit: empty, as units.csv
+        res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
+        res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
+        lang = res.study.language
+        with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter") as xl:  # ~1.6x openpyxl's writer
+            table = pd.DataFrame(units.drop(columns="geometry"))
+            labelled(table, lang).to_excel(xl, sheet_name="units", index=False)
+            labelled(_for_file(res.districts).reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
+            labelled(res.overall.reset_index(drop=True), lang).to_excel(xl, sheet_name="study", index=False)
+            res.target_results.to_excel(xl, sheet_name="targets", index=False)
+            res.rejects.to_excel(xl, sheet_name="rejects", index=False)
+        if res.whatif:
+            (tmp / "whatif.json").write_text(json.dumps(res.whatif, separators=(",", ":")), encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=json_default),
+                                          encoding="utf-8")
+        if report:
+            write_report(report_data(res, water=water, outlines=lines), tmp)
+    return final
+
+
+def _for_file(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Infinite times become NaN (GeoPackage and CSV readers expect finite numbers or empty)."""
+    out = gdf.copy()
+    for c in out.columns:
+        if c != "geometry" and pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].replace([np.inf, -np.inf], np.nan)
+    return out

@@ -1,0 +1,184 @@
+"""The load stage: study area, metric CRS, population, roads, facilities and units (-> :class:`Inputs`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from rasterio.transform import xy
+
+from circles import rules
+from circles.checks import check_gazetteers
+from circles.crs import utm_crs_for
+from circles.errors import InputFileError, NetworkError
+from circles.io.facilities import load_facilities
+from circles.io.network import connectivity_report, load_network
+from circles.io.population import load_population, read_population_grid
+from circles.io.units import assign_parents, assign_points, grid_units, load_units
+from circles.io.vector import read_vector
+from circles.results import Inputs
+from circles.study import Study
+
+log = logging.getLogger(__name__)
+
+
+def study_area(study: Study) -> tuple[object, object]:
+    """The study area polygon in WGS84 and its centre (None, None: the rasters' extent).
+
+    Without ``study.area``, a study whose units come from a file (``units.path``) is the
+    union of its units: people in no unit are not counted in the study's figures.
+    """
+    if study.area is None and study.units.path is not None:
+        units = load_units(study.units.path, crs=4326, name_column=study.units.name_column,
+                           code_column=study.units.code_column)
+        geom = shapely.union_all(units.geometry.values)
+        log.info("study area: the union of the %d units of %s (no study.area given)", len(units),
+                 Path(study.units.path).name)
+        return geom, geom.centroid
+    if study.area is None:
+        return None, None
+    area = read_vector(study.area, "study.area").to_crs(4326)
+    geom = shapely.union_all(area.geometry.values)
+    return geom, geom.centroid
+
+
+def population_rules(study: Study) -> dict:
+    """The population section's rules as keyword arguments of the population loaders."""
+    po = study.population
+    return dict(pattern=po.pattern, elderly_min_age=po.elderly_min_age, child_woman_ratio=po.child_woman_ratio,
+                under20_share=po.under20_share, total_file=po.total_file, elderly_share=po.elderly_share,
+                infant_share=po.infant_share)
+
+
+def metric_crs(study: Study, centre) -> object:
+    """``study.crs``, or with ``"auto"`` the UTM zone of the area's centre (no area: the rasters' centre)."""
+    if study.crs != "auto":
+        return study.crs
+    if centre is None:
+        g = read_population_grid(study.population.folder, **population_rules(study))
+        h, w = g.total.shape
+        x, y = xy(g.transform, h / 2, w / 2)
+        lon, lat = Transformer.from_crs(g.crs, 4326, always_xy=True).transform(x, y)
+        return utm_crs_for(lon, lat)
+    return utm_crs_for(centre.x, centre.y)
+
+
+def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None) -> Inputs:
+    """Read every input of ``study`` in its metric CRS, as far as the search limit reaches.
+
+    Halo (:func:`circles.rules.halo_m`): people within 2h of the area are read as demand on
+    shared facilities, facilities within h (or a trip within the search limit) serve the
+    area, roads within the reach (:func:`circles.rules.reach_m`) carry every path that
+    matters; so results inside the area do not depend on where it was cut.
+    """
+    thresholds = tuple(float(t) for t in study.travel.thresholds_min)
+    area_wgs, centre = study_area(study)
+    pop_rules = population_rules(study)
+    crs = metric_crs(study, centre)
+    tr, nw = study.travel, study.network
+    halo_m = rules.halo_m(thresholds, nw.profile, tr.walk_speed_mps)
+    limit_s = rules.search_limit_s(study)  # evaluated once per run; later stages read inputs.limit_s
+    reach_m = rules.reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps)
+    area_metric = None if area_wgs is None else gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
+    bounds = None if area_metric is None else gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs) \
+        .to_crs(4326).total_bounds
+    points, estimated, pop_rules_used = load_population(study.population.folder, crs=crs, bounds_wgs84=bounds,
+                                                        **pop_rules)
+    tick(0.2)
+    area = area_metric if area_metric is not None else shapely.union_all(points.buffer(50).geometry.values).envelope
+    inside = shapely.covers(area, points.geometry.values)
+    near = shapely.intersects(area.buffer(2 * halo_m), points.geometry.values)
+    halo_points = points[~inside & near].copy()
+    points_outside = points[~inside]
+    points = points[inside].copy()
+    log.info("population in the study area: %d populated cells, %.0f people, %.0f aged 60+, %.0f aged 0-3",
+             len(points), points["total"].sum(), points["elderly"].sum(), points["infants"].sum())
+    log.info("population read outside the study area: %.0f people (%.0f of them within %.0f m, counted as "
+             "demand on shared facilities only)", points_outside["total"].sum(), halo_points["total"].sum(),
+             2 * halo_m)
+    nodes, edges = load_network(nw.path, crs=crs, profile=nw.profile, road_class_column=nw.road_class_column,
+                                name_column=nw.name_column, oneway_column=nw.oneway_column,
+                                node_crossings=nw.node_crossings,
+                                join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs,
+                                clip_to=area.buffer(reach_m + tr.max_offroad_m))
+    if not shapely.intersects(area.buffer(tr.max_offroad_m), edges.geometry.values).any():
+        raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
+    net_report = connectivity_report(nodes, edges)
+    tick(0.8)
+    facilities, rejects, fac_counts, fac_parts = _facilities(study, crs, area.buffer(
+        rules.facility_reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps)))
+    coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
+                                 pd.concat([points, points_outside])[["geometry"]])
+    units = _units(study, area, crs)
+    points["unit_id"] = assign_points(points, units).to_numpy()
+    no_unit = people_in_no_unit(study, points)
+    points["parent"] = points["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("")
+    facilities["unit_id"] = assign_points(facilities, units).to_numpy()
+    facilities["in_area"] = shapely.covers(area, facilities.geometry.values)  # study totals count these only
+    return Inputs(crs=crs, area=area, points=points, halo_points=halo_points, points_outside=points_outside,
+                  nodes=nodes, edges=edges, facilities=facilities, rejects=rejects, units=units,
+                  net_report=net_report, file_counts=fac_counts, coord_fit=coord_fit, estimated=estimated,
+                  pop_rules=pop_rules_used, no_unit_warning=no_unit, thresholds_min=thresholds, limit_s=limit_s)
+
+
+def _facilities(study: Study, crs, reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list]:
+    """Every gazetteer read within ``reach``; one clear error when no row survives."""
+    fac_parts, rej_parts, fac_counts = [], [], []
+    for src in study.facilities:
+        f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
+                               encoding=src.encoding, sheet=src.sheet, area=reach)
+        f["illustrative"] = bool(src.illustrative)
+        fac_parts.append(f)
+        rej_parts.append(r)
+        fac_counts.append({"file": Path(src.path).name, "read": int(len(f) + len(r)), "kept": int(len(f)),
+                           "rejected": int(len(r))})
+    facilities = gpd.GeoDataFrame(pd.concat(fac_parts, ignore_index=True), geometry="geometry", crs=crs)
+    rejects = pd.concat(rej_parts, ignore_index=True)
+    if facilities.empty:
+        raise InputFileError(no_facility_message(fac_counts, rejects))
+    return facilities, rejects, fac_counts, fac_parts
+
+
+def _units(study: Study, area, crs) -> gpd.GeoDataFrame:
+    """The study's units: its polygons (with their street as parent), or a grid over the area."""
+    if study.units.path is not None:
+        units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
+                           code_column=study.units.code_column)
+        if study.units.parents is not None:  # street polygons: each community's street is the one holding most of it
+            units["parent"] = assign_parents(units, read_vector(study.units.parents, "units.parents"),
+                                             study.units.parent_name_column, fill=units["parent"]).to_numpy()
+        return units
+    parents = read_vector(study.units.parents, "units.parents") if study.units.parents else None
+    return grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
+                      parent_name_column=study.units.parent_name_column)
+
+
+def people_in_no_unit(study: Study, points) -> str:
+    """A warning when units come from a file and more than 10 % of the area's people lie in no unit ("" if not)."""
+    if study.units.path is None:
+        return ""
+    total = float(points["total"].sum())
+    out = float(points.loc[points["unit_id"] == "", "total"].sum())
+    if total <= 0 or out / total <= rules.NO_UNIT_WARN_SHARE:
+        return ""
+    msg = (f"{out / total:.0%} of the study area's people ({out:,.0f} of {total:,.0f}) lie in no unit of "
+           f"{Path(study.units.path).name}: they count in the study's figures but in no unit's; check that the "
+           "units cover study.area, or leave study.area out (the study area is then the union of the units)")
+    log.warning(msg)
+    return msg
+
+
+def no_facility_message(counts: list[dict], rejects: pd.DataFrame) -> str:
+    """One line when every gazetteer row was rejected (no rejects.csv is written then): counts and the top reason."""
+    read = ", ".join(f"{c['file']} {c['read']} rows read, {c['rejected']} rejected" for c in counts)
+    msg = f"no facility survived loading ({read})"
+    if len(rejects):
+        (file, reason), n = next(iter(rejects.groupby(["file", "reason"]).size().sort_values(
+            ascending=False, kind="stable").items()))
+        msg += f"; most common reason ({n} rows of {file}): {reason}"
+    return msg + "; check `coords` and the kind column"

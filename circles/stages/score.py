@@ -1,0 +1,209 @@
+"""The score stage: coverage, capacity, 2SFCA and plan targets per unit, district and study (-> :class:`Scores`).
+
+:func:`score_tables` is the one scoring routine, used before siting (:func:`score`) and again
+with the suggested sites built (:mod:`circles.stages.siting`), so before and after are
+scored by the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from circles import coverage as cov
+from circles import i18n
+from circles import targets as tg
+from circles.results import Inputs, Scores, Travel
+from circles.study import Study
+from circles.summary import rnd
+
+log = logging.getLogger(__name__)
+
+
+def load_preset(study: Study) -> dict:
+    """The study's plan preset, parsed once per run (a warning when it measures by another profile)."""
+    preset = tg.load_preset(study.targets.preset)
+    want = preset["preset"].get("profile")
+    if want and want != study.network.profile:
+        log.warning("preset %s measures by %s (network.profile = %r) but this study uses %r",
+                    preset["preset"].get("key", "?"), "road" if want == "drive" else "walking", want,
+                    study.network.profile)
+    return preset
+
+
+def score(study: Study, inputs: Inputs, travel: Travel, preset: dict) -> Scores:
+    """Score the study's people against the facilities as they are."""
+    return score_tables(travel.points, travel.facilities, travel.catchment, inputs.units, list(inputs.thresholds_min),
+                        list(travel.kinds), preset, study.language, travel.tmax_s, travel.demand,
+                        communities=study.units.path is not None)
+
+
+def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset, language, tmax_s, demand, *,
+                 communities: bool = False) -> Scores:
+    """Coverage, capacity and targets per unit, district and study (the same code before and after siting).
+
+    Study-level plain ratios and counts use the facilities inside the study area only
+    (``in_area``); the halo's facilities serve 2SFCA and travel times. With community
+    polygons (``communities``), the plans' literal indicators (share of communities with a
+    day-care centre / a childcare point, share of streets with a comprehensive centre) are
+    added per unit, street (``parent``) and study.
+    """
+    points = points.copy()
+    catchment_s = min(tmax_s, 60.0 * float(preset.get("preset", {}).get("catchment_min", 15)))
+    add_access(points, facilities, catch, catchment_s, demand)
+    inside = facilities[facilities["in_area"]] if "in_area" in facilities else facilities
+    unit_table = coverage_table(points, inside, thresholds, kinds, "unit_id")
+    base_cols = ["unit_id", "unit_name", "parent"] + [c for c in units_geo.columns if c.startswith("attr_")]
+    units = units_geo[base_cols + ["geometry"]].merge(unit_table, left_on="unit_id", right_index=True, how="left")
+    for c in ("pop_total", "pop_elderly", "pop_infants", "n_cells", "beds_inside", "daycare_places_inside",
+              "slots_inside", "n_beds_unknown", "n_daycare_places_unknown", "n_slots_unknown"):
+        units[c] = units[c].fillna(0)
+    parent_of = units.set_index("unit_id")["parent"]
+    districts = coverage_table(points.assign(parent=points["parent"].replace("", "(none)")),
+                                inside.assign(parent=inside["unit_id"].map(parent_of).fillna("(none)")),
+                                thresholds, kinds, "parent")
+    overall = coverage_table(points.assign(all="study"), inside.assign(all="study"), thresholds, kinds, "all")
+    if communities:
+        u = units[["unit_id", "parent"]].assign(all="study")
+        u["parent"] = u["parent"].fillna("")
+        units = units.merge(cov.community_table(u, inside, "unit_id"), left_on="unit_id", right_index=True,
+                            how="left")
+        districts = districts.join(cov.community_table(u.assign(parent=u["parent"].replace("", "(none)")),
+                                                       inside, "parent"), how="left")
+        overall = overall.join(cov.community_table(u, inside, "all"), how="left")
+    reasons = not_assessable(preset, facilities, units, communities, language)
+    unit_results, overall_results = [], []
+    for ind in preset["indicators"]:
+        ind, scored = scored_form(ind, communities)
+        if ind["id"] in reasons and scored.startswith("walk"):
+            reasons = {**reasons}
+            reasons.pop(ind["id"])
+            reasons.update(not_assessable({"indicators": [ind]}, facilities, units, communities, language))
+        one = {"preset": preset.get("preset", {}), "indicators": [ind]}
+        where = ind.get("where")
+        table_u, table_o = units.set_index("unit_id"), overall
+        if where is not None and ind["id"] not in reasons:
+            sel = units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]])
+            if not sel.any():
+                values = ", ".join(map(str, where["values"]))
+                reasons = {**reasons, ind["id"]: i18n.t("na.no_unit_value", language, column=where["column"],
+                                                        values=values)}
+                sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
+            table_u = table_u[sel.to_numpy()]
+            ids = set(units.loc[sel, "unit_id"])
+            table_o = coverage_table(points[points["unit_id"].isin(ids)].assign(all="study"),
+                                      inside[inside["unit_id"].isin(ids)].assign(all="study"), thresholds, kinds, "all")
+            if communities:
+                u = units.loc[sel, ["unit_id", "parent"]].assign(all="study")
+                table_o = table_o.join(cov.community_table(u, inside, "all"), how="left")
+        for table, out in ((table_u, unit_results), (table_o, overall_results)):
+            r = tg.evaluate(table, one, language=language, not_assessable=reasons)
+            r["scored"] = scored
+            pair = ind.get("pair")
+            if pair and pair["metric"] in table and pair["metric"] != ind["metric"]:
+                r["pair_metric"] = pair["metric"]
+                r["pair_measured"] = table[pair["metric"]].to_numpy(dtype=float)
+            out.append(r)
+    unit_results = pd.concat(unit_results, ignore_index=True)
+    overall_results = pd.concat(overall_results, ignore_index=True)
+    units = units.merge(tg.wide(unit_results, "unit_id"), left_on="unit_id", right_index=True, how="left")
+    return Scores(points=points, units=units, districts=districts, overall=overall, unit_results=unit_results,
+                  overall_results=overall_results, not_assessable=reasons, catchment_min=catchment_s / 60.0)
+
+
+def add_access(points, facilities, catch, catchment_s, demand) -> None:
+    """2SFCA and E2SFCA (Gaussian) per point: beds per 1,000 elderly and slots per 1,000 residents.
+
+    ``catch`` is facilities by ``demand`` points: the study's points first (in order), then
+    the halo's, whose people count in step 1 but are not scored. Supply is what the plans
+    count: institutional beds (``counts_as == "beds"``) and under-3 places (``"slots"`` of
+    facilities serving infants); unknown capacity adds nothing (and is counted elsewhere).
+    """
+    counts = facilities["counts_as"].to_numpy() if "counts_as" in facilities else \
+        np.where(facilities["serves"] == "elderly", "beds", "slots")
+    serves = facilities["serves"].to_numpy()
+    capacity = np.nan_to_num(facilities["capacity"].to_numpy(dtype=float))
+    n = len(points)
+    for cap, group in (("beds", "elderly"), ("slots", "total")):
+        ok = (counts == cap) & (serves == ("elderly" if cap == "beds" else "infants"))
+        supply = np.where(ok, capacity, 0.0)
+        for decay, prefix in (("none", "sfca"), ("gaussian", "e2sfca")):
+            a = cov.two_step_fca(catch, supply, demand[group].to_numpy(dtype=float), catchment_s=catchment_s, decay=decay)
+            points[f"{prefix}_{cap}_per_1000_{group}"] = 1000.0 * a[:n]
+
+
+def coverage_table(points, facilities, thresholds, kinds, by) -> pd.DataFrame:
+    table = cov.aggregate(points, by, thresholds, kinds)
+    table = table.join(cov.capacity_inside(facilities, by), how="left")
+    zero = [c for c in table.columns if c.endswith("_inside") or c.endswith("_unknown")]
+    table[zero] = table[zero].fillna(0)
+    table = cov.add_ratios(table)
+    for name, weight in (("sfca_beds_per_1000_elderly", "elderly"), ("e2sfca_beds_per_1000_elderly", "elderly"),
+                         ("sfca_slots_per_1000_total", "total"), ("e2sfca_slots_per_1000_total", "total")):
+        table[name] = cov.weighted_mean_by(points[name].to_numpy(), points[weight].to_numpy(dtype=float), points[by])
+    return table
+
+
+def scored_form(ind: dict, communities: bool) -> tuple[dict, str]:
+    """The indicator as scored on this study, and which form that is.
+
+    A preset scores a community indicator literally (share of communities with one, as the plan
+    words it) when community polygons are given; without them, an indicator with a ``pair``
+    (the walk-based share of people) scores that instead, and says so.
+    """
+    literal = ind["metric"] in cov.COMMUNITY_INDICATORS
+    pair = ind.get("pair")
+    if literal and not communities and pair:
+        return ({**ind, "metric": pair["metric"], "group": pair["group"], "gap": pair["gap"]},
+                "walk (no community polygons: the plan's count of communities cannot be made)")
+    if literal:
+        return ind, "literal (share of communities / streets with one)"
+    return ind, ind.get("scores", "walk" if ind["metric"].startswith("cov_") else "ratio")
+
+
+def not_assessable(preset, facilities, units, communities, language: str = "en") -> dict:
+    """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no attribute)."""
+    present = set(facilities.loc[facilities["serves"] != "", "kind"])
+    out = {}
+    for ind in preset["indicators"]:
+        need = tg.needed_kinds(ind["metric"])
+        where = ind.get("where")
+        if need is not None and not present.intersection(need):
+            # kindergartens listing no 托班 places serve no under-3s: say so, not "no kindergarten"
+            kg = "kindergarten" in need and (facilities["kind"] == "kindergarten").any()
+            others = [k for k in need if not (kg and k == "kindergarten")]
+            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in others)
+            key = ("na.no_nursery_class_nor" if others else "na.no_nursery_class") if kg else "na.no_kind"
+            out[ind["id"]] = i18n.t(key, language, names=names)
+        elif ind["metric"] in cov.COMMUNITY_INDICATORS and not communities:
+            out[ind["id"]] = i18n.t("na.needs_polygons", language)
+        elif where is not None and f"attr_{where['column']}" not in units:
+            out[ind["id"]] = i18n.t("na.no_attribute", language, column=where["column"])
+    return out
+
+
+def capacity_summary(overall, facilities) -> dict:
+    """Study-level capacity as the plans count it (inside the study area), with unknowns flagged."""
+    o = overall.iloc[0]
+    out = {"daycare_places_total": rnd(o.get("daycare_places_inside"), 0),
+           "daycare_places_per_1000_elderly": rnd(o.get("daycare_places_per_1000_elderly"), 2),
+           "beds_counted": "institutional beds only (养老院/老年养护院, GB 50437); day-care places separate",
+           "slots_counted": "places for children under 3 (托育机构 托位 and kindergartens' 托班 only)",
+           "facilities_in_area": int(facilities["in_area"].sum()) if "in_area" in facilities else None,
+           "facilities_in_halo": int((~facilities["in_area"]).sum()) if "in_area" in facilities else None}
+    for m in ("beds", "daycare_places", "slots"):
+        out[f"{m}_unknown_facilities"] = int(o.get(f"n_{m}_unknown", 0) or 0)
+    return out
+
+
+def community_summary(overall, preset) -> dict:
+    """The plans' literal community indicators beside the walk-based ones, and which one the preset scores."""
+    o = overall.iloc[0]
+    scored = {i["metric"]: i.get("scores", "walk") for i in preset["indicators"]}
+    out = {"n_communities": int(o.get("n_communities", 0)), "n_streets": int(o.get("n_streets", 0) or 0)}
+    for name in cov.COMMUNITY_INDICATORS:
+        out[name] = {"share": rnd(o.get(name)), "with": int(o.get(f"n_with_{name}", 0) or 0),
+                     "scored_by_preset": name in scored}
+    return out

@@ -1,0 +1,66 @@
+"""The travel stage: snap people and facilities once, times to the nearest facility of each kind (-> :class:`Travel`)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from circles import coverage as cov
+from circles.kinds import KINDS, kinds_present
+from circles.results import Inputs, Travel
+from circles.study import Study
+from circles.travel import Snap, TravelNetwork, subset
+
+
+def serving(facilities: pd.DataFrame, kind: str) -> np.ndarray:
+    """Row positions of the facilities of ``kind`` that serve someone (a kindergarten without 托班 serves no under-3)."""
+    return np.flatnonzero(((facilities["kind"] == kind) & (facilities["serves"] != "")).to_numpy())
+
+
+def nearest_by_kind(net: TravelNetwork, facilities: pd.DataFrame, fsnap: Snap, psnap: Snap, cutoff_s: float,
+                    kinds=None, *, tick: Callable[[float], None] = lambda f: None) -> dict[str, np.ndarray]:
+    """Kind -> each point's time to the nearest serving facility of that kind, exact up to ``cutoff_s`` (else inf)."""
+    kinds = list(KINDS) if kinds is None else list(kinds)
+    out = {}
+    for i, k in enumerate(kinds):
+        idx = serving(facilities, k)
+        out[k] = net.nearest_times(subset(fsnap, idx), psnap, cutoff_s=cutoff_s) if len(idx) \
+            else np.full(len(psnap), np.inf)
+        tick((i + 1) / len(kinds))
+    return out
+
+
+def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lambda f: None) -> Travel:
+    """Build the network, snap the demand (study then halo) and the facilities once, and search.
+
+    Per-kind times stop at the run's one search limit (``inputs.limit_s``); the facility ->
+    people catchment matrix stops at the longest threshold (2SFCA). Later stages reuse the
+    snaps and these times: nothing here is searched again downstream.
+    """
+    crs, points, facilities = inputs.crs, inputs.points.copy(), inputs.facilities.copy()
+    off = study.travel.max_offroad_m
+    net = TravelNetwork(inputs.nodes, inputs.edges, walk_speed_mps=study.travel.walk_speed_mps,
+                        profile=study.network.profile)
+    cols = ["total", "elderly", "infants", "geometry"]
+    demand = gpd.GeoDataFrame(pd.concat([points[cols], inputs.halo_points[cols]], ignore_index=True),
+                              geometry="geometry", crs=crs)
+    dsnap = net.snap_points(demand, max_offroad_m=off)
+    psnap = subset(dsnap, np.arange(len(points)))
+    fsnap = net.snap_points(facilities, max_offroad_m=off)
+    tick(0.1)
+    points["offroad_m"] = psnap.offroad_m
+    points["snapped"] = psnap.snapped
+    facilities["offroad_m"] = fsnap.offroad_m
+    facilities["snapped"] = fsnap.snapped
+    times = nearest_by_kind(net, facilities, fsnap, psnap, inputs.limit_s, tick=lambda f: tick(0.1 + 0.4 * f))
+    for k, t in times.items():
+        points[f"time_s_{k}"] = t
+    points = gpd.GeoDataFrame(cov.add_any_times(points), geometry="geometry", crs=crs)
+    tmax_s = max(inputs.thresholds_min) * 60.0
+    catch = net.times_to_points(fsnap, dsnap, cutoff_s=tmax_s)
+    return Travel(net=net, demand=demand, demand_snap=dsnap, point_snap=psnap, facility_snap=fsnap, points=points,
+                  facilities=facilities, kinds=tuple(kinds_present(facilities)), catchment=catch,
+                  limit_s=inputs.limit_s, tmax_s=tmax_s)
