@@ -142,6 +142,31 @@
     return group;
   };
 
+  // numbers the page stores in a binary block (circles/report.py, _Page.packed): the payload holds
+  // {"$bin": [byte offset, count], t: "i4", d: stride, div: divisor}; put back cumsum-by-stride / div
+  function unpack(spec, buf) {
+    var a = new Int32Array(buf, spec.$bin[0], spec.$bin[1]), n = a.length, d = spec.d || 0, div = spec.div || 1;
+    var out = new Float64Array(n), acc = new Float64Array(Math.max(d, 1));
+    for (var i = 0; i < n; i++) {
+      if (d) { acc[i % d] += a[i]; out[i] = acc[i % d] / div; } else out[i] = a[i] / div;
+    }
+    return out;
+  }
+  function resolve(o, buf, depth) {  // placeholders sit in objects, a few levels down, never in arrays
+    if (!o || typeof o !== "object" || Array.isArray(o)) return o;
+    if (o.$bin) return unpack(o, buf);
+    if (depth < 4) Object.keys(o).forEach(function (k) { o[k] = resolve(o[k], buf, depth + 1); });
+    return o;
+  }
+  // calls then(P) once the payload's binary block (if any) is inflated and its arrays are put back
+  window.circlesPayload = function (P, then) {
+    if (!P.bin) { then(P); return; }
+    var s = atob(document.getElementById(P.bin).textContent), b = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+    new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()
+      .then(function (buf) { then(resolve(P, buf, 0)); });
+  };
+
   window.circlesReport = function (map, groups, P) {
     window.circlesDrawing = true;
     // markercluster builds one cluster level per zoom: with no tile layer shown the map's
