@@ -157,11 +157,15 @@ class _Page:
             a[stride:] = a[stride:] - a[:-stride]
         if len(a) and (a.min() < -2**31 or a.max() >= 2**31):
             raise ValueError("packed: values out of the int32 range")
-        raw = a.astype("<i4").tobytes()
-        spec = {"$bin": [self._bin_len, len(a)], "t": "i4", "d": stride, "div": div}
-        self._bin.append(raw)
-        self._bin_len += len(raw)
-        return spec
+        return {"$bin": [self._append(a.astype("<i4").tobytes()), len(a)], "t": "i4", "d": stride, "div": div}
+
+    def _append(self, raw: bytes) -> int:
+        """Add ``raw`` to the binary block at the next 8-byte boundary (typed arrays need aligned
+        offsets); returns its byte offset."""
+        pad = (-self._bin_len) % 8
+        self._bin.append(b"\0" * pad + raw)
+        self._bin_len += pad + len(raw)
+        return self._bin_len - len(raw)
 
     def layer(self, name: str, show: bool, spec: dict, role: str) -> None:
         # Leaflet's layer list sets names with innerHTML: escape them as HTML text
@@ -170,6 +174,18 @@ class _Page:
         key = f"l{len(self.groups)}"
         self.groups[key] = fg
         self.payload["layers"][key] = {**spec, "role": role}
+
+    def packed_raw(self, b64: str, dtype: str, *, delta: bool = False) -> dict:
+        """A base64 little-endian array of the what-if payload (:mod:`circles.whatif`) as a binary
+        placeholder read back as that typed array: bytes shuffled (every value's first byte, then
+        every second byte...) and, with ``delta``, int32 differences, so gzip finds the repeats."""
+        a = np.frombuffer(base64.b64decode(b64), dtype=np.dtype(dtype).newbyteorder("<"))
+        if delta:
+            a = np.diff(a.astype(np.int64), prepend=0).astype("<i4")
+        size = a.dtype.itemsize
+        raw = np.frombuffer(a.tobytes(), np.uint8).reshape(-1, size).T.tobytes()
+        return {"$bin": [self._append(raw), len(a)], "t": np.dtype(dtype).str[1:], "raw": 1, "sh": 1,
+                "d": 1 if delta else 0}
 
     def finish(self) -> None:
         """Embed the payload as inert JSON and the call that draws it (and the binary block, if any:
@@ -608,6 +624,7 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     # with a what-if, its layer shows the suggested sites, clickable (circles/panels.py); this one
     # (popups with capacity and gain) stays in the layer list, off
     add_sites(page, data.sites, language, g, show=not (data.whatif and data.whatif.get("candidates")))
+    whatif = _packed_whatif(page, data.whatif)
     page.finish()
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
@@ -617,10 +634,27 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
                                                   units=data.units)))
     m.get_root().html.add_child(RawHTML(legend_html(language)))
     # the planner's panel: offline context, what-if, equity, speed band, methods, credits
-    add_panels(m, planner_data(data.summary, data.preset, language, data.whatif, roads=data.roads, water=data.water,
+    add_panels(m, planner_data(data.summary, data.preset, language, whatif, roads=data.roads, water=data.water,
                                outlines=data.outlines, sites=data.sites, units=data.units, gcj02=g),
                control=control)
     return m
+
+
+def _packed_whatif(page: _Page, whatif: dict | None) -> dict | None:
+    """The what-if payload for the page: above ``page.binary_above_cells`` cells its arrays (times,
+    weights, 2SFCA figures, the candidate matrix) move into the page's binary block and planner.js
+    puts them back (``whatif.json`` keeps the plain base64 form :func:`circles.whatif.evaluate` reads)."""
+    if not whatif or not whatif.get("matrix") or whatif.get("n_points", 0) <= page.binary_above_cells:
+        return whatif
+    w = dict(whatif)
+    for group, dtype in (("weights", "f4"), ("times", "u2"), ("sfca", "f4")):
+        w[group] = {k: page.packed_raw(v, dtype) for k, v in whatif[group].items()}
+    w["point_unit"] = page.packed_raw(whatif["point_unit"], "i4")
+    m = whatif["matrix"]
+    w["matrix"] = {"ptr": page.packed_raw(m["ptr"], "i4", delta=True), "idx": page.packed_raw(m["idx"], "i4", delta=True),
+                   "t": page.packed_raw(m["t"], "u2")}
+    w["bin"] = "circles-data-bin"
+    return w
 
 
 def map_context(res) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -673,7 +707,7 @@ def read_report_data(folder: str | Path, *, language: str | None = None, basemap
                       outlines=layer("outlines") if "outlines" in layers else None)
 
 
-def write_report(data: ReportData, folder: Path) -> Path:
+def write_report(data: ReportData, folder: Path, *, binary_above_cells: int = BINARY_ABOVE_CELLS) -> Path:
     """Write ``report.html`` and the PNG figures (coverage curve, unit bars, two print maps) into ``folder``."""
     folder = Path(folder)
     tm = max(data.summary["thresholds_min"])
@@ -691,7 +725,7 @@ def write_report(data: ReportData, folder: Path) -> Path:
                                        cov.col("cov", group, "any", tm), group, tm, data.language,
                                        districts=data.units)
         (folder / f"map_{group}_{tm:g}min.png").write_bytes(png)
-    m = build_map(data, curve_png=curve, bars_png=bars)
+    m = build_map(data, curve_png=curve, bars_png=bars, binary_above_cells=binary_above_cells)
     out = folder / "report.html"
     m.save(str(out))
     return out

@@ -144,7 +144,18 @@
 
   // numbers the page stores in a binary block (circles/report.py, _Page.packed): the payload holds
   // {"$bin": [byte offset, count], t: "i4", d: stride, div: divisor}; put back cumsum-by-stride / div
+  var TYPES = { i4: Int32Array, u2: Uint16Array, f4: Float32Array, f8: Float64Array };
   function unpack(spec, buf) {
+    if (spec.raw) {  // a typed array as stored, bytes shuffled (sh) and int32 differences (d)
+      var T = TYPES[spec.t], size = T.BYTES_PER_ELEMENT, m = spec.$bin[1];
+      var src = new Uint8Array(buf, spec.$bin[0], m * size), bytes = new Uint8Array(m * size);
+      if (spec.sh) {
+        for (var b = 0; b < size; b++) for (var j = 0, o = b * m; j < m; j++) bytes[j * size + b] = src[o + j];
+      } else bytes.set(src);
+      var typed = new T(bytes.buffer);
+      if (spec.d) for (var k = 1; k < m; k++) typed[k] = (typed[k] + typed[k - 1]) | 0;
+      return typed;
+    }
     var a = new Int32Array(buf, spec.$bin[0], spec.$bin[1]), n = a.length, d = spec.d || 0, div = spec.div || 1;
     var out = new Float64Array(n), acc = new Float64Array(Math.max(d, 1));
     for (var i = 0; i < n; i++) {
