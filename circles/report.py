@@ -146,6 +146,7 @@ class _Page:
         self.groups: dict[str, folium.FeatureGroup] = {}
         self.payload: dict = {"shared": {}, "layers": {}}
         self.binary_above_cells = binary_above_cells
+        self.binary = False  # set by build_map: a city page (more populated cells than binary_above_cells)
         self._bin: list[bytes] = []
         self._bin_len = 0
 
@@ -158,6 +159,18 @@ class _Page:
         if len(a) and (a.min() < -2**31 or a.max() >= 2**31):
             raise ValueError("packed: values out of the int32 range")
         return {"$bin": [self._append(a.astype("<i4").tobytes()), len(a)], "t": "i4", "d": stride, "div": div}
+
+    def packed_polygons(self, geoms) -> dict:
+        """(Multi)polygons as ``{"$geo": 1, ...}``: coordinates as :meth:`packed` positions and the
+        ring / part / geometry offsets of ``shapely.to_ragged_array``; report.js rebuilds each as a
+        GeoJSON MultiPolygon (``null`` when empty) with exactly the rounded coordinates
+        :func:`_geojson` writes."""
+        g = shapely.transform(np.asarray(geoms, dtype=object), lambda c: c.round(DISPLAY_DECIMALS))
+        g = np.array([x if x is not None else shapely.MultiPolygon() for x in g], dtype=object)
+        _, xy, (rings, parts, each) = shapely.to_ragged_array(g)
+        return {"$geo": 1, "xy": self.packed(xy.ravel(), div=10 ** DISPLAY_DECIMALS, stride=2),
+                "rings": self.packed(rings, stride=1), "parts": self.packed(parts, stride=1),
+                "geoms": self.packed(each, stride=1)}
 
     def _append(self, raw: bytes) -> int:
         """Add ``raw`` to the binary block at the next 8-byte boundary (typed arrays need aligned
@@ -320,7 +333,7 @@ def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: 
     populated = pd.to_numeric(points["total"], errors="coerce").fillna(0).to_numpy(float) > 0 \
         if "total" in points else np.ones(len(points), bool)
     cells = points[populated]
-    binary = len(cells) > page.binary_above_cells
+    binary = page.binary
     if key not in page.payload["shared"]:
         xy = _xy(to_display(cells[["geometry"]], gcj02)) if len(cells) else []
         unit = _col(t["units"], cells["unit_id"].astype(str).map(_names_by_id(page)).fillna(cells["unit_id"]))
@@ -375,7 +388,8 @@ def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds
         c = KIND_COLOURS.get(kind, "#333")
         page.layer(f"{label} {'/'.join(f'{x:g}' for x in sorted(group['minutes']))} {t['min']} {t['iso']}",
                    kind in show_kinds, {
-                       "type": "polygons", "geoms": _geojson(group.geometry),
+                       "type": "polygons",
+                       "geoms": page.packed_polygons(group.geometry) if page.binary else _geojson(group.geometry),
                        "opacity": [round(0.12 + 0.18 * (1 - x / tmax), 3) for x in group["minutes"]],
                        "style": {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": 0.2},
                        "tooltip": [_col("", [f"{label} {x:g} {t['min']}" for x in group["minutes"]])]}, "isochrones")
@@ -608,6 +622,9 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
     x0, y0, x1, y1 = data.units.to_crs(metric).total_bounds
     page = _Page(m, tolerance_m=max(5.0, max(x1 - x0, y1 - y0) / 2000), binary_above_cells=binary_above_cells)
+    populated = pd.to_numeric(data.points["total"], errors="coerce").fillna(0).to_numpy(float) > 0 \
+        if "total" in data.points else np.ones(len(data.points), bool)
+    page.binary = int(populated.sum()) > binary_above_cells
     tm = max(data.summary["thresholds_min"])
     page.unit_names = dict(zip(data.units["unit_id"].astype(str), short_names(data.units)))
     add_units(page, data.units, cov.col("cov", "elderly", "any", tm),
@@ -644,7 +661,7 @@ def _packed_whatif(page: _Page, whatif: dict | None) -> dict | None:
     """The what-if payload for the page: above ``page.binary_above_cells`` cells its arrays (times,
     weights, 2SFCA figures, the candidate matrix) move into the page's binary block and planner.js
     puts them back (``whatif.json`` keeps the plain base64 form :func:`circles.whatif.evaluate` reads)."""
-    if not whatif or not whatif.get("matrix") or whatif.get("n_points", 0) <= page.binary_above_cells:
+    if not whatif or not whatif.get("matrix") or not page.binary:
         return whatif
     w = dict(whatif)
     for group, dtype in (("weights", "f4"), ("times", "u2"), ("sfca", "f4")):

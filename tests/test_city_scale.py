@@ -127,7 +127,26 @@ def test_binary_block_holds_the_plain_pages_numbers(packed_pages):
     for spec_, b64 in pairs:
         want = np.frombuffer(base64.b64decode(b64), np.dtype("<" + spec_["t"]))
         assert np.array_equal(_unpack(spec_, buf), want)
+    # isochrone polygons: the same rings, coordinate for coordinate
+    iso = [k for k, s in P["layers"].items() if s.get("role") == "isochrones"]
+    assert iso
+    for k in iso:
+        got, want = _polygons(B["layers"][k]["geoms"], buf), P["layers"][k]["geoms"]
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert (a is None) == (b is None)
+            if b is not None:
+                parts = [b["coordinates"]] if b["type"] == "Polygon" else b["coordinates"]
+                assert a == parts
     assert len(b_html) < len(p_html)
+
+
+def _polygons(o: dict, buf: bytes) -> list:
+    """Python reading of report.js's ``polygons``: a list of MultiPolygon coordinates (None: empty)."""
+    xy = _unpack(o["xy"], buf).reshape(-1, 2).tolist()
+    rings, parts, each = (_unpack(o[k], buf).astype(int) for k in ("rings", "parts", "geoms"))
+    return [[[xy[rings[r]:rings[r + 1]] for r in range(parts[p], parts[p + 1])] for p in range(each[g], each[g + 1])]
+            or None for g in range(len(each) - 1)]
 
 
 @pytest.mark.skipif(not shot.browser_available(),
@@ -144,14 +163,18 @@ def test_binary_page_draws_and_gives_the_pipelines_after_state(packed_pages):
                     "return window.circlesReportDrawn === true && !!(window.circlesPlanner && window.circlesPlanner.ready)"):
                 time.sleep(0.1)
             assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
-            # switch the population layers on: the cells drawn (and their tooltips' numbers) are the same
+            # every layer on: the same polygons (count, bounds) and population cells (position, shade) on both pages
             counts.append(driver.execute_script("""
                 const P = window.circlesLayers, out = [];
                 const m = window[document.querySelector('.folium-map').id];
                 for (const [k, fg] of Object.entries(P)) {
-                  if (m.hasLayer(fg)) continue;
-                  m.addLayer(fg);
+                  if (!m.hasLayer(fg)) m.addLayer(fg);
                   const lay = fg.getLayers()[0];
+                  if (lay && lay.getBounds && !(lay.getLayers()[0] instanceof L.CircleMarker)) {
+                    const b = lay.getBounds();
+                    out.push([lay.getLayers().length, b.isValid() ? [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()] : null]);
+                    continue;
+                  }
                   const cm = lay && lay.getLayers ? lay.getLayers().filter(x => x instanceof L.CircleMarker && x.options.weight === 0) : [];
                   if (cm.length) out.push([cm.length, cm.slice(0, 50).map(x => [x.getLatLng().lat, x.getLatLng().lng,
                                                                                   x.options.fillOpacity])]);

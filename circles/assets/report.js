@@ -163,9 +163,29 @@
     }
     return out;
   }
+  // (multi)polygons packed by circles/report.py (_Page.packed_polygons): GeoJSON MultiPolygons again
+  function polygons(o, buf) {
+    var xy = unpack(o.xy, buf), rings = unpack(o.rings, buf), parts = unpack(o.parts, buf),
+      each = unpack(o.geoms, buf), out = [];
+    for (var g = 0; g + 1 < each.length; g++) {
+      var polys = [];
+      for (var p = each[g]; p < each[g + 1]; p++) {
+        var rs = [];
+        for (var r = parts[p]; r < parts[p + 1]; r++) {
+          var ring = [];
+          for (var k = rings[r]; k < rings[r + 1]; k++) ring.push([xy[2 * k], xy[2 * k + 1]]);
+          rs.push(ring);
+        }
+        polys.push(rs);
+      }
+      out.push(polys.length ? { type: "MultiPolygon", coordinates: polys } : null);
+    }
+    return out;
+  }
   function resolve(o, buf, depth) {  // placeholders sit in objects, a few levels down, never in arrays
     if (!o || typeof o !== "object" || Array.isArray(o)) return o;
     if (o.$bin) return unpack(o, buf);
+    if (o.$geo) return polygons(o, buf);
     if (depth < 4) Object.keys(o).forEach(function (k) { o[k] = resolve(o[k], buf, depth + 1); });
     return o;
   }
