@@ -142,24 +142,6 @@ def _disc(radius_cells: float) -> np.ndarray:
     return (x * x + y * y) <= radius_cells * radius_cells
 
 
-def _disc_minimum(grid: np.ndarray, radius_cells: float) -> np.ndarray:
-    """``minimum_filter(grid, footprint=_disc(radius_cells))``, exactly, from separable rectangles.
-
-    A disc is the union of the centred rectangles ``(2 dy + 1) x (2 w(dy) + 1)``, ``w(dy)`` its
-    half-width at row offset ``dy``, and the minimum over a union is the minimum of the
-    minima; each rectangle filter is two 1-D passes, so a city raster takes a fraction of
-    the footprint filter's time. (Radii here are half-integers: no offset lies on the circle.)
-    """
-    from scipy.ndimage import minimum_filter
-
-    out = None
-    for dy in range(int(np.floor(radius_cells)) + 1):
-        w = int(np.floor(np.sqrt(radius_cells * radius_cells - dy * dy)))
-        b = minimum_filter(grid, size=(2 * dy + 1, 2 * w + 1), mode="constant", cval=np.inf)
-        out = b if out is None else np.minimum(out, b, out=out)
-    return out
-
-
 def _shapes_to_polygons(geojson_polygons: list) -> np.ndarray:
     """GeoJSON-like polygons (``rasterio.features.shapes``) as shapely polygons, built in one
     vectorised call (the same coordinates as ``shapely.geometry.shape``, a few times faster)."""
@@ -178,6 +160,8 @@ def _polygons(xy: np.ndarray, t: np.ndarray, thresholds_s, *, cell_m: float, buf
     """One (multi)polygon per threshold from sample times (see the module docstring)."""
     from rasterio.features import shapes
     from rasterio.transform import from_origin
+    from scipy.ndimage import minimum_filter
+
     tmax = max(thresholds_s)
     keep = t <= tmax
     if not keep.any():
@@ -197,7 +181,7 @@ def _polygons(xy: np.ndarray, t: np.ndarray, thresholds_s, *, cell_m: float, buf
     grid = grid.reshape(h, w)
     # a line's band is 2k+1 cells wide: (2k+1) x cell = 2 x buffer_m when k = buffer_m/cell - 1/2
     k = max(1, int(round(buffer_m / cell - 0.5)))
-    grid = _disc_minimum(grid, k + 0.5)
+    grid = minimum_filter(grid, footprint=_disc(k + 0.5), mode="constant", cval=np.inf)
     transform = from_origin(x0, y1, cell, cell)
     out = []
     for th in thresholds_s:

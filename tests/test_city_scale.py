@@ -1,8 +1,7 @@
 """Whole-city speed-ups keep every number (issue 21): each fast path against an independent oracle.
 
 - ``coverage.aggregate`` (sorted array slices) against figures computed by hand with pandas groupby;
-- the isochrones' disc filter against scipy's footprint filter, the traced polygons against
-  ``shapely.geometry.shape``;
+- the isochrones' traced polygons against ``shapely.geometry.shape``;
 - the report's binary block (population cells, what-if arrays) against the plain JSON page of the
   same run and ``whatif.json``, and in Chromium against the pipeline's after-state.
 """
@@ -23,7 +22,7 @@ import shapely
 from scipy.ndimage import minimum_filter
 
 from circles import coverage as cov
-from circles.isochrones import _disc, _disc_minimum, _shapes_to_polygons
+from circles.isochrones import _disc, _shapes_to_polygons
 from circles.report import read_report_data, write_report
 from conftest import ROOT
 
@@ -53,16 +52,13 @@ def test_aggregate_per_unit_equals_hand_figures_from_groupby(demo_run):
     assert n_checked > 10 and list(got.index) == sorted(pts["unit_id"].dropna().unique())
 
 
-def test_disc_filter_and_traced_polygons_equal_the_slow_forms():
+def test_traced_polygons_equal_shapely_shape():
     rng = np.random.default_rng(21)
     grid = rng.uniform(0, 900, (120, 170)).astype(np.float32)
     grid[rng.random(grid.shape) < 0.4] = np.inf
-    for r in (1.5, 2.5, 3.5, 6.5):
-        slow = minimum_filter(grid, footprint=_disc(r), mode="constant", cval=np.inf)
-        assert np.array_equal(_disc_minimum(grid, r), slow)
     from rasterio.features import shapes
 
-    mask = _disc_minimum(grid, 2.5) <= 300
+    mask = minimum_filter(grid, footprint=_disc(2.5), mode="constant", cval=np.inf) <= 300
     traced = [g for g, _ in shapes(mask.view(np.uint8), mask=mask, connectivity=4)]
     assert any(len(g["coordinates"]) > 1 for g in traced)  # polygons with holes are among them
     fast = _shapes_to_polygons(traced)
