@@ -26,6 +26,14 @@ snap to a nearer small fragment (a car-park ring, a cut-off footway). ``Snap.nea
 marks the points that had a nearer fragment. The rule does not depend on where a study
 is cut: a piece the study's clip cuts reaches the clip's edge, far longer than the minimum.
 
+**Slope.** With ``slope`` (a :class:`circles.io.dem.SlopeTimes`, walk profile only) each
+edge has a forward (``u`` to ``v``) and a backward time, and each partial edge is timed by
+the sloped pieces it covers (a piece covered in part at its own speed). The graph is then
+directed and held for trips *to* the sources: the arc ``u -> v`` carries the time of
+walking ``v`` to ``u``. A snapped point has ``to_u_s``/``to_v_s`` (from its position to the
+ends: a home leaving) and ``from_u_s``/``from_v_s`` (from the ends to it: a trip arriving
+at a facility). On flat ground they are equal. Off-road legs stay at ``walk_speed_mps``.
+
 **Direction.** A trip runs from home to facility. Every query takes the facilities (or
 candidate sites) as ``sources`` and the homes as ``targets`` and returns the time from
 each *target to its source*. On the walk profile every edge runs both ways, so the two
@@ -51,6 +59,8 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
+from circles.io.dem import MAX_SPEED_FACTOR, SlopeTimes
+
 log = logging.getLogger(__name__)
 
 #: A connected piece of at least this much road (metres) belongs to the main network.
@@ -64,7 +74,7 @@ class Snap:
     edge: np.ndarray  # edge index, -1 where not snapped
     u: np.ndarray  # the edge's end nodes
     v: np.ndarray
-    to_u_s: np.ndarray  # time between the snap position and u along the edge
+    to_u_s: np.ndarray  # time from the snap position to u along the edge (a home leaving)
     to_v_s: np.ndarray
     along_m: np.ndarray  # distance of the snap position from u, along the edge
     offroad_m: np.ndarray
@@ -73,6 +83,14 @@ class Snap:
     oneway: np.ndarray  # bool: the edge may only be travelled u -> v
     xy: np.ndarray  # the points' coordinates (n, 2), for confined searches
     nearer_fragment: np.ndarray  # bool: a small fragment was nearer than the main network edge used
+    from_u_s: np.ndarray | None = None  # time from u to the snap position (a trip arriving); None: = to_u_s
+    from_v_s: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.from_u_s is None:
+            self.from_u_s = self.to_u_s
+        if self.from_v_s is None:
+            self.from_v_s = self.to_v_s
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -225,14 +243,23 @@ class TravelNetwork:
     profile
         ``"walk"`` (every edge both ways: one-way rules do not bind pedestrians), or
         ``"drive"`` (edge speeds from ``speed_kph``; edges with ``oneway`` True only u -> v).
+    slope
+        Sloped walking times of every edge (:func:`circles.io.dem.edge_slope_times` on the
+        same ``edges``); walk profile only. ``edge_time_s`` is then the forward time and
+        ``edge_back_s`` the backward one (equal without a slope).
     """
 
     def __init__(self, nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, *, walk_speed_mps: float,
-                 profile: str = "walk"):
+                 profile: str = "walk", slope: SlopeTimes | None = None):
         if walk_speed_mps <= 0:
             raise ValueError(f"walk_speed_mps must be positive, got {walk_speed_mps}")
         if profile not in ("walk", "drive"):
             raise ValueError(f"profile must be 'walk' or 'drive', got {profile!r}")
+        if slope is not None and profile != "walk":
+            raise ValueError("slope times are for the walk profile only (the drive profile ignores the DEM)")
+        if slope is not None and len(slope.forward_s) != len(edges):
+            raise ValueError(f"slope times are for {len(slope.forward_s)} edges, the network has {len(edges)}; "
+                             "compute them on the same edges")
         if profile == "drive":  # held reversed: searches from facilities give times of trips to them
             edges = edges.assign(u=edges["v"].to_numpy(), v=edges["u"].to_numpy(),
                                  geometry=shapely.reverse(edges.geometry.values))
@@ -247,10 +274,20 @@ class TravelNetwork:
             self.edge_time_s = length / speed_mps
             self.max_speed_mps = max(float(np.nanmax(speed_mps)), self.walk_speed_mps)
             ow = edges["oneway"].to_numpy(dtype=bool) if "oneway" in edges else np.zeros(len(edges), bool)
-        else:
+        elif slope is None:
             self.edge_time_s = length / self.walk_speed_mps
             self.max_speed_mps = self.walk_speed_mps
             ow = np.zeros(len(edges), dtype=bool)
+        else:
+            self.edge_time_s = np.asarray(slope.forward_s, dtype=float)
+            # no piece is faster than Tobler's best (steps and flat edges are slower): the catchment disc bound
+            self.max_speed_mps = self.walk_speed_mps * MAX_SPEED_FACTOR
+            ow = np.zeros(len(edges), dtype=bool)
+        self.slope = slope
+        self.edge_back_s = self.edge_time_s if slope is None else np.asarray(slope.backward_s, dtype=float)
+        if slope is not None:  # cumulative piece times from u, for partial edges
+            self._cum_f = np.r_[0.0, np.cumsum(slope.piece_forward_s)]
+            self._cum_b = np.r_[0.0, np.cumsum(slope.piece_backward_s)]
         self.oneway = ow
         self.length_m = length
         self.u = edges["u"].to_numpy(dtype=np.int64)
@@ -259,7 +296,9 @@ class TravelNetwork:
         two = ~ow
         rows = np.r_[self.u, self.v[two]]
         cols = np.r_[self.v, self.u[two]]
-        w = np.r_[self.edge_time_s, self.edge_time_s[two]]
+        # held for trips *to* the sources: arc u -> v carries the time of walking v -> u (equal when flat;
+        # the drive profile's table is already reversed, and its times are the same both ways)
+        w = np.r_[self.edge_back_s, self.edge_time_s[two]]
         # parallel edges: keep the fastest (building a CSR would otherwise sum them)
         order = np.lexsort((w, cols, rows))
         rows, cols, w = rows[order], cols[order], w[order]
@@ -322,12 +361,19 @@ class TravelNetwork:
         along = np.where(snapped, shapely.line_locate_point(self._geoms[e], geoms), 0.0) if n else np.zeros(0)
         frac = np.clip(along / self.length_m[e], 0.0, 1.0) if n else np.zeros(0)
         t = self.edge_time_s[e] if n else np.zeros(0)
+        if self.slope is None:
+            to_u, to_v, from_u, from_v = frac * t, (1.0 - frac) * t, None, None
+        else:
+            from_u, to_u = self._partial(e, frac)  # u -> position (forward), position -> u (backward)
+            to_v, from_v = self.edge_time_s[e] - from_u, self.edge_back_s[e] - to_u
         return Snap(
             edge=np.where(snapped, edge, -1),
             u=np.where(snapped, self.u[e], -1),
             v=np.where(snapped, self.v[e], -1),
-            to_u_s=frac * t,
-            to_v_s=(1.0 - frac) * t,
+            to_u_s=to_u,
+            to_v_s=to_v,
+            from_u_s=from_u,
+            from_v_s=from_v,
             along_m=along,
             offroad_m=np.where(snapped, dist, np.inf),
             offroad_s=np.where(snapped, dist / self.walk_speed_mps, np.inf),
@@ -337,6 +383,21 @@ class TravelNetwork:
             nearer_fragment=fragment & snapped,
         )
 
+    def _partial(self, e: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sloped times between ``u`` and the point at ``frac`` of edges ``e``: (forward, backward).
+
+        The whole pieces before the point, plus the share of the piece it stands on, at that
+        piece's own speed.
+        """
+        p0, p1 = self.slope.piece_ptr[e], self.slope.piece_ptr[e + 1]
+        m = p1 - p0
+        x = frac * m
+        k = np.minimum(np.floor(x).astype(np.int64), m - 1)
+        part = x - k
+        fwd = self._cum_f[p0 + k] - self._cum_f[p0] + part * self.slope.piece_forward_s[p0 + k]
+        bwd = self._cum_b[p0 + k] - self._cum_b[p0] + part * self.slope.piece_backward_s[p0 + k]
+        return fwd, bwd
+
     # ------------------------------------------------------------------ queries
     @staticmethod
     def _source_arcs(sources: Snap, ok: np.ndarray, virt: np.ndarray):
@@ -344,7 +405,7 @@ class TravelNetwork:
         back = ~sources.oneway[ok]
         rows = np.r_[virt, virt[back]]
         cols = np.r_[sources.v[ok], sources.u[ok][back]]
-        w = np.r_[sources.offroad_s[ok] + sources.to_v_s[ok], (sources.offroad_s[ok] + sources.to_u_s[ok])[back]]
+        w = np.r_[sources.offroad_s[ok] + sources.from_v_s[ok], (sources.offroad_s[ok] + sources.from_u_s[ok])[back]]
         return rows, cols, w
 
     @staticmethod
@@ -411,7 +472,11 @@ class TravelNetwork:
         si = s_ok[order[np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)]]
         e = targets.edge[ti]
         step = targets.along_m[ti] - sources.along_m[si]
-        along = np.abs(step) / self.length_m[e] * self.edge_time_s[e]
+        if self.slope is None:
+            along = np.abs(step) / self.length_m[e] * self.edge_time_s[e]
+        else:  # home walks towards u (backward pieces) or towards v (forward pieces) to the facility
+            along = np.where(step >= 0, targets.to_u_s[ti] - sources.to_u_s[si],
+                             sources.from_u_s[si] - targets.from_u_s[ti])
         keep = ~(self.oneway[e] & (step < 0))
         return pd.DataFrame({"src": si[keep], "edge": e[keep], "tgt": ti[keep],
                              "time_s": (sources.offroad_s[si] + along + targets.offroad_s[ti])[keep]})
@@ -531,7 +596,7 @@ class TravelNetwork:
         w0 = sources.offroad_s[src]
         v_row = np.concatenate([bb, bb[two]])
         v_col = np.concatenate([lv, lu[two]])
-        v_w = np.concatenate([w0 + sources.to_v_s[src], (w0 + sources.to_u_s[src])[two]])
+        v_w = np.concatenate([w0 + sources.from_v_s[src], (w0 + sources.from_u_s[src])[two]])
         present = v_col >= 0
         v_row, v_col, v_w = v_row[present], v_col[present], v_w[present]
         order = np.argsort(v_row, kind="stable")
