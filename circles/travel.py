@@ -365,7 +365,9 @@ class TravelNetwork:
             to_u, to_v, from_u, from_v = frac * t, (1.0 - frac) * t, None, None
         else:
             from_u, to_u = self._partial(e, frac)  # u -> position (forward), position -> u (backward)
-            to_v, from_v = self.edge_time_s[e] - from_u, self.edge_back_s[e] - to_u
+            # the rest of the edge (never below zero: a point at v sums its pieces to the edge's time +- 1e-13)
+            to_v = np.maximum(self.edge_time_s[e] - from_u, 0.0)
+            from_v = np.maximum(self.edge_back_s[e] - to_u, 0.0)
         return Snap(
             edge=np.where(snapped, edge, -1),
             u=np.where(snapped, self.u[e], -1),

@@ -138,8 +138,8 @@ def bilinear(band: np.ndarray, valid: np.ndarray, inv, xy: np.ndarray) -> tuple[
     ``inv`` is the inverse affine transform of ``band`` (map -> column, row of pixel corners).
     Returns ``(z, ok)``; ``ok`` is False where one of the four pixels is missing or nodata.
     """
-    col, row = inv * (xy[:, 0], xy[:, 1])
-    col, row = np.asarray(col) - 0.5, np.asarray(row) - 0.5  # pixel centres at integers
+    col, row = _apply(inv, xy[:, 0], xy[:, 1])
+    col, row = col - 0.5, row - 0.5  # pixel centres at integers
     c0, r0 = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
     h, w = band.shape
     ok = (c0 >= 0) & (r0 >= 0) & (c0 + 1 < w) & (r0 + 1 < h)
@@ -150,6 +150,11 @@ def bilinear(band: np.ndarray, valid: np.ndarray, inv, xy: np.ndarray) -> tuple[
     ok &= valid[r0, c0] & valid[r0, c0 + 1] & valid[r0 + 1, c0] & valid[r0 + 1, c0 + 1]
     z = (z00 * (1 - fc) + z01 * fc) * (1 - fr) + (z10 * (1 - fc) + z11 * fc) * fr
     return np.where(ok, z, np.nan), ok
+
+
+def _apply(aff, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An affine transform applied to coordinate arrays."""
+    return aff.a * x + aff.b * y + aff.c, aff.d * x + aff.e * y + aff.f
 
 
 def _resolution_m(src, lat: float) -> float:
@@ -213,9 +218,10 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             raise InputFileError(f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {tuple(b)} in "
                                  f"{src.crs.to_string()}); give a DEM covering the study area")
         lo, hi = dxy[inside].min(axis=0), dxy[inside].max(axis=0)
-        win = rasterio.windows.from_bounds(lo[0], lo[1], hi[0], hi[1], transform=src.transform)
-        win = win.round_offsets("floor").round_lengths("ceil")
-        win = rasterio.windows.Window(win.col_off - 2, win.row_off - 2, win.width + 5, win.height + 5)
+        cols, rows = _apply(~src.transform, np.array([lo[0], hi[0], lo[0], hi[0]]), np.array([lo[1], lo[1], hi[1], hi[1]]))
+        c0, r0 = int(np.floor(np.min(cols))) - 2, int(np.floor(np.min(rows))) - 2
+        c1, r1 = int(np.ceil(np.max(cols))) + 2, int(np.ceil(np.max(rows))) + 2
+        win = rasterio.windows.Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1)
         win = win.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
         band = src.read(1, window=win, masked=True)
         valid = ~np.ma.getmaskarray(band)
