@@ -132,23 +132,29 @@ def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.n
     return xy, ptr, n
 
 
-def bilinear(band: np.ndarray, valid: np.ndarray, inv, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bilinear(band: np.ndarray, nodata: float | None, inv, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Elevation at points ``xy`` (in the raster's CRS) by bilinear interpolation of pixel centres.
 
     ``inv`` is the inverse affine transform of ``band`` (map -> column, row of pixel corners).
-    Returns ``(z, ok)``; ``ok`` is False where one of the four pixels is missing or nodata.
+    Returns ``(z, ok)``; ``ok`` is False where one of the four pixels is missing, ``nodata`` or NaN.
+    Only the four pixels of each point are read (no pass over the whole band).
     """
-    col, row = _apply(inv, xy[:, 0], xy[:, 1])
-    col, row = col - 0.5, row - 0.5  # pixel centres at integers
-    c0, r0 = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
     h, w = band.shape
+    col, row = _apply(inv, xy[:, 0], xy[:, 1])
+    col -= 0.5  # pixel centres at integers
+    row -= 0.5
+    c0, r0 = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
     ok = (c0 >= 0) & (r0 >= 0) & (c0 + 1 < w) & (r0 + 1 < h)
-    c0, r0 = np.where(ok, c0, 0), np.where(ok, r0, 0)
+    i = np.where(ok, r0 * w + c0, 0)
     fc, fr = col - c0, row - r0
-    z00, z01 = band[r0, c0], band[r0, c0 + 1]
-    z10, z11 = band[r0 + 1, c0], band[r0 + 1, c0 + 1]
-    ok &= valid[r0, c0] & valid[r0, c0 + 1] & valid[r0 + 1, c0] & valid[r0 + 1, c0 + 1]
+    flat = band.ravel()
+    top = np.minimum(i + 1, flat.size - 1)
+    z00, z01 = flat[i], flat[top]
+    z10, z11 = flat[np.minimum(i + w, flat.size - 1)], flat[np.minimum(i + w + 1, flat.size - 1)]
+    if nodata is not None and np.isfinite(nodata):
+        ok &= (z00 != nodata) & (z01 != nodata) & (z10 != nodata) & (z11 != nodata)
     z = (z00 * (1 - fc) + z01 * fc) * (1 - fr) + (z10 * (1 - fc) + z11 * fc) * fr
+    ok &= np.isfinite(z)  # a NaN pixel (NaN nodata) among the four
     return np.where(ok, z, np.nan), ok
 
 
@@ -200,16 +206,15 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         if src.crs is None:
             raise CrsError(f"{dem_path}: the DEM has no CRS; assign its CRS (e.g. gdal_edit.py -a_srs EPSG:4326 "
                            f"{dem_path.name}) and run again")
-        to_dem = Transformer.from_crs(edges.crs, src.crs, always_xy=True)
         lat = float(Transformer.from_crs(edges.crs, 4326, always_xy=True).transform(
             *np.asarray(edges.total_bounds).reshape(2, 2).mean(axis=0))[1]) if len(edges) else 0.0
         step = min(MAX_STEP_M, _resolution_m(src, lat))
         xy, ptr, n = sample_positions(geoms, step)
-        if len(xy):
-            x, y = to_dem.transform(xy[:, 0], xy[:, 1])
-            dxy = np.column_stack([x, y])
+        if src.crs == edges.crs or not len(xy):  # a DEM in the study's CRS: no transformation
+            dxy = xy
         else:
-            dxy = np.zeros((0, 2))
+            x, y = Transformer.from_crs(edges.crs, src.crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+            dxy = np.column_stack([x, y])
         # read only the window under the roads (two pixels of margin for the bilinear neighbours)
         b = src.bounds
         inside = (dxy[:, 0] >= min(b.left, b.right)) & (dxy[:, 0] <= max(b.left, b.right)) & \
@@ -223,15 +228,13 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         c1, r1 = int(np.ceil(np.max(cols))) + 2, int(np.ceil(np.max(rows))) + 2
         win = rasterio.windows.Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1)
         win = win.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
-        band = src.read(1, window=win, masked=True)
-        valid = ~np.ma.getmaskarray(band)
-        band = np.ma.getdata(band).astype(float)
-        valid &= np.isfinite(band)
-        if not valid.any():
-            raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "
-                                 "elevations there")
+        band = src.read(1, window=win)  # its own dtype: samples are promoted to float64
+        nodata = src.nodata
         inv = ~src.window_transform(win)
-    z, ok = bilinear(band, valid, inv, dxy)
+    z, ok = bilinear(band, nodata, inv, dxy)
+    if not ok.any():
+        raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "
+                             "elevations there")
     line = np.repeat(np.arange(len(geoms)), n + 1)
     covered = np.bincount(line, weights=~ok, minlength=len(geoms)) == 0
     # pieces: n per covered edge, one (flat) per edge without elevation
@@ -240,7 +243,8 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     pe = np.repeat(np.arange(len(geoms)), m)
     k = np.arange(pptr[-1]) - pptr[pe]
     start = ptr[pe] + k
-    rise = np.where(covered[pe], z[np.minimum(start + 1, len(z) - 1)] - z[start], 0.0)
+    dz = np.diff(z) if len(z) else z  # dz[i] = z[i + 1] - z[i]; an edge's last sample is never a start
+    rise = np.where(covered[pe], dz[np.minimum(start, len(dz) - 1)], 0.0)
     run = length[pe] / m[pe]
     steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else False
     steps = np.asarray(steps, dtype=bool)[pe] if np.ndim(steps) else False
