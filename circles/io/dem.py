@@ -21,7 +21,7 @@ The rule (stated in the report's methods text):
   the walk graph is directed.
 - **No elevation.** An edge with any sample outside the DEM, within half a pixel of its
   border or touching a nodata pixel keeps the flat time ``length_m / walk_speed_mps`` both
-  ways (one piece). They are counted (``n_outside``) and their share of road length is
+  ways (its pieces all flat). They are counted (``n_outside``) and their share of road length is
   returned (``1 - covered_share``): the caller warns.
 - Off-road legs (home to road) are not in the DEM's reach here: they stay at the flat
   ``walk_speed_mps`` (:mod:`circles.travel`).
@@ -235,23 +235,20 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     if not ok.any():
         raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "
                              "elevations there")
-    line = np.repeat(np.arange(len(geoms)), n + 1)
-    covered = np.bincount(line, weights=~ok, minlength=len(geoms)) == 0
-    # pieces: n per covered edge, one (flat) per edge without elevation
-    m = np.where(covered, n, 1)
-    pptr = np.r_[0, np.cumsum(m)]
-    pe = np.repeat(np.arange(len(geoms)), m)
-    k = np.arange(pptr[-1]) - pptr[pe]
-    start = ptr[pe] + k
-    dz = np.diff(z) if len(z) else z  # dz[i] = z[i + 1] - z[i]; an edge's last sample is never a start
-    rise = np.where(covered[pe], dz[np.minimum(start, len(dz) - 1)], 0.0)
-    run = length[pe] / m[pe]
-    steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else False
-    steps = np.asarray(steps, dtype=bool)[pe] if np.ndim(steps) else False
-    pf, pb = piece_times(run, rise, walk_speed_mps, steps)
-    flat = ~covered[pe]  # no elevation: the flat time both ways (also on steps: we know no rise)
-    pf = np.where(flat, run / walk_speed_mps, pf)
-    pb = np.where(flat, run / walk_speed_mps, pb)
+    covered = np.logical_and.reduceat(ok, ptr[:-1]) if len(ok) else np.zeros(0, dtype=bool)
+    # pieces: the n of each edge, between consecutive samples (an edge without elevation: n flat pieces)
+    pptr = ptr - np.arange(len(ptr))
+    is_piece = np.ones(max(len(z) - 1, 0), dtype=bool)
+    is_piece[ptr[1:-1] - 1] = False  # not from one edge's last sample to the next edge's first
+    rise = np.diff(z)[is_piece]
+    on = np.repeat(covered, n)
+    rise[~on] = 0.0
+    run = np.repeat(length / n, n)
+    steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else np.zeros(len(n), bool)
+    pf, pb = piece_times(run, rise, walk_speed_mps, np.repeat(np.asarray(steps, dtype=bool), n))
+    flat = run[~on] / walk_speed_mps  # no elevation: the flat time both ways (also on steps: we know no rise)
+    pf[~on] = flat
+    pb[~on] = flat
     fwd = np.add.reduceat(pf, pptr[:-1]) if len(pf) else np.zeros(0)
     bwd = np.add.reduceat(pb, pptr[:-1]) if len(pb) else np.zeros(0)
     total = float(length.sum())
