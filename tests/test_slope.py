@@ -185,3 +185,20 @@ def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
     out = nx.multi_source_dijkstra_path_length(G, src.tolist(), weight="w")
     out = np.array([out.get(i, np.inf) for i in range(len(nodes))])
     assert np.abs(out[fin] - mine[fin]).max() > 1
+
+
+def test_study_dem_key_is_a_path_beside_the_study():
+    """``[network] dem`` is read as a path relative to the study file; a misspelt key is refused."""
+    import tomllib
+
+    from circles.errors import StudyError
+    from circles.study import study_from_dict
+    from conftest import DEMO
+
+    raw = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))
+    assert study_from_dict(raw, base=DEMO).network.dem is None
+    raw["network"]["dem"] = "dem.tif"
+    assert study_from_dict(raw, base=DEMO).network.dem == (DEMO / "dem.tif").resolve()
+    raw["network"]["dem_file"] = raw["network"].pop("dem")
+    with pytest.raises(StudyError, match="unknown key 'dem_file'; known keys are .*dem, dem_licence, dem_source"):
+        study_from_dict(raw, base=DEMO)
