@@ -126,15 +126,10 @@ def test_bad_dems_one_line_each(tmp_path):
                       slope=edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0.01), 1.0))
 
 
-def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
-    """Demo roads on a wavy geographic DEM: our node times equal networkx's on a DiGraph whose
-    weights this test computes from its own samples of the DEM (scipy linear grid interpolation)."""
+def wavy_dem(tmp_path, edges):
+    """Geographic DEM (EPSG:4326) over ``edges``, 0.0002 deg (~20 m) pixels, hills of 40 m."""
     from pyproj import Transformer
 
-    from circles.io.network import load_network
-
-    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
-    # geographic DEM (EPSG:4326) over the roads, 0.0002 deg (~20 m) pixels: hills of 40 m
     to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
     lon0, lat0 = to_ll.transform(*edges.total_bounds[:2])
     lon1, lat1 = to_ll.transform(*edges.total_bounds[2:])
@@ -144,7 +139,19 @@ def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
     lon = x0 + res * (np.arange(w) + 0.5)
     lat = y0 - res * (np.arange(h) + 0.5)
     Z = 20 * np.sin(lon[None, :] * 900) * np.cos(lat[:, None] * 700) + 15
-    dem = write_dem(tmp_path / "dem.tif", Z, x0, y0, res, crs="EPSG:4326")
+    return write_dem(tmp_path / "dem.tif", Z, x0, y0, res, crs="EPSG:4326"), lon, lat, Z
+
+
+def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
+    """Demo roads on a wavy geographic DEM: our node times equal networkx's on a DiGraph whose
+    weights this test computes from its own samples of the DEM (scipy linear grid interpolation)."""
+    from pyproj import Transformer
+
+    from circles.io.network import load_network
+
+    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
+    dem, lon, lat, Z = wavy_dem(tmp_path, edges)
     st = edge_slope_times(edges, dem, 1.0)
     assert st.covered_share == 1.0 and 5 <= st.step_m <= 10
 
@@ -202,3 +209,26 @@ def test_study_dem_key_is_a_path_beside_the_study():
     raw["network"]["dem_file"] = raw["network"].pop("dem")
     with pytest.raises(StudyError, match="unknown key 'dem_file'; known keys are .*dem, dem_licence, dem_source"):
         study_from_dict(raw, base=DEMO)
+
+
+def test_sloped_catchments_equal_whole_network_rows_and_nearest(tmp_path):
+    """With slope, the disc-confined catchments (disc from the fastest Tobler speed) equal
+    whole-network Dijkstra rows, and the nearest time is the column minimum."""
+    from circles.io.network import load_network
+
+    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    st = edge_slope_times(edges, wavy_dem(tmp_path, edges)[0], 1.0)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
+    rng = np.random.default_rng(9)
+    x0, y0, x1, y1 = edges.total_bounds
+    src = net.snap_points(points(rng.uniform([x0, y0], [x1, y1], size=(25, 2))), max_offroad_m=300)
+    dst = net.snap_points(points(rng.uniform([x0, y0], [x1, y1], size=(4000, 2))), max_offroad_m=300)
+    fast = net.times_to_points(src, dst, cutoff_s=1500)
+    ref = net.times_to_points_dense(src, dst, cutoff_s=1500)
+    assert fast.nnz == ref.nnz > 500
+    assert abs(fast - ref).max() < 1e-9
+    near = net.nearest_times(src, dst, cutoff_s=1500)
+    csc = ref.tocsc()
+    has = np.diff(csc.indptr) > 0
+    assert np.allclose(near[has], np.minimum.reduceat(csc.data, csc.indptr[:-1][has]), rtol=0, atol=1e-9)
+    assert np.all(np.isinf(near[~has]))
