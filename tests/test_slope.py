@@ -232,3 +232,20 @@ def test_sloped_catchments_equal_whole_network_rows_and_nearest(tmp_path):
     has = np.diff(csc.indptr) > 0
     assert np.allclose(near[has], np.minimum.reduceat(csc.data, csc.indptr[:-1][has]), rtol=0, atol=1e-9)
     assert np.all(np.isinf(near[~has]))
+
+
+def test_sample_positions_equal_shapely_interpolation_on_demo_roads():
+    """The numpy sampling gives shapely's line_interpolate_point at i x L / n, n = ceil(L / step)."""
+    from circles.io.dem import sample_positions
+    from circles.io.network import load_network
+
+    _, edges = load_network(DEMO_ROADS, crs=METRIC)
+    geoms = np.asarray(edges.geometry.values, dtype=object)
+    for step in (10.0, 3.7):
+        xy, ptr, n = sample_positions(geoms, step)
+        L = shapely.length(geoms)
+        assert np.array_equal(n, np.maximum(1, np.ceil(L / step)).astype(int)) and ptr[-1] == (n + 1).sum()
+        line = np.repeat(np.arange(len(geoms)), n + 1)
+        i = np.arange(ptr[-1]) - ptr[line]
+        ref = shapely.get_coordinates(shapely.line_interpolate_point(geoms[line], i * (L[line] / n[line])))
+        assert np.abs(xy - ref).max() < 1e-8

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio
 import rasterio.windows
 import shapely
@@ -97,38 +98,52 @@ def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
     """Forward and backward times (s) of pieces of ``run_m`` horizontal metres rising ``rise_m``."""
     run_m, rise_m = np.asarray(run_m, dtype=float), np.asarray(rise_m, dtype=float)
     g = rise_m / run_m
-    fwd = run_m / tobler_speed_mps(g, walk_speed_mps)
-    bwd = run_m / tobler_speed_mps(-g, walk_speed_mps)
-    stair = run_m / walk_speed_mps + np.abs(rise_m) / STEPS_VERTICAL_MPS
-    steps = np.broadcast_to(np.asarray(steps, dtype=bool), run_m.shape)
-    return np.where(steps, stair, fwd), np.where(steps, stair, bwd)
+    flat_s = run_m / walk_speed_mps
+    # run / v(g) = run / walk_speed x exp(3.5 |g + 0.05| - 0.175), written so (fewer passes over the pieces)
+    fwd = flat_s * np.exp(TOBLER_K * np.abs(g + TOBLER_G0) - TOBLER_K * TOBLER_G0)
+    bwd = flat_s * np.exp(TOBLER_K * np.abs(TOBLER_G0 - g) - TOBLER_K * TOBLER_G0)
+    st = np.flatnonzero(np.broadcast_to(np.asarray(steps, dtype=bool), run_m.shape))
+    if len(st):
+        fwd[st] = bwd[st] = flat_s[st] + np.abs(rise_m[st]) / STEPS_VERTICAL_MPS
+    return fwd, bwd
 
 
 def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points at ``i x L / n``, ``i = 0..n``, ``n = ceil(L / step_m)``, along every line.
 
     Returns ``(xy, ptr, n)``: the points of line ``k`` are ``xy[ptr[k]:ptr[k + 1]]``
-    (``n[k] + 1`` of them). Computed in numpy from the lines' vertices (one search over
-    the cumulative vertex distances), the same points ``shapely.line_interpolate_point`` gives.
+    (``n[k] + 1`` of them), the points ``shapely.line_interpolate_point`` gives. Computed
+    segment by segment in numpy: a segment from vertex distance ``c0`` to ``c1`` holds the
+    ``ceil(c1 n / L) - ceil(c0 n / L)`` points with ``c0 <= i L / n < c1`` (counts that add
+    up to ``n`` along a line whatever the rounding), and the line's last segment its end point.
     """
     coords, idx = shapely.get_coordinates(geoms, return_index=True)
-    seg = np.hypot(*np.diff(coords, axis=0).T)
-    seg[idx[1:] != idx[:-1]] = 0.0  # no length between one line's end and the next one's start
-    cum = np.r_[0.0, np.cumsum(seg)]
+    nv = len(coords)
     first = np.searchsorted(idx, np.arange(len(geoms)))
-    last = np.r_[first[1:], len(idx)] - 1
-    length = cum[last] - cum[first]
+    last = np.r_[first[1:], nv] - 1
+    seg = np.zeros(nv)  # seg[v]: length from vertex v - 1 to v (0 at a line's first vertex)
+    seg[1:] = np.hypot(*np.diff(coords, axis=0).T)
+    seg[first] = 0.0
+    cum = pd.Series(seg).groupby(idx).cumsum().to_numpy()  # distance of each vertex along its line
+    length = cum[last]
     n = np.maximum(1, np.ceil(length / step_m)).astype(np.int64)
     ptr = np.r_[0, np.cumsum(n + 1)]
-    line = np.repeat(np.arange(len(geoms)), n + 1)
-    i = np.arange(ptr[-1]) - ptr[line]
-    q = cum[first][line] + length[line] * (i / n[line])
-    j = np.clip(np.searchsorted(cum, q, side="right") - 1, first[line], np.maximum(last[line] - 1, first[line]))
-    d = cum[np.minimum(j + 1, len(cum) - 1)] - cum[j]
-    t = np.where(d > 0, (q - cum[j]) / np.where(d > 0, d, 1.0), 0.0)
-    t = np.clip(t, 0.0, 1.0)
-    nxt = coords[np.minimum(j + 1, len(coords) - 1)]
-    xy = coords[j] + (nxt - coords[j]) * t[:, None]
+    L_v, n_v = length[idx], n[idx]
+    m = np.clip(np.ceil(cum * n_v / np.where(L_v > 0, L_v, 1.0)), 0, n_v).astype(np.int64)  # points before v
+    m[first] = 0
+    m[last] = n  # exactly n before the end, whatever the rounding of L x n / L
+    is_seg = np.ones(nv, dtype=bool)
+    is_seg[last] = False  # segment v: vertex v to v + 1 of the same line
+    segv = np.flatnonzero(is_seg)
+    cnt = m[segv + 1] - m[segv]
+    cnt[np.searchsorted(segv, last - 1)] += 1  # the end point, on the line's last segment
+    total = int(cnt.sum())
+    s = np.repeat(segv, cnt)
+    i = m[s] + np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)  # index of the point on its line
+    line = idx[s]
+    d = seg[s + 1]
+    frac = np.clip((i * (length[line] / n[line]) - cum[s]) / np.where(d > 0, d, 1.0), 0.0, 1.0)
+    xy = coords[s] + (coords[s + 1] - coords[s]) * frac[:, None]
     return xy, ptr, n
 
 
@@ -140,6 +155,8 @@ def bilinear(band: np.ndarray, nodata: float | None, inv, xy: np.ndarray) -> tup
     Only the four pixels of each point are read (no pass over the whole band).
     """
     h, w = band.shape
+    if h < 2 or w < 2:  # no four pixel centres around any point
+        return np.full(len(xy), np.nan), np.zeros(len(xy), dtype=bool)
     col, row = _apply(inv, xy[:, 0], xy[:, 1])
     col -= 0.5  # pixel centres at integers
     row -= 0.5
@@ -148,9 +165,7 @@ def bilinear(band: np.ndarray, nodata: float | None, inv, xy: np.ndarray) -> tup
     i = np.where(ok, r0 * w + c0, 0)
     fc, fr = col - c0, row - r0
     flat = band.ravel()
-    top = np.minimum(i + 1, flat.size - 1)
-    z00, z01 = flat[i], flat[top]
-    z10, z11 = flat[np.minimum(i + w, flat.size - 1)], flat[np.minimum(i + w + 1, flat.size - 1)]
+    z00, z01, z10, z11 = flat[i], flat[i + 1], flat[i + w], flat[i + w + 1]  # i = 0 where not ok: in range
     if nodata is not None and np.isfinite(nodata):
         ok &= (z00 != nodata) & (z01 != nodata) & (z10 != nodata) & (z11 != nodata)
     z = (z00 * (1 - fc) + z01 * fc) * (1 - fr) + (z10 * (1 - fc) + z11 * fc) * fr
@@ -217,12 +232,19 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             dxy = np.column_stack([x, y])
         # read only the window under the roads (two pixels of margin for the bilinear neighbours)
         b = src.bounds
-        inside = (dxy[:, 0] >= min(b.left, b.right)) & (dxy[:, 0] <= max(b.left, b.right)) & \
-                 (dxy[:, 1] >= min(b.bottom, b.top)) & (dxy[:, 1] <= max(b.bottom, b.top))
-        if not inside.any():
-            raise InputFileError(f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {tuple(b)} in "
-                                 f"{src.crs.to_string()}); give a DEM covering the study area")
-        lo, hi = dxy[inside].min(axis=0), dxy[inside].max(axis=0)
+        left, right, bottom, top = min(b.left, b.right), max(b.left, b.right), min(b.bottom, b.top), max(b.bottom, b.top)
+        no_overlap = InputFileError(f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {tuple(b)} "
+                                    f"in {src.crs.to_string()}); give a DEM covering the study area")
+        x, y = dxy[:, 0], dxy[:, 1]
+        fin = np.isfinite(x) & np.isfinite(y)  # a point the transformation could not take is not on the DEM
+        if not fin.all():
+            x, y = x[fin], y[fin]
+        if not len(x):
+            raise no_overlap
+        lo = np.maximum([x.min(), y.min()], [left, bottom])
+        hi = np.minimum([x.max(), y.max()], [right, top])
+        if (lo > hi).any():
+            raise no_overlap
         cols, rows = _apply(~src.transform, np.array([lo[0], hi[0], lo[0], hi[0]]), np.array([lo[1], lo[1], hi[1], hi[1]]))
         c0, r0 = int(np.floor(np.min(cols))) - 2, int(np.floor(np.min(rows))) - 2
         c1, r1 = int(np.ceil(np.max(cols))) + 2, int(np.ceil(np.max(rows))) + 2
@@ -233,6 +255,9 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         inv = ~src.window_transform(win)
     z, ok = bilinear(band, nodata, inv, dxy)
     if not ok.any():
+        inside = (dxy[:, 0] >= left) & (dxy[:, 0] <= right) & (dxy[:, 1] >= bottom) & (dxy[:, 1] <= top)
+        if not inside.any():  # the boxes overlap, the roads and the DEM do not
+            raise no_overlap
         raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "
                              "elevations there")
     covered = np.logical_and.reduceat(ok, ptr[:-1]) if len(ok) else np.zeros(0, dtype=bool)
