@@ -1,6 +1,6 @@
 """Walking times with slope: elevation sampled along every edge from a DEM (``[network] dem``).
 
-The rule (stated in the report's methods text):
+The rule (:data:`RULE` is its one-line statement, for the report's methods text):
 
 - **Sampling.** Each edge is cut into ``n = ceil(length_m / step_m)`` pieces of equal length,
   ``step_m = min(MAX_STEP_M, DEM resolution in metres)``; elevation is read at the ``n + 1``
@@ -14,9 +14,9 @@ The rule (stated in the report's methods text):
   The fastest walking is slightly downhill (``g = -0.05``: ``1.19 x walk_speed_mps``).
 - **Steps** (``highway = steps``): Tobler's function is for paths, not stairs. A piece of
   steps takes its run at ``walk_speed_mps`` plus its rise (up or down) at
-  :data:`STEPS_VERTICAL_MPS` (0.2 m/s, about one 15 cm step a second: an elderly walker's
-  pace, stairs being slow both ways for them). This is our assumption, stated, not a
-  published rule.
+  :data:`STEPS_VERTICAL_MPS` (0.2 m/s: four 15 cm steps in three seconds, an elderly
+  walker's pace; stairs are slow both ways for them). This is our assumption, stated, not a
+  published rule; a flight of steps off the DEM keeps the flat time (we know no rise).
 - **Direction.** Each edge has a forward time (``u`` to ``v``) and a backward time; with a DEM
   the walk graph is directed.
 - **No elevation.** An edge with any sample outside the DEM, within half a pixel of its
