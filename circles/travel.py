@@ -626,10 +626,16 @@ class TravelNetwork:
         r = np.concatenate(rows + [pairs["src"].to_numpy()]).astype(np.int64)
         c = np.concatenate(cols + [pairs["tgt"].to_numpy()]).astype(np.int64)
         v = np.maximum(np.concatenate(vals + [pairs["time_s"].to_numpy()]).astype(float), 1e-9)
-        order = np.lexsort((v, c, r))
-        r, c, v = r[order], c[order], v[order]
-        first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)] if len(r) else np.zeros(0, dtype=bool)
-        return sp.csr_matrix((v[first], (r[first], c[first])), shape=(len(sources), len(targets)))
+        # one sort on a single key (source, target), the minimum of a pair's times, the CSR arrays built directly
+        key = r * max(len(targets), 1) + c
+        order = np.argsort(key, kind="stable")
+        key, v = key[order], v[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        v = np.minimum.reduceat(v, first) if len(first) else v
+        key = key[first]
+        nt = max(len(targets), 1)
+        indptr = np.searchsorted(key // nt, np.arange(len(sources) + 1), side="left")
+        return sp.csr_matrix((v, key % nt, indptr), shape=(len(sources), len(targets)))
 
     def _catchment_batch(self, sources: Snap, targets: Snap, src: np.ndarray, index: DiscIndex, run_lo, run_hi,
                          t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
