@@ -165,7 +165,7 @@ class SegmentIndex:
     midpoints give candidate pieces and their exact point-to-segment distances; the best,
     ``d``, is certified when the ``k``-th midpoint lies farther than ``d + half`` (``half`` =
     the longest half-piece): the true nearest piece's midpoint is within ``d* + half <= d +
-    half``, so it was a candidate. Points not certified are asked again with 4k and 16k
+    half``, so it was a candidate. Points not certified are asked again with 4k, 16k and 64k
     candidates; the few left are answered by a shapely STRtree over the same edges.
 
     :meth:`locate` also returns the distance and the position along the edge, from the
@@ -231,7 +231,7 @@ class SegmentIndex:
         todo = np.arange(len(xy))
         k = self.k
         big = np.iinfo(np.int64).max
-        while len(todo) and k <= 16 * self.k:  # k, 4k, 16k candidates for the points not yet certified
+        while len(todo) and k <= 64 * self.k:  # k, 4k, 16k, 64k candidates for the points not yet certified
             k_eff = min(k, self.tree.n)
             px, py = pxy[todo, :1], pxy[todo, 1:]
             dm, j = self.tree.query(pxy[todo], k=k_eff, distance_upper_bound=max_distance + self.half)
@@ -253,7 +253,8 @@ class SegmentIndex:
             best = np.argmin(np.where(tied, self.piece_edge[jj], big), axis=1)
             # certified: the k-th midpoint is farther than any better piece could be (or there is no k-th)
             # (a tie, up to TIE_M farther, included)
-            certain = (dm[:, -1] > d + TIE_M + self.half) | (k_eff == self.tree.n)
+            # or fewer than k pieces lie within the bound: every piece that could be within reach was a candidate
+            certain = (dm[:, -1] > d + TIE_M + self.half) | np.isinf(dm[:, -1]) | (k_eff == self.tree.n)
             hit = np.flatnonzero(certain & (d <= max_distance))
             piece = jj[hit, best[hit]]
             at = order[todo[hit]]
