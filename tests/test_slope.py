@@ -121,6 +121,8 @@ def test_bad_dems_one_line_each(tmp_path):
         edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0, x0=50_000), 1.0)
     with pytest.raises(InputFileError, match="every DEM pixel under the study's roads is nodata"):
         edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0 - 9999, nodata=-9999), 1.0)
+    with pytest.raises(InputFileError, match="missing.tif: cannot read the DEM"):
+        edge_slope_times(edges, tmp_path / "missing.tif", 1.0)
     with pytest.raises(ValueError, match="walk profile only"):
         TravelNetwork(nodes, edges.assign(speed_kph=30.0), walk_speed_mps=1.0, profile="drive",
                       slope=edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0.01), 1.0))
