@@ -65,11 +65,10 @@ log = logging.getLogger(__name__)
 
 #: A connected piece of at least this much road (metres) belongs to the main network.
 MAIN_PIECE_MIN_M = 1000.0
-#: Batch size bound of confined catchment searches: (sources in the batch)^2 x (their local nodes).
-#: 16 M (was 4 M): fewer, larger batches; catchments 1.5-1.8x faster on the Wuhan walk network
-#: and the 450 x 450 grid (bench_travel's data, 300 facilities), the dense batch output at most
-#: 16 M / batch size floats.
-CATCHMENT_BATCH_CELLS = 16_000_000
+#: Batch size bound of confined catchment searches: (sources in the batch)^2 x (their local nodes),
+#: i.e. the dense Dijkstra output of a batch (batch x its local nodes) times the batch size. 2 M, 4 M
+#: and 16 M time the same on bench_travel's networks (quiet machine); 4 M keeps a batch's output small.
+CATCHMENT_BATCH_CELLS = 4_000_000
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
 TIE_M = 1e-9
 
