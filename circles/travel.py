@@ -701,13 +701,13 @@ class TravelNetwork:
         sub = sp.csr_matrix((np.concatenate([g.data[flat][keep], v_w[order]]),
                              np.concatenate([tl[keep], v_col[order]]), indptr), shape=(m + B, m + B))
         d = dijkstra(sub, directed=True, indices=np.arange(m, m + B), limit=cutoff_s)
-        d = np.concatenate([d[:, :m], np.full((B, 1), np.inf)], axis=1)  # column m: "not here"
         tcnt = np.diff(tgt_ptr)
         tb = np.repeat(bb, tcnt)
         cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
         tu, tv = local(tb, targets.u[cand]), local(tb, targets.v[cand])
-        du = d[tb, np.where(tu >= 0, tu, m)]
-        dv = d[tb, np.where(tv >= 0, tv, m)]
+        # an edge end outside the source's runs (-1) is not reached (no copy of the dense output for it)
+        du = np.where(tu >= 0, d[tb, np.maximum(tu, 0)], np.inf)
+        dv = np.where(tv >= 0, d[tb, np.maximum(tv, 0)], np.inf)
         from_v = np.where(targets.oneway[cand], np.inf, dv + targets.to_v_s[cand])
         t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
         hit = t <= cutoff_s
