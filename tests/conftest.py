@@ -51,3 +51,14 @@ MUST_SHOW: list[str] = []
 def pytest_terminal_summary(terminalreporter):
     for line in MUST_SHOW:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def community_polygons_run(tmp_path_factory):
+    """The whole pipeline on the community-polygon test study, written once for the session."""
+    from circles.pipeline import run
+    from circles.study import load_study
+
+    out = tmp_path_factory.mktemp("community") / "community-polygons"
+    res, folder = run(load_study(TESTDATA / "community_polygons.toml"), folder=out)
+    return res, folder
