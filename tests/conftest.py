@@ -62,3 +62,19 @@ def community_polygons_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("community") / "community-polygons"
     res, folder = run(load_study(TESTDATA / "community_polygons.toml"), folder=out)
     return res, folder
+
+
+@pytest.fixture(scope="session")
+def whatif_page(tmp_path_factory):
+    """One headless Chromium page with the what-if engine, for the session (tests/whatif_browser.py).
+
+    Not skipped when the browser is missing: .ci/run installs Debian's chromium + chromium-driver,
+    and a what-if check that silently does not run is what issue 24 removed."""
+    from whatif_browser import WhatIfPage, shot
+
+    if not shot.browser_available():
+        pytest.fail("the what-if tests need Debian's chromium and chromium-driver: apt-get install chromium "
+                    "chromium-driver (.ci/run does)")
+    page = WhatIfPage(tmp_path_factory.mktemp("whatif_page"))
+    yield page
+    page.close()
