@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -51,6 +52,14 @@ MUST_SHOW: list[str] = []
 def pytest_terminal_summary(terminalreporter):
     for line in MUST_SHOW:
         terminalreporter.write_line(line)
+    # issue 24: a skipped test is a check that did not run; CI must show the count (it should be 0)
+    stats = terminalreporter.stats
+    skipped = [r for r in stats.get("skipped", []) if getattr(r, "when", "call") in ("setup", "call")]
+    terminalreporter.write_line(f"skipped tests: {len(skipped)} (expected failures marked as known bugs: "
+                                f"{len(stats.get('xfailed', []))}; node on PATH: "
+                                f"{'yes' if shutil.which('node') else 'no'}, not needed)")
+    for r in skipped:
+        terminalreporter.write_line(f"  skipped: {r.nodeid}")
 
 
 @pytest.fixture(scope="session")
