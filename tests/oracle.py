@@ -328,3 +328,151 @@ def gaussian(t: np.ndarray, d0: float) -> np.ndarray:
     the formula (not circles.coverage.gaussian_weight)."""
     e = math.exp(-0.5)
     return (np.exp(-0.5 * (np.asarray(t, dtype=float) / d0) ** 2) - e) / (1 - e)
+
+
+# --------------------------------------------------------------------------- the drive profile
+#: README "Travel rules", drive column, by hand: classes a car never uses
+DRIVE_NO_HIGHWAY = {"cycleway", "construction", "proposed", "planned", "abandoned", "razed", "platform", "raceway",
+                    "bus_guideway", "rest_area", "services", "no", "footway", "path", "pedestrian", "steps",
+                    "corridor", "track", "bridleway", "elevator"}
+#: README table of Chinese classes (drive km/h by the OSM class they are read as); living_street 10
+#: and road 30 from the network module's documented defaults; links take their parent's speed
+DRIVE_KPH = {"motorway": 100, "trunk": 80, "primary": 65, "secondary": 60, "tertiary": 50, "unclassified": 30,
+             "residential": 30, "living_street": 10, "service": 20, "road": 30}
+
+
+def drivable(tags: dict) -> bool:
+    hw = tags.get("highway")
+    if hw is None or hw in DRIVE_NO_HIGHWAY or tags.get("area") == "yes":
+        return False
+    if tags.get("access") in ("no", "private"):
+        return False
+    if tags.get("service") in ("private", "parking", "parking_aisle", "emergency_access"):
+        return False
+    return tags.get("motor_vehicle") != "no" and tags.get("motorcar") != "no"
+
+
+def drive_kph(hw: str) -> float:
+    return float(DRIVE_KPH.get(hw[:-5] if hw.endswith("_link") else hw, 30))
+
+
+def osm_drive_ways(path: Path, crs: str) -> list[tuple[list[tuple[object, float, float]], bool, float]]:
+    """Drivable ways as (vertices in the direction of travel, one-way?, km/h): ``oneway=-1`` reversed,
+    ``oneway=yes/true/1`` and roundabouts one-way."""
+    import osmium
+
+    class Ways(osmium.SimpleHandler):
+        def __init__(self):
+            super().__init__()
+            self.ways = []
+
+        def way(self, w):
+            tags = {t.k: t.v for t in w.tags}
+            if drivable(tags):
+                flag = str(tags.get("oneway", "no")).lower()
+                nodes = [(n.ref, n.lon, n.lat) for n in w.nodes]
+                if flag == "-1":
+                    nodes = nodes[::-1]
+                one = flag in ("yes", "true", "1", "-1") or tags.get("junction") in ("roundabout", "circular")
+                self.ways.append((nodes, one, drive_kph(tags["highway"])))
+
+    h = Ways()
+    h.apply_file(str(path), locations=True)
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    out = []
+    for nodes, one, kph in h.ways:
+        x, y = tr.transform([n[1] for n in nodes], [n[2] for n in nodes])
+        out.append(([(n[0], float(a), float(b)) for n, a, b in zip(nodes, x, y)], one, kph))
+    return out
+
+
+class DriveSegments:
+    """Directed segments with a speed each; a networkx DiGraph weighted by seconds."""
+
+    def __init__(self, ways, *, walk_speed_mps: float):
+        self.walk = walk_speed_mps
+        a, b, one, v, xy = [], [], [], [], {}
+        for nodes, oneway, kph in ways:
+            for (n1, x1, y1), (n2, x2, y2) in zip(nodes[:-1], nodes[1:]):
+                if n1 == n2:
+                    continue
+                xy.setdefault(n1, (x1, y1))
+                xy.setdefault(n2, (x2, y2))
+                a.append(n1)
+                b.append(n2)
+                one.append(oneway)
+                v.append(kph / 3.6)
+        self.a, self.b, self.one, self.v, self.xy = a, b, np.array(one), np.array(v), xy
+        self.geom = np.array([shapely.LineString([xy[p], xy[q]]) for p, q in zip(a, b)])
+        self.length = shapely.length(self.geom)
+        g = nx.DiGraph()
+        for p, q, o, L, s in zip(a, b, one, self.length, v):
+            for x, y in ((p, q),) if o else ((p, q), (q, p)):
+                if not g.has_edge(x, y) or g[x][y]["weight"] > L / s:
+                    g.add_edge(x, y, weight=float(L / s))
+        self.graph = g
+        und = g.to_undirected()
+        piece_len, comp_of = {}, {}
+        for i, comp in enumerate(nx.connected_components(und)):
+            for n in comp:
+                comp_of[n] = i
+            piece_len[i] = 0.0
+        for p, L in zip(a, self.length):
+            piece_len[comp_of[p]] += L
+        self.main = np.array([piece_len[comp_of[p]] >= 1000.0 for p in a])
+
+    snap = Segments.snap
+
+    def times_to(self, fac: pd.DataFrame, homes: pd.DataFrame, cutoff_s: float = math.inf) -> np.ndarray:
+        """Time (s) from each snapped home to the nearest snapped facility, in the direction of travel
+        (Dijkstra on the reversed DiGraph from the facilities)."""
+        r = self.graph.reverse(copy=True)
+        S = ("source",)
+        r.add_node(S)
+        direct = {}
+        for f in fac.itertuples():
+            if f.seg < 0:
+                continue
+            i, v = f.seg, self.v[f.seg]
+            off = f.offroad_m / self.walk
+            at_end = f.along_m >= self.length[i] - 1e-9  # at the junction b itself: arriving there is arriving
+            arrivals = [(self.a[i], f.along_m / v)] + \
+                ([] if self.one[i] and not at_end else [(self.b[i], (self.length[i] - f.along_m) / v)])
+            for node, w in arrivals:
+                if not r.has_edge(S, node) or r[S][node]["weight"] > off + w:
+                    r.add_edge(S, node, weight=off + w)
+            direct.setdefault(i, []).append((f.along_m, off))
+        dist = nx.single_source_dijkstra_path_length(r, S, cutoff=cutoff_s + 1e-6, weight="weight")
+        out = np.full(len(homes), np.inf)
+        for k, h in enumerate(homes.itertuples()):
+            if h.seg < 0:
+                continue
+            i, v = h.seg, self.v[h.seg]
+            m = dist.get(self.b[i], math.inf) + (self.length[i] - h.along_m) / v
+            if not self.one[i] or h.along_m <= 1e-9:  # a home at the junction a may leave by any road
+                m = min(m, dist.get(self.a[i], math.inf) + h.along_m / v)
+            for along, off in direct.get(i, []):
+                if along >= h.along_m or not self.one[i]:
+                    m = min(m, off + abs(along - h.along_m) / v)
+            out[k] = m + h.offroad_m / self.walk
+        out[out > cutoff_s] = np.inf
+        return out
+
+    def node_times(self, fac: pd.DataFrame) -> dict:
+        """Time (s) from every road node to the nearest snapped facility, in the direction of travel."""
+        r = self.graph.reverse(copy=True)
+        S = ("source",)
+        r.add_node(S)
+        for f in fac.itertuples():
+            if f.seg < 0:
+                continue
+            i, v, off = f.seg, self.v[f.seg], f.offroad_m / self.walk
+            r.add_edge(S, self.a[i], weight=min(off + f.along_m / v, r[S][self.a[i]]["weight"]
+                                                if r.has_edge(S, self.a[i]) else math.inf))
+            if not self.one[i]:
+                w = off + (self.length[i] - f.along_m) / v
+                r.add_edge(S, self.b[i], weight=min(w, r[S][self.b[i]]["weight"] if r.has_edge(S, self.b[i])
+                                                    else math.inf))
+        dist = nx.single_source_dijkstra_path_length(r, S, weight="weight")
+        dist.pop(S)
+        return dist
