@@ -431,3 +431,35 @@ def test_community_siting_is_optimal_by_brute_force(community_case, community_po
     assert score[chosen] == pytest.approx(info["covered_after"], rel=1e-9)
     assert best == pytest.approx(info["covered_after"], rel=1e-9)
     assert len(set(np.round(list(score.values()), 6))) > 1  # the pairs really differ
+
+
+def test_people_beyond_15_minutes_per_unit_and_worst_units(case):
+    """units.csv beyond_<group>_15min (people of the group farther than 15 minutes or not joined)
+    and summary.json's worst units (ranked by elderly beyond 15 minutes) from the oracle's times."""
+    cells, u = case["cells"], case["units_csv"].set_index("unit_id")
+    for group in ("elderly", "infants"):
+        t = _group_times(case, group)
+        w = cells[group].to_numpy()
+        beyond = pd.Series(w * ~(t <= 900), index=cells["unit_id"]).groupby(level=0).sum()
+        np.testing.assert_allclose(u[f"beyond_{group}_15min"].reindex(beyond.index).to_numpy(float),
+                                   beyond.to_numpy(), atol=1e-6, err_msg=group)
+    t = _group_times(case, "elderly")
+    beyond = pd.Series(cells["elderly"].to_numpy() * ~(t <= 900), index=cells["unit_id"]).groupby(level=0).sum()
+    worst = case["summary"]["worst_units"]
+    assert [w["unit_id"] for w in worst] == list(beyond.sort_values(ascending=False).index[:len(worst)])
+    for w in worst:
+        assert w["elderly_left_out"] == round(beyond[w["unit_id"]])
+
+
+def test_slot_gap_after_the_suggested_nurseries(case):
+    """README: "five 150-slot nurseries ... the slot gap falls to 1,568": the after-state's gap is the
+    target's slots for the residents minus the gazetteer's slots inside and the new sites' slots."""
+    after = {r["indicator"]: r for r in case["summary"].get("targets_after") or []}
+    r = after.get("slots_per_1000_total")
+    info = case["summary"]["siting"].get("nursery")
+    assert r is not None and info is not None
+    people = case["cells"]["total"].sum()
+    cap = _capacity(case, "slots")[case["fac"]["in_area"].astype(bool).to_numpy()].sum()
+    new = info["capacity_added"]
+    assert new == info["n_sites"] * info["site_capacity"]
+    assert r["gap"] == max(0, math.ceil(r["target"] * people / 1000 - cap - new - 1e-9))
