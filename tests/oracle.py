@@ -215,9 +215,15 @@ class Segments:
     def times_from(self, src: pd.DataFrame, dst: pd.DataFrame, *, speed_mps: float,
                    cutoff_s: float = math.inf) -> np.ndarray:
         """Time (s) from the nearest of the snapped sources to each snapped destination (inf: none)."""
-        g = self.graph.copy()
+        g = self.graph  # the source node is added for this search and removed after it
         S = ("source",)
         g.add_node(S)
+        try:
+            return self._times_from(g, S, src, dst, speed_mps, cutoff_s)
+        finally:
+            g.remove_node(S)
+
+    def _times_from(self, g, S, src, dst, speed_mps, cutoff_s):
         best_direct = {}
         for r in src.itertuples():
             if r.seg < 0:
