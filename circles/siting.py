@@ -340,8 +340,9 @@ def mclp_lagrangian(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarra
     deg = np.asarray(G.sum(axis=0)).ravel()
     lam = np.minimum(wg, wg * n / np.maximum(deg, 1.0))
     lower = incumbent - base
-    best, best_c, mu, stall, it = np.inf, None, 2.0, 0, 0
-    for it in range(1, max_iter + 1):
+    best, best_c, mu, stall, done = np.inf, None, 2.0, 0, 0
+    while done < max_iter:
+        done += 1
         c = G @ lam
         top = np.argpartition(-c, n - 1)[:n]
         value = float((wg - lam).sum() + c[top].sum())
@@ -360,7 +361,7 @@ def mclp_lagrangian(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarra
         lam = np.clip(lam - mu * max(value - lower, 1e-9 * max(lower, 1.0)) / norm * s, 0.0, wg)
     cn = np.partition(best_c, nc - n)[nc - n]  # the n-th largest c
     forced = base + best + np.minimum(best_c - cn, 0.0)  # j in the top n: L itself
-    return LagrangianBound(base + best, forced, it, time.perf_counter() - t0)
+    return LagrangianBound(base + best, forced, done, time.perf_counter() - t0)
 
 
 def mclp_exact(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *,
@@ -383,7 +384,6 @@ def mclp_exact(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *,
     """
     A = sp.csr_matrix(A)
     base = float(w[covered0].sum())
-    nc = A.shape[0]
     inc = list(warm_start) if warm_start is not None and len(warm_start) else mclp_greedy(A, w, n, covered0)[0]
     inc_obj = _objective(A, w, covered0, inc)
     lag = mclp_lagrangian(A, w, n, covered0, inc_obj)
