@@ -408,6 +408,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         code = f" <span style='color:#777'>{_e(uid)}</span>" if names.get(uid, uid) != uid else ""
         worst += f"<li><b>{_e(names.get(uid, uid))}</b>{code}{where}: {_e(why)}</li>"
     notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(x)}</li>" for k, x in _estimate_lines(summary, language))
+    notes += "".join(f"<li class='warning'>{_e(w)}</li>" for w in summary.get("warnings") or [])  # run's language
     if summary.get("illustrative_facilities"):
         notes += f"<li><b>{_e(t['illustrative'])}</b></li>"
     net = summary["network"]

@@ -49,6 +49,7 @@ class Inputs:
     no_unit_warning: str  # "" or the warning about people in no unit
     thresholds_min: tuple[float, ...]
     limit_s: float  # the one search limit (circles.rules.search_limit_s), evaluated once per run
+    repairs: tuple[dict[str, Any], ...] = ()  # repaired units and the people now in no unit (stages.load.repair_warnings)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
         units[c] = units[c].fillna(0)
     parent_of = units.set_index("unit_id")["parent"]
     districts = coverage_table(points.assign(parent=points["parent"].replace("", "(none)")),
-                                inside.assign(parent=inside["unit_id"].map(parent_of).fillna("(none)")),
+                                inside.assign(parent=inside["unit_id"].map(parent_of).fillna("").replace("", "(none)")),
                                 thresholds, kinds, "parent")
     overall = coverage_table(points.assign(all="study"), inside.assign(all="study"), thresholds, kinds, "all")
     if communities:
