@@ -31,11 +31,9 @@
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
-  function pct(x) { return (x === null || x === undefined || isNaN(x)) ? "–" : (100 * x).toFixed(1) + "%"; }
-  function fmtInd(x, id) {
-    if (x === null || x === undefined || isNaN(x)) return "–";
-    return (x <= 1 && id.indexOf("per_1000") < 0) ? pct(x) : x.toFixed(2);
-  }
+  // one rounding rule with the Python side (circles/display.py fmt_pct / fmt_measured), in whatif.js
+  function pct(x) { return CirclesWhatIf.fmtPct(x); }
+  function fmtInd(x, id) { return CirclesWhatIf.fmtMeasured(x, id); }
   function num(x) { return Math.round(x).toLocaleString("en-US"); }
   function layerControl() {
     for (var k in window) {
