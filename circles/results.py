@@ -81,6 +81,7 @@ class Scores:
     overall_results: pd.DataFrame
     not_assessable: dict[str, str]
     catchment_min: float
+    not_assessable_codes: dict[str, dict] = field(default_factory=dict)  # the same reasons as codes (targets.not_assessable_code)
 
 
 @dataclass(frozen=True)

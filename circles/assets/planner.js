@@ -76,7 +76,11 @@
     // unit names, shown from zoom 15 (or always when there are few units)
     var labels = L.layerGroup();
     for (var u = 0; u < UL.name.length; u++) {
-      var lab = el("span", { class: "circles-unit-label" }, UL.name[u]);
+      // a long name is shortened with an ellipsis, as on the print figures (circles/figures.py `plain`,
+      // LABEL_MAX_CHARS = 24 characters); the full name is the label's title and in the unit's tooltip
+      var full = String(UL.name[u]), chars = Array.from(full);
+      var lab = el("span", { class: "circles-unit-label", title: full },
+        chars.length > 24 ? chars.slice(0, 23).join("") + "\u2026" : full);
       labels.addLayer(L.marker([UL.lat[u], UL.lon[u]], { icon: L.divIcon({ html: lab, className: "circles-unit-icon",
         iconSize: null }), interactive: false, keyboard: false }));
     }

@@ -26,6 +26,7 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary["population"]["rules"] = inputs.pop_rules
     summary["capacity"].update(capacity_summary(scores.overall, travel.facilities))
     summary["targets"]["not_assessable"] = scores.not_assessable
+    summary["targets"]["not_assessable_codes"] = scores.not_assessable_codes  # what the page acts on
     summary["targets"]["catchment_min"] = scores.catchment_min
     summary["targets"]["scored"] = {r.indicator: r.scored for r in scores.overall_results.itertuples()}
     summary["targets"]["profile_wanted"] = preset["preset"].get("profile")
