@@ -111,6 +111,8 @@ def test_bow_tie_repair_named_in_log_summary_and_report(polygons_run, tmp_path, 
     assert meant.repairs == () and any(BOWTIE[0] in r.getMessage() for r in caplog.records)
     total = summary["units_repaired"][-1]
     assert total["unit_id"] is None and total["people_in_no_unit"] == summary["population"]["outside_units_total"]
+    assert len(summary["warnings"]) == len([w for w in summary["warnings"] if "invalid outline" in w]) + \
+        bool(total["people_in_no_unit"] or total["people_left_out"])
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert html.escape(lines[0]) in page  # the report's sources-and-warnings list
 
@@ -122,7 +124,9 @@ def test_two_bow_ties_each_named_and_refuse_gives_one_line(tmp_path):
     named = [r for r in inputs.repairs if r["unit_id"] is not None]
     assert [(r["unit_id"], r["unit_name"]) for r in named] == [("420103002", "新华社区"), BOWTIE]
     assert [(round(r["lon"], 6), round(r["lat"], 6)) for r in named] == [(114.275, 30.585), (114.285, 30.585)]
-    assert inputs.repairs[-1]["message"].startswith("after repairing 2 invalid unit(s)")
+    total = inputs.repairs[-1]  # nobody in no unit (the study area is the units' union): no total line
+    assert total["unit_id"] is None and total["people_in_no_unit"] == 0 and total["message"] == ""
+    assert all(f"{r['people_in_hull_no_unit']:,.0f} people live inside" in r["message"] for r in named)
     (tmp_path / "s").mkdir()
     with pytest.raises(InputFileError) as err:
         load_inputs(polygons_study(tmp_path / "s", units=units, extra='invalid = "refuse"\n'))

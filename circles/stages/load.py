@@ -36,8 +36,11 @@ def study_area(study: Study) -> tuple[object, object]:
     union of its units: people in no unit are not counted in the study's figures.
     """
     if study.area is None and study.units.path is not None:
-        units = load_units(study.units.path, crs=4326, name_column=study.units.name_column,
-                           code_column=study.units.code_column, invalid=study.units.invalid)
+        # read in the UTM zone of the file's extent, so a repair's areas are logged in m², not degrees
+        x0, y0, x1, y1 = read_vector(study.units.path, "units.path").to_crs(4326).total_bounds
+        units = load_units(study.units.path, crs=utm_crs_for((x0 + x1) / 2, (y0 + y1) / 2),
+                           name_column=study.units.name_column, code_column=study.units.code_column,
+                           invalid=study.units.invalid).to_crs(4326)
         geom = shapely.union_all(units.geometry.values)
         log.info("study area: the union of the %d units of %s (no study.area given)", len(units),
                  Path(study.units.path).name)
@@ -119,7 +122,7 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     units = _units(study, area, crs)
     points["unit_id"] = assign_points(points, units).to_numpy()
     no_unit = people_in_no_unit(study, points)
-    repaired = repair_warnings(study, units, points, points_outside)
+    repaired = repair_warnings(study, units, points, points_outside, no_unit_said=bool(no_unit))
     points["parent"] = points["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("")
     facilities["unit_id"] = assign_points(facilities, units).to_numpy()
     facilities["in_area"] = shapely.covers(area, facilities.geometry.values)  # study totals count these only
@@ -176,7 +179,7 @@ def people_in_no_unit(study: Study, points) -> str:
     return msg
 
 
-def repair_warnings(study: Study, units, points, points_outside) -> tuple[dict, ...]:
+def repair_warnings(study: Study, units, points, points_outside, *, no_unit_said: bool = False) -> tuple[dict, ...]:
     """One record per unit whose invalid outline was repaired (``units.attrs["repairs"]``), with the people now
     outside every unit; each record's ``message`` is the line for the log and ``summary.json`` ``warnings``.
 
@@ -187,8 +190,10 @@ def repair_warnings(study: Study, units, points, points_outside) -> tuple[dict, 
     units, so those people are outside the study area as well. A bow-tie drawn for a square (two
     corners swapped) loses no area to the repair but the two triangles its outline never enclosed:
     ``people_in_hull_no_unit`` counts the people in the outline's convex hull who are in no unit
-    (and not in the left-out part), a hint at what the outline was meant to hold. A last record (``unit_id`` None)
-    gives the totals: people of the study area in no unit, and the left-out parts' people.
+    (and not in the left-out part), a hint at what the outline was meant to hold. A last record
+    (``unit_id`` None) gives the totals: people of the study area in no unit, and the left-out
+    parts' people; its ``message`` is "" when both are 0, and leaves out the first when
+    :func:`people_in_no_unit` already warned (``no_unit_said``), so no figure is said twice.
     """
     reps = units.attrs.get("repairs", [])
     if not reps:
@@ -221,9 +226,14 @@ def repair_warnings(study: Study, units, points, points_outside) -> tuple[dict, 
     dropped = float(cells.loc[counted, "total"].sum())
     dropped_in_area = float(cells.loc[counted & cells["in_area"].to_numpy(), "total"].sum())
     where = t("warn.dropped_inside_area" if study.area is not None else "warn.dropped_outside_area", lang)
-    msg = t("warn.no_unit_total", lang, n=len(reps), inside=f"{inside:,.0f}", dropped=f"{dropped:,.0f}",
-            where=where)
-    log.warning(msg)
+    if not no_unit_said and (inside > 0 or dropped > 0):
+        msg = t("warn.no_unit_total", lang, n=len(reps), inside=f"{inside:,.0f}", dropped=f"{dropped:,.0f}", where=where)
+    elif dropped > 0:
+        msg = t("warn.repair_left_out", lang, n=len(reps), dropped=f"{dropped:,.0f}", where=where)
+    else:
+        msg = ""  # nobody in no unit, nobody left out: the unit lines said so
+    if msg:
+        log.warning(msg)
     out.append({"unit_id": None, "people_in_no_unit": inside, "people_left_out": dropped,
                 "people_left_out_in_area": dropped_in_area, "message": msg})
     return tuple(out)
