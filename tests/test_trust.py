@@ -117,6 +117,27 @@ def test_bow_tie_repair_named_in_log_summary_and_report(polygons_run, tmp_path, 
     assert html.escape(lines[0]) in page  # the report's sources-and-warnings list
 
 
+#: the square drawn, then an inner square circled again from its corner: make_valid makes the inner square a hole
+LOOP = SQUARE + [[114.2825, 30.5825], [114.2875, 30.5825], [114.2875, 30.5875], [114.2825, 30.5875], [114.2825, 30.5825],
+                 [114.28, 30.58]]
+
+
+def test_people_in_the_part_a_repair_leaves_out_are_counted(tmp_path):
+    """Oracle: the same study with the square drawn once holds exactly the left-out part's people more."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    loop = load_inputs(polygons_study(tmp_path / "a", units=units_file(**{"420103003": {"ring": LOOP}})))
+    meant = load_inputs(polygons_study(tmp_path / "b", units=units_file(**{"420103003": {"ring": SQUARE}})))
+    rep, total = loop.repairs
+    inner = gpd.GeoSeries([shapely.box(114.2825, 30.5825, 114.2875, 30.5875)], crs=4326).to_crs(loop.crs).iloc[0]
+    assert rep["dropped_area_m2"] == pytest.approx(inner.area, rel=1e-6)
+    gained = meant.points["total"].sum() - loop.points["total"].sum()
+    assert gained > 1000 and rep["people_left_out"] == pytest.approx(gained, rel=1e-9)
+    assert f"where {gained:,.0f} people live, now outside every unit" in rep["message"]
+    assert total["people_left_out"] == rep["people_left_out"]
+    assert f"{gained:,.0f} people live in the parts the repair left out" in total["message"]
+
+
 def test_two_bow_ties_each_named_and_refuse_gives_one_line(tmp_path):
     units = units_file(**{"420103002": {"ring": XINHUA_BOWTIE}})
     (tmp_path / "r").mkdir()
