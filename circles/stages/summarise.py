@@ -50,7 +50,8 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     if inputs.no_unit_warning:
         summary["warnings"].append(inputs.no_unit_warning)
     summary["warnings"].extend(r["message"] for r in inputs.repairs if r["message"])  # per repaired unit, totals
-    summary["units_repaired"] = [{k: v for k, v in r.items() if k != "message"} for r in inputs.repairs]
+    summary["units_repaired"] = [{k: rnd(v, 6) if isinstance(v, float) else v for k, v in r.items() if k != "message"}
+                                 for r in inputs.repairs]  # NaN (no location from GEOS) as null
     return summary
 
 
