@@ -40,7 +40,7 @@ import numpy as np
 import shapely
 from shapely.ops import substring
 
-from circles.rules import PER_FACILITY_MAX  # noqa: F401  (the cap lives with the other rules)
+from circles.rules import ISO_MAX_CELLS, PER_FACILITY_MAX  # noqa: F401  (the caps live with the other rules)
 from circles.travel import subset
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def _shapes_to_polygons(geojson_polygons: list) -> np.ndarray:
 
 
 def _polygons(xy: np.ndarray, t: np.ndarray, thresholds_s, *, cell_m: float, buffer_m: float,
-              max_cells: int = 16_000_000) -> list:
+              max_cells: int = ISO_MAX_CELLS) -> list:
     """One (multi)polygon per threshold from sample times (see the module docstring)."""
     from rasterio.features import shapes
     from rasterio.transform import from_origin
