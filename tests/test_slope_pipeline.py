@@ -12,6 +12,7 @@ are flat. The flat-ground oracle is the same study run with its DEM removed.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
 from pathlib import Path
 
@@ -20,12 +21,20 @@ import pytest
 import rasterio
 import shapely
 
+from typer.testing import CliRunner
+
+from circles.cli import app
 from circles.isochrones import reachable_lines
 from circles.methods import method_lines
 from circles.pipeline import analyse
 from circles.stages.travel import slope_times
 from circles.study import load_study
 from circles.travel import subset
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("screenshot_report", ROOT / "scripts" / "screenshot_report.py")
+shot = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shot)
 
 STUDY = Path(__file__).resolve().parent / "data" / "slope" / "study.toml"
 X0, Y0 = 240_000.0, 3_386_000.0
@@ -189,3 +198,23 @@ def test_drive_profile_ignores_the_dem(runs):
     study = copy.deepcopy(res.study)
     study.network.profile = "drive"
     assert slope_times(study, res.inputs) == (None, "")
+
+
+@pytest.mark.skipif(not shot.browser_available(), reason="needs Debian chromium + chromium-driver (.ci/run installs them)")
+def test_page_lists_units_that_lose_most_and_states_the_rule(tmp_path):
+    """The written page (headless Chromium): the equity panel's slope list and the methods line, as text."""
+    out = tmp_path / "ramp"
+    r = CliRunner().invoke(app, ["run", str(STUDY), "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    driver = shot.open_page(out / "report.html")
+    try:
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+        items = driver.execute_script(
+            "return [...document.querySelectorAll('li.equity-slope-unit')].map(x => x.textContent)")
+        methods = driver.execute_script("return document.body.textContent")
+    finally:
+        driver.quit()
+    # by hand: unit A01 (x 0-1000 m) has 10 cells of 20 elderly; on flat ground the cells 650, 750 and 550 m
+    # west of the centre (x = 850, 750, 950) are within 15 min, with slope only the last: 30 % -> 10 %, 40 lose it
+    assert items == ["A01: flat 30.0% -> with slope 10.0%, 40 people lose it"]
+    assert "Tobler" in methods and "dem.tif" in methods
