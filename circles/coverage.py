@@ -266,3 +266,37 @@ def weighted_mean_by(values: np.ndarray, weights: np.ndarray, keys: pd.Series) -
     df = pd.DataFrame({"k": keys.to_numpy(), "vw": values * weights, "w": weights})
     g = df.groupby("k")[["vw", "w"]].sum()
     return (g["vw"] / g["w"].where(g["w"] > 0)).rename(None)
+
+
+def flat_shares(points: pd.DataFrame, flat: pd.DataFrame, by: str, minutes: float, kinds) -> pd.DataFrame:
+    """Flat-ground shares beside the sloped ones, per value of ``by`` (issue 23: ``[network] dem``).
+
+    ``points`` carry the sloped times (``time_s_<kind>``, ``time_s_<group>_any``); ``flat``
+    holds the same columns on flat ground, row for row. Per value of ``by``:
+    ``cov_<group>_<kind>_<T>min_flat`` (people of the group within T minutes on flat ground /
+    people of the group, NaN with nobody), ``lost_to_slope_<group>_<T>min`` (people within T
+    minutes of a service of the group on flat ground but not with slope) and
+    ``gained_by_slope_<group>_<T>min`` (the reverse: downhill walking is up to 1.19x faster).
+    """
+    cols: dict[str, np.ndarray] = {}
+    pop: dict[str, np.ndarray] = {}
+    tmax = minutes * 60.0
+    for group in GROUPS:
+        w = points[group].to_numpy(dtype=float)
+        pop[group] = w
+        for kind in ["any"] + [k for k in kinds_serving(group) if k in kinds]:
+            name = f"time_s_{group}_any" if kind == "any" else f"time_s_{kind}"
+            cols[col("cov", group, kind, minutes) + "_flat"] = w * (flat[name].to_numpy(dtype=float) <= tmax)
+        tf = flat[f"time_s_{group}_any"].to_numpy(dtype=float) <= tmax
+        ts = points[f"time_s_{group}_any"].to_numpy(dtype=float) <= tmax
+        cols[col("lost_to_slope", group, None, minutes)] = w * (tf & ~ts)
+        cols[col("gained_by_slope", group, None, minutes)] = w * (ts & ~tf)
+    keys = points[by].to_numpy()
+    sums = pd.DataFrame(cols).groupby(keys, sort=True).sum()
+    people = pd.DataFrame(pop).groupby(keys, sort=True).sum()
+    for c in sums.columns:
+        if c.startswith("cov_"):
+            g = c.split("_")[1]
+            sums[c] = np.where(people[g] > 0, sums[c] / people[g].where(people[g] > 0, 1.0), np.nan)
+    sums.index.name = by
+    return sums

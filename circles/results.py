@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
+from circles.io.dem import SlopeTimes
 from circles.study import Study
 from circles.travel import Snap, TravelNetwork
 
@@ -67,6 +68,10 @@ class Travel:
     catchment: sp.csr_matrix  # facilities x demand points, times within the longest threshold
     limit_s: float  # the search limit the per-kind times stop at
     tmax_s: float  # the longest threshold (seconds)
+    slope: SlopeTimes | None = None  # sloped edge times ([network] dem, walk profile); None: flat ground
+    flat_times: pd.DataFrame | None = None  # with a DEM: ``time_s_<kind>`` / ``time_s_<group>_any`` of the study's
+    #   points on flat ground, within tmax_s (else inf): the ``_flat`` shares and people who lose by slope
+    slope_warning: str = ""  # road edges outside the DEM (count, share of road length), "" if none
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,32 @@ def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3,
                     "elderly_left_out": rnd(r[be], 0), "infants_left_out": rnd(r[bi], 0),
                     "elderly_15min": rnd(r[ce]), "infants_15min": rnd(r[ci]), "why": why})
     return out
+
+
+def slope_summary(dem_file: str, slope, units: pd.DataFrame, overall: pd.DataFrame, minutes: float) -> dict:
+    """``summary.json["slope"]`` (issue 23): the DEM, its rule, its road cover and who slope moves.
+
+    ``slope`` is the run's :class:`circles.io.dem.SlopeTimes`; ``units`` / ``overall`` the
+    scored tables with the ``_flat`` shares (:func:`circles.coverage.flat_shares`). People
+    *lose* their ``minutes`` circle when a service of their group is within it on flat ground
+    but not with slope; they *gain* it the other way round (downhill is up to 1.19x faster).
+    """
+    o = overall.iloc[0]
+    out: dict = {"dem": dem_file, "rule": slope.rule, "step_m": rnd(slope.step_m, 3),
+                 "road_length_covered_share": rnd(slope.covered_share), "edges_outside_dem": int(slope.n_outside),
+                 "offroad": "off-road legs (home to road) are walked at the flat speed", "minutes": minutes,
+                 "total": {}, "units": []}
+    for g in cov.GROUPS:
+        share = cov.col("cov", g, "any", minutes)
+        out["total"][g] = {"share": rnd(o[share]), "share_flat": rnd(o[share + "_flat"]),
+                           "lost_people": rnd(o[cov.col("lost_to_slope", g, None, minutes)], 1),
+                           "gained_people": rnd(o[cov.col("gained_by_slope", g, None, minutes)], 1)}
+    for _, r in units.iterrows():
+        row = {"unit_id": str(r["unit_id"])}
+        for g in cov.GROUPS:
+            share = cov.col("cov", g, "any", minutes)
+            row[g] = {"share": rnd(r[share]), "share_flat": rnd(r[share + "_flat"]),
+                      "lost_people": rnd(r[cov.col("lost_to_slope", g, None, minutes)], 1),
+                      "gained_people": rnd(r[cov.col("gained_by_slope", g, None, minutes)], 1)}
+        out["units"].append(row)
+    return out

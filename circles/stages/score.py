@@ -7,6 +7,7 @@ scored by the same code.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -34,10 +35,26 @@ def load_preset(study: Study) -> dict:
 
 
 def score(study: Study, inputs: Inputs, travel: Travel, preset: dict) -> Scores:
-    """Score the study's people against the facilities as they are."""
-    return score_tables(travel.points, travel.facilities, travel.catchment, inputs.units, list(inputs.thresholds_min),
-                        list(travel.kinds), preset, study.language, travel.tmax_s, travel.demand,
-                        communities=study.units.path is not None)
+    """Score the study's people against the facilities as they are (with a DEM: the ``_flat`` shares beside)."""
+    scores = score_tables(travel.points, travel.facilities, travel.catchment, inputs.units,
+                          list(inputs.thresholds_min), list(travel.kinds), preset, study.language, travel.tmax_s,
+                          travel.demand, communities=study.units.path is not None)
+    if travel.flat_times is None:
+        return scores
+    return with_flat_shares(scores, travel, max(inputs.thresholds_min))
+
+
+def with_flat_shares(scores: Scores, travel: Travel, minutes: float) -> Scores:
+    """``scores`` with the flat-ground shares and the people slope moves across ``minutes`` (units, districts, study)."""
+    pts, flat, kinds = scores.points, travel.flat_times, list(travel.kinds)
+    by_unit = cov.flat_shares(pts, flat, "unit_id", minutes, kinds)
+    units = scores.units.merge(by_unit, left_on="unit_id", right_index=True, how="left")
+    moved = [c for c in by_unit.columns if not c.startswith("cov_")]
+    units[moved] = units[moved].fillna(0.0)
+    districts = scores.districts.join(cov.flat_shares(pts.assign(parent=pts["parent"].replace("", "(none)")), flat,
+                                                      "parent", minutes, kinds), how="left")
+    overall = scores.overall.join(cov.flat_shares(pts.assign(all="study"), flat, "all", minutes, kinds), how="left")
+    return dataclasses.replace(scores, units=units, districts=districts, overall=overall)
 
 
 def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset, language, tmax_s, demand, *,
