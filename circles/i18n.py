@@ -68,6 +68,20 @@ ZH: dict[str, str] = {
     "na.no_nursery_class_nor": "无法评估：名录中有幼儿园，但都未列托班（托位），且所有设施名录中都没有{names}",
     "na.needs_polygons": "无法评估：需要社区边界（units.path）",
     "na.no_attribute": "无法评估：分析单元没有 `{column}` 属性",
+    "na.no_column": "无法评估：设施名录没有 {column} 列",
+    "na.total_study_only": "全市总量指标：只在研究区层面比较",
+    "na.not_comparable": "不可比较：研究区不是全市，且研究文件未给出全市人口（[targets] city_population），"
+                         "全市是研究区时写 [targets] whole_city = true",
+    "total.whole_city": "研究区即全市（[targets] whole_city = true），按规划总量比较",
+    "total.scaled": "按研究区占全市常住人口比例折算：{value} × {pop} / {city}（{share}）",
+    "gap.affordable_slots": "还需 {n} 个托位转为普惠",
+    "gap.public_slots": "还需 {n} 个托位转为公办",
+    "gap.nursing_beds": "还需 {n} 张床位转为护理型",
+    "gap.meal_points": "还需 {n} 个助餐点",
+    "siting.too_small": "{preset} 要求新建托育机构至少 {min} 个托位（{source}），siting.slots = {slots} 不足；"
+                        "把 [siting] slots 设为 {min} 或以上",
+    "siting.floor_ok": "每托位 {per} m²，达到 ≥{min} m²",
+    "siting.floor_short": "每托位 {per} m²，低于 {min} m²",
     "status.fail": "未达标",
     "status.no population": "无人口",
     # ---- worst units (circles/summary.py)
@@ -251,6 +265,21 @@ EN: dict[str, str] = {
                                "(under-3 classes), and no {names} is in any gazetteer",
     "na.needs_polygons": "not assessable: needs community polygons (units.path)",
     "na.no_attribute": "not assessable: the units carry no `{column}` attribute",
+    "na.no_column": "not assessable: the gazetteer has no {column} column",
+    "na.total_study_only": "a city-wide total: compared for the whole study only",
+    "na.not_comparable": "not comparable: the study is not the whole city and the study file gives no city "
+                         "population ([targets] city_population); if the study is the whole city, write "
+                         "[targets] whole_city = true",
+    "total.whole_city": "the study is the whole city ([targets] whole_city = true): compared with the plan's total",
+    "total.scaled": "scaled to the study's share of the city's residents: {value} x {pop} / {city} ({share})",
+    "gap.affordable_slots": "needs {n} more slots made affordable (普惠)",
+    "gap.public_slots": "needs {n} more slots made public (公办)",
+    "gap.nursing_beds": "needs {n} more beds made nursing-type (护理型)",
+    "gap.meal_points": "needs {n} more meal points",
+    "siting.too_small": "{preset} requires a new nursery of at least {min} slots ({source}); siting.slots = {slots} "
+                        "is smaller: set [siting] slots to {min} or more",
+    "siting.floor_ok": "{per} m² per slot, meets >= {min} m²",
+    "siting.floor_short": "{per} m² per slot, below {min} m²",
     "status.fail": "fail",
     "status.no population": "no population",
     "worst.left_out": "{e} elderly and {i} infants beyond a {t}-min walk (coverage {ce} elderly, {ci} infants)",

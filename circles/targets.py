@@ -48,9 +48,21 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _INDICATOR_KEYS = {"id", "metric", "op", "value", "gap", "group", "label_zh", "label_en", "source", "scores", "where",
-                   "pair"}
-_GAP_WORDS = ("people", "beds", "slots", "communities", "streets")  # words in circles/i18n.py (gap.<kind>)
-_GROUP_COLUMN = {"communities": "n_communities", "streets": "n_streets"}
+                   "pair", "total"}
+_GAP_WORDS = ("people", "beds", "slots", "communities", "streets",  # words in circles/i18n.py (gap.<kind>)
+              "affordable_slots", "public_slots", "nursing_beds", "meal_points")
+#: The column a group's gap is scaled by: the composition shares' base (slots or beds whose part is known).
+_GROUP_COLUMN = {"communities": "n_communities", "streets": "n_streets", "affordable": "slots_affordable_known",
+                 "public": "slots_ownership_known", "nursing": "beds_nursing_known"}
+
+#: Composition and count metrics -> the facility kinds they need present in a gazetteer.
+_COMPOSITION_KINDS = {"affordable_share_slots": ("nursery", "kindergarten"),
+                      "public_share_slots": ("nursery", "kindergarten"),
+                      "nursing_share_beds": ("nursing_home",), "n_meal_points_inside": ("meal_point",)}
+
+#: Composition metrics -> the optional gazetteer field they read (circles.io.facilities.OPTIONAL_FIELDS).
+NEEDS_FIELD = {"affordable_share_slots": "affordable_slots", "public_share_slots": "ownership",
+               "nursing_share_beds": "nursing_beds"}
 
 #: What each capacity measure needs present in a gazetteer (facility kinds).
 _MEASURE_KINDS = {"beds": ("nursing_home",), "daycare_places": ("daycare", "elderly_centre"),
@@ -107,6 +119,8 @@ def needed_kinds(metric: str) -> tuple[str, ...] | None:
     """
     if metric in COMMUNITY_INDICATORS:
         return COMMUNITY_INDICATORS[metric][0]
+    if metric in _COMPOSITION_KINDS:
+        return _COMPOSITION_KINDS[metric]
     for measure, kinds in _MEASURE_KINDS.items():
         if f"{measure}_per_1000" in metric or metric == f"{measure}_inside":
             return kinds
@@ -140,6 +154,8 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
                              "check the metric name and that travel.thresholds_min holds the indicator's minutes")
         pop_col = _GROUP_COLUMN.get(group, f"pop_{group}")
         pop = table[pop_col].to_numpy(dtype=float) if pop_col in table else np.full(len(table), np.nan)
+        if group == "count":  # a total (slots, beds, meal points): the gap is the count itself
+            pop = np.ones(len(table))
         measured = table[metric].to_numpy(dtype=float) if metric in table else np.full(len(table), np.nan)
         for key, m, p in zip(table.index, measured, pop):
             if reason is not None:
@@ -150,7 +166,7 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
                 status, gap = "pass", 0.0
             else:
                 status = "fail"
-                scale = p / 1000.0 if ind["gap"] in ("beds", "slots") else p
+                scale = p / 1000.0 if ind["gap"] in ("beds", "slots") and group != "count" else p
                 gap = float(math.ceil((value - m) * scale - 1e-9))
             rows.append({table.index.name or "key": key, "indicator": ind["id"], "measured": m,
                          "target": value, "status": status, "gap": gap,
@@ -158,6 +174,28 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
                          else (reason if status == "not assessable" else "")})
     return pd.DataFrame(rows, columns=[table.index.name or "key", "indicator", "measured", "target", "status",
                                        "gap", "gap_text"])
+
+
+def city_target(ind: dict, study_population: float, *, whole_city: bool, city_population: float | None,
+                language: str = "zh") -> tuple[float | None, str]:
+    """The target a study is held to for a city-wide total (``total = true``), and how it was made.
+
+    The plans' 托位数, 养老床位 and 助餐点 totals are for the whole city. Returns
+    ``(target, note)``: the plan's value when the study is the whole city (``[targets]
+    whole_city = true``); ``value x study residents / city_population`` when the study file gives
+    ``[targets] city_population`` (the study's share of the city's residents); otherwise
+    ``(None, reason)``: not comparable.
+
+    ``city_target({"value": 3400}, 110_740, whole_city=False, city_population=1_107_400)[0] == 340.0``
+    """
+    value = float(ind["value"])
+    if whole_city:
+        return value, i18n.t("total.whole_city", language)
+    if city_population:
+        share = study_population / float(city_population)
+        return value * share, i18n.t("total.scaled", language, value=f"{value:,.0f}", pop=f"{study_population:,.0f}",
+                                     city=f"{float(city_population):,.0f}", share=f"{share:.2%}")
+    return None, i18n.t("na.not_comparable", language)
 
 
 def gap_text(gap: float, kind: str, language: str = "zh") -> str:
