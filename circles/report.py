@@ -486,6 +486,8 @@ def _pair(row: dict, language: str) -> str:
 def _fmt(x, indicator: str) -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "–"
+    if indicator.endswith("_total") and "per_1000" not in indicator:  # a count (circles/targets.py: total = true)
+        return f"{x:,.0f}"
     return _pct(x) if x <= 1.0 and "per_1000" not in indicator else f"{x:.2f}"
 
 

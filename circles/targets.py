@@ -103,6 +103,9 @@ def load_preset(name_or_path: str | Path) -> dict:
         pair = ind.get("pair")
         if pair is not None and (not isinstance(pair, dict) or set(pair) != {"metric", "group", "gap"}):
             raise StudyError(f"{where}: indicator {ind['id']}: pair must be {{metric = ..., group = ..., gap = ...}}")
+        if ind.get("total") and (ind["group"] != "count" or not str(ind["id"]).endswith("_total")):
+            raise StudyError(f"{where}: indicator {ind['id']}: a total (total = true) needs group = \"count\" and an id "
+                             "ending in _total (the report shows it as a count)")
         w = ind.get("where")
         if w is not None and (not isinstance(w, dict) or set(w) != {"column", "values"}):
             raise StudyError(f"{where}: indicator {ind['id']}: where must be {{column = \"...\", values = [...]}}")

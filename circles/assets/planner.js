@@ -34,6 +34,7 @@
   function pct(x) { return (x === null || x === undefined || isNaN(x)) ? "–" : (100 * x).toFixed(1) + "%"; }
   function fmtInd(x, id) {
     if (x === null || x === undefined || isNaN(x)) return "–";
+    if (/_total$/.test(id) && id.indexOf("per_1000") < 0) return num(x);  // a count (circles/targets.py: total = true)
     return (x <= 1 && id.indexOf("per_1000") < 0) ? pct(x) : x.toFixed(2);
   }
   function num(x) { return Math.round(x).toLocaleString("en-US"); }
