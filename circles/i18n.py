@@ -272,9 +272,9 @@ EN: dict[str, str] = {
                          "[targets] whole_city = true",
     "total.whole_city": "the study is the whole city ([targets] whole_city = true): compared with the plan's total",
     "total.scaled": "scaled to the study's share of the city's residents: {value} x {pop} / {city} ({share})",
-    "gap.affordable_slots": "needs {n} more slots made affordable (普惠)",
-    "gap.public_slots": "needs {n} more slots made public (公办)",
-    "gap.nursing_beds": "needs {n} more beds made nursing-type (护理型)",
+    "gap.affordable_slots": "needs {n} more slots made affordable",
+    "gap.public_slots": "needs {n} more slots made public",
+    "gap.nursing_beds": "needs {n} more beds made nursing-type",
     "gap.meal_points": "needs {n} more meal points",
     "siting.too_small": "{preset} requires a new nursery of at least {min} slots ({source}); siting.slots = {slots} "
                         "is smaller: set [siting] slots to {min} or more",

@@ -24,7 +24,8 @@ import scipy.sparse as sp
 from circles import coverage as cov
 from circles import rules
 from circles.errors import StudyError
-from circles.i18n import site_label, t
+from circles import i18n
+from circles.i18n import site_label
 from circles.kinds import KINDS, counts_as, kinds_present
 from circles.io.units import assign_points
 from circles.results import AfterScores, AfterState, CandidateTimes, Inputs, Scores, Siting, Travel
@@ -75,7 +76,7 @@ def check_sizing(study: Study, preset: dict) -> None:
     if least is None or s.n_sites == 0 or not any(KINDS[k].capacity == "slots" for k in s.kinds if k in KINDS):
         return
     if s.slots < least:
-        raise StudyError(t("siting.too_small", "en", preset=p.get("key", "the preset"), min=f"{least:g}",
+        raise StudyError(i18n.t("siting.too_small", "en", preset=p.get("key", "the preset"), min=f"{least:g}",
                            source=p.get("sizing_source", "[preset] min_nursery_slots"), slots=s.slots))
 
 
@@ -97,7 +98,7 @@ def floor_per_slot(study: Study, preset: dict, sites: gpd.GeoDataFrame) -> gpd.G
     least = preset.get("preset", {}).get("min_floor_m2_per_slot")
     if least is not None:
         sites["floor_check"] = [
-            "" if not np.isfinite(x) else t("siting.floor_ok" if x >= least else "siting.floor_short", study.language,
+            "" if not np.isfinite(x) else i18n.t("siting.floor_ok" if x >= least else "siting.floor_short", study.language,
                                             per=f"{x:.1f}", min=f"{least:g}") for x in per]
     return sites
 
