@@ -180,3 +180,41 @@ def test_a_total_needs_a_count_group(tmp_path):
     (tmp_path / "p.toml").write_text(text.replace('id = "meal_points_total"', 'id = "meal_points"'), encoding="utf-8")
     with pytest.raises(StudyError, match="meal_points: a total"):
         load_preset(tmp_path / "p.toml")
+
+
+def test_whatif_recomputes_the_new_rows_as_the_after_state(runs):
+    """The page's engine (Python twin and whatif.js in Chromium) on the suggested sites gives the
+    pipeline's after-state for the composition shares and the totals it can compare."""
+    from circles import whatif
+
+    for preset in ("mengzi", "shaoyang"):
+        res = runs[preset]
+        p = res.whatif
+        chosen = whatif.chosen_suggested(p)
+        twin = whatif.evaluate(p, chosen)["indicators"]
+        for r in res.summary["targets_after"]:
+            if r["indicator"] in ("affordable_slot_share", "nursing_bed_share", "nursery_slots_total",
+                                  "elderly_beds_total", "meal_points_total") and r["status"] != "not assessable":
+                assert round(twin[r["indicator"]], 4) == pytest.approx(r["measured"], abs=1e-12), (preset, r)
+    assert twin["nursery_slots_total"] == 220 + 300 and twin["meal_points_total"] == 2
+
+
+def test_whatif_js_judges_the_new_rows_like_the_pipeline(runs, whatif_page):
+    import json
+
+    res = runs["shaoyang"]  # a whole-city study: the totals are compared, so the page recomputes them
+    p = json.loads(json.dumps(res.whatif))
+    chosen = [[i, k] for i, (k, s) in enumerate(zip(p["candidates"]["kind"], p["candidates"]["suggested"])) if s]
+    got = whatif_page.evaluate(p, {"all": chosen, "none": []})
+    for key, rows in (("all", res.summary["targets_after"]), ("none", res.summary["targets"]["study"])):
+        for r in rows:
+            if r["indicator"] in ("affordable_slot_share", "nursing_bed_share", "nursery_slots_total",
+                                  "elderly_beds_total", "meal_points_total"):
+                js = got[key]["study"]["indicators"][r["indicator"]]
+                assert (js["status"], js["gap"]) == (r["status"], r["gap"]), (key, r)
+                assert round(js["measured"], 4) == pytest.approx(r["measured"], abs=1e-12), (key, r)
+    units = res.scores.unit_results.set_index(["unit_id", "indicator"])["status"]
+    ids = list(p["units"]["id"])
+    for u, uid in enumerate(ids):
+        for ind in ("affordable_slot_share", "nursery_slots_total"):
+            assert got["none"]["units"][u]["indicators"][ind]["status"] == units[uid, ind], (uid, ind)
