@@ -95,7 +95,9 @@ def _total(ind: dict, study, overall_row) -> dict:
         return {}
     target, _ = tg.city_target(ind, float(overall_row["pop_total"]), whole_city=study.targets.whole_city,
                                city_population=study.targets.city_population)
-    return {"total": True, "value": float(ind["value"]) if target is None else float(target)}
+    if target is None:  # not comparable: no site makes it so
+        return {"total": True, "value": float(ind["value"]), "na": True}
+    return {"total": True, "value": float(target)}
 
 
 #: composition and total metrics the page recomputes -> (part column, base column or None for a count)
@@ -168,13 +170,16 @@ MAX_PAIRS = 2_000_000
 
 def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, overall: pd.DataFrame,
                 facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, preset: dict, dsnap, demand: pd.DataFrame,
-                thresholds_min, *, max_pairs: int = MAX_PAIRS, candidates: CandidateTimes | None = None) -> dict:
+                thresholds_min, *, max_pairs: int = MAX_PAIRS, candidates: CandidateTimes | None = None,
+                missing_fields=frozenset()) -> dict:
     """The what-if payload for the page (see the module docstring); ``{}`` when siting is off.
 
     ``candidates``: the run's candidate times (:class:`circles.results.CandidateTimes`): the
     page's grid at the study's spacing and the suggested sites are rows of it, so they are
     neither snapped nor searched again. Only when the grid is thinned (more than
     ``max_pairs`` pairs) are the coarser grid's sites snapped and searched here.
+    ``missing_fields``: composition fields no gazetteer has (their indicators stay not assessable,
+    :func:`circles.stages.score.composition_options`).
     """
     s = study.siting
     if s.n_sites == 0 or not s.kinds:
@@ -258,7 +263,9 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
                   "daycare_places_inside": float(o.get("daycare_places_inside", 0.0))},
         # an indicator on a subset of units (a ``where`` filter) is not recomputed in the page
         "indicators": [{**{k: ind[k] for k in ("id", "metric", "value", "gap", "group")},
-                        "where": bool(ind.get("where")), **_total(ind, study, o)} for ind in preset["indicators"]],
+                        "where": bool(ind.get("where")), **_total(ind, study, o),
+                        **({"na": True} if tg.NEEDS_FIELD.get(ind["metric"]) in missing_fields else {})}
+                       for ind in preset["indicators"]],
         "community": _community(preset, units, facilities),
         "composition": _composition(u, o, unit_ids, s.new_sites_affordable),
         "candidates": {
@@ -345,7 +352,7 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
         elif metric in sfca:
             wt = w["elderly"] if metric.endswith("elderly") else w["total"]
             out["indicators"][ind["id"]] = float((sfca[metric] * wt).sum() / wt.sum())
-        elif metric in (payload.get("composition") or {}).get("metrics", {}):
+        elif metric in (payload.get("composition") or {}).get("metrics", {}) and not ind.get("na"):
             comp = payload["composition"]
             part, base = comp["metrics"][metric]
             have = dict(comp["study"])

@@ -185,9 +185,9 @@
         }
         if (p.composition && p.composition.metrics && p.composition.metrics[ind.metric] && !ind.where) {
           var cr = composition(ind.metric), cf = 0;  // a total is judged for the study only (circles/targets.py)
-          out.study.indicators[ind.id] = judge(cr[1], ind, cr[3]);
+          out.study.indicators[ind.id] = ind.na ? NA : judge(cr[1], ind, cr[3]);  // na: no such column / not comparable
           for (var cu = 0; cu < nu; cu++) {
-            var cj = ind.total ? NA : judge(cr[0][cu], ind, cr[2][cu]);
+            var cj = (ind.total || ind.na) ? NA : judge(cr[0][cu], ind, cr[2][cu]);
             out.units[cu].indicators[ind.id] = cj;
             if (cj.status === "fail") { cf++; out.units[cu].n_fail++; }
           }
