@@ -25,6 +25,19 @@ which one the preset scores), ``where = {column = "urban_rural", values = ["rura
 (the indicator applies to the units whose attribute is one of ``values``; the study-level
 figure is computed over those units only) and ``[preset] catchment_min`` (the 2SFCA
 catchment, default 15: the plans' 15-minute circle).
+
+Composition and size (issue 25):
+
+- shares of capacity (``group = "affordable"`` / ``"public"`` / ``"nursing"``, metrics
+  ``affordable_share_slots``, ``public_share_slots``, ``nursing_share_beds``): the gap is in
+  places that would have to change, the total held: ``ceil(value x base - part)``, base = the
+  capacity whose part cell is known (:data:`circles.coverage.COMPOSITION`); a composition
+  column in no gazetteer makes the indicator not assessable (:data:`NEEDS_FIELD`);
+- city-wide totals (``total = true``, ``group = "count"``, id ending in ``_total``; metrics
+  ``slots_inside``, ``beds_inside``, ``n_meal_points_inside``): scored for the study only,
+  against :func:`city_target`; the gap is the count itself;
+- ``[preset] min_nursery_slots`` / ``min_floor_m2_per_slot`` / ``sizing_source``: the sizing a
+  suggested nursery must respect (:mod:`circles.stages.siting`).
 """
 
 from __future__ import annotations
