@@ -79,6 +79,7 @@ ZH: dict[str, str] = {
     "gap.nursing_beds": "还需 {n} 张床位转为护理型",
     "gap.meal_points": "还需 {n} 个助餐点",
     "rep.plan_total": "全市规划 {value}，按研究区常住人口占比（{share}）折算",
+    "rep.floor_per_slot": "每托位建筑面积",
     "siting.too_small": "{preset} 要求新建托育机构至少 {min} 个托位（{source}），siting.slots = {slots} 不足；"
                         "把 [siting] slots 设为 {min} 或以上",
     "siting.floor_ok": "每托位 {per} m²，达到 ≥{min} m²",
@@ -278,6 +279,7 @@ EN: dict[str, str] = {
     "gap.nursing_beds": "needs {n} more beds made nursing-type",
     "gap.meal_points": "needs {n} more meal points",
     "rep.plan_total": "plan: {value} city-wide, scaled to the study's share of residents ({share})",
+    "rep.floor_per_slot": "floor area per slot",
     "siting.too_small": "{preset} requires a new nursery of at least {min} slots ({source}); siting.slots = {slots} "
                         "is smaller: set [siting] slots to {min} or more",
     "siting.floor_ok": "{per} m² per slot, meets >= {min} m²",

@@ -334,7 +334,10 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
         "badge": _col("", ranks), "tooltip": [_col("", [f"{lab} #{r}" for lab, r in zip(labels, ranks)])],
         "title": _col("", [f"{t['sites']} #{r}" for r in ranks]),
         "popup": [_col(t["kind"], labels), _num_col(t["capacity"], s["capacity"], lambda v: f"{v:.0f}"),
-                  _num_col(t["gain"], s["gain"], lambda v: f"{v:.0f} {t['people']}")]}, "sites")
+                  _num_col(t["gain"], s["gain"], lambda v: f"{v:.0f} {t['people']}")]
+        # floor area per slot of a new nursery ([siting] floor_m2; circles/stages/siting.py floor_per_slot)
+        + ([_num_col(tr("rep.floor_per_slot", language), s["floor_m2_per_slot"], lambda v: f"{v:.1f} m²")]
+           if "floor_m2_per_slot" in s else [])}, "sites")
     return page
 
 

@@ -162,6 +162,14 @@ def test_ganzi_floor_area_per_slot_beside_each_site(runs):
     assert len(sites) == 2
     np.testing.assert_allclose(sites["floor_m2_per_slot"], 2000 / 150)
     assert list(sites["floor_check"]) == ["13.3 m² per slot, below 15 m²"] * 2
+    import folium
+
+    from circles.report import _Page, add_sites
+
+    for lang, label in (("en", "floor area per slot"), ("zh", "每托位建筑面积")):  # the map popup, both languages
+        page = add_sites(_Page(folium.Map()), sites.to_crs(4326), lang)
+        (spec,) = page.payload["layers"].values()
+        assert {"label": label, "v": ["13.3 m²", "13.3 m²"]} in spec["popup"]
 
 
 def test_ganzi_refuses_a_nursery_under_150_slots(tmp_path):
