@@ -93,6 +93,8 @@ def fmt_measured(x, indicator: str) -> str:
     a ratio per 1,000 (or any value above 1) with two decimals."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
+    if indicator.endswith("_total") and "per_1000" not in indicator:  # a count (circles/targets.py: total = true)
+        return f"{float(x):,.0f}"
     return pct(x) if x <= 1.0 and "per_1000" not in indicator else f"{float(x):.2f}"
 
 
