@@ -51,6 +51,7 @@ class Inputs:
     limit_s: float  # the one search limit (circles.rules.search_limit_s), evaluated once per run
     # optional gazetteer field -> the files with no column for it (circles.io.facilities.missing_optional_columns)
     optional_missing: dict[str, list[str]] = field(default_factory=dict)
+    repairs: tuple[dict[str, Any], ...] = ()  # repaired units and the people now in no unit (stages.load.repair_warnings)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Scores:
     overall_results: pd.DataFrame
     not_assessable: dict[str, str]
     catchment_min: float
+    not_assessable_codes: dict[str, dict] = field(default_factory=dict)  # the same reasons as codes (targets.not_assessable_code)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pandas as pd
 from circles import coverage as cov
 from circles import i18n
 from circles.io.facilities import OPTIONAL_FIELDS
+from circles.display import fixed
 from circles.kinds import KINDS
 
 
@@ -23,7 +24,7 @@ def rnd(x, nd=4):
     x = float(x)
     if not np.isfinite(x):
         return None
-    return round(x, nd)
+    return float(fixed(x, nd))  # the one rounding rule (circles/display.py), as the page's JS
 
 
 def target_rows(results: pd.DataFrame) -> list[dict]:

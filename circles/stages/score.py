@@ -15,7 +15,6 @@ import pandas as pd
 from circles import coverage as cov
 from circles import i18n
 from circles import targets as tg
-from circles.io.facilities import OPTIONAL_FIELDS
 from circles.results import Inputs, Scores, Travel
 from circles.study import Study
 from circles.summary import rnd
@@ -82,7 +81,7 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
         units[c] = units[c].fillna(0)
     parent_of = units.set_index("unit_id")["parent"]
     districts = coverage_table(points.assign(parent=points["parent"].replace("", "(none)")),
-                                inside.assign(parent=inside["unit_id"].map(parent_of).fillna("(none)")),
+                                inside.assign(parent=inside["unit_id"].map(parent_of).fillna("").replace("", "(none)")),
                                 thresholds, kinds, "parent")
     overall = coverage_table(points.assign(all="study"), inside.assign(all="study"), thresholds, kinds, "all")
     if communities:
@@ -94,6 +93,7 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
                                                        inside, "parent"), how="left")
         overall = overall.join(cov.community_table(u, inside, "all"), how="left")
     reasons = not_assessable(preset, facilities, units, communities, language, missing_fields)
+    codes = not_assessable_codes(preset, facilities, units, communities, missing_fields)  # the same reasons as codes
     unit_results, overall_results = [], []
     for ind in preset["indicators"]:
         ind, scored = scored_form(ind, communities)
@@ -101,6 +101,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
             reasons = {**reasons}
             reasons.pop(ind["id"])
             reasons.update(not_assessable({"indicators": [ind]}, facilities, units, communities, language))
+            codes = {k: c for k, c in codes.items() if k != ind["id"]}
+            codes.update(not_assessable_codes({"indicators": [ind]}, facilities, units, communities))
         one = {"preset": preset.get("preset", {}), "indicators": [ind]}
         where = ind.get("where")
         table_u, table_o = units.set_index("unit_id"), overall
@@ -110,6 +112,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
                 values = ", ".join(map(str, where["values"]))
                 reasons = {**reasons, ind["id"]: i18n.t("na.no_unit_value", language, column=where["column"],
                                                         values=values)}
+                codes = {**codes, ind["id"]: {"indicator": ind["id"], "code": "no_unit_value", "kinds": [],
+                                              "names": [], "column": where["column"]}}
                 sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
             table_u = table_u[sel.to_numpy()]
             ids = set(units.loc[sel, "unit_id"])
@@ -124,6 +128,9 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
                                           city_population=city[1], language=language)
             totals = {"unit": {**reasons, ind["id"]: i18n.t("na.total_study_only", language)},
                       "study": reasons if target is not None else {**reasons, ind["id"]: note}, "note": note}
+            if target is None:  # not comparable: as a code too (no site makes it comparable)
+                codes = {**codes, ind["id"]: {"indicator": ind["id"], "code": "not_comparable", "kinds": [],
+                                              "names": [], "column": None}}
             if target is not None:
                 one = {**one, "indicators": [{**ind, "value": target}]}
         for table, out in ((table_u, unit_results), (table_o, overall_results)):
@@ -143,7 +150,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
     overall_results = pd.concat(overall_results, ignore_index=True)
     units = units.merge(tg.wide(unit_results, "unit_id"), left_on="unit_id", right_index=True, how="left")
     return Scores(points=points, units=units, districts=districts, overall=overall, unit_results=unit_results,
-                  overall_results=overall_results, not_assessable=reasons, catchment_min=catchment_s / 60.0)
+                  overall_results=overall_results, not_assessable=reasons, catchment_min=catchment_s / 60.0,
+                  not_assessable_codes=codes)
 
 
 def add_access(points, facilities, catch, catchment_s, demand) -> None:
@@ -204,25 +212,15 @@ def not_assessable(preset, facilities, units, communities, language: str = "en",
                    missing_fields=frozenset()) -> dict:
     """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no attribute,
     or a composition column (普惠托位数, 护理型床位数, 性质) in none of the gazetteers: ``missing_fields``)."""
-    present = set(facilities.loc[facilities["serves"] != "", "kind"])
-    out = {}
-    for ind in preset["indicators"]:
-        need = tg.needed_kinds(ind["metric"])
-        where = ind.get("where")
-        if need is not None and not present.intersection(need):
-            # kindergartens listing no 托班 places serve no under-3s: say so, not "no kindergarten"
-            kg = "kindergarten" in need and (facilities["kind"] == "kindergarten").any()
-            others = [k for k in need if not (kg and k == "kindergarten")]
-            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in others)
-            key = ("na.no_nursery_class_nor" if others else "na.no_nursery_class") if kg else "na.no_kind"
-            out[ind["id"]] = i18n.t(key, language, names=names)
-        elif ind["metric"] in cov.COMMUNITY_INDICATORS and not communities:
-            out[ind["id"]] = i18n.t("na.needs_polygons", language)
-        elif where is not None and f"attr_{where['column']}" not in units:
-            out[ind["id"]] = i18n.t("na.no_attribute", language, column=where["column"])
-        elif tg.NEEDS_FIELD.get(ind["metric"]) in missing_fields:
-            out[ind["id"]] = i18n.t("na.no_column", language, column=OPTIONAL_FIELDS[tg.NEEDS_FIELD[ind["metric"]]])
-    return out
+    return {k: tg.reason_text(c, language) for k, c in not_assessable_codes(preset, facilities, units,
+                                                                             communities, missing_fields).items()}
+
+
+def not_assessable_codes(preset, facilities, units, communities, missing_fields=frozenset()) -> dict:
+    """Indicator id -> :func:`circles.targets.not_assessable_code` (the reason as a code, for the page)."""
+    codes = {ind["id"]: tg.not_assessable_code(ind, facilities, units.columns, communities, missing_fields)
+             for ind in preset["indicators"]}
+    return {k: c for k, c in codes.items() if c is not None}
 
 
 def capacity_summary(overall, facilities) -> dict:
