@@ -131,6 +131,9 @@ def test_totals_need_the_city(runs):
         assert row["gap"] == (0 if have >= target else math.ceil(target - have - 1e-9))
         assert "1,107,400" in row["comparison"]
     assert _row(runs["shaoyang"], "meal_points_total")["gap_text"] == "needs 298 more meal points"
+    from circles.display import fmt_measured
+
+    assert (fmt_measured(29_500.0, "nursery_slots_total"), fmt_measured(2.0, "meal_points_total")) == ("29,500", "2")
     units = res.scores.unit_results
     assert set(units.loc[units["indicator"] == "nursery_slots_total", "status"]) == {"not assessable"}
 
