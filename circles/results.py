@@ -50,6 +50,8 @@ class Inputs:
     no_unit_warning: str  # "" or the warning about people in no unit
     thresholds_min: tuple[float, ...]
     limit_s: float  # the one search limit (circles.rules.search_limit_s), evaluated once per run
+    # optional gazetteer field -> the files with no column for it (circles.io.facilities.missing_optional_columns)
+    optional_missing: dict[str, list[str]] = field(default_factory=dict)
     repairs: tuple[dict[str, Any], ...] = ()  # repaired units and the people now in no unit (stages.load.repair_warnings)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from circles import coverage as cov
 from circles import i18n
+from circles.io.facilities import OPTIONAL_FIELDS
 from circles.display import fixed
 from circles.kinds import KINDS
 
@@ -36,7 +37,31 @@ def target_rows(results: pd.DataFrame) -> list[dict]:
             row["scored"] = r["scored"]
         if isinstance(r.get("pair_metric"), str):
             row["pair_metric"], row["pair_measured"] = r["pair_metric"], rnd(r.get("pair_measured"))
+        if isinstance(r.get("comparison"), str):  # a city-wide total: the plan's figure and how it was compared
+            row["plan_value"], row["comparison"] = r["plan_value"], r["comparison"]
         out.append(row)
+    return out
+
+
+def composition_summary(overall: pd.DataFrame, optional_missing: dict) -> dict:
+    """The plans' composition and size figures for the study (``summary.json`` ``composition``).
+
+    Each share (普惠 and 公办 shares of nursery slots, 护理型 share of beds) with its part, its
+    base (capacity whose part cell is known) and the facilities whose part is unknown (counted in
+    neither); ``files_without_column`` names the gazetteers with no such column (every file: the
+    indicator is not assessable). Totals: slots, beds and 助餐点 inside the study area.
+    """
+    o = overall.iloc[0]
+    field = {"affordable_share_slots": "affordable_slots", "public_share_slots": "ownership",
+             "nursing_share_beds": "nursing_beds"}
+    out = {}
+    for share, (part, base, unknown) in cov.COMPOSITION.items():
+        f = field[share]
+        out[share] = {"share": rnd(o.get(share)), "part": rnd(o.get(part), 0), "base": rnd(o.get(base), 0),
+                      "unknown_facilities": int(o.get(unknown, 0) or 0), "column": OPTIONAL_FIELDS[f],
+                      "files_without_column": list(optional_missing.get(f, []))}
+    out["totals"] = {"slots": rnd(o.get("slots_inside"), 0), "beds": rnd(o.get("beds_inside"), 0),
+                     "meal_points": int(o.get("n_meal_points_inside", 0) or 0)}
     return out
 
 

@@ -12,7 +12,7 @@ from circles.methods import method_params
 from circles.results import Inputs, Isochrones, Scores, Siting, Travel
 from circles.stages.score import capacity_summary, community_summary
 from circles.study import Study
-from circles.summary import build_summary, rnd, slope_summary, target_rows
+from circles.summary import build_summary, composition_summary, rnd, slope_summary, target_rows
 
 
 def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siting: Siting, isos: Isochrones,
@@ -30,6 +30,7 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary["targets"]["catchment_min"] = scores.catchment_min
     summary["targets"]["scored"] = {r.indicator: r.scored for r in scores.overall_results.itertuples()}
     summary["targets"]["profile_wanted"] = preset["preset"].get("profile")
+    summary["composition"] = composition_summary(scores.overall, inputs.optional_missing)
     if study.units.path is not None:
         summary["communities"] = community_summary(scores.overall, preset)
     a = siting.after_scores
