@@ -40,7 +40,11 @@ each *target to its source*. On the walk profile every edge runs both ways, so t
 directions are equal; on the drive profile the network is held reversed (each edge from
 its ``v`` to its ``u``, geometry reversed), so a search outward from the facilities over
 one-way streets gives the times of the trips *to* them. ``edges`` and ``u``/``v`` of a
-drive TravelNetwork are therefore the reversed table.
+drive TravelNetwork are therefore the reversed table. A point snapped onto an end of its
+edge (within :data:`AT_NODE_M`) stands at that node: a home there may take every road
+leaving the node and a facility there is reached by every road arriving at it, not only
+along the edge it was snapped to (``Snap.leave_v``, ``Snap.arrive_u``; on a one-way edge
+the other end is reached only along the edge, in its direction).
 
 Multi-source searches start from virtual source nodes appended to the graph, joined
 one-way to the two ends of each source's edge with the partial-edge-plus-off-road time;
@@ -71,6 +75,8 @@ MAIN_PIECE_MIN_M = 1000.0
 CATCHMENT_BATCH_CELLS = 4_000_000
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
 TIE_M = 1e-9
+#: A point snapped within this distance (metres, along its edge) of an end of its edge stands at that node.
+AT_NODE_M = 1e-9
 
 
 @dataclass
@@ -91,12 +97,21 @@ class Snap:
     nearer_fragment: np.ndarray  # bool: a small fragment was nearer than the main network edge used
     from_u_s: np.ndarray | None = None  # time from u to the snap position (a trip arriving); None: = to_u_s
     from_v_s: np.ndarray | None = None
+    # bool: a home here may leave towards v (the edge is two-way, or the point stands at v: at a node it
+    # may take any road leaving the node); None: ~oneway
+    leave_v: np.ndarray | None = None
+    # bool: a trip may arrive here from u (two-way, or the point stands at u); None: ~oneway
+    arrive_u: np.ndarray | None = None
 
     def __post_init__(self):
         if self.from_u_s is None:
             self.from_u_s = self.to_u_s
         if self.from_v_s is None:
             self.from_v_s = self.to_v_s
+        if self.leave_v is None:
+            self.leave_v = ~np.asarray(self.oneway, dtype=bool)
+        if self.arrive_u is None:
+            self.arrive_u = ~np.asarray(self.oneway, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -441,6 +456,11 @@ class TravelNetwork:
             # the rest of the edge (never below zero: a point at v sums its pieces to the edge's time +- 1e-13)
             to_v = np.maximum(self.edge_time_s[e] - from_u, 0.0)
             from_v = np.maximum(self.edge_back_s[e] - to_u, 0.0)
+        oneway = self.oneway[e] & snapped if n else np.zeros(0, dtype=bool)
+        # a point snapped onto an end of a one-way edge stands at that node: it may use every road there
+        # (along within AT_NODE_M of the end: GEOS's length and the summed segment lengths differ by rounding)
+        at_u = along <= AT_NODE_M
+        at_v = along >= self.length_m[e] - AT_NODE_M if n else np.zeros(0, dtype=bool)
         return Snap(
             edge=np.where(snapped, edge, -1),
             u=np.where(snapped, self.u[e], -1),
@@ -453,9 +473,11 @@ class TravelNetwork:
             offroad_m=np.where(snapped, dist, np.inf),
             offroad_s=np.where(snapped, dist / self.walk_speed_mps, np.inf),
             snapped=snapped,
-            oneway=self.oneway[e] & snapped if n else np.zeros(0, dtype=bool),
+            oneway=oneway,
             xy=xy,
             nearer_fragment=fragment & snapped,
+            leave_v=~oneway | at_v,
+            arrive_u=~oneway | at_u,
         )
 
     def times_from_u(self, e: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -495,8 +517,9 @@ class TravelNetwork:
     # ------------------------------------------------------------------ queries
     @staticmethod
     def _source_arcs(sources: Snap, ok: np.ndarray, virt: np.ndarray):
-        """Arcs from each source's virtual node to the ends of its edge (u only if two-way)."""
-        back = ~sources.oneway[ok]
+        """Arcs from each source's virtual node to the ends of its edge (u only if a trip may arrive from u:
+        a two-way edge, or a source standing at u)."""
+        back = sources.arrive_u[ok]
         rows = np.r_[virt, virt[back]]
         cols = np.r_[sources.v[ok], sources.u[ok][back]]
         w = np.r_[sources.offroad_s[ok] + sources.from_v_s[ok], (sources.offroad_s[ok] + sources.from_u_s[ok])[back]]
@@ -545,7 +568,7 @@ class TravelNetwork:
         ok = targets.snapped
         u = np.where(ok, targets.u, 0)
         v = np.where(ok, targets.v, 0)
-        from_v = np.where(targets.oneway, np.inf, node_time[:, v] + targets.to_v_s)
+        from_v = np.where(targets.leave_v, node_time[:, v] + targets.to_v_s, np.inf)
         t = np.minimum(node_time[:, u] + targets.to_u_s, from_v) + targets.offroad_s
         t[:, ~ok] = np.inf
         return t
@@ -685,10 +708,10 @@ class TravelNetwork:
             tl[edge_start[b]:edge_start[b + 1]] = np.where(self._stamp_at[e] == self._stamp, self._local_at[e], -1)
         keep = tl >= 0
         row = np.repeat(np.arange(m), counts)[keep]
-        # virtual source nodes m..m+B-1, arcs to the ends of their edges (u only if two-way)
+        # virtual source nodes m..m+B-1, arcs to the ends of their edges (u only if a trip may arrive from u)
         bb = np.arange(B)
         lu, lv = local(bb, sources.u[src]), local(bb, sources.v[src])
-        two = ~sources.oneway[src]
+        two = sources.arrive_u[src]
         w0 = sources.offroad_s[src]
         v_row = np.concatenate([bb, bb[two]])
         v_col = np.concatenate([lv, lu[two]])
@@ -708,7 +731,7 @@ class TravelNetwork:
         # an edge end outside the source's runs (-1) is not reached (no copy of the dense output for it)
         du = np.where(tu >= 0, d[tb, np.maximum(tu, 0)], np.inf)
         dv = np.where(tv >= 0, d[tb, np.maximum(tv, 0)], np.inf)
-        from_v = np.where(targets.oneway[cand], np.inf, dv + targets.to_v_s[cand])
+        from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
         t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
         hit = t <= cutoff_s
         return src[tb[hit]], cand[hit], t[hit]
