@@ -73,6 +73,10 @@ MAIN_PIECE_MIN_M = 1000.0
 #: i.e. the dense Dijkstra output of a batch (batch x its local nodes) times the batch size. 2 M, 4 M
 #: and 16 M time the same on bench_travel's networks (quiet machine); 4 M keeps a batch's output small.
 CATCHMENT_BATCH_CELLS = 4_000_000
+#: Catchments use whole-network Dijkstra rows when the network has at most this many nodes more than a
+#: source's confined sub-network: scipy's per-row start costs about 2 ns a node, preparing a confined
+#: search about 80 us a source (bench_travel, Wuhan walk network, 27,867 nodes: rows 2x faster).
+WHOLE_ROW_NODES = 40_000
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
 TIE_M = 1e-9
 #: A point snapped within this distance (metres, along its edge) of an end of its edge stands at that node.
@@ -605,7 +609,8 @@ class TravelNetwork:
             t[t > cutoff_s] = np.inf
         return t
 
-    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float) -> sp.csr_matrix:
+    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float,
+                        search: str = "auto") -> sp.csr_matrix:
         """Sparse source-by-target matrix of times within ``cutoff_s`` (catchments), exact.
 
         Each source searches only the part of the network it can reach: network time is
@@ -614,7 +619,14 @@ class TravelNetwork:
         the cutoff, and a Dijkstra on the sub-network inside that disc gives the same times
         as one on the whole network. A stored entry means "within the cutoff" (a time of
         exactly zero is stored as 1e-9 s).
+
+        ``search``: ``"confined"`` (the sub-network of each disc), ``"rows"`` (whole-network
+        Dijkstra rows, in blocks of :data:`CATCHMENT_BATCH_CELLS`; only the targets in each
+        disc are looked up) or ``"auto"``: rows when the network has at most
+        :data:`WHOLE_ROW_NODES` nodes more than a source's sub-network. Both give the same matrix.
         """
+        if search not in ("auto", "confined", "rows"):
+            raise ValueError(f"search must be 'auto', 'confined' or 'rows', got {search!r}")
         radius = cutoff_s * self.max_speed_mps
         ok = np.flatnonzero(sources.snapped)
         t_ok = np.flatnonzero(targets.snapped)
@@ -626,6 +638,16 @@ class TravelNetwork:
         tgt_ptr, tgt_idx = DiscIndex(targets.xy[t_ok], radius).query_many(sources.xy[ok])
         rows, cols, vals = [], [], []
         n_node = (run_hi - run_lo).sum(axis=1)
+        if search == "rows" or (search == "auto" and self.n_nodes <= float(n_node.mean()) + WHOLE_ROW_NODES):
+            # a small network: whole-network rows cost less than preparing the confined sub-networks
+            block = max(1, CATCHMENT_BATCH_CELLS // (self.n_nodes + 1))
+            for start in range(0, len(ok), block):
+                r, c, v = self._rows_batch(sources, targets, ok[start:start + block], t_ok,
+                                           tgt_ptr[start:start + block + 1], tgt_idx, cutoff_s)
+                rows.append(r)
+                cols.append(c)
+                vals.append(v)
+            return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
         start = 0
         while start < len(ok):
             # batch sources so the dense Dijkstra output (batch x batch nodes) stays small
@@ -659,6 +681,23 @@ class TravelNetwork:
         nt = max(len(targets), 1)
         indptr = np.searchsorted(key // nt, np.arange(len(sources) + 1), side="left")
         return sp.csr_matrix((v, key % nt, indptr), shape=(len(sources), len(targets)))
+
+    def _rows_batch(self, sources: Snap, targets: Snap, src: np.ndarray, t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
+        """Catchments of a batch of sources from whole-network Dijkstra rows (one virtual node each);
+        only the targets within each source's disc (``tgt_ptr``/``tgt_idx``) are looked up."""
+        n, B = self.n_nodes, len(src)
+        bb = np.arange(B)
+        rows, cols, w = self._source_arcs(sources, src, bb)
+        d = dijkstra(self._append_rows(self.graph, B, rows, cols, w), directed=True,
+                     indices=np.arange(n, n + B), limit=cutoff_s)
+        tb = np.repeat(bb, np.diff(tgt_ptr))
+        cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
+        du = d[tb, targets.u[cand]]
+        dv = d[tb, targets.v[cand]]
+        from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
+        t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
+        hit = t <= cutoff_s
+        return src[tb[hit]], cand[hit], t[hit]
 
     def _catchment_batch(self, sources: Snap, targets: Snap, src: np.ndarray, index: DiscIndex, run_lo, run_hi,
                          t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
