@@ -22,6 +22,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from circles.display import fmt_pct
 from circles.errors import CirclesError, OutputError
 from circles.outputs import check_output_folder, replace_files
 
@@ -376,9 +377,7 @@ def presets() -> None:
 
 
 def _pct(x) -> str:
-    import math
-
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+    return "n/a" if x is None or (isinstance(x, float) and x != x) else fmt_pct(x)  # one rounding rule (display.py)
 
 
 @app.command()
