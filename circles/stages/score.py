@@ -255,12 +255,17 @@ def capacity_summary(overall, facilities) -> dict:
     return out
 
 
-def community_summary(overall, preset) -> dict:
-    """The plans' literal community indicators beside the walk-based ones, and which one the preset scores."""
+def community_summary(overall, preset, kinds_present) -> dict:
+    """The plans' literal community indicators beside the walk-based ones, and which one the preset scores.
+
+    An indicator whose facility kinds are in no gazetteer (``kinds_present``: the kinds serving
+    someone) is ``"status": "not assessable"`` with ``share`` None, never 0 % (README, "What each
+    indicator counts")."""
     o = overall.iloc[0]
     scored = {i["metric"]: i.get("scores", "walk") for i in preset["indicators"]}
     out = {"n_communities": int(o.get("n_communities", 0)), "n_streets": int(o.get("n_streets", 0) or 0)}
-    for name in cov.COMMUNITY_INDICATORS:
-        out[name] = {"share": rnd(o.get(name)), "with": int(o.get(f"n_with_{name}", 0) or 0),
-                     "scored_by_preset": name in scored}
+    for name, (kinds, _) in cov.COMMUNITY_INDICATORS.items():
+        known = any(k in kinds_present for k in kinds)
+        out[name] = {"share": rnd(o.get(name)) if known else None, "with": int(o.get(f"n_with_{name}", 0) or 0),
+                     "status": "assessed" if known else "not assessable", "scored_by_preset": name in scored}
     return out

@@ -32,7 +32,7 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary["targets"]["profile_wanted"] = preset["preset"].get("profile")
     summary["composition"] = composition_summary(scores.overall, inputs.optional_missing)
     if study.units.path is not None:
-        summary["communities"] = community_summary(scores.overall, preset)
+        summary["communities"] = community_summary(scores.overall, preset, set(travel.kinds))
     a = siting.after_scores
     if a is not None:
         summary["targets_after"] = target_rows(a.overall_results)
