@@ -9,6 +9,7 @@ sections of :mod:`circles.study`) shared by every area::
     area_name_column = "name"
     # areas = ["a.geojson", "b.geojson"]   # ... or a list of polygon files, one area each
     output_dir = "../maps"          # batch results go to <output_dir>/<name>/
+    report = true                   # false: per area the tables, layers and summary.json only
 
     [defaults.network]
     path = "roads.osm.pbf"
@@ -33,7 +34,15 @@ the batch name must be a plain folder name, an area without a name is refused, a
 characters of an area name become ``_``; as for a single run (:mod:`circles.outputs`), only
 folders circles wrote are ever replaced.
 
-Each area runs in a Dask task; finished areas are skipped on a rerun unless the content
+Each area runs in a Dask task, largest first (by the area of its units), so the last areas
+to finish are small and the workers end together; each worker parses an OSM network file
+once and cuts every later area's roads from it (:func:`circles.io.network.keep_parsed_osm`:
+the same ways and counts as reading the file again). With ``report = false`` an area
+writes ``coverage.gpkg`` (without the isochrone, water and outline layers drawn for the
+page), the CSV tables, ``summary.json`` and ``whatif.json``, but no ``report.html``, PNG
+figures or ``units.xlsx``: the report and its drawings were most of an
+area's fixed cost, and the index page then links each area's ``summary.json``. Every
+number of the tables is the same either way. Finished areas are skipped on a rerun unless the content
 hash of their inputs (the study settings and the bytes of every input file) changed; a
 failing area is reported with its error and the others go on; outputs are written
 atomically and merged into one GeoPackage, one table and an index page.
@@ -45,6 +54,7 @@ import copy
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import time
 import traceback
@@ -56,6 +66,7 @@ import shapely
 
 from circles.crs import utm_crs_for
 from circles.errors import StudyError
+from circles.io.network import keep_parsed_osm
 from circles.io.units import grid_units, load_units
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
 from circles.pipeline import run
@@ -78,12 +89,14 @@ def load_batch(path: str | Path) -> dict:
         raise StudyError(f"{path}: unknown section(s) {sorted(unknown)}; a batch file has [batch], [defaults.*] "
                          "and [overrides.<area>.*]")
     b = raw.get("batch", {})
-    known = {"name", "areas", "area_name_column", "output_dir"}
+    known = {"name", "areas", "area_name_column", "output_dir", "report"}
     if set(b) - known:
         raise StudyError(f"{path}: unknown key(s) {sorted(set(b) - known)} in [batch]; known: {sorted(known)}")
     if "name" not in b or "areas" not in b:
         raise StudyError(f"{path}: [batch] needs `name` and `areas`")
     check_folder_name(b["name"], f"{path}: batch.name")
+    if not isinstance(b.get("report", True), bool):
+        raise StudyError(f"{path}: batch.report must be true or false (without quotes), not {b['report']!r}")
     if not isinstance(b.get("output_dir", "maps"), str) or not isinstance(b.get("area_name_column", "name"), str):
         raise StudyError(f"{path}: batch.output_dir and batch.area_name_column must be text in quotes")
     if not (isinstance(b["areas"], str) or (isinstance(b["areas"], list) and b["areas"]
@@ -118,13 +131,15 @@ def load_batch(path: str | Path) -> dict:
     if stray:
         raise StudyError(f"{path}: [overrides] names areas that do not exist: {sorted(stray)}")
     return {"name": b["name"], "areas": areas.to_crs(4326), "defaults": defaults, "overrides": overrides, "base": base,
-            "out": (base / b.get("output_dir", "maps")).resolve() / b["name"]}
+            "out": (base / b.get("output_dir", "maps")).resolve() / b["name"], "report": b.get("report", True)}
 
 
 def split_areas(batch: dict, work: Path) -> list[dict]:
     """Make the union's units, give each to an area, and write one study dict per area.
 
-    Returns ``[{"area": name, "study": raw study dict (absolute paths)}]``.
+    Returns ``[{"area": name, "safe": folder name, "study": raw study dict (absolute paths),
+    "size_m2": area of its units, "report": batch.report}]``, largest area first (ties
+    in the areas file's order).
     """
     base = batch["base"]
     defaults = copy.deepcopy(batch["defaults"])
@@ -169,8 +184,9 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
         study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name"}
         travel = study.setdefault("travel", {})
         travel.setdefault("max_time_min", None)  # the search limit of `circles run` (rules.search_limit_s)
-        out.append({"area": name, "safe": safe, "study": study})
-    return out
+        out.append({"area": name, "safe": safe, "study": study, "size_m2": float(mine.geometry.area.sum()),
+                    "report": batch.get("report", True)})
+    return sorted(out, key=lambda t: -t["size_m2"])  # stable: equal sizes keep the file's order
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -239,12 +255,14 @@ def run_area(task: dict, out_dir: str) -> dict:
     t0 = time.perf_counter()
     folder = Path(out_dir) / "areas" / task["safe"]
     done = folder / "done.json"
-    digest = input_hash(task["study"])
+    keep_parsed_osm()  # this worker parses each OSM file once for all its areas
+    report = task.get("report", True)
+    digest = input_hash({**task["study"], "_batch_report": report})  # a rerun with the other report choice runs
     if done.exists() and json.loads(done.read_text()).get("input_hash") == digest:
         return {"area": task["area"], "status": "skipped (unchanged)", "seconds": 0.0, "folder": str(folder)}
     try:
         study = study_from_dict(task["study"], base=Path(out_dir))
-        res, _ = run(study, folder=folder)
+        res, _ = run(study, folder=folder, report=report)
         atomic_write_text(done, json.dumps({"input_hash": digest, "finished": time.time()}))
         s = res.summary
         tm = max(s["thresholds_min"])
@@ -261,40 +279,59 @@ def run_area(task: dict, out_dir: str) -> dict:
 def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int = 2,
               progress=None) -> dict:
     """Run every area of a batch file on Dask and merge the results; returns the batch summary."""
+    import dask
     from dask.distributed import Client, LocalCluster, as_completed
 
     batch = load_batch(path)
     out = check_output_folder(batch["out"], "batch output folder")
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, name=out.name, command="batch")
-    tasks = split_areas(batch, out / "work")
     t0 = time.perf_counter()
+    tasks = split_areas(batch, out / "work")
+    phases = {"split_s": time.perf_counter() - t0}  # wall seconds of each phase (bench_batch prints them)
+    t1 = time.perf_counter()
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.WARNING)
+        # local workers are forked from this process, which has imported circles already (spawned
+        # workers import it again: ~1.5 s CPU each); spawn where there is no fork (Windows)
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.WARNING)
         client = Client(cluster)
+    phases["cluster_start_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
     try:
-        futures = [client.submit(run_area, t, str(out), key=f"area-{t['safe']}", pure=False) for t in tasks]
+        # largest first: tasks come sorted by size, and a higher priority runs earlier
+        futures = [client.submit(run_area, t, str(out), key=f"area-{t['safe']}", pure=False, priority=len(tasks) - i)
+                   for i, t in enumerate(tasks)]
         results = []
         for fut in as_completed(futures):
             r = fut.result()
             results.append(r)
             if progress:
                 progress(r)
+        phases["areas_s"] = time.perf_counter() - t1
     finally:
+        t1 = time.perf_counter()
         client.close()
         if cluster is not None:
             cluster.close()
+        phases["cluster_close_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
     table = pd.DataFrame(results).sort_values("area").reset_index(drop=True)
     merged = merge_outputs(out, [t for t in tasks if t["area"] in set(table.loc[table["status"] != "failed", "area"])])
     table_out = table.drop(columns=["traceback"], errors="ignore")
     table_out.to_csv(out / "batch_summary.csv.tmp", index=False, encoding="utf-8-sig")
     (out / "batch_summary.csv.tmp").replace(out / "batch_summary.csv")
-    atomic_write_text(out / "index.html", _index_html(batch["name"], table_out))
-    return {"table": table, "merged": merged, "seconds": time.perf_counter() - t0, "out": out}
+    atomic_write_text(out / "index.html", _index_html(batch["name"], table_out,
+                                                      page="report.html" if batch["report"] else "summary.json"))
+    phases["merge_s"] = time.perf_counter() - t1
+    log.info("batch phases (wall s): %s", " ".join(f"{k}={v:.2f}" for k, v in phases.items()))
+    return {"table": table, "merged": merged, "seconds": time.perf_counter() - t0, "out": out,
+            "phases": {k: round(v, 3) for k, v in phases.items()}}
 
 
 def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
@@ -328,7 +365,7 @@ def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
     return final
 
 
-def _index_html(name: str, table: pd.DataFrame) -> str:
+def _index_html(name: str, table: pd.DataFrame, page: str = "report.html") -> str:
     """The batch's index page. Area names, the batch name and every cell are data: they are
     escaped as HTML text (and the link's folder part is percent-encoded as a URL path segment),
     so a name such as ``<script>`` or ``javascript:`` shows as text and links stay under ``areas/``."""
@@ -340,7 +377,7 @@ def _index_html(name: str, table: pd.DataFrame) -> str:
 
     rows = []
     for _, r in table.iterrows():
-        href = f"areas/{quote(Path(str(r['folder'])).name, safe='')}/report.html"
+        href = f"areas/{quote(Path(str(r['folder'])).name, safe='')}/{page}"
         link = (f"<a href=\"{html.escape(href)}\">{text(r['area'])}</a>"
                 if r.get("status") != "failed" else text(r["area"]))
         cells = "".join(f"<td>{text(v)}</td>" for k, v in r.items() if k not in ("area", "folder"))

@@ -20,13 +20,14 @@ from circles.report import map_context, report_data, write_report
 from circles.results import RunResult
 
 
-def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = True) -> Path:
+def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = True, xlsx: bool = True) -> Path:
     """Write every output of a run into ``folder`` (default ``maps/<study-name>/``) atomically.
 
     Tables: ``coverage.gpkg`` (layers), ``units.csv``/``districts.csv`` (only when units have a
     street/district parent: :func:`has_districts`)/``targets.csv``/
     ``rejects.csv`` (machine column names, UTF-8 with BOM so Excel shows Chinese), and
-    ``units.xlsx`` with one sheet per level and human labels in the study's language.
+    ``units.xlsx`` with one sheet per level and human labels in the study's language (``xlsx=False``
+    leaves it out: ``circles batch`` with ``report = false``, whose areas are read by programs).
     """
     final = Path(folder) if folder else res.study.out_folder
     with atomic_folder(final, study=res.study.name) as tmp:
@@ -44,7 +45,7 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
         if len(res.sites):
             _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")
         _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")
-        water, lines = map_context(res)  # map context that needs no internet
+        water, lines = map_context(res) if report else ((), ())  # map context that needs no internet (the page's)
         if len(water):
             water.to_file(gpkg, layer="water", driver="GPKG")
         if len(lines):
@@ -56,17 +57,18 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
         res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
         lang = res.study.language
-        with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter") as xl:  # ~1.6x openpyxl's writer
-            table = pd.DataFrame(units.drop(columns="geometry"))
-            est = set((res.summary.get("population") or {}).get("estimated") or {})  # measured vs estimated labels
-            labelled(table, lang, estimated=est).to_excel(xl, sheet_name="units", index=False)
-            if districts:
-                labelled(_for_file(res.districts).reset_index(), lang, estimated=est).to_excel(
-                    xl, sheet_name="districts", index=False)
-            labelled(res.overall.reset_index(drop=True), lang, estimated=est).to_excel(xl, sheet_name="study",
-                                                                                        index=False)
-            res.target_results.to_excel(xl, sheet_name="targets", index=False)
-            res.rejects.to_excel(xl, sheet_name="rejects", index=False)
+        if xlsx:
+            with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter") as xl:  # ~1.6x openpyxl's writer
+                table = pd.DataFrame(units.drop(columns="geometry"))
+                est = set((res.summary.get("population") or {}).get("estimated") or {})  # measured vs estimated labels
+                labelled(table, lang, estimated=est).to_excel(xl, sheet_name="units", index=False)
+                if districts:
+                    labelled(_for_file(res.districts).reset_index(), lang, estimated=est).to_excel(
+                        xl, sheet_name="districts", index=False)
+                labelled(res.overall.reset_index(drop=True), lang, estimated=est).to_excel(xl, sheet_name="study",
+                                                                                            index=False)
+                res.target_results.to_excel(xl, sheet_name="targets", index=False)
+                res.rejects.to_excel(xl, sheet_name="rejects", index=False)
         if res.whatif:
             (tmp / "whatif.json").write_text(json.dumps(res.whatif, separators=(",", ":")), encoding="utf-8")
         (tmp / "summary.json").write_text(json.dumps(res.summary, ensure_ascii=False, indent=2, default=json_default),

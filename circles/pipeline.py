@@ -28,7 +28,7 @@ import geopandas as gpd
 from circles.errors import StudyError
 from circles.export import write_outputs
 from circles.outputs import check_output_folder
-from circles.results import RunResult
+from circles.results import Isochrones, RunResult
 from circles.stages.candidates import candidate_times
 from circles.stages.isochrones import isochrones
 from circles.stages.load import load_inputs
@@ -91,8 +91,11 @@ def _takes_fraction(fn) -> bool:
     return True
 
 
-def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> RunResult:
+def analyse(study: Study, *, progress: Callable[[str], None] | None = None, isochrones_drawn: bool = True) -> RunResult:
     """Run every stage on ``study`` and return the results (nothing written).
+
+    ``isochrones_drawn=False`` leaves the display polygons out (empty layers; no figure
+    depends on them): ``circles batch`` with ``report = false`` writes no page to draw them on.
 
     Example
     -------
@@ -116,8 +119,12 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None) -> R
         units = units.merge(sited.after_scores.units_after, left_on="unit_id", right_index=True, how="left")
     with stage("whatif"):  # the page's what-if: candidate-to-cell times and what a new site adds
         wi = whatif(study, inputs, tr, scores, sited, units, preset)
-    with stage("isochrones"):
-        isos = isochrones(inputs, tr, tick=stage.tick)
+    if isochrones_drawn:
+        with stage("isochrones"):
+            isos = isochrones(inputs, tr, tick=stage.tick)
+    else:
+        isos = Isochrones(by_kind=gpd.GeoDataFrame(geometry=[], crs=inputs.crs),
+                          per_facility=gpd.GeoDataFrame(geometry=[], crs=inputs.crs))
     summary = summarise(study, inputs, tr, scores, sited, isos, points, units, preset, stage.timings, stage.cpu)
     return RunResult(study=study, inputs=inputs, travel=tr, scores=scores, siting=sited, whatif_result=wi, isos=isos,
                      points=points, units=units, preset=preset, summary=summary, timings_s=stage.timings)
@@ -152,14 +159,18 @@ def suggest(res: RunResult, kind: str | list[str], *, n_sites: int, **options) -
 
 
 def run(study: Study, *, progress: Callable[[str], None] | None = None,
-        folder: Path | None = None) -> tuple[RunResult, Path]:
-    """Analyse ``study`` and write its outputs; returns the results and the output folder."""
+        folder: Path | None = None, report: bool = True) -> tuple[RunResult, Path]:
+    """Analyse ``study`` and write its outputs; returns the results and the output folder.
+
+    ``report=False`` (``circles batch`` with ``[batch] report = false``): the tables, layers and
+    ``summary.json`` only, without the page, its PNG figures, the isochrones drawn for it and ``units.xlsx``.
+    """
     check_output_folder(Path(folder) if folder else study.out_folder)  # refuse a bad folder before computing
-    res = analyse(study, progress=progress)
+    res = analyse(study, progress=progress, isochrones_drawn=report)
     t0 = time.perf_counter()
     if progress:
         progress("report")
-    out = write_outputs(res, folder)
+    out = write_outputs(res, folder, report=report, xlsx=report)
     res.timings_s["report"] = round(time.perf_counter() - t0, 3)
     if _takes_fraction(progress):
         progress("report", 1.0)

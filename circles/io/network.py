@@ -311,7 +311,45 @@ def _lines_from_graphml(path: Path) -> gpd.GeoDataFrame:
     return _graph_to_lines(G)
 
 
+#: Parsed OSM files kept in this process (None: off, the default). ``circles batch`` turns it on in
+#: each worker (:func:`keep_parsed_osm`), so a worker running many areas of one province file
+#: parses it once; keyed by path, size and modification time, so a changed file is read again.
+_PARSED_OSM: dict | None = None
+
+
+def keep_parsed_osm(on: bool = True) -> None:
+    """Keep (``on``) or stop keeping each OSM file's parsed highway ways in this process.
+
+    With it on, :func:`_lines_from_osm` parses a file whole once and cuts every later
+    request to its bounding box from the kept ways: the same ways, in the same order, with
+    the same counts (``ways_outside_bbox``) as a read with the box.
+    """
+    global _PARSED_OSM
+    if not on:
+        _PARSED_OSM = None
+    elif _PARSED_OSM is None:  # already on: keep what is kept
+        _PARSED_OSM = {}
+
+
 def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict]:
+    """:func:`_parse_osm`, through the per-process store of :func:`keep_parsed_osm` when it is on."""
+    if _PARSED_OSM is None:
+        return _parse_osm(path, bbox_wgs84)
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _PARSED_OSM:
+        _PARSED_OSM.clear()  # one file at a time: a batch reads one network
+        _PARSED_OSM[key] = _parse_osm(path, None)
+    lines, read = _PARSED_OSM[key]
+    if bbox_wgs84 is None:
+        return lines.copy(), dict(read)
+    x0, y0, x1, y1 = (float(b) for b in bbox_wgs84)
+    b = shapely.bounds(lines.geometry.values)  # a way's bounds: the min/max of its coordinates, as _parse_osm tests
+    inside = ~((b[:, 0] > x1) | (b[:, 2] < x0) | (b[:, 1] > y1) | (b[:, 3] < y0))
+    return lines[inside].reset_index(drop=True), {**read, "ways_outside_bbox": int((~inside).sum())}
+
+
+def _parse_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict]:
     """Every ``highway`` way of an OSM XML or PBF file, as drawn (nothing merged or simplified),
     in file order, with the tags of :data:`OSM_TAGS` and ``osmid``.
 
