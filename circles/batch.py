@@ -20,9 +20,12 @@ sections of :mod:`circles.study`) shared by every area::
 
 How an area is cut, so that its per-unit results equal those of one run over the union:
 
-1. Units are made once for the union (a grid, or the ``[defaults.units]`` file), in the
-   union's metric CRS, and each unit goes to the area holding its representative point;
-   an area's study area is the union of its units. Every person is in exactly one area.
+1. Units are made once for the whole study area (``[defaults.study] area`` when given,
+   else the union of the areas: a grid, or the ``[defaults.units]`` file), in its metric
+   CRS, and each unit goes to the area holding its representative point (one in no area
+   polygon, in a gap between districts, goes to the nearest area, with a warning
+   counting them); an area's study area is the union of its units. Every person of the
+   study area is in exactly one area, as in one ``circles run`` of it.
 2. Each area run loads a halo around its area (see :func:`circles.pipeline.analyse`):
    facilities and roads as far as a trip within the search limit reaches, people within
    twice that. Travel times are exact up to the search limit (``travel.max_time_min``,
@@ -68,6 +71,7 @@ from circles.crs import utm_crs_for
 from circles.errors import StudyError
 from circles.io.network import keep_parsed_osm
 from circles.io.units import grid_units, load_units
+from circles.io.vector import read_vector
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
 from circles.pipeline import run
 from circles.study import study_from_dict, tomllib
@@ -144,6 +148,9 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
     base = batch["base"]
     defaults = copy.deepcopy(batch["defaults"])
     union_wgs = shapely.union_all(batch["areas"].geometry.values)
+    if defaults["study"].get("area"):  # the whole study area: units cover it, gaps between area polygons too
+        union_wgs = shapely.union_all(read_vector(base / defaults["study"]["area"], "defaults.study.area")
+                                      .to_crs(4326).geometry.values)
     c = union_wgs.centroid
     crs = defaults["study"].get("crs", "auto")
     crs = utm_crs_for(c.x, c.y).to_string() if crs == "auto" else crs
@@ -159,8 +166,18 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
     areas = batch["areas"].to_crs(crs)
     rep = units.geometry.representative_point()
     owner = gpd.sjoin(gpd.GeoDataFrame(geometry=rep, crs=crs), areas, predicate="within", how="left")
-    owner = owner[~owner.index.duplicated()]["area"]
-    units["area"] = owner.reindex(units.index).to_numpy()
+    owner = owner[~owner.index.duplicated()]["area"].reindex(units.index)
+    stray = owner.isna().to_numpy()
+    if stray.any():  # a representative point in no area polygon (a gap or sliver between districts)
+        near = gpd.sjoin_nearest(gpd.GeoDataFrame(geometry=rep[stray], crs=crs), areas[["area", "geometry"]],
+                                 how="left", distance_col="gap_m")
+        near = near[~near.index.duplicated()]
+        owner[stray] = near["area"].reindex(units.index[stray]).to_numpy()
+        log.warning("batch: %d of %d units (%s) have their representative point in no area polygon (at most "
+                    "%.0f m away); each went to the nearest area, so its people are counted once",
+                    int(stray.sum()), len(units), ", ".join(map(str, units.loc[stray, "unit_id"][:5])),
+                    float(near["gap_m"].max()))
+    units["area"] = owner.to_numpy()
     work.mkdir(parents=True, exist_ok=True)
     out, used = [], set()
     for name in areas["area"]:

@@ -16,6 +16,16 @@ In one run, on the demo (Hankou, 790,160 people on 44.7 km2):
 - ``peak_mb``: the largest resident set of the driver and of any worker process.
 
 The last line sums the run up as key=value pairs.
+
+``--wuhan`` instead: the Wuhan core of ``scripts/bench_city.py`` (its study, written into
+``--work``) as one ``circles run`` and as ``circles batch`` by district (the districts of
+``shared/data/boundaries`` cut to the core's window, 11 areas), both as subprocesses of the
+command line, with ``--workers`` (2). The batch is light (``[batch] report = false``) unless
+``--report``. ``equal_units``: every per-unit coverage, time and 2SFCA figure of the batch's
+``merged.gpkg`` equals the single run's ``coverage.gpkg`` (to 1e-9; units and their ids
+equal). CPU seconds (user + system of the command and every worker it forked) are printed
+beside wall seconds, with the load average, since other jobs share the cores. Last line:
+``single_s= batch_s= ratio= workers= areas= equal_units= single_cpu_s= batch_cpu_s= cpu_ratio= load=``.
 """
 
 from __future__ import annotations
@@ -46,6 +56,98 @@ def batch_file(work: Path, name: str, boxes) -> Path:
     return _batch_file(work, name, boxes)
 
 
+def _command(args: list[str]) -> tuple[float, float, str]:
+    """Run ``circles ARGS``; wall and CPU seconds (the command and its reaped children), stderr."""
+    import os
+    import subprocess
+
+    exe = Path(sys.executable).with_name("circles")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from circles.cli import app; app()"]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    p = subprocess.run(cmd + args, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit(f"circles {args[0]} failed (exit {p.returncode})")
+    return wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), p.stdout + p.stderr
+
+
+def units_equal(merged: Path, single: Path) -> tuple[bool, int, int]:
+    """Per-unit figures of a batch's merged.gpkg against a single run's coverage.gpkg (1e-9, NaN/inf alike)."""
+    import geopandas as gpd
+
+    bu = gpd.read_file(merged, layer="units").set_index("unit_id").sort_index()
+    wu = gpd.read_file(single, layer="units").set_index("unit_id").sort_index()
+    cols = [c for c in wu.columns if c.startswith(("cov_", "time_", "beyond_", "unreached_", "sfca_", "e2sfca_"))
+            and not c.endswith("_after")]
+    same = list(bu.index) == list(wu.index) and bool(cols)
+    for c in cols if same else []:
+        a, e = bu[c].to_numpy(float), wu[c].to_numpy(float)
+        same &= bool(np.array_equal(np.isnan(a), np.isnan(e)) and np.array_equal(np.isinf(a), np.isinf(e)))
+        ok = np.isfinite(a) & np.isfinite(e)
+        same &= bool(np.allclose(a[ok], e[ok], rtol=1e-9, atol=1e-9))
+    return same, len(cols), len(wu)
+
+
+def wuhan_batch_file(work: Path, study: Path, *, report: bool) -> tuple[Path, int]:
+    """A batch file for the Wuhan core study by district (districts cut to the study's window)."""
+    import re
+
+    import geopandas as gpd
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_city import default_data
+
+    window = gpd.read_file(work / "area.geojson").to_crs(4326).geometry.iloc[0]
+    d = gpd.read_file(default_data().parent / "boundaries" / "districts_wuhan_and_seed_plans.geojson").to_crs(4326)
+    d = d[d.intersects(window)].copy()
+    d["geometry"] = d.geometry.intersection(window)
+    d[["name", "geometry"]].to_file(work / "districts_in_window.geojson", driver="GeoJSON")
+    body = "[network]" + study.read_text(encoding="utf-8").split("[network]", 1)[1]
+    body = re.sub(r"^\[\[(\w+)\]\]", r"[[defaults.\1]]", body, flags=re.M)
+    body = re.sub(r"^\[(\w+)\]", r"[defaults.\1]", body, flags=re.M)
+    f = work / "batch.toml"
+    f.write_text(f'[batch]\nname = "wuhan-core-districts"\nareas = "districts_in_window.geojson"\n'
+                 f'area_name_column = "name"\noutput_dir = "batch_out"\nreport = {str(report).lower()}\n\n'
+                 f'[defaults.study]\ntitle = "wuhan core by district"\nlanguage = "zh"\n'
+                 f'area = "{(work / "area.geojson").as_posix()}"  # the single run\'s area: gaps between districts\n\n{body}', encoding="utf-8")
+    return f, len(d)
+
+
+def wuhan(a) -> None:
+    """``--wuhan``: one ``circles run`` of the Wuhan core against ``circles batch`` of it by district."""
+    import os
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_city import default_data, prepare_wuhan
+
+    a.work.mkdir(parents=True, exist_ok=True)
+    study, _ = prepare_wuhan(default_data(), a.work, 1500, 20211)  # bench_city's defaults
+    bfile, n_areas = wuhan_batch_file(a.work, study, report=a.report)
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+    single_s, single_cpu, _ = _command(["run", str(study), "--out", str(a.work / "single")])
+    print(f"single: circles run {single_s:.2f} s wall, {single_cpu:.2f} s CPU (load {os.getloadavg()[0]:.2f})",
+          flush=True)
+    batch_s, batch_cpu, log = _command(["batch", str(bfile), "--workers", str(a.workers)])
+    print(log.strip().splitlines()[-1])
+    print(f"batch: circles batch {batch_s:.2f} s wall, {batch_cpu:.2f} s CPU, {a.workers} workers, {n_areas} areas, "
+          f"report={'full' if a.report else 'light'} (load {os.getloadavg()[0]:.2f})", flush=True)
+    out = a.work / "batch_out" / "wuhan-core-districts"
+    import pandas as pd
+
+    table = pd.read_csv(out / "batch_summary.csv", encoding="utf-8-sig")
+    print("area seconds (largest first): " + ", ".join(f"{r.area} {r.seconds:.2f}" for r in
+                                                        table.sort_values("seconds", ascending=False).itertuples()))
+    same, n_cols, n_units = units_equal(out / "merged.gpkg", a.work / "single" / "coverage.gpkg")
+    print(f"per-unit figures equal over {n_cols} columns x {n_units} units: {same}")
+    print(" ".join([f"single_s={single_s:.2f}", f"batch_s={batch_s:.2f}", f"ratio={batch_s / single_s:.2f}",
+                    f"workers={a.workers}", f"areas={n_areas}", f"equal_units={'true' if same else 'false'}",
+                    f"single_cpu_s={single_cpu:.2f}", f"batch_cpu_s={batch_cpu:.2f}",
+                    f"cpu_ratio={batch_cpu / single_cpu:.2f}", f"load={os.getloadavg()[0]:.2f}"]))
+
+
 def main() -> None:
     import geopandas as gpd
 
@@ -54,8 +156,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--strips", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("/tmp/circles-bench-batch"))
+    ap.add_argument("--wuhan", action="store_true", help="the Wuhan core: circles run vs circles batch by district")
+    ap.add_argument("--workers", type=int, default=2, help="--wuhan: batch workers")
+    ap.add_argument("--report", action="store_true", help="--wuhan: full per-area reports (default: report = false)")
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
+    if a.wuhan:
+        wuhan(a)
+        return
     x0, y0, x1, y1 = WINDOW
     edges = np.linspace(x0, x1, a.strips + 1)
     strips = list(zip(edges[:-1], edges[1:]))

@@ -166,3 +166,97 @@ def test_unit_cut_out_alone_equals_whole_run(demo_run, tmp_path):
     for c in [c for c in pw.columns if c.startswith("time_s_") and not c.endswith("_after")]:
         x, y = pa[c].to_numpy(float), pw[c].to_numpy(float)
         assert np.array_equal(np.isinf(x), np.isinf(y)) and np.allclose(x[np.isfinite(x)], y[np.isfinite(y)], atol=1e-9), c
+
+
+# --- speed (issue 21): one OSM parse per worker, largest area first, light per-area output ---------
+
+
+def test_kept_osm_parse_gives_the_same_network_as_reading_the_file():
+    """With keep_parsed_osm on, two clips of the demo PBF come from one parse; the oracle is the
+    uncached read (pyosmium filtering by box while it reads): the same ways, nodes, edges and counts."""
+    from circles.io import network as nw
+
+    crs = "EPSG:32650"
+    area = gpd.GeoSeries([shapely.box(W, S, E, N)], crs=4326).to_crs(crs).iloc[0]
+    x0, _, _, y1 = area.bounds
+    clips = [area.buffer(-2500), shapely.box(x0, y1 - 2000, x0 + 2000, y1)]  # the centre, the north-west corner
+    try:
+        for clip in clips:
+            nw.keep_parsed_osm(False)
+            n0, e0 = nw.load_network(DEMO / "roads.osm.pbf", crs=crs, clip_to=clip)
+            nw.keep_parsed_osm(True)
+            n1, e1 = nw.load_network(DEMO / "roads.osm.pbf", crs=crs, clip_to=clip)
+            assert len(nw._PARSED_OSM) == 1  # the same file parsed once, kept
+            assert e1.attrs["read"] == e0.attrs["read"] and e0.attrs["read"]["ways_outside_bbox"] > 0
+            pd.testing.assert_frame_equal(n1.drop(columns="geometry"), n0.drop(columns="geometry"))
+            cols = [c for c in e0.columns if c != "geometry"]
+            pd.testing.assert_frame_equal(e1[cols], e0[cols])
+            assert shapely.equals_exact(e1.geometry.values, e0.geometry.values, tolerance=0).all()
+    finally:
+        nw.keep_parsed_osm(False)
+    assert nw._PARSED_OSM is None
+
+
+def test_split_largest_first_and_gaps_go_to_the_nearest_area(tmp_path, caplog):
+    """Two strips with a 1.2 km gap between them, the demo area as the whole study area: every
+    grid unit of the area is in one area (the gap's units went to the nearest strip, with a
+    warning counting them), and the larger strip comes first."""
+    import logging
+
+    from circles.io.units import grid_units
+
+    gap = 1200 / 96_000  # ~1.2 km of longitude at 30.6 N: wider than a grid unit
+    mid = W + (E - W) * 0.3
+    f = _batch_file(tmp_path, "gap", [(W, mid - gap / 2), (mid + gap / 2, E)])
+    text = f.read_text(encoding="utf-8")
+    text = text.replace('title = "batch"', f'title = "batch"\narea = "{(DEMO / "area.geojson").as_posix()}"')
+    f.write_text(text, encoding="utf-8")
+    b = load_batch(f)
+    with caplog.at_level(logging.WARNING, logger="circles.batch"):
+        tasks = split_areas(b, tmp_path / "work")
+    assert [t["area"] for t in tasks] == ["strip2", "strip1"]  # strip2 is 70 % of the width
+    assert tasks[0]["size_m2"] > tasks[1]["size_m2"]
+    # oracle: the grid over the demo area, and which unit centres fall in the gap, by shapely
+    crs = tasks[0]["study"]["study"]["crs"]
+    area = gpd.read_file(DEMO / "area.geojson").to_crs(crs).geometry.iloc[0]
+    grid = grid_units(area, crs=crs, cell_size_m=1000.0)
+    strips = gpd.read_file(tmp_path / "gap.geojson").to_crs(crs)
+    in_gap = ~shapely.covers(shapely.union_all(strips.geometry.values),
+                             grid.geometry.representative_point().values)
+    assert in_gap.sum() > 0
+    got = pd.concat([gpd.read_file(t["study"]["units"]["path"]) for t in tasks])
+    assert sorted(got["unit_id"]) == sorted(grid["unit_id"])
+    msg = [r.getMessage() for r in caplog.records if "in no area polygon" in r.getMessage()]
+    assert len(msg) == 1 and msg[0].startswith(f"batch: {int(in_gap.sum())} of {len(grid)} units")
+
+
+def test_batch_report_must_be_true_or_false(tmp_path):
+    f = _batch_file(tmp_path, "bad", STRIPS[:1])
+    f.write_text(f.read_text(encoding="utf-8").replace('output_dir = "out"\n', 'output_dir = "out"\nreport = "no"\n'),
+                 encoding="utf-8")
+    with pytest.raises(Exception, match=r"batch.report must be true or false .*'no'"):
+        load_batch(f)
+
+
+def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_path):
+    """``report = false``: no page, figures, isochrones or xlsx per area, the same per-unit figures
+    as one `circles run` of the demo, and the index links each area's summary.json."""
+    f = _batch_file(tmp_path, "light", STRIPS)
+    f.write_text(f.read_text(encoding="utf-8").replace('output_dir = "out"\n', 'output_dir = "out"\nreport = false\n'),
+                 encoding="utf-8")
+    b = run_batch(f, n_workers=2)
+    assert set(b["table"]["status"]) == {"done"} and len(b["table"]) == 3
+    assert set(b["phases"]) == {"split_s", "cluster_start_s", "areas_s", "cluster_close_s", "merge_s"}
+    for folder in (b["out"] / "areas").iterdir():
+        names = {p.name for p in folder.iterdir()}
+        assert {"coverage.gpkg", "units.csv", "summary.json", "targets.csv"} <= names
+        assert not names & {"report.html", "units.xlsx"} and not any(n.endswith(".png") for n in names)
+        layers = set(gpd.list_layers(folder / "coverage.gpkg")["name"])
+        assert "units" in layers and "population_points" in layers and not layers & {"isochrones", "water", "outlines"}
+    res, folder = demo_run
+    bu = gpd.read_file(b["merged"], layer="units").set_index("unit_id").sort_index()
+    ru = gpd.read_file(folder / "coverage.gpkg", layer="units").set_index("unit_id").sort_index()
+    assert list(bu.index) == list(ru.index)
+    _assert_same_units(bu, ru)
+    index = (b["out"] / "index.html").read_text(encoding="utf-8")
+    assert "areas/strip1/summary.json" in index and "report.html" not in index
