@@ -23,13 +23,16 @@ Decisions:
 
 from __future__ import annotations
 
+import base64
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from circles.errors import InputFileError
 from circles.kinds import KINDS
+from circles.whatif import evaluate
 
 #: the columns the page writes, in order
 COLUMNS = ("candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain")
@@ -111,3 +114,60 @@ def read_chosen_sites(path: str | Path, payload: dict | None = None) -> pd.DataF
 def chosen_pairs(chosen: pd.DataFrame) -> list[tuple[int, str]]:
     """``(candidate index, kind)`` pairs for :func:`circles.whatif.evaluate`."""
     return [(int(i), str(k)) for i, k in zip(chosen["candidate_index"], chosen["kind"])]
+
+
+def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable: dict | None = None) -> dict:
+    """The study's after-state of ``chosen`` as the report page's what-if panel shows it.
+
+    :func:`circles.whatif.evaluate` (the Python twin of ``whatif.js``) gives coverage and the
+    recomputable indicators; this adds what the panel adds on top: the capacity ratios
+    (``beds/slots/daycare_places_per_1000_*``, existing capacity inside the study plus each chosen
+    site's), and a status and gap per indicator judged as ``whatif.js`` ``judge`` does. An
+    indicator the run found not assessable stays so unless a chosen site is of a kind whose
+    absence was the reason (``not_assessable``: :func:`circles.panels.not_assessable`); one on a
+    filtered subset of units (``where``) is ``None`` (not recomputed), as in the page.
+
+    Returns ``{"coverage": {group: {"15min": share}}, "indicators": {id: {"measured", "status",
+    "gap"} or None}}``.
+    """
+    ev = evaluate(payload, chosen)
+    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) for g, b in payload["weights"].items()}
+    spop = {g: float(v.sum()) for g, v in w.items()}
+    spop["communities"] = float(len(payload["units"]["id"]))
+    spop["streets"] = float(len({p for p in payload["units"].get("parent", []) if p}))
+    cands = payload["candidates"]
+    added = {"beds": 0.0, "slots": 0.0, "daycare_places": 0.0}
+    for c, kind in chosen:
+        info = payload["kinds"][kind]
+        cap = cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
+        if info["counts_as"] in added:
+            added[info["counts_as"]] += cap
+    na = not_assessable or {}
+    built = {k for _, k in chosen}
+    out = {"coverage": ev["coverage"], "indicators": {}}
+    for ind in payload["indicators"]:
+        iid, metric = ind["id"], ind["metric"]
+        if iid in na and not built & set(na[iid]):
+            out["indicators"][iid] = {"measured": None, "status": "not assessable", "gap": 0}
+            continue
+        if ind.get("where"):
+            out["indicators"][iid] = None
+            continue
+        m = ev["indicators"].get(iid)
+        parts = metric.split("_per_1000_")
+        if m is None and len(parts) == 2 and parts[0] in added and parts[1] in ("elderly", "total"):
+            den = spop[parts[1]]
+            m = 1000.0 * (payload["study"].get(f"{parts[0]}_inside", 0.0) + added[parts[0]]) / den if den else None
+        if m is None:
+            out["indicators"][iid] = None
+            continue
+        pop = spop.get(ind.get("group"), 0.0)
+        if not pop > 0 or not math.isfinite(m):
+            out["indicators"][iid] = {"measured": m, "status": "no population", "gap": 0}
+        elif m >= ind["value"] - 1e-12:
+            out["indicators"][iid] = {"measured": m, "status": "pass", "gap": 0}
+        else:
+            scale = pop / 1000.0 if ind["gap"] in ("beds", "slots") else pop
+            out["indicators"][iid] = {"measured": m, "status": "fail",
+                                      "gap": math.ceil((ind["value"] - m) * scale - 1e-9)}
+    return out

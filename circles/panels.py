@@ -24,7 +24,7 @@ from circles.i18n import CATALOGUE, kind_name, site_label, t
 from circles.io.units import short_names
 from circles.methods import method_lines
 
-_JS_PREFIXES = ("whatif.", "equity.", "rep.", "gap.", "status.", "group.", "methods.title")
+_JS_PREFIXES = ("whatif.", "equity.", "rep.", "gap.", "status.", "group.", "methods.title", "print.")
 
 
 def _geojson(gdf: gpd.GeoDataFrame | None, gcj02: bool, props=(), simplify_m: float = 0.0,
@@ -75,7 +75,7 @@ def _unit_labels(units, gcj02: bool) -> dict | None:
             "lat": [round(float(y), 5) for y in pts.geometry.y]}
 
 
-def _not_assessable(summary: dict, preset: dict) -> dict:
+def not_assessable(summary: dict, preset: dict) -> dict:
     """Indicator id -> the facility kinds whose building would make it assessable, for every
     indicator the run found not assessable (summary ``targets.study`` rows); ``[]`` when no new
     site can (no community polygons, no unit attribute, no unit matching a ``where`` filter).
@@ -111,7 +111,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
                          for i, (nm, r, u) in enumerate(zip(c["name"], road, unit))]
         w["candidates"] = c
     if w.get("indicators"):
-        w["not_assessable"] = _not_assessable(summary, preset)
+        w["not_assessable"] = not_assessable(summary, preset)
     gains = None
     if w.get("candidates") and sites is not None and len(sites) and "gain" in sites:
         by_rank = {(str(k), int(r)): float(g) for k, r, g in zip(sites["kind"], sites["rank"], sites["gain"])}
@@ -121,6 +121,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
     eq = summary.get("equity")
     return {
         "lang": language,
+        "gcj02": bool(gcj02),  # the page draws in GCJ-02 (amap): the export converts back to WGS84
         "t": {k: v for k, v in CATALOGUE[language].items() if k.startswith(_JS_PREFIXES)},
         "kind_names": {k: kind_name(k, language) for k in (w.get("kinds") or {})} |
                       {k: kind_name(k, language) for k in KIND_COLOURS},

@@ -12,13 +12,8 @@
   var mapEl = document.querySelector(".folium-map");
   var map = window[mapEl.id];
 
-  // words this file added before circles/i18n.py had them (the catalogue's entry wins when present)
-  var OWN = { zh: { "whatif.export": "导出所选选址：", "whatif.link_bad": "链接中有 {n} 项无法识别，已忽略",
-                    "print.north": "北", "print.date": "打印日期" },
-              en: { "whatif.export": "Export the chosen sites:", "whatif.link_bad": "{n} entries of the link not understood: left out",
-                    "print.north": "N", "print.date": "Printed" } };
   function tr(key, fields) {
-    var s = T[key] || (OWN[D.lang] || OWN.en)[key] || key;
+    var s = T[key] || key;  // every word from circles/i18n.py (panels._JS_PREFIXES)
     if (fields) for (var k in fields) s = s.split("{" + k + "}").join(String(fields[k]));
     return s;
   }
