@@ -222,7 +222,7 @@ def _print_units(res) -> None:
     t = _table(f"{s['targets']['title']}: units ({len(res.units)})")
     _col(t, "unit", fit=names.values())
     for c, num in (("code", False), ("parent", False), ("elderly", True), ("infants", True),
-                   (f"elderly ≤{tm:g} min", True), (f"infants ≤{tm:g} min", True), ("targets failed", True)):
+                   (f"elderly ≤{tm:g} min", True), (f"infants ≤{tm:g} min", True), ("failed", True)):
         _col(t, c, num=num)
     for _, r in res.units.sort_values("unit_id").iterrows():
         code = str(r["unit_id"])
