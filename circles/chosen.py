@@ -116,7 +116,8 @@ def chosen_pairs(chosen: pd.DataFrame) -> list[tuple[int, str]]:
     return [(int(i), str(k)) for i, k in zip(chosen["candidate_index"], chosen["kind"])]
 
 
-def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable: dict | None = None) -> dict:
+def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable: dict | None = None,
+                where_units: dict | None = None) -> dict:
     """The study's after-state of ``chosen`` as the report page's what-if panel shows it.
 
     :func:`circles.whatif.evaluate` (the Python twin of ``whatif.js``) gives coverage and the
@@ -125,7 +126,9 @@ def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable:
     site's), and a status and gap per indicator judged as ``whatif.js`` ``judge`` does. An
     indicator the run found not assessable stays so unless a chosen site is of a kind whose
     absence was the reason (``not_assessable``: :func:`circles.panels.not_assessable`); one on a
-    filtered subset of units (``where``) is ``None`` (not recomputed), as in the page.
+    filtered subset of units (``where``) is recomputed over the units ``where_units`` lists
+    (:func:`circles.panels.where_units`, as the page's ``filtered`` in planner.js), else ``None``
+    (not recomputed), as in the page.
 
     Returns ``{"coverage": {group: {"15min": share}}, "indicators": {id: {"measured", "status",
     "gap"} or None}}``.
@@ -151,7 +154,11 @@ def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable:
             out["indicators"][iid] = {"measured": None, "status": "not assessable", "gap": 0}
             continue
         if ind.get("where"):
-            out["indicators"][iid] = None
+            if iid not in (where_units or {}):
+                out["indicators"][iid] = None
+                continue
+            m, pop = _filtered(payload, chosen, ind, where_units[iid], added)
+            out["indicators"][iid] = _judge(m, ind, pop)
             continue
         m = ev["indicators"].get(iid)
         parts = metric.split("_per_1000_")
@@ -161,13 +168,42 @@ def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable:
         if m is None:
             out["indicators"][iid] = None
             continue
-        pop = spop.get(ind.get("group"), 0.0)
-        if not pop > 0 or not math.isfinite(m):
-            out["indicators"][iid] = {"measured": m, "status": "no population", "gap": 0}
-        elif m >= ind["value"] - 1e-12:
-            out["indicators"][iid] = {"measured": m, "status": "pass", "gap": 0}
-        else:
-            scale = pop / 1000.0 if ind["gap"] in ("beds", "slots") else pop
-            out["indicators"][iid] = {"measured": m, "status": "fail",
-                                      "gap": math.ceil((ind["value"] - m) * scale - 1e-9)}
+        out["indicators"][iid] = _judge(m, ind, spop.get(ind.get("group"), 0.0))
     return out
+
+
+def _judge(m, ind: dict, pop: float) -> dict:
+    """Status and gap of a measured figure (``whatif.js`` ``judge``)."""
+    if m is None or not pop > 0 or not math.isfinite(m):
+        return {"measured": m, "status": "no population", "gap": 0}
+    if m >= ind["value"] - 1e-12:
+        return {"measured": m, "status": "pass", "gap": 0}
+    scale = pop / 1000.0 if ind["gap"] in ("beds", "slots") else pop
+    return {"measured": m, "status": "fail", "gap": math.ceil((ind["value"] - m) * scale - 1e-9)}
+
+
+def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: dict) -> tuple[float | None, float]:
+    """A filtered indicator's study figure over ``units`` and the people it is judged on.
+
+    Coverage and 2SFCA: :func:`circles.whatif.evaluate` on the payload with every cell outside the
+    units weighted 0 (a weighted share or mean over the units' cells). Capacity ratios: the units'
+    own capacity plus the chosen sites standing in them, per 1,000 of the units' people.
+    """
+    unit = np.frombuffer(base64.b64decode(payload["point_unit"]), dtype="<i4")
+    keep = np.isin(unit, np.asarray(units, dtype=np.int32))
+    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) * keep for g, b in payload["weights"].items()}
+    pop = float(w[ind["group"]].sum()) if ind["group"] in w else float(len(units))
+    parts = ind["metric"].split("_per_1000_")
+    if len(parts) == 2 and parts[0] in added_total:
+        cands, inside = payload["candidates"], set(units)
+        own = payload["units"].get(f"{parts[0]}_inside") or [0.0] * len(payload["units"]["id"])
+        have = float(sum(own[u] for u in units))
+        for c, kind in chosen:
+            info = payload["kinds"][kind]
+            if info["counts_as"] == parts[0] and cands["unit"][c] in inside:
+                have += cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
+        den = float(w[parts[1]].sum())
+        return (1000.0 * have / den if den > 0 else None), pop
+    p2 = {**payload, "weights": {g: base64.b64encode(v.astype("<f4").tobytes()).decode() for g, v in w.items()},
+          "indicators": [{**ind, "where": False}]}
+    return evaluate(p2, chosen)["indicators"].get(ind["id"]), pop

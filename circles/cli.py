@@ -322,7 +322,7 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
     engine: the numbers printed are the page's (rounded the same way). Nothing is written.
     """
     from circles.chosen import after_state, chosen_pairs, read_chosen_sites
-    from circles.panels import not_assessable
+    from circles.panels import not_assessable, where_units
     from circles.pipeline import analyse
 
     if kind or n is not None or any(x is not None for x in others):
@@ -335,8 +335,10 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
                            "has no what-if candidates; set [siting] in the study file")
     chosen = read_chosen_sites(csv_path, payload)
     pairs = chosen_pairs(chosen)
-    after = after_state(payload, pairs, not_assessable=not_assessable(res.summary, res.preset))
-    before = after_state(payload, [], not_assessable=not_assessable(res.summary, res.preset))
+    opts = {"not_assessable": not_assessable(res.summary, res.preset),
+            "where_units": where_units(res.units, res.preset, payload["units"]["id"])}
+    after = after_state(payload, pairs, **opts)
+    before = after_state(payload, [], **opts)
     lang = study.language
     c = payload["candidates"]
     t = _table(f"{len(pairs)} chosen sites ({csv_path.name})")

@@ -247,8 +247,12 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
     inds = [i for i in preset["indicators"] if f"status_{i['id']}" in units]
     n = max(1, len(inds))
     n_fail = pd.to_numeric(units["n_fail"], errors="coerce").fillna(0).to_numpy()
+    # the what-if recolours this layer and its tooltips by the targets failed after the chosen sites
+    # (planner.js): the run's status per unit and indicator, for those the page does not recompute
     page.layer(f"{t['pass']}/{t['fail']} ({t['targets']})", False, {
         "type": "polygons", "geoms": key, "fill": [_ramp(1 - f / n) for f in n_fail],
+        "whatif_passfail": True, "unit_id": units["unit_id"].astype(str).tolist(), "n_ind": n,
+        "status_now": {i["id"]: units[f"status_{i['id']}"].fillna("").astype(str).tolist() for i in inds},
         "style": {"color": "#333", "weight": 0.6, "fillOpacity": 0.5}, "sticky": True,
         "tooltip": _unit_cols(units, language) + [_num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
         + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")

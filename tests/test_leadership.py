@@ -237,3 +237,55 @@ def test_legend_lists_what_is_drawn_and_no_base_layer_offline(community, tmp_pat
     blob = _blob(html, "circles-planner-data")
     assert blob["gcj02"] is True  # the page's export converts back to WGS84 (planner.js)
     assert blob["t"]["print.north"] == "N" and blob["t"]["whatif.export"]
+
+
+def attribute_study(tmp_path, preset: str):
+    """The community study with a units file carrying `area_type` (抚州 old / new areas) and
+    `urban_rural` (蒙自 urban / township), and the preset that filters on them."""
+    g = gpd.read_file(TESTDATA / "units_invalid.geojson")
+    g["area_type"] = ["old", "new", "老城区"]
+    g["urban_rural"] = ["urban", "乡镇", "城区"]
+    g.to_file(tmp_path / "units_attr.geojson", driver="GeoJSON")
+    text = _gcj_study(tmp_path).read_text(encoding="utf-8").replace('coords = "gcj02"\n', "")
+    text = re.sub(r'^path = ".*units_invalid.geojson"', f'path = "{(tmp_path / "units_attr.geojson").as_posix()}"',
+                  text, flags=re.M)
+    text = text.replace('preset = "fuzhou"', f'preset = "{preset}"')
+    p = tmp_path / f"attr_{preset}.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("preset", ["fuzhou", "mengzi"])
+def test_filtered_indicators_are_recomputed_as_the_pipeline_scores_them(tmp_path, preset):
+    """Oracles: the pipeline's filtered scores now (no site) and after its suggested sites (the siting
+    stage's after-state), and for the capacity ratio a hand sum over the filter's units."""
+    from circles.chosen import after_state
+    from circles.panels import not_assessable, where_units
+    from circles.pipeline import run
+    from circles.study import load_study
+
+    res, out = run(load_study(attribute_study(tmp_path, preset)), folder=tmp_path / "o")
+    s, payload = res.summary, res.whatif
+    filtered = [i for i in res.preset["indicators"] if i.get("where")]
+    wu = where_units(res.units, res.preset, payload["units"]["id"])
+    assert set(wu) == {i["id"] for i in filtered}
+    opts = {"not_assessable": not_assessable(s, res.preset), "where_units": wu}
+    c = payload["candidates"]
+    pairs = [(i, c["kind"][i]) for i in range(len(c["kind"])) if c["suggested"][i]]
+    now, after = after_state(payload, [], **opts), after_state(payload, pairs, **opts)
+    runs = {r["indicator"]: r for r in s["targets"]["study"]}
+    runs_after = {r["indicator"]: r for r in s["targets_after"]}
+    units = pd.read_csv(out / "units.csv", dtype={"unit_id": str}, encoding="utf-8-sig")
+    for ind in filtered:
+        iid = ind["id"]
+        for mine, theirs in ((now, runs), (after, runs_after)):
+            if theirs[iid]["status"] in ("not assessable",):
+                assert mine["indicators"][iid]["status"] == "not assessable"
+                continue
+            assert mine["indicators"][iid]["measured"] == pytest.approx(theirs[iid]["measured"], abs=1e-4), iid
+            assert mine["indicators"][iid]["status"] == theirs[iid]["status"], iid
+        if ind["metric"] == "slots_per_1000_total":  # by hand: the filter's units' slots per 1,000 people
+            col = units["area_type" if "area_type" in units else "attr_area_type"].astype(str).str.strip()
+            sel = units[col.isin([str(v) for v in ind["where"]["values"]])]
+            hand = 1000 * sel["slots_inside"].sum() / sel["pop_total"].sum()
+            assert now["indicators"][iid]["measured"] == pytest.approx(hand, rel=1e-6)

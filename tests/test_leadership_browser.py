@@ -79,3 +79,59 @@ def test_page_csv_cli_round_trip(demo_run, tmp_path):
     assert len(cli) == len(page_after) and any(re.match(r"^\d", p) for p in page_after)
     for p, q in zip(page_after, cli):
         assert p == q or (q == "n/a" and not re.match(r"^\d", p)), (page_after, cli)
+
+
+@needs_browser
+def test_filtered_targets_tooltips_and_pass_fail_follow_the_whatif(tmp_path):
+    """抚州's old / new area targets recomputed in the page; unit tooltips and the pass/fail layer after
+    the suggested sites. Oracle: the pipeline's after-state (targets_after, units.csv *_after)."""
+    import pandas as pd
+
+    from circles.pipeline import run
+    from circles.report import _ramp
+    from circles.study import load_study
+    from test_leadership import attribute_study
+
+    res, out = run(load_study(attribute_study(tmp_path, "fuzhou")), folder=tmp_path / "o")
+    after = {r["indicator"]: r for r in res.summary["targets_after"]}
+    units = pd.read_csv(out / "units.csv", dtype={"unit_id": str}, encoding="utf-8-sig").set_index("unit_id")
+    filtered = [i["id"] for i in res.preset["indicators"] if i.get("where")]
+    driver = shot.open_page(out / "report.html")
+    try:
+        shot.click_suggested_sites(driver)
+        rows = driver.execute_script("""return Object.fromEntries([...document.querySelectorAll('tr.whatif-target')]
+            .map(r => [r.dataset.indicator, [r.querySelector('td.after').dataset.value,
+                       r.querySelector('td.after').dataset.status, r.querySelector('td.gap').innerText]]))""")
+        # switch on the infants' coverage and the pass/fail layers (drawn when first shown)
+        got = driver.execute_script("""
+            const P = JSON.parse(document.getElementById('circles-data').textContent);
+            const m = window[document.querySelector('.folium-map').id];
+            const keys = Object.keys(P.layers).filter(k => P.layers[k].whatif_passfail ||
+                (P.layers[k].whatif_key || '').startsWith('infants'));
+            keys.forEach(k => m.addLayer(window.circlesLayers[k]));
+            const out = {};
+            (window.circlesUnitLayers || []).forEach(e => {
+                const s = e.spec, kind = s.whatif_passfail ? 'passfail' : s.whatif_key;
+                e.parts.forEach(p => {
+                    let fill = null; p[1].eachLayer(l => { fill = l.options.fillColor; });
+                    const tip = window.circlesTipExtra(s, p[0]);
+                    out[kind + '|' + s.unit_id[p[0]]] = [fill, tip ? tip[0].v[0] : null];
+                });
+            });
+            return out;""")
+    finally:
+        driver.quit()
+    for iid in filtered:
+        if after[iid]["status"] == "not assessable":
+            continue
+        value, status, gap = rows[iid]
+        assert float(value) == pytest.approx(after[iid]["measured"], abs=1e-4) and status == after[iid]["status"]
+        assert "not recomputed" not in gap
+    n = len([i for i in res.preset["indicators"] if f"status_{i['id']}" in units])
+    tm = max(res.summary["thresholds_min"])
+    for uid, u in units.iterrows():
+        fill, tip = got[f"passfail|{uid}"]
+        assert fill == _ramp(1 - u["n_fail_after"] / n), uid
+        assert tip == f"{u['n_fail']:.0f} → {u['n_fail_after']:.0f}"
+        _, tip = got[f"infants_{tm:g}|{uid}"]
+        assert tip == f"{100 * u[f'cov_infants_any_{tm:g}min']:.1f}% → {100 * u[f'cov_infants_any_{tm:g}min_after']:.1f}%"
