@@ -171,7 +171,7 @@ def test_suggest_sites_refuses_a_bad_file_and_other_siting_options(community, tm
     assert r.exit_code == 1 and "--sites" in r.output and "--n" in r.output
     bad = tmp_path / "bad.csv"
     bad.write_text((tmp_path / "chosen.csv").read_text(encoding="utf-8-sig").replace(
-        f"\n0,", "\n9999,"), encoding="utf-8")
+        "\n0,", "\n9999,"), encoding="utf-8")
     r = runner.invoke(app, ["suggest", str(STUDY), "--sites", str(bad)])
     assert r.exit_code == 1
     assert f"{bad} row 2, column candidate_index" in " ".join(r.output.split())
