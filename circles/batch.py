@@ -136,7 +136,7 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
     u = defaults.get("units", {})
     if u.get("path"):
         units = load_units(base / u["path"], crs=crs, area=union, name_column=u.get("name_column"),
-                           code_column=u.get("code_column"))
+                           code_column=u.get("code_column"), invalid=u.get("invalid", "repair"))
     else:
         parents = gpd.read_file(base / u["parents"]) if u.get("parents") else None
         units = grid_units(union, crs=crs, cell_size_m=u.get("grid_size_m", 1000.0), parents=parents,

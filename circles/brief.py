@@ -34,7 +34,6 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import re
 import unicodedata
 from datetime import date
@@ -45,6 +44,8 @@ import pandas as pd
 
 from circles import i18n
 from circles.credits import credit_lines
+from circles.display import fmt_measured as display_measured
+from circles.display import fmt_pct
 from circles.errors import InputFileError
 from circles.figures import cjk_font
 from circles.i18n import kind_name, site_label, t
@@ -85,15 +86,13 @@ WORDS = {
 
 def pct(x) -> str:
     """A share as on the page: ``0.5989 -> "59.9%"``; ``–`` for none."""
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{100 * float(x):.1f}%"
+    return fmt_pct(x)  # the one rounding rule (circles/display.py), as the page
 
 
 def fmt_measured(x, indicator: str) -> str:
     """An indicator's value as on the page (``circles/report.py`` ``_fmt``): a share in percent,
     a ratio per 1,000 (or any value above 1) with two decimals."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    return pct(x) if x <= 1.0 and "per_1000" not in indicator else f"{float(x):.2f}"
+    return display_measured(x, indicator)
 
 
 def _width(s: str) -> int:

@@ -26,6 +26,7 @@ import typer
 from rich.cells import cell_len
 from rich.console import Console
 
+from circles.display import fmt_pct
 from circles.errors import CirclesError, OutputError
 from circles.outputs import check_output_folder, replace_files
 
@@ -603,9 +604,7 @@ def presets() -> None:
 
 
 def _pct(x) -> str:
-    import math
-
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+    return "n/a" if x is None or (isinstance(x, float) and x != x) else fmt_pct(x)  # one rounding rule (display.py)
 
 
 @app.command()

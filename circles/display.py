@@ -20,6 +20,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import geopandas as gpd
 import numpy as np
@@ -107,3 +109,45 @@ def to_display(gdf: gpd.GeoDataFrame, gcj02: bool = False) -> gpd.GeoDataFrame:
     if gcj02:
         geoms = shapely.transform(geoms, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
     return out.set_geometry(shapely.transform(geoms, lambda xy: xy.round(6)), crs=4326)
+
+
+#: decimals a share or per-1,000 figure is held to before it is shown (as ``summary.json`` stores it)
+HELD_DECIMALS = 4
+
+
+def fixed(x, nd: int, *, shift: int = 0) -> str:
+    """``x × 10**shift`` with ``nd`` decimals, half away from zero, on ``x``'s shortest decimal form.
+
+    The one rounding rule of every figure shown in two places (summary panel, what-if table, tables,
+    CLI). ``f"{x:.1f}"`` and JavaScript's ``toFixed`` round the binary value (0.2475 × 100 is
+    24.749999…, so "24.7"), and the summary was rounded twice (to 4 decimals in ``summary.json``,
+    then to 1 for the page) while the what-if rounded once: the same share read 24.8 % in one place
+    and 24.7 % in the other. Here the digits are those of ``repr(x)`` (the shortest decimal that
+    reads back as ``x``, the same digits as JavaScript's ``Number.prototype.toExponential()``), the
+    shift is exact, and a 5 rounds away from zero; ``circlesFixed`` in ``assets/whatif.js`` is the
+    same function for the page (``tests/test_trust.py`` checks both on the same values).
+    """
+    d = Decimal(repr(float(x))).scaleb(shift).quantize(Decimal(1).scaleb(-nd), rounding=ROUND_HALF_UP)
+    text = format(d, "f")
+    return text.lstrip("-") if d == 0 else text
+
+
+def held(x) -> float | None:
+    """A share or ratio as held for display and ``summary.json``: :data:`HELD_DECIMALS` decimals, by :func:`fixed`."""
+    if x is None or not math.isfinite(float(x)):
+        return None
+    return float(fixed(x, HELD_DECIMALS))
+
+
+def fmt_pct(x, nd: int = 1) -> str:
+    """A share as a percentage (``0.2475 -> "24.8%"``): held to 4 decimals, then shown with ``nd``; "–" for none."""
+    h = held(x) if x is not None else None
+    return "–" if h is None else fixed(h, nd, shift=2) + "%"
+
+
+def fmt_measured(x, indicator: str) -> str:
+    """An indicator's value as the page shows it: a share as a percentage, a per-1,000 ratio with 2 decimals."""
+    h = held(x) if x is not None else None
+    if h is None:
+        return "–"
+    return fmt_pct(h) if h <= 1.0 and "per_1000" not in indicator else fixed(h, 2)

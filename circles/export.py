@@ -23,7 +23,8 @@ from circles.results import RunResult
 def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = True) -> Path:
     """Write every output of a run into ``folder`` (default ``maps/<study-name>/``) atomically.
 
-    Tables: ``coverage.gpkg`` (layers), ``units.csv``/``districts.csv``/``targets.csv``/
+    Tables: ``coverage.gpkg`` (layers), ``units.csv``/``districts.csv`` (only when units have a
+    street/district parent: :func:`has_districts`)/``targets.csv``/
     ``rejects.csv`` (machine column names, UTF-8 with BOM so Excel shows Chinese), and
     ``units.xlsx`` with one sheet per level and human labels in the study's language.
     """
@@ -47,15 +48,21 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
         if len(lines):
             lines.to_file(gpkg, layer="outlines", driver="GPKG")
         pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
-        _for_file(res.districts).to_csv(tmp / "districts.csv", encoding="utf-8-sig")  # beyond the limit: empty, as units.csv
+        districts = has_districts(res)
+        if districts:
+            _for_file(res.districts).to_csv(tmp / "districts.csv", encoding="utf-8-sig")  # beyond the limit: empty, as units.csv
         res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
         res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
         lang = res.study.language
         with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter") as xl:  # ~1.6x openpyxl's writer
             table = pd.DataFrame(units.drop(columns="geometry"))
-            labelled(table, lang).to_excel(xl, sheet_name="units", index=False)
-            labelled(_for_file(res.districts).reset_index(), lang).to_excel(xl, sheet_name="districts", index=False)
-            labelled(res.overall.reset_index(drop=True), lang).to_excel(xl, sheet_name="study", index=False)
+            est = set((res.summary.get("population") or {}).get("estimated") or {})  # measured vs estimated labels
+            labelled(table, lang, estimated=est).to_excel(xl, sheet_name="units", index=False)
+            if districts:
+                labelled(_for_file(res.districts).reset_index(), lang, estimated=est).to_excel(
+                    xl, sheet_name="districts", index=False)
+            labelled(res.overall.reset_index(drop=True), lang, estimated=est).to_excel(xl, sheet_name="study",
+                                                                                        index=False)
             res.target_results.to_excel(xl, sheet_name="targets", index=False)
             res.rejects.to_excel(xl, sheet_name="rejects", index=False)
         if res.whatif:
@@ -65,6 +72,16 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
         if report:
             write_report(report_data(res, water=water, outlines=lines), tmp)
     return final
+
+
+def has_districts(res: RunResult) -> bool:
+    """Whether the run has a district table worth writing: some unit has a street/district parent.
+
+    Without parents (no ``units.parents`` and no parent column) every unit's parent is ``""`` and
+    the table would hold one row, "(none)", repeating the study row: ``districts.csv`` and the
+    xlsx "districts" sheet are then left out rather than written with a meaningless row.
+    """
+    return bool(len(res.districts)) and set(map(str, res.districts.index)) != {"(none)"}
 
 
 def _for_file(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

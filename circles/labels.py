@@ -17,9 +17,17 @@ def _kind(k: str, lang: str) -> str:
     return t("kind.any", lang) if k == "any" else kind_name(k, lang, lower=True)
 
 
-def label(column: str, language: str = "zh") -> str:
-    """The human label of an output column."""
+def label(column: str, language: str = "zh", *, estimated=None) -> str:
+    """The human label of an output column.
+
+    ``estimated``: the population groups the run estimated (``summary.json`` ``population.estimated``:
+    ``total``, ``elderly``, ``infants``); with it, ``pop_<group>`` is labelled measured or estimated
+    as the run made it (a total raster is measured). Without it, the generic label.
+    """
     lang = "zh" if language == "zh" else "en"
+    m = re.fullmatch(r"pop_(total|elderly|infants)", column)
+    if m and estimated is not None:
+        return t(f"col.{column}.{'estimated' if m.group(1) in estimated else 'measured'}", lang)
     if f"col.{column}" in CATALOGUE[lang]:
         return t(f"col.{column}", lang)
     m = re.fullmatch(r"cov_(elderly|infants)_(\w+?)_(\d+(?:\.\d+)?)min(_after)?", column)
@@ -42,6 +50,6 @@ def label(column: str, language: str = "zh") -> str:
     return column
 
 
-def labelled(df, language: str = "zh"):
-    """A copy of ``df`` with human column labels (for XLSX and printed tables)."""
-    return df.rename(columns={c: label(c, language) for c in df.columns})
+def labelled(df, language: str = "zh", *, estimated=None):
+    """A copy of ``df`` with human column labels (for XLSX and printed tables); ``estimated`` as in :func:`label`."""
+    return df.rename(columns={c: label(c, language, estimated=estimated) for c in df.columns})

@@ -2,11 +2,15 @@
 
 The page's methods section and the README's "Rules" section say the same things: walking
 rules by road class, the off-road leg, speeds, every estimate (infants, totals), the search
-limit and what each indicator counts. The road-class rules are read from the network
+limit and what each indicator counts. The residents line names what the run used: the
+total raster (``population.total_file``, measured), the sum of the age bands (measured), or the
+20+ estimate; ``summary.json`` ``population.rules`` holds the same in the loader's words. The road-class rules are read from the network
 loader's own tables (:mod:`circles.io.network`), so the text follows the code.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from circles.i18n import t
 from circles.io import network
@@ -36,6 +40,7 @@ def method_params(study, estimated: dict, *, limit_min: float) -> dict:
         "elderly_share": po.elderly_share,
         "infant_share": po.infant_share,
         "total_only": po.folder is None,
+        "total_file": None if po.total_file is None else Path(po.total_file).name,
         "estimated": sorted(estimated),
     }
 
@@ -57,6 +62,9 @@ def method_lines(p: dict, lang: str) -> list[str]:
     lines.append(t("methods.search_none", lang) if p["max_time_min"] is None
                  else t("methods.search_limit", lang, m=f"{p['max_time_min']:g}"))
     lines.append(t("methods.catchment", lang, t=f"{tmax:g}", s=f"{p['siting_threshold_min']:g}"))
+    if p.get("total_file") and "total" not in p["estimated"]:  # the residents as measured: the total raster
+        lines.append(t("methods.total_raster" if p["total_only"] else "methods.total_raster_bands", lang,
+                       f=p["total_file"]))
     if p["total_only"]:
         lines += [t("methods.elderly_share", lang, share=f"{p['elderly_share']:g}"),
                   t("methods.infants_share", lang, share=f"{p['infant_share']:g}")]
@@ -64,8 +72,10 @@ def method_lines(p: dict, lang: str) -> list[str]:
         lines.append(t("methods.elderly", lang, a=p["elderly_min_age"]))
         lines.append(t("methods.infants", lang, r=f"{p['child_woman_ratio']:g}") if "infants" in p["estimated"]
                      else t("methods.infants_band", lang))
-        lines.append(t("methods.total", lang, u=f"{p['under20_share']:g}") if "total" in p["estimated"]
-                     else t("methods.total_bands", lang))
+        if "total" in p["estimated"]:
+            lines.append(t("methods.total", lang, u=f"{p['under20_share']:g}"))
+        elif not p.get("total_file"):
+            lines.append(t("methods.total_bands", lang))
     lines += [t("methods.ind.cov", lang), t("methods.ind.inside", lang), t("methods.ind.sfca", lang, t=f"{tmax:g}"),
               t("methods.ind.gap", lang), t("methods.ind.worst", lang, t=f"{tmax:g}")]
     if p["profile"] == "walk":

@@ -16,7 +16,6 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from circles import targets as tg
 from circles.chinacoords import wgs84_to_gcj02
 from circles.credits import credit_lines
 from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, data_script, safe_json, to_display
@@ -80,21 +79,14 @@ def not_assessable(summary: dict, preset: dict) -> dict:
     indicator the run found not assessable (summary ``targets.study`` rows); ``[]`` when no new
     site can (no community polygons, no unit attribute, no unit matching a ``where`` filter).
 
-    Only the reason "no such facility in any gazetteer" is lifted by building one: the
-    after-state then counts that kind as present (circles/pipeline.py ``_not_assessable``).
+    Only a missing kind is lifted by building one (the after-state then counts that kind as
+    present): the kinds come from the reason's code (``summary.json`` ``targets.not_assessable_codes``,
+    :func:`circles.targets.not_assessable_code`), never from its translated words.
     """
     na = {r["indicator"] for r in summary["targets"]["study"] if r.get("status") == "not assessable"}
-    reasons = (summary["targets"].get("not_assessable") or {})
-    out = {}
-    for ind in preset["indicators"]:
-        if ind["id"] not in na:
-            continue
-        need = tg.needed_kinds(ind["metric"]) or ()
-        reason = str(reasons.get(ind["id"]) or "")
-        no_kind = any(reason == t("na.no_kind", lang, names="/".join(f"{kind_name(k, lang)} ({k})" for k in need))
-                      for lang in CATALOGUE) if need else False
-        out[ind["id"]] = list(need) if no_kind else []
-    return out
+    codes = summary["targets"].get("not_assessable_codes") or {}
+    return {ind["id"]: list((codes.get(ind["id"]) or {}).get("kinds") or [])
+            for ind in preset["indicators"] if ind["id"] in na}
 
 
 #: metric families whose filtered (``where``) study figure is a population-weighted sum of unit

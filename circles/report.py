@@ -52,6 +52,7 @@ from circles import coverage as cov
 from circles import figures
 from circles import i18n
 from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, data_script, json_in_html, to_display  # noqa: F401
+from circles.display import fmt_measured, fmt_pct
 from circles.i18n import kind_name
 from circles.i18n import t as tr
 from circles.kinds import KINDS
@@ -184,7 +185,7 @@ def _num_col(label: str, values, fmt) -> dict:
 
 
 def _pct_num(x: float) -> str:
-    return f"{100 * x:.1f}%"
+    return fmt_pct(x)  # the one rounding rule (circles/display.py), as the page's JS
 
 
 def _xy(gdf: gpd.GeoDataFrame) -> list[float]:
@@ -426,6 +427,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         code = f" <span style='color:#777'>{_e(uid)}</span>" if names.get(uid, uid) != uid else ""
         worst += f"<li><b>{_e(names.get(uid, uid))}</b>{code}{where}: {_e(why)}</li>"
     notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(x)}</li>" for k, x in _estimate_lines(summary, language))
+    notes += "".join(f"<li class='warning'>{_e(w)}</li>" for w in summary.get("warnings") or [])  # run's language
     if summary.get("illustrative_facilities"):
         notes += f"<li><b>{_e(t['illustrative'])}</b></li>"
     net = summary["network"]
@@ -491,7 +493,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
 
 
 def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
+    return fmt_pct(x)
 
 
 def _pair(row: dict, language: str) -> str:
@@ -505,9 +507,7 @@ def _pair(row: dict, language: str) -> str:
 
 
 def _fmt(x, indicator: str) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "–"
-    return _pct(x) if x <= 1.0 and "per_1000" not in indicator else f"{x:.2f}"
+    return fmt_measured(x, indicator)
 
 
 def legend_html(language: str, *, kinds=(), sites: bool = False, candidates: bool = False, iso_minutes=(),

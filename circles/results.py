@@ -49,6 +49,7 @@ class Inputs:
     no_unit_warning: str  # "" or the warning about people in no unit
     thresholds_min: tuple[float, ...]
     limit_s: float  # the one search limit (circles.rules.search_limit_s), evaluated once per run
+    repairs: tuple[dict[str, Any], ...] = ()  # repaired units and the people now in no unit (stages.load.repair_warnings)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Scores:
     overall_results: pd.DataFrame
     not_assessable: dict[str, str]
     catchment_min: float
+    not_assessable_codes: dict[str, dict] = field(default_factory=dict)  # the same reasons as codes (targets.not_assessable_code)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ and the fix (:func:`check_study`). Every section and key::
     [study]       name (a plain folder name), title, crs ("auto" = UTM zone of the area), area,
                   output_dir, language
     [network]     path, profile, node_crossings, join_tolerance_m, road_class_column,
-                  name_column, oneway_column, source_crs, source, licence
+                  name_column, oneway_column, source_crs, source, licence,
+                  dem (a GeoTIFF of elevation in metres: walking times with slope, see
+                  circles/io/dem.py), dem_source, dem_licence
     [[facilities]] path, coords, kind, columns, encoding, sheet, illustrative, source, licence
     [population]  folder, pattern, elderly_min_age, child_woman_ratio, under20_share,
                   total_file, elderly_share, infant_share (when only a total raster exists),
@@ -67,6 +69,9 @@ class NetworkOptions:
     source_crs: str | None = None
     source: str | None = None  # who made the data (credits line); default from the file read
     licence: str | None = None
+    dem: Path | None = None  # elevation GeoTIFF: slope-aware walking (circles.io.dem); ignored on the drive profile
+    dem_source: str | None = None  # of the DEM (credits line)
+    dem_licence: str | None = None
 
 
 @dataclass
@@ -436,6 +441,7 @@ _SPEC = {
         "name_column": _text(example='"name"', nonempty=True),
         "oneway_column": _text(optional=True, example='"oneway"', nonempty=True),
         "source_crs": _crs(metric=False, optional=True),
+        "dem": _path(),
     },
     "facilities": {
         "path": _path(optional=False),

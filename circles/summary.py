@@ -12,6 +12,7 @@ import pandas as pd
 
 from circles import coverage as cov
 from circles import i18n
+from circles.display import fixed
 from circles.kinds import KINDS
 
 
@@ -22,7 +23,7 @@ def rnd(x, nd=4):
     x = float(x)
     if not np.isfinite(x):
         return None
-    return round(x, nd)
+    return float(fixed(x, nd))  # the one rounding rule (circles/display.py), as the page's JS
 
 
 def target_rows(results: pd.DataFrame) -> list[dict]:

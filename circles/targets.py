@@ -120,6 +120,40 @@ def needed_kinds(metric: str) -> tuple[str, ...] | None:
     return None
 
 
+def not_assessable_code(ind: dict, facilities: pd.DataFrame, unit_columns, communities: bool) -> dict | None:
+    """Why ``ind`` cannot be measured on this study, as a code (None: it can be).
+
+    ``{"indicator", "code", "kinds", "names", "column"}``: ``code`` is the catalogue key's tail
+    (``na.<code>``: ``no_kind``, ``no_nursery_class``, ``no_nursery_class_nor``, ``needs_polygons``,
+    ``no_attribute``); ``kinds`` the facility kinds whose building makes the indicator assessable
+    (the pipeline's after-state then counts the kind as present; ``[]`` when no site can help);
+    ``names`` the kinds the reason names; ``column`` the missing unit attribute. The page's what-if
+    reads ``kinds`` (``summary.json`` ``targets.not_assessable_codes``), never the translated text;
+    :func:`reason_text` makes the words from the code.
+    """
+    present = set(facilities.loc[facilities["serves"] != "", "kind"])
+    need = needed_kinds(ind["metric"])
+    where = ind.get("where")
+    out = {"indicator": ind["id"], "kinds": [], "names": [], "column": None}
+    if need is not None and not present.intersection(need):
+        # kindergartens listing no 托班 places serve no under-3s: say so, not "no kindergarten"
+        kg = "kindergarten" in need and bool((facilities["kind"] == "kindergarten").any())
+        others = [k for k in need if not (kg and k == "kindergarten")]
+        code = ("no_nursery_class_nor" if others else "no_nursery_class") if kg else "no_kind"
+        return {**out, "code": code, "kinds": list(need), "names": others}
+    if ind["metric"] in COMMUNITY_INDICATORS and not communities:
+        return {**out, "code": "needs_polygons"}
+    if where is not None and f"attr_{where['column']}" not in unit_columns:
+        return {**out, "code": "no_attribute", "column": where["column"]}
+    return None
+
+
+def reason_text(code: dict, language: str = "en") -> str:
+    """The words of a :func:`not_assessable_code` in ``language`` (the ``na.<code>`` catalogue entry)."""
+    names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in code.get("names") or [])
+    return i18n.t(f"na.{code['code']}", language, names=names, column=code.get("column") or "")
+
+
 def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
              not_assessable: dict | None = None) -> pd.DataFrame:
     """Pass/fail of every indicator on every row of a coverage table.

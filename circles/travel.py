@@ -26,6 +26,14 @@ snap to a nearer small fragment (a car-park ring, a cut-off footway). ``Snap.nea
 marks the points that had a nearer fragment. The rule does not depend on where a study
 is cut: a piece the study's clip cuts reaches the clip's edge, far longer than the minimum.
 
+**Slope.** With ``slope`` (a :class:`circles.io.dem.SlopeTimes`, walk profile only) each
+edge has a forward (``u`` to ``v``) and a backward time, and each partial edge is timed by
+the sloped pieces it covers (a piece covered in part at its own speed). The graph is then
+directed and held for trips *to* the sources: the arc ``u -> v`` carries the time of
+walking ``v`` to ``u``. A snapped point has ``to_u_s``/``to_v_s`` (from its position to the
+ends: a home leaving) and ``from_u_s``/``from_v_s`` (from the ends to it: a trip arriving
+at a facility). On flat ground they are equal. Off-road legs stay at ``walk_speed_mps``.
+
 **Direction.** A trip runs from home to facility. Every query takes the facilities (or
 candidate sites) as ``sources`` and the homes as ``targets`` and returns the time from
 each *target to its source*. On the walk profile every edge runs both ways, so the two
@@ -51,10 +59,18 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
+from circles.io.dem import MAX_SPEED_FACTOR, SlopeTimes
+
 log = logging.getLogger(__name__)
 
 #: A connected piece of at least this much road (metres) belongs to the main network.
 MAIN_PIECE_MIN_M = 1000.0
+#: Batch size bound of confined catchment searches: (sources in the batch)^2 x (their local nodes),
+#: i.e. the dense Dijkstra output of a batch (batch x its local nodes) times the batch size. 2 M, 4 M
+#: and 16 M time the same on bench_travel's networks (quiet machine); 4 M keeps a batch's output small.
+CATCHMENT_BATCH_CELLS = 4_000_000
+#: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
+TIE_M = 1e-9
 
 
 @dataclass
@@ -64,7 +80,7 @@ class Snap:
     edge: np.ndarray  # edge index, -1 where not snapped
     u: np.ndarray  # the edge's end nodes
     v: np.ndarray
-    to_u_s: np.ndarray  # time between the snap position and u along the edge
+    to_u_s: np.ndarray  # time from the snap position to u along the edge (a home leaving)
     to_v_s: np.ndarray
     along_m: np.ndarray  # distance of the snap position from u, along the edge
     offroad_m: np.ndarray
@@ -73,6 +89,14 @@ class Snap:
     oneway: np.ndarray  # bool: the edge may only be travelled u -> v
     xy: np.ndarray  # the points' coordinates (n, 2), for confined searches
     nearer_fragment: np.ndarray  # bool: a small fragment was nearer than the main network edge used
+    from_u_s: np.ndarray | None = None  # time from u to the snap position (a trip arriving); None: = to_u_s
+    from_v_s: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.from_u_s is None:
+            self.from_u_s = self.to_u_s
+        if self.from_v_s is None:
+            self.from_v_s = self.to_v_s
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -140,8 +164,15 @@ class SegmentIndex:
     midpoints give candidate pieces and their exact point-to-segment distances; the best,
     ``d``, is certified when the ``k``-th midpoint lies farther than ``d + half`` (``half`` =
     the longest half-piece): the true nearest piece's midpoint is within ``d* + half <= d +
-    half``, so it was a candidate. Points not certified are asked again with 4k and 16k
+    half``, so it was a candidate. Points not certified are asked again with 4k, 16k and 64k
     candidates; the few left are answered by a shapely STRtree over the same edges.
+
+    :meth:`locate` also returns the distance and the position along the edge, from the
+    winning piece in numpy (the projection on its segment), so snapping needs no shapely
+    call per point: the same numbers as ``shapely.distance`` and ``line_locate_point`` to
+    rounding (``tests/test_travel.py`` checks them against a brute force over every edge).
+    The KD-tree is built unbalanced (``balanced_tree=False``): half the build time for the
+    same query time on street networks.
     """
 
     def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float | None = None, k: int = 8):
@@ -152,6 +183,8 @@ class SegmentIndex:
         same = idx[1:] == idx[:-1]
         a, b, e = coords[:-1][same], coords[1:][same], idx[:-1][same]
         seg_len = np.hypot(*(b - a).T)
+        # distance along its line of each segment's start (cumulative within the line)
+        seg_start = pd.Series(seg_len).groupby(e).cumsum().to_numpy() - seg_len  # per line: no large sums
         if piece_m is None:  # one piece for most segments
             piece_m = max(25.0, 1.25 * float(np.median(seg_len))) if len(seg_len) else 25.0
         n = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
@@ -161,8 +194,14 @@ class SegmentIndex:
         self.a = a[seg] + d * j[:, None]
         self.ab = d
         self.local = e[seg]  # position in ``geoms``
+        self.seg_start, self.seg_len, self.seg = seg_start, seg_len, seg  # piece -> segment, for positions along
+        self.piece_j, self.piece_n = j, n[seg]  # piece j of n on its segment
+        self.ax, self.ay = np.ascontiguousarray(self.a[:, 0]), np.ascontiguousarray(self.a[:, 1])
+        self.abx, self.aby = np.ascontiguousarray(d[:, 0]), np.ascontiguousarray(d[:, 1])
+        self.inv_ab2 = 1.0 / np.maximum(self.abx ** 2 + self.aby ** 2, 1e-18)
+        self.piece_edge = self.edge_ids[self.local]
         self.half = float(np.hypot(*d.T).max()) / 2 if len(d) else 0.0
-        self.tree = cKDTree(self.a + d / 2) if len(d) else None
+        self.tree = cKDTree(self.a + d / 2, balanced_tree=False, compact_nodes=False) if len(d) else None
 
     def nearest(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None) -> np.ndarray:
         """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``.
@@ -170,38 +209,90 @@ class SegmentIndex:
         ``allowed`` (boolean, one per geometry) restricts the answer to some edges; the
         certificate still holds, as the nearest allowed piece is within ``d + half`` too.
         """
+        return self.locate(xy, max_distance, allowed)[0]
+
+    def locate(self, xy: np.ndarray, max_distance: float,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest edge, distance to it and position along it (metres from its start) of each point.
+
+        ``(edge, dist_m, along_m)``; ``-1``, ``inf`` and ``0`` where no edge is within ``max_distance``.
+        The points are asked in Z-order (Morton order of 100 m cells): neighbouring queries
+        walk the same branches of the tree (about half the KD-tree's time on 50,000 points in Wuhan).
+        """
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         out = np.full(len(xy), -1, dtype=np.int64)
+        dist_out = np.full(len(xy), np.inf)
+        along_out = np.zeros(len(xy))
         if self.tree is None or len(xy) == 0:
-            return out
+            return out, dist_out, along_out
+        order = np.argsort(_morton(xy, 100.0), kind="stable")
+        pxy = xy[order]
         todo = np.arange(len(xy))
         k = self.k
-        while len(todo) and k <= 16 * self.k:  # k, 4k, 16k candidates for the points not yet certified
+        big = np.iinfo(np.int64).max
+        while len(todo) and k <= 64 * self.k:  # k, 4k, 16k, 64k candidates for the points not yet certified
             k_eff = min(k, self.tree.n)
-            dm, j = self.tree.query(xy[todo], k=k_eff, distance_upper_bound=max_distance + self.half)
+            px, py = pxy[todo, :1], pxy[todo, 1:]
+            dm, j = self.tree.query(pxy[todo], k=k_eff, distance_upper_bound=max_distance + self.half)
             dm, j = dm.reshape(len(todo), k_eff), j.reshape(len(todo), k_eff)
             valid = j < self.tree.n  # beyond the bound: no piece
             jj = np.where(valid, j, 0)
-            a, ab = self.a[jj], self.ab[jj]
-            p = xy[todo][:, None, :]
-            t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum((ab * ab).sum(axis=2), 1e-18), 0.0, 1.0)
             if allowed is not None:
                 valid &= allowed[self.local[jj]]
-            dist = np.where(valid, np.hypot(*(p - a - ab * t[..., None]).transpose(2, 0, 1)), np.inf)
-            best = np.argmin(dist, axis=1)
-            d = dist[np.arange(len(todo)), best]
+            abx, aby = self.abx[jj], self.aby[jj]
+            dx, dy = px - self.ax[jj], py - self.ay[jj]
+            t = np.clip((dx * abx + dy * aby) * self.inv_ab2[jj], 0.0, 1.0)
+            dx -= abx * t
+            dy -= aby * t
+            d2 = np.where(valid, dx * dx + dy * dy, np.inf)
+            d = np.sqrt(d2.min(axis=1))
+            # ties (a point nearest a junction is as near every edge meeting there): the lowest edge
+            # index within TIE_M of the nearest, so the answer does not depend on the tree's build
+            tied = d2 <= ((d + TIE_M) ** 2)[:, None]
+            best = np.argmin(np.where(tied, self.piece_edge[jj], big), axis=1)
             # certified: the k-th midpoint is farther than any better piece could be (or there is no k-th)
-            certain = (dm[:, -1] > d + self.half) | (k_eff == self.tree.n)
-            hit = certain & (d <= max_distance)
-            out[todo[hit]] = self.edge_ids[self.local[j[hit, best[hit]]]]
+            # (a tie, up to TIE_M farther, included)
+            # or fewer than k pieces lie within the bound: every piece that could be within reach was a candidate
+            certain = (dm[:, -1] > d + TIE_M + self.half) | np.isinf(dm[:, -1]) | (k_eff == self.tree.n)
+            hit = np.flatnonzero(certain & (d <= max_distance))
+            piece = jj[hit, best[hit]]
+            at = order[todo[hit]]
+            out[at] = self.piece_edge[piece]
+            qx, qy = dx[hit, best[hit]], dy[hit, best[hit]]
+            dist_out[at] = np.sqrt(qx * qx + qy * qy)
+            # as GEOS's line_locate_point: the segment's start plus the fraction of the segment
+            sg = self.seg[piece]
+            along_out[at] = self.seg_start[sg] + self.seg_len[sg] * (
+                (self.piece_j[piece] + t[hit, best[hit]]) / self.piece_n[piece])
             todo = todo[~certain]
             k *= 4
         if len(todo):  # still not certified (very dense spots): ask shapely's STRtree
             pick = np.arange(len(self.geoms)) if allowed is None else np.flatnonzero(allowed)
             tree = shapely.STRtree(self.geoms[pick])
-            qi, gi = tree.query_nearest(shapely.points(xy[todo]), max_distance=max_distance,
-                                        return_distance=False, all_matches=False)
-            out[todo[qi]] = self.edge_ids[pick[gi]]
-        return out
+            pts = shapely.points(pxy[todo])
+            qi, gi = tree.query_nearest(pts, max_distance=max_distance, return_distance=False, all_matches=True)
+            srt = np.lexsort((self.edge_ids[pick[gi]], qi))  # ties: the lowest edge index, as above
+            qi, gi = qi[srt], gi[srt]
+            first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
+            qi, gi = qi[first], gi[first]
+            at = order[todo[qi]]
+            out[at] = self.edge_ids[pick[gi]]
+            dist_out[at] = shapely.distance(pts[qi], self.geoms[pick[gi]])
+            along_out[at] = shapely.line_locate_point(self.geoms[pick[gi]], pts[qi])
+        return out, dist_out, along_out
+
+
+def _morton(xy: np.ndarray, cell_m: float) -> np.ndarray:
+    """Z-order key of the ``cell_m`` cells of points (16 bits a side: 6,500 km at 100 m)."""
+    b = np.clip(np.floor((xy - xy.min(axis=0)) / cell_m), 0, 0xFFFF).astype(np.int64)
+
+    def spread(v):
+        v = (v | (v << 8)) & 0x00FF00FF
+        v = (v | (v << 4)) & 0x0F0F0F0F
+        v = (v | (v << 2)) & 0x33333333
+        return (v | (v << 1)) & 0x55555555
+
+    return spread(b[:, 0]) | (spread(b[:, 1]) << 1)
 
 
 def subset(s: Snap, idx: np.ndarray) -> Snap:
@@ -225,14 +316,23 @@ class TravelNetwork:
     profile
         ``"walk"`` (every edge both ways: one-way rules do not bind pedestrians), or
         ``"drive"`` (edge speeds from ``speed_kph``; edges with ``oneway`` True only u -> v).
+    slope
+        Sloped walking times of every edge (:func:`circles.io.dem.edge_slope_times` on the
+        same ``edges``); walk profile only. ``edge_time_s`` is then the forward time and
+        ``edge_back_s`` the backward one (equal without a slope).
     """
 
     def __init__(self, nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, *, walk_speed_mps: float,
-                 profile: str = "walk"):
+                 profile: str = "walk", slope: SlopeTimes | None = None):
         if walk_speed_mps <= 0:
             raise ValueError(f"walk_speed_mps must be positive, got {walk_speed_mps}")
         if profile not in ("walk", "drive"):
             raise ValueError(f"profile must be 'walk' or 'drive', got {profile!r}")
+        if slope is not None and profile != "walk":
+            raise ValueError("slope times are for the walk profile only (the drive profile ignores the DEM)")
+        if slope is not None and len(slope.forward_s) != len(edges):
+            raise ValueError(f"slope times are for {len(slope.forward_s)} edges, the network has {len(edges)}; "
+                             "compute them on the same edges")
         if profile == "drive":  # held reversed: searches from facilities give times of trips to them
             edges = edges.assign(u=edges["v"].to_numpy(), v=edges["u"].to_numpy(),
                                  geometry=shapely.reverse(edges.geometry.values))
@@ -247,10 +347,20 @@ class TravelNetwork:
             self.edge_time_s = length / speed_mps
             self.max_speed_mps = max(float(np.nanmax(speed_mps)), self.walk_speed_mps)
             ow = edges["oneway"].to_numpy(dtype=bool) if "oneway" in edges else np.zeros(len(edges), bool)
-        else:
+        elif slope is None:
             self.edge_time_s = length / self.walk_speed_mps
             self.max_speed_mps = self.walk_speed_mps
             ow = np.zeros(len(edges), dtype=bool)
+        else:
+            self.edge_time_s = np.asarray(slope.forward_s, dtype=float)
+            # no piece is faster than Tobler's best (steps and flat edges are slower): the catchment disc bound
+            self.max_speed_mps = self.walk_speed_mps * MAX_SPEED_FACTOR
+            ow = np.zeros(len(edges), dtype=bool)
+        self.slope = slope
+        self.edge_back_s = self.edge_time_s if slope is None else np.asarray(slope.backward_s, dtype=float)
+        if slope is not None:  # cumulative piece times from u, for partial edges
+            self._cum_f = np.r_[0.0, np.cumsum(slope.piece_forward_s)]
+            self._cum_b = np.r_[0.0, np.cumsum(slope.piece_backward_s)]
         self.oneway = ow
         self.length_m = length
         self.u = edges["u"].to_numpy(dtype=np.int64)
@@ -259,7 +369,9 @@ class TravelNetwork:
         two = ~ow
         rows = np.r_[self.u, self.v[two]]
         cols = np.r_[self.v, self.u[two]]
-        w = np.r_[self.edge_time_s, self.edge_time_s[two]]
+        # held for trips *to* the sources: arc u -> v carries the time of walking v -> u (equal when flat;
+        # the drive profile's table is already reversed, and its times are the same both ways)
+        w = np.r_[self.edge_back_s, self.edge_time_s[two]]
         # parallel edges: keep the fastest (building a CSR would otherwise sum them)
         order = np.lexsort((w, cols, rows))
         rows, cols, w = rows[order], cols[order], w[order]
@@ -307,35 +419,78 @@ class TravelNetwork:
             if self._index is None:
                 self._index = SegmentIndex(self._geoms, np.arange(len(self._geoms)))
             xy = shapely.get_coordinates(geoms)
-            edge = self._index.nearest(xy, max_offroad_m)
-            pi = np.flatnonzero(edge >= 0)
-            dist[pi] = shapely.distance(geoms[pi], self._geoms[edge[pi]])
+            edge, dist, along = self._index.locate(xy, max_offroad_m)
             off_main = np.flatnonzero((edge >= 0) & ~self.edge_main[np.maximum(edge, 0)])
             if len(off_main):  # nearest edge on a fragment: the main network if it is within reach
-                me = self._index.nearest(xy[off_main], max_offroad_m, allowed=self.edge_main)
-                pts = off_main[me >= 0]
-                edge[pts] = me[me >= 0]
-                dist[pts] = shapely.distance(geoms[pts], self._geoms[edge[pts]])
+                me, md, ma = self._index.locate(xy[off_main], max_offroad_m, allowed=self.edge_main)
+                got = me >= 0
+                pts = off_main[got]
+                edge[pts], dist[pts], along[pts] = me[got], md[got], ma[got]
                 fragment[pts] = True
+        else:
+            along, xy = np.zeros(0), np.zeros((0, 2))
         snapped = (edge >= 0) & (dist <= max_offroad_m)
         e = np.where(snapped, edge, 0)
-        along = np.where(snapped, shapely.line_locate_point(self._geoms[e], geoms), 0.0) if n else np.zeros(0)
+        along = np.where(snapped, along, 0.0)
         frac = np.clip(along / self.length_m[e], 0.0, 1.0) if n else np.zeros(0)
         t = self.edge_time_s[e] if n else np.zeros(0)
+        if self.slope is None:
+            to_u, to_v, from_u, from_v = frac * t, (1.0 - frac) * t, None, None
+        else:
+            from_u, to_u = self.times_from_u(e, frac)  # u -> position (forward), position -> u (backward)
+            # the rest of the edge (never below zero: a point at v sums its pieces to the edge's time +- 1e-13)
+            to_v = np.maximum(self.edge_time_s[e] - from_u, 0.0)
+            from_v = np.maximum(self.edge_back_s[e] - to_u, 0.0)
         return Snap(
             edge=np.where(snapped, edge, -1),
             u=np.where(snapped, self.u[e], -1),
             v=np.where(snapped, self.v[e], -1),
-            to_u_s=frac * t,
-            to_v_s=(1.0 - frac) * t,
+            to_u_s=to_u,
+            to_v_s=to_v,
+            from_u_s=from_u,
+            from_v_s=from_v,
             along_m=along,
             offroad_m=np.where(snapped, dist, np.inf),
             offroad_s=np.where(snapped, dist / self.walk_speed_mps, np.inf),
             snapped=snapped,
             oneway=self.oneway[e] & snapped if n else np.zeros(0, dtype=bool),
-            xy=shapely.get_coordinates(geoms) if n else np.zeros((0, 2)),
+            xy=xy,
             nearer_fragment=fragment & snapped,
         )
+
+    def times_from_u(self, e: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Times between ``u`` and the point at ``frac`` (0..1 of the length) of edges ``e``:
+        ``(u to the point, the point to u)``.
+
+        Flat: ``frac x edge_time_s`` both. With slope: the whole pieces before the point, plus
+        the share of the piece it stands on, at that piece's own speed (forward pieces for
+        ``u`` to the point, backward ones for the way back).
+        """
+        if self.slope is None:
+            t = np.asarray(frac) * self.edge_time_s[e]
+            return t, t
+        p0, p1 = self.slope.piece_ptr[e], self.slope.piece_ptr[e + 1]
+        m = p1 - p0
+        x = frac * m
+        k = np.minimum(np.floor(x).astype(np.int64), m - 1)
+        part = x - k
+        fwd = self._cum_f[p0 + k] - self._cum_f[p0] + part * self.slope.piece_forward_s[p0 + k]
+        bwd = self._cum_b[p0 + k] - self._cum_b[p0] + part * self.slope.piece_backward_s[p0 + k]
+        return fwd, bwd
+
+    def walk_along_s(self, e: np.ndarray, from_m: np.ndarray, to_m: np.ndarray) -> np.ndarray:
+        """Time to go along edges ``e`` from ``from_m`` to ``to_m`` metres from ``u`` (either way).
+
+        Flat: ``|to - from| / length x edge_time_s``. With slope: the forward pieces between
+        the two points when ``to >= from``, else the backward ones. One-way rules are the
+        caller's (see :meth:`_same_edge`). Isochrones use it for walks along a source's edge.
+        """
+        step = np.asarray(to_m, dtype=float) - from_m
+        if self.slope is None:
+            return np.abs(step) / self.length_m[e] * self.edge_time_s[e]
+        fa, ba = self.times_from_u(e, np.clip(from_m / self.length_m[e], 0.0, 1.0))
+        fb, bb = self.times_from_u(e, np.clip(to_m / self.length_m[e], 0.0, 1.0))
+        return np.maximum(np.where(step >= 0, fb - fa, ba - bb), 0.0)
 
     # ------------------------------------------------------------------ queries
     @staticmethod
@@ -344,7 +499,7 @@ class TravelNetwork:
         back = ~sources.oneway[ok]
         rows = np.r_[virt, virt[back]]
         cols = np.r_[sources.v[ok], sources.u[ok][back]]
-        w = np.r_[sources.offroad_s[ok] + sources.to_v_s[ok], (sources.offroad_s[ok] + sources.to_u_s[ok])[back]]
+        w = np.r_[sources.offroad_s[ok] + sources.from_v_s[ok], (sources.offroad_s[ok] + sources.from_u_s[ok])[back]]
         return rows, cols, w
 
     @staticmethod
@@ -411,7 +566,7 @@ class TravelNetwork:
         si = s_ok[order[np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)]]
         e = targets.edge[ti]
         step = targets.along_m[ti] - sources.along_m[si]
-        along = np.abs(step) / self.length_m[e] * self.edge_time_s[e]
+        along = self.walk_along_s(e, targets.along_m[ti], sources.along_m[si])  # home -> facility
         keep = ~(self.oneway[e] & (step < 0))
         return pd.DataFrame({"src": si[keep], "edge": e[keep], "tgt": ti[keep],
                              "time_s": (sources.offroad_s[si] + along + targets.offroad_s[ti])[keep]})
@@ -452,7 +607,7 @@ class TravelNetwork:
         while start < len(ok):
             # batch sources so the dense Dijkstra output (batch x batch nodes) stays small
             size, stop = 0, start
-            while stop < len(ok) and (stop - start + 1) ** 2 * (size + n_node[stop] + 2) <= 4_000_000:
+            while stop < len(ok) and (stop - start + 1) ** 2 * (size + n_node[stop] + 2) <= CATCHMENT_BATCH_CELLS:
                 size += n_node[stop] + 2
                 stop += 1
             stop = max(stop, start + 1)
@@ -471,10 +626,16 @@ class TravelNetwork:
         r = np.concatenate(rows + [pairs["src"].to_numpy()]).astype(np.int64)
         c = np.concatenate(cols + [pairs["tgt"].to_numpy()]).astype(np.int64)
         v = np.maximum(np.concatenate(vals + [pairs["time_s"].to_numpy()]).astype(float), 1e-9)
-        order = np.lexsort((v, c, r))
-        r, c, v = r[order], c[order], v[order]
-        first = np.r_[True, (np.diff(r) != 0) | (np.diff(c) != 0)] if len(r) else np.zeros(0, dtype=bool)
-        return sp.csr_matrix((v[first], (r[first], c[first])), shape=(len(sources), len(targets)))
+        # one sort on a single key (source, target), the minimum of a pair's times, the CSR arrays built directly
+        key = r * max(len(targets), 1) + c
+        order = np.argsort(key, kind="stable")
+        key, v = key[order], v[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        v = np.minimum.reduceat(v, first) if len(first) else v
+        key = key[first]
+        nt = max(len(targets), 1)
+        indptr = np.searchsorted(key // nt, np.arange(len(sources) + 1), side="left")
+        return sp.csr_matrix((v, key % nt, indptr), shape=(len(sources), len(targets)))
 
     def _catchment_batch(self, sources: Snap, targets: Snap, src: np.ndarray, index: DiscIndex, run_lo, run_hi,
                          t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
@@ -531,7 +692,7 @@ class TravelNetwork:
         w0 = sources.offroad_s[src]
         v_row = np.concatenate([bb, bb[two]])
         v_col = np.concatenate([lv, lu[two]])
-        v_w = np.concatenate([w0 + sources.to_v_s[src], (w0 + sources.to_u_s[src])[two]])
+        v_w = np.concatenate([w0 + sources.from_v_s[src], (w0 + sources.from_u_s[src])[two]])
         present = v_col >= 0
         v_row, v_col, v_w = v_row[present], v_col[present], v_w[present]
         order = np.argsort(v_row, kind="stable")
@@ -540,13 +701,13 @@ class TravelNetwork:
         sub = sp.csr_matrix((np.concatenate([g.data[flat][keep], v_w[order]]),
                              np.concatenate([tl[keep], v_col[order]]), indptr), shape=(m + B, m + B))
         d = dijkstra(sub, directed=True, indices=np.arange(m, m + B), limit=cutoff_s)
-        d = np.concatenate([d[:, :m], np.full((B, 1), np.inf)], axis=1)  # column m: "not here"
         tcnt = np.diff(tgt_ptr)
         tb = np.repeat(bb, tcnt)
         cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
         tu, tv = local(tb, targets.u[cand]), local(tb, targets.v[cand])
-        du = d[tb, np.where(tu >= 0, tu, m)]
-        dv = d[tb, np.where(tv >= 0, tv, m)]
+        # an edge end outside the source's runs (-1) is not reached (no copy of the dense output for it)
+        du = np.where(tu >= 0, d[tb, np.maximum(tu, 0)], np.inf)
+        dv = np.where(tv >= 0, d[tb, np.maximum(tv, 0)], np.inf)
         from_v = np.where(targets.oneway[cand], np.inf, dv + targets.to_v_s[cand])
         t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
         hit = t <= cutoff_s

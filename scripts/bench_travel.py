@@ -33,7 +33,18 @@ fall on one method only). Methods:
   does) + ``multi_source_dijkstra_path_length``. File reading is the same for both and excluded.
 
 The last line sums the run up as key=value pairs: the speed keys from the large grid, the
-exactness key from the real OSM graph.
+exactness key from the real OSM graph, and the same speed keys from the real network prefixed
+``real_``: ``real_end_to_end_vs_networkx`` (networkx + cKDTree time / ours, end to end),
+``real_speedup_vs_nx_cutoff`` (networkx cutoff searches / our catchments) and
+``real_overhead_vs_scipy`` (our catchments / bare scipy dense ``dijkstra`` rows of the
+facilities' nodes with the same limit: the floor of a scipy engine, so lower is better).
+
+3. **Slope** (issue 23): the travel stage with a DEM, ``TravelNetwork(slope=edge_slope_times(...))``
+   + snap + nearest, against the flat stage, on the real network with a generated DEM (40 m
+   hills, 1 arc-second pixels, written to a temporary folder): once as a geographic GeoTIFF
+   (EPSG:4326, as SRTM is distributed: every sample is transformed with pyproj) and once in
+   the study's CRS. ``slope_stage_vs_flat`` and ``slope_stage_vs_flat_projected`` are the
+   ratios (best of ``--repeat``, taking turns).
 """
 
 from __future__ import annotations
@@ -128,6 +139,70 @@ def nx_from_osm(path: Path):
             if a != b and (not G.has_edge(a, b) or G[a][b]["w"] > d / WALK):
                 G.add_edge(a, b, w=d / WALK)
     return G
+
+
+def write_dem(nodes, folder: Path, crs: str) -> Path:
+    """A generated DEM over the network: 40 m sine hills, 1 arc-second pixels (~30 m), in ``crs``."""
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    x0, y0, x1, y1 = nodes.total_bounds
+    if crs == "EPSG:4326":
+        tr = Transformer.from_crs(nodes.crs, 4326, always_xy=True)
+        (lon0, lon1), (lat0, lat1) = tr.transform([x0, x1], [y0, y1])
+        res, pad = 1 / 3600, 5 / 3600
+        left, top = lon0 - pad, lat1 + pad
+        w, h = int((lon1 - lon0 + 2 * pad) / res) + 1, int((lat1 - lat0 + 2 * pad) / res) + 1
+        fx, fy = 300.0, 250.0  # waves per radian of lon/lat: hills a few km across
+    else:
+        res, pad = 30.0, 150.0
+        left, top = x0 - pad, y1 + pad
+        w, h = int((x1 - x0 + 2 * pad) / res) + 1, int((y1 - y0 + 2 * pad) / res) + 1
+        fx = fy = 1 / 600.0
+    xc = left + res * (np.arange(w) + 0.5)
+    yc = top - res * (np.arange(h) + 0.5)
+    z = (40 * np.sin(xc * fx)[None, :] * np.cos(yc * fy)[:, None] + 50).astype("float32")
+    path = folder / f"dem_{crs.replace(':', '')}.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", crs=crs,
+                       transform=from_origin(left, top, res, res), nodata=-9999.0) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def bench_slope(nodes, edges, n_fac: int, n_pts: int, repeat: int) -> dict:
+    """Travel stage (build + sample + snap + nearest) with a generated DEM against the flat stage."""
+    import tempfile
+
+    from circles.io.dem import edge_slope_times
+
+    fac = near_road_points(edges, n_fac, 7)
+    pts = near_road_points(edges, n_pts, 8)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        dems = {"geographic": write_dem(nodes, Path(tmp), "EPSG:4326"), "projected": write_dem(nodes, Path(tmp), CRS)}
+        print(f"\n== slope: {len(edges):,} edges, {edges['length_m'].sum() / 1000:,.0f} km of road; "
+              f"generated DEMs (1 arc-second / 30 m, 40 m hills)")
+
+        def stage(dem):
+            def run():
+                slope = edge_slope_times(edges, dem, WALK) if dem is not None else None
+                net = TravelNetwork(nodes, edges, walk_speed_mps=WALK, slope=slope)
+                fs, ps = net.snap_points(fac, max_offroad_m=500), net.snap_points(pts, max_offroad_m=500)
+                return slope, net.nearest_times(fs, ps)
+            return run
+
+        r = best_of_each({"flat": stage(None), **{k: stage(v) for k, v in dems.items()}}, repeat)
+        t_flat, (_, flat) = r["flat"]
+        for kind in dems:
+            t, (slope, sloped) = r[kind]
+            both = np.isfinite(flat) & np.isfinite(sloped)
+            print(f"travel stage with a {kind} DEM {t:.3f} s vs flat {t_flat:.3f} s (x{t / t_flat:.2f}); "
+                  f"{slope.piece_forward_s.size:,} pieces of <= {slope.step_m:g} m, road covered "
+                  f"{slope.covered_share:.1%}; nearest-facility time sloped/flat: median "
+                  f"{np.median(sloped[both] / np.maximum(flat[both], 1e-9)):.3f}")
+            out[kind] = t / t_flat
+    return out
 
 
 def exactness_on_osm(path: Path, n_fac: int) -> float:
@@ -232,10 +307,11 @@ def bench(name: str, nodes, edges, n_fac: int, n_pts: int, repeat: int) -> dict:
     (t_catch, M), t_nxc, t_dense = r["ours"], r["nx"][0], r["scipy"][0]
     print(f"catchments {CUTOFF_S / 60:.0f} min: ours {t_catch:.4f} s ({M.nnz:,} pairs) | networkx "
           f"single_source_dijkstra(cutoff) per facility {t_nxc:.4f} s (x{t_nxc / t_catch:.1f}) | bare scipy "
-          f"dense rows {t_dense:.4f} s (x{t_dense / t_catch:.1f})")
+          f"dense rows {t_dense:.4f} s (x{t_dense / t_catch:.1f}; ours/scipy {t_catch / t_dense:.2f})")
     return {"speedup_vs_networkx": t_nx / t_ours, "overhead_vs_scipy": t_ours / t_scipy,
             "end_to_end_vs_networkx": t_nx_e2e / t_e2e, "speedup_vs_nx_cutoff": t_nxc / t_catch,
-            "catchment_vs_scipy_dense": t_dense / t_catch, "build_s": t_build, "snap_s": t_snap,
+            "catchment_vs_scipy_dense": t_dense / t_catch, "catchment_overhead_vs_scipy": t_catch / t_dense,
+            "build_s": t_build, "snap_s": t_snap,
             "nearest_s": t_ours, "catchments_s": t_catch, "e2e_s": t_e2e, "nodes": len(nodes)}
 
 
@@ -252,8 +328,10 @@ def main() -> None:
 
     osm = Path(a.osm)
     diff = exactness_on_osm(osm, 50)
-    bench(f"real OSM walk network ({osm.name})", *load_network(osm, crs=CRS), n_fac=a.facilities,
-          n_pts=a.points, repeat=a.repeat)
+    real_net = load_network(osm, crs=CRS)
+    real = bench(f"real OSM walk network ({osm.name})", *real_net, n_fac=a.facilities, n_pts=a.points,
+                 repeat=a.repeat)
+    slope = bench_slope(*real_net, n_fac=a.facilities, n_pts=a.points, repeat=a.repeat)
     r = bench(f"grid {a.side}x{a.side}", *grid_network(a.side), n_fac=a.facilities, n_pts=a.points, repeat=a.repeat)
     print("\n" + " ".join([
         f"speedup_vs_networkx={r['speedup_vs_networkx']:.1f}",
@@ -264,6 +342,12 @@ def main() -> None:
         f"catchment_vs_scipy_dense={r['catchment_vs_scipy_dense']:.1f}",
         f"nodes={r['nodes']}", f"build_s={r['build_s']:.2f}", f"snap_s={r['snap_s']:.2f}",
         f"nearest_s={r['nearest_s']:.3f}", f"catchments_s={r['catchments_s']:.3f}", f"e2e_s={r['e2e_s']:.2f}",
+        f"real_end_to_end_vs_networkx={real['end_to_end_vs_networkx']:.1f}",
+        f"real_speedup_vs_nx_cutoff={real['speedup_vs_nx_cutoff']:.1f}",
+        f"real_overhead_vs_scipy={real['catchment_overhead_vs_scipy']:.2f}",
+        f"real_snap_s={real['snap_s']:.3f}", f"real_e2e_s={real['e2e_s']:.3f}",
+        f"slope_stage_vs_flat={slope['geographic']:.2f}",
+        f"slope_stage_vs_flat_projected={slope['projected']:.2f}",
     ]))
 
 

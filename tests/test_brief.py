@@ -16,6 +16,7 @@ import pytest
 
 pypdf = pytest.importorskip("pypdf")
 
+from circles.display import fmt_measured, fmt_pct
 from circles.brief import write_brief  # noqa: E402
 from circles.errors import InputFileError  # noqa: E402
 
@@ -47,7 +48,7 @@ def _check_brief(folder: Path, pdf: Path, lang: str) -> None:
     # headline figures, by hand from summary.json
     tm = max(s["thresholds_min"])
     for g in ("elderly", "infants"):
-        assert f"{100 * s['coverage'][g][f'{tm:g}min']:.1f}%" in text
+        assert fmt_pct(s['coverage'][g][f'{tm:g}min']) in text  # one rounding rule (display.py)
     assert f"{s['population']['total']:,.0f}" in text
     # the targets table: every indicator's label (its words), measured and target as the page writes
     # them, and the gap of every failing one, all on one page
@@ -59,7 +60,7 @@ def _check_brief(folder: Path, pdf: Path, lang: str) -> None:
         def shown(x, ind=ind):
             if x is None:
                 return "–"
-            return f"{100 * x:.1f}%" if x <= 1 and "per_1000" not in ind else f"{x:.2f}"
+            return fmt_measured(x, ind)
 
         want = [shown(r["measured"]), shown(r["target"])] + labels[ind].split()
         if r["status"] == "fail":

@@ -19,6 +19,8 @@ def _metres(lon1, lat1, lon2, lat2):
 
 
 def test_real_points_come_back_from_gcj02_and_bd09():
+    """A round trip, not an oracle: the shifted files were made with circles' own forward transforms
+    (scripts/build_test_data.py). The oracle is test_inverses_undo_prcoords_forward_shifts below."""
     wgs = pd.read_csv(TESTDATA / "real_points_wgs84.csv")
     for name, inverse in (("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
         shifted = pd.read_csv(TESTDATA / f"real_points_{name}.csv")
@@ -73,3 +75,22 @@ def test_gcj02_forward_equals_prcoords_anywhere_in_china(lon, lat):
     g = prcoords.wgs_gcj(prcoords.Coords(lat, lon), check_china=False)
     ours = wgs84_to_gcj02(lon, lat)
     assert _metres(float(ours[0]), float(ours[1]), g.lon, g.lat) < 0.01
+
+
+def test_inverses_undo_prcoords_forward_shifts():
+    """Real WGS84 points shifted by prcoords' forward GCJ-02 and BD-09 (not by circles), brought back
+    by circles' inverses to within 1 mm; and the BD-09 inverse agrees with prcoords' own inverse
+    (``bd_wgs_bored``, which stops near 1e-7 degrees: up to 5 mm off here, so to 1 cm)."""
+    import prcoords
+
+    wgs = pd.read_csv(TESTDATA / "real_points_wgs84.csv")
+    lon0, lat0 = wgs["经度"].to_numpy(), wgs["纬度"].to_numpy()
+    for fwd, inverse in ((prcoords.wgs_gcj, gcj02_to_wgs84), (prcoords.wgs_bd, bd09_to_wgs84)):
+        shifted = [fwd(prcoords.Coords(la, lo)) for lo, la in zip(lon0, lat0)]
+        lon, lat = inverse(pd.Series([c.lon for c in shifted]).to_numpy(), pd.Series([c.lat for c in shifted]).to_numpy())
+        assert _metres(lon, lat, lon0, lat0).max() < 1e-3, fwd.__name__
+    for lo, la in zip(lon0, lat0):
+        b = prcoords.wgs_bd(prcoords.Coords(la, lo))
+        theirs = prcoords.bd_wgs_bored(b)
+        ours = bd09_to_wgs84(b.lon, b.lat)
+        assert _metres(float(ours[0]), float(ours[1]), theirs.lon, theirs.lat) < 1e-2

@@ -37,7 +37,9 @@ def test_osm_xml_bz2_and_plain_agree(osm_plain):
 def test_pbf_matches_osm_xml(osm_plain):
     _, e_xml = load_network(osm_plain, crs=METRIC)
     _, e_pbf = load_network(PBF, crs=METRIC)
-    # the same ways read by two different readers (osmnx, pyosmium): the same total length
+    # the same ways in two file formats (OSM XML, PBF), both read by circles' pyosmium path: the same
+    # total length. This is a format check, not an independent reader: tests/test_oracle_figures.py
+    # reads the demo's PBF with its own pyosmium handler and walk rules.
     assert e_pbf["length_m"].sum() == pytest.approx(e_xml["length_m"].sum(), rel=1e-6)
 
 

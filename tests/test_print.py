@@ -20,6 +20,7 @@ import unicodedata
 import pandas as pd
 import pytest
 
+from circles.display import fmt_measured
 from conftest import ROOT
 
 pypdf = pytest.importorskip("pypdf")
@@ -113,7 +114,7 @@ def test_print_layout(demo_run, paper):
     assert "规划指标" in rest
     for r in summary["targets"]["study"]:
         x = r["measured"]
-        shown = f"{100 * x:.1f}%" if x <= 1 and "per_1000" not in r["indicator"] else f"{x:.2f}"
+        shown = fmt_measured(x, r["indicator"])  # one rounding rule (display.py)
         assert _has(labels[r["indicator"]] + shown, rest)
         assert f"{r['gap']:,.0f}" in rest
     # the worst units by name, and every suggested site by name

@@ -12,6 +12,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from circles.display import fmt_measured, fmt_pct
 from circles.batch import _index_html
 from circles.pipeline import run
 from circles.report import _T, build_map, read_report_data
@@ -233,13 +234,13 @@ def test_report_in_headless_chromium(report_folder):
             "return [...document.querySelectorAll('#circles-summary tr.target-row td.measured')].map(t => t.innerText)")
         for cell, row in zip(measured, summary["targets"]["study"], strict=True):
             m = row["measured"]
-            expect = f"{100 * m:.1f}%" if "per_1000" not in row["indicator"] else f"{m:.2f}"
+            expect = fmt_measured(m, row["indicator"])  # the one rounding rule (tests/test_trust.py checks it by hand)
             assert cell == expect
         cov_cells = driver.execute_script(
             "return [...document.querySelectorAll('#circles-summary table.coverage td')].map(t => t.innerText)")
         for g in ("elderly", "infants"):
             for t in summary["thresholds_min"]:
-                assert f"{100 * summary['coverage'][g][f'{t:g}min']:.1f}%" in cov_cells
+                assert fmt_pct(summary['coverage'][g][f'{t:g}min']) in cov_cells
         driver.save_screenshot(str(report_folder / "screenshot.png"))
         assert (report_folder / "screenshot.png").stat().st_size > 50_000
     finally:

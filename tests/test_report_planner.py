@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from circles.cli import app
+from circles.display import fmt_pct
 from conftest import DEMO, ROOT, TESTDATA
 
 spec = importlib.util.spec_from_file_location("screenshot_report", ROOT / "scripts" / "screenshot_report.py")
@@ -42,7 +43,7 @@ def test_clicking_the_suggested_sites_gives_the_pipelines_after_state(demo_run):
         for g, m, after, text in cells:
             expect = summary["coverage_after"][g][f"{float(m):g}min"]
             assert after == pytest.approx(expect, abs=6e-5)
-            assert text.endswith(f"{100 * expect:.1f}%")
+            assert text.endswith(fmt_pct(expect))  # the one rounding rule (circles/display.py)
         rows = driver.execute_script("""return [...document.querySelectorAll('tr.whatif-target')].map(
             r => [r.dataset.indicator, parseFloat(r.querySelector('td.after').dataset.value),
                   parseFloat(r.querySelector('td.gap').dataset.gap)])""")

@@ -9,7 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from circles.errors import SitingError
-from circles.siting import (SitingProblem, capacitated_exact, lscp_exact, mclp_exact, mclp_greedy, mclp_lp_bound,
+from circles.siting import (SitingProblem, capacitated_exact, lscp_exact, mclp_exact, mclp_greedy, mclp_lagrangian,
+                            mclp_lp_bound,
                             pmedian_exact, solve, submodular_bound, suggest_sites, undominated)
 
 
@@ -39,6 +40,26 @@ def test_mclp_exact_equals_brute_force_and_greedy_is_bounded(seed):
         g_obj = w[_covered(A, greedy, c0)].sum()
         assert g_obj <= brute + 1e-9 and sum(gains) == pytest.approx(g_obj - w[c0].sum())
         assert mclp_lp_bound(A, w, n, c0) >= brute - 1e-6
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lagrangian_bounds_hold_against_brute_force(seed):
+    """The Lagrangian bound is above the best of every n-subset (brute force), never below the LP's bound
+    by more than the subgradient's tolerance allows, and each candidate's forced-in bound is above the
+    best n-subset that contains it: dropping a candidate whose forced bound is below the incumbent is exact."""
+    A, w, c0 = _instance(seed, nc=9, nd=40, density=0.3)
+    for n in (1, 2, 3):
+        combos = list(itertools.combinations(range(A.shape[0]), n))
+        value = {combo: w[_covered(A, combo, c0)].sum() for combo in combos}
+        brute = max(value.values())
+        greedy, _ = mclp_greedy(A, w, n, c0)
+        lag = mclp_lagrangian(A, w, n, c0, w[_covered(A, greedy, c0)].sum())
+        assert lag.bound >= brute - 1e-9
+        assert lag.bound >= mclp_lp_bound(A, w, n, c0) - 1e-6  # the Lagrangian dual equals the LP bound at best
+        for j in range(A.shape[0]):
+            best_with_j = max(v for combo, v in value.items() if j in combo)
+            assert lag.forced[j] >= best_with_j - 1e-9, (j, lag.forced[j], best_with_j)
+        assert max(lag.forced) == pytest.approx(lag.bound)
 
 
 @pytest.mark.parametrize("seed", range(6))

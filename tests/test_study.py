@@ -186,10 +186,13 @@ def test_fuzz_study_reader_answers_study_or_one_line(changes):
 
 
 def test_fuzz_count_reported():
-    """Runs after the fuzz test (file order): print how many examples it ran."""
+    """Print how many examples the fuzz test ran; run alone (-k), it runs the fuzz first, so the
+    count is never 0 and the check can fail (it once read ``n == 0 or n >= 750``)."""
+    if _seen["n"] == 0:
+        test_fuzz_study_reader_answers_study_or_one_line()
     MUST_SHOW.append(f"study reader fuzz: {_seen['n']} examples, {_seen['study']} studies, {_seen['error']} one-line "
                      "StudyErrors, 0 other exceptions")
-    assert _seen["n"] == 0 or _seen["n"] >= FUZZ_EXAMPLES // 2
+    assert _seen["n"] >= FUZZ_EXAMPLES // 2
 
 
 def test_preset_typo_names_the_key_once(tmp_path):

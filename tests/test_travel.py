@@ -234,3 +234,44 @@ def test_segment_index_nearest_edge_equals_shapely_strtree():
         mine = np.where(got >= 0, shapely.distance(pts, geoms[np.maximum(got, 0)]), np.inf)
         assert np.array_equal(np.isinf(mine), np.isinf(ref))
         assert np.allclose(mine[np.isfinite(ref)], ref[np.isfinite(ref)], atol=1e-9)
+
+
+def test_snap_equals_brute_force_over_every_edge_on_demo_roads():
+    """Snapping (nearest edge, off-road distance, position along the edge, the main-network rule)
+    equals a brute force: shapely's distance from each point to every edge of the demo roads."""
+    import shapely
+
+    from circles.io.network import load_network
+    from conftest import DEMO
+
+    nodes, edges = load_network(DEMO / "roads.osm.pbf", crs="EPSG:32650")
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    geoms = np.asarray(edges.geometry.values, dtype=object)
+    rng = np.random.default_rng(11)
+    x0, y0, x1, y1 = edges.total_bounds
+    xy = np.r_[rng.uniform([x0 - 200, y0 - 200], [x1 + 200, y1 + 200], size=(1500, 2)),
+               np.stack(np.meshgrid(np.arange(x0, x1, 230.0) + 50, np.arange(y0, y1, 230.0) + 50), -1).reshape(-1, 2)]
+    pts = points(xy)
+    max_off = 150.0
+    snap = net.snap_points(pts, max_offroad_m=max_off)
+    P = np.asarray(pts.geometry.values, dtype=object)
+    D = shapely.distance(P[:, None], geoms[None, :])  # every point to every edge
+    d_all = D.min(axis=1)
+    near = np.argmax(D <= d_all[:, None] + 1e-9, axis=1)  # ties (junctions): the lowest edge index
+    D_main = np.where(net.edge_main[None, :], D, np.inf)
+    d_main = D_main.min(axis=1)
+    near_main = np.argmax(D_main <= d_main[:, None] + 1e-9, axis=1)
+    # the rule: the main network within reach, else the nearest edge (a fragment) within reach
+    use_main = d_main <= max_off
+    ref_edge = np.where(use_main, near_main, np.where(d_all <= max_off, near, -1))
+    ref_d = np.where(use_main, d_main, np.where(d_all <= max_off, d_all, np.inf))
+    ok = ref_edge >= 0
+    assert np.array_equal(snap.snapped, ok) and 100 < ok.sum() < len(P)
+    assert np.array_equal(snap.nearer_fragment[ok], (use_main & ~net.edge_main[near] & (d_all < d_main))[ok])
+    assert np.allclose(snap.offroad_m[ok], ref_d[ok], rtol=0, atol=1e-9)
+    # the same edge (ties at junctions to the lowest index), positions along it as shapely's
+    assert np.array_equal(snap.edge, ref_edge)
+    assert (np.sort(D, axis=1)[:, 1] - d_all <= 1e-9)[ok].sum() > 0  # some points do sit on a tie
+    e = snap.edge[ok]
+    assert np.allclose(snap.along_m[ok], shapely.line_locate_point(geoms[e], P[ok]), rtol=0, atol=1e-9)
+    assert np.array_equal(snap.u[ok], net.u[e]) and np.allclose(snap.to_u_s[ok], snap.along_m[ok])

@@ -26,11 +26,9 @@
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
-  function pct(x) { return (x === null || x === undefined || isNaN(x)) ? "–" : (100 * x).toFixed(1) + "%"; }
-  function fmtInd(x, id) {
-    if (x === null || x === undefined || isNaN(x)) return "–";
-    return (x <= 1 && id.indexOf("per_1000") < 0) ? pct(x) : x.toFixed(2);
-  }
+  // one rounding rule with the Python side (circles/display.py fmt_pct / fmt_measured), in whatif.js
+  function pct(x) { return CirclesWhatIf.fmtPct(x); }
+  function fmtInd(x, id) { return CirclesWhatIf.fmtMeasured(x, id); }
   function num(x) { return Math.round(x).toLocaleString("en-US"); }
   function layerControl() {
     for (var k in window) {
@@ -73,7 +71,11 @@
     // unit names, shown from zoom 15 (or always when there are few units)
     var labels = L.layerGroup();
     for (var u = 0; u < UL.name.length; u++) {
-      var lab = el("span", { class: "circles-unit-label" }, UL.name[u]);
+      // a long name is shortened with an ellipsis, as on the print figures (circles/figures.py `plain`,
+      // LABEL_MAX_CHARS = 24 characters); the full name is the label's title and in the unit's tooltip
+      var full = String(UL.name[u]), chars = Array.from(full);
+      var lab = el("span", { class: "circles-unit-label", title: full },
+        chars.length > 24 ? chars.slice(0, 23).join("") + "\u2026" : full);
       labels.addLayer(L.marker([UL.lat[u], UL.lon[u]], { icon: L.divIcon({ html: lab, className: "circles-unit-icon",
         iconSize: null }), interactive: false, keyboard: false }));
     }

@@ -20,6 +20,36 @@
     return new Type(bytes.buffer);
   }
 
+  // The one rounding rule of circles/display.py `fixed`: x * 10^shift with nd decimals, half away from
+  // zero, on x's shortest decimal form (toExponential() with no argument gives the same digits as
+  // Python's repr). toFixed rounds the binary value instead (0.2475 * 100 -> "24.7").
+  function circlesFixed(x, nd, shift) {
+    var m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(Math.abs(x).toExponential());
+    var digits = m[1] + (m[2] || ""), point = parseInt(m[3], 10) + (shift || 0) + 1;  // digits before the point
+    if (point < 1) { digits = new Array(2 - point).join("0") + digits; point = 1; }
+    var keep = point + nd;
+    while (digits.length < keep + 1) digits += "0";
+    var d = digits.slice(0, keep).split("").map(Number);
+    if (digits.charCodeAt(keep) >= 53) {  // the first dropped digit is 5 or more: carry
+      var i = d.length - 1;
+      while (i >= 0 && d[i] === 9) { d[i] = 0; i--; }
+      if (i < 0) { d.unshift(1); point++; } else d[i]++;
+    }
+    var ip = d.slice(0, d.length - nd).join("").replace(/^0+(?=\d)/, ""), fp = d.slice(d.length - nd).join("");
+    var out = nd > 0 ? ip + "." + fp : ip;
+    return (x < 0 && /[1-9]/.test(out) ? "-" : "") + out;
+  }
+  var HELD_DECIMALS = 4;  // circles/display.py HELD_DECIMALS: a share is held to 4 decimals, then shown
+  function fmtPct(x, nd) {
+    if (x === null || x === undefined || !isFinite(x)) return "\u2013";
+    return circlesFixed(+circlesFixed(x, HELD_DECIMALS, 0), nd === undefined ? 1 : nd, 2) + "%";
+  }
+  function fmtMeasured(x, id) {
+    if (x === null || x === undefined || !isFinite(x)) return "\u2013";
+    var h = +circlesFixed(x, HELD_DECIMALS, 0);
+    return (h <= 1 && id.indexOf("per_1000") < 0) ? fmtPct(h) : circlesFixed(h, 2, 0);
+  }
+
   function gaussian(t, c) {
     var edge = Math.exp(-0.5);
     return (Math.exp(-0.5 * (t / c) * (t / c)) - edge) / (1 - edge);
@@ -183,5 +213,5 @@
     return { evaluate: evaluate, payload: p };
   }
 
-  root.CirclesWhatIf = { load: load, decode: decode };
+  root.CirclesWhatIf = { load: load, decode: decode, fixed: circlesFixed, fmtPct: fmtPct, fmtMeasured: fmtMeasured };
 })(typeof window !== "undefined" ? window : this);

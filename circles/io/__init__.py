@@ -4,4 +4,5 @@
 - :mod:`circles.io.facilities`: facility gazetteers (CSV/XLSX/GeoJSON/GPKG)
 - :mod:`circles.io.population`: WorldPop-style age-band rasters
 - :mod:`circles.io.units`: analysis units (community polygons, or a derived grid)
+- :mod:`circles.io.dem`: elevation along the roads (slope-aware walking times)
 """

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
@@ -16,6 +17,7 @@ from circles import rules
 from circles.checks import check_gazetteers
 from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError
+from circles.i18n import t
 from circles.io.facilities import load_facilities
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population, read_population_grid
@@ -34,8 +36,11 @@ def study_area(study: Study) -> tuple[object, object]:
     union of its units: people in no unit are not counted in the study's figures.
     """
     if study.area is None and study.units.path is not None:
-        units = load_units(study.units.path, crs=4326, name_column=study.units.name_column,
-                           code_column=study.units.code_column)
+        # read in the UTM zone of the file's extent, so a repair's areas are logged in m², not degrees
+        x0, y0, x1, y1 = read_vector(study.units.path, "units.path").to_crs(4326).total_bounds
+        units = load_units(study.units.path, crs=utm_crs_for((x0 + x1) / 2, (y0 + y1) / 2),
+                           name_column=study.units.name_column, code_column=study.units.code_column,
+                           invalid=study.units.invalid).to_crs(4326)
         geom = shapely.union_all(units.geometry.values)
         log.info("study area: the union of the %d units of %s (no study.area given)", len(units),
                  Path(study.units.path).name)
@@ -117,13 +122,14 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     units = _units(study, area, crs)
     points["unit_id"] = assign_points(points, units).to_numpy()
     no_unit = people_in_no_unit(study, points)
+    repaired = repair_warnings(study, units, points, points_outside, no_unit_said=bool(no_unit))
     points["parent"] = points["unit_id"].map(units.set_index("unit_id")["parent"]).fillna("")
     facilities["unit_id"] = assign_points(facilities, units).to_numpy()
     facilities["in_area"] = shapely.covers(area, facilities.geometry.values)  # study totals count these only
     return Inputs(crs=crs, area=area, points=points, halo_points=halo_points, points_outside=points_outside,
                   nodes=nodes, edges=edges, facilities=facilities, rejects=rejects, units=units,
                   net_report=net_report, file_counts=fac_counts, coord_fit=coord_fit, estimated=estimated,
-                  pop_rules=pop_rules_used, no_unit_warning=no_unit, thresholds_min=thresholds, limit_s=limit_s)
+                  pop_rules=pop_rules_used, no_unit_warning=no_unit, repairs=repaired, thresholds_min=thresholds, limit_s=limit_s)
 
 
 def _facilities(study: Study, crs, reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list]:
@@ -148,7 +154,7 @@ def _units(study: Study, area, crs) -> gpd.GeoDataFrame:
     """The study's units: its polygons (with their street as parent), or a grid over the area."""
     if study.units.path is not None:
         units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
-                           code_column=study.units.code_column)
+                           code_column=study.units.code_column, invalid=study.units.invalid)
         if study.units.parents is not None:  # street polygons: each community's street is the one holding most of it
             units["parent"] = assign_parents(units, read_vector(study.units.parents, "units.parents"),
                                              study.units.parent_name_column, fill=units["parent"]).to_numpy()
@@ -171,6 +177,66 @@ def people_in_no_unit(study: Study, points) -> str:
            "units cover study.area, or leave study.area out (the study area is then the union of the units)")
     log.warning(msg)
     return msg
+
+
+def repair_warnings(study: Study, units, points, points_outside, *, no_unit_said: bool = False) -> tuple[dict, ...]:
+    """One record per unit whose invalid outline was repaired (``units.attrs["repairs"]``), with the people now
+    outside every unit; each record's ``message`` is the line for the log and ``summary.json`` ``warnings``.
+
+    ``make_valid`` keeps every lobe of a bow-tie but leaves out a region the outline circles twice
+    (:func:`circles.io.units.repair_units`); the people counted for a unit are those of every
+    population cell read (inside or outside the study area) whose centre lies in that left-out part
+    (``dropped``) and in no unit. Without ``study.area`` the study area is the union of the repaired
+    units, so those people are outside the study area as well. A bow-tie drawn for a square (two
+    corners swapped) loses no area to the repair but the two triangles its outline never enclosed:
+    ``people_in_hull_no_unit`` counts the people in the outline's convex hull who are in no unit
+    (and not in the left-out part), a hint at what the outline was meant to hold. A last record
+    (``unit_id`` None) gives the totals: people of the study area in no unit, and the left-out
+    parts' people; its ``message`` is "" when both are 0, and leaves out the first when
+    :func:`people_in_no_unit` already warned (``no_unit_said``), so no figure is said twice.
+    """
+    reps = units.attrs.get("repairs", [])
+    if not reps:
+        return ()
+    lang = study.language
+    cells = pd.concat([points[["total", "geometry"]].assign(in_area=True),
+                       points_outside[["total", "geometry"]].assign(in_area=False)], ignore_index=True)
+    in_unit = np.zeros(len(cells), bool)
+    in_unit[: len(points)] = (points["unit_id"] != "").to_numpy()
+    if len(points_outside):  # cells outside the area may still lie in a unit (a unit larger than study.area)
+        in_unit[len(points):] = shapely.intersects(shapely.union_all(units.geometry.values),
+                                                   points_outside.geometry.values)
+    xy = cells.geometry.values
+    out, counted = [], np.zeros(len(cells), bool)
+    for r in reps:
+        left = shapely.covers(r["dropped"], xy) & ~in_unit if not r["dropped"].is_empty else np.zeros(len(cells), bool)
+        people = float(cells.loc[left, "total"].sum())
+        counted |= left
+        geom = units.loc[units["unit_id"] == r["unit_id"], "geometry"]
+        near = shapely.covers(shapely.convex_hull(geom.iloc[0]), xy) & ~in_unit if len(geom) else left
+        hull = float(cells.loc[near & ~left, "total"].sum())
+        before = t("warn.area_unmeasurable", lang) if r["area_before_m2"] is None else f"{r['area_before_m2']:,.0f} m²"
+        msg = t("warn.unit_repaired", lang, unit=r["unit_id"], name=r["unit_name"], reason=r["reason"],
+                lon=f"{r['lon']:.6f}", lat=f"{r['lat']:.6f}", before=before, after=f"{r['area_after_m2']:,.0f}",
+                dropped=f"{r['dropped_area_m2']:,.0f}", people=f"{people:,.0f}", hull=f"{hull:,.0f}")
+        log.warning(msg)
+        out.append({**{k: v for k, v in r.items() if k != "dropped"}, "people_left_out": people,
+                    "people_in_hull_no_unit": hull, "message": msg})
+    inside = float(points.loc[points["unit_id"] == "", "total"].sum())
+    dropped = float(cells.loc[counted, "total"].sum())
+    dropped_in_area = float(cells.loc[counted & cells["in_area"].to_numpy(), "total"].sum())
+    where = t("warn.dropped_inside_area" if study.area is not None else "warn.dropped_outside_area", lang)
+    if not no_unit_said and (inside > 0 or dropped > 0):
+        msg = t("warn.no_unit_total", lang, n=len(reps), inside=f"{inside:,.0f}", dropped=f"{dropped:,.0f}", where=where)
+    elif dropped > 0:
+        msg = t("warn.repair_left_out", lang, n=len(reps), dropped=f"{dropped:,.0f}", where=where)
+    else:
+        msg = ""  # nobody in no unit, nobody left out: the unit lines said so
+    if msg:
+        log.warning(msg)
+    out.append({"unit_id": None, "people_in_no_unit": inside, "people_left_out": dropped,
+                "people_left_out_in_area": dropped_in_area, "message": msg})
+    return tuple(out)
 
 
 def no_facility_message(counts: list[dict], rejects: pd.DataFrame) -> str:

@@ -62,7 +62,7 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
         units[c] = units[c].fillna(0)
     parent_of = units.set_index("unit_id")["parent"]
     districts = coverage_table(points.assign(parent=points["parent"].replace("", "(none)")),
-                                inside.assign(parent=inside["unit_id"].map(parent_of).fillna("(none)")),
+                                inside.assign(parent=inside["unit_id"].map(parent_of).fillna("").replace("", "(none)")),
                                 thresholds, kinds, "parent")
     overall = coverage_table(points.assign(all="study"), inside.assign(all="study"), thresholds, kinds, "all")
     if communities:
@@ -74,6 +74,7 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
                                                        inside, "parent"), how="left")
         overall = overall.join(cov.community_table(u, inside, "all"), how="left")
     reasons = not_assessable(preset, facilities, units, communities, language)
+    codes = not_assessable_codes(preset, facilities, units, communities)  # the same reasons as codes
     unit_results, overall_results = [], []
     for ind in preset["indicators"]:
         ind, scored = scored_form(ind, communities)
@@ -81,6 +82,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
             reasons = {**reasons}
             reasons.pop(ind["id"])
             reasons.update(not_assessable({"indicators": [ind]}, facilities, units, communities, language))
+            codes = {k: c for k, c in codes.items() if k != ind["id"]}
+            codes.update(not_assessable_codes({"indicators": [ind]}, facilities, units, communities))
         one = {"preset": preset.get("preset", {}), "indicators": [ind]}
         where = ind.get("where")
         table_u, table_o = units.set_index("unit_id"), overall
@@ -90,6 +93,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
                 values = ", ".join(map(str, where["values"]))
                 reasons = {**reasons, ind["id"]: i18n.t("na.no_unit_value", language, column=where["column"],
                                                         values=values)}
+                codes = {**codes, ind["id"]: {"indicator": ind["id"], "code": "no_unit_value", "kinds": [],
+                                              "names": [], "column": where["column"]}}
                 sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
             table_u = table_u[sel.to_numpy()]
             ids = set(units.loc[sel, "unit_id"])
@@ -110,7 +115,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
     overall_results = pd.concat(overall_results, ignore_index=True)
     units = units.merge(tg.wide(unit_results, "unit_id"), left_on="unit_id", right_index=True, how="left")
     return Scores(points=points, units=units, districts=districts, overall=overall, unit_results=unit_results,
-                  overall_results=overall_results, not_assessable=reasons, catchment_min=catchment_s / 60.0)
+                  overall_results=overall_results, not_assessable=reasons, catchment_min=catchment_s / 60.0,
+                  not_assessable_codes=codes)
 
 
 def add_access(points, facilities, catch, catchment_s, demand) -> None:
@@ -165,23 +171,15 @@ def scored_form(ind: dict, communities: bool) -> tuple[dict, str]:
 
 def not_assessable(preset, facilities, units, communities, language: str = "en") -> dict:
     """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no attribute)."""
-    present = set(facilities.loc[facilities["serves"] != "", "kind"])
-    out = {}
-    for ind in preset["indicators"]:
-        need = tg.needed_kinds(ind["metric"])
-        where = ind.get("where")
-        if need is not None and not present.intersection(need):
-            # kindergartens listing no 托班 places serve no under-3s: say so, not "no kindergarten"
-            kg = "kindergarten" in need and (facilities["kind"] == "kindergarten").any()
-            others = [k for k in need if not (kg and k == "kindergarten")]
-            names = "/".join(f"{i18n.kind_name(k, language)} ({k})" for k in others)
-            key = ("na.no_nursery_class_nor" if others else "na.no_nursery_class") if kg else "na.no_kind"
-            out[ind["id"]] = i18n.t(key, language, names=names)
-        elif ind["metric"] in cov.COMMUNITY_INDICATORS and not communities:
-            out[ind["id"]] = i18n.t("na.needs_polygons", language)
-        elif where is not None and f"attr_{where['column']}" not in units:
-            out[ind["id"]] = i18n.t("na.no_attribute", language, column=where["column"])
-    return out
+    return {k: tg.reason_text(c, language) for k, c in not_assessable_codes(preset, facilities, units,
+                                                                             communities).items()}
+
+
+def not_assessable_codes(preset, facilities, units, communities) -> dict:
+    """Indicator id -> :func:`circles.targets.not_assessable_code` (the reason as a code, for the page)."""
+    codes = {ind["id"]: tg.not_assessable_code(ind, facilities, units.columns, communities)
+             for ind in preset["indicators"]}
+    return {k: c for k, c in codes.items() if c is not None}
 
 
 def capacity_summary(overall, facilities) -> dict:

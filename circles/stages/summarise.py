@@ -32,6 +32,7 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary["population"]["rules"] = inputs.pop_rules
     summary["capacity"].update(capacity_summary(scores.overall, travel.facilities))
     summary["targets"]["not_assessable"] = scores.not_assessable
+    summary["targets"]["not_assessable_codes"] = scores.not_assessable_codes  # what the page acts on
     summary["targets"]["catchment_min"] = scores.catchment_min
     summary["targets"]["scored"] = {r.indicator: r.scored for r in scores.overall_results.itertuples()}
     summary["targets"]["profile_wanted"] = preset["preset"].get("profile")
@@ -54,6 +55,9 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary.setdefault("warnings", []).extend(f["message"] for f in inputs.coord_fit if f["message"])
     if inputs.no_unit_warning:
         summary["warnings"].append(inputs.no_unit_warning)
+    summary["warnings"].extend(r["message"] for r in inputs.repairs if r["message"])  # per repaired unit, totals
+    summary["units_repaired"] = [{k: rnd(v, 6) if isinstance(v, float) else v for k, v in r.items() if k != "message"}
+                                 for r in inputs.repairs]  # NaN (no location from GEOS) as null
     kg = uncounted_kindergarten_places(travel.facilities)
     if kg:  # a rule that leaves numbers out says so (issue 22): warning, methods line, popup
         summary["methods"]["kindergarten_places"] = kg

@@ -1,0 +1,253 @@
+"""Walking uphill: sloped times on hand-made DEMs (answers by hand) and against networkx on the demo roads.
+
+Every DEM here is written by the test with rasterio into ``tmp_path``. The oracle test samples
+the DEM itself (shapely points, scipy's linear grid interpolator over the pixel centres, the
+Tobler formula written out here) and runs networkx on a DiGraph of those weights.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+from scipy.interpolate import RegularGridInterpolator
+
+from circles.errors import CrsError, InputFileError
+from circles.io.dem import edge_slope_times
+from circles.travel import TravelNetwork
+from conftest import METRIC, make_network, points
+
+DEMO_ROADS = Path(__file__).resolve().parents[1] / "data" / "demo" / "roads.osm.pbf"
+
+
+def write_dem(path: Path, z: np.ndarray, x0: float, y0: float, res: float, crs=METRIC, nodata=None) -> Path:
+    """A GeoTIFF whose top-left corner is (x0, y0); row 0 is the northmost."""
+    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype="float64",
+                       crs=crs, transform=from_origin(x0, y0, res, res), nodata=nodata) as dst:
+        dst.write(z.astype("float64"), 1)
+    return path
+
+
+def grid_dem(tmp_path, f, x0=-100.0, y0=300.0, res=5.0, w=200, h=120, **kw) -> Path:
+    """DEM of ``f(x, y)`` at the pixel centres."""
+    xc = x0 + res * (np.arange(w) + 0.5)
+    yc = y0 - res * (np.arange(h) + 0.5)
+    X, Y = np.meshgrid(xc, yc)
+    return write_dem(tmp_path / "dem.tif", f(X, Y), x0, y0, res, **kw)
+
+
+def tobler(g, w=1.0):  # written out here, from the issue's formula
+    return w * math.exp(-3.5 * abs(g + 0.05)) / math.exp(-0.175)
+
+
+def test_constant_ramp_up_and_down_by_hand(tmp_path):
+    """A 10 % ramp along x: up takes 200 / v(0.1) = 200 e^0.35 s, down 200 / v(-0.1) = 200 s."""
+    dem = grid_dem(tmp_path, lambda x, y: 0.1 * x)
+    nodes, edges = make_network([((0, 0), (200, 0)), ((200, 0), (400, 0))])
+    st = edge_slope_times(edges, dem, 1.0)
+    up, down = 200 * math.exp(0.35), 200.0
+    assert 200 / tobler(0.1) == pytest.approx(up) and 200 / tobler(-0.1) == pytest.approx(down)
+    x_u = nodes.geometry.x.to_numpy()[edges["u"].to_numpy()]
+    x_v = nodes.geometry.x.to_numpy()[edges["v"].to_numpy()]
+    east = x_v > x_u
+    fwd, bwd = np.where(east, st.forward_s, st.backward_s), np.where(east, st.backward_s, st.forward_s)
+    assert np.allclose(fwd, up, atol=1e-9) and np.allclose(bwd, down, atol=1e-9)
+    assert st.covered_share == 1.0 and st.n_outside == 0
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
+    # a home at x=50 walks up to a facility at x=400: 350 m uphill; the other way round 350 m down
+    top, bottom = points([(400, 0)]), points([(50, 0)])
+    t_up = net.nearest_times(net.snap_points(top, max_offroad_m=10), net.snap_points(bottom, max_offroad_m=10))[0]
+    t_down = net.nearest_times(net.snap_points(bottom, max_offroad_m=10), net.snap_points(top, max_offroad_m=10))[0]
+    assert t_up == pytest.approx(350 * math.exp(0.35), abs=1e-9)
+    assert t_down == pytest.approx(350.0, abs=1e-9)
+    # same edge, both partial (x=20 -> x=150 up, 130 m), off-road legs flat (30 m each, 1 m/s)
+    a, b = points([(20, 30)]), points([(150, -30)])
+    sa, sb = net.snap_points(a, max_offroad_m=50), net.snap_points(b, max_offroad_m=50)
+    assert net.nearest_times(sb, sa)[0] == pytest.approx(60 + 130 * math.exp(0.35), abs=1e-9)
+    assert net.nearest_times(sa, sb)[0] == pytest.approx(60 + 130.0, abs=1e-9)
+    # catchments give the same directed times
+    m = net.times_to_points(net.snap_points(top, max_offroad_m=10), net.snap_points(bottom, max_offroad_m=10),
+                            cutoff_s=1000).toarray()
+    assert m[0, 0] == pytest.approx(350 * math.exp(0.35), abs=1e-9)
+
+
+def test_symmetric_hill_same_both_ways_slower_than_flat(tmp_path):
+    """A tent hill peaking at x=200 (8 % both sides): across it takes 200/v(0.08) + 200/v(-0.08) either way."""
+    dem = grid_dem(tmp_path, lambda x, y: 30 - 0.08 * np.abs(x - 202.5))  # peak on a pixel centre
+    nodes, edges = make_network([((2.5, 0), (402.5, 0))])
+    st = edge_slope_times(edges, dem, 1.2)
+    by_hand = 200 / tobler(0.08, 1.2) + 200 / tobler(-0.08, 1.2)
+    assert st.forward_s[0] == pytest.approx(by_hand, abs=1e-9)
+    assert st.backward_s[0] == pytest.approx(by_hand, abs=1e-9)
+    assert by_hand > 400 / 1.2
+
+
+def test_steps_rule_and_edges_off_the_dem(tmp_path):
+    """Steps: run at flat speed plus rise at 0.2 m/s, both ways. An edge off the DEM keeps the flat time."""
+    dem = grid_dem(tmp_path, lambda x, y: 0.1 * x)  # covers x in [-100, 900], y in [-300, 300]
+    nodes, edges = make_network([((0, 0), (100, 0)), ((2000, 0), (2300, 0))])
+    edges.loc[edges.geometry.length < 150, "highway"] = "steps"
+    st = edge_slope_times(edges, dem, 1.0)
+    stairs = edges.index[edges["highway"] == "steps"][0]
+    off = edges.index[edges["highway"] != "steps"][0]
+    assert st.forward_s[stairs] == pytest.approx(100 + 10 / 0.2, abs=1e-9)
+    assert st.backward_s[stairs] == pytest.approx(100 + 10 / 0.2, abs=1e-9)
+    assert st.forward_s[off] == st.backward_s[off] == pytest.approx(300.0)
+    assert st.n_outside == 1 and st.covered_share == pytest.approx(100 / 400)
+
+
+def test_nodata_pixel_keeps_flat_time(tmp_path):
+    z = np.tile(0.1 * (np.arange(200) * 5 - 97.5), (120, 1))
+    z[50:70, 30:40] = -9999.0  # x in [50, 100], y in [-50, 50]: under the first edge
+    dem = write_dem(tmp_path / "dem.tif", z, -100.0, 300.0, 5.0, nodata=-9999.0)
+    nodes, edges = make_network([((0, 0), (200, 0)), ((0, 100), (200, 100))])
+    st = edge_slope_times(edges, dem, 1.0)
+    hole = int(np.argmin(np.abs(edges.geometry.centroid.y.to_numpy())))
+    assert st.forward_s[hole] == st.backward_s[hole] == pytest.approx(200.0)
+    assert st.n_outside == 1 and st.covered_share == pytest.approx(0.5)
+
+
+def test_bad_dems_one_line_each(tmp_path):
+    nodes, edges = make_network([((0, 0), (200, 0))])
+    with pytest.raises(CrsError, match="dem.tif: the DEM has no CRS; assign"):
+        edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0, crs=None), 1.0)
+    with pytest.raises(InputFileError, match="does not overlap the study's roads"):
+        edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0, x0=50_000), 1.0)
+    with pytest.raises(InputFileError, match="every DEM pixel under the study's roads is nodata"):
+        edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0 - 9999, nodata=-9999), 1.0)
+    with pytest.raises(InputFileError, match="missing.tif: cannot read the DEM"):
+        edge_slope_times(edges, tmp_path / "missing.tif", 1.0)
+    with pytest.raises(ValueError, match="walk profile only"):
+        TravelNetwork(nodes, edges.assign(speed_kph=30.0), walk_speed_mps=1.0, profile="drive",
+                      slope=edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0.01), 1.0))
+
+
+def wavy_dem(tmp_path, edges):
+    """Geographic DEM (EPSG:4326) over ``edges``, 0.0002 deg (~20 m) pixels, hills of 40 m."""
+    from pyproj import Transformer
+
+    to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
+    lon0, lat0 = to_ll.transform(*edges.total_bounds[:2])
+    lon1, lat1 = to_ll.transform(*edges.total_bounds[2:])
+    res = 0.0002
+    x0, y0 = lon0 - 0.002, lat1 + 0.002
+    w, h = int((lon1 - lon0 + 0.004) / res) + 1, int((lat1 - lat0 + 0.004) / res) + 1
+    lon = x0 + res * (np.arange(w) + 0.5)
+    lat = y0 - res * (np.arange(h) + 0.5)
+    Z = 20 * np.sin(lon[None, :] * 900) * np.cos(lat[:, None] * 700) + 15
+    return write_dem(tmp_path / "dem.tif", Z, x0, y0, res, crs="EPSG:4326"), lon, lat, Z
+
+
+def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
+    """Demo roads on a wavy geographic DEM: our node times equal networkx's on a DiGraph whose
+    weights this test computes from its own samples of the DEM (scipy linear grid interpolation)."""
+    from pyproj import Transformer
+
+    from circles.io.network import load_network
+
+    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
+    dem, lon, lat, Z = wavy_dem(tmp_path, edges)
+    st = edge_slope_times(edges, dem, 1.0)
+    assert st.covered_share == 1.0 and 5 <= st.step_m <= 10
+
+    # the test's own sampling: n = ceil(L / step) pieces, shapely points, linear interpolation on pixel centres
+    interp = RegularGridInterpolator((lat[::-1], lon), Z[::-1], method="linear")
+    step = st.step_m
+    G = nx.DiGraph()
+    for u, v, geom, L, hw in zip(edges["u"], edges["v"], edges.geometry, edges["length_m"], edges["highway"]):
+        n = max(1, math.ceil(L / step))
+        pts = shapely.line_interpolate_point(geom, np.arange(n + 1) * (geom.length / n))
+        lo, la = to_ll.transform(*shapely.get_coordinates(pts).T)
+        z = interp(np.column_stack([la, lo]))
+        run = L / n
+        f = b = 0.0
+        for rise in np.diff(z):
+            if hw == "steps":
+                f += run + abs(rise) / 0.2
+                b += run + abs(rise) / 0.2
+            else:
+                f += run / tobler(rise / run)
+                b += run / tobler(-rise / run)
+        for a, c, t in ((u, v, f), (v, u, b)):
+            if not G.has_edge(a, c) or G[a][c]["w"] > t:
+                G.add_edge(a, c, w=t)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
+    rng = np.random.default_rng(4)
+    src = np.sort(rng.choice(len(nodes), 5, replace=False))
+    mine = net.node_times(net.snap_points(nodes.iloc[src], max_offroad_m=1))[0]
+    ref = nx.multi_source_dijkstra_path_length(G.reverse(copy=False), src.tolist(), weight="w")  # trips *to* them
+    ref = np.array([ref.get(i, np.inf) for i in range(len(nodes))])
+    fin = np.isfinite(ref)
+    assert np.array_equal(fin, np.isfinite(mine)) and fin.sum() > 100
+    assert np.max(np.abs(mine[fin] - ref[fin])) <= 1e-6
+    # direction matters on these hills: the flat network's times differ, and trips out differ from trips in
+    flat = TravelNetwork(nodes, edges, walk_speed_mps=1.0).node_times(
+        TravelNetwork(nodes, edges, walk_speed_mps=1.0).snap_points(nodes.iloc[src], max_offroad_m=1))[0]
+    assert np.abs(flat[fin] - mine[fin]).max() > 10
+    out = nx.multi_source_dijkstra_path_length(G, src.tolist(), weight="w")
+    out = np.array([out.get(i, np.inf) for i in range(len(nodes))])
+    assert np.abs(out[fin] - mine[fin]).max() > 1
+
+
+def test_study_dem_key_is_a_path_beside_the_study():
+    """``[network] dem`` is read as a path relative to the study file; a misspelt key is refused."""
+    import tomllib
+
+    from circles.errors import StudyError
+    from circles.study import study_from_dict
+    from conftest import DEMO
+
+    raw = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))
+    assert study_from_dict(raw, base=DEMO).network.dem is None
+    raw["network"]["dem"] = "dem.tif"
+    assert study_from_dict(raw, base=DEMO).network.dem == (DEMO / "dem.tif").resolve()
+    raw["network"]["dem_file"] = raw["network"].pop("dem")
+    with pytest.raises(StudyError, match="unknown key 'dem_file'; known keys are .*dem, dem_licence, dem_source"):
+        study_from_dict(raw, base=DEMO)
+
+
+def test_sloped_catchments_equal_whole_network_rows_and_nearest(tmp_path):
+    """With slope, the disc-confined catchments (disc from the fastest Tobler speed) equal
+    whole-network Dijkstra rows, and the nearest time is the column minimum."""
+    from circles.io.network import load_network
+
+    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    st = edge_slope_times(edges, wavy_dem(tmp_path, edges)[0], 1.0)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
+    rng = np.random.default_rng(9)
+    x0, y0, x1, y1 = edges.total_bounds
+    src = net.snap_points(points(rng.uniform([x0, y0], [x1, y1], size=(25, 2))), max_offroad_m=300)
+    dst = net.snap_points(points(rng.uniform([x0, y0], [x1, y1], size=(4000, 2))), max_offroad_m=300)
+    fast = net.times_to_points(src, dst, cutoff_s=1500)
+    ref = net.times_to_points_dense(src, dst, cutoff_s=1500)
+    assert fast.nnz == ref.nnz > 500
+    assert abs(fast - ref).max() < 1e-9
+    near = net.nearest_times(src, dst, cutoff_s=1500)
+    csc = ref.tocsc()
+    has = np.diff(csc.indptr) > 0
+    assert np.allclose(near[has], np.minimum.reduceat(csc.data, csc.indptr[:-1][has]), rtol=0, atol=1e-9)
+    assert np.all(np.isinf(near[~has]))
+
+
+def test_sample_positions_equal_shapely_interpolation_on_demo_roads():
+    """The numpy sampling gives shapely's line_interpolate_point at i x L / n, n = ceil(L / step)."""
+    from circles.io.dem import sample_positions
+    from circles.io.network import load_network
+
+    _, edges = load_network(DEMO_ROADS, crs=METRIC)
+    geoms = np.asarray(edges.geometry.values, dtype=object)
+    for step in (10.0, 3.7):
+        xy, ptr, n = sample_positions(geoms, step)
+        L = shapely.length(geoms)
+        assert np.array_equal(n, np.maximum(1, np.ceil(L / step)).astype(int)) and ptr[-1] == (n + 1).sum()
+        line = np.repeat(np.arange(len(geoms)), n + 1)
+        i = np.arange(ptr[-1]) - ptr[line]
+        ref = shapely.get_coordinates(shapely.line_interpolate_point(geoms[line], i * (L[line] / n[line])))
+        assert np.abs(xy - ref).max() < 1e-8
