@@ -208,7 +208,8 @@ def _col(t, name: str, *, num: bool = False, fit=()) -> None:
     # a long number header goes on two lines ("elderly" / "≤15 min") so the text columns keep room
     header = name.replace(" ", "\n", 1) if num and len(name) > 8 else name
     t.add_column(header, justify="right" if num else "left", no_wrap=short, overflow="fold",
-                 min_width=None if short else max([min(len(name), 8)] + [min(cell_len(str(x)), 12) for x in fit]))
+                 min_width=None if short else max([min(len(name), 8)] + [min(cell_len(w), 14) for x in fit
+                                                                          for w in str(x).split()]))
 
 
 def _print_units(res) -> None:
@@ -237,7 +238,7 @@ def _print_units(res) -> None:
     tg = _table("targets (whole study)")
     for c, num in (("indicator", False), ("measured", True), ("target", True), ("status", False), ("gap", False),
                    ("units failing", False)):
-        _col(tg, c, num=num)
+        _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())
     for r in s["targets"]["study"]:
         iid = r["indicator"]
         failing = [names.get(str(u), str(u)) for u, st in zip(res.units["unit_id"], res.units.get(f"status_{iid}", []))
@@ -378,7 +379,7 @@ def _print_after(res, payload, before, after) -> None:
     tg = _table(f"{res.summary['targets']['title']}: now → after")
     for c, num in (("indicator", False), ("now", True), ("after", True), ("target", True), ("status", False),
                    ("gap", False)):
-        _col(tg, c, num=num)
+        _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())
     for ind in payload["indicators"]:
         iid = ind["id"]
         a, b = after["indicators"].get(iid), before["indicators"].get(iid)
@@ -485,7 +486,7 @@ def _print_sites(res) -> None:
         labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
         tg = _table("targets after building")
         for c, num in (("indicator", False), ("after", True), ("target", True), ("status", False), ("gap", False)):
-            _col(tg, c, num=num)
+            _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())
         for r in after:
             iid = r["indicator"]
             tg.add_row(labels.get(iid, iid), _ind({"measured": r["measured"], "status": r["status"]}, iid),
