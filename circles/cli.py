@@ -460,13 +460,13 @@ def _print_sites(res) -> None:
                       f"{r['capacity']:,.0f}", f"{r['gain']:,.0f}" if key != "joint" else f"{r['gain']:.4f}")
         _out().print(t)
         if key == "joint":
-            console.print(f"joint: elderly {_pct(info['share_before_elderly'])} -> {_pct(info['share_after_elderly'])}, "
+            _out().print(f"joint: elderly {_pct(info['share_before_elderly'])} -> {_pct(info['share_after_elderly'])}, "
                           f"infants {_pct(info['share_before_infants'])} -> {_pct(info['share_after_infants'])}",
                           highlight=False)
         if info.get("share_before") is not None:
             changes = info.get("unit_changes", [])
             shown = changes[:5]
-            console.print(f"{key}: {info['group']} within {info['threshold_min']:g} min "
+            _out().print(f"{key}: {info['group']} within {info['threshold_min']:g} min "
                           f"{_pct(info['share_before'])} -> {_pct(info['share_after'])}; "
                           f"{info.get('units_improved', 0)} units improved"
                           + (f", top {len(shown)} of {len(changes)}:" if len(changes) > len(shown) else ":"

@@ -188,11 +188,11 @@ def test_kindergarten_places_left_out_are_said(community):
     n, k = int(places[places > 0].sum()), int((places > 0).sum())
     assert k >= 1
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    want = f"{n} places in the slots column of {k} kindergartens are not counted as under-3 slots"
+    want = f"{n} places in the slots column of {k} kindergarten(s) are not counted as under-3 slots"
     assert any(want in w for w in s["warnings"])
     assert want in " ".join(output.split())  # the CLI prints the run's warnings
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert f"{n} places in the slots column of {k} kindergartens in this study are not counted" in html  # methods
+    assert f"{n} places in the slots column of {k} kindergarten(s) in this study are not counted" in html  # methods
     payload = _blob(html, "circles-data")
     popups = [col for lay in payload["layers"].values() for col in lay.get("popup", [])]
     col = next(c for c in popups if c["label"] == "places (slots column of the file)")
