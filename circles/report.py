@@ -427,14 +427,15 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         code = f" <span style='color:#777'>{_e(uid)}</span>" if names.get(uid, uid) != uid else ""
         worst += f"<li><b>{_e(names.get(uid, uid))}</b>{code}{where}: {_e(why)}</li>"
     notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(x)}</li>" for k, x in _estimate_lines(summary, language))
-    notes += "".join(f"<li class='warning'>{_e(w)}</li>" for w in summary.get("warnings") or [])  # run's language
+    kg = (summary.get("methods") or {}).get("kindergarten_places")
+    kg_en = tr("warn.kg_places", "en", **kg) if kg else None  # shown below in the page's language
+    notes += "".join(f"<li class='warning'>{_e(w)}</li>" for w in summary.get("warnings") or [] if w != kg_en)  # run's language
     if summary.get("illustrative_facilities"):
         notes += f"<li><b>{_e(t['illustrative'])}</b></li>"
     net = summary["network"]
     notes += "<li>" + _e(tr("rep.network", language, nodes=net["n_nodes"], edges=net["n_edges"], km=net["length_km"],
                                 pieces=net["n_pieces"], share=f"{net['largest_piece_share']:.0%}",
                                 joins=net["n_connectors"])) + "</li>"
-    kg = (summary.get("methods") or {}).get("kindergarten_places")
     if kg:  # what a rule leaves out, in the page's language (summary.json `warnings` holds it in English)
         notes += f"<li class='warning'><b>{_e(tr('warn.kg_places', language, **kg))}</b></li>"
     pop = summary["population"]
