@@ -38,7 +38,9 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
             _for_file(res.isochrones).to_file(gpkg, layer="isochrones", driver="GPKG")
         if len(res.isochrones_per_facility):
             _for_file(res.isochrones_per_facility).to_file(gpkg, layer="isochrones_per_facility", driver="GPKG")
-        _for_file(res.points).to_file(gpkg, layer="population_points", driver="GPKG")
+        # one point per populated cell (a city: 400,000): no R-tree index (40 % of the file and of the
+        # write time); the cells are found through their unit_id / row / col, not by a box query
+        _for_file(res.points).to_file(gpkg, layer="population_points", driver="GPKG", SPATIAL_INDEX="NO")
         if len(res.sites):
             _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")
         _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")

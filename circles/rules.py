@@ -21,6 +21,12 @@ SPEEDS_MPS = (0.8, 1.0, 1.2)
 #: The pipeline draws per-facility isochrones only up to this many facilities.
 PER_FACILITY_MAX = 300
 
+#: An isochrone raster (display only) has at most this many cells: past it the cell grows by 1.5x steps.
+#: The demo (17 m cells) and the Wuhan core (28 km square: 2.7 M cells) are below it; a 64 km whole
+#: city is drawn with 39 m cells (about a screen pixel at the zoom that fits it) instead of 17 m
+#: (README, bench_city). Times, shares and tables do not use it.
+ISO_MAX_CELLS = 4_000_000
+
 #: Fastest speed assumed on the drive profile when sizing the halo (120 km/h, in m/s).
 DRIVE_MAX_SPEED_MPS = 120 / 3.6
 

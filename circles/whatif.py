@@ -111,15 +111,21 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing
                          "capacity": float(r["capacity"]), "suggested": True, "geometry": r.geometry,
                          "near_road": _str_or_none(r.get("near_road")), "in_unit": _str_or_none(r.get("in_unit"))})
     taken = shapely.union_all([r["geometry"] for r in rows]).buffer(1.0) if rows else None
-    for _, r in grid.iterrows():
-        if taken is not None and taken.covers(r.geometry):
-            continue
-        rows.append({"name": str(r.get("name", "") or ""), "kind": "", "rank": 0, "capacity": np.nan,
-                     "suggested": False, "geometry": r.geometry, "near_road": None, "in_unit": None})
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs) if rows else \
-        gpd.GeoDataFrame({"name": [], "kind": [], "rank": [], "capacity": [], "suggested": []}, geometry=[],
-                         crs=net.crs)
-
+    # the grid in one vectorised pass (a city's grid has tens of thousands of sites: no iterrows)
+    geoms = grid.geometry.values
+    keep = ~shapely.covers(taken, geoms) if taken is not None else np.ones(len(grid), bool)
+    names = grid["name"].to_numpy(dtype=object) if "name" in grid else np.full(len(grid), "", dtype=object)
+    rest = pd.DataFrame({"name": [str(x or "") for x in names[keep]], "kind": "",
+                         "rank": 0, "capacity": np.nan, "suggested": False, "near_road": None, "in_unit": None})
+    rest = gpd.GeoDataFrame(rest, geometry=np.asarray(geoms[keep]), crs=net.crs)
+    if not rows and not len(rest):
+        return gpd.GeoDataFrame({"name": [], "kind": [], "rank": [], "capacity": [], "suggested": []}, geometry=[],
+                                crs=net.crs)
+    head = gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs) if rows else None
+    if head is None:
+        return rest
+    out = pd.concat([head, rest[head.columns]], ignore_index=True) if len(rest) else head
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=net.crs)
 
 def _str_or_none(x):
     return None if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)

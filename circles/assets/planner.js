@@ -4,10 +4,15 @@
  * circles/panels.py. Every string from the data is put in the page with textContent or as a
  * DOM text node, never as HTML. Needs Leaflet (L), the folium map and whatif.js (CirclesWhatIf).
  */
-(function () {
+(function planner() {
   "use strict";
-  var D = JSON.parse(typeof plannerText === "string" ? plannerText
-                     : document.getElementById("circles-planner-data").textContent);
+  var D = typeof plannerText === "object" && plannerText ? plannerText : JSON.parse(typeof plannerText === "string"
+    ? plannerText : document.getElementById("circles-planner-data").textContent);
+  // a city-scale page keeps the what-if arrays in a binary block (circles/report.py): put them back first
+  if (D.whatif && D.whatif.bin && window.circlesPayload) {
+    window.circlesPayload(D.whatif, function (W) { delete W.bin; plannerText = D; planner(); });
+    return;
+  }
   var T = D.t;
   var mapEl = document.querySelector(".folium-map");
   var map = window[mapEl.id];

@@ -144,6 +144,62 @@
     return group;
   };
 
+  // numbers the page stores in a binary block (circles/report.py, _Page.packed): the payload holds
+  // {"$bin": [byte offset, count], t: "i4", d: stride, div: divisor}; put back cumsum-by-stride / div
+  var TYPES = { i4: Int32Array, u2: Uint16Array, f4: Float32Array, f8: Float64Array };
+  function unpack(spec, buf) {
+    if (spec.raw) {  // a typed array as stored, bytes shuffled (sh) and int32 differences (d)
+      var T = TYPES[spec.t], size = T.BYTES_PER_ELEMENT, m = spec.$bin[1];
+      var src = new Uint8Array(buf, spec.$bin[0], m * size), bytes = new Uint8Array(m * size);
+      if (spec.sh) {
+        for (var b = 0; b < size; b++) for (var j = 0, o = b * m; j < m; j++) bytes[j * size + b] = src[o + j];
+      } else bytes.set(src);
+      var typed = new T(bytes.buffer);
+      if (spec.d) for (var k = 1; k < m; k++) typed[k] = (typed[k] + typed[k - 1]) | 0;
+      return typed;
+    }
+    var a = new Int32Array(buf, spec.$bin[0], spec.$bin[1]), n = a.length, d = spec.d || 0, div = spec.div || 1;
+    var out = new Float64Array(n), acc = new Float64Array(Math.max(d, 1));
+    for (var i = 0; i < n; i++) {
+      if (d) { acc[i % d] += a[i]; out[i] = acc[i % d] / div; } else out[i] = a[i] / div;
+    }
+    return out;
+  }
+  // (multi)polygons packed by circles/report.py (_Page.packed_polygons): GeoJSON MultiPolygons again
+  function polygons(o, buf) {
+    var xy = unpack(o.xy, buf), rings = unpack(o.rings, buf), parts = unpack(o.parts, buf),
+      each = unpack(o.geoms, buf), out = [];
+    for (var g = 0; g + 1 < each.length; g++) {
+      var polys = [];
+      for (var p = each[g]; p < each[g + 1]; p++) {
+        var rs = [];
+        for (var r = parts[p]; r < parts[p + 1]; r++) {
+          var ring = [];
+          for (var k = rings[r]; k < rings[r + 1]; k++) ring.push([xy[2 * k], xy[2 * k + 1]]);
+          rs.push(ring);
+        }
+        polys.push(rs);
+      }
+      out.push(polys.length ? { type: "MultiPolygon", coordinates: polys } : null);
+    }
+    return out;
+  }
+  function resolve(o, buf, depth) {  // placeholders sit in objects, a few levels down, never in arrays
+    if (!o || typeof o !== "object" || Array.isArray(o)) return o;
+    if (o.$bin) return unpack(o, buf);
+    if (o.$geo) return polygons(o, buf);
+    if (depth < 4) Object.keys(o).forEach(function (k) { o[k] = resolve(o[k], buf, depth + 1); });
+    return o;
+  }
+  // calls then(P) once the payload's binary block (if any) is inflated and its arrays are put back
+  window.circlesPayload = function (P, then) {
+    if (!P.bin) { then(P); return; }
+    var s = atob(document.getElementById(P.bin).textContent), b = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+    new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()
+      .then(function (buf) { then(resolve(P, buf, 0)); });
+  };
+
   window.circlesReport = function (map, groups, P) {
     window.circlesDrawing = true;
     // markercluster builds one cluster level per zoom: with no tile layer shown the map's

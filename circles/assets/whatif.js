@@ -15,6 +15,7 @@
   "use strict";
 
   function decode(b64, Type) {
+    if (typeof b64 !== "string") return b64;  // already a typed array (a city page's binary block)
     var bin = atob(b64), n = bin.length, bytes = new Uint8Array(n);
     for (var i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i);
     return new Type(bytes.buffer);
