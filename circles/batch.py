@@ -183,7 +183,7 @@ def _merge(base: dict, extra: dict) -> dict:
     return base
 
 
-_PATH_KEYS = {"path", "folder", "parents", "area", "output_dir", "total_file", "candidates", "exclude"}
+_PATH_KEYS = {"path", "folder", "parents", "area", "output_dir", "total_file", "candidates", "exclude", "dem"}
 
 
 def _absolute(raw: dict, base: Path) -> dict:

@@ -24,6 +24,10 @@ Definitions (all hand-checkable):
   ("每千人口拥有3岁以下婴幼儿托位数 ... 幼儿园学位 are not 托位; a kindergarten's 托班 are").
   Facilities whose capacity cell is missing are counted in ``n_beds_unknown`` /
   ``n_slots_unknown`` / ``n_daycare_places_unknown`` (flagged, never silently 0).
+- ``affordable_share_slots`` (普惠), ``public_share_slots`` (公办) and ``nursing_share_beds``
+  (护理型): the plans' composition shares of the capacity inside, over the facilities whose part
+  cell is known (``n_affordable_unknown`` ... count the others; see :data:`COMPOSITION`);
+  ``n_meal_points_inside``: the 助餐点 inside.
 - ``sfca_beds_per_1000_elderly`` / ``sfca_slots_per_1000_total`` (2SFCA, Luo & Wang 2003)
   and the ``e2sfca_*`` forms (Gaussian distance decay): capacity a resident can reach per
   1,000 people, computed per population point and averaged per unit weighted by the
@@ -153,7 +157,53 @@ def capacity_inside(facilities: pd.DataFrame, by: str) -> pd.DataFrame:
         fac[f"n_{measure}_unknown"] = (counts.eq(measure) & status.eq("unknown")).astype(int)
     cols = [f"{m}_inside" for m in ("beds", "daycare_places", "slots")] + \
         [f"n_{m}_unknown" for m in ("beds", "daycare_places", "slots")]
+    cols += _composition(fac, known)
     return fac.groupby(by)[cols].sum()
+
+
+#: The plans' composition shares: share column -> (numerator column, base column, unknown-count column).
+#: Each is counted over the facilities whose whole (slots or beds) is known *and* whose part cell is
+#: known; a facility with an empty part cell (or from a gazetteer with no such column) is counted in
+#: the unknown column, never as 0 (see :func:`capacity_inside`).
+COMPOSITION = {
+    "affordable_share_slots": ("affordable_slots_inside", "slots_affordable_known", "n_affordable_unknown"),
+    "public_share_slots": ("public_slots_inside", "slots_ownership_known", "n_ownership_unknown"),
+    "nursing_share_beds": ("nursing_beds_inside", "beds_nursing_known", "n_nursing_unknown"),
+}
+
+
+def _composition(fac: pd.DataFrame, known: pd.Series) -> list[str]:
+    """Add the composition parts, bases and unknown counts of each facility (in place); their column names.
+
+    - 普惠 share of nursery slots: ``affordable_slots`` (普惠托位数) over the 托位 of the under-3
+      facilities (``counts_as == "slots"``) whose 托位 and 普惠托位数 are both known;
+    - public share of nursery slots: 托位 of ``ownership == "public"`` (公办) facilities over the
+      托位 of those whose ownership is stated (``""`` is unknown);
+    - 护理型床位占比: ``nursing_beds`` (护理型床位数) over the institutional beds
+      (``counts_as == "beds"``) of the homes whose beds and 护理型床位数 are both known;
+    - ``n_meal_points``: 助餐点 (``kind == "meal_point"``), counted (they carry no capacity).
+    """
+    cap = fac["capacity"].astype(float).fillna(0.0)
+    counts = fac["counts_as"] if "counts_as" in fac else pd.Series("", index=fac.index)
+    slots = known & counts.eq("slots") & fac["serves"].eq("infants")
+    beds = known & counts.eq("beds") & fac["serves"].eq("elderly")
+    nan = pd.Series(np.nan, index=fac.index)
+    part = {"affordable": fac.get("affordable_slots", nan).astype(float),
+            "nursing": fac.get("nursing_beds", nan).astype(float)}
+    owner = fac["ownership"].fillna("").astype(str) if "ownership" in fac else pd.Series("", index=fac.index)
+    have = {"affordable": slots & part["affordable"].notna(), "ownership": slots & owner.ne(""),
+            "nursing": beds & part["nursing"].notna()}
+    fac["affordable_slots_inside"] = np.where(have["affordable"], part["affordable"].fillna(0), 0.0)
+    fac["slots_affordable_known"] = np.where(have["affordable"], cap, 0.0)
+    fac["n_affordable_unknown"] = (slots & ~have["affordable"]).astype(int)
+    fac["public_slots_inside"] = np.where(have["ownership"] & owner.eq("public"), cap, 0.0)
+    fac["slots_ownership_known"] = np.where(have["ownership"], cap, 0.0)
+    fac["n_ownership_unknown"] = (slots & ~have["ownership"]).astype(int)
+    fac["nursing_beds_inside"] = np.where(have["nursing"], part["nursing"].fillna(0), 0.0)
+    fac["beds_nursing_known"] = np.where(have["nursing"], cap, 0.0)
+    fac["n_nursing_unknown"] = (beds & ~have["nursing"]).astype(int)
+    fac["n_meal_points_inside"] = fac["kind"].eq("meal_point").astype(int)
+    return [c for trio in COMPOSITION.values() for c in trio] + ["n_meal_points_inside"]
 
 
 def add_ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -161,6 +211,9 @@ def add_ratios(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
     t["beds_per_1000_elderly"] = np.where(t["pop_elderly"] > 0, 1000 * t["beds_inside"] / t["pop_elderly"].where(t["pop_elderly"] > 0), np.nan)
     t["slots_per_1000_total"] = np.where(t["pop_total"] > 0, 1000 * t["slots_inside"] / t["pop_total"].where(t["pop_total"] > 0), np.nan)
+    for share, (part, base, _) in COMPOSITION.items():
+        if base in t:
+            t[share] = np.where(t[base] > 0, t[part] / t[base].where(t[base] > 0), np.nan)
     if "daycare_places_inside" in t:
         t["daycare_places_per_1000_elderly"] = np.where(
             t["pop_elderly"] > 0, 1000 * t["daycare_places_inside"] / t["pop_elderly"].where(t["pop_elderly"] > 0), np.nan)
@@ -266,3 +319,37 @@ def weighted_mean_by(values: np.ndarray, weights: np.ndarray, keys: pd.Series) -
     df = pd.DataFrame({"k": keys.to_numpy(), "vw": values * weights, "w": weights})
     g = df.groupby("k")[["vw", "w"]].sum()
     return (g["vw"] / g["w"].where(g["w"] > 0)).rename(None)
+
+
+def flat_shares(points: pd.DataFrame, flat: pd.DataFrame, by: str, minutes: float, kinds) -> pd.DataFrame:
+    """Flat-ground shares beside the sloped ones, per value of ``by`` (issue 23: ``[network] dem``).
+
+    ``points`` carry the sloped times (``time_s_<kind>``, ``time_s_<group>_any``); ``flat``
+    holds the same columns on flat ground, row for row. Per value of ``by``:
+    ``cov_<group>_<kind>_<T>min_flat`` (people of the group within T minutes on flat ground /
+    people of the group, NaN with nobody), ``lost_to_slope_<group>_<T>min`` (people within T
+    minutes of a service of the group on flat ground but not with slope) and
+    ``gained_by_slope_<group>_<T>min`` (the reverse: downhill walking is up to 1.19x faster).
+    """
+    cols: dict[str, np.ndarray] = {}
+    pop: dict[str, np.ndarray] = {}
+    tmax = minutes * 60.0
+    for group in GROUPS:
+        w = points[group].to_numpy(dtype=float)
+        pop[group] = w
+        for kind in ["any"] + [k for k in kinds_serving(group) if k in kinds]:
+            name = f"time_s_{group}_any" if kind == "any" else f"time_s_{kind}"
+            cols[col("cov", group, kind, minutes) + "_flat"] = w * (flat[name].to_numpy(dtype=float) <= tmax)
+        tf = flat[f"time_s_{group}_any"].to_numpy(dtype=float) <= tmax
+        ts = points[f"time_s_{group}_any"].to_numpy(dtype=float) <= tmax
+        cols[col("lost_to_slope", group, None, minutes)] = w * (tf & ~ts)
+        cols[col("gained_by_slope", group, None, minutes)] = w * (ts & ~tf)
+    keys = points[by].to_numpy()
+    sums = pd.DataFrame(cols).groupby(keys, sort=True).sum()
+    people = pd.DataFrame(pop).groupby(keys, sort=True).sum()
+    for c in sums.columns:
+        if c.startswith("cov_"):
+            g = c.split("_")[1]
+            sums[c] = np.where(people[g] > 0, sums[c] / people[g].where(people[g] > 0, 1.0), np.nan)
+    sums.index.name = by
+    return sums

@@ -106,6 +106,8 @@ def study_credits(study) -> list[dict]:
     out = []
     nw = study.network
     out.append(_entry("network", nw.path, getattr(nw, "source", None), getattr(nw, "licence", None)))
+    if getattr(nw, "dem", None) is not None:  # elevation for walking with slope (used on the walk profile only)
+        out.append(_entry("dem", nw.dem, getattr(nw, "dem_source", None), getattr(nw, "dem_licence", None)))
     for f in study.facilities:
         out.append(_entry("facilities", f.path, getattr(f, "source", None), getattr(f, "licence", None)))
     po = study.population

@@ -150,4 +150,6 @@ def fmt_measured(x, indicator: str) -> str:
     h = held(x) if x is not None else None
     if h is None:
         return "–"
+    if indicator.endswith("_total") and "per_1000" not in indicator:  # a count (circles/targets.py: total = true)
+        return f"{int(fixed(h, 0)):,}"
     return fmt_pct(h) if h <= 1.0 and "per_1000" not in indicator else fixed(h, 2)

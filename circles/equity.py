@@ -6,6 +6,8 @@
 - :func:`furthest_behind`: units ranked by the people they would gain if they only reached
   the study's own share (``(study share - unit share) x unit people``), the people a fair
   share would add; ties by people beyond the threshold.
+- :func:`slope_losers` (a run with ``[network] dem``): the units where most people lose their
+  longest-threshold circle to slope (within it on flat ground, not with slope).
 - :func:`speed_band`: coverage at other walking speeds. On the walk profile every leg of
   a trip (off-road leg and road pieces) is walked at the one speed (``circles/travel.py``:
   ``offroad_s = offroad_m / walk_speed_mps``, ``edge_time_s = length_m / walk_speed_mps``),
@@ -54,6 +56,25 @@ def furthest_behind(units: pd.DataFrame, group: str, minutes: float, study_share
             for i, r in u.iterrows()]
 
 
+def slope_losers(units: pd.DataFrame, group: str, minutes: float, n: int = 5) -> list[dict]:
+    """The ``n`` units where most people of ``group`` lose their ``minutes`` circle to slope (a DEM run).
+
+    Ranked by people lost (``lost_to_slope_<group>_<T>min``, :func:`circles.coverage.flat_shares`),
+    ties by the fall in share; units that lose nobody are left out.
+    """
+    lost = cov.col("lost_to_slope", group, None, minutes)
+    share = cov.col("cov", group, "any", minutes)
+    if lost not in units:
+        return []
+    u = units[units[lost] > 0].copy()
+    u["_fall"] = u[share + "_flat"] - u[share]
+    u = u.sort_values([lost, "_fall"], ascending=[False, False], kind="stable").head(n)
+    names = display_names(u)
+    return [{"unit_id": str(r["unit_id"]), "name": names.loc[i], "share": round(float(r[share]), 4),
+             "share_flat": round(float(r[share + "_flat"]), 4), "lost_people": round(float(r[lost]), 0)}
+            for i, r in u.iterrows()]
+
+
 def speed_band(points: pd.DataFrame, walk_speed_mps: float, thresholds_min, speeds=SPEEDS_MPS,
                limit_min: float | None = None) -> dict:
     """Study coverage of each group at each threshold for each walking speed (walk profile only).
@@ -85,6 +106,8 @@ def equity_summary(points: pd.DataFrame, units: pd.DataFrame, summary: dict, stu
     for g in cov.GROUPS:
         out["deciles"][g] = by_decile(units, g, tmax)
         out["behind"][g] = furthest_behind(units, g, tmax, summary["coverage"][g][f"{tmax:g}min"] or 0.0)
+    if cov.col("lost_to_slope", "elderly", None, tmax) in units:  # a run with a DEM: who loses to slope
+        out["slope"] = {g: slope_losers(units, g, tmax) for g in cov.GROUPS}
     band = None
     if study.network.profile == "walk":
         band = speed_band(points, study.travel.walk_speed_mps, summary["thresholds_min"], limit_min=limit_min)

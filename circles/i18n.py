@@ -54,6 +54,9 @@ ZH: dict[str, str] = {
     "col.unreached": "无法到达任何设施的{group}",
     "col.status": "达标情况：{indicator}",
     "col.gap": "缺口：{indicator}",
+    "col.flat_suffix": "（平地）",
+    "col.lost_to_slope": "因坡度失去{t}分钟服务圈的{group}",
+    "col.gained_by_slope": "因下坡进入{t}分钟服务圈的{group}",
     # ---- target gaps (circles/targets.py)
     "gap.people": "还需 {n} 人",
     "gap.beds": "还需 {n} 张床位",
@@ -68,6 +71,22 @@ ZH: dict[str, str] = {
     "na.no_nursery_class_nor": "无法评估：名录中有幼儿园，但都未列托班（托位），且所有设施名录中都没有{names}",
     "na.needs_polygons": "无法评估：需要社区边界（units.path）",
     "na.no_attribute": "无法评估：分析单元没有 `{column}` 属性",
+    "na.no_column": "无法评估：设施名录没有 {column} 列",
+    "na.total_study_only": "全市总量指标：只在研究区层面比较",
+    "na.not_comparable": "不可比较：研究区不是全市，且研究文件未给出全市人口（[targets] city_population），"
+                         "全市是研究区时写 [targets] whole_city = true",
+    "total.whole_city": "研究区即全市（[targets] whole_city = true），按规划总量比较",
+    "total.scaled": "按研究区占全市常住人口比例折算：{value} × {pop} / {city}（{share}）",
+    "gap.affordable_slots": "还需 {n} 个托位转为普惠",
+    "gap.public_slots": "还需 {n} 个托位转为公办",
+    "gap.nursing_beds": "还需 {n} 张床位转为护理型",
+    "gap.meal_points": "还需 {n} 个助餐点",
+    "rep.plan_total": "全市规划 {value}，按研究区常住人口占比（{share}）折算",
+    "rep.floor_per_slot": "每托位建筑面积",
+    "siting.too_small": "{preset} 要求新建托育机构至少 {min} 个托位（{source}），siting.slots = {slots} 不足；"
+                        "把 [siting] slots 设为 {min} 或以上",
+    "siting.floor_ok": "每托位 {per} m²，达到 ≥{min} m²",
+    "siting.floor_short": "每托位 {per} m²，低于 {min} m²",
     "status.fail": "未达标",
     "status.no population": "无人口",
     # ---- worst units (circles/summary.py)
@@ -184,6 +203,8 @@ ZH: dict[str, str] = {
     "equity.share": "覆盖率",
     "equity.people": "范围外人数",
     "equity.note": "单元按{g}{t}分钟覆盖率从低到高分为十组，每组显示该组人口合计的覆盖率。",
+    "equity.slope": "坡度使{t}分钟服务圈损失最多的单元",
+    "equity.slope_item": "平地 {flat} → 考虑坡度 {slope}，{n} 人失去",
     # ---- credits
     "credit.not_stated": "{file}（来源未注明）",
     "credit.files": "{n} 个栅格 {first} … {last}",
@@ -194,6 +215,7 @@ ZH: dict[str, str] = {
     "credit.units": "分析单元",
     "credit.parents": "街道/区界",
     "credit.area": "研究区范围",
+    "credit.dem": "高程（坡度）",
     # ---- methods section
     "methods.title": "方法与规则",
     "methods.walk_speed": "步行速度 {v} m/s（老年人及带婴幼儿的照护者），所有路段与离路段均按此速度。",
@@ -235,6 +257,7 @@ ZH: dict[str, str] = {
     "methods.ind.worst": "覆盖最差的单元按 {t} 分钟外的老年人与婴幼儿人数之和排序（不按比例，以免人口很少的边角单元排在前面）。",
     "methods.speed_band": "曲线阴影：步行速度 {lo}–{hi} m/s 时的覆盖率范围（步行模式下每段时间都与速度成反比，按 1/v 换算）。",
     "methods.whatif": "假设新建：候选点到人口网格的 {t} 分钟覆盖关系已在运行时算好（稀疏矩阵），页面内按所选方案重算覆盖率与指标，不需服务器。",
+    "methods.slope": "坡度（高程数据 {dem}）：沿每条路段每隔不超过 {step} 米取高程（双线性插值），每段步行速度按 Tobler 徒步函数并以平地速度 {v} m/s 为准：v = {v} × exp(−{k} × |g + {g0}|) ÷ exp(−{k0})，g 为该段坡度（升高 ÷ 水平距离），上坡与下坡时间不同；台阶：水平距离按平地速度，升降按 {sv} m/s。离路段与高程数据范围外的路段（占路长 {out}）按平地速度。“平地”列为不考虑坡度的同一覆盖率。",
 }
 
 EN: dict[str, str] = {
@@ -271,6 +294,9 @@ EN: dict[str, str] = {
     "col.unreached": "{group} who reach no service",
     "col.status": "status: {indicator}",
     "col.gap": "gap: {indicator}",
+    "col.flat_suffix": " (flat ground)",
+    "col.lost_to_slope": "{group} who lose the {t}-min circle to slope",
+    "col.gained_by_slope": "{group} who gain the {t}-min circle walking downhill",
     "gap.people": "needs {n} more people",
     "gap.beds": "needs {n} more beds",
     "gap.slots": "needs {n} more slots",
@@ -286,6 +312,23 @@ EN: dict[str, str] = {
                                "(under-3 classes), and no {names} is in any gazetteer",
     "na.needs_polygons": "not assessable: needs community polygons (units.path)",
     "na.no_attribute": "not assessable: the units carry no `{column}` attribute",
+    "na.no_column": "not assessable: the gazetteer has no {column} column",
+    "na.total_study_only": "a city-wide total: compared for the whole study only",
+    "na.not_comparable": "not comparable: the study is not the whole city and the study file gives no city "
+                         "population ([targets] city_population); if the study is the whole city, write "
+                         "[targets] whole_city = true",
+    "total.whole_city": "the study is the whole city ([targets] whole_city = true): compared with the plan's total",
+    "total.scaled": "scaled to the study's share of the city's residents: {value} x {pop} / {city} ({share})",
+    "gap.affordable_slots": "needs {n} more slots made affordable",
+    "gap.public_slots": "needs {n} more slots made public",
+    "gap.nursing_beds": "needs {n} more beds made nursing-type",
+    "gap.meal_points": "needs {n} more meal points",
+    "rep.plan_total": "plan: {value} city-wide, scaled to the study's share of residents ({share})",
+    "rep.floor_per_slot": "floor area per slot",
+    "siting.too_small": "{preset} requires a new nursery of at least {min} slots ({source}); siting.slots = {slots} "
+                        "is smaller: set [siting] slots to {min} or more",
+    "siting.floor_ok": "{per} m² per slot, meets >= {min} m²",
+    "siting.floor_short": "{per} m² per slot, below {min} m²",
     "status.fail": "fail",
     "status.no population": "no population",
     "worst.left_out": "{e} elderly and {i} infants beyond a {t}-min walk (coverage {ce} elderly, {ci} infants)",
@@ -397,6 +440,8 @@ EN: dict[str, str] = {
     "equity.share": "coverage",
     "equity.people": "people beyond",
     "equity.note": "Units are ranked by {g} {t}-min coverage, lowest first, and cut into ten groups; each shows its people's pooled coverage.",
+    "equity.slope": "Units that lose most of their {t}-min circle to slope",
+    "equity.slope_item": "flat {flat} -> with slope {slope}, {n} people lose it",
     "credit.not_stated": "{file} (source not stated)",
     "credit.files": "{n} rasters {first} … {last}",
     "credit.tags": "GeoTIFF tags",
@@ -406,6 +451,7 @@ EN: dict[str, str] = {
     "credit.units": "Units",
     "credit.parents": "Street / district outlines",
     "credit.area": "Study area",
+    "credit.dem": "Elevation (slope)",
     "methods.title": "Methods and rules",
     "methods.walk_speed": "Walking speed {v} m/s (elderly people and carers with infants), on every road piece and every off-road leg.",
     "methods.drive_speed": "Drive profile: speeds by road class (one-way streets one way only); the walk to and from the road at {v} m/s.",
@@ -446,6 +492,7 @@ EN: dict[str, str] = {
     "methods.ind.worst": "The worst units are ranked by elderly plus infants beyond {t} min (people, not shares, so a sliver with a few residents does not come first).",
     "methods.speed_band": "Shaded band: coverage at walking speeds {lo}–{hi} m/s (on the walk profile every leg's time is proportional to 1/speed, so times are rescaled exactly).",
     "methods.whatif": "What-if: the {t}-min reach of every candidate site to every population cell is computed in the run (a sparse matrix); the page recomputes coverage and targets for the chosen sites, with no server.",
+    "methods.slope": "Slope (elevation from {dem}): elevation is sampled along every road at most {step} m apart (bilinear), and each piece is walked at Tobler's hiking speed scaled to the flat {v} m/s: v = {v} x exp(-{k} x |g + {g0}|) / exp(-{k0}), g = rise / run of the piece, so up and down a slope differ; steps: the run at the flat speed plus the rise at {sv} m/s. Off-road legs and roads outside the DEM ({out} of road length) are walked at the flat speed. The 'flat ground' columns are the same shares without slope.",
 }
 
 for _k, _v in KINDS.items():

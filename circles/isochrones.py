@@ -58,7 +58,7 @@ def reachable_lines(net, node_time: np.ndarray, sources, threshold_s: float) -> 
     t_v = np.where(net.oneway, np.inf, node_time[net.v])
     et = net.edge_time_s
     L = net.length_m
-    reach_u = np.clip((threshold_s - t_u) / et, 0.0, 1.0) * L  # metres from u
+    reach_u = np.clip((threshold_s - t_u) / net.edge_back_s, 0.0, 1.0) * L  # metres from u (walking back to u)
     reach_v = np.clip((threshold_s - t_v) / et, 0.0, 1.0) * L  # metres from v
     geoms = net.edges.geometry.values
     pieces = []
@@ -115,9 +115,9 @@ def sample_times(net, node_time: np.ndarray, sources, samples: _Samples,
     sel = None if edges is None else _ranges(samples.start[edges], samples.n_per[edges])
     e = samples.edge if sel is None else samples.edge[sel]
     f = samples.frac if sel is None else samples.frac[sel]
-    et = net.edge_time_s[e]
-    t = node_time[net.u[e]] + f * et
-    back = node_time[net.v[e]] + (1.0 - f) * et
+    fu, bu = net.times_from_u(e, f)  # u -> sample, sample -> u (equal on flat ground)
+    t = node_time[net.u[e]] + bu
+    back = node_time[net.v[e]] + (net.edge_time_s[e] - fu)
     np.minimum(t, np.where(net.oneway[e], np.inf, back), out=t)
     ok = np.flatnonzero(sources.snapped)
     if len(ok):
@@ -128,7 +128,7 @@ def sample_times(net, node_time: np.ndarray, sources, samples: _Samples,
         ee = samples.edge[idx]
         L = net.length_m[ee]
         step = samples.frac[idx] * L - sources.along_m[src]
-        direct = sources.offroad_s[src] + np.abs(step) / L * net.edge_time_s[ee]
+        direct = sources.offroad_s[src] + net.walk_along_s(ee, samples.frac[idx] * L, sources.along_m[src])
         direct[sources.oneway[src] & (step < 0)] = np.inf
         if sel is not None:  # positions in the selection (the sources' edges are in ``edges``)
             idx = np.searchsorted(sel, idx)

@@ -13,7 +13,8 @@ fixed here, in one place, as the plans count it:
   a kindergarten's nursery classes for 2-3-year-olds (托班) are": a kindergarten counts for
   infants only through a 托班 column (``nursery_class_slots``); without one it takes no
   under-3s and serves neither the infant coverage nor the slot ratios.
-- Meal points (助餐点) carry no capacity that any plan ratio counts.
+- Meal points (助餐点) carry no capacity that any plan ratio counts; they are counted
+  (``n_meal_points_inside``: 邵阳 [003] "300 meal points (助餐点) by 2025").
 
 Not every "福利院" is for the elderly: 儿童福利院 (a children's welfare home) is refused
 with its own reason rather than read as a nursing home (:data:`NOT_FACILITIES`).

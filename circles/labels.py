@@ -30,11 +30,15 @@ def label(column: str, language: str = "zh", *, estimated=None) -> str:
         return t(f"col.{column}.{'estimated' if m.group(1) in estimated else 'measured'}", lang)
     if f"col.{column}" in CATALOGUE[lang]:
         return t(f"col.{column}", lang)
-    m = re.fullmatch(r"cov_(elderly|infants)_(\w+?)_(\d+(?:\.\d+)?)min(_after)?", column)
+    m = re.fullmatch(r"cov_(elderly|infants)_(\w+?)_(\d+(?:\.\d+)?)min(_after|_flat)?", column)
     if m:
         g, k, mins, after = m.groups()
         return t("col.cov", lang, t=mins, kind=_kind(k, lang), group=t(f"group.{g}", lang),
-                 after=t("col.after_suffix", lang) if after else "")
+                 after=t(f"col.{after[1:]}_suffix", lang) if after else "")
+    m = re.fullmatch(r"(lost_to_slope|gained_by_slope)_(elderly|infants)_(\d+(?:\.\d+)?)min", column)
+    if m:
+        what, g, mins = m.groups()
+        return t(f"col.{what}", lang, group=t(f"group.{g}", lang), t=mins)
     m = re.fullmatch(r"time_(elderly|infants)_(mean|median|p90)_min", column)
     if m:
         g, stat = m.groups()

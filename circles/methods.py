@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from circles.i18n import t
-from circles.io import network
+from circles.io import dem, network
 from circles.rules import SPEEDS_MPS
 
 
@@ -42,7 +42,16 @@ def method_params(study, estimated: dict, *, limit_min: float) -> dict:
         "total_only": po.folder is None,
         "total_file": None if po.total_file is None else Path(po.total_file).name,
         "estimated": sorted(estimated),
+        "slope": slope_params(study),
     }
+
+
+def slope_params(study) -> dict | None:
+    """The slope rule's numbers (walk profile with ``[network] dem``), else None."""
+    if getattr(study.network, "dem", None) is None or study.network.profile != "walk":
+        return None
+    return {"dem": study.network.dem.name, "k": dem.TOBLER_K, "g0": dem.TOBLER_G0, "step_m": dem.MAX_STEP_M,
+            "steps_vertical_mps": dem.STEPS_VERTICAL_MPS}
 
 
 def method_lines(p: dict, lang: str) -> list[str]:
@@ -78,6 +87,12 @@ def method_lines(p: dict, lang: str) -> list[str]:
             lines.append(t("methods.total_bands", lang))
     lines += [t("methods.ind.cov", lang), t("methods.ind.inside", lang), t("methods.ind.sfca", lang, t=f"{tmax:g}"),
               t("methods.ind.gap", lang), t("methods.ind.worst", lang, t=f"{tmax:g}")]
+    sl = p.get("slope")
+    if sl:
+        cover = p.get("slope_covered_share")
+        lines.append(t("methods.slope", lang, dem=sl["dem"], step=f"{sl['step_m']:g}", v=v, k=f"{sl['k']:g}",
+                       g0=f"{sl['g0']:g}", k0=f"{sl['k'] * sl['g0']:.3f}", sv=f"{sl['steps_vertical_mps']:g}",
+                       out="?" if cover is None else f"{1 - cover:.1%}"))
     if p["profile"] == "walk":
         lines.append(t("methods.speed_band", lang, lo=f"{SPEEDS_MPS[0]:g}", hi=f"{SPEEDS_MPS[-1]:g}"))
     lines.append(t("methods.whatif", lang, t=f"{max(tmax, p['siting_threshold_min']):g}"))

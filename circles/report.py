@@ -428,7 +428,10 @@ def add_sites(page: _Page, sites: gpd.GeoDataFrame, language: str, gcj02: bool =
         "badge": _col("", ranks), "tooltip": [_col("", [f"{lab} #{r}" for lab, r in zip(labels, ranks)])],
         "title": _col("", [f"{t['sites']} #{r}" for r in ranks]),
         "popup": [_col(t["kind"], labels), _num_col(t["capacity"], s["capacity"], lambda v: f"{v:.0f}"),
-                  _num_col(t["gain"], s["gain"], lambda v: f"{v:.0f} {t['people']}")]}, "sites")
+                  _num_col(t["gain"], s["gain"], lambda v: f"{v:.0f} {t['people']}")]
+        # floor area per slot of a new nursery ([siting] floor_m2; circles/stages/siting.py floor_per_slot)
+        + ([_num_col(tr("rep.floor_per_slot", language), s["floor_m2_per_slot"], lambda v: f"{v:.1f} m²")]
+           if "floor_m2_per_slot" in s else [])}, "sites")
     return page
 
 
@@ -487,7 +490,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
         f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}{_pair(r, language)}</td>"
-        f"<td>{_fmt(r['target'], r['indicator'])}</td>"
+        f"<td>{_fmt(r['target'], r['indicator'])}{_plan_total(r, language)}</td>"
         f"<td class='{_e(r['status'].replace(' ', '-'))}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
         f"<td>{_e(_gap(r, gap_kind, language, run_lang))}</td></tr>" for r in summary["targets"]["study"])
     by_id = units.set_index(units["unit_id"].astype(str)) if units is not None and len(units) else None
@@ -580,6 +583,14 @@ def _pair(row: dict, language: str) -> str:
         return ""
     key = "rep.pair_sfca" if metric.startswith(("sfca_", "e2sfca_")) else "rep.pair_walk"
     return f"<br><small class='pair'>{_e(tr(key, language, v=_fmt(value, metric)))}</small>"
+
+
+def _plan_total(row: dict, language: str) -> str:
+    """Beside a city-wide total scaled to the study's share of the city's residents: the plan's own figure."""
+    plan, target = row.get("plan_value"), row.get("target")
+    if plan is None or target is None or row.get("status") == "not assessable" or abs(plan - target) < 1e-9:
+        return ""
+    return f"<br><small class='plan-total'>{_e(tr('rep.plan_total', language, value=f'{plan:,.0f}', share=f'{target / plan:.2%}'))}</small>"
 
 
 def _fmt(x, indicator: str) -> str:

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
+from circles.io.dem import SlopeTimes
 from circles.study import Study
 from circles.travel import Snap, TravelNetwork
 
@@ -49,6 +50,8 @@ class Inputs:
     no_unit_warning: str  # "" or the warning about people in no unit
     thresholds_min: tuple[float, ...]
     limit_s: float  # the one search limit (circles.rules.search_limit_s), evaluated once per run
+    # optional gazetteer field -> the files with no column for it (circles.io.facilities.missing_optional_columns)
+    optional_missing: dict[str, list[str]] = field(default_factory=dict)
     repairs: tuple[dict[str, Any], ...] = ()  # repaired units and the people now in no unit (stages.load.repair_warnings)
 
 
@@ -67,6 +70,10 @@ class Travel:
     catchment: sp.csr_matrix  # facilities x demand points, times within the longest threshold
     limit_s: float  # the search limit the per-kind times stop at
     tmax_s: float  # the longest threshold (seconds)
+    slope: SlopeTimes | None = None  # sloped edge times ([network] dem, walk profile); None: flat ground
+    flat_times: pd.DataFrame | None = None  # with a DEM: ``time_s_<kind>`` / ``time_s_<group>_any`` of the study's
+    #   points on flat ground, within tmax_s (else inf): the ``_flat`` shares and people who lose by slope
+    slope_warning: str = ""  # road edges outside the DEM (count, share of road length), "" if none
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,14 @@ and the fix (:func:`check_study`). Every section and key::
     and units, more than 10 % of the area's people in no unit is a warning (``summary.json``
     ``warnings``): they count in the study's figures but in no unit's.
     [travel]      walk_speed_mps, thresholds_min, max_offroad_m, max_time_min
-    [targets]     preset (name of a built-in preset or a path to a TOML file)
+    [targets]     preset (name of a built-in preset or a path to a TOML file), whole_city (true: the
+                  study is the whole city, so the plans' city-wide totals apply as they are),
+                  city_population (the city's residents: a total is scaled to the study's share)
     [report]      basemap (none, osm, amap)
     [siting]      kinds, n_sites, threshold_min, model, method, slots, beds, take_up_rate,
-                  candidate_spacing_m, candidates, candidate_name_column, exclude
+                  candidate_spacing_m, candidates, candidate_name_column, exclude, floor_m2 (floor
+                  area of each new nursery, m²), new_sites_affordable (default true: new slots
+                  count as 普惠 and 公办, new nursing-home beds as 护理型)
 
 Outputs: ``circles run`` writes ``<output_dir>/<name>/``, ``circles score``
 ``<name>-score/`` and ``circles suggest`` ``<name>-suggest/`` (see :meth:`Study.output_folder`),
@@ -127,6 +131,11 @@ class TravelOptions:
 @dataclass
 class TargetOptions:
     preset: str = "national"
+    # city-wide totals (托位数, 养老床位, 助餐点): compared as they are only when the study is the whole
+    # city (``whole_city = true``); otherwise scaled to the study's share of the city's residents when
+    # ``city_population`` is given, else "not comparable" (circles/targets.py, :func:`city_target`)
+    whole_city: bool = False
+    city_population: float | None = None
 
 
 @dataclass
@@ -143,6 +152,10 @@ class SitingOptions:
     candidates: Path | None = None  # a file of candidate sites (points or polygons); default: road nodes
     candidate_name_column: str = "name"
     exclude: Path | None = None  # polygons where nothing may be built
+    floor_m2: float | None = None  # floor area of each new nursery (m²): floor per slot reported beside each site
+    # what a new site counts as in the composition shares (circles/targets.py): its slots 普惠 and 公办,
+    # a new nursing home's beds 护理型 (the plans' new capacity is public and affordable); false: unknown
+    new_sites_affordable: bool = True
 
 
 @dataclass
@@ -477,7 +490,9 @@ _SPEC = {
         "max_offroad_m": _number(0, 50_000, example="max_offroad_m = 500"),
         "max_time_min": _number(0, 1440, lo_open=True, optional=True, example="max_time_min = 15"),
     },
-    "targets": {"preset": _preset},
+    "targets": {"preset": _preset, "whole_city": _flag,
+                "city_population": _number(0, 1e9, lo_open=True, optional=True,
+                                           example="city_population = 3615000 (the city's residents)")},
     "report": {"basemap": _text(("none", "osm", "amap"))},
     "siting": {
         "kinds": _kinds,
@@ -492,6 +507,8 @@ _SPEC = {
         "candidates": _path(),
         "candidate_name_column": _text(example='"name"', nonempty=True),
         "exclude": _path(),
+        "floor_m2": _number(0, 1e7, lo_open=True, optional=True, example="floor_m2 = 2400 (m² per new nursery)"),
+        "new_sites_affordable": _flag,
     },
 }
 
@@ -533,9 +550,10 @@ def check_preset(name_or_path: str) -> dict:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise StudyError(f"{where}: indicator {ind['id']}: value = {_show(value)} must be a number >= 0 "
                              "(a share 0-1, or per 1,000), without quotes")
-        if ind.get("group") not in ("elderly", "infants", "total", "communities", "streets"):
+        if ind.get("group") not in ("elderly", "infants", "total", "communities", "streets", "affordable", "public",
+                                    "nursing", "count"):
             raise StudyError(f"{where}: indicator {ind['id']}: group = {_show(ind.get('group'))}: use elderly, infants, "
-                             "total, communities or streets")
+                             "total, communities, streets, affordable, public, nursing or count")
         if not isinstance(ind.get("metric"), str):
             raise StudyError(f"{where}: indicator {ind['id']}: metric must be a column name in quotes")
         for lab in ("label_zh", "label_en", "source"):

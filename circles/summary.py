@@ -12,6 +12,7 @@ import pandas as pd
 
 from circles import coverage as cov
 from circles import i18n
+from circles.io.facilities import OPTIONAL_FIELDS
 from circles.display import fixed
 from circles.kinds import KINDS
 
@@ -36,7 +37,31 @@ def target_rows(results: pd.DataFrame) -> list[dict]:
             row["scored"] = r["scored"]
         if isinstance(r.get("pair_metric"), str):
             row["pair_metric"], row["pair_measured"] = r["pair_metric"], rnd(r.get("pair_measured"))
+        if isinstance(r.get("comparison"), str):  # a city-wide total: the plan's figure and how it was compared
+            row["plan_value"], row["comparison"] = r["plan_value"], r["comparison"]
         out.append(row)
+    return out
+
+
+def composition_summary(overall: pd.DataFrame, optional_missing: dict) -> dict:
+    """The plans' composition and size figures for the study (``summary.json`` ``composition``).
+
+    Each share (普惠 and 公办 shares of nursery slots, 护理型 share of beds) with its part, its
+    base (capacity whose part cell is known) and the facilities whose part is unknown (counted in
+    neither); ``files_without_column`` names the gazetteers with no such column (every file: the
+    indicator is not assessable). Totals: slots, beds and 助餐点 inside the study area.
+    """
+    o = overall.iloc[0]
+    field = {"affordable_share_slots": "affordable_slots", "public_share_slots": "ownership",
+             "nursing_share_beds": "nursing_beds"}
+    out = {}
+    for share, (part, base, unknown) in cov.COMPOSITION.items():
+        f = field[share]
+        out[share] = {"share": rnd(o.get(share)), "part": rnd(o.get(part), 0), "base": rnd(o.get(base), 0),
+                      "unknown_facilities": int(o.get(unknown, 0) or 0), "column": OPTIONAL_FIELDS[f],
+                      "files_without_column": list(optional_missing.get(f, []))}
+    out["totals"] = {"slots": rnd(o.get("slots_inside"), 0), "beds": rnd(o.get("beds_inside"), 0),
+                     "meal_points": int(o.get("n_meal_points_inside", 0) or 0)}
     return out
 
 
@@ -130,4 +155,33 @@ def _worst_units(units: pd.DataFrame, tmax: float, language: str, n: int = 3,
                     "pop_elderly": rnd(r["pop_elderly"], 0), "pop_infants": rnd(r["pop_infants"], 0),
                     "elderly_left_out": rnd(r[be], 0), "infants_left_out": rnd(r[bi], 0),
                     "elderly_15min": rnd(r[ce]), "infants_15min": rnd(r[ci]), "why": why})
+    return out
+
+
+def slope_summary(dem_file: str, slope, units: pd.DataFrame, overall: pd.DataFrame, minutes: float) -> dict:
+    """``summary.json["slope"]`` (issue 23): the DEM, its rule, its road cover and who slope moves.
+
+    ``slope`` is the run's :class:`circles.io.dem.SlopeTimes`; ``units`` / ``overall`` the
+    scored tables with the ``_flat`` shares (:func:`circles.coverage.flat_shares`). People
+    *lose* their ``minutes`` circle when a service of their group is within it on flat ground
+    but not with slope; they *gain* it the other way round (downhill is up to 1.19x faster).
+    """
+    o = overall.iloc[0]
+    out: dict = {"dem": dem_file, "rule": slope.rule, "step_m": rnd(slope.step_m, 3),
+                 "road_length_covered_share": rnd(slope.covered_share), "edges_outside_dem": int(slope.n_outside),
+                 "offroad": "off-road legs (home to road) are walked at the flat speed", "minutes": minutes,
+                 "total": {}, "units": []}
+    for g in cov.GROUPS:
+        share = cov.col("cov", g, "any", minutes)
+        out["total"][g] = {"share": rnd(o[share]), "share_flat": rnd(o[share + "_flat"]),
+                           "lost_people": rnd(o[cov.col("lost_to_slope", g, None, minutes)], 1),
+                           "gained_people": rnd(o[cov.col("gained_by_slope", g, None, minutes)], 1)}
+    for _, r in units.iterrows():
+        row = {"unit_id": str(r["unit_id"])}
+        for g in cov.GROUPS:
+            share = cov.col("cov", g, "any", minutes)
+            row[g] = {"share": rnd(r[share]), "share_flat": rnd(r[share + "_flat"]),
+                      "lost_people": rnd(r[cov.col("lost_to_slope", g, None, minutes)], 1),
+                      "gained_people": rnd(r[cov.col("gained_by_slope", g, None, minutes)], 1)}
+        out["units"].append(row)
     return out

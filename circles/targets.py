@@ -25,6 +25,19 @@ which one the preset scores), ``where = {column = "urban_rural", values = ["rura
 (the indicator applies to the units whose attribute is one of ``values``; the study-level
 figure is computed over those units only) and ``[preset] catchment_min`` (the 2SFCA
 catchment, default 15: the plans' 15-minute circle).
+
+Composition and size (issue 25):
+
+- shares of capacity (``group = "affordable"`` / ``"public"`` / ``"nursing"``, metrics
+  ``affordable_share_slots``, ``public_share_slots``, ``nursing_share_beds``): the gap is in
+  places that would have to change, the total held: ``ceil(value x base - part)``, base = the
+  capacity whose part cell is known (:data:`circles.coverage.COMPOSITION`); a composition
+  column in no gazetteer makes the indicator not assessable (:data:`NEEDS_FIELD`);
+- city-wide totals (``total = true``, ``group = "count"``, id ending in ``_total``; metrics
+  ``slots_inside``, ``beds_inside``, ``n_meal_points_inside``): scored for the study only,
+  against :func:`city_target`; the gap is the count itself;
+- ``[preset] min_nursery_slots`` / ``min_floor_m2_per_slot`` / ``sizing_source``: the sizing a
+  suggested nursery must respect (:mod:`circles.stages.siting`).
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ import pandas as pd
 from circles import i18n
 from circles.coverage import COMMUNITY_INDICATORS
 from circles.errors import StudyError
+from circles.io.facilities import OPTIONAL_FIELDS
 from circles.kinds import KINDS, kinds_serving
 
 if sys.version_info >= (3, 11):
@@ -48,9 +62,21 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _INDICATOR_KEYS = {"id", "metric", "op", "value", "gap", "group", "label_zh", "label_en", "source", "scores", "where",
-                   "pair"}
-_GAP_WORDS = ("people", "beds", "slots", "communities", "streets")  # words in circles/i18n.py (gap.<kind>)
-_GROUP_COLUMN = {"communities": "n_communities", "streets": "n_streets"}
+                   "pair", "total"}
+_GAP_WORDS = ("people", "beds", "slots", "communities", "streets",  # words in circles/i18n.py (gap.<kind>)
+              "affordable_slots", "public_slots", "nursing_beds", "meal_points")
+#: The column a group's gap is scaled by: the composition shares' base (slots or beds whose part is known).
+_GROUP_COLUMN = {"communities": "n_communities", "streets": "n_streets", "affordable": "slots_affordable_known",
+                 "public": "slots_ownership_known", "nursing": "beds_nursing_known"}
+
+#: Composition and count metrics -> the facility kinds they need present in a gazetteer.
+_COMPOSITION_KINDS = {"affordable_share_slots": ("nursery", "kindergarten"),
+                      "public_share_slots": ("nursery", "kindergarten"),
+                      "nursing_share_beds": ("nursing_home",), "n_meal_points_inside": ("meal_point",)}
+
+#: Composition metrics -> the optional gazetteer field they read (circles.io.facilities.OPTIONAL_FIELDS).
+NEEDS_FIELD = {"affordable_share_slots": "affordable_slots", "public_share_slots": "ownership",
+               "nursing_share_beds": "nursing_beds"}
 
 #: What each capacity measure needs present in a gazetteer (facility kinds).
 _MEASURE_KINDS = {"beds": ("nursing_home",), "daycare_places": ("daycare", "elderly_centre"),
@@ -91,6 +117,9 @@ def load_preset(name_or_path: str | Path) -> dict:
         pair = ind.get("pair")
         if pair is not None and (not isinstance(pair, dict) or set(pair) != {"metric", "group", "gap"}):
             raise StudyError(f"{where}: indicator {ind['id']}: pair must be {{metric = ..., group = ..., gap = ...}}")
+        if ind.get("total") and (ind["group"] != "count" or not str(ind["id"]).endswith("_total")):
+            raise StudyError(f"{where}: indicator {ind['id']}: a total (total = true) needs group = \"count\" and an id "
+                             "ending in _total (the report shows it as a count)")
         w = ind.get("where")
         if w is not None and (not isinstance(w, dict) or set(w) != {"column", "values"}):
             raise StudyError(f"{where}: indicator {ind['id']}: where must be {{column = \"...\", values = [...]}}")
@@ -107,6 +136,8 @@ def needed_kinds(metric: str) -> tuple[str, ...] | None:
     """
     if metric in COMMUNITY_INDICATORS:
         return COMMUNITY_INDICATORS[metric][0]
+    if metric in _COMPOSITION_KINDS:
+        return _COMPOSITION_KINDS[metric]
     for measure, kinds in _MEASURE_KINDS.items():
         if f"{measure}_per_1000" in metric or metric == f"{measure}_inside":
             return kinds
@@ -120,11 +151,12 @@ def needed_kinds(metric: str) -> tuple[str, ...] | None:
     return None
 
 
-def not_assessable_code(ind: dict, facilities: pd.DataFrame, unit_columns, communities: bool) -> dict | None:
+def not_assessable_code(ind: dict, facilities: pd.DataFrame, unit_columns, communities: bool,
+                        missing_fields=frozenset()) -> dict | None:
     """Why ``ind`` cannot be measured on this study, as a code (None: it can be).
 
     ``{"indicator", "code", "kinds", "names", "column"}``: ``code`` is the catalogue key's tail
-    (``na.<code>``: ``no_kind``, ``no_nursery_class``, ``no_nursery_class_nor``, ``needs_polygons``,
+    (``na.<code>``: ``no_kind``, ``no_nursery_class``, ``no_nursery_class_nor``, ``needs_polygons``, ``no_column``,
     ``no_attribute``); ``kinds`` the facility kinds whose building makes the indicator assessable
     (the pipeline's after-state then counts the kind as present; ``[]`` when no site can help);
     ``names`` the kinds the reason names; ``column`` the missing unit attribute. The page's what-if
@@ -145,6 +177,8 @@ def not_assessable_code(ind: dict, facilities: pd.DataFrame, unit_columns, commu
         return {**out, "code": "needs_polygons"}
     if where is not None and f"attr_{where['column']}" not in unit_columns:
         return {**out, "code": "no_attribute", "column": where["column"]}
+    if NEEDS_FIELD.get(ind["metric"]) in missing_fields:  # a composition column in no gazetteer (no site adds it)
+        return {**out, "code": "no_column", "column": OPTIONAL_FIELDS[NEEDS_FIELD[ind["metric"]]]}
     return None
 
 
@@ -174,6 +208,8 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
                              "check the metric name and that travel.thresholds_min holds the indicator's minutes")
         pop_col = _GROUP_COLUMN.get(group, f"pop_{group}")
         pop = table[pop_col].to_numpy(dtype=float) if pop_col in table else np.full(len(table), np.nan)
+        if group == "count":  # a total (slots, beds, meal points): the gap is the count itself
+            pop = np.ones(len(table))
         measured = table[metric].to_numpy(dtype=float) if metric in table else np.full(len(table), np.nan)
         for key, m, p in zip(table.index, measured, pop):
             if reason is not None:
@@ -184,7 +220,7 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
                 status, gap = "pass", 0.0
             else:
                 status = "fail"
-                scale = p / 1000.0 if ind["gap"] in ("beds", "slots") else p
+                scale = p / 1000.0 if ind["gap"] in ("beds", "slots") and group != "count" else p
                 gap = float(math.ceil((value - m) * scale - 1e-9))
             rows.append({table.index.name or "key": key, "indicator": ind["id"], "measured": m,
                          "target": value, "status": status, "gap": gap,
@@ -192,6 +228,28 @@ def evaluate(table: pd.DataFrame, preset: dict, *, language: str = "zh",
                          else (reason if status == "not assessable" else "")})
     return pd.DataFrame(rows, columns=[table.index.name or "key", "indicator", "measured", "target", "status",
                                        "gap", "gap_text"])
+
+
+def city_target(ind: dict, study_population: float, *, whole_city: bool, city_population: float | None,
+                language: str = "zh") -> tuple[float | None, str]:
+    """The target a study is held to for a city-wide total (``total = true``), and how it was made.
+
+    The plans' 托位数, 养老床位 and 助餐点 totals are for the whole city. Returns
+    ``(target, note)``: the plan's value when the study is the whole city (``[targets]
+    whole_city = true``); ``value x study residents / city_population`` when the study file gives
+    ``[targets] city_population`` (the study's share of the city's residents); otherwise
+    ``(None, reason)``: not comparable.
+
+    ``city_target({"value": 3400}, 110_740, whole_city=False, city_population=1_107_400)[0] == 340.0``
+    """
+    value = float(ind["value"])
+    if whole_city:
+        return value, i18n.t("total.whole_city", language)
+    if city_population:
+        share = study_population / float(city_population)
+        return value * share, i18n.t("total.scaled", language, value=f"{value:,.0f}", pop=f"{study_population:,.0f}",
+                                     city=f"{float(city_population):,.0f}", share=f"{share:.2%}")
+    return None, i18n.t("na.not_comparable", language)
 
 
 def gap_text(gap: float, kind: str, language: str = "zh") -> str:

@@ -40,7 +40,11 @@ each *target to its source*. On the walk profile every edge runs both ways, so t
 directions are equal; on the drive profile the network is held reversed (each edge from
 its ``v`` to its ``u``, geometry reversed), so a search outward from the facilities over
 one-way streets gives the times of the trips *to* them. ``edges`` and ``u``/``v`` of a
-drive TravelNetwork are therefore the reversed table.
+drive TravelNetwork are therefore the reversed table. A point snapped onto an end of its
+edge (within :data:`AT_NODE_M`) stands at that node: a home there may take every road
+leaving the node and a facility there is reached by every road arriving at it, not only
+along the edge it was snapped to (``Snap.leave_v``, ``Snap.arrive_u``; on a one-way edge
+the other end is reached only along the edge, in its direction).
 
 Multi-source searches start from virtual source nodes appended to the graph, joined
 one-way to the two ends of each source's edge with the partial-edge-plus-off-road time;
@@ -69,8 +73,15 @@ MAIN_PIECE_MIN_M = 1000.0
 #: i.e. the dense Dijkstra output of a batch (batch x its local nodes) times the batch size. 2 M, 4 M
 #: and 16 M time the same on bench_travel's networks (quiet machine); 4 M keeps a batch's output small.
 CATCHMENT_BATCH_CELLS = 4_000_000
+#: Catchments use whole-network Dijkstra rows when the network has at most this many nodes more than a
+#: source's confined sub-network: scipy's per-row start costs about 2 ns a node, preparing a confined
+#: search about 80 us a source (Wuhan walk network, 27,867 nodes, 300 sources, 15 min: rows 22 ms CPU,
+#: confined 31 ms, bare scipy rows of the sources' nodes 10 ms; same matrix).
+WHOLE_ROW_NODES = 40_000
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
 TIE_M = 1e-9
+#: A point snapped within this distance (metres, along its edge) of an end of its edge stands at that node.
+AT_NODE_M = 1e-9
 
 
 @dataclass
@@ -91,12 +102,21 @@ class Snap:
     nearer_fragment: np.ndarray  # bool: a small fragment was nearer than the main network edge used
     from_u_s: np.ndarray | None = None  # time from u to the snap position (a trip arriving); None: = to_u_s
     from_v_s: np.ndarray | None = None
+    # bool: a home here may leave towards v (the edge is two-way, or the point stands at v: at a node it
+    # may take any road leaving the node); None: ~oneway
+    leave_v: np.ndarray | None = None
+    # bool: a trip may arrive here from u (two-way, or the point stands at u); None: ~oneway
+    arrive_u: np.ndarray | None = None
 
     def __post_init__(self):
         if self.from_u_s is None:
             self.from_u_s = self.to_u_s
         if self.from_v_s is None:
             self.from_v_s = self.to_v_s
+        if self.leave_v is None:
+            self.leave_v = ~np.asarray(self.oneway, dtype=bool)
+        if self.arrive_u is None:
+            self.arrive_u = ~np.asarray(self.oneway, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -441,6 +461,11 @@ class TravelNetwork:
             # the rest of the edge (never below zero: a point at v sums its pieces to the edge's time +- 1e-13)
             to_v = np.maximum(self.edge_time_s[e] - from_u, 0.0)
             from_v = np.maximum(self.edge_back_s[e] - to_u, 0.0)
+        oneway = self.oneway[e] & snapped if n else np.zeros(0, dtype=bool)
+        # a point snapped onto an end of a one-way edge stands at that node: it may use every road there
+        # (along within AT_NODE_M of the end: GEOS's length and the summed segment lengths differ by rounding)
+        at_u = along <= AT_NODE_M
+        at_v = along >= self.length_m[e] - AT_NODE_M if n else np.zeros(0, dtype=bool)
         return Snap(
             edge=np.where(snapped, edge, -1),
             u=np.where(snapped, self.u[e], -1),
@@ -453,9 +478,11 @@ class TravelNetwork:
             offroad_m=np.where(snapped, dist, np.inf),
             offroad_s=np.where(snapped, dist / self.walk_speed_mps, np.inf),
             snapped=snapped,
-            oneway=self.oneway[e] & snapped if n else np.zeros(0, dtype=bool),
+            oneway=oneway,
             xy=xy,
             nearer_fragment=fragment & snapped,
+            leave_v=~oneway | at_v,
+            arrive_u=~oneway | at_u,
         )
 
     def times_from_u(self, e: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -495,8 +522,9 @@ class TravelNetwork:
     # ------------------------------------------------------------------ queries
     @staticmethod
     def _source_arcs(sources: Snap, ok: np.ndarray, virt: np.ndarray):
-        """Arcs from each source's virtual node to the ends of its edge (u only if two-way)."""
-        back = ~sources.oneway[ok]
+        """Arcs from each source's virtual node to the ends of its edge (u only if a trip may arrive from u:
+        a two-way edge, or a source standing at u)."""
+        back = sources.arrive_u[ok]
         rows = np.r_[virt, virt[back]]
         cols = np.r_[sources.v[ok], sources.u[ok][back]]
         w = np.r_[sources.offroad_s[ok] + sources.from_v_s[ok], (sources.offroad_s[ok] + sources.from_u_s[ok])[back]]
@@ -545,7 +573,7 @@ class TravelNetwork:
         ok = targets.snapped
         u = np.where(ok, targets.u, 0)
         v = np.where(ok, targets.v, 0)
-        from_v = np.where(targets.oneway, np.inf, node_time[:, v] + targets.to_v_s)
+        from_v = np.where(targets.leave_v, node_time[:, v] + targets.to_v_s, np.inf)
         t = np.minimum(node_time[:, u] + targets.to_u_s, from_v) + targets.offroad_s
         t[:, ~ok] = np.inf
         return t
@@ -582,7 +610,8 @@ class TravelNetwork:
             t[t > cutoff_s] = np.inf
         return t
 
-    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float) -> sp.csr_matrix:
+    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float,
+                        search: str = "auto") -> sp.csr_matrix:
         """Sparse source-by-target matrix of times within ``cutoff_s`` (catchments), exact.
 
         Each source searches only the part of the network it can reach: network time is
@@ -591,7 +620,14 @@ class TravelNetwork:
         the cutoff, and a Dijkstra on the sub-network inside that disc gives the same times
         as one on the whole network. A stored entry means "within the cutoff" (a time of
         exactly zero is stored as 1e-9 s).
+
+        ``search``: ``"confined"`` (the sub-network of each disc), ``"rows"`` (whole-network
+        Dijkstra rows, in blocks of :data:`CATCHMENT_BATCH_CELLS`; only the targets in each
+        disc are looked up) or ``"auto"``: rows when the network has at most
+        :data:`WHOLE_ROW_NODES` nodes more than a source's sub-network. Both give the same matrix.
         """
+        if search not in ("auto", "confined", "rows"):
+            raise ValueError(f"search must be 'auto', 'confined' or 'rows', got {search!r}")
         radius = cutoff_s * self.max_speed_mps
         ok = np.flatnonzero(sources.snapped)
         t_ok = np.flatnonzero(targets.snapped)
@@ -603,6 +639,16 @@ class TravelNetwork:
         tgt_ptr, tgt_idx = DiscIndex(targets.xy[t_ok], radius).query_many(sources.xy[ok])
         rows, cols, vals = [], [], []
         n_node = (run_hi - run_lo).sum(axis=1)
+        if search == "rows" or (search == "auto" and self.n_nodes <= float(n_node.mean()) + WHOLE_ROW_NODES):
+            # a small network: whole-network rows cost less than preparing the confined sub-networks
+            block = max(1, CATCHMENT_BATCH_CELLS // (self.n_nodes + 1))
+            for start in range(0, len(ok), block):
+                r, c, v = self._rows_batch(sources, targets, ok[start:start + block], t_ok,
+                                           tgt_ptr[start:start + block + 1], tgt_idx, cutoff_s)
+                rows.append(r)
+                cols.append(c)
+                vals.append(v)
+            return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
         start = 0
         while start < len(ok):
             # batch sources so the dense Dijkstra output (batch x batch nodes) stays small
@@ -636,6 +682,23 @@ class TravelNetwork:
         nt = max(len(targets), 1)
         indptr = np.searchsorted(key // nt, np.arange(len(sources) + 1), side="left")
         return sp.csr_matrix((v, key % nt, indptr), shape=(len(sources), len(targets)))
+
+    def _rows_batch(self, sources: Snap, targets: Snap, src: np.ndarray, t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
+        """Catchments of a batch of sources from whole-network Dijkstra rows (one virtual node each);
+        only the targets within each source's disc (``tgt_ptr``/``tgt_idx``) are looked up."""
+        n, B = self.n_nodes, len(src)
+        bb = np.arange(B)
+        rows, cols, w = self._source_arcs(sources, src, bb)
+        d = dijkstra(self._append_rows(self.graph, B, rows, cols, w), directed=True,
+                     indices=np.arange(n, n + B), limit=cutoff_s)
+        tb = np.repeat(bb, np.diff(tgt_ptr))
+        cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
+        du = d[tb, targets.u[cand]]
+        dv = d[tb, targets.v[cand]]
+        from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
+        t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
+        hit = t <= cutoff_s
+        return src[tb[hit]], cand[hit], t[hit]
 
     def _catchment_batch(self, sources: Snap, targets: Snap, src: np.ndarray, index: DiscIndex, run_lo, run_hi,
                          t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
@@ -685,10 +748,10 @@ class TravelNetwork:
             tl[edge_start[b]:edge_start[b + 1]] = np.where(self._stamp_at[e] == self._stamp, self._local_at[e], -1)
         keep = tl >= 0
         row = np.repeat(np.arange(m), counts)[keep]
-        # virtual source nodes m..m+B-1, arcs to the ends of their edges (u only if two-way)
+        # virtual source nodes m..m+B-1, arcs to the ends of their edges (u only if a trip may arrive from u)
         bb = np.arange(B)
         lu, lv = local(bb, sources.u[src]), local(bb, sources.v[src])
-        two = ~sources.oneway[src]
+        two = sources.arrive_u[src]
         w0 = sources.offroad_s[src]
         v_row = np.concatenate([bb, bb[two]])
         v_col = np.concatenate([lv, lu[two]])
@@ -708,7 +771,7 @@ class TravelNetwork:
         # an edge end outside the source's runs (-1) is not reached (no copy of the dense output for it)
         du = np.where(tu >= 0, d[tb, np.maximum(tu, 0)], np.inf)
         dv = np.where(tv >= 0, d[tb, np.maximum(tv, 0)], np.inf)
-        from_v = np.where(targets.oneway[cand], np.inf, dv + targets.to_v_s[cand])
+        from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
         t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
         hit = t <= cutoff_s
         return src[tb[hit]], cand[hit], t[hit]

@@ -15,7 +15,8 @@ Why the page can be exact with so little:
   depends on that facility alone, so new sites leave the others' ratios unchanged and add
   ``w(t_ij) R_new`` to each reachable cell's figure; ``sum_k w(t_kj) P_k`` (over the study's
   and the halo's people) is stored per candidate. The same holds with Gaussian decay (E2SFCA).
-- capacity inside a unit: a new site adds its beds or slots to the unit it stands in.
+- capacity inside a unit: a new site adds its beds or slots to the unit it stands in; the same
+  for the composition shares' parts and bases and the city-wide totals (:func:`_composition`).
 
 Times are stored rounded **up** to whole seconds, so "within T minutes" is decided exactly
 as in Python for any whole-second threshold; the 2SFCA weights use these rounded times
@@ -36,7 +37,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from circles.coverage import COMMUNITY_INDICATORS, gaussian_weight
+from circles import targets as tg
+from circles.coverage import COMMUNITY_INDICATORS, COMPOSITION, gaussian_weight
 from circles.io.units import assign_points, display_names
 from circles.kinds import KINDS, counts_as
 from circles.results import CandidateTimes
@@ -84,6 +86,42 @@ def _community(preset: dict, units: gpd.GeoDataFrame, facilities: gpd.GeoDataFra
         out[metric] = {"kinds": list(kinds), "level": "unit" if level == "unit_id" else "street",
                        "has": [int(str(x) in having) for x in units["unit_id"]]}
     return out
+
+
+def _total(ind: dict, study, overall_row) -> dict:
+    """A city-wide total (``total = true``): flagged, with the target the run scored it against
+    (:func:`circles.targets.city_target`; a total that is not comparable is not assessable in the page)."""
+    if not ind.get("total"):
+        return {}
+    target, _ = tg.city_target(ind, float(overall_row["pop_total"]), whole_city=study.targets.whole_city,
+                               city_population=study.targets.city_population)
+    if target is None:  # not comparable: no site makes it so
+        return {"total": True, "value": float(ind["value"]), "na": True}
+    return {"total": True, "value": float(target)}
+
+
+#: composition and total metrics the page recomputes -> (part column, base column or None for a count)
+COMPOSITION_METRICS = {**{share: (part, base) for share, (part, base, _) in COMPOSITION.items()},
+                       "slots_inside": ("slots_inside", None), "beds_inside": ("beds_inside", None),
+                       "n_meal_points_inside": ("n_meal_points_inside", None)}
+
+
+def _composition(u: pd.DataFrame, o, unit_ids: list, affordable: bool) -> dict:
+    """Parts and bases of the composition shares and the totals, per unit and for the study, and what a
+    new site adds to them: its capacity to the totals, and with ``[siting] new_sites_affordable`` to the
+    普惠 / 公办 parts and bases (slots) or the 护理型 part and base (beds), as the pipeline's after-state
+    counts it (:func:`circles.stages.siting.new_site_composition`); a new 助餐点 adds one meal point."""
+    cols = sorted({c for pair in COMPOSITION_METRICS.values() for c in pair if c})
+    if any(c not in u for c in cols):
+        return {}
+    adds = {"slots": ["slots_inside"], "beds": ["beds_inside"], "meal_point": ["n_meal_points_inside"]}
+    if affordable:
+        adds["slots"] += ["affordable_slots_inside", "slots_affordable_known", "public_slots_inside",
+                          "slots_ownership_known"]
+        adds["beds"] += ["nursing_beds_inside", "beds_nursing_known"]
+    return {"metrics": {m: list(pair) for m, pair in COMPOSITION_METRICS.items()},
+            "units": {c: [float(x) for x in u[c].reindex(unit_ids).fillna(0)] for c in cols},
+            "study": {c: float(o.get(c, 0.0) or 0.0) for c in cols}, "adds": adds}
 
 
 def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing_m: float | None = None,
@@ -138,13 +176,16 @@ MAX_PAIRS = 2_000_000
 
 def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, overall: pd.DataFrame,
                 facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, preset: dict, dsnap, demand: pd.DataFrame,
-                thresholds_min, *, max_pairs: int = MAX_PAIRS, candidates: CandidateTimes | None = None) -> dict:
+                thresholds_min, *, max_pairs: int = MAX_PAIRS, candidates: CandidateTimes | None = None,
+                missing_fields=frozenset()) -> dict:
     """The what-if payload for the page (see the module docstring); ``{}`` when siting is off.
 
     ``candidates``: the run's candidate times (:class:`circles.results.CandidateTimes`): the
     page's grid at the study's spacing and the suggested sites are rows of it, so they are
     neither snapped nor searched again. Only when the grid is thinned (more than
     ``max_pairs`` pairs) are the coarser grid's sites snapped and searched here.
+    ``missing_fields``: composition fields no gazetteer has (their indicators stay not assessable,
+    :func:`circles.stages.score.composition_options`).
     """
     s = study.siting
     if s.n_sites == 0 or not s.kinds:
@@ -228,8 +269,11 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
                   "daycare_places_inside": float(o.get("daycare_places_inside", 0.0))},
         # an indicator on a subset of units (a ``where`` filter) is not recomputed in the page
         "indicators": [{**{k: ind[k] for k in ("id", "metric", "value", "gap", "group")},
-                        "where": bool(ind.get("where"))} for ind in preset["indicators"]],
+                        "where": bool(ind.get("where")), **_total(ind, study, o),
+                        **({"na": True} if tg.NEEDS_FIELD.get(ind["metric"]) in missing_fields else {})}
+                       for ind in preset["indicators"]],
         "community": _community(preset, units, facilities),
+        "composition": _composition(u, o, unit_ids, s.new_sites_affordable),
         "candidates": {
             "lon": [round(float(x), 6) for x in display.geometry.x],
             "lat": [round(float(y), 6) for y in display.geometry.y],
@@ -314,6 +358,19 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
         elif metric in sfca:
             wt = w["elderly"] if metric.endswith("elderly") else w["total"]
             out["indicators"][ind["id"]] = float((sfca[metric] * wt).sum() / wt.sum())
+        elif metric in (payload.get("composition") or {}).get("metrics", {}) and not ind.get("na"):
+            comp = payload["composition"]
+            part, base = comp["metrics"][metric]
+            have = dict(comp["study"])
+            for c, kind in chosen:
+                counts = "meal_point" if kind == "meal_point" else payload["kinds"][kind]["counts_as"]
+                cap = 1.0 if counts == "meal_point" else (
+                    cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else
+                    payload["kinds"][kind]["capacity"])
+                for col in comp["adds"].get(counts, []):
+                    have[col] += cap
+            den = have[base] if base else 1.0
+            out["indicators"][ind["id"]] = float(have[part] / den) if den > 0 else float("nan")
         elif metric in payload.get("community", {}):
             cm = payload["community"][metric]
             has = np.array(cm["has"], dtype=bool)

@@ -341,14 +341,13 @@ def test_street_polygons_give_each_community_its_street(community_run, tmp_path)
     assert res.summary["communities"]["street_cov_elderly_centre"]["with"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: summary.json communities.street_cov_elderly_centre reports share 0.0 "
-                   "when no gazetteer holds an elderly_centre; the README says such an indicator is not assessable")
 def test_street_share_without_any_centre_is_not_assessable(community_run):
     """README "What each indicator counts": an indicator whose facility kind is in no gazetteer is
     *not assessable*, not 0 %. tests/data/community has no 综合养老服务中心 in any gazetteer."""
     assert not (community_run.facilities["kind"] == "elderly_centre").any()
     share = community_run.summary["communities"]["street_cov_elderly_centre"]["share"]
-    assert share is None or share == "not assessable"
+    assert share is None and community_run.summary["communities"]["street_cov_elderly_centre"]["status"] == \
+        "not assessable"
 
 
 def test_kindergartens_without_nursery_class_and_no_elderly_facility_are_not_assessable():

@@ -90,10 +90,10 @@ def test_drive_times_equal_a_directed_networkx_search(drive):
     assert checked > 10000 and differs > 100
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a home whose nearest road point is a junction where a one-way street "
-                   "starts (or ends) may leave only along the one edge it was snapped to; at a junction it may "
-                   "take any road leaving it (3 cells of the demo on the drive profile, up to 116 s longer)")
 def test_drive_times_of_homes_at_one_way_junctions(drive):
+    """Homes whose nearest road point is a junction where a one-way street starts (or ends): at the
+    junction a home may take any road leaving it, not only the edge it was snapped to (3 cells of the
+    demo were up to 116 s too long before the fix)."""
     pts, seg, fac, fsnap, homes = drive["pts"], drive["seg"], drive["fac"], drive["fsnap"], drive["homes"]
     j = _junction_homes(drive)
     assert j.sum() > 0

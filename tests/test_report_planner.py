@@ -103,6 +103,7 @@ def _data_names(folder) -> list[str]:
     s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     names += [s.get("title") or ""] + [c.get("source") or "" for c in s.get("credits", [])]
     names += [str((s.get("methods") or {}).get("road_class_column") or "")]  # a column name of the road file
+    names += [str(c.get("column") or "") for c in (s.get("composition") or {}).values() if isinstance(c, dict)]  # gazetteer
     return sorted({n for n in names if n}, key=len, reverse=True)
 
 

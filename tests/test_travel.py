@@ -115,6 +115,7 @@ def test_one_way_street_drive_runs_home_to_facility():
     # home at x=75 drives with the flow to B, around the block to A, then 25 m: 25 + 300 + 25 m at 10 m/s
     assert net.nearest_times(facility, home)[0] == pytest.approx(35.0)
     assert net.times_to_points(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
+    assert net.times_to_points(facility, home, cutoff_s=100, search="confined").toarray()[0, 0] == pytest.approx(35.0)
     assert net.times_to_points_dense(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
     # the other way round: home at 25, facility at 75, 50 m with the flow
     assert net.nearest_times(home, facility)[0] == pytest.approx(5.0)
@@ -133,6 +134,35 @@ def test_one_way_street_drive_runs_home_to_facility():
     assert net.nearest_times(facility, home)[0] == pytest.approx(ref)
 
 
+def test_drive_point_on_a_one_way_junction_may_use_every_road_there():
+    """Three one-way streets at 36 km/h (10 m/s): J(0,0) -> X(300,0), J -> F(0,100), X -> F.
+    A point snapped exactly onto a node stands at the node: it may take any road leaving it
+    (a home) or be reached by any road arriving there (a facility), not only its own edge."""
+    nodes, edges = make_network([((0, 0), (300, 0)), ((0, 0), (0, 100)), ((300, 0), (0, 100))])
+    edges["oneway"] = True
+    edges["speed_kph"] = 36.0
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, profile="drive")
+    facility = net.snap_points(points([(0, 100)]), max_offroad_m=1)  # at F, the end of J -> F and of X -> F
+    homes = net.snap_points(points([(0, 0), (300, 0), (150, 0), (0, 50)]), max_offroad_m=1)
+    # the cases the rule is about (ties snap to the lowest edge index): the home at J stands at the start
+    # of J -> X, and the facility at F at the end of J -> F; their own edges alone give no way (inf)
+    J, F = 0, 1
+    assert edges["u"].iloc[homes.edge[0]] == J and edges["v"].iloc[facility.edge[0]] == F
+    # by hand: J -> F 100 m; X -> F 316.23 m; (150,0) -> X -> F 150 + 316.23 m; (0,50) -> F 50 m
+    want = np.array([100.0, np.hypot(300, 100), 150 + np.hypot(300, 100), 50.0]) / 10.0
+    assert net.nearest_times(facility, homes) == pytest.approx(want, abs=1e-9)
+    for search in ("confined", "rows"):
+        got = net.times_to_points(facility, homes, cutoff_s=100, search=search).toarray()[0]
+        assert got == pytest.approx(want, abs=1e-9)
+    assert net.times_to_points_dense(facility, homes, cutoff_s=100).toarray()[0] == pytest.approx(want, abs=1e-9)
+    # at a node, still only roads leaving it: from F (only roads arriving) and X (its one road runs
+    # to F) nothing reaches a facility at J
+    at_j = net.snap_points(points([(0, 0)]), max_offroad_m=1)
+    back = net.snap_points(points([(0, 100), (300, 0)]), max_offroad_m=1)
+    assert np.isinf(net.nearest_times(at_j, back)).all()
+    assert net.times_to_points(at_j, back, cutoff_s=1e4, search="confined").nnz == 0
+    assert net.times_to_points(at_j, back, cutoff_s=1e4, search="rows").nnz == 0
+
 def test_one_way_ignored_on_foot():
     nodes, edges = make_network([((0, 0), (100, 0)), ((100, 0), (100, 100)), ((100, 100), (0, 100)), ((0, 100), (0, 0))])
     edges["oneway"] = [True, False, False, False]
@@ -143,15 +173,17 @@ def test_one_way_ignored_on_foot():
 
 
 def test_confined_catchments_equal_whole_network_rows(demo_run):
-    """The disc-confined search gives exactly the matrix of whole-network Dijkstra rows."""
+    """The disc-confined search and the disc-restricted rows give exactly the matrix of whole-network
+    Dijkstra rows (point times of every target)."""
     res, _ = demo_run
     net = TravelNetwork(res.nodes, res.edges, walk_speed_mps=1.0)
     src = net.snap_points(res.facilities, max_offroad_m=500)
     dst = net.snap_points(res.points, max_offroad_m=500)
-    fast = net.times_to_points(src, dst, cutoff_s=900)
     ref = net.times_to_points_dense(src, dst, cutoff_s=900)
-    assert fast.nnz == ref.nnz > 1000
-    assert abs(fast - ref).max() < 1e-9
+    for search in ("confined", "rows", "auto"):  # the demo network is small: auto takes whole-network rows
+        fast = net.times_to_points(src, dst, cutoff_s=900, search=search)
+        assert fast.nnz == ref.nnz > 1000
+        assert abs(fast - ref).max() < 1e-9
     # and the nearest time per point equals the column minimum of the matrix
     near = net.nearest_times(src, dst, cutoff_s=900)
     csc = ref.tocsc()

@@ -568,6 +568,19 @@
       });
       eq.body.appendChild(el("div", { style: "color:#555" }, tr("equity.behind")));
       eq.body.appendChild(ol);
+      var losers = (D.equity.slope || {})[g] || [];  // a run with a DEM: units that lose most to slope
+      if (losers.length) {
+        var sl = el("ol", { class: "equity-slope", style: "padding-left:18px;margin:2px 0" });
+        losers.forEach(function (b) {
+          var li = el("li", { class: "equity-slope-unit", "data-unit": b.unit_id });
+          li.appendChild(el("b", null, b.name));
+          li.appendChild(document.createTextNode(": " + tr("equity.slope_item",
+            { flat: pct(b.share_flat), slope: pct(b.share), n: num(b.lost_people) })));
+          sl.appendChild(li);
+        });
+        eq.body.appendChild(el("div", { style: "color:#555" }, tr("equity.slope", { t: D.tmax })));
+        eq.body.appendChild(sl);
+      }
     });
     eq.body.appendChild(el("div", { style: "color:#555" }, D.equity_note));
   }

@@ -48,6 +48,7 @@
   function fmtMeasured(x, id) {
     if (x === null || x === undefined || !isFinite(x)) return "\u2013";
     var h = +circlesFixed(x, HELD_DECIMALS, 0);
+    if (/_total$/.test(id) && id.indexOf("per_1000") < 0) return Number(circlesFixed(h, 0, 0)).toLocaleString("en-US");  // a count
     return (h <= 1 && id.indexOf("per_1000") < 0) ? fmtPct(h) : circlesFixed(h, 2, 0);
   }
 
@@ -93,7 +94,7 @@
       var builtIn = [];  // [unit, kind] of every chosen site
       var added = { beds: [new Float64Array(nu), 0], slots: [new Float64Array(nu), 0],
         daycare_places: [new Float64Array(nu), 0] };
-      var c = p.candidates, catchS = p.catchment_s;
+      var c = p.candidates, catchS = p.catchment_s, addedC = {};
       chosen.forEach(function (pair) {
         var ci = pair[0], kind = pair[1], info = p.kinds[kind];
         var cap = (c.kind[ci] === kind && c.capacity[ci]) ? c.capacity[ci] : info.capacity;
@@ -110,6 +111,13 @@
           }
         }
         if (added[counts]) { added[counts][1] += cap; if (c.unit[ci] >= 0) added[counts][0][c.unit[ci]] += cap; }
+        // composition parts/bases and totals (circles/whatif.py _composition): what this site adds to each
+        var comp = p.composition && p.composition.adds ? (p.composition.adds[kind === "meal_point" ? kind : counts] || []) : [];
+        comp.forEach(function (col) {
+          var v = kind === "meal_point" ? 1 : cap;
+          if (!addedC[col]) addedC[col] = [new Float64Array(nu), 0];
+          addedC[col][1] += v; if (c.unit[ci] >= 0) addedC[col][0][c.unit[ci]] += v;
+        });
         builtIn.push([c.unit[ci], kind]);
       });
       function anyTime(group) {
@@ -165,10 +173,19 @@
         for (i = 0; i < nu; i++) uv[i] = den[i] > 0 ? num[i] / den[i] : NaN;
         return [uv, sd > 0 ? sn / sd : NaN];
       }
+      // a composition share or a city-wide total: [unit shares, study value, unit bases, study base]
+      function composition(name) {
+        var pair = p.composition.metrics[name], cu = p.composition.units, cs = p.composition.study;
+        function have(col, u) { var a = addedC[col]; return u < 0 ? cs[col] + (a ? a[1] : 0) : cu[col][u] + (a ? a[0][u] : 0); }
+        var uv = new Float64Array(nu), ub = new Float64Array(nu);
+        for (var u = 0; u < nu; u++) { ub[u] = pair[1] ? have(pair[1], u) : 1; uv[u] = ub[u] > 0 ? have(pair[0], u) / ub[u] : NaN; }
+        var sb = pair[1] ? have(pair[1], -1) : 1;
+        return [uv, sb > 0 ? have(pair[0], -1) / sb : NaN, ub, sb];
+      }
       function judge(m, ind, pop) {
         if (!(pop > 0) || isNaN(m)) return { measured: m, status: "no population", gap: 0 };
         if (m >= ind.value - 1e-12) return { measured: m, status: "pass", gap: 0 };
-        var scale = (ind.gap === "beds" || ind.gap === "slots") ? pop / 1000 : pop;  // people, communities, streets
+        var scale = ind.total ? 1 : (ind.gap === "beds" || ind.gap === "slots") ? pop / 1000 : pop;  // a count; people, communities, streets
         return { measured: m, status: "fail", gap: Math.ceil((ind.value - m) * scale - 1e-9) };
       }
       var out = { study: { coverage: {}, indicators: {} }, units: [], units_fail: {} };
@@ -196,6 +213,17 @@
           out.study.indicators[ind.id] = NA;
           for (var v = 0; v < nu; v++) out.units[v].indicators[ind.id] = NA;
           out.units_fail[ind.id] = 0;
+          return;
+        }
+        if (p.composition && p.composition.metrics && p.composition.metrics[ind.metric] && !ind.where) {
+          var cr = composition(ind.metric), cf = 0;  // a total is judged for the study only (circles/targets.py)
+          out.study.indicators[ind.id] = ind.na ? NA : judge(cr[1], ind, cr[3]);  // na: no such column / not comparable
+          for (var cu = 0; cu < nu; cu++) {
+            var cj = (ind.total || ind.na) ? NA : judge(cr[0][cu], ind, cr[2][cu]);
+            out.units[cu].indicators[ind.id] = cj;
+            if (cj.status === "fail") { cf++; out.units[cu].n_fail++; }
+          }
+          out.units_fail[ind.id] = cf;
           return;
         }
         var m = ind.where ? null : metric(ind.metric);  // a filtered subset of units: not recomputed here

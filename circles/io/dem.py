@@ -108,7 +108,7 @@ def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
     return fwd, bwd
 
 
-def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_positions(geoms: np.ndarray, step_m: float, affine=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points at ``i x L / n``, ``i = 0..n``, ``n = ceil(L / step_m)``, along every line.
 
     Returns ``(xy, ptr, n)``: the points of line ``k`` are ``xy[ptr[k]:ptr[k + 1]]``
@@ -116,6 +116,12 @@ def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.n
     segment by segment in numpy: a segment from vertex distance ``c0`` to ``c1`` holds the
     ``ceil(c1 n / L) - ceil(c0 n / L)`` points with ``c0 <= i L / n < c1`` (counts that add
     up to ``n`` along a line whatever the rounding), and the line's last segment its end point.
+    Each point is its segment's first point plus ``j`` steps (``j = 0, 1, ...`` within the
+    segment): per-segment numbers are made once, then repeated (no gathers per point).
+
+    With ``affine`` (e.g. a DEM's inverse transform) the points are returned in its output
+    coordinates, interpolated between the transformed vertices: exact, since an affine map
+    keeps straight segments straight and ratios along them.
     """
     coords, idx = shapely.get_coordinates(geoms, return_index=True)
     nv = len(coords)
@@ -138,12 +144,27 @@ def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.n
     cnt = m[segv + 1] - m[segv]
     cnt[np.searchsorted(segv, last - 1)] += 1  # the end point, on the line's last segment
     total = int(cnt.sum())
-    s = np.repeat(segv, cnt)
-    i = m[s] + np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)  # index of the point on its line
-    line = idx[s]
-    d = seg[s + 1]
-    frac = np.clip((i * (length[line] / n[line]) - cum[s]) / np.where(d > 0, d, 1.0), 0.0, 1.0)
-    xy = coords[s] + (coords[s + 1] - coords[s]) * frac[:, None]
+    # per segment: the fraction of its first point (index m on the line) and the fraction of one step
+    d = seg[segv + 1]
+    d = np.where(d > 0, d, 1.0)
+    step_line = (length / n)[idx[segv]]
+    frac0 = (m[segv] * step_line - cum[segv]) / d
+    dfrac = step_line / d
+    if affine is not None:
+        coords = np.column_stack(_apply(affine, coords[:, 0], coords[:, 1]))
+    p0, dp = coords[segv], coords[segv + 1] - coords[segv]
+    j = np.arange(total, dtype=np.float64)
+    j -= np.repeat((np.cumsum(cnt) - cnt).astype(np.float64), cnt)  # index of the point in its segment
+    frac = np.repeat(dfrac, cnt)
+    frac *= j
+    frac += np.repeat(frac0, cnt)
+    np.clip(frac, 0.0, 1.0, out=frac)
+    xy = np.empty((total, 2), order="F")  # each coordinate contiguous (the DEM reads columns)
+    for k in (0, 1):
+        c = np.repeat(dp[:, k], cnt)
+        c *= frac
+        c += np.repeat(p0[:, k], cnt)
+        xy[:, k] = c
     return xy, ptr, n
 
 
@@ -154,23 +175,59 @@ def bilinear(band: np.ndarray, nodata: float | None, inv, xy: np.ndarray) -> tup
     Returns ``(z, ok)``; ``ok`` is False where one of the four pixels is missing, ``nodata`` or NaN.
     Only the four pixels of each point are read (no pass over the whole band).
     """
-    h, w = band.shape
-    if h < 2 or w < 2:  # no four pixel centres around any point
-        return np.full(len(xy), np.nan), np.zeros(len(xy), dtype=bool)
     col, row = _apply(inv, xy[:, 0], xy[:, 1])
-    col -= 0.5  # pixel centres at integers
-    row -= 0.5
-    c0, r0 = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
-    ok = (c0 >= 0) & (r0 >= 0) & (c0 + 1 < w) & (r0 + 1 < h)
-    i = np.where(ok, r0 * w + c0, 0)
-    fc, fr = col - c0, row - r0
-    flat = band.ravel()
-    z00, z01, z10, z11 = flat[i], flat[i + 1], flat[i + w], flat[i + w + 1]  # i = 0 where not ok: in range
+    return bilinear_px(band, nodata, col, row)
+
+
+def bilinear_px(band: np.ndarray, nodata: float | None, col: np.ndarray, row: np.ndarray,
+                col_off: float = 0.0, row_off: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bilinear` at pixel coordinates (``col``, ``row``: pixel corners at integers) of a
+    raster whose window ``band`` starts at ``col_off``, ``row_off``. ``col`` and ``row`` are
+    overwritten (they hold the fractions within the cell on return).
+
+    The window is copied once into a float array with a frame of NaN and nodata set to NaN, so
+    a point needs no bounds or nodata tests of its own: a point off the window is clamped onto
+    the frame, and any missing pixel among the four makes its elevation NaN (``ok`` False).
+    """
+    b = np.full((band.shape[0] + 2, band.shape[1] + 2), np.nan)
+    b[1:-1, 1:-1] = band
     if nodata is not None and np.isfinite(nodata):
-        ok &= (z00 != nodata) & (z01 != nodata) & (z10 != nodata) & (z11 != nodata)
-    z = (z00 * (1 - fc) + z01 * fc) * (1 - fr) + (z10 * (1 - fc) + z11 * fc) * fr
-    ok &= np.isfinite(z)  # a NaN pixel (NaN nodata) among the four
-    return np.where(ok, z, np.nan), ok
+        b[b == nodata] = np.nan
+    h, w = b.shape
+    bad = ~(np.isfinite(col) & np.isfinite(row))
+    if bad.any():  # a point the transformation could not take: onto the frame
+        col[bad] = row[bad] = -1e9
+    col -= col_off - 0.5  # pixel centres of the framed window at integers (the frame is pixel 0)
+    row -= row_off - 0.5
+    ci = np.floor(col)
+    col -= ci  # the fraction across the cell
+    ci = ci.astype(np.int64)
+    np.clip(ci, 0, w - 2, out=ci)
+    ri = np.floor(row)
+    row -= ri
+    ri = ri.astype(np.int64)
+    np.clip(ri, 0, h - 2, out=ri)
+    i = ri
+    i *= w
+    i += ci
+    flat = b.ravel()
+    z00 = flat[i]
+    i += 1
+    z01 = flat[i]
+    i += w
+    z11 = flat[i]
+    i -= 1
+    z10 = flat[i]
+    z01 -= z00  # top: z00 + fc (z01 - z00); bottom: z10 + fc (z11 - z10)
+    z01 *= col
+    z00 += z01
+    z11 -= z10
+    z11 *= col
+    z10 += z11
+    z10 -= z00
+    z10 *= row
+    z00 += z10
+    return z00, np.isfinite(z00)
 
 
 def _apply(aff, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,38 +281,44 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         lat = float(Transformer.from_crs(edges.crs, 4326, always_xy=True).transform(
             *np.asarray(edges.total_bounds).reshape(2, 2).mean(axis=0))[1]) if len(edges) else 0.0
         step = min(MAX_STEP_M, _resolution_m(src, lat))
-        xy, ptr, n = sample_positions(geoms, step)
-        if src.crs == edges.crs or not len(xy):  # a DEM in the study's CRS: no transformation
-            dxy = xy
-        else:
-            x, y = Transformer.from_crs(edges.crs, src.crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
-            dxy = np.column_stack([x, y])
-        # read only the window under the roads (two pixels of margin for the bilinear neighbours)
+        inv_full, same, dem_crs = ~src.transform, src.crs == edges.crs, src.crs
+
+        def pixels():  # the samples in the DEM's pixel coordinates (pixel corners at integers)
+            if same:  # a DEM in the study's CRS: sample straight in its pixel coordinates (exact)
+                return sample_positions(geoms, step, affine=inv_full)
+            xy, ptr, n = sample_positions(geoms, step)
+            if not len(xy):
+                return xy, ptr, n
+            x, y = Transformer.from_crs(edges.crs, dem_crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+            pxy = np.empty((len(xy), 2), order="F")
+            pxy[:, 0], pxy[:, 1] = _apply(inv_full, np.asarray(x), np.asarray(y))
+            return pxy, ptr, n
+
+        pxy, ptr, n = pixels()
         b = src.bounds
-        left, right, bottom, top = min(b.left, b.right), max(b.left, b.right), min(b.bottom, b.top), max(b.bottom, b.top)
         no_overlap = InputFileError(f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {tuple(b)} "
                                     f"in {src.crs.to_string()}); give a DEM covering the study area")
-        x, y = dxy[:, 0], dxy[:, 1]
-        fin = np.isfinite(x) & np.isfinite(y)  # a point the transformation could not take is not on the DEM
-        if not fin.all():
-            x, y = x[fin], y[fin]
-        if not len(x):
+        # read only the window under the roads (two pixels of margin for the bilinear neighbours), in pixels
+        width, height = src.width, src.height
+        col, row = pxy[:, 0], pxy[:, 1]
+        fin = np.isfinite(col) & np.isfinite(row)  # a point the transformation could not take is not on the DEM
+        cf, rf = (col, row) if fin.all() else (col[fin], row[fin])
+        if not len(cf):
             raise no_overlap
-        lo = np.maximum([x.min(), y.min()], [left, bottom])
-        hi = np.minimum([x.max(), y.max()], [right, top])
+        lo = np.maximum([cf.min(), rf.min()], [0.0, 0.0])
+        hi = np.minimum([cf.max(), rf.max()], [float(width), float(height)])
         if (lo > hi).any():
             raise no_overlap
-        cols, rows = _apply(~src.transform, np.array([lo[0], hi[0], lo[0], hi[0]]), np.array([lo[1], lo[1], hi[1], hi[1]]))
-        c0, r0 = int(np.floor(np.min(cols))) - 2, int(np.floor(np.min(rows))) - 2
-        c1, r1 = int(np.ceil(np.max(cols))) + 2, int(np.ceil(np.max(rows))) + 2
+        c0, r0 = int(np.floor(lo[0])) - 2, int(np.floor(lo[1])) - 2
+        c1, r1 = int(np.ceil(hi[0])) + 2, int(np.ceil(hi[1])) + 2
         win = rasterio.windows.Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1)
-        win = win.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
+        win = win.intersection(rasterio.windows.Window(0, 0, width, height))
         band = src.read(1, window=win)  # its own dtype: samples are promoted to float64
         nodata = src.nodata
-        inv = ~src.window_transform(win)
-    z, ok = bilinear(band, nodata, inv, dxy)
+    z, ok = bilinear_px(band, nodata, col, row, win.col_off, win.row_off)
     if not ok.any():
-        inside = (dxy[:, 0] >= left) & (dxy[:, 0] <= right) & (dxy[:, 1] >= bottom) & (dxy[:, 1] <= top)
+        pxy = pixels()[0]  # again: bilinear_px overwrote them (an error path only)
+        inside = (pxy[:, 0] >= 0) & (pxy[:, 0] <= width) & (pxy[:, 1] >= 0) & (pxy[:, 1] <= height)
         if not inside.any():  # the boxes overlap, the roads and the DEM do not
             raise no_overlap
         raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "

@@ -18,7 +18,7 @@ from circles.checks import check_gazetteers
 from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError
 from circles.i18n import t
-from circles.io.facilities import load_facilities
+from circles.io.facilities import load_facilities, missing_optional_columns
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population, read_population_grid
 from circles.io.units import assign_parents, assign_points, grid_units, load_units
@@ -129,7 +129,8 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     return Inputs(crs=crs, area=area, points=points, halo_points=halo_points, points_outside=points_outside,
                   nodes=nodes, edges=edges, facilities=facilities, rejects=rejects, units=units,
                   net_report=net_report, file_counts=fac_counts, coord_fit=coord_fit, estimated=estimated,
-                  pop_rules=pop_rules_used, no_unit_warning=no_unit, repairs=repaired, thresholds_min=thresholds, limit_s=limit_s)
+                  pop_rules=pop_rules_used, no_unit_warning=no_unit, repairs=repaired, thresholds_min=thresholds, limit_s=limit_s,
+                  optional_missing=missing_optional_columns(fac_parts))  # read before concat drops the attrs
 
 
 def _facilities(study: Study, crs, reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list]:

@@ -7,6 +7,7 @@ scored by the same code.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -34,14 +35,45 @@ def load_preset(study: Study) -> dict:
 
 
 def score(study: Study, inputs: Inputs, travel: Travel, preset: dict) -> Scores:
-    """Score the study's people against the facilities as they are."""
-    return score_tables(travel.points, travel.facilities, travel.catchment, inputs.units, list(inputs.thresholds_min),
-                        list(travel.kinds), preset, study.language, travel.tmax_s, travel.demand,
-                        communities=study.units.path is not None)
+    """Score the study's people against the facilities as they are (with a DEM: the ``_flat`` shares beside)."""
+    scores = score_tables(travel.points, travel.facilities, travel.catchment, inputs.units,
+                          list(inputs.thresholds_min), list(travel.kinds), preset, study.language, travel.tmax_s,
+                          travel.demand, communities=study.units.path is not None,
+                          **composition_options(study, inputs))
+    if travel.flat_times is None:
+        return scores
+    return with_flat_shares(scores, travel, max(inputs.thresholds_min))
+
+
+def with_flat_shares(scores: Scores, travel: Travel, minutes: float) -> Scores:
+    """``scores`` with the flat-ground shares and the people slope moves across ``minutes`` (units, districts, study)."""
+    pts, flat, kinds = scores.points, travel.flat_times, list(travel.kinds)
+    by_unit = cov.flat_shares(pts, flat, "unit_id", minutes, kinds)
+    units = scores.units.merge(by_unit, left_on="unit_id", right_index=True, how="left")
+    moved = [c for c in by_unit.columns if not c.startswith("cov_")]
+    units[moved] = units[moved].fillna(0.0)
+    districts = scores.districts.join(cov.flat_shares(pts.assign(parent=pts["parent"].replace("", "(none)")), flat,
+                                                      "parent", minutes, kinds), how="left")
+    overall = scores.overall.join(cov.flat_shares(pts.assign(all="study"), flat, "all", minutes, kinds), how="left")
+    return dataclasses.replace(scores, units=units, districts=districts, overall=overall)
+
+
+def composition_options(study: Study, inputs: Inputs) -> dict:
+    """The keywords of :func:`score_tables` for the composition and total indicators.
+
+    ``missing_fields``: the optional gazetteer fields (普惠托位数, 护理型床位数, 性质) that *no*
+    gazetteer of the study has a column for (their indicators are not assessable; a field
+    missing from some files only is assessable on the others, whose facilities count as
+    unknown); ``city``: ``(whole_city, city_population)`` of ``[targets]``.
+    """
+    n_files = len(inputs.file_counts)
+    missing = {f for f, files in inputs.optional_missing.items() if n_files and len(set(files)) >= n_files}
+    return {"missing_fields": missing, "city": (study.targets.whole_city, study.targets.city_population)}
 
 
 def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset, language, tmax_s, demand, *,
-                 communities: bool = False) -> Scores:
+                 communities: bool = False, missing_fields: set | frozenset = frozenset(),
+                 city: tuple = (False, None)) -> Scores:
     """Coverage, capacity and targets per unit, district and study (the same code before and after siting).
 
     Study-level plain ratios and counts use the facilities inside the study area only
@@ -49,6 +81,11 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
     polygons (``communities``), the plans' literal indicators (share of communities with a
     day-care centre / a childcare point, share of streets with a comprehensive centre) are
     added per unit, street (``parent``) and study.
+
+    Composition shares (普惠, 公办, 护理型) are scored per unit and for the study; a city-wide total
+    (``total = true``: 托位数, 养老床位, 助餐点) for the study only, against
+    :func:`circles.targets.city_target` (``city`` = ``(whole_city, city_population)``); a field in
+    ``missing_fields`` makes its indicators not assessable ("the gazetteer has no 普惠托位数 column").
     """
     points = points.copy()
     catchment_s = min(tmax_s, 60.0 * float(preset.get("preset", {}).get("catchment_min", 15)))
@@ -73,8 +110,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
         districts = districts.join(cov.community_table(u.assign(parent=u["parent"].replace("", "(none)")),
                                                        inside, "parent"), how="left")
         overall = overall.join(cov.community_table(u, inside, "all"), how="left")
-    reasons = not_assessable(preset, facilities, units, communities, language)
-    codes = not_assessable_codes(preset, facilities, units, communities)  # the same reasons as codes
+    reasons = not_assessable(preset, facilities, units, communities, language, missing_fields)
+    codes = not_assessable_codes(preset, facilities, units, communities, missing_fields)  # the same reasons as codes
     unit_results, overall_results = [], []
     for ind in preset["indicators"]:
         ind, scored = scored_form(ind, communities)
@@ -103,8 +140,24 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
             if communities:
                 u = units.loc[sel, ["unit_id", "parent"]].assign(all="study")
                 table_o = table_o.join(cov.community_table(u, inside, "all"), how="left")
+        totals = {}
+        if ind.get("total") and ind["id"] not in reasons:
+            target, note = tg.city_target(ind, float(table_o["pop_total"].iloc[0]), whole_city=bool(city[0]),
+                                          city_population=city[1], language=language)
+            totals = {"unit": {**reasons, ind["id"]: i18n.t("na.total_study_only", language)},
+                      "study": reasons if target is not None else {**reasons, ind["id"]: note}, "note": note}
+            if target is None:  # not comparable: as a code too (no site makes it comparable)
+                codes = {**codes, ind["id"]: {"indicator": ind["id"], "code": "not_comparable", "kinds": [],
+                                              "names": [], "column": None}}
+            if target is not None:
+                one = {**one, "indicators": [{**ind, "value": target}]}
         for table, out in ((table_u, unit_results), (table_o, overall_results)):
-            r = tg.evaluate(table, one, language=language, not_assessable=reasons)
+            level = "unit" if out is unit_results else "study"
+            r = tg.evaluate(table, one, language=language, not_assessable=totals.get(level, reasons))
+            if totals:  # a total: the plan's figure, how the study was compared, and the count even if not comparable
+                r["plan_value"], r["comparison"] = float(ind["value"]), totals["note"] if level == "study" else ""
+                if level == "study":
+                    r["measured"] = table[ind["metric"]].to_numpy(dtype=float)
             r["scored"] = scored
             pair = ind.get("pair")
             if pair and pair["metric"] in table and pair["metric"] != ind["metric"]:
@@ -143,7 +196,7 @@ def add_access(points, facilities, catch, catchment_s, demand) -> None:
 def coverage_table(points, facilities, thresholds, kinds, by) -> pd.DataFrame:
     table = cov.aggregate(points, by, thresholds, kinds)
     table = table.join(cov.capacity_inside(facilities, by), how="left")
-    zero = [c for c in table.columns if c.endswith("_inside") or c.endswith("_unknown")]
+    zero = [c for c in table.columns if c.endswith(("_inside", "_unknown", "_known"))]
     table[zero] = table[zero].fillna(0)
     table = cov.add_ratios(table)
     for name, weight in (("sfca_beds_per_1000_elderly", "elderly"), ("e2sfca_beds_per_1000_elderly", "elderly"),
@@ -166,18 +219,24 @@ def scored_form(ind: dict, communities: bool) -> tuple[dict, str]:
                 "walk (no community polygons: the plan's count of communities cannot be made)")
     if literal:
         return ind, "literal (share of communities / streets with one)"
+    if ind.get("total"):
+        return ind, "total (city-wide; study level only)"
+    if ind["metric"] in tg.NEEDS_FIELD:
+        return ind, "share of capacity (facilities whose part is known)"
     return ind, ind.get("scores", "walk" if ind["metric"].startswith("cov_") else "ratio")
 
 
-def not_assessable(preset, facilities, units, communities, language: str = "en") -> dict:
-    """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no attribute)."""
+def not_assessable(preset, facilities, units, communities, language: str = "en",
+                   missing_fields=frozenset()) -> dict:
+    """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no attribute,
+    or a composition column (普惠托位数, 护理型床位数, 性质) in none of the gazetteers: ``missing_fields``)."""
     return {k: tg.reason_text(c, language) for k, c in not_assessable_codes(preset, facilities, units,
-                                                                             communities).items()}
+                                                                             communities, missing_fields).items()}
 
 
-def not_assessable_codes(preset, facilities, units, communities) -> dict:
+def not_assessable_codes(preset, facilities, units, communities, missing_fields=frozenset()) -> dict:
     """Indicator id -> :func:`circles.targets.not_assessable_code` (the reason as a code, for the page)."""
-    codes = {ind["id"]: tg.not_assessable_code(ind, facilities, units.columns, communities)
+    codes = {ind["id"]: tg.not_assessable_code(ind, facilities, units.columns, communities, missing_fields)
              for ind in preset["indicators"]}
     return {k: c for k, c in codes.items() if c is not None}
 
@@ -196,12 +255,17 @@ def capacity_summary(overall, facilities) -> dict:
     return out
 
 
-def community_summary(overall, preset) -> dict:
-    """The plans' literal community indicators beside the walk-based ones, and which one the preset scores."""
+def community_summary(overall, preset, kinds_present) -> dict:
+    """The plans' literal community indicators beside the walk-based ones, and which one the preset scores.
+
+    An indicator whose facility kinds are in no gazetteer (``kinds_present``: the kinds serving
+    someone) is ``"status": "not assessable"`` with ``share`` None, never 0 % (README, "What each
+    indicator counts")."""
     o = overall.iloc[0]
     scored = {i["metric"]: i.get("scores", "walk") for i in preset["indicators"]}
     out = {"n_communities": int(o.get("n_communities", 0)), "n_streets": int(o.get("n_streets", 0) or 0)}
-    for name in cov.COMMUNITY_INDICATORS:
-        out[name] = {"share": rnd(o.get(name)), "with": int(o.get(f"n_with_{name}", 0) or 0),
-                     "scored_by_preset": name in scored}
+    for name, (kinds, _) in cov.COMMUNITY_INDICATORS.items():
+        known = any(k in kinds_present for k in kinds)
+        out[name] = {"share": rnd(o.get(name)) if known else None, "with": int(o.get(f"n_with_{name}", 0) or 0),
+                     "status": "assessed" if known else "not assessable", "scored_by_preset": name in scored}
     return out

@@ -24,13 +24,14 @@ import scipy.sparse as sp
 from circles import coverage as cov
 from circles import rules
 from circles.errors import StudyError
+from circles import i18n
 from circles.i18n import site_label
 from circles.kinds import KINDS, counts_as, kinds_present
 from circles.io.units import assign_points
 from circles.results import AfterScores, AfterState, CandidateTimes, Inputs, Scores, Siting, Travel
 from circles.siting import SitingProblem, site_name_parts, solve
 from circles.stages.candidates import candidate_times
-from circles.stages.score import score_tables
+from circles.stages.score import composition_options, score_tables
 from circles.stages.travel import nearest_by_kind, serving
 from circles.study import Study
 from circles.summary import rnd
@@ -55,11 +56,51 @@ def times_before(study: Study, travel: Travel) -> tuple[dict[str, np.ndarray], f
 
 def siting(study: Study, inputs: Inputs, travel: Travel, scores: Scores, preset: dict) -> Siting:
     """Suggest sites (``[siting]`` of ``study``), build them once, and score the study again with them."""
+    check_sizing(study, preset)
     before, limit_s = times_before(study, travel)
     ct = candidate_times(study, inputs, travel, scores.units)
     sites, info, after = choose_sites(study, inputs, travel, scores.units, scores.points, before, limit_s, ct)
+    sites = floor_per_slot(study, preset, sites)
     after_scores = None if after is None else score_after(study, inputs, travel, scores, after, ct, preset)
     return Siting(sites=sites, info=info, candidates=ct, after=after, after_scores=after_scores)
+
+
+def check_sizing(study: Study, preset: dict) -> None:
+    """Refuse, in one line, new nurseries smaller than the preset's ``[preset] min_nursery_slots``.
+
+    甘孜 [002]: "a prefecture nursery centre has >= 150 slots"; a suggestion of a smaller nursery
+    would not be one the plan allows, so ``[siting] slots`` below it is a :class:`StudyError`.
+    """
+    p, s = preset.get("preset", {}), study.siting
+    least = p.get("min_nursery_slots")
+    if least is None or s.n_sites == 0 or not any(KINDS[k].capacity == "slots" for k in s.kinds if k in KINDS):
+        return
+    if s.slots < least:
+        raise StudyError(i18n.t("siting.too_small", "en", preset=p.get("key", "the preset"), min=f"{least:g}",
+                           source=p.get("sizing_source", "[preset] min_nursery_slots"), slots=s.slots))
+
+
+def floor_per_slot(study: Study, preset: dict, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Floor area per slot beside each suggested nursery, where the study gives the floor area.
+
+    The floor area is ``[siting] floor_m2`` (one planned size for every new nursery: the siting
+    models place sites of one size, ``[siting] slots``). Columns ``floor_m2``, ``floor_m2_per_slot``
+    and, with the preset's ``min_floor_m2_per_slot`` (甘孜: >= 15 m² per slot), ``floor_check``
+    (in the run's language). Sites of other kinds, or a study with no floor area, get none.
+    """
+    if not len(sites) or study.siting.floor_m2 is None:
+        return sites
+    sites = sites.copy()
+    nursery = np.array([KINDS[k].capacity == "slots" for k in sites["kind"]])
+    per = np.where(nursery, float(study.siting.floor_m2) / sites["capacity"].astype(float).clip(lower=1), np.nan)
+    sites["floor_m2"] = np.where(nursery, float(study.siting.floor_m2), np.nan)
+    sites["floor_m2_per_slot"] = per
+    least = preset.get("preset", {}).get("min_floor_m2_per_slot")
+    if least is not None:
+        sites["floor_check"] = [
+            "" if not np.isfinite(x) else i18n.t("siting.floor_ok" if x >= least else "siting.floor_short", study.language,
+                                            per=f"{x:.1f}", min=f"{least:g}") for x in per]
+    return sites
 
 
 def choose_sites(study: Study, inputs: Inputs, travel: Travel, units: gpd.GeoDataFrame, points: gpd.GeoDataFrame,
@@ -228,6 +269,8 @@ def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: 
         "capacity": sites["capacity"].to_numpy(dtype=float),
         "counts_as": [counts_as(k) for k in sites["kind"]],
         "capacity_status": "known", "address": "", "note": "suggested",
+        # composition of new capacity: [siting] new_sites_affordable (default true: 普惠 and 公办 slots, 护理型 beds)
+        **new_site_composition(sites, study.siting.new_sites_affordable),
         "unit_id": assign_points(sites, units).to_numpy(), "in_area": True,
     }, geometry=sites.geometry.values, crs=net.crs)
     crows = ct.rows(new.geometry.values)  # the sites are candidates: their snap and times are rows of ct
@@ -260,6 +303,17 @@ def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: 
     return AfterState(new=new, new_snap=nsnap, rows=crows, times=times, threshold_s=threshold_s), sites
 
 
+def new_site_composition(sites: gpd.GeoDataFrame, affordable: bool) -> dict:
+    """``affordable_slots``, ``nursing_beds`` and ``ownership`` of new sites (unknown when not ``affordable``)."""
+    cap = sites["capacity"].to_numpy(dtype=float)
+    counts = np.array([counts_as(k) for k in sites["kind"]], dtype=object)
+    if not affordable:
+        return {"affordable_slots": np.nan, "nursing_beds": np.nan, "ownership": ""}
+    return {"affordable_slots": np.where(counts == "slots", cap, np.nan),
+            "nursing_beds": np.where(counts == "beds", cap, np.nan),
+            "ownership": np.where(counts == "slots", "public", "")}
+
+
 def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, after: AfterState, ct: CandidateTimes,
                 preset: dict) -> AfterScores:
     """Score again with the suggested sites built (existing facilities unchanged), from the one after-state."""
@@ -274,7 +328,8 @@ def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, af
     catch_after = sp.vstack([travel.catchment, ct.to_demand(after.rows, tmax_s)]).tocsr()
     kinds_after = kinds_present(fac_after)
     scored = score_tables(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s,
-                          travel.demand, communities=study.units.path is not None)
+                          travel.demand, communities=study.units.path is not None,
+                          **composition_options(study, inputs))
     ua = scored.units.set_index("unit_id")
     keep = [c for c in ua.columns if c.startswith(("cov_", "sfca_", "e2sfca_", "status_", "comm_cov_"))] + ["n_fail"]
     units_after = ua[keep].add_suffix("_after")

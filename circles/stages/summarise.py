@@ -16,7 +16,7 @@ from circles.methods import method_params
 from circles.results import Inputs, Isochrones, Scores, Siting, Travel
 from circles.stages.score import capacity_summary, community_summary
 from circles.study import Study
-from circles.summary import build_summary, rnd, target_rows
+from circles.summary import build_summary, composition_summary, rnd, slope_summary, target_rows
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,25 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary["targets"]["catchment_min"] = scores.catchment_min
     summary["targets"]["scored"] = {r.indicator: r.scored for r in scores.overall_results.itertuples()}
     summary["targets"]["profile_wanted"] = preset["preset"].get("profile")
+    summary["composition"] = composition_summary(scores.overall, inputs.optional_missing)
     if study.units.path is not None:
-        summary["communities"] = community_summary(scores.overall, preset)
+        summary["communities"] = community_summary(scores.overall, preset, set(travel.kinds))
     a = siting.after_scores
     if a is not None:
         summary["targets_after"] = target_rows(a.overall_results)
         summary["coverage_after"] = a.coverage_after
         summary["units_fail_after"] = a.units_fail_after
     summary["travel"] = travel_summary(study, points, travel, inputs.limit_s)
+    if travel.slope is not None:  # [network] dem on the walk profile (issue 23)
+        summary["slope"] = slope_summary(study.network.dem.name, travel.slope, units, scores.overall,
+                                         max(thresholds))
+        if travel.slope_warning:
+            summary.setdefault("warnings", []).append(travel.slope_warning)
     summary.update(equity_summary(points, units, summary, study, limit_min=inputs.limit_s / 60.0))
     summary["credits"] = study_credits(study)
     summary["methods"] = method_params(study, inputs.estimated, limit_min=inputs.limit_s / 60.0)
+    if travel.slope is not None:
+        summary["methods"]["slope_covered_share"] = travel.slope.covered_share
     summary["timings_s"] = timings
     summary["timings_cpu_s"] = cpu
     summary["isochrones_per_facility"] = {"drawn": bool(len(isos.per_facility)), "limit_facilities": rules.PER_FACILITY_MAX,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Callable
 
 import geopandas as gpd
@@ -9,10 +11,13 @@ import numpy as np
 import pandas as pd
 
 from circles import coverage as cov
+from circles.io.dem import edge_slope_times
 from circles.kinds import KINDS, kinds_present
 from circles.results import Inputs, Travel
 from circles.study import Study
 from circles.travel import Snap, TravelNetwork, subset
+
+log = logging.getLogger(__name__)
 
 
 def serving(facilities: pd.DataFrame, kind: str) -> np.ndarray:
@@ -42,8 +47,9 @@ def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lamb
     """
     crs, points, facilities = inputs.crs, inputs.points.copy(), inputs.facilities.copy()
     off = study.travel.max_offroad_m
+    slope, warning = slope_times(study, inputs)
     net = TravelNetwork(inputs.nodes, inputs.edges, walk_speed_mps=study.travel.walk_speed_mps,
-                        profile=study.network.profile)
+                        profile=study.network.profile, slope=slope)
     cols = ["total", "elderly", "infants", "geometry"]
     demand = gpd.GeoDataFrame(pd.concat([points[cols], inputs.halo_points[cols]], ignore_index=True),
                               geometry="geometry", crs=crs)
@@ -61,6 +67,41 @@ def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lamb
     points = gpd.GeoDataFrame(cov.add_any_times(points), geometry="geometry", crs=crs)
     tmax_s = max(inputs.thresholds_min) * 60.0
     catch = net.times_to_points(fsnap, dsnap, cutoff_s=tmax_s)
+    flat = None
+    if slope is not None:  # the same trips on flat ground, up to the longest threshold (the ``_flat`` shares)
+        flat_net = TravelNetwork(inputs.nodes, inputs.edges, walk_speed_mps=study.travel.walk_speed_mps)
+        ft = nearest_by_kind(flat_net, facilities, on_network(flat_net, fsnap), on_network(flat_net, psnap), tmax_s)
+        flat = cov.add_any_times(pd.DataFrame({f"time_s_{k}": t for k, t in ft.items()}))
     return Travel(net=net, demand=demand, demand_snap=dsnap, point_snap=psnap, facility_snap=fsnap, points=points,
                   facilities=facilities, kinds=tuple(kinds_present(facilities)), catchment=catch,
-                  limit_s=inputs.limit_s, tmax_s=tmax_s)
+                  limit_s=inputs.limit_s, tmax_s=tmax_s, slope=slope, flat_times=flat, slope_warning=warning)
+
+
+def slope_times(study: Study, inputs: Inputs):
+    """``(SlopeTimes or None, warning)``: the DEM's sloped edge times on the walk profile (issue 23).
+
+    The drive profile ignores the DEM. Road edges outside the DEM or on nodata keep the flat
+    speed; the warning (also logged) counts them with their share of road length ("" if none).
+    """
+    if study.network.dem is None or study.network.profile != "walk":
+        return None, ""
+    slope = edge_slope_times(inputs.edges, study.network.dem, study.travel.walk_speed_mps)
+    warning = ""
+    if slope.n_outside:
+        warning = (f"{slope.n_outside} road edges ({1 - slope.covered_share:.1%} of road length) are outside the DEM "
+                   f"{study.network.dem.name} or on nodata: flat walking speed there")
+        log.warning(warning)
+    return slope, warning
+
+
+def on_network(flat: TravelNetwork, s: Snap) -> Snap:
+    """The snap ``s`` (same edges and positions) timed on the flat network ``flat``.
+
+    The partial-edge times are what :meth:`TravelNetwork.snap_points` gives on flat ground
+    (``frac x edge_time_s`` and the rest); the snapping itself is not done twice. Tests
+    check the flat shares against a run of the same study without the DEM.
+    """
+    e = np.where(s.snapped, s.edge, 0)
+    t = flat.edge_time_s[e]
+    frac = np.clip(s.along_m / flat.length_m[e], 0.0, 1.0) if len(e) else np.zeros(0)
+    return dataclasses.replace(s, to_u_s=frac * t, to_v_s=(1.0 - frac) * t, from_u_s=None, from_v_s=None)
