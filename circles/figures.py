@@ -77,7 +77,9 @@ def _cjk():
     """Draw every text of the figure with the CJK font (it has Latin letters and digits too)."""
     plt = _plt()
     name = cjk_font().get_name()
-    with plt.rc_context({"font.family": [name], "axes.unicode_minus": False}):
+    # text.parse_math off: a name from the data is text, never mathtext ("$x^2$" would be typeset, and
+    # an unbalanced "$" would fail the figure)
+    with plt.rc_context({"font.family": [name], "axes.unicode_minus": False, "text.parse_math": False}):
         yield plt
 
 
@@ -148,12 +150,11 @@ LABEL_MAX_CHARS = 24
 
 
 def plain(text, limit: int = LABEL_MAX_CHARS) -> str:
-    """A name from the data as matplotlib text: shortened with an ellipsis past ``limit`` characters
-    and with ``$`` escaped, so a name is never read as mathtext (``$…$`` would be parsed, and fail)."""
+    """A name from the data as figure text: shortened with an ellipsis past ``limit`` characters (the
+    tables keep it whole). Figures are drawn with ``text.parse_math`` off (:func:`_cjk`), so ``$`` is
+    an ordinary character."""
     text = "" if text is None else str(text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("$", r"\$")
+    return text[: limit - 1] + "…" if len(text) > limit else text
 
 
 def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int = 12) -> bytes:

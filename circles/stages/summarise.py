@@ -63,6 +63,7 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary.setdefault("warnings", []).extend(f["message"] for f in inputs.coord_fit if f["message"])
     if inputs.no_unit_warning:
         summary["warnings"].append(inputs.no_unit_warning)
+    summary["warnings"].extend(inputs.unit_warnings)
     summary["warnings"].extend(r["message"] for r in inputs.repairs if r["message"])  # per repaired unit, totals
     summary["units_repaired"] = [{k: rnd(v, 6) if isinstance(v, float) else v for k, v in r.items() if k != "message"}
                                  for r in inputs.repairs]  # NaN (no location from GEOS) as null
