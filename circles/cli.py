@@ -26,13 +26,13 @@ import typer
 from rich.cells import cell_len
 from rich.console import Console
 
-from circles.display import fmt_pct
+from circles.display import fmt_measured, fmt_pct
 from circles.errors import CirclesError, OutputError
 from circles.outputs import check_output_folder, replace_files
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="circles: 15-minute elderly-care and childcare service circles (一老一小).")
-console = Console(stderr=True, soft_wrap=True)  # one line per message, however narrow the terminal
+console = Console(stderr=True, soft_wrap=True, markup=False)  # one line per message; data text is never rich markup
 
 
 def _setup(debug: bool, quiet: bool) -> None:
@@ -260,7 +260,7 @@ def _print_units(res) -> None:
 
 def _out():
     """Tables go to stdout (pipe them to a file); messages to stderr (:data:`console`)."""
-    return Console(soft_wrap=False)
+    return Console(soft_wrap=False, markup=False, highlight=False)  # a name "[/red] 江汉区" is text, not markup
 
 
 @app.command()
@@ -269,7 +269,7 @@ def suggest(
     kind: Optional[list[str]] = typer.Option(None, "--kind",
                                              help="Facility kind to site (repeat for several; default: the study's "
                                                   "siting.kinds)."),
-    n: Optional[int] = typer.Option(None, "--n", help="Number of new sites per kind (default 5)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of new sites per kind (default: the study's siting.n_sites, else 5)."),
     slots: Optional[int] = typer.Option(None, "--slots", help="Slots of each new nursery/kindergarten."),
     beds: Optional[int] = typer.Option(None, "--beds", help="Beds of each new elderly facility."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Walking minutes that count as covered."),
@@ -300,7 +300,10 @@ def suggest(
             return
         if kind:  # default: the study's own siting.kinds (the joint model needs its two)
             s.kinds = list(kind)
-        s.n_sites = 5 if n is None else n
+        if n is not None:  # default: the study's own siting.n_sites (5 when the study sites nothing)
+            s.n_sites = n
+        elif not s.n_sites:
+            s.n_sites = 5
         for key, value in (("slots", slots), ("beds", beds), ("threshold_min", threshold), ("model", model),
                            ("method", method)):
             if value is not None:
@@ -402,7 +405,7 @@ def _ind(x, iid: str) -> str:
     m = x.get("measured")
     if m is None or (isinstance(m, float) and not math.isfinite(m)):
         return "–"
-    return _pct(m) if m <= 1 and "per_1000" not in iid else f"{m:.2f}"
+    return fmt_measured(m, iid)  # one rounding rule (display.py), as the page
 
 
 def kind_label(kind: str, lang: str) -> str:

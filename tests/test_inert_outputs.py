@@ -80,3 +80,24 @@ def test_a_unit_that_is_not_a_polygon_is_refused_with_its_feature(tmp_path):
     with pytest.raises(InputFileError, match=r"units.geojson: 1 unit\(s\) are not polygons \(feature 2: LineString\)"):
         run(load_study(path), folder=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_prints_bracketed_names_as_text(tmp_path):
+    """rich reads "[/red]" as markup: a district or unit so named made `circles score` fail (MarkupError)
+    after writing its folder, and bracketed words vanished from the tables."""
+    import subprocess
+    import sys
+
+    path = _study(tmp_path, ["[/red] 民意社区", "新华[bold]社区", "北湖社区"], "t")
+    gj = json.loads((ROOT / "data/demo/districts.geojson").read_text(encoding="utf-8"))
+    for feat in gj["features"]:
+        feat["properties"]["name"] = "[/red] " + feat["properties"]["name"]
+    (path.parent / "districts.geojson").write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
+    toml = path.read_text(encoding="utf-8").replace((ROOT / "data/demo/districts.geojson").as_posix(),
+                                                     "districts.geojson")
+    path.write_text(toml, encoding="utf-8")
+    cmd = [sys.executable, "-c", "from circles.cli import app; app()", "score", str(path), "--out",
+           str(tmp_path / "out")]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "[/red] 民意社区" in r.stdout and "新华[bold]社区" in r.stdout and "[/red] 江汉区" in r.stdout
