@@ -342,7 +342,6 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
 
     folder = Path(folder)
     data = read_brief_data(folder)
@@ -355,7 +354,22 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
     made = (today or date.today()).isoformat()
     out = folder / "report.pdf"
     tmp = folder / "report.pdf.part"
-    rc = {"font.family": [cjk_font().get_name()], "axes.unicode_minus": False, "pdf.fonttype": 42}
+    # text.parse_math off: every string from the data is text, never mathtext ("$x^2$" would be typeset)
+    rc = {"font.family": [cjk_font().get_name()], "axes.unicode_minus": False, "pdf.fonttype": 42,
+          "text.parse_math": False}
+    try:
+        _write_pages(tmp, plt, rc, s, data, folder, title, made, lang, w)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a partial report.pdf.part behind
+        raise
+    tmp.replace(out)
+    return out
+
+
+def _write_pages(tmp, plt, rc, s, data, folder, title, made, lang, w) -> None:
+    """The brief's pages, in order (see :func:`write_brief`)."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
     with plt.rc_context(rc), PdfPages(tmp, metadata={"Title": title, "Creator": "circles"}) as pdf:
         p = _Pages(pdf, plt, f"{title} · {w['brief']} · {made}", lang)
         p.new_page()
@@ -399,5 +413,3 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
         for line in credit_lines(s.get("credits") or [], lang):
             p.text("• " + line, gap_after=0.002)
         p.close_page()
-    tmp.replace(out)
-    return out

@@ -23,13 +23,16 @@ Decisions:
 
 from __future__ import annotations
 
+import base64
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from circles.errors import InputFileError
 from circles.kinds import KINDS
+from circles.whatif import evaluate
 
 #: the columns the page writes, in order
 COLUMNS = ("candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain")
@@ -111,3 +114,96 @@ def read_chosen_sites(path: str | Path, payload: dict | None = None) -> pd.DataF
 def chosen_pairs(chosen: pd.DataFrame) -> list[tuple[int, str]]:
     """``(candidate index, kind)`` pairs for :func:`circles.whatif.evaluate`."""
     return [(int(i), str(k)) for i, k in zip(chosen["candidate_index"], chosen["kind"])]
+
+
+def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable: dict | None = None,
+                where_units: dict | None = None) -> dict:
+    """The study's after-state of ``chosen`` as the report page's what-if panel shows it.
+
+    :func:`circles.whatif.evaluate` (the Python twin of ``whatif.js``) gives coverage and the
+    recomputable indicators; this adds what the panel adds on top: the capacity ratios
+    (``beds/slots/daycare_places_per_1000_*``, existing capacity inside the study plus each chosen
+    site's), and a status and gap per indicator judged as ``whatif.js`` ``judge`` does. An
+    indicator the run found not assessable stays so unless a chosen site is of a kind whose
+    absence was the reason (``not_assessable``: :func:`circles.panels.not_assessable`); one on a
+    filtered subset of units (``where``) is recomputed over the units ``where_units`` lists
+    (:func:`circles.panels.where_units`, as the page's ``filtered`` in planner.js), else ``None``
+    (not recomputed), as in the page.
+
+    Returns ``{"coverage": {group: {"15min": share}}, "indicators": {id: {"measured", "status",
+    "gap"} or None}}``.
+    """
+    ev = evaluate(payload, chosen)
+    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) for g, b in payload["weights"].items()}
+    spop = {g: float(v.sum()) for g, v in w.items()}
+    spop["communities"] = float(len(payload["units"]["id"]))
+    spop["streets"] = float(len({p for p in payload["units"].get("parent", []) if p}))
+    cands = payload["candidates"]
+    added = {"beds": 0.0, "slots": 0.0, "daycare_places": 0.0}
+    for c, kind in chosen:
+        info = payload["kinds"][kind]
+        cap = cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
+        if info["counts_as"] in added:
+            added[info["counts_as"]] += cap
+    na = not_assessable or {}
+    built = {k for _, k in chosen}
+    out = {"coverage": ev["coverage"], "indicators": {}}
+    for ind in payload["indicators"]:
+        iid, metric = ind["id"], ind["metric"]
+        if iid in na and not built & set(na[iid]):
+            out["indicators"][iid] = {"measured": None, "status": "not assessable", "gap": 0}
+            continue
+        if ind.get("where"):
+            if iid not in (where_units or {}):
+                out["indicators"][iid] = None
+                continue
+            m, pop = _filtered(payload, chosen, ind, where_units[iid], added)
+            out["indicators"][iid] = _judge(m, ind, pop)
+            continue
+        m = ev["indicators"].get(iid)
+        parts = metric.split("_per_1000_")
+        if m is None and len(parts) == 2 and parts[0] in added and parts[1] in ("elderly", "total"):
+            den = spop[parts[1]]
+            m = 1000.0 * (payload["study"].get(f"{parts[0]}_inside", 0.0) + added[parts[0]]) / den if den else None
+        if m is None:
+            out["indicators"][iid] = None
+            continue
+        out["indicators"][iid] = _judge(m, ind, spop.get(ind.get("group"), 0.0))
+    return out
+
+
+def _judge(m, ind: dict, pop: float) -> dict:
+    """Status and gap of a measured figure (``whatif.js`` ``judge``)."""
+    if m is None or not pop > 0 or not math.isfinite(m):
+        return {"measured": m, "status": "no population", "gap": 0}
+    if m >= ind["value"] - 1e-12:
+        return {"measured": m, "status": "pass", "gap": 0}
+    scale = pop / 1000.0 if ind["gap"] in ("beds", "slots") else pop
+    return {"measured": m, "status": "fail", "gap": math.ceil((ind["value"] - m) * scale - 1e-9)}
+
+
+def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: dict) -> tuple[float | None, float]:
+    """A filtered indicator's study figure over ``units`` and the people it is judged on.
+
+    Coverage and 2SFCA: :func:`circles.whatif.evaluate` on the payload with every cell outside the
+    units weighted 0 (a weighted share or mean over the units' cells). Capacity ratios: the units'
+    own capacity plus the chosen sites standing in them, per 1,000 of the units' people.
+    """
+    unit = np.frombuffer(base64.b64decode(payload["point_unit"]), dtype="<i4")
+    keep = np.isin(unit, np.asarray(units, dtype=np.int32))
+    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) * keep for g, b in payload["weights"].items()}
+    pop = float(w[ind["group"]].sum()) if ind["group"] in w else float(len(units))
+    parts = ind["metric"].split("_per_1000_")
+    if len(parts) == 2 and parts[0] in added_total:
+        cands, inside = payload["candidates"], set(units)
+        own = payload["units"].get(f"{parts[0]}_inside") or [0.0] * len(payload["units"]["id"])
+        have = float(sum(own[u] for u in units))
+        for c, kind in chosen:
+            info = payload["kinds"][kind]
+            if info["counts_as"] == parts[0] and cands["unit"][c] in inside:
+                have += cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
+        den = float(w[parts[1]].sum())
+        return (1000.0 * have / den if den > 0 else None), pop
+    p2 = {**payload, "weights": {g: base64.b64encode(v.astype("<f4").tobytes()).decode() for g, v in w.items()},
+          "indicators": [{**ind, "where": False}]}
+    return evaluate(p2, chosen)["indicators"].get(ind["id"]), pop

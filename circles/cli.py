@@ -19,16 +19,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+import base64
+
+import numpy as np
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 
-from circles.display import fmt_pct
+from circles.display import fmt_measured, fmt_pct
 from circles.errors import CirclesError, OutputError
 from circles.outputs import check_output_folder, replace_files
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="circles: 15-minute elderly-care and childcare service circles (一老一小).")
-console = Console(stderr=True, soft_wrap=True)  # one line per message, however narrow the terminal
+console = Console(stderr=True, soft_wrap=True, markup=False)  # one line per message; data text is never rich markup
 
 
 def _setup(debug: bool, quiet: bool) -> None:
@@ -110,6 +114,13 @@ def run(
         t0 = time.perf_counter()
         with _stage_bars(quiet) as show:
             res, folder = run_pipeline(study, progress=show, folder=out)
+        # the brief beside the page (issue 22): here, not in pipeline.run, so `circles batch` and the
+        # library's run() do not pay for a PDF per area; `circles report --pdf` rebuilds it
+        from circles.brief import write_brief
+
+        t1 = time.perf_counter()
+        write_brief(folder)
+        res.timings_s["brief"] = round(time.perf_counter() - t1, 3)
         total = time.perf_counter() - t0
         _print_run(res, folder, total)
     except Exception as exc:
@@ -134,7 +145,9 @@ def _print_run(res, folder, total) -> None:
         return _pct(s["coverage"][group][f"{tm:g}min"])
 
     console.print(f"elderly within {tm:g} min: {share('elderly')}, infants: {share('infants')}", highlight=False)
-    console.print(f"wrote {folder}/report.html", highlight=False)
+    for w in s.get("warnings") or []:
+        console.print(f"warning: {w}", markup=False, highlight=False)
+    console.print(f"wrote {folder}/report.html and report.pdf", highlight=False)
 
 
 @app.command()
@@ -173,22 +186,81 @@ def score(
         _fail(exc, debug)
 
 
-def _print_units(res) -> None:
+def _unit_names(res) -> dict[str, str]:
+    """unit code -> its own name (the code again when it has none)."""
+    from circles.io.units import short_names
+
+    return dict(zip(res.units["unit_id"].astype(str), short_names(res.units)))
+
+
+def _table(title: str):
+    """A rich table that fits the terminal: columns wrap (never cut with an ellipsis)."""
+    from rich import box
     from rich.table import Table
 
+    # no vertical rules: 9 more columns for the text in 80
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_lines=False)
+
+
+def _col(t, name: str, *, num: bool = False, fit=()) -> None:
+    """Numbers and codes never wrap (a split number misreads); text columns wrap at word breaks."""
+    short = num or name in ("code", "rank", "#")
+    # a long number header goes on two lines ("elderly" / "≤15 min") so the text columns keep room
+    header = name.replace(" ", "\n", 1) if num and len(name) > 8 else name
+    t.add_column(header, justify="right" if num else "left", no_wrap=short, overflow="fold",
+                 min_width=None if short else max([min(len(name), 8)] + [min(cell_len(w), 14) for x in fit
+                                                                          for w in str(x).split()]))
+
+
+def _print_units(res) -> None:
+    """Three tables that fit an 80-column terminal (wrapping, never cutting): the units (named, the
+    code beside), the targets for the study with the units that fail each, and the worst units."""
     s = res.summary
     tm = max(s["thresholds_min"])
+    names = _unit_names(res)
+    lang = res.study.language
+    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
     ind = [i["id"] for i in res.preset["indicators"]]
-    t = Table(title=f"{s['targets']['title']}: units ({len(res.units)})")
-    for c in ["unit", "parent", "elderly", "infants", f"eld {tm:g}min", f"inf {tm:g}min"] + ind:
-        t.add_column(c)
+    t = _table(f"{s['targets']['title']}: units ({len(res.units)})")
+    _col(t, "unit", fit=names.values())
+    for c, num in (("code", False), ("parent", False), ("elderly", True), ("infants", True),
+                   (f"elderly ≤{tm:g} min", True), (f"infants ≤{tm:g} min", True), ("failed", True)):
+        _col(t, c, num=num)
     for _, r in res.units.sort_values("unit_id").iterrows():
-        t.add_row(str(r["unit_id"]), str(r["parent"]), f"{r['pop_elderly']:.0f}", f"{r['pop_infants']:.0f}",
+        code = str(r["unit_id"])
+        judged = [i for i in ind if r.get(f"status_{i}") in ("pass", "fail")]
+        fails = sum(r.get(f"status_{i}") == "fail" for i in judged)
+        t.add_row(names.get(code, code), code if names.get(code, code) != code else "", str(r["parent"] or ""),
+                  f"{r['pop_elderly']:,.0f}", f"{r['pop_infants']:,.0f}",
                   _pct(r[f"cov_elderly_any_{tm:g}min"]), _pct(r[f"cov_infants_any_{tm:g}min"]),
-                  *[str(r.get(f"status_{i}", "")) for i in ind])
-    Console().print(t)
-    for w in s["worst_units"]:
-        Console().print(f"worst: {w['unit_id']} ({w['parent']}): {w['why']}", highlight=False)
+                  f"{fails} of {len(judged)}")
+    _out().print(t)
+    tg = _table("targets (whole study)")
+    for c, num in (("indicator", False), ("measured", True), ("target", True), ("status", False), ("gap", False),
+                   ("units failing", False)):
+        _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())
+    for r in s["targets"]["study"]:
+        iid = r["indicator"]
+        failing = [names.get(str(u), str(u)) for u, st in zip(res.units["unit_id"], res.units.get(f"status_{iid}", []))
+                   if st == "fail"]
+        tg.add_row(labels.get(iid, iid), _ind({"measured": r["measured"], "status": r["status"]}, iid),
+                   _ind({"measured": r["target"]}, iid), str(r["status"]), str(r.get("gap_text") or ""),
+                   ", ".join(failing))
+    _out().print(tg)
+    w = _table(f"worst units (within {tm:g} min)")
+    _col(w, "unit", fit=names.values())
+    for c in ("code", "parent", "why"):
+        _col(w, c)
+    for r in s["worst_units"]:
+        code = str(r["unit_id"])
+        w.add_row(names.get(code, code), code if names.get(code, code) != code else "", str(r.get("parent") or ""),
+                  str(r["why"]))
+    _out().print(w)
+
+
+def _out():
+    """Tables go to stdout (pipe them to a file); messages to stderr (:data:`console`)."""
+    return Console(soft_wrap=False, markup=False, highlight=False)  # a name "[/red] 江汉区" is text, not markup
 
 
 @app.command()
@@ -197,19 +269,23 @@ def suggest(
     kind: Optional[list[str]] = typer.Option(None, "--kind",
                                              help="Facility kind to site (repeat for several; default: the study's "
                                                   "siting.kinds)."),
-    n: int = typer.Option(5, "--n", help="Number of new sites per kind."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of new sites per kind (default: the study's siting.n_sites, else 5)."),
     slots: Optional[int] = typer.Option(None, "--slots", help="Slots of each new nursery/kindergarten."),
     beds: Optional[int] = typer.Option(None, "--beds", help="Beds of each new elderly facility."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Walking minutes that count as covered."),
     model: Optional[str] = typer.Option(None, "--model", help="mclp, lscp, pmedian, capacitated or joint."),
     method: Optional[str] = typer.Option(None, "--method", help="exact (HiGHS) or greedy."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: maps/<study-name>-suggest/)."),
+    sites: Optional[Path] = typer.Option(None, "--sites",
+                                         help="Evaluate exactly these sites: the chosen_sites.csv the report page's "
+                                              "what-if exports (from the `circles run` page of the same study)."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Suggest where to build new facilities; print the ranked sites and before/after coverage.
 
-    Writes maps/<study-name>-suggest/ (not the `run` folder). Example:
+    Writes maps/<study-name>-suggest/ (not the `run` folder). Examples:
     circles suggest data/demo/study.toml --kind nursery --n 5 --slots 150
+    circles suggest data/demo/study.toml --sites chosen_sites.csv   (the page's choice; writes nothing)
     """
     _setup(debug, True)
     from circles.pipeline import run as run_pipeline
@@ -219,9 +295,15 @@ def suggest(
         path = study_file or demo_study_path()
         study = load_study(path)
         s = study.siting
+        if sites is not None:
+            _suggest_sites(study, sites, kind=kind, n=n, others=(slots, beds, threshold, model, method))
+            return
         if kind:  # default: the study's own siting.kinds (the joint model needs its two)
             s.kinds = list(kind)
-        s.n_sites = n
+        if n is not None:  # default: the study's own siting.n_sites (5 when the study sites nothing)
+            s.n_sites = n
+        elif not s.n_sites:
+            s.n_sites = 5
         for key, value in (("slots", slots), ("beds", beds), ("threshold_min", threshold), ("model", model),
                            ("method", method)):
             if value is not None:
@@ -235,35 +317,184 @@ def suggest(
         _fail(exc, debug)
 
 
-def _print_sites(res) -> None:
-    from rich.table import Table
+def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
+    """``circles suggest STUDY --sites chosen.csv``: the after-state of exactly the exported sites.
 
+    The file's candidate numbers index the what-if candidates of the study's own run (the page
+    it was exported from), so the study is analysed with its own siting settings: ``--kind``,
+    ``--n`` and the other siting options are refused with ``--sites`` (they would make other
+    candidates). Scored by :func:`circles.chosen.after_state`, the Python twin of the page's
+    engine: the numbers printed are the page's (rounded the same way). Nothing is written.
+    """
+    from circles.chosen import after_state, chosen_pairs, read_chosen_sites
+    from circles.panels import not_assessable, where_units
+    from circles.pipeline import analyse
+
+    if kind or n is not None or any(x is not None for x in others):
+        raise CirclesError("--sites: evaluates the sites of the study's own run page; leave out --kind, --n, --slots, "
+                           "--beds, --threshold, --model and --method (they change the candidates)")
+    res = analyse(study)
+    payload = res.whatif or {}
+    if not payload.get("candidates"):
+        raise CirclesError(f"--sites {csv_path}: the study sites nothing (siting.n_sites = 0 or no kinds), so its page "
+                           "has no what-if candidates; set [siting] in the study file")
+    chosen = read_chosen_sites(csv_path, payload)
+    pairs = chosen_pairs(chosen)
+    opts = {"not_assessable": not_assessable(res.summary, res.preset),
+            "where_units": where_units(res.units, res.preset, payload["units"]["id"])}
+    after = after_state(payload, pairs, **opts)
+    before = after_state(payload, [], **opts)
+    lang = study.language
+    c = payload["candidates"]
+    t = _table(f"{len(pairs)} chosen sites ({csv_path.name})")
+    for col, num in (("#", True), ("site", False), ("kind", False), ("capacity", True), *_coord_cols(study),
+                     ("newly covered", True)):
+        _col(t, col, num=num)
+    tot = {g: float(np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float).sum())
+           for g, b in payload["weights"].items()}
+    key = f"{payload['siting_threshold_s'] / 60:g}min"
+    for k, ((i, kd), (_, r)) in enumerate(zip(pairs, chosen.iterrows()), start=1):
+        g = payload["kind_serves"][kd]
+        alone = after_state(payload, [(i, kd)])
+        gain = (alone["coverage"][g][key] - before["coverage"][g][key]) * tot[g]
+        cap = c["capacity"][i] if c["kind"][i] == kd and c["capacity"][i] else payload["kinds"][kd]["capacity"]
+        t.add_row(str(k), str(r.get("name") or c["name"][i]), kind_label(kd, lang), f"{cap:,.0f}",
+                  *_coords(study, c["lon"][i], c["lat"][i]), f"{gain:,.0f}")
+    _out().print(t)
+    _print_after(res, payload, before, after)
+
+
+def _print_after(res, payload, before, after) -> None:
+    """Coverage and targets now -> after, as the page's what-if panel shows them."""
+    from circles.i18n import t as tr
+
+    lang = res.study.language
+    cov = _table("coverage of the whole study: now → after")
+    _col(cov, "group")
+    for ts in payload["thresholds_s"]:
+        _col(cov, f"≤{ts / 60:g} min", num=True)
+    for g in ("elderly", "infants"):
+        cov.add_row(tr(f"group.{g}", lang), *[f"{_pct(before['coverage'][g][f'{ts / 60:g}min'])} → "
+                                              f"{_pct(after['coverage'][g][f'{ts / 60:g}min'])}"
+                                              for ts in payload["thresholds_s"]])
+    _out().print(cov)
+    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+    tg = _table(f"{res.summary['targets']['title']}: now → after")
+    for c, num in (("indicator", False), ("now", True), ("after", True), ("target", True), ("status", False),
+                   ("gap", False)):
+        _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())
+    for ind in payload["indicators"]:
+        iid = ind["id"]
+        a, b = after["indicators"].get(iid), before["indicators"].get(iid)
+        if a is None:
+            tg.add_row(labels[iid], _ind(b, iid), "–", _ind({"measured": ind["value"]}, iid), "not recomputed",
+                       "filtered to some units: see the run's after-building rows")
+            continue
+        gap = tr(f"gap.{ind['gap']}", lang, n=f"{a['gap']:,}") if a["status"] == "fail" else ""
+        tg.add_row(labels[iid], _ind(b, iid), _ind(a, iid), _ind({"measured": ind["value"]}, iid),
+                   tr(f"status.{a['status']}", lang), gap)
+    _out().print(tg)
+
+
+def _ind(x, iid: str) -> str:
+    """An indicator's value as the page shows it (planner.js ``fmtInd``): a share in %, else 2 decimals."""
+    import math
+
+    if not x or x.get("status") == "not assessable":
+        return "n/a"
+    m = x.get("measured")
+    if m is None or (isinstance(m, float) and not math.isfinite(m)):
+        return "–"
+    return fmt_measured(m, iid)  # one rounding rule (display.py), as the page
+
+
+def kind_label(kind: str, lang: str) -> str:
+    from circles.i18n import kind_name
+
+    return f"{kind_name(kind, lang)} ({kind})"
+
+
+def _systems(study) -> list[str]:
+    """The coordinate systems to print: WGS84, and the gazetteers' own when it differs (GCJ-02, BD-09)."""
+    own = [f.coords for f in study.facilities if f.coords in ("gcj02", "bd09")]
+    return ["wgs84"] + sorted(set(own))
+
+
+_SYSTEM = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09"}
+
+
+def _coord_cols(study) -> list[tuple[str, bool]]:
+    return [(f"{ax} {_SYSTEM[sy]}", True) for sy in _systems(study) for ax in ("lon", "lat")]
+
+
+def _coords(study, lon: float, lat: float) -> list[str]:
+    from circles.chinacoords import wgs84_to_bd09, wgs84_to_gcj02
+
+    out = []
+    for sy in _systems(study):
+        x, y = (lon, lat) if sy == "wgs84" else (wgs84_to_gcj02 if sy == "gcj02" else wgs84_to_bd09)(lon, lat)
+        out += [f"{float(x):.6f}", f"{float(y):.6f}"]
+    return out
+
+
+def _gap_text(gap) -> str:
+    """A MIP gap as a solver user reads it: "optimal" below HiGHS's default tolerance (1e-4), else a %."""
+    if gap is None:
+        return "heuristic (no gap)"
+    return "optimal (gap < 0.01%)" if gap < 1e-4 else f"gap {100 * gap:.2f}%"
+
+
+def _print_sites(res) -> None:
     s = res.summary
+    lang = res.study.language
+    names = _unit_names(res)
     for key, info in s.get("siting", {}).items():
         if info.get("message"):
-            Console().print(f"{key}: {info['message']}", highlight=False)
-        t = Table(title=f"{key}: {info.get('model', 'mclp')} ({info.get('method', '')}), MIP gap {info.get('mip_gap')}")
-        for c in ("rank", "site", "lon", "lat", "capacity", "newly covered"):
-            t.add_column(c)
+            console.print(f"{key}: {info['message']}", markup=False, highlight=False)
+        title = kind_label(key, lang) if key != "joint" else "joint"
+        t = _table(f"{title}: {info.get('model', 'mclp')} ({info.get('method', '')}), {_gap_text(info.get('mip_gap'))}")
+        for c, num in (("rank", True), ("site", False), *_coord_cols(res.study), ("capacity", True),
+                       ("newly covered", True)):
+            _col(t, c, num=num)
         sites = res.sites[res.sites["kind"].isin(key.split("+") if key != "joint" else res.sites["kind"].unique())]
         sites = sites.drop_duplicates("rank").to_crs(4326)
         for _, r in sites.iterrows():
-            t.add_row(str(r["rank"]), str(r.get("name", "")), f"{r.geometry.x:.5f}", f"{r.geometry.y:.5f}",
-                      str(r["capacity"]), f"{r['gain']:,.0f}" if key != "joint" else f"{r['gain']:.4f}")
-        Console().print(t)
+            t.add_row(str(r["rank"]), str(r.get("name", "")), *_coords(res.study, r.geometry.x, r.geometry.y),
+                      f"{r['capacity']:,.0f}", f"{r['gain']:,.0f}" if key != "joint" else f"{r['gain']:.4f}")
+        _out().print(t)
         if key == "joint":
-            Console().print(f"joint: elderly {_pct(info['share_before_elderly'])} -> {_pct(info['share_after_elderly'])}, "
-                            f"infants {_pct(info['share_before_infants'])} -> {_pct(info['share_after_infants'])}",
-                            highlight=False)
+            _out().print(f"joint: elderly {_pct(info['share_before_elderly'])} -> {_pct(info['share_after_elderly'])}, "
+                          f"infants {_pct(info['share_before_infants'])} -> {_pct(info['share_after_infants'])}",
+                          highlight=False)
         if info.get("share_before") is not None:
-            Console().print(f"{key}: {info['group']} within {info['threshold_min']:g} min "
-                            f"{_pct(info['share_before'])} -> {_pct(info['share_after'])}; "
-                            f"units improved: {info.get('units_improved', 0)}", highlight=False)
-            for ch in info.get("unit_changes", [])[:5]:
-                Console().print(f"  unit {ch['unit_id']}: {_pct(ch['before'])} -> {_pct(ch['after'])}", highlight=False)
-    for r in s.get("targets_after", []):
-        Console().print(f"after: {r['indicator']}: {r['measured']} vs {r['target']} -> {r['status']} {r['gap_text']}",
-                        highlight=False)
+            changes = info.get("unit_changes", [])
+            shown = changes[:5]
+            _out().print(f"{key}: {info['group']} within {info['threshold_min']:g} min "
+                          f"{_pct(info['share_before'])} -> {_pct(info['share_after'])}; "
+                          f"{info.get('units_improved', 0)} units improved"
+                          + (f", top {len(shown)} of {len(changes)}:" if len(changes) > len(shown) else ":"
+                             if changes else ""), highlight=False)
+            u = _table("")
+            _col(u, "unit", fit=names.values())
+            for c, num in (("code", False), ("before", True), ("after", True)):
+                _col(u, c, num=num)
+            for ch in shown:
+                code = str(ch["unit_id"])
+                u.add_row(names.get(code, code), code if names.get(code, code) != code else "", _pct(ch["before"]),
+                          _pct(ch["after"]))
+            if shown:
+                _out().print(u)
+    after = s.get("targets_after", [])
+    if after:
+        labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+        tg = _table("targets after building")
+        for c, num in (("indicator", False), ("after", True), ("target", True), ("status", False), ("gap", False)):
+            _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())
+        for r in after:
+            iid = r["indicator"]
+            tg.add_row(labels.get(iid, iid), _ind({"measured": r["measured"], "status": r["status"]}, iid),
+                       _ind({"measured": r["target"]}, iid), str(r["status"]), str(r.get("gap_text") or ""))
+        _out().print(tg)
 
 
 @app.command("fetch-network")

@@ -50,15 +50,18 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
             water.to_file(gpkg, layer="water", driver="GPKG")
         if len(lines):
             lines.to_file(gpkg, layer="outlines", driver="GPKG")
-        pd.DataFrame(units.drop(columns="geometry")).to_csv(tmp / "units.csv", index=False, encoding="utf-8-sig")
+        inert_csv(pd.DataFrame(units.drop(columns="geometry"))).to_csv(tmp / "units.csv", index=False,
+                                                                        encoding="utf-8-sig")
         districts = has_districts(res)
         if districts:
-            _for_file(res.districts).to_csv(tmp / "districts.csv", encoding="utf-8-sig")  # beyond the limit: empty, as units.csv
-        res.target_results.to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
-        res.rejects.to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
+            inert_csv(_for_file(res.districts)).to_csv(tmp / "districts.csv", encoding="utf-8-sig")  # beyond the limit: empty, as units.csv
+        inert_csv(res.target_results).to_csv(tmp / "targets.csv", index=False, encoding="utf-8-sig")
+        inert_csv(res.rejects).to_csv(tmp / "rejects.csv", index=False, encoding="utf-8-sig")
         lang = res.study.language
         if xlsx:
-            with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter") as xl:  # ~1.6x openpyxl's writer
+            # strings stay strings: a name such as '=HYPERLINK(...)' is never stored as a live formula or link
+            with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter",  # ~1.6x openpyxl's writer
+                                engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as xl:
                 table = pd.DataFrame(units.drop(columns="geometry"))
                 est = set((res.summary.get("population") or {}).get("estimated") or {})  # measured vs estimated labels
                 labelled(table, lang, estimated=est).to_excel(xl, sheet_name="units", index=False)
@@ -76,6 +79,24 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
         if report:
             write_report(report_data(res, water=water, outlines=lines), tmp)
     return final
+
+
+#: a text cell starting with one of these is read as a formula by spreadsheet programs
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
+    ``@``, tab, carriage return first) prefixed with ``'`` (the usual CSV-injection guard, as the
+    page's own CSV export does). Numbers are untouched; only text columns are looked at."""
+    out = table.copy()
+    for c in out.columns:
+        col = out[c]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            text = col.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
+            if text.any():
+                out[c] = col.where(~text, "'" + col.astype(str))
+    return out
 
 
 def has_districts(res: RunResult) -> bool:

@@ -77,7 +77,9 @@ def _cjk():
     """Draw every text of the figure with the CJK font (it has Latin letters and digits too)."""
     plt = _plt()
     name = cjk_font().get_name()
-    with plt.rc_context({"font.family": [name], "axes.unicode_minus": False}):
+    # text.parse_math off: a name from the data is text, never mathtext ("$x^2$" would be typeset, and
+    # an unbalanced "$" would fail the figure)
+    with plt.rc_context({"font.family": [name], "axes.unicode_minus": False, "text.parse_math": False}):
         yield plt
 
 
@@ -148,12 +150,11 @@ LABEL_MAX_CHARS = 24
 
 
 def plain(text, limit: int = LABEL_MAX_CHARS) -> str:
-    """A name from the data as matplotlib text: shortened with an ellipsis past ``limit`` characters
-    and with ``$`` escaped, so a name is never read as mathtext (``$…$`` would be parsed, and fail)."""
+    """A name from the data as figure text: shortened with an ellipsis past ``limit`` characters (the
+    tables keep it whole). Figures are drawn with ``text.parse_math`` off (:func:`_cjk`), so ``$`` is
+    an ordinary character."""
     text = "" if text is None else str(text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("$", r"\$")
+    return text[: limit - 1] + "…" if len(text) > limit else text
 
 
 def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int = 12) -> bytes:
@@ -222,6 +223,21 @@ def coverage_map_png(units, facilities, sites, column: str, group: str, tmax: fl
                     fontsize=10, arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
         ax.set_title(t("fig.map", language, g=t(f"group.{group}", language), t=f"{tmax:g}"))
         ax.set_axis_off()
+        # a key for every symbol drawn, and only those (issue 22): dots, stars, grey units
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        keys = []
+        if len(serving):
+            keys.append(Line2D([], [], ls="", marker="o", ms=4, color="#222",
+                               label=t("fig.key_facilities", language, g=t(f"group.{group}", language))))
+        if sites is not None and len(sites) and sites["group"].isin([group, "both"]).any():
+            keys.append(Line2D([], [], ls="", marker="*", ms=10, color="#2166ac", markeredgecolor="white",
+                               label=t("fig.key_sites", language)))
+        if column in units and units[column].isna().any():
+            keys.append(Patch(facecolor="#d9d9d9", edgecolor="#555", label=t("fig.key_nopop", language)))
+        if keys:
+            ax.legend(handles=keys, loc="lower right", fontsize=7, framealpha=0.9)
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
         fig.colorbar(sm, ax=ax, fraction=0.03, pad=0.02, format=lambda v, _: f"{v:.0%}")
         fig.tight_layout()

@@ -96,4 +96,6 @@ def method_lines(p: dict, lang: str) -> list[str]:
     if p["profile"] == "walk":
         lines.append(t("methods.speed_band", lang, lo=f"{SPEEDS_MPS[0]:g}", hi=f"{SPEEDS_MPS[-1]:g}"))
     lines.append(t("methods.whatif", lang, t=f"{max(tmax, p['siting_threshold_min']):g}"))
+    if p.get("kindergarten_places"):  # the rule of circles/kinds.py, with what it leaves out
+        lines.append(t("methods.kg_places", lang, **p["kindergarten_places"]))
     return lines

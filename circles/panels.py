@@ -23,7 +23,7 @@ from circles.i18n import CATALOGUE, kind_name, site_label, t
 from circles.io.units import short_names
 from circles.methods import method_lines
 
-_JS_PREFIXES = ("whatif.", "equity.", "rep.", "gap.", "status.", "group.", "methods.title")
+_JS_PREFIXES = ("whatif.", "equity.", "rep.", "gap.", "status.", "group.", "methods.title", "print.")
 
 
 def _geojson(gdf: gpd.GeoDataFrame | None, gcj02: bool, props=(), simplify_m: float = 0.0,
@@ -74,7 +74,7 @@ def _unit_labels(units, gcj02: bool) -> dict | None:
             "lat": [round(float(y), 5) for y in pts.geometry.y]}
 
 
-def _not_assessable(summary: dict, preset: dict) -> dict:
+def not_assessable(summary: dict, preset: dict) -> dict:
     """Indicator id -> the facility kinds whose building would make it assessable, for every
     indicator the run found not assessable (summary ``targets.study`` rows); ``[]`` when no new
     site can (no community polygons, no unit attribute, no unit matching a ``where`` filter).
@@ -87,6 +87,30 @@ def _not_assessable(summary: dict, preset: dict) -> dict:
     codes = summary["targets"].get("not_assessable_codes") or {}
     return {ind["id"]: list((codes.get(ind["id"]) or {}).get("kinds") or [])
             for ind in preset["indicators"] if ind["id"] in na}
+
+
+#: metric families whose filtered (``where``) study figure is a population-weighted sum of unit
+#: figures, so the page can recompute it from its per-unit results (planner.js ``filtered``)
+FILTERED_RECOMPUTED = ("cov_", "sfca_", "e2sfca_", "beds_per_1000_", "slots_per_1000_", "daycare_places_per_1000_")
+
+
+def where_units(units, preset: dict, unit_ids) -> dict[str, list[int]]:
+    """Indicator id -> the indices (in ``unit_ids``, the what-if payload's unit order) of the units its
+    ``where`` filter keeps, for every filtered indicator the page can recompute (coverage, 2SFCA and
+    capacity ratios; not the community counts). The filter is the pipeline's (circles/stages/score.py):
+    the unit's ``attr_<column>`` stripped, among the values. A unit file without the column: left out
+    (the indicator is not assessable, and stays so)."""
+    if units is None or not len(units):
+        return {}
+    index = {str(u): i for i, u in enumerate(unit_ids)}
+    out = {}
+    for ind in preset["indicators"]:
+        w = ind.get("where")
+        if not w or not ind["metric"].startswith(FILTERED_RECOMPUTED) or f"attr_{w['column']}" not in units:
+            continue
+        sel = units[f"attr_{w['column']}"].astype(str).str.strip().isin([str(v) for v in w["values"]]).to_numpy()
+        out[ind["id"]] = sorted(index[str(u)] for u in units["unit_id"][sel] if str(u) in index)
+    return out
 
 
 def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None, *, roads=None, water=None,
@@ -102,8 +126,10 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
             c["name"] = [nm if r is None and u is None else site_label(r, u, language, index=i + 1)
                          for i, (nm, r, u) in enumerate(zip(c["name"], road, unit))]
         w["candidates"] = c
+    wu = {}
     if w.get("indicators"):
-        w["not_assessable"] = _not_assessable(summary, preset)
+        w["not_assessable"] = not_assessable(summary, preset)
+        wu = where_units(units, preset, (w.get("units") or {}).get("id") or [])
     gains = None
     if w.get("candidates") and sites is not None and len(sites) and "gain" in sites:
         by_rank = {(str(k), int(r)): float(g) for k, r, g in zip(sites["kind"], sites["rank"], sites["gain"])}
@@ -113,6 +139,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
     eq = summary.get("equity")
     return {
         "lang": language,
+        "gcj02": bool(gcj02),  # the page draws in GCJ-02 (amap): the export converts back to WGS84
         "t": {k: v for k, v in CATALOGUE[language].items() if k.startswith(_JS_PREFIXES)},
         "kind_names": {k: kind_name(k, language) for k in (w.get("kinds") or {})} |
                       {k: kind_name(k, language) for k in KIND_COLOURS},
@@ -120,6 +147,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
         "indicator_labels": {i["id"]: i.get(f"label_{language}") or i["id"] for i in preset["indicators"]},
         "measured_now": {r["indicator"]: r.get("measured") for r in summary["targets"]["study"]},
         "whatif": w or None,
+        "where_units": wu,  # filtered indicators' units (planner.js recomputes them)
         "gains": gains,
         "tmax": float(tmax) if tmax != int(tmax) else int(tmax),
         "equity": eq,

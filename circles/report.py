@@ -315,8 +315,12 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
     inds = [i for i in preset["indicators"] if f"status_{i['id']}" in units]
     n = max(1, len(inds))
     n_fail = pd.to_numeric(units["n_fail"], errors="coerce").fillna(0).to_numpy()
+    # the what-if recolours this layer and its tooltips by the targets failed after the chosen sites
+    # (planner.js): the run's status per unit and indicator, for those the page does not recompute
     page.layer(f"{t['pass']}/{t['fail']} ({t['targets']})", False, {
         "type": "polygons", "geoms": key, "fill": [_ramp(1 - f / n) for f in n_fail],
+        "whatif_passfail": True, "unit_id": units["unit_id"].astype(str).tolist(), "n_ind": n,
+        "status_now": {i["id"]: units[f"status_{i['id']}"].fillna("").astype(str).tolist() for i in inds},
         "style": {"color": "#333", "weight": 0.6, "fillOpacity": 0.5}, "sticky": True,
         "tooltip": _unit_cols(units, language) + [_num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
         + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")
@@ -370,9 +374,23 @@ def add_facilities(page: _Page, facilities: gpd.GeoDataFrame, language: str, gcj
             "tooltip": [_col("", group["name"])], "title": _col("", group["name"]),
             "popup": [_col(t["kind"], [label] * len(group)),
                       _col(t["capacity"], ["" if pd.isna(c) else f"{c:.0f} {unit}" for c in caps]),
+                      *_uncounted_places(group, language),
                       _col(t["address"], group["address"] if "address" in group else [""] * len(group))],
             "note": t["illustrative"], "noteFlag": ill.astype(int).tolist()}, "facilities")
     return page
+
+
+def _uncounted_places(group: gpd.GeoDataFrame, language: str) -> list[dict]:
+    """Popup rows for a kindergarten's 托位数 that do not count as under-3 slots (the rule of
+    circles/kinds.py): the places the file gives and why they are left out, so a blank capacity
+    is not read as "no data". Nothing for other kinds or kindergartens without such places."""
+    if "slots" not in group or not (group["kind"] == "kindergarten").any():
+        return []
+    places = pd.to_numeric(group["slots"], errors="coerce").where(group["kind"] == "kindergarten")
+    if not (places > 0).any():
+        return []
+    why = tr("rep.kg_not_counted", language)
+    return [_col(tr("rep.places", language), ["" if not p > 0 else f"{p:.0f} ({why})" for p in places])]
 
 
 def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery"),
@@ -487,13 +505,17 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         code = f" <span style='color:#777'>{_e(uid)}</span>" if names.get(uid, uid) != uid else ""
         worst += f"<li><b>{_e(names.get(uid, uid))}</b>{code}{where}: {_e(why)}</li>"
     notes = "".join(f"<li>{_e(t['estimated'])}: {_e(k)}: {_e(x)}</li>" for k, x in _estimate_lines(summary, language))
-    notes += "".join(f"<li class='warning'>{_e(w)}</li>" for w in summary.get("warnings") or [])  # run's language
+    kg = (summary.get("methods") or {}).get("kindergarten_places")
+    kg_en = tr("warn.kg_places", "en", **kg) if kg else None  # shown below in the page's language
+    notes += "".join(f"<li class='warning'>{_e(w)}</li>" for w in summary.get("warnings") or [] if w != kg_en)  # run's language
     if summary.get("illustrative_facilities"):
         notes += f"<li><b>{_e(t['illustrative'])}</b></li>"
     net = summary["network"]
     notes += "<li>" + _e(tr("rep.network", language, nodes=net["n_nodes"], edges=net["n_edges"], km=net["length_km"],
                                 pieces=net["n_pieces"], share=f"{net['largest_piece_share']:.0%}",
                                 joins=net["n_connectors"])) + "</li>"
+    if kg:  # what a rule leaves out, in the page's language (summary.json `warnings` holds it in English)
+        notes += f"<li class='warning'><b>{_e(tr('warn.kg_places', language, **kg))}</b></li>"
     pop = summary["population"]
     notes += "<li>" + _e(tr("rep.offroad_cells", language, m=f"{pop['max_offroad_m']:g}", n=pop["beyond_offroad_cells"],
                             people=f"{pop['beyond_offroad_people']:,.0f}")) + "</li>"
@@ -575,15 +597,62 @@ def _fmt(x, indicator: str) -> str:
     return fmt_measured(x, indicator)
 
 
-def legend_html(language: str) -> str:
-    t = _T[language]
-    items = "".join(f"<div><span style='display:inline-block;width:10px;height:10px;border-radius:50%;background:{c};"
-                    f"margin-right:4px'></span>{_e(kind_name(k, language))}</div>"
-                    for k, c in KIND_COLOURS.items())
-    ramp = "".join(f"<span style='display:inline-block;width:24px;height:10px;background:{_ramp(s)}'></span>" for s in (0, .25, .5, .75, 1))
-    return (f"<div id='circles-legend' style='position:fixed;bottom:24px;right:10px;z-index:1000;background:rgba(255,255,255,.95);"
-            f"padding:6px 8px;border-radius:4px;font:12px sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.4)'>{items}"
-            f"<div style='margin-top:4px'>{_e(t['cov'])} 0% {ramp} 100%</div></div>")
+def legend_html(language: str, *, kinds=(), sites: bool = False, candidates: bool = False, iso_minutes=(),
+                context=(), tm: float = 15) -> str:
+    """The map's key: one entry per symbol the page draws, and only for what is there.
+
+    ``kinds``: the facility kinds present (dots in their colour); ``sites``: the numbered
+    suggested-site badges; ``candidates``: the what-if's white candidate circles (blue when
+    chosen); ``iso_minutes``: the isochrone bands drawn (shading darker nearer the facility);
+    ``context``: the offline layers present (``"water"``, ``"roads"``, ``"outlines"``). The unit
+    colour ramp (coverage, and share of targets met on the pass/fail layer), the grey of a unit
+    with no population and the population cells are always drawn. Every word is the catalogue's.
+    """
+    def dot(colour, border="#222", size=10, extra=""):
+        return (f"<span style='display:inline-block;width:{size}px;height:{size}px;border-radius:50%;background:{colour};"
+                f"border:1px solid {border};box-sizing:border-box;vertical-align:middle;{extra}'></span>")
+
+    def sq(colour, opacity=1.0, border="none"):
+        return (f"<span style='display:inline-block;width:14px;height:10px;background:{colour};opacity:{opacity};"
+                f"border:{border};vertical-align:middle'></span>")
+
+    def row(symbol, text, cls):
+        return f"<div class='legend-item legend-{cls}'>{symbol} {_e(text)}</div>"
+
+    items = []
+    for k in kinds:  # the kinds present, in the vocabulary's order
+        items.append(row(dot(KIND_COLOURS.get(k, "#333")), kind_name(k, language), f"kind-{k}"))
+    if sites:
+        badge = ("<span style='display:inline-block;width:16px;height:16px;line-height:13px;border-radius:50%;"
+                 "background:#555;color:#fff;border:1.5px solid #fff;box-shadow:0 0 2px #000;text-align:center;"
+                 "font:bold 10px sans-serif;box-sizing:border-box;vertical-align:middle'>1</span>")
+        items.append(row(badge, tr("legend.site", language), "site"))
+    if candidates:
+        items.append(row(dot("#fff", "#555"), tr("legend.candidate", language), "candidate"))
+        items.append(row(dot("#08519c", "#08519c"), tr("legend.chosen", language), "chosen"))
+    if len(iso_minutes):
+        mins = sorted(iso_minutes)
+        shade = "".join(sq("#555", round(0.12 + 0.18 * (1 - x / mins[-1]), 3) + 0.2) for x in mins)
+        items.append(row(shade, tr("legend.iso", language, t="/".join(f"{x:g}" for x in mins)), "iso"))
+    ramp = "".join(sq(_ramp(x)) for x in (0, .25, .5, .75, 1))
+    items.append(row(f"0% {ramp} 100%", tr("legend.cov", language, t=f"{tm:g}"), "cov"))
+    items.append(row(sq(_ramp(None)), tr("legend.nopop", language), "nopop"))
+    items.append(row(dot("#3f007d", "#3f007d", 7) + dot("#00441b", "#00441b", 7), tr("legend.cells", language), "cells"))
+    if "water" in context:
+        items.append(row(sq("#9ecae1"), tr("rep.water", language), "water"))
+    if "roads" in context:
+        items.append(row("<span style='display:inline-block;width:14px;border-top:1px solid #888;vertical-align:middle'>"
+                         "</span>", tr("rep.roads", language), "roads"))
+    if "outlines" in context:
+        items.append(row("<span style='display:inline-block;width:14px;border-top:2px dashed #333;vertical-align:middle'>"
+                         "</span>", tr("rep.districts", language), "outlines"))
+    # on screen: bottom left, beside the summary panel (the layer list and the what-if panel hold the right);
+    # on paper print.css puts it in the map's corner. Its title folds it away.
+    return (f"<div id='circles-legend' style='position:fixed;bottom:24px;left:470px;z-index:1000;background:rgba(255,255,255,.95);"
+            f"padding:5px 7px;border-radius:4px;font:11px/1.35 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.4);max-width:300px;"
+            f"max-height:45%;overflow:auto'><b style='cursor:pointer' onclick=\"var b=document.getElementById("
+            f"'circles-legend-body');b.style.display=b.style.display==='none'?'block':'none';\">"
+            f"{_e(tr('legend.title', language))}</b><div id='circles-legend-body'>{''.join(items)}</div></div>")
 
 
 _CSS = """
@@ -623,10 +692,7 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     m.get_root().header.add_child(RawHTML(f"<title>{_e(title)}</title>"), name="circles_title")
     if data.basemap not in BASEMAPS:
         raise ValueError(f"basemap {data.basemap!r}: use one of {', '.join(BASEMAPS)}")
-    if data.basemap == "none":
-        url, attr, _ = BASEMAPS["osm"]
-        folium.TileLayer(url, attr=attr, name="OpenStreetMap", show=False, overlay=False).add_to(m)
-    else:
+    if data.basemap != "none":  # no base layer is offered that cannot load: none unless one was configured
         url, attr, sub = BASEMAPS[data.basemap]
         folium.TileLayer(url, attr=attr, name=data.basemap, subdomains=sub or "abc", overlay=False).add_to(m)
     # simplify to about a pixel at the zoom that fits the study area (5 m for a 7 km area)
@@ -660,7 +726,14 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=(420, 10), padding_bottom_right=(330, 10))
     m.get_root().html.add_child(RawHTML(summary_html(data.summary, data.preset, language, curve_png, bars_png,
                                                   units=data.units)))
-    m.get_root().html.add_child(RawHTML(legend_html(language)))
+    present = set(data.facilities["kind"]) if "kind" in data.facilities else set()
+    wi = (data.whatif or {}).get("candidates") or {}
+    ctx = [k for k, g in (("water", data.water), ("roads", data.roads), ("outlines", data.outlines))
+           if g is not None and len(g)]
+    m.get_root().html.add_child(RawHTML(legend_html(
+        language, kinds=[k for k in KINDS if k in present], sites=bool(len(data.sites)) or any(wi.get("suggested", [])),
+        candidates=not all(wi.get("suggested", [True])), tm=tm,
+        iso_minutes=sorted(set(data.isochrones["minutes"])) if len(data.isochrones) else (), context=ctx)))
     # the planner's panel: offline context, what-if, equity, speed band, methods, credits
     add_panels(m, planner_data(data.summary, data.preset, language, whatif, roads=data.roads, water=data.water,
                                outlines=data.outlines, sites=data.sites, units=data.units, gcj02=g),

@@ -52,6 +52,7 @@ class Inputs:
     limit_s: float  # the one search limit (circles.rules.search_limit_s), evaluated once per run
     # optional gazetteer field -> the files with no column for it (circles.io.facilities.missing_optional_columns)
     optional_missing: dict[str, list[str]] = field(default_factory=dict)
+    unit_warnings: tuple[str, ...] = ()  # units of the units file left out (outside the study area)
     repairs: tuple[dict[str, Any], ...] = ()  # repaired units and the people now in no unit (stages.load.repair_warnings)
 
 

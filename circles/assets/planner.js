@@ -17,13 +17,8 @@
   var mapEl = document.querySelector(".folium-map");
   var map = window[mapEl.id];
 
-  // words this file added before circles/i18n.py had them (the catalogue's entry wins when present)
-  var OWN = { zh: { "whatif.export": "导出所选选址：", "whatif.link_bad": "链接中有 {n} 项无法识别，已忽略",
-                    "print.north": "北", "print.date": "打印日期" },
-              en: { "whatif.export": "Export the chosen sites:", "whatif.link_bad": "{n} entries of the link not understood: left out",
-                    "print.north": "N", "print.date": "Printed" } };
   function tr(key, fields) {
-    var s = T[key] || (OWN[D.lang] || OWN.en)[key] || key;
+    var s = T[key] || key;  // every word from circles/i18n.py (panels._JS_PREFIXES)
     if (fields) for (var k in fields) s = s.split("{" + k + "}").join(String(fields[k]));
     return s;
   }
@@ -112,8 +107,57 @@
   L.DomEvent.disableClickPropagation(panel);
   L.DomEvent.disableScrollPropagation(panel);
 
+  // indicators filtered to some units (a preset's `where`: 蒙自 urban / township, 抚州 old / new areas).
+  // The engine (whatif.js) scores them for every unit; the study figure is then the units' sums over
+  // the filter's units (D.where_units, circles/panels.py), as the pipeline scores the filtered table
+  // (circles/stages/score.py), and only those units are judged. Python twin: circles/chosen.py.
+  function filtered(eng, W, WU) {
+    var ids = Object.keys(WU);
+    if (!ids.length) return eng;
+    W.indicators.forEach(function (ind) { if (WU[ind.id]) ind.where = false; });
+    var nu = W.units.id.length, unit = CirclesWhatIf.decode(W.point_unit, Int32Array), upop = {};
+    ["elderly", "infants", "total"].forEach(function (g) {
+      var w = CirclesWhatIf.decode(W.weights[g], Float32Array), a = new Float64Array(nu);
+      for (var i = 0; i < w.length; i++) if (unit[i] >= 0) a[unit[i]] += w[i];
+      upop[g] = a;
+    });
+    function denGroup(metric) {  // whose people a unit's figure is per (its weight in the sum)
+      var m = /^cov_(elderly|infants)_/.exec(metric) || /_(elderly|total)$/.exec(metric);
+      return m ? m[1] : null;
+    }
+    function judge(m, ind, pop) {  // whatif.js judge: the same rule
+      if (!(pop > 0) || isNaN(m)) return { measured: m, status: "no population", gap: 0 };
+      if (m >= ind.value - 1e-12) return { measured: m, status: "pass", gap: 0 };
+      var scale = (ind.gap === "beds" || ind.gap === "slots") ? pop / 1000 : pop;
+      return { measured: m, status: "fail", gap: Math.ceil((ind.value - m) * scale - 1e-9) };
+    }
+    return { payload: eng.payload, evaluate: function (list) {
+      var r = eng.evaluate(list);
+      W.indicators.forEach(function (ind) {
+        var S = WU[ind.id], a = r.study.indicators[ind.id], dg = denGroup(ind.metric);
+        if (!S || !a || a.status === "not assessable" || !dg) return;
+        var inS = new Uint8Array(nu), num = 0, den = 0, pop = 0, fails = 0;
+        S.forEach(function (u) { inS[u] = 1; });
+        for (var u = 0; u < nu; u++) {
+          var ur = r.units[u].indicators[ind.id];
+          if (!inS[u]) {  // outside the filter: not judged on this indicator
+            if (ur && ur.status === "fail") r.units[u].n_fail--;
+            delete r.units[u].indicators[ind.id];
+            continue;
+          }
+          if (ur && isFinite(ur.measured) && upop[dg][u] > 0) { num += ur.measured * upop[dg][u]; den += upop[dg][u]; }
+          pop += upop[ind.group] ? upop[ind.group][u] : 1;
+          if (ur && ur.status === "fail") fails++;
+        }
+        r.study.indicators[ind.id] = judge(den > 0 ? num / den : NaN, ind, pop);
+        r.units_fail[ind.id] = fails;
+      });
+      return r;
+    } };
+  }
+
   if (W && W.candidates && W.candidates.lon.length) {
-    var engine = CirclesWhatIf.load(W);
+    var engine = filtered(CirclesWhatIf.load(W), W, D.where_units || {});
     var before = engine.evaluate([]);
     var chosen = {};  // "i|kind" -> [i, kind]
     var kinds = Object.keys(W.kinds);
@@ -227,11 +271,36 @@
         }
       }
     }
+    function failsAfter(s, i, u) {  // targets a unit fails after the chosen sites (the run's status where not recomputed)
+      var n = 0;
+      for (var id in s.status_now) {
+        var a = afterState.units[u].indicators[id];
+        if ((a ? a.status : s.status_now[id][i]) === "fail") n++;
+      }
+      return n;
+    }
+    // the unit tooltips follow the what-if (report.js calls this when a tooltip opens)
+    window.circlesTipExtra = function (s, i) {
+      var u = unitIndex[String((s.unit_id || [])[i])];
+      if (!afterState || u === undefined) return null;
+      if (s.whatif_passfail) {
+        var now = 0;
+        for (var id in s.status_now) if (s.status_now[id][i] === "fail") now++;
+        return [{ label: tr("whatif.after") + " · " + tr("status.fail"), v: [now + " → " + failsAfter(s, i, u)] }];
+      }
+      if (s.whatif_key) {
+        return [{ label: tr("whatif.after"), v: [pct(before.units[u].cov[s.whatif_key]) + " → " +
+          pct(afterState.units[u].cov[s.whatif_key])] }];
+      }
+      return null;
+    };
     function recolour(entry) {
       var s = entry.spec;
       entry.parts.forEach(function (p) {
         var i = p[0], u = unitIndex[String(s.unit_id[i])], fill = s.fill ? s.fill[i] : s.style.fillColor;
-        if (afterState && u !== undefined) {
+        if (afterState && u !== undefined && s.whatif_passfail) {
+          fill = ramp(1 - failsAfter(s, i, u) / Math.max(1, s.n_ind));
+        } else if (afterState && u !== undefined) {
           var now = before.units[u].cov[s.whatif_key], aft = afterState.units[u].cov[s.whatif_key];
           if (aft !== undefined && !(Math.abs(aft - now) <= 1e-12)) fill = ramp(aft);
         }

@@ -25,9 +25,11 @@
     return v === null || v === undefined ? "–" : v;
   }
 
-  function tipTable(cols, i) {
+  function tipTable(cols, i, s) {
     var t = el("table", null, "circles-tip");
-    cols.forEach(function (c) {
+    // rows the what-if adds (planner.js window.circlesTipExtra): the unit after the chosen sites
+    var extra = (s && window.circlesTipExtra) ? window.circlesTipExtra(s, i) : null;
+    cols.concat(extra || []).forEach(function (c) {
       var tr = t.insertRow();
       tr.insertCell().textContent = c.label;
       tr.insertCell().textContent = value(c, i);
@@ -50,7 +52,7 @@
       if (s.tooltip.length === 1 && !s.tooltip[0].label) {
         layer.bindTooltip(function () { return el("span", value(s.tooltip[0], i)); }, { sticky: s.sticky });
       } else {
-        layer.bindTooltip(function () { return tipTable(s.tooltip, i); }, { sticky: s.sticky });
+        layer.bindTooltip(function () { return tipTable(s.tooltip, i, s); }, { sticky: s.sticky });
       }
     }
     if (s.title || s.popup) layer.bindPopup(function () { return popupBox(s, i); }, { maxWidth: 300 });
@@ -73,7 +75,7 @@
         group.addLayer(layer);
         parts.push([i, layer]);
       });
-      if (s.whatif_key) {
+      if (s.whatif_key || s.whatif_passfail) {
         // units the what-if panel recolours (planner.js): [feature index, layer] and the spec
         var entry = { spec: s, parts: parts };
         (window.circlesUnitLayers = window.circlesUnitLayers || []).push(entry);

@@ -74,6 +74,11 @@ def _band_files(folder: Path, pattern: str) -> dict[tuple[int, str], Path]:
     return found
 
 
+def band_files(folder: str | Path, pattern: str) -> list[Path]:
+    """The band rasters of ``folder`` that ``pattern`` matches, in the order they are read."""
+    return list(_band_files(Path(folder), pattern).values())
+
+
 def _read_band(path: Path, bounds_wgs84, ref):
     """Read one band (window over ``bounds_wgs84`` if given) as people per cell, nodata as 0."""
     from rasterio.warp import transform_bounds

@@ -38,8 +38,12 @@ def load_units(
     name_column: str | None = None,
     code_column: str | None = None,
     invalid: str = "repair",
+    quiet: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read community/street polygons; repair (or refuse) invalid geometry; clip to ``area`` if given.
+
+    ``quiet`` leaves the repairs out of the log (they are still in ``attrs["repairs"]``): for a
+    second read of the same file, such as the study area's union of units, so each is said once.
 
     A unit that does not overlap ``area`` is dropped and logged; if none overlaps, the
     file is refused (a wrong CRS is the usual cause).
@@ -64,10 +68,15 @@ def load_units(
         raise ValueError(f"invalid must be 'repair' or 'refuse', not {invalid!r}")
     path = Path(path)
     gdf = read_vector(path, "units.path")
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if gdf.empty:
+    kind = gdf.geom_type.fillna("no geometry").where(~gdf.geometry.is_empty.fillna(False), "empty geometry")
+    bad = ~kind.isin(["Polygon", "MultiPolygon"])
+    if bad.all():
         raise InputFileError(f"{path}: no polygons; analysis units must be community or street polygons")
+    if bad.any():  # refused, not dropped: a unit left out silently would shrink the study and its people
+        rows = ", ".join(f"feature {i + 1}: {k}" for i, k in zip(np.flatnonzero(bad.to_numpy())[:5], kind[bad]))
+        raise InputFileError(f"{path}: {int(bad.sum())} unit(s) are not polygons ({rows}{', ...' if bad.sum() > 5 else ''}); "
+                             "analysis units must be community or street polygons: draw them as polygons or "
+                             "delete those features")
     name_col = name_column or next((c for c in _NAME_COLUMNS if c in gdf.columns), None)
     code_col = code_column or next((c for c in _CODE_COLUMNS if c in gdf.columns), None)
     parent_col = next((c for c in _PARENT_COLUMNS if c in gdf.columns and c not in (name_col, code_col)), None)
@@ -86,8 +95,9 @@ def load_units(
             "edges) or set `invalid = \"repair\"` in [units] to have them repaired and reported"
         )
     if repairs:
-        log.warning("units %s: repaired %d invalid geometr%s: %s", path.name, len(repairs),
-                    "y" if len(repairs) == 1 else "ies", "; ".join(describe_repair(r) for r in repairs))
+        if not quiet:
+            log.warning("units %s: repaired %d invalid geometr%s: %s", path.name, len(repairs),
+                        "y" if len(repairs) == 1 else "ies", "; ".join(describe_repair(r) for r in repairs))
         gdf = gdf.set_geometry(repaired)
     gdf = gdf.to_crs(crs)
     units = gpd.GeoDataFrame(
@@ -113,9 +123,12 @@ def load_units(
             raise InputFileError(
                 f"{path}: no unit overlaps the study area; check the file's CRS and that it is the right city"
             )
-        if empty.any():
-            log.info("units %s: %d units outside the study area left out", path.name, int(empty.sum()))
+        outside = units.loc[empty, ["unit_id", "unit_name"]].astype(str).to_numpy().tolist() if empty.any() else []
+        if outside:
+            log.warning("units %s: %d unit(s) lie outside the study area and are left out: %s", path.name,
+                        len(outside), ", ".join(f"{u} {n}".strip() for u, n in outside[:10]))
         units = units[~empty].reset_index(drop=True)
+        units.attrs["outside_area"] = outside
     units.attrs["repairs"] = repairs
     return units
 

@@ -40,7 +40,7 @@ def study_area(study: Study) -> tuple[object, object]:
         x0, y0, x1, y1 = read_vector(study.units.path, "units.path").to_crs(4326).total_bounds
         units = load_units(study.units.path, crs=utm_crs_for((x0 + x1) / 2, (y0 + y1) / 2),
                            name_column=study.units.name_column, code_column=study.units.code_column,
-                           invalid=study.units.invalid).to_crs(4326)
+                           invalid=study.units.invalid, quiet=True).to_crs(4326)  # repairs said by _units
         geom = shapely.union_all(units.geometry.values)
         log.info("study area: the union of the %d units of %s (no study.area given)", len(units),
                  Path(study.units.path).name)
@@ -129,7 +129,8 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     return Inputs(crs=crs, area=area, points=points, halo_points=halo_points, points_outside=points_outside,
                   nodes=nodes, edges=edges, facilities=facilities, rejects=rejects, units=units,
                   net_report=net_report, file_counts=fac_counts, coord_fit=coord_fit, estimated=estimated,
-                  pop_rules=pop_rules_used, no_unit_warning=no_unit, repairs=repaired, thresholds_min=thresholds, limit_s=limit_s,
+                  pop_rules=pop_rules_used, no_unit_warning=no_unit, repairs=repaired,
+                  unit_warnings=_outside_warning(study, units), thresholds_min=thresholds, limit_s=limit_s,
                   optional_missing=missing_optional_columns(fac_parts))  # read before concat drops the attrs
 
 
@@ -163,6 +164,15 @@ def _units(study: Study, area, crs) -> gpd.GeoDataFrame:
     parents = read_vector(study.units.parents, "units.parents") if study.units.parents else None
     return grid_units(area, crs=crs, cell_size_m=study.units.grid_size_m, parents=parents,
                       parent_name_column=study.units.parent_name_column)
+
+
+def _outside_warning(study: Study, units) -> tuple[str, ...]:
+    """The units of the units file left out because they lie outside the study area (summary.json ``warnings``)."""
+    outside = units.attrs.get("outside_area") or []
+    if not outside:
+        return ()
+    names = ", ".join(f"{u} {n}".strip() for u, n in outside[:10]) + (" ..." if len(outside) > 10 else "")
+    return (t("warn.units_outside", study.language, n=len(outside), names=names),)
 
 
 def people_in_no_unit(study: Study, points) -> str:

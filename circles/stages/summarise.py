@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pandas as pd
 
 from circles import coverage as cov
 from circles import rules
 from circles.credits import study_credits
 from circles.equity import equity_summary
+from circles.i18n import t
 from circles.methods import method_params
 from circles.results import Inputs, Isochrones, Scores, Siting, Travel
 from circles.stages.score import capacity_summary, community_summary
 from circles.study import Study
 from circles.summary import build_summary, composition_summary, rnd, slope_summary, target_rows
+
+log = logging.getLogger(__name__)
 
 
 def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siting: Siting, isos: Isochrones,
@@ -57,10 +63,33 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary.setdefault("warnings", []).extend(f["message"] for f in inputs.coord_fit if f["message"])
     if inputs.no_unit_warning:
         summary["warnings"].append(inputs.no_unit_warning)
+    summary["warnings"].extend(inputs.unit_warnings)
     summary["warnings"].extend(r["message"] for r in inputs.repairs if r["message"])  # per repaired unit, totals
     summary["units_repaired"] = [{k: rnd(v, 6) if isinstance(v, float) else v for k, v in r.items() if k != "message"}
                                  for r in inputs.repairs]  # NaN (no location from GEOS) as null
+    kg = uncounted_kindergarten_places(travel.facilities)
+    if kg:  # a rule that leaves numbers out says so (issue 22): warning, methods line, popup
+        summary["methods"]["kindergarten_places"] = kg
+        summary["warnings"].append(t("warn.kg_places", "en", **kg))
+        log.warning(summary["warnings"][-1])
     return summary
+
+
+def uncounted_kindergarten_places(facilities) -> dict | None:
+    """Kindergartens' 托位数 (``slots`` column) that are not counted as under-3 slots.
+
+    The rule (:mod:`circles.kinds`): a kindergarten counts for the under-3s only through its
+    托班 places (``nursery_class_slots``); the plans' 托位 are places for children under 3, and
+    a kindergarten's own places are for ages 3-6. ``{"places": n, "kindergartens": k}`` over the
+    kept kindergartens with a positive ``slots`` cell; None when there are none.
+    """
+    if facilities is None or "slots" not in facilities or "kind" not in facilities:
+        return None
+    places = pd.to_numeric(facilities.loc[facilities["kind"] == "kindergarten", "slots"], errors="coerce")
+    places = places[places > 0]
+    if places.empty:
+        return None
+    return {"places": int(round(float(places.sum()))), "kindergartens": int(len(places))}
 
 
 def travel_summary(study: Study, points, travel: Travel, limit_s: float) -> dict:
