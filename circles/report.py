@@ -661,6 +661,8 @@ _CSS = """
 .circles-cluster{background:#fff;border:3px solid;border-radius:50%;width:26px;height:26px;line-height:20px;
  text-align:center;font:bold 11px sans-serif;box-shadow:0 0 3px #000;box-sizing:border-box;opacity:.9}
 table.circles-tip td{padding:0 4px}
+.leaflet-tooltip{max-width:360px;white-space:normal;overflow-wrap:anywhere}
+.leaflet-tooltip table.circles-tip,.leaflet-popup-content{max-height:240px;overflow:auto;overflow-wrap:anywhere}
 """
 
 
