@@ -62,26 +62,6 @@ _LINE = 1.45 / 72 / PAGE_IN[1]
 #: characters (Latin widths) of body text per page line
 LINE_CHARS = 100
 
-#: the brief's own words (headings the page does not have); the rest come from circles/i18n.py
-WORDS = {
-    "zh": {"brief": "规划简报", "headline": "主要数字", "date": "生成日期", "units_fail": "未达标单元数",
-           "gap": "差距", "indicator": "指标", "unit": "单元", "code": "编码", "parent": "所属",
-           "why": "原因", "rank": "序号", "kind": "类型", "capacity": "规模", "lonlat": "经度, 纬度 (WGS84)",
-           "figures": "图", "after": "新建建议选址后", "none": "无", "targets_pass": "达标指标",
-           "sites_n": "建议新建 {n} 处：{kinds}", "cov_line": "{g} {t}分钟步行覆盖率 {v}",
-           "pop_line": "人口 {total}，其中老年人 {e}、婴幼儿 {i}", "page": "第 {n} 页",
-           "figure.coverage_curve": "覆盖率随步行时间的变化", "figure.units_left_out": "各单元未覆盖人数",
-           "figure.map_elderly": "老年人 {t} 分钟覆盖（含建议选址）", "figure.map_infants": "婴幼儿 {t} 分钟覆盖（含建议选址）"},
-    "en": {"brief": "Planning brief", "headline": "Headline figures", "date": "Made on", "units_fail": "units failing",
-           "gap": "gap", "indicator": "indicator", "unit": "unit", "code": "code", "parent": "in",
-           "why": "why", "rank": "rank", "kind": "kind", "capacity": "capacity", "lonlat": "lon, lat (WGS84)",
-           "figures": "Figures", "after": "After the suggested sites", "none": "none", "targets_pass": "targets met",
-           "sites_n": "{n} new sites suggested: {kinds}", "cov_line": "{g} within a {t}-min walk: {v}",
-           "pop_line": "Population {total}: elderly {e}, infants {i}", "page": "page {n}",
-           "figure.coverage_curve": "Coverage by walking time", "figure.units_left_out": "People left out, by unit",
-           "figure.map_elderly": "Elderly coverage within {t} min (with the suggested sites)",
-           "figure.map_infants": "Infant coverage within {t} min (with the suggested sites)"},
-}
 
 
 def pct(x) -> str:
@@ -141,7 +121,7 @@ class _Pages:
         if self.fig is None:
             return
         self.fig.text(MARGIN_X, MARGIN_BOTTOM / 2, self.footer, fontsize=7, color="#777")
-        self.fig.text(1 - MARGIN_X, MARGIN_BOTTOM / 2, WORDS[self.lang]["page"].format(n=self.n), fontsize=7,
+        self.fig.text(1 - MARGIN_X, MARGIN_BOTTOM / 2, t("brief.page", self.lang, n=self.n), fontsize=7,
                       color="#777", ha="right")
         self.pdf.savefig(self.fig)
         self.plt.close(self.fig)
@@ -290,16 +270,15 @@ def site_rows(summary: dict, sites: gpd.GeoDataFrame, lang: str) -> list[list[st
 
 def headline_lines(summary: dict, lang: str) -> list[str]:
     """The title page's figures: population, coverage at the longest threshold, targets met, sites."""
-    w = WORDS[lang]
     tm = max(summary["thresholds_min"])
     pop = summary["population"]
-    lines = [w["pop_line"].format(total=f"{pop['total']:,.0f}", e=f"{pop['elderly']:,.0f}",
+    lines = [t("brief.pop_line", lang, total=f"{pop['total']:,.0f}", e=f"{pop['elderly']:,.0f}",
                                   i=f"{pop['infants']:,.0f}")]
     for g in ("elderly", "infants"):
-        lines.append(w["cov_line"].format(g=t(f"group.{g}", lang), t=f"{tm:g}",
+        lines.append(t("brief.cov_line", lang, g=t(f"group.{g}", lang), t=f"{tm:g}",
                                           v=pct(summary["coverage"][g][f"{tm:g}min"])))
     rows = summary["targets"]["study"]
-    lines.append(f"{w['targets_pass']}: {sum(r['status'] == 'pass' for r in rows)} / {len(rows)}")
+    lines.append(f"{t('brief.targets_pass', lang)}: {sum(r['status'] == 'pass' for r in rows)} / {len(rows)}")
     siting = summary.get("siting") or {}
     n = sum(int(i.get("n_sites") or 0) for i in siting.values())
     if n:
@@ -307,17 +286,16 @@ def headline_lines(summary: dict, lang: str) -> list[str]:
                           f" ({pct(i.get('share_before', i.get('share_before_elderly')))} → "
                           f"{pct(i.get('share_after', i.get('share_after_elderly')))})"
                           for k, i in siting.items() if i.get("n_sites"))
-        lines.append(w["sites_n"].format(n=n, kinds=kinds))
+        lines.append(t("brief.sites_n", lang, n=n, kinds=kinds))
     return lines
 
 
 def _figures(folder: Path, summary: dict, lang: str) -> list[tuple[Path, str]]:
-    w = WORDS[lang]
     tm = f"{max(summary['thresholds_min']):g}"
-    out = [(folder / "coverage_curve.png", w["figure.coverage_curve"]),
-           (folder / "units_left_out.png", w["figure.units_left_out"]),
-           (folder / f"map_elderly_{tm}min.png", w["figure.map_elderly"].format(t=tm)),
-           (folder / f"map_infants_{tm}min.png", w["figure.map_infants"].format(t=tm))]
+    out = [(folder / "coverage_curve.png", t("brief.figure.coverage_curve", lang)),
+           (folder / "units_left_out.png", t("brief.figure.units_left_out", lang)),
+           (folder / f"map_elderly_{tm}min.png", t("brief.figure.map_elderly", lang, t=tm)),
+           (folder / f"map_infants_{tm}min.png", t("brief.figure.map_infants", lang, t=tm))]
     return [(p, c) for p, c in out if p.is_file()]
 
 
@@ -349,7 +327,6 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
     lang = language or s.get("language") or "zh"
     if lang not in i18n.CATALOGUE:
         raise ValueError(f"language {lang!r}: use zh or en")
-    w = WORDS[lang]
     title = s.get("title") or s.get("study") or ""
     made = (today or date.today()).isoformat()
     out = folder / "report.pdf"
@@ -358,7 +335,7 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
     rc = {"font.family": [cjk_font().get_name()], "axes.unicode_minus": False, "pdf.fonttype": 42,
           "text.parse_math": False}
     try:
-        _write_pages(tmp, plt, rc, s, data, folder, title, made, lang, w)
+        _write_pages(tmp, plt, rc, s, data, folder, title, made, lang)
     except BaseException:
         tmp.unlink(missing_ok=True)  # never leave a partial report.pdf.part behind
         raise
@@ -366,42 +343,42 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
     return out
 
 
-def _write_pages(tmp, plt, rc, s, data, folder, title, made, lang, w) -> None:
+def _write_pages(tmp, plt, rc, s, data, folder, title, made, lang) -> None:
     """The brief's pages, in order (see :func:`write_brief`)."""
     from matplotlib.backends.backend_pdf import PdfPages
 
     with plt.rc_context(rc), PdfPages(tmp, metadata={"Title": title, "Creator": "circles"}) as pdf:
-        p = _Pages(pdf, plt, f"{title} · {w['brief']} · {made}", lang)
+        p = _Pages(pdf, plt, f"{title} · {t('brief.brief', lang)} · {made}", lang)
         p.new_page()
         p.y = 0.8
         p.text(title, size=20, bold=True, gap_after=0.01)
-        p.text(f"{w['brief']} · {w['date']} {made}", size=11, colour="#555", gap_after=0.04)
-        p.text(w["headline"], size=13, bold=True, gap_after=0.005)
+        p.text(f"{t('brief.brief', lang)} · {t('brief.date', lang)} {made}", size=11, colour="#555", gap_after=0.04)
+        p.text(t("brief.headline", lang), size=13, bold=True, gap_after=0.005)
         for line in headline_lines(s, lang):
             p.text("• " + line, size=11)
         if s.get("illustrative_facilities"):
             p.text(t("rep.illustrative", lang), size=10, bold=True, colour="#b2182b")
         p.new_page()
         p.heading(f"{t('rep.targets', lang)}: {s['targets']['title']}")
-        head = [w["indicator"], t("rep.measured", lang), t("rep.target", lang), t("rep.status", lang), w["gap"],
-                w["units_fail"]]
+        head = [t("brief.indicator", lang), t("rep.measured", lang), t("rep.target", lang), t("rep.status", lang),
+                t("brief.gap", lang), t("brief.units_fail", lang)]
         widths = [0.34, 0.11, 0.1, 0.12, 0.2, 0.13]
         p.table(head, target_rows(s, data["targets"], lang), widths)
         after = target_rows(s, data["targets"], lang, key="after")
         if after:
-            p.text(w["after"], bold=True)
+            p.text(t("brief.after", lang), bold=True)
             p.table(head[:5], [r[:5] for r in after], widths[:5])
         tm = max(s["thresholds_min"])
         p.heading(f"{t('rep.worst', lang)} ({t('rep.within', lang, t=f'{tm:g}')})")
-        p.table([w["unit"], w["code"], w["parent"], w["why"]], worst_rows(s, data["units"], lang),
+        p.table([t(f"brief.{k}", lang) for k in ("unit", "code", "parent", "why")], worst_rows(s, data["units"], lang),
                 [0.2, 0.13, 0.12, 0.55])
         p.heading(t("rep.sites", lang))
         sites = site_rows(s, data["sites"], lang)
         if sites:
-            p.table([w["rank"], w["kind"], t("rep.name", lang), w["capacity"], t("rep.gain", lang), w["lonlat"]],
+            p.table([t("brief.rank", lang), t("brief.kind", lang), t("rep.name", lang), t("brief.capacity", lang), t("rep.gain", lang), t("brief.lonlat", lang)],
                     sites, [0.06, 0.15, 0.34, 0.09, 0.13, 0.23])
         else:
-            p.text(w["none"])
+            p.text(t("brief.none", lang))
         for path, caption in _figures(folder, s, lang):
             p.image(path, caption)
         p.new_page()
