@@ -38,7 +38,7 @@ console = Console(stderr=True, soft_wrap=True, markup=False)  # one line per mes
 def _setup(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    for noisy in ("fiona", "pyogrio", "rasterio", "matplotlib", "PIL", "urllib3", "distributed", "tornado"):
+    for noisy in ("fiona", "pyogrio", "rasterio", "matplotlib", "PIL", "urllib3", "distributed", "tornado", "fontTools"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
