@@ -662,6 +662,7 @@ _CSS = """
  text-align:center;font:bold 11px sans-serif;box-shadow:0 0 3px #000;box-sizing:border-box;opacity:.9}
 table.circles-tip td{padding:0 4px}
 .leaflet-tooltip{max-width:360px;white-space:normal;overflow-wrap:anywhere}
+.leaflet-tooltip.circles-outline-tip{max-width:none;white-space:nowrap}
 .leaflet-tooltip table.circles-tip,.leaflet-popup-content{max-height:240px;overflow:auto;overflow-wrap:anywhere}
 """
 

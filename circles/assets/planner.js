@@ -31,6 +31,12 @@
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
+  // a name drawn on the map is shortened with an ellipsis, as on the print figures (circles/figures.py
+  // `plain`, LABEL_MAX_CHARS = 24 characters); the full name is the label's title (and in the tooltips)
+  function shortLabel(cls, text) {
+    var full = text === undefined || text === null ? "" : String(text), chars = Array.from(full);
+    return el("span", { class: cls, title: full }, chars.length > 24 ? chars.slice(0, 23).join("") + "\u2026" : full);
+  }
   // one rounding rule with the Python side (circles/display.py fmt_pct / fmt_measured), in whatif.js
   function pct(x) { return CirclesWhatIf.fmtPct(x); }
   function fmtInd(x, id) { return CirclesWhatIf.fmtMeasured(x, id); }
@@ -66,7 +72,7 @@
     tr("rep.districts"), true);
   if (outl) {
     outl.eachLayer(function (l) {
-      var span = el("span", { class: "circles-outline-label" }, l.feature.properties.name);
+      var span = shortLabel("circles-outline-label", l.feature.properties.name);
       l.bindTooltip(span, { permanent: true, direction: "center", className: "circles-outline-tip", opacity: 0.8 });
     });
   }
@@ -76,11 +82,7 @@
     // unit names, shown from zoom 15 (or always when there are few units)
     var labels = L.layerGroup();
     for (var u = 0; u < UL.name.length; u++) {
-      // a long name is shortened with an ellipsis, as on the print figures (circles/figures.py `plain`,
-      // LABEL_MAX_CHARS = 24 characters); the full name is the label's title and in the unit's tooltip
-      var full = String(UL.name[u]), chars = Array.from(full);
-      var lab = el("span", { class: "circles-unit-label", title: full },
-        chars.length > 24 ? chars.slice(0, 23).join("") + "\u2026" : full);
+      var lab = shortLabel("circles-unit-label", UL.name[u]);
       labels.addLayer(L.marker([UL.lat[u], UL.lon[u]], { icon: L.divIcon({ html: lab, className: "circles-unit-icon",
         iconSize: null }), interactive: false, keyboard: false }));
     }
