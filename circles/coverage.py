@@ -123,17 +123,79 @@ def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[
     """:func:`summarise` per value of column ``by`` (``None``: one row for all points)."""
     if by is None:
         return pd.DataFrame([summarise(points, thresholds_min, kinds)])
-    # one stable sort by unit, then slices of plain arrays: the same figures as a pandas groupby
-    # (keys sorted, missing keys dropped, rows in their original order inside a unit), without a
-    # DataFrame per unit (a whole city has thousands of units: 12 s -> under 1 s)
+    # one stable sort by unit, then every figure of every unit at once (np.add.reduceat over the
+    # sorted arrays, weighted quantiles by one cumulative sum per unit): the same figures as
+    # :func:`_summarise` per unit (keys sorted, missing keys dropped, rows in their original order
+    # inside a unit), to rounding (1e-15), without a Python loop over units (a whole city has
+    # thousands: 2.6 s -> 0.1 s per call on the whole-city benchmark)
     codes, keys = pd.factorize(points[by], sort=True)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    order = order[bounds[0]:]  # rows with no key (code -1) sort first: left out
+    starts = bounds[:-1] - bounds[0]
     cols = {c: v[order] for c, v in _columns(points, kinds).items()}
-    rows = {key: _summarise({c: v[bounds[i]:bounds[i + 1]] for c, v in cols.items()}, thresholds_min, kinds)
-            for i, key in enumerate(keys)}
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = by
+    if not len(keys):  # no point has a key: no rows (as before)
+        return pd.DataFrame(index=pd.Index([], name=by))
+
+    def total(x):
+        return np.add.reduceat(x, starts)
+
+    out: dict = {"pop_total": total(cols["total"]), "pop_elderly": total(cols["elderly"]),
+                 "pop_infants": total(cols["infants"]), "n_cells": np.diff(bounds)}
+    unit = np.repeat(np.arange(len(keys)), np.diff(bounds))
+    tmax = max(thresholds_min)
+    for group in GROUPS:
+        w = cols[group]
+        pop = total(w)
+        some = pop > 0
+        for kind in ["any"] + [k for k in kinds_serving(group) if k in kinds]:
+            t = cols[f"time_s_{group}_any" if kind == "any" else f"time_s_{kind}"]
+            for m in thresholds_min:
+                covered = total(np.where(t <= m * 60.0, w, 0.0))
+                out[col("cov", group, kind, m)] = np.divide(covered, pop, out=np.full(len(pop), np.nan), where=some)
+        t = cols[f"time_s_{group}_any"] / 60.0
+        reach = np.isfinite(t)
+        wr = total(np.where(reach, w, 0.0))
+        tw = total(np.where(reach, t * w, 0.0))
+        out[col("time", group) + "_mean_min"] = np.divide(tw, wr, out=np.full(len(wr), np.nan), where=wr > 0)
+        out[col("time", group) + "_median_min"], out[col("time", group) + "_p90_min"] = \
+            _weighted_quantiles_by(unit, len(keys), t, w, (0.5, 0.9))
+        out[col("beyond", group, None, tmax)] = total(np.where(t > tmax, w, 0.0))
+        out[col("unreached", group)] = total(np.where(reach, 0.0, w))
+    return pd.DataFrame(out, index=pd.Index(keys, name=by))
+
+
+def _weighted_quantiles_by(unit: np.ndarray, n_units: int, values: np.ndarray, weights: np.ndarray, qs) -> list:
+    """:func:`_weighted_quantile` of each unit (``unit``: ascending unit number of each row), for each
+    ``q`` in ``qs``, in one pass: rows with weight sorted by (unit, value) stably, cumulative sums
+    taken per unit from the unit's first row (as ``np.cumsum`` on the unit alone), then the first
+    row reaching ``q`` x the unit's total. NaN for a unit with no weight."""
+    keep = weights > 0
+    u, v, w = unit[keep], values[keep], weights[keep]
+    order = np.lexsort((v, u))  # stable: ties keep their order, as the per-unit stable argsort
+    u, v, w = u[order], v[order], w[order]
+    count = np.bincount(u, minlength=n_units)
+    first = np.cumsum(count) - count
+    pos = np.arange(len(u)) - first[u]  # position inside the unit
+    out = [np.full(n_units, np.nan) for _ in qs]
+    # a unit's cumulative sum from its own first row (not a difference of one long cumsum): units of
+    # similar size side by side in a padded block, summed along the rows (sequential, like np.cumsum)
+    size = np.maximum(count, 1)
+    band = np.ceil(np.log2(size)).astype(np.int64)
+    for b in np.unique(band[count > 0]):
+        units = np.flatnonzero((band == b) & (count > 0))
+        width = int(count[units].max())
+        block = np.zeros((len(units), width))
+        row_of = np.full(n_units, -1)
+        row_of[units] = np.arange(len(units))
+        sel = row_of[u] >= 0
+        block[row_of[u[sel]], pos[sel]] = w[sel]
+        cum = np.cumsum(block, axis=1)
+        last = cum[np.arange(len(units)), count[units] - 1]
+        cum[np.arange(width)[None, :] >= count[units][:, None]] = np.inf
+        for q, res in zip(qs, out):
+            idx = np.minimum((cum < (q * last)[:, None]).sum(axis=1), count[units] - 1)
+            res[units] = v[first[units] + idx]
     return out
 
 

@@ -377,3 +377,35 @@ def test_kindergartens_without_nursery_class_and_no_elderly_facility_are_not_ass
                           "pop_infants": [30.0]})
     r = tg.evaluate(table, preset, language="en", not_assessable=reasons).set_index("indicator")
     assert r.loc["elderly_circle_15min", "status"] == "not assessable"
+
+
+def test_aggregate_equals_each_unit_summarised_alone():
+    """The vectorised per-unit figures (one sort, reduceat, one cumulative sum per unit) equal
+    :func:`circles.coverage.summarise` run on each unit's rows alone (a pandas groupby), on units
+    of 1 to 300 rows (several padded blocks), tied times, unreachable cells (inf), units whose
+    people are all zero and rows with no unit (dropped, as a groupby drops them)."""
+    rng = np.random.default_rng(7)
+    sizes = np.r_[1, 1, 2, 3, 7, 8, 9, 60, 130, 300, rng.integers(1, 40, 30)]
+    unit = np.repeat([f"U{i:03d}" for i in range(len(sizes))], sizes).astype(object)
+    n = len(unit)
+    rng.shuffle(unit)
+    unit[rng.random(n) < 0.03] = None
+    people = rng.integers(0, 4, n) * 25.0  # many zeros and ties
+    people[unit == "U002"] = 0.0
+    t = lambda: np.where(rng.random(n) < 0.1, INF, rng.integers(1, 40, n) * 60.0)  # noqa: E731  tied minutes
+    pts = cov.add_any_times(pd.DataFrame({"unit_id": unit, "total": people * 3, "elderly": people,
+                                          "infants": people[::-1].copy(), "time_s_daycare": t(),
+                                          "time_s_nursing_home": t(), "time_s_nursery": t()}))
+    kinds = ["daycare", "nursing_home", "nursery"]
+    got = cov.aggregate(pts, "unit_id", [5, 10, 15], kinds)
+    want = pd.DataFrame({u: cov.summarise(g, [5, 10, 15], kinds) for u, g in pts.groupby("unit_id")}).T
+    assert list(got.index) == sorted(set(unit[pd.notna(unit)]))
+    assert list(got.columns) == list(want.columns)
+    for c in got.columns:
+        a, b = got[c].to_numpy(float), want[c].to_numpy(float)
+        assert np.allclose(a, b, rtol=1e-12, atol=0, equal_nan=True), c
+    # by hand: unit U002 has no people (shares and times undefined), unit U000 one row
+    assert np.isnan(got.loc["U002", "cov_elderly_any_15min"]) and np.isnan(got.loc["U002", "time_elderly_median_min"])
+    one = pts[pts["unit_id"] == "U000"].iloc[0]
+    if one["elderly"] > 0:
+        assert got.loc["U000", "time_elderly_median_min"] == one["time_s_elderly_any"] / 60.0
