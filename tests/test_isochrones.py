@@ -95,3 +95,41 @@ def test_progress_fractions_per_stage():
         assert fr[0] is None and fr[-1] == 1.0  # started, then finished
         steps = [f for f in fr if f is not None]
         assert steps == sorted(steps) and all(0.0 <= f <= 1.0 for f in steps)
+
+
+def test_edge_samples_equal_shapely_interpolation(demo_net):
+    """The numpy interpolation of the edge samples gives shapely's ``line_interpolate_point`` numbers
+    exactly (the oracle), on every edge of the demo's real network (curved ways of many vertices),
+    at both ends and in between."""
+    from circles.isochrones import _interpolate
+
+    geoms = demo_net.edges.geometry.values
+    assert shapely.get_num_coordinates(geoms).max() > 5  # curved edges, not only straight ones
+    rng = np.random.default_rng(3)
+    which = np.r_[np.arange(len(geoms)), np.arange(len(geoms)), rng.integers(0, len(geoms), 5000)]
+    frac = np.r_[np.zeros(len(geoms)), np.ones(len(geoms)), rng.random(5000)]
+    want = shapely.get_coordinates(shapely.line_interpolate_point(geoms[which], frac, normalized=True))
+    got = _interpolate(geoms, which, frac)
+    assert np.array_equal(got, want)
+
+
+def test_validity_shortcut_and_simplify_fallback_agree_with_geos():
+    """``_valid`` answers as GEOS's ``is_valid`` on the multipolygon (disjoint parts, parts touching at
+    a corner, overlapping parts); ``_simplify`` keeps a region the plain algorithm would collapse."""
+    from circles.isochrones import _simplify, _valid
+
+    cases = {"disjoint": [shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)],
+             "corner": [shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)],
+             "overlap": [shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)],
+             "edge": [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]}
+    for name, parts in cases.items():
+        polys = np.array(parts, dtype=object)
+        mp = shapely.MultiPolygon(parts)
+        assert _valid(mp, polys) == mp.is_valid, name
+    assert [_valid(shapely.MultiPolygon(p), np.array(p, dtype=object)) for p in cases.values()] == \
+        [True, True, False, False]
+    tiny = shapely.Polygon([(0, 0), (0.5, 0), (0.5, 0.4), (0, 0.4)])  # smaller than the tolerance
+    big = shapely.Polygon([(10, 0), (20, 0), (20, 10), (15, 10.2), (10, 10)])
+    out = _simplify(np.array([tiny, big], dtype=object), 1.0)
+    assert not out[0].is_empty and out[0].is_valid
+    assert out[1].equals(shapely.box(10, 0, 20, 10))  # the 0.2 bump is within the tolerance: dropped
