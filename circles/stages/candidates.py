@@ -14,6 +14,7 @@ from the few chosen sites).
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -67,14 +68,13 @@ def candidate_times(study: Study, inputs: Inputs, travel: Travel, units: gpd.Geo
     else:
         grid = candidate_nodes(inputs.nodes, spacing_m=s.candidate_spacing_m, area=inputs.area, exclude=exclude)
         grid = grid[["geometry"]].assign(name="")  # generated: no name of its own (the page says "candidate")
-    index: dict[tuple[float, float], int] = {}
-    geoms = []
-    for table in [*sets.values(), grid]:
-        for g in table.geometry.values:
-            key = (float(g.x), float(g.y))
-            if key not in index:
-                index[key] = len(geoms)
-                geoms.append(g)
+    # one row per distinct point, in order of first appearance (sets first, then the grid)
+    tables = [*sets.values(), grid]
+    every = np.concatenate([np.asarray(t.geometry.values, dtype=object) for t in tables])
+    xy = np.c_[shapely.get_x(every), shapely.get_y(every)] if len(every) else np.zeros((0, 2))
+    first = ~pd.DataFrame(xy).duplicated().to_numpy()
+    geoms = list(every[first])
+    index: dict[tuple[float, float], int] = {key: i for i, key in enumerate(map(tuple, xy[first].tolist()))}
     points = gpd.GeoDataFrame(geometry=geoms, crs=travel.net.crs) if geoms else \
         gpd.GeoDataFrame(geometry=[], crs=travel.net.crs)
     snap = travel.net.snap_points(points, max_offroad_m=study.travel.max_offroad_m)
