@@ -195,28 +195,26 @@ def _shapes_to_polygons(geojson_polygons: list) -> np.ndarray:
     return shapely.polygons(lr, indices=owner)
 
 
-def _simplify(polys: np.ndarray, tolerance: float) -> np.ndarray:
-    """Each traced polygon simplified by ``tolerance`` (Douglas-Peucker: every vertex dropped lies
-    within it of the outline kept). The plain algorithm first (~8x faster on staircase outlines
-    than the topology-preserving one); a polygon it collapses, splits or leaves invalid is
-    simplified again preserving topology (as every polygon was before: a small region stays)."""
-    out = shapely.simplify(polys, tolerance, preserve_topology=False)
-    redo = (shapely.get_type_id(out) != 3) | shapely.is_empty(out) | ~shapely.is_valid(out)
-    if redo.any():
-        out[redo] = shapely.simplify(polys[redo], tolerance, preserve_topology=True)
-    return out
+def _simplify(polys: np.ndarray, tolerance: float):
+    """The traced (disjoint) polygons simplified by ``tolerance`` as one valid (multi)polygon.
 
-
-def _valid(geom, polys: np.ndarray) -> bool:
-    """``geom.is_valid`` for ``geom = MultiPolygon(polys)``, cheaply when its parts are valid and touch
-    nowhere (the usual case): then the multipolygon is valid. Only when two parts meet is GEOS's
-    whole check run (it decides whether they merely touch at points or overlap)."""
-    if len(polys) < 2:
-        return bool(geom.is_valid)
-    if not shapely.is_valid(polys).all():
-        return False
-    a, b = shapely.STRtree(polys).query(polys, predicate="intersects")
-    return True if not (a < b).any() else bool(geom.is_valid)
+    Plain Douglas-Peucker first (every vertex dropped lies within ``tolerance`` of the outline
+    kept; ~8x faster than the topology-preserving algorithm on staircase outlines). When it
+    collapses or splits a polygon, or the parts come out invalid or overlapping (one validity
+    check of the whole, as before), the topology-preserving algorithm is used for every part,
+    as before (a small region stays), and two of those parts overlapping at a shared corner are
+    merged by a union.
+    """
+    fast = shapely.simplify(polys, tolerance, preserve_topology=False)
+    if len(fast) and (shapely.get_type_id(fast) == 3).all() and not shapely.is_empty(fast).any():
+        geom = shapely.MultiPolygon(list(fast)) if len(fast) > 1 else fast[0]
+        if geom.is_valid:
+            return geom
+    polys = shapely.simplify(polys, tolerance, preserve_topology=True)
+    geom = shapely.MultiPolygon(list(polys)) if len(polys) > 1 else polys[0]
+    if not geom.is_valid:  # two simplified neighbours overlap at a shared corner
+        geom = shapely.union_all(polys)
+    return geom
 
 
 def _polygons(xy: np.ndarray, t: np.ndarray, thresholds_s, *, cell_m: float, buffer_m: float,
@@ -255,11 +253,7 @@ def _polygons(xy: np.ndarray, t: np.ndarray, thresholds_s, *, cell_m: float, buf
         polys = _shapes_to_polygons([g for g, _ in shapes(mask.view(np.uint8), mask=mask, connectivity=4,
                                                           transform=transform)])
         # traced regions are disjoint (4-connected): simplify each, keep them apart without a union
-        polys = _simplify(np.array(polys, dtype=object), cell)
-        geom = shapely.MultiPolygon(list(polys)) if len(polys) > 1 else polys[0]
-        if not _valid(geom, polys):  # two simplified neighbours overlap at a shared corner
-            geom = shapely.union_all(polys)
-        out.append(geom)
+        out.append(_simplify(np.array(polys, dtype=object), cell))
     return out
 
 

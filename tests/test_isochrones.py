@@ -113,23 +113,20 @@ def test_edge_samples_equal_shapely_interpolation(demo_net):
     assert np.array_equal(got, want)
 
 
-def test_validity_shortcut_and_simplify_fallback_agree_with_geos():
-    """``_valid`` answers as GEOS's ``is_valid`` on the multipolygon (disjoint parts, parts touching at
-    a corner, overlapping parts); ``_simplify`` keeps a region the plain algorithm would collapse."""
-    from circles.isochrones import _simplify, _valid
+def test_simplify_fast_path_and_its_fallbacks():
+    """``_simplify`` returns the plain Douglas-Peucker outline when it is valid; a region the plain
+    algorithm would collapse makes it fall back to the topology-preserving one for every part (the
+    region stays, as before); parts that overlap come out merged into one valid polygon."""
+    from circles.isochrones import _simplify
 
-    cases = {"disjoint": [shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)],
-             "corner": [shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)],
-             "overlap": [shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)],
-             "edge": [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]}
-    for name, parts in cases.items():
-        polys = np.array(parts, dtype=object)
-        mp = shapely.MultiPolygon(parts)
-        assert _valid(mp, polys) == mp.is_valid, name
-    assert [_valid(shapely.MultiPolygon(p), np.array(p, dtype=object)) for p in cases.values()] == \
-        [True, True, False, False]
-    tiny = shapely.Polygon([(0, 0), (0.5, 0), (0.5, 0.4), (0, 0.4)])  # smaller than the tolerance
     big = shapely.Polygon([(10, 0), (20, 0), (20, 10), (15, 10.2), (10, 10)])
-    out = _simplify(np.array([tiny, big], dtype=object), 1.0)
-    assert not out[0].is_empty and out[0].is_valid
-    assert out[1].equals(shapely.box(10, 0, 20, 10))  # the 0.2 bump is within the tolerance: dropped
+    other = shapely.box(30, 0, 40, 10)
+    fast = _simplify(np.array([big, other], dtype=object), 1.0)
+    assert fast.is_valid and fast.equals(shapely.MultiPolygon([shapely.box(10, 0, 20, 10), other]))
+    tiny = shapely.Polygon([(0, 0), (0.5, 0), (0.5, 0.4), (0, 0.4)])  # smaller than the tolerance
+    assert shapely.simplify(tiny, 1.0, preserve_topology=False).is_empty  # what the fast path would do
+    kept = _simplify(np.array([tiny, big], dtype=object), 1.0)
+    assert kept.is_valid and len(shapely.get_parts(kept)) == 2
+    assert shapely.get_parts(kept)[0].equals(shapely.simplify(tiny, 1.0, preserve_topology=True))
+    merged = _simplify(np.array([shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)], dtype=object), 0.1)
+    assert merged.is_valid and merged.area == pytest.approx(7.0)
