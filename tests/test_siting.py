@@ -302,3 +302,22 @@ def test_joint_gain_in_people_of_each_group_with_explicit_weights():
     assert set(res.sites["group"]) == {"elderly", "infants"}
     for g in ("elderly", "infants"):
         assert res.sites.loc[res.sites["group"] == g, "gain"].sum() == pytest.approx(info[f"gain_{g}"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lagrangian_drops_candidates_as_it_goes_and_stays_a_bound(seed):
+    """On an instance big enough for the search to drop candidates on the way (30 candidates, sparse
+    coverage), every bound still holds against brute force over all pairs and triples: the bound
+    itself, each candidate's forced-in bound (dropped ones included), and the exact solve."""
+    A, w, c0 = _instance(100 + seed, nc=30, nd=120, density=0.06)
+    for n in (2, 3):
+        combos = list(itertools.combinations(range(A.shape[0]), n))
+        value = {combo: w[_covered(A, combo, c0)].sum() for combo in combos}
+        brute = max(value.values())
+        greedy, _ = mclp_greedy(A, w, n, c0)
+        lag = mclp_lagrangian(A, w, n, c0, w[_covered(A, greedy, c0)].sum())
+        assert lag.dropped > 0  # the path under test ran
+        assert lag.bound >= brute - 1e-9
+        for j in range(A.shape[0]):
+            assert lag.forced[j] >= max(v for combo, v in value.items() if j in combo) - 1e-9
+        assert mclp_exact(A, w, n, c0)["objective"] == pytest.approx(brute)
