@@ -383,6 +383,17 @@ def weighted_mean_by(values: np.ndarray, weights: np.ndarray, keys: pd.Series) -
     return (g["vw"] / g["w"].where(g["w"] > 0)).rename(None)
 
 
+def weighted_means_by(columns: dict[str, tuple[np.ndarray, np.ndarray]], keys: pd.Series) -> pd.DataFrame:
+    """:func:`weighted_mean_by` of several ``name -> (values, weights)`` at once: one groupby over
+    the keys instead of one per column (the same per-column sums, so the same figures)."""
+    data = {"k": keys.to_numpy()}
+    for i, (values, weights) in enumerate(columns.values()):
+        data[f"vw{i}"], data[f"w{i}"] = values * weights, weights
+    g = pd.DataFrame(data).groupby("k").sum()
+    out = {name: g[f"vw{i}"] / g[f"w{i}"].where(g[f"w{i}"] > 0) for i, name in enumerate(columns)}
+    return pd.DataFrame(out, index=g.index)
+
+
 def flat_shares(points: pd.DataFrame, flat: pd.DataFrame, by: str, minutes: float, kinds) -> pd.DataFrame:
     """Flat-ground shares beside the sloped ones, per value of ``by`` (issue 23: ``[network] dem``).
 
