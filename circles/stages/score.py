@@ -199,9 +199,10 @@ def coverage_table(points, facilities, thresholds, kinds, by) -> pd.DataFrame:
     zero = [c for c in table.columns if c.endswith(("_inside", "_unknown", "_known"))]
     table[zero] = table[zero].fillna(0)
     table = cov.add_ratios(table)
-    means = cov.weighted_means_by({name: (points[name].to_numpy(), points[weight].to_numpy(dtype=float)) for name, weight in (
-        ("sfca_beds_per_1000_elderly", "elderly"), ("e2sfca_beds_per_1000_elderly", "elderly"),
-        ("sfca_slots_per_1000_total", "total"), ("e2sfca_slots_per_1000_total", "total"))}, points[by])
+    pairs = (("sfca_beds_per_1000_elderly", "elderly"), ("e2sfca_beds_per_1000_elderly", "elderly"),
+             ("sfca_slots_per_1000_total", "total"), ("e2sfca_slots_per_1000_total", "total"))
+    means = cov.weighted_means_by({name: (points[name].to_numpy(), points[weight].to_numpy(dtype=float))
+                                   for name, weight in pairs}, points[by])
     for name in means.columns:
         table[name] = means[name]
     return table
