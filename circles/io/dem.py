@@ -5,9 +5,11 @@ The rule (:data:`RULE` is its one-line statement, for the report's methods text)
 - **Sampling.** Each edge is cut into ``n = ceil(length_m / step_m)`` pieces of equal length,
   ``step_m = min(MAX_STEP_M, DEM resolution in metres)``; elevation is read at the ``n + 1``
   piece ends (distances ``i x length / n`` along the edge's geometry) by **bilinear**
-  interpolation between the four nearest pixel centres. A geographic DEM (degrees) is
-  sampled at the points transformed to its CRS; its resolution in metres is taken at the
-  middle latitude of the roads.
+  interpolation between the four nearest pixel centres. A DEM in another CRS than the
+  study's (SRTM in degrees) is sampled at the points transformed to its CRS, each within
+  :data:`POSITION_TOL_M` (0.1 mm) of its exact place (``SlopeTimes.position_bound_m``; how:
+  :func:`_vertex_pixels`), so an elevation moves by at most 0.1 mm x the DEM's steepest
+  grade; its resolution in metres is taken at the middle latitude of the roads.
 - **Speed of a piece** (grade ``g = rise / run``, ``run = length_m / n``): Tobler's hiking
   function scaled so that flat ground gives the study's ``walk_speed_mps``,
   ``v(g) = walk_speed_mps x exp(-3.5 |g + 0.05|) / exp(-0.175)`` (:func:`tobler_speed_mps`).
@@ -25,6 +27,12 @@ The rule (:data:`RULE` is its one-line statement, for the report's methods text)
   returned (``1 - covered_share``): the caller warns.
 - Off-road legs (home to road) are not in the DEM's reach here: they stay at the flat
   ``walk_speed_mps`` (:mod:`circles.travel`).
+
+Speed (1.2 M samples on the Wuhan core, ``scripts/bench_travel.py``): every step is one numpy
+pass over the samples (one :func:`numpy.interp` per coordinate for the positions, four
+gathers for the bilinear reads, in-place Tobler times), the DEM window is read once (GDAL's
+direct read for an uncompressed GeoTIFF), and a DEM in another CRS transforms only the
+vertices (through a fitted polynomial), not the samples.
 
 Bad input stops with one line: a DEM without a CRS (:class:`~circles.errors.CrsError`),
 a DEM that does not overlap the roads, or one whose pixels under the roads are all nodata
@@ -102,11 +110,18 @@ def tobler_speed_mps(grade: np.ndarray, walk_speed_mps: float) -> np.ndarray:
 
 
 def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
-                steps: np.ndarray | bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Forward and backward times (s) of pieces of ``run_m`` horizontal metres rising ``rise_m``."""
+                steps: np.ndarray | bool = False, *, reuse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward times (s) of pieces of ``run_m`` horizontal metres rising ``rise_m``.
+
+    ``reuse``: float64 arrays ``run_m`` and ``rise_m`` are overwritten (their memory holds the
+    results: fewer fresh pages for a million pieces).
+    """
     run_m, rise_m = np.asarray(run_m, dtype=float), np.asarray(rise_m, dtype=float)
-    g = rise_m / run_m
-    flat_s = run_m / walk_speed_mps
+    own = reuse and run_m.ndim == 1 and rise_m.ndim == 1
+    st = np.flatnonzero(np.broadcast_to(np.asarray(steps, dtype=bool), run_m.shape)) if np.any(steps) else None
+    steps_s = None if st is None else run_m[st] / walk_speed_mps + np.abs(rise_m[st]) / STEPS_VERTICAL_MPS
+    g = np.divide(rise_m, run_m, out=rise_m if own else None)
+    flat_s = np.divide(run_m, walk_speed_mps, out=run_m if own else None)
     # run / v(g) = run / walk_speed x exp(3.5 |g + 0.05| - 0.175), in place (fewer passes over the pieces)
     fwd = np.add(g, TOBLER_G0)
     bwd = np.subtract(TOBLER_G0, g, out=g)
@@ -116,9 +131,8 @@ def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
         t -= TOBLER_K * TOBLER_G0
         np.exp(t, out=t)
         t *= flat_s
-    if np.any(steps):
-        st = np.flatnonzero(np.broadcast_to(np.asarray(steps, dtype=bool), run_m.shape))
-        fwd[st] = bwd[st] = flat_s[st] + np.abs(rise_m[st]) / STEPS_VERTICAL_MPS
+    if st is not None:
+        fwd[st] = bwd[st] = steps_s
     return fwd, bwd
 
 
@@ -154,7 +168,8 @@ def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], l
     last exactly at ``ptr[k] + n[k]``), so sample ``i`` of line ``k`` is the integer
     ``ptr[k] + i`` and each coordinate is one :func:`numpy.interp` pass over ``0 .. total - 1``
     (queries in order: its search is linear). No sample falls between two lines. Positions
-    are exact to the rounding of that axis (about 2e-16 x the number of samples, in steps).
+    are exact to the rounding of that axis (about 2e-16 x the number of samples, in steps: 3e-9 m
+    for 1.2 M samples of 10 m).
     """
     nl, nv = len(length), len(along)
     first = np.searchsorted(idx, np.arange(nl))
@@ -348,10 +363,11 @@ def _bilinear_window(band: np.ndarray, nodata: float | None, cf: np.ndarray, rf:
     if nodata is not None and np.isfinite(nodata):
         for zz in (z00, z01, z10, z11):
             ok &= zz != nodata
-    top = np.subtract(z01, z00, dtype=np.float64)  # z00 + fc (z01 - z00)
+    # the index arrays' memory (no longer needed) holds the float64 results: fewer fresh pages
+    top = np.subtract(z01, z00, out=ci.view(np.float64))  # z00 + fc (z01 - z00)
     top *= cf
     top += z00
-    bottom = np.subtract(z11, z10, dtype=np.float64)  # z10 + fc (z11 - z10)
+    bottom = np.subtract(z11, z10, out=i.view(np.float64))  # z10 + fc (z11 - z10)
     bottom *= cf
     bottom += z10
     bottom -= top
@@ -540,10 +556,10 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     run = np.repeat(length / n, n)
     steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else np.zeros(len(n), bool)
     pf, pb = piece_times(run, rise, walk_speed_mps, np.repeat(np.asarray(steps, dtype=bool), n) if steps.any()
-                         else False)
+                         else False, reuse=True)  # run and rise are ours: their memory is reused
     if not everywhere:
-        flat = run[~on] / walk_speed_mps  # no elevation: the flat time both ways (also on steps: we know no rise)
-        pf[~on] = flat
+        flat = np.repeat(length / n / walk_speed_mps, n)[~on]  # no elevation: the flat time both ways (also on
+        pf[~on] = flat  # steps: we know no rise)
         pb[~on] = flat
     fwd = np.add.reduceat(pf, pptr[:-1]) if len(pf) else np.zeros(0)
     bwd = np.add.reduceat(pb, pptr[:-1]) if len(pb) else np.zeros(0)
