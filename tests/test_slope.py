@@ -172,7 +172,7 @@ def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
     dem, lon, lat, Z = wavy_dem(tmp_path, edges)
     st = edge_slope_times(edges, dem, 1.0)
     assert st.covered_share == 1.0 and 5 <= st.step_m <= 10
-    assert st.position_bound_m == 1e-4  # a geographic DEM: samples through the fitted transformation
+    assert st.position_bound_m == 1e-3  # a geographic DEM: samples through the fitted transformation
     dz = 1.01 * st.position_bound_m * dem_grade(lon, lat, Z)  # 1 % for second-order terms
 
     # the test's own sampling: n = ceil(L / step) pieces, shapely points, linear interpolation on pixel centres
@@ -222,8 +222,8 @@ def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
     bound = np.maximum(e_ref, e_ours)[fin] + 1e-6
     diff = np.abs(mine[fin] - ref[fin])
     assert np.all(diff <= bound)
-    assert (bound / np.maximum(ref[fin], 1.0)).max() < 1e-4  # the bound itself: under 0.01 % of any trip
-    assert diff.max() < 1e-3  # and the actual differences far inside it
+    assert (bound / np.maximum(ref[fin], 1.0)).max() < 5e-4  # the bound itself: under 0.05 % of any trip
+    assert (diff / bound).max() < 0.2  # and the actual differences far inside it
     # direction matters on these hills: the flat network's times differ, and trips out differ from trips in
     flat = TravelNetwork(nodes, edges, walk_speed_mps=1.0).node_times(
         TravelNetwork(nodes, edges, walk_speed_mps=1.0).snap_points(nodes.iloc[src], max_offroad_m=1))[0]
@@ -261,7 +261,7 @@ def test_geographic_samples_within_the_stated_bound_of_exact(tmp_path):
     dem = wavy_dem(tmp_path, edges)[0]
     col, row, ptr, bound = sample_pixels(edges, dem)
     ec, er, mx, my = exact_pixels(edges, dem)
-    assert bound == POSITION_TOL_M == 1e-4 and len(col) == len(ec) == ptr[-1] > 50_000
+    assert bound == POSITION_TOL_M == 1e-3 and len(col) == len(ec) == ptr[-1] > 50_000
     off_m = np.hypot((col - ec) * mx, (row - er) * my)
     assert off_m.max() <= bound
     assert off_m.max() > 1e-9  # not exact: the bound is what holds

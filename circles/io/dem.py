@@ -7,8 +7,8 @@ The rule (:data:`RULE` is its one-line statement, for the report's methods text)
   piece ends (distances ``i x length / n`` along the edge's geometry) by **bilinear**
   interpolation between the four nearest pixel centres. A DEM in another CRS than the
   study's (SRTM in degrees) is sampled at the points transformed to its CRS, each within
-  :data:`POSITION_TOL_M` (0.1 mm) of its exact place (``SlopeTimes.position_bound_m``; how:
-  :func:`_vertex_pixels`), so an elevation moves by at most 0.1 mm x the DEM's steepest
+  :data:`POSITION_TOL_M` (1 mm) of its exact place (``SlopeTimes.position_bound_m``; how:
+  :func:`_vertex_pixels`), so an elevation moves by at most 1 mm x the DEM's steepest
   grade; its resolution in metres is taken at the middle latitude of the roads.
 - **Speed of a piece** (grade ``g = rise / run``, ``run = length_m / n``): Tobler's hiking
   function scaled so that flat ground gives the study's ``walk_speed_mps``,
@@ -71,7 +71,7 @@ _DEG_M = 111_320.0  # metres per degree of latitude (and of longitude at the equ
 #: A DEM in another CRS than the study's: each sample lies within this distance (metres on the
 #: ground) of its exact place (the fitted transformation and the straight interpolation between
 #: mapped vertices share it; see :func:`edge_slope_times`).
-POSITION_TOL_M = 1e-4
+POSITION_TOL_M = 1e-3
 FIT_TOL_M = 0.1 * POSITION_TOL_M  # the polynomial's share, checked on a grid
 MAX_FIT_DEGREE = 7
 CURVATURE_MARGIN = 1.25  # the second derivatives' largest value on the check grid, times this
