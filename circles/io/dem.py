@@ -353,13 +353,14 @@ def _bilinear_window(band: np.ndarray, nodata: float | None, cf: np.ndarray, rf:
     i *= w
     i += ci  # the top-left pixel's flat index
     flat = band.ravel()
-    z00 = flat.take(i)
+    # every index is in the band (0 <= ci <= w - 2, 0 <= ri <= h - 2): no bounds check per read ("wrap")
+    z00 = flat.take(i, mode="wrap")
     i += 1
-    z01 = flat.take(i)
+    z01 = flat.take(i, mode="wrap")
     i += w
-    z11 = flat.take(i)
+    z11 = flat.take(i, mode="wrap")
     i -= 1
-    z10 = flat.take(i)
+    z10 = flat.take(i, mode="wrap")
     if nodata is not None and np.isfinite(nodata):
         for zz in (z00, z01, z10, z11):
             ok &= zz != nodata
