@@ -167,8 +167,8 @@ def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], l
     ``ptr[k] + along[v] x n[k] / length[k]`` (a line's first vertex exactly at ``ptr[k]``, its
     last exactly at ``ptr[k] + n[k]``), so sample ``i`` of line ``k`` is the integer
     ``ptr[k] + i`` and each coordinate is one :func:`numpy.interp` pass over ``0 .. total - 1``
-    (queries in order: its search is linear). No sample falls between two lines. Positions
-    are exact to the rounding of that axis (about 2e-16 x the number of samples, in steps: 3e-9 m
+    (queries in order: its search is linear; two coordinates go as one complex array). No
+    sample falls between two lines. Positions are exact to the rounding of that axis (about 2e-16 x the number of samples, in steps: 3e-9 m
     for 1.2 M samples of 10 m).
     """
     nl, nv = len(length), len(along)
@@ -181,6 +181,9 @@ def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], l
     u[first] = ptr[:-1]
     u[last] = ptr[:-1] + n
     q = np.arange(int(ptr[-1]), dtype=np.float64)
+    if len(values) == 2:  # both coordinates in one pass (complex values: one search, half the time)
+        zc = np.interp(q, u, values[0] + 1j * values[1])
+        return [np.ascontiguousarray(zc.real), np.ascontiguousarray(zc.imag)]
     return [np.interp(q, u, val) for val in values]
 
 
