@@ -70,7 +70,7 @@ RULE = (f"Tobler's hiking function scaled to the flat walking speed, v = v_flat 
 _DEG_M = 111_320.0  # metres per degree of latitude (and of longitude at the equator)
 #: A DEM in another CRS than the study's: each sample lies within this distance (metres on the
 #: ground) of its exact place (the fitted transformation and the straight interpolation between
-#: mapped vertices share it; see :func:`edge_slope_times`).
+#: mapped vertices share it; see :func:`_vertex_pixels`).
 POSITION_TOL_M = 1e-3
 FIT_TOL_M = 0.1 * POSITION_TOL_M  # the polynomial's share, checked on a grid
 MAX_FIT_DEGREE = 7
@@ -168,8 +168,8 @@ def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], l
     last exactly at ``ptr[k] + n[k]``), so sample ``i`` of line ``k`` is the integer
     ``ptr[k] + i`` and each coordinate is one :func:`numpy.interp` pass over ``0 .. total - 1``
     (queries in order: its search is linear; two coordinates go as one complex array). No
-    sample falls between two lines. Positions are exact to the rounding of that axis (about 2e-16 x the number of samples, in steps: 3e-9 m
-    for 1.2 M samples of 10 m).
+    sample falls between two lines. Positions are exact to the rounding of that axis (about
+    2e-16 x the number of samples, in steps: 3e-9 m for 1.2 M samples of 10 m).
     """
     nl, nv = len(length), len(along)
     first = np.searchsorted(idx, np.arange(nl))
@@ -314,7 +314,7 @@ def _fit_map(to_dem: Transformer, inv, bounds, pixel_m: tuple[float, float]) -> 
             break
     else:
         return None
-    # second derivatives (pixels per m^2) on the check grid, along 36 directions
+    # second derivatives (pixels per m^2) on the check grid, along 18 directions
     col = {t: k for k, t in enumerate(terms)}  # a monomial's column in vc
     hess = np.zeros((3, len(cs), 2))  # d2/dx2, d2/dxdy, d2/dy2
     for (i, j), c in zip(_terms(deg), coef):
