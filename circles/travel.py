@@ -626,20 +626,7 @@ class TravelNetwork:
                 cols.append(c)
                 vals.append(v)
             return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
-        # node -> targets on an edge ending there: 1 at a target's u, _ID_SHIFT at its v (where a home may
-        # leave towards v); built as its transpose (one or two entries a target: no sort) and converted in C
-        has_v = targets.leave_v[t_ok]
-        nnz = 1 + has_v.astype(np.int64)
-        tptr = np.zeros(len(targets) + 1, dtype=np.int64)
-        tptr[t_ok + 1] = nnz
-        np.cumsum(tptr, out=tptr)
-        col = np.empty(int(nnz.sum()), dtype=np.int64)
-        val = np.empty(len(col))
-        col[tptr[t_ok]], val[tptr[t_ok]] = targets.u[t_ok], 1.0
-        col[tptr[t_ok[has_v]] + 1], val[tptr[t_ok[has_v]] + 1] = targets.v[t_ok[has_v]], _ID_SHIFT
-        at_t = sp.csr_matrix((val, col, tptr), shape=(len(targets), self.n_nodes)).tocsc()
-        at_node = sp.csr_matrix((at_t.data, at_t.indices, at_t.indptr), shape=(self.n_nodes, len(targets)))
-        rows, cols, vals, in_order = self._catchment_confined(sources, targets, ok, at_node, cutoff_s, radius)
+        rows, cols, vals, in_order = self._catchment_confined(sources, targets, ok, t_ok, cutoff_s, radius)
         return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s, in_order=in_order)
 
     def _to_matrix(self, rows, cols, vals, sources: Snap, targets: Snap, cutoff_s: float, *,
@@ -702,7 +689,7 @@ class TravelNetwork:
         hit = t <= cutoff_s
         return src[tb[hit]], cand[hit], t[hit]
 
-    def _catchment_confined(self, sources: Snap, targets: Snap, ok: np.ndarray, at_node: sp.csr_matrix,
+    def _catchment_confined(self, sources: Snap, targets: Snap, ok: np.ndarray, t_ok: np.ndarray,
                             cutoff_s: float, radius_m: float):
         """Catchments of the sources ``ok`` by searches of several sources at once whose discs do not meet.
 
@@ -714,7 +701,7 @@ class TravelNetwork:
         from each square of one parity class (column and row even or odd), so its squares are a
         whole square apart. Each search starts an n-wide row, so the cost is (number of
         searches) x nodes plus the searched discs: never more than whole-network rows, one a source.
-        The targets of the reached nodes come from one sparse product (reached nodes x ``at_node``).
+        The targets of the reached nodes come from one sparse product (:meth:`_join_targets`).
         Returns ``(rows, cols, vals, in_order)`` for :meth:`_to_matrix`.
         """
         n, B = self.n_nodes, len(ok)
@@ -747,28 +734,41 @@ class TravelNetwork:
             n_rec += len(fin)
             if i == len(cuts) - 2 or n_rec >= CATCHMENT_BATCH_CELLS:  # join the searched sources' records
                 r, c, v = self._join_targets(np.concatenate(rec_b), np.concatenate(rec_node),
-                                             np.concatenate(rec_t), B, targets, at_node, cutoff_s)
+                                             np.concatenate(rec_t), B, targets, t_ok, cutoff_s)
                 out_r.append(ok[r])
                 out_c.append(c)
                 out_v.append(v)
                 rec_b, rec_node, rec_t, n_rec = [], [], [], 0
         return out_r, out_c, out_v, len(out_r) == 1
 
-    def _join_targets(self, rec_b, rec_node, rec_t, B: int, targets: Snap, at_node: sp.csr_matrix, cutoff_s: float):
+    def _join_targets(self, rec_b, rec_node, rec_t, B: int, targets: Snap, t_ok: np.ndarray, cutoff_s: float):
         """Targets within the cutoff from reached-node records ``(source, node, time)``: ``(source, target, time)``
         in (source, target) order.
 
-        One sparse product: a (source x node) matrix holding each record's number + 1 times
-        ``at_node`` (1 at a target's ``u``, :data:`_ID_SHIFT` at its ``v``) gives, for each
-        (source, target) pair with a reached end, (record of u + 1) + _ID_SHIFT x (record of
-        v + 1): one term each, exact in float64, 0 for an end not reached.
+        One sparse product: ``ends`` (target x node: 1 at a target's ``u``, :data:`_ID_SHIFT` at
+        its ``v`` where a home may leave towards ``v``; only the targets ``t_ok`` with a reached
+        end) times a (node x source) matrix holding each record's number + 1 gives, for each
+        (target, source) pair with a reached end, (record of u + 1) + _ID_SHIFT x (record of
+        v + 1): one term each, exact in float64, 0 for an end not reached. Its CSC form is the
+        (source, target) pairs in order.
         """
-        reached = sp.coo_matrix((np.arange(1.0, len(rec_b) + 1.0), (rec_b, rec_node)),
-                                shape=(B, self.n_nodes)).tocsr()
-        pairs = reached @ at_node
-        pairs.sort_indices()
+        hit_node = np.zeros(self.n_nodes, dtype=bool)
+        hit_node[rec_node] = True
+        has_v = targets.leave_v[t_ok]
+        near = t_ok[hit_node[targets.u[t_ok]] | (hit_node[targets.v[t_ok]] & has_v)]
+        has_v = targets.leave_v[near]
+        nnz = 1 + has_v.astype(np.int64)
+        ptr = np.r_[0, np.cumsum(nnz)]
+        col = np.empty(int(ptr[-1]), dtype=np.int64)
+        val = np.empty(len(col))
+        col[ptr[:-1]], val[ptr[:-1]] = targets.u[near], 1.0
+        col[ptr[:-1][has_v] + 1], val[ptr[:-1][has_v] + 1] = targets.v[near[has_v]], _ID_SHIFT
+        ends = sp.csr_matrix((val, col, ptr), shape=(len(near), self.n_nodes))
+        reached = sp.coo_matrix((np.arange(1.0, len(rec_b) + 1.0), (rec_node, rec_b)),
+                                shape=(self.n_nodes, B)).tocsr()
+        pairs = (ends @ reached).tocsc()  # column b: the targets of source b, ascending
         tb = np.repeat(np.arange(B), np.diff(pairs.indptr))
-        cand = pairs.indices.astype(np.int64)
+        cand = near[pairs.indices]
         iv = np.floor(pairs.data / _ID_SHIFT)
         iu = (pairs.data - iv * _ID_SHIFT).astype(np.int64)
         iv = iv.astype(np.int64)
