@@ -388,18 +388,21 @@ class TravelNetwork:
         # held for trips *to* the sources: arc u -> v carries the time of walking v -> u (equal when flat;
         # the drive profile's table is already reversed, and its times are the same both ways)
         w = np.r_[self.edge_back_s, self.edge_time_s[two]]
-        # parallel edges: keep the fastest (building a CSR would otherwise sum them)
-        order = np.lexsort((w, cols, rows))
-        rows, cols, w = rows[order], cols[order], w[order]
-        first = np.r_[True, (np.diff(rows) != 0) | (np.diff(cols) != 0)]
-        self.graph = sp.csr_matrix((w[first], (rows[first], cols[first])), shape=(self.n_nodes, self.n_nodes))
-        self.graph.sort_indices()
+        # parallel edges: keep the fastest (building a CSR would otherwise sum them); one sort on a single
+        # (row, column) key, the CSR arrays built directly
+        key = rows * max(self.n_nodes, 1) + cols
+        order = np.argsort(key, kind="stable")
+        key, w = key[order], w[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        w = np.minimum.reduceat(w, first) if len(first) else w
+        key = key[first]
+        indptr = np.searchsorted(key, np.arange(self.n_nodes + 1) * max(self.n_nodes, 1), side="left")
+        self.graph = sp.csr_matrix((w, key % max(self.n_nodes, 1), indptr), shape=(self.n_nodes, self.n_nodes))
         self._geoms = np.asarray(edges.geometry.values, dtype=object)
         # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
         from scipy.sparse.csgraph import connected_components
 
-        adj = sp.coo_matrix((np.ones(len(edges)), (self.u, self.v)), shape=(self.n_nodes, self.n_nodes))
-        _, label = connected_components(adj, directed=False)
+        _, label = connected_components(self.graph, directed=False)  # every edge is in it, one way at least
         piece_len = np.bincount(label[self.u], weights=length)
         main_piece = piece_len >= min(MAIN_PIECE_MIN_M, float(piece_len.max()) if len(piece_len) else 0.0)
         self.edge_main = main_piece[label[self.u]]
