@@ -813,6 +813,14 @@ def read_report_data(folder: str | Path, *, language: str | None = None, basemap
 
 def write_report(data: ReportData, folder: Path, *, binary_above_cells: int = BINARY_ABOVE_CELLS) -> Path:
     """Write ``report.html`` and the PNG figures (coverage curve, unit bars, two print maps) into ``folder``."""
+    curve, bars = write_figures(data, folder)
+    return write_page(data, folder, curve_png=curve, bars_png=bars, binary_above_cells=binary_above_cells)
+
+
+def write_figures(data: ReportData, folder: Path, *, ready=None) -> tuple[bytes, bytes]:
+    """Write the PNG figures into ``folder``; returns the coverage curve's and the unit bars' bytes (the
+    page shows both). ``ready()``, when given, is called once those two files are written (the print
+    maps follow): :func:`circles.export.write_outputs` builds the page meanwhile in another process."""
     folder = Path(folder)
     tm = max(data.summary["thresholds_min"])
     walk = (data.summary.get("methods") or {}).get("profile", "walk") == "walk"
@@ -822,6 +830,8 @@ def write_report(data: ReportData, folder: Path, *, binary_above_cells: int = BI
     bars = figures.unit_bars_png(data.units, tm, data.language)
     (folder / "coverage_curve.png").write_bytes(curve)
     (folder / "units_left_out.png").write_bytes(bars)
+    if ready is not None:
+        ready()
     metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
     for group in ("elderly", "infants"):
         png = figures.coverage_map_png(data.units.to_crs(metric), data.facilities.to_crs(metric),
@@ -829,7 +839,13 @@ def write_report(data: ReportData, folder: Path, *, binary_above_cells: int = BI
                                        cov.col("cov", group, "any", tm), group, tm, data.language,
                                        districts=data.units)
         (folder / f"map_{group}_{tm:g}min.png").write_bytes(png)
-    m = build_map(data, curve_png=curve, bars_png=bars, binary_above_cells=binary_above_cells)
-    out = folder / "report.html"
+    return curve, bars
+
+
+def write_page(data: ReportData, folder: Path, *, curve_png: bytes | None, bars_png: bytes | None,
+               binary_above_cells: int = BINARY_ABOVE_CELLS) -> Path:
+    """Write ``report.html`` into ``folder`` (the figures as :func:`write_figures` made them)."""
+    m = build_map(data, curve_png=curve_png, bars_png=bars_png, binary_above_cells=binary_above_cells)
+    out = Path(folder) / "report.html"
     m.save(str(out))
     return out
