@@ -107,21 +107,76 @@ def _write_layers(res: RunResult, units: gpd.GeoDataFrame, water, lines, tmp: Pa
 
 
 def _write_xlsx(res: RunResult, units: gpd.GeoDataFrame, districts: bool, tmp: Path) -> None:
-    """``units.xlsx``: the tables with labels in the study's language."""
+    """``units.xlsx``: the tables with labels in the study's language (cells as :func:`write_sheet` writes them)."""
+    import xlsxwriter
+
     lang = res.study.language
-    # strings stay strings: a name such as '=HYPERLINK(...)' is never stored as a live formula or link
-    with pd.ExcelWriter(tmp / "units.xlsx", engine="xlsxwriter",  # ~1.6x openpyxl's writer
-                        engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as xl:
-        table = pd.DataFrame(units.drop(columns="geometry"))
-        est = set((res.summary.get("population") or {}).get("estimated") or {})  # measured vs estimated labels
-        labelled(table, lang, estimated=est).to_excel(xl, sheet_name="units", index=False)
-        if districts:
-            labelled(_for_file(res.districts).reset_index(), lang, estimated=est).to_excel(
-                xl, sheet_name="districts", index=False)
-        labelled(res.overall.reset_index(drop=True), lang, estimated=est).to_excel(xl, sheet_name="study",
-                                                                                    index=False)
-        res.target_results.to_excel(xl, sheet_name="targets", index=False)
-        res.rejects.to_excel(xl, sheet_name="rejects", index=False)
+    est = set((res.summary.get("population") or {}).get("estimated") or {})  # measured vs estimated labels
+    sheets = [("units", labelled(pd.DataFrame(units.drop(columns="geometry")), lang, estimated=est))]
+    if districts:
+        sheets.append(("districts", labelled(_for_file(res.districts).reset_index(), lang, estimated=est)))
+    sheets += [("study", labelled(res.overall.reset_index(drop=True), lang, estimated=est)),
+               ("targets", res.target_results), ("rejects", res.rejects)]
+    # strings stay strings: a name such as '=HYPERLINK(...)' is never stored as a live formula or link;
+    # constant_memory: each row goes to the file as it is finished (a city's sheets hold 500,000 cells)
+    with xlsxwriter.Workbook(tmp / "units.xlsx", {"strings_to_formulas": False, "strings_to_urls": False,
+                                                 "constant_memory": True}) as book:
+        for name, table in sheets:
+            write_sheet(book.add_worksheet(name), table)
+
+
+def write_sheet(ws, table: pd.DataFrame) -> None:
+    """Write ``table`` (no index) into the xlsxwriter worksheet ``ws`` row by row, cell for cell as
+    pandas' ``DataFrame.to_excel`` does with the xlsxwriter engine (a plain header row; an empty cell
+    for a missing value; ``inf``/``-inf`` as text; numbers as numbers; anything else as its text),
+    without pandas' per-cell overhead (a city's ``units.xlsx`` took seconds in it).
+    ``tests/test_outputs.py`` reads both files back and compares them cell for cell."""
+    for c, label in enumerate(table.columns):
+        ws.write(0, c, label)
+    cols = []
+    for c in table.columns:
+        col = table[c]
+        if pd.api.types.is_float_dtype(col.dtype):
+            cols.append(("f", col.to_numpy(dtype=float).tolist()))
+        elif pd.api.types.is_integer_dtype(col.dtype) and not col.hasnans:
+            cols.append(("n", col.to_numpy().tolist()))
+        else:
+            cols.append(("o", col.tolist()))
+    write_number, write = ws.write_number, ws.write
+    isinf, isnan = np.isinf, np.isnan
+    for r in range(len(table)):
+        row = r + 1
+        for c, (kind, values) in enumerate(cols):
+            v = values[r]
+            if kind == "f":
+                if v != v:
+                    continue
+                if isinf(v):
+                    write(row, c, "inf" if v > 0 else "-inf")
+                else:
+                    write_number(row, c, v)
+            elif kind == "n":
+                write_number(row, c, v)
+            else:
+                _write_object(write, row, c, v, isnan)
+
+
+def _write_object(write, row: int, c: int, v, isnan) -> None:
+    """One cell of an object or text column, as pandas' Excel writer converts it."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return
+    if isinstance(v, (bool, np.bool_)):
+        write(row, c, bool(v))
+    elif isinstance(v, (int, np.integer)):
+        write(row, c, int(v))
+    elif isinstance(v, (float, np.floating)):
+        if isnan(v):
+            return
+        write(row, c, ("inf" if v > 0 else "-inf") if np.isinf(v) else float(v))
+    else:
+        text = str(v)
+        if text:
+            write(row, c, text)
 
 
 #: a text cell starting with one of these is read as a formula by spreadsheet programs
