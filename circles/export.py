@@ -50,7 +50,7 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
             water, lines = map_context(res) if report else ((), ())  # map context that needs no internet (the page's)
             _write_layers(res, units, water, lines, tmp)
             if xlsx:
-                _write_xlsx(res, units, districts, tmp)
+                _write_xlsx(res, tmp)
             if res.whatif:
                 (tmp / "whatif.json").write_text(json.dumps(res.whatif, separators=(",", ":")), encoding="utf-8")
             if report:
@@ -106,22 +106,26 @@ def _write_layers(res: RunResult, units: gpd.GeoDataFrame, water, lines, tmp: Pa
         lines.to_file(gpkg, layer="outlines", driver="GPKG")
 
 
-def _write_xlsx(res: RunResult, units: gpd.GeoDataFrame, districts: bool, tmp: Path) -> None:
-    """``units.xlsx``: the tables with labels in the study's language (cells as :func:`write_sheet` writes them)."""
-    import xlsxwriter
-
+def xlsx_sheets(res: RunResult) -> list[tuple[str, pd.DataFrame]]:
+    """The sheets of ``units.xlsx`` (name, table): the tables with labels in the study's language."""
     lang = res.study.language
     est = set((res.summary.get("population") or {}).get("estimated") or {})  # measured vs estimated labels
-    sheets = [("units", labelled(pd.DataFrame(units.drop(columns="geometry")), lang, estimated=est))]
-    if districts:
+    sheets = [("units", labelled(pd.DataFrame(_for_file(res.units).drop(columns="geometry")), lang, estimated=est))]
+    if has_districts(res):
         sheets.append(("districts", labelled(_for_file(res.districts).reset_index(), lang, estimated=est)))
-    sheets += [("study", labelled(res.overall.reset_index(drop=True), lang, estimated=est)),
-               ("targets", res.target_results), ("rejects", res.rejects)]
+    return sheets + [("study", labelled(res.overall.reset_index(drop=True), lang, estimated=est)),
+                     ("targets", res.target_results), ("rejects", res.rejects)]
+
+
+def _write_xlsx(res: RunResult, tmp: Path) -> None:
+    """``units.xlsx``: :func:`xlsx_sheets`, cells as :func:`write_sheet` writes them."""
+    import xlsxwriter
+
     # strings stay strings: a name such as '=HYPERLINK(...)' is never stored as a live formula or link;
     # constant_memory: each row goes to the file as it is finished (a city's sheets hold 500,000 cells)
     with xlsxwriter.Workbook(tmp / "units.xlsx", {"strings_to_formulas": False, "strings_to_urls": False,
                                                  "constant_memory": True}) as book:
-        for name, table in sheets:
+        for name, table in xlsx_sheets(res):
             write_sheet(book.add_worksheet(name), table)
 
 
