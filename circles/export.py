@@ -33,34 +33,39 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
     leaves it out: ``circles batch`` with ``report = false``, whose areas are read by programs).
     ``brief=True`` also writes ``report.pdf`` (:func:`circles.brief.write_brief`; ``circles run``).
 
-    With ``report=True`` the PNG figures and the brief are drawn in a forked child process while
-    this one writes the GeoPackage, ``units.xlsx`` and the page (:func:`circles.parallel.beside`:
-    in process when fork is not offered, one CPU is ours, or ``parallel=False``; the files are
-    the same). The tables the brief reads are written before the child starts; the child writes
-    only into the temporary folder, and its error is raised here.
+    With ``report=True`` two forked child processes draw the PNG figures and the brief, and write
+    ``coverage.gpkg``, while this one writes ``units.xlsx``, ``whatif.json`` and the page
+    (:func:`circles.parallel.beside`: in process, one after the other, when fork is not offered,
+    one CPU is ours, or ``parallel=False``; the files are the same). The tables the brief reads
+    are written before the children start; they write only into the temporary folder (each its
+    own files: SQLite has one writer per file), and an error of theirs is raised here.
     """
     final = Path(folder) if folder else res.study.out_folder
     with atomic_folder(final, study=res.study.name) as tmp:
         units = _for_file(res.units)
-        districts = has_districts(res)
-        _write_tables(res, units, districts, tmp)  # first: the brief reads them
-        job = beside(lambda note: _draw(res, tmp, note, brief=brief), name="figures and brief",
-                     parallel=parallel) if report else None
+        _write_tables(res, units, has_districts(res), tmp)  # first: the brief reads them
+        water, lines = map_context(res) if report else ((), ())  # map context that needs no internet (the page's)
+        jobs = []
         try:
-            water, lines = map_context(res) if report else ((), ())  # map context that needs no internet (the page's)
-            _write_layers(res, units, water, lines, tmp)
+            if report:  # the GeoPackage and the drawings beside the page and the xlsx (report=False: batch areas)
+                figures = beside(lambda note: _draw(res, tmp, note, brief=brief), name="figures and brief",
+                                 parallel=parallel)
+                jobs.append(figures)
+            jobs.append(beside(lambda note: _write_layers(res, units, water, lines, tmp), name="coverage.gpkg",
+                               parallel=parallel and report))
             if xlsx:
                 _write_xlsx(res, tmp)
             if res.whatif:
                 (tmp / "whatif.json").write_text(json.dumps(res.whatif, separators=(",", ":")), encoding="utf-8")
             if report:
-                job.wait_for("figures")  # the coverage curve and unit bars, shown on the page
+                figures.wait_for("figures")  # the coverage curve and unit bars, shown on the page
                 write_page(report_data(res, water=water, outlines=lines), tmp,
                            curve_png=(tmp / "coverage_curve.png").read_bytes(),
                            bars_png=(tmp / "units_left_out.png").read_bytes())
+            for job in jobs:
                 job.result()
         except BaseException:
-            if job is not None:
+            for job in jobs:
                 job.cancel()
             raise
     return final
