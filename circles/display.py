@@ -78,8 +78,8 @@ def safe_json(obj) -> str:
 
 #: a JSON blob longer than this many characters is stored gzip-compressed (base64) in the page and
 #: inflated by the browser (DecompressionStream: Chrome 80, Firefox 113, Safari 16.4); at city scale
-#: this takes the page from ~15 MB to ~6 MB. Smaller pages (the demo) keep plain, synchronous JSON.
-GZIP_ABOVE_CHARS = 2_000_000
+#: this takes the page from ~15 MB to ~6 MB. Smaller pages (the demo, the Wuhan core) keep plain, synchronous JSON.
+GZIP_ABOVE_CHARS = 1_000_000  # a city's map data (1.45 MB of JSON) packs to 0.31 MB: its page under 10 MB
 
 #: JavaScript: ``circlesBlob(id, then)`` calls ``then(text)`` with a blob's JSON text, plain or inflated
 BLOB_JS = """window.circlesBlob = window.circlesBlob || function (id, then) {
@@ -89,6 +89,25 @@ BLOB_JS = """window.circlesBlob = window.circlesBlob || function (id, then) {
   for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
   new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).text().then(then);
 };"""
+
+
+#: Base85 digits for :func:`base85_text`: RFC 1924's alphabet (Python's ``base64.b85encode``) with
+#: ``<`` written as ``.`` (a character RFC 1924 does not use), so no text can end its ``<script>``
+#: element or open a comment; ``report.js`` (``circlesPayload``) reads it back
+B85_DIGITS = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;.=>?@^_`{|}~"
+
+
+def base85_text(data: bytes) -> str:
+    """``data`` as base85 text (5 characters per 4 bytes; base64 takes 5.33): what
+    ``base64.b85encode(data)`` writes, ``<`` read as ``.`` (:data:`B85_DIGITS`), computed with numpy
+    (the standard library's encoder loops in Python: seconds for a city page's 6 MB block)."""
+    pad = -len(data) % 4
+    words = np.frombuffer(data + b"\0" * pad, dtype=">u4").astype(np.int64)
+    digits = np.empty((len(words), 5), np.uint8)
+    for k in range(4, -1, -1):
+        words, digits[:, k] = np.divmod(words, 85)
+    out = np.frombuffer(B85_DIGITS, np.uint8)[digits].tobytes()
+    return (out[:-pad] if pad else out).decode("ascii")
 
 
 def data_script(element_id: str, json_text: str) -> str:

@@ -52,7 +52,7 @@ from circles import context
 from circles import coverage as cov
 from circles import figures
 from circles import i18n
-from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, data_script, json_in_html, to_display  # noqa: F401
+from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, base85_text, data_script, json_in_html, to_display  # noqa: F401
 from circles.display import fmt_measured, fmt_pct
 from circles.i18n import kind_name
 from circles.i18n import t as tr
@@ -206,9 +206,10 @@ class _Page:
         base64 of gzip, no character of which can end its element)."""
         if self._bin:
             self.payload["bin"] = "circles-data-bin"
-            packed = base64.b64encode(gzip.compress(b"".join(self._bin), 6, mtime=0)).decode("ascii")
+            # base85, not base64: a city's 6.4 MB of gzip take 8.0 MB of page instead of 8.5
+            packed = base85_text(gzip.compress(b"".join(self._bin), 6, mtime=0))
             self.map.get_root().html.add_child(RawHTML(
-                f'<script type="text/plain" id="circles-data-bin" data-encoding="gzip-base64">{packed}</script>'),
+                f'<script type="text/plain" id="circles-data-bin" data-encoding="gzip-base85">{packed}</script>'),
                 name="circles_data_bin")
         data = json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         self.map.get_root().html.add_child(RawHTML(data_script("circles-data", json_in_html(data))), name="circles_data")

@@ -135,3 +135,15 @@ def test_a_child_that_dies_is_named():
     job = beside(lambda note: os._exit(3), name="figures and brief")
     with pytest.raises(ChildError, match=r"figures and brief: the child process ended without finishing \(exit code 3\)"):
         job.result()
+
+
+def test_base85_text_is_the_standard_encoding_without_a_less_than_sign():
+    """Oracle: Python's base64.b85encode / b85decode; "<" (which could end a script element) never written."""
+    import base64
+
+    from circles.display import base85_text
+
+    for data in (b"", b"\x00", b"\xff" * 7, bytes(range(256)) * 3, os.urandom(100_003)):
+        text = base85_text(data)
+        assert text == base64.b85encode(data).decode("ascii").replace("<", ".")
+        assert "<" not in text and base64.b85decode(text.replace(".", "<")) == data
