@@ -9,7 +9,9 @@ value (small, picklable) comes back through :meth:`Beside.result`.
 Decisions:
 
 - In process when fork is not offered (Windows, macOS' default), when only one CPU is ours
-  (``os.sched_getaffinity``: a second process would only take turns with the first), or when
+  (``os.sched_getaffinity``: a second process would only take turns with the first), inside a
+  daemonic worker process (``circles batch``'s Dask workers: they may not have children, and
+  the batch already gives each core an area of its own), or when
   the caller asks (``parallel=False``; ``CIRCLES_PARALLEL=0`` in the environment does the
   same for a whole run). ``work`` then runs to the end inside :func:`beside`, before the
   caller goes on, so both paths write the same files in the same folders.
@@ -51,6 +53,8 @@ def usable_cpus() -> int:
 def can_fork() -> bool:
     """Whether a child can be forked here and would have a CPU of its own."""
     if os.environ.get("CIRCLES_PARALLEL", "").strip() in ("0", "false", "no"):
+        return False
+    if multiprocessing.current_process().daemon:  # a Dask or pool worker (circles batch): no children allowed
         return False
     return "fork" in multiprocessing.get_all_start_methods() and usable_cpus() > 1
 
