@@ -139,7 +139,7 @@ def write_sheet(ws, table: pd.DataFrame) -> None:
     pandas' ``DataFrame.to_excel`` does with the xlsxwriter engine (a plain header row; an empty cell
     for a missing value; ``inf``/``-inf`` as text; numbers as numbers; anything else as its text),
     without pandas' per-cell overhead (a city's ``units.xlsx`` took seconds in it).
-    ``tests/test_outputs.py`` reads both files back and compares them cell for cell."""
+    ``tests/test_parallel_outputs.py`` reads both files back and compares them cell for cell."""
     for c, label in enumerate(table.columns):
         ws.write(0, c, label)
     cols = []

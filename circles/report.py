@@ -203,7 +203,7 @@ class _Page:
 
     def finish(self) -> None:
         """Embed the payload as inert JSON and the call that draws it (and the binary block, if any:
-        base64 of gzip, no character of which can end its element)."""
+        base85 of gzip (circles/display.py base85_text), no character of which can end its element)."""
         if self._bin:
             self.payload["bin"] = "circles-data-bin"
             # base85, not base64: a city's 6.4 MB of gzip take 8.0 MB of page instead of 8.5
