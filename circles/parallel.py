@@ -19,6 +19,8 @@ Decisions:
   message; a :class:`circles.errors.CirclesError` stays one, so the CLI prints its one line),
   and the child's traceback is logged at debug level. A child that dies without a word (killed,
   out of memory) is a :class:`ChildError` naming its exit code.
+- The child's log records are sent to the parent and logged there (the run's one log; no handler
+  or console lock of the parent is used in the child).
 - The child ends with ``os._exit`` (multiprocessing does that for a forked ``Process``), so it
   runs none of the parent's clean-up: the temporary output folder is the parent's to keep or
   remove.
@@ -59,7 +61,36 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and usable_cpus() > 1
 
 
+class _ToParent(logging.Handler):
+    """In the child: every log record goes to the parent, which hands it to its own handlers."""
+
+    def __init__(self, conn):
+        super().__init__()
+        self.conn = conn
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            record.msg, record.args = record.getMessage(), None  # plain text: nothing left to pickle
+            record.exc_info = record.exc_text = None
+            self.conn.send(("log", record))
+        except Exception:  # a record that cannot be sent is dropped, never the work
+            pass
+
+
+def _log_to_parent(conn) -> None:
+    """Replace every logging handler the child inherited by one that sends to the parent: a
+    handler's own lock (a rich console's, say) may have been held by another thread of the parent
+    at the moment of the fork, and would then never be released in the child."""
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for h in list(lg.handlers):
+            lg.removeHandler(h)
+    logging.getLogger().addHandler(_ToParent(conn))
+
+
 def _child(work: Callable[[Callable[[str], None]], Any], conn) -> None:
+    _log_to_parent(conn)
     try:
         value = work(lambda tag: conn.send(("note", tag)))
         conn.send(("done", value))
@@ -94,7 +125,9 @@ class Beside:
             self._done = True
             raise ChildError(f"{self.name}: the child process ended without finishing (exit code "
                              f"{self._proc.exitcode}); run again with CIRCLES_PARALLEL=0 to write it in process") from None
-        if msg[0] == "note":
+        if msg[0] == "log":
+            logging.getLogger(msg[1].name).handle(msg[1])
+        elif msg[0] == "note":
             self.notes.add(msg[1])
         elif msg[0] == "done":
             self._value, self._done = msg[1], True

@@ -147,3 +147,19 @@ def test_base85_text_is_the_standard_encoding_without_a_less_than_sign():
         text = base85_text(data)
         assert text == base64.b85encode(data).decode("ascii").replace("<", ".")
         assert "<" not in text and base64.b85decode(text.replace(".", "<")) == data
+
+
+def _warns(note):
+    import logging
+
+    logging.getLogger("circles.figures").warning("unit %s: no name, drawn by its code", "420103003")
+    return "done"
+
+
+def test_the_childs_log_records_reach_the_parents_log(caplog):
+    if not can_fork():
+        pytest.fail("this test needs fork and two CPUs (see test_this_machine_forks_a_child)")
+    with caplog.at_level("WARNING", logger="circles.figures"):
+        assert beside(_warns, name="logging").result() == "done"
+    [rec] = [r for r in caplog.records if r.name == "circles.figures"]
+    assert rec.getMessage() == "unit 420103003: no name, drawn by its code" and rec.process != os.getpid()
