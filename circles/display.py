@@ -78,8 +78,8 @@ def safe_json(obj) -> str:
 
 #: a JSON blob longer than this many characters is stored gzip-compressed (base64) in the page and
 #: inflated by the browser (DecompressionStream: Chrome 80, Firefox 113, Safari 16.4); at city scale
-#: this takes the page from ~15 MB to ~6 MB. Smaller pages (the demo, the Wuhan core) keep plain, synchronous JSON.
-GZIP_ABOVE_CHARS = 1_000_000  # a city's map data (1.45 MB of JSON) packs to 0.31 MB: its page under 10 MB
+#: this takes the page from ~15 MB to ~6 MB. Smaller pages (the demo) keep plain, synchronous JSON.
+GZIP_ABOVE_CHARS = 2_000_000
 
 #: JavaScript: ``circlesBlob(id, then)`` calls ``then(text)`` with a blob's JSON text, plain or inflated
 BLOB_JS = """window.circlesBlob = window.circlesBlob || function (id, then) {
@@ -110,12 +110,12 @@ def base85_text(data: bytes) -> str:
     return (out[:-pad] if pad else out).decode("ascii")
 
 
-def data_script(element_id: str, json_text: str) -> str:
+def data_script(element_id: str, json_text: str, *, gzip_above: int = GZIP_ABOVE_CHARS) -> str:
     """An inert ``<script>`` element holding a JSON blob: plain, or gzip + base64 past
-    :data:`GZIP_ABOVE_CHARS` (base64 has no character that can end the element).
+    ``gzip_above`` characters (base64 has no character that can end the element).
 
     ``json_text`` must already be safe for HTML (:func:`safe_json` / :func:`json_in_html`)."""
-    if len(json_text) <= GZIP_ABOVE_CHARS:
+    if len(json_text) <= gzip_above:
         return f'<script type="application/json" id="{element_id}">{json_text}</script>'
     packed = base64.b64encode(gzip.compress(json_text.encode("utf-8"), 6, mtime=0)).decode("ascii")
     return f'<script type="text/plain" id="{element_id}" data-encoding="gzip-base64">{packed}</script>'
