@@ -28,6 +28,7 @@ import geopandas as gpd
 from circles.errors import StudyError
 from circles.export import write_outputs
 from circles.outputs import check_output_folder
+from circles.parallel import beside
 from circles.results import Isochrones, RunResult
 from circles.stages.candidates import candidate_times
 from circles.stages.isochrones import isochrones
@@ -81,6 +82,13 @@ class _Stages:
             self.progress(self.current, float(min(max(fraction, 0.0), 1.0)))
 
 
+def _own_time(fn, *args):
+    """``(fn(*args), wall s, CPU s)``: a stage's own time where it runs (a child process or here)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    value = fn(*args)
+    return value, time.perf_counter() - t0, time.process_time() - c0
+
+
 def _takes_fraction(fn) -> bool:
     if fn is None:
         return False
@@ -108,20 +116,29 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None, isoc
         inputs = load_inputs(study, tick=stage.tick)
     with stage("travel"):
         tr = travel(study, inputs, tick=stage.tick)
-    with stage("coverage"):
-        scores = score(study, inputs, tr, preset)
-    with stage("siting"):
-        sited = siting(study, inputs, tr, scores, preset)
-    points, units = scores.points.copy(), scores.units
-    if sited.after_scores is not None:  # the final tables carry the after-state's columns
-        for g, t in sited.after_scores.any_after.items():
-            points[f"time_s_{g}_any_after"] = t
-        units = units.merge(sited.after_scores.units_after, left_on="unit_id", right_index=True, how="left")
-    with stage("whatif"):  # the page's what-if: candidate-to-cell times and what a new site adds
-        wi = whatif(study, inputs, tr, scores, sited, units, preset)
-    if isochrones_drawn:
-        with stage("isochrones"):
-            isos = isochrones(inputs, tr, tick=stage.tick)
+    # the display polygons depend on the travel stage only: drawn beside scoring, siting and the
+    # what-if on a second core (circles.parallel.beside; in process where that is not possible)
+    iso_job = beside(lambda note: _own_time(isochrones, inputs, tr), name="isochrones") if isochrones_drawn else None
+    try:
+        with stage("coverage"):
+            scores = score(study, inputs, tr, preset)
+        with stage("siting"):
+            sited = siting(study, inputs, tr, scores, preset)
+        points, units = scores.points.copy(), scores.units
+        if sited.after_scores is not None:  # the final tables carry the after-state's columns
+            for g, t in sited.after_scores.any_after.items():
+                points[f"time_s_{g}_any_after"] = t
+            units = units.merge(sited.after_scores.units_after, left_on="unit_id", right_index=True, how="left")
+        with stage("whatif"):  # the page's what-if: candidate-to-cell times and what a new site adds
+            wi = whatif(study, inputs, tr, scores, sited, units, preset)
+    except BaseException:
+        if iso_job is not None:
+            iso_job.cancel()
+        raise
+    if iso_job is not None:
+        with stage("isochrones"):  # waits for the child; the stage's times are the work's own
+            isos, own_s, own_cpu = iso_job.result()
+        stage.timings["isochrones"], stage.cpu["isochrones"] = round(own_s, 3), round(own_cpu, 3)
     else:
         isos = Isochrones(by_kind=gpd.GeoDataFrame(geometry=[], crs=inputs.crs),
                           per_facility=gpd.GeoDataFrame(geometry=[], crs=inputs.crs))

@@ -163,3 +163,17 @@ def test_the_childs_log_records_reach_the_parents_log(caplog):
         assert beside(_warns, name="logging").result() == "done"
     [rec] = [r for r in caplog.records if r.name == "circles.figures"]
     assert rec.getMessage() == "unit 420103003: no name, drawn by its code" and rec.process != os.getpid()
+
+
+def test_isochrones_drawn_beside_equal_those_drawn_in_process(community_res, monkeypatch):
+    """The isochrone stage runs in a forked child beside scoring and siting: the same shapes as in process."""
+    assert can_fork(), "this test needs a second CPU and fork"
+    monkeypatch.setenv("CIRCLES_PARALLEL", "0")
+    inline = analyse(load_study(STUDY))
+    for forked, here in ((community_res.isos.by_kind, inline.isos.by_kind),
+                         (community_res.isos.per_facility, inline.isos.per_facility)):
+        assert len(forked) and len(forked) == len(here)
+        pd.testing.assert_frame_equal(pd.DataFrame(forked.drop(columns="geometry")),
+                                      pd.DataFrame(here.drop(columns="geometry")))
+        assert forked.geometry.geom_equals_exact(here.geometry, tolerance=0).all()
+    assert community_res.summary["timings_cpu_s"]["isochrones"] > 0  # the child's own CPU, not the wait
