@@ -260,3 +260,60 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
     _assert_same_units(bu, ru)
     index = (b["out"] / "index.html").read_text(encoding="utf-8")
     assert "areas/strip1/summary.json" in index and "report.html" not in index
+
+
+def test_kind_beyond_an_area_reach_is_assessed_as_in_one_run(tmp_path):
+    """The demo's gazetteer with one nursing home only (NU006, in the west): strip3's facility
+    reach (1.8 km) holds none. The kinds come from every row read, so strip3's units show 0 %
+    nursing-home coverage as one run of the whole does (they were empty, "not assessable", when
+    the kinds came from the facilities within reach), and the rows outside strip3's reach are
+    counted in its summary.json, not listed as "check the coordinate system" rejects."""
+    import json
+
+    src = pd.read_csv(DEMO / "facilities_illustrative.csv", encoding="utf-8-sig", dtype=str)
+    nursing = src["类型"] == "养老院"
+    assert nursing.sum() > 1
+    one = src[~nursing | (src["编号"] == "NU006")]
+    one.to_csv(tmp_path / "one_nursing_home.csv", index=False, encoding="utf-8-sig")
+
+    def with_gazetteer(f):
+        f.write_text(f.read_text(encoding="utf-8").replace(str(DEMO / "facilities_illustrative.csv"),
+                                                           (tmp_path / "one_nursing_home.csv").as_posix()),
+                     encoding="utf-8")
+        return f
+
+    split = with_gazetteer(_batch_file(tmp_path, "split", STRIPS))
+    whole = with_gazetteer(_batch_file(tmp_path, "whole", [(W, E)]))
+    whole.write_text(whole.read_text(encoding="utf-8").replace('output_dir = "out"\n',
+                                                               'output_dir = "out"\nreport = false\n'), encoding="utf-8")
+    b = run_batch(split, n_workers=2)  # full reports: strip3 draws isochrones for a kind with no facility in reach
+    w = run_batch(whole, n_workers=1)
+    assert set(b["table"]["status"]) == {"done"}, b["table"].get("error")
+    area3 = b["out"] / "areas" / "strip3"
+    fac3 = gpd.read_file(area3 / "coverage.gpkg", layer="facilities")
+    assert "nursing_home" not in set(fac3["kind"])  # the case: none within strip3's reach
+    bu = gpd.read_file(b["merged"], layer="units").set_index("unit_id").sort_index()
+    wu = gpd.read_file(w["merged"], layer="units").set_index("unit_id").sort_index()
+    assert list(bu.index) == list(wu.index)
+    _assert_same_units(bu, wu)
+    mine = gpd.read_file(area3 / "coverage.gpkg", layer="units")["unit_id"]
+    for t in (5, 10, 15):
+        col = f"cov_elderly_nursing_home_{t}min"
+        assert (bu.loc[mine, col] == 0.0).all() and (wu.loc[mine, col] == 0.0).all(), col
+    # rejects: strip3 lists only the file's own faults; the rows beyond its reach are counted
+    rej = pd.read_csv(area3 / "rejects.csv", encoding="utf-8-sig")
+    assert not rej["reason"].str.contains("outside the study area").any()
+    files = {f["file"]: f for f in json.loads((area3 / "summary.json").read_text(encoding="utf-8"))["facilities"]["files"]}
+    f3 = files["one_nursing_home.csv"]
+    assert f3["outside_area"] > 0 and f3["read"] == len(one) == f3["kept"] + f3["rejected"] + f3["outside_area"]
+    # oracle for the count: the file's rows that pass the row checks (not a fault in strip3's rejects;
+    # duplicates are judged after the cut), converted from GCJ-02 by hand-built points, beyond 1.8 km
+    from circles.chinacoords import to_wgs84
+
+    faulty = set(rej.loc[(rej["file"] == "one_nursing_home.csv") & ~rej["reason"].str.startswith("duplicate"), "row"])
+    ok = one.reset_index(drop=True).assign(row=lambda d: d.index + 2)
+    ok = ok[~ok["row"].isin(faulty)]
+    lon, lat = to_wgs84(ok["经度"].astype(float).to_numpy(), ok["纬度"].astype(float).to_numpy(), "gcj02")
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(fac3.crs)
+    area = gpd.read_file(b["out"] / "work" / "strip3_area.geojson").to_crs(fac3.crs).geometry.iloc[0]
+    assert f3["outside_area"] == int((~shapely.covers(area.buffer(1800.0), pts.values)).sum())
