@@ -64,13 +64,16 @@ import traceback
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
+from circles import rules
 from circles.crs import utm_crs_for
 from circles.errors import StudyError
 from circles.io.facilities import count_rows_outside
-from circles.io.network import keep_parsed_osm
+from circles.io.network import keep_parsed_osm, parse_osm_now
+from circles.io.population import band_files, keep_population_window
 from circles.io.units import grid_units, load_units
 from circles.io.vector import read_vector
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
@@ -318,6 +321,9 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
         # local workers are forked from this process, which has imported circles already (spawned
         # workers import it again: ~1.5 s CPU each); spawn where there is no fork (Windows)
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        if method == "fork":
+            phases["read_s"] = _read_before_fork(tasks, out)
+            t1 = time.perf_counter()
         with dask.config.set({"distributed.worker.multiprocessing-method": method}):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                    silence_logs=logging.WARNING)
@@ -340,6 +346,9 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
         client.close()
         if cluster is not None:
             cluster.close()
+        if "read_s" in phases:  # the driver's copies of the shared inputs are no longer needed
+            keep_parsed_osm(False)
+            keep_population_window((), None)
         phases["cluster_close_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     table = pd.DataFrame(results).sort_values("area").reset_index(drop=True)
@@ -353,6 +362,45 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
     log.info("batch phases (wall s): %s", " ".join(f"{k}={v:.2f}" for k, v in phases.items()))
     return {"table": table, "merged": merged, "seconds": time.perf_counter() - t0, "out": out,
             "phases": {k: round(v, 3) for k, v in phases.items()}}
+
+
+def _read_before_fork(tasks: list[dict], out: Path) -> float:
+    """Read the inputs every area shares once in this process, before the local workers are forked
+    from it, so that they share one read instead of each reading the files again:
+
+    - the OSM network file, parsed (:func:`circles.io.network.parse_osm_now`; ~1 s CPU per
+      worker on the Wuhan core), when every area reads the same file;
+    - the population rasters' cells over every area's read (area plus twice the halo, as
+      :func:`circles.stages.load.load_inputs` reads them; :func:`circles.io.population.keep_population_window`),
+      when every area reads the same bands.
+
+    Only when some area is not finished yet. A file that fails here is left to the areas,
+    which read it again and each report the error. Returns the wall seconds spent.
+    """
+    t0 = time.perf_counter()
+    if all((out / "areas" / t["safe"] / "done.json").exists() for t in tasks):
+        return 0.0
+    try:
+        paths = {t["study"].get("network", {}).get("path") for t in tasks}
+        if len(paths) == 1 and None not in paths:
+            parse_osm_now(next(iter(paths)))
+        studies = [study_from_dict(t["study"], base=out) for t in tasks]
+        pops = {(str(s.population.folder), s.population.pattern, str(s.population.total_file)) for s in studies}
+        if len(pops) == 1:
+            po = studies[0].population
+            bands = band_files(po.folder, po.pattern) if po.folder is not None else []
+            bands += [Path(po.total_file)] if po.total_file is not None else []
+            boxes = []
+            for st in studies:
+                halo = rules.halo_m(tuple(float(x) for x in st.travel.thresholds_min), st.network.profile,
+                                    st.travel.walk_speed_mps)
+                area = shapely.union_all(read_vector(st.area, "study.area").to_crs(st.crs).geometry.values)
+                boxes.append(gpd.GeoSeries([area.buffer(2 * halo)], crs=st.crs).to_crs(4326).total_bounds)
+            b = np.array(boxes)
+            keep_population_window(bands, (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
+    except Exception as exc:  # the areas read the files again and each reports the error
+        log.debug("batch: reading the shared inputs before forking failed (%s); each area reads them", exc)
+    return time.perf_counter() - t0
 
 
 def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
