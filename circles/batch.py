@@ -40,7 +40,12 @@ folders circles wrote are ever replaced.
 Each area runs in a Dask task, largest first (by the area of its units), so the last areas
 to finish are small and the workers end together; each worker parses an OSM network file
 once and cuts every later area's roads from it (:func:`circles.io.network.keep_parsed_osm`:
-the same ways and counts as reading the file again). With ``report = false`` an area
+the same ways and counts as reading the file again). Local workers are forked after the batch
+process has read the inputs every area shares (the OSM parse and the population cells over
+every area's read: :func:`_read_before_fork`), so they share that one read. In a worker,
+gazetteer rows outside an area's facility reach are counted, not listed as that area's rejects
+(:func:`circles.io.facilities.count_rows_outside`), and the kinds an area assesses are those of
+every gazetteer row read, so they do not depend on where the area was cut. With ``report = false`` an area
 writes ``coverage.gpkg`` (without the isochrone, water and outline layers drawn for the
 page), the CSV tables, ``summary.json`` and ``whatif.json``, but no ``report.html``, PNG
 figures or ``units.xlsx``: the report and its drawings were most of an
