@@ -110,8 +110,8 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                                                         **pop_rules)
     tick(0.2)
     area = area_metric if area_metric is not None else shapely.union_all(points.buffer(50).geometry.values).envelope
-    inside = shapely.covers(area, points.geometry.values)
-    near = shapely.intersects(area.buffer(2 * halo_m), points.geometry.values)
+    inside = shapely.covers(_prepared(area), points.geometry.values)
+    near = shapely.intersects(_prepared(area.buffer(2 * halo_m)), points.geometry.values)
     halo_points = points[~inside & near].copy()
     points_outside = points[~inside]
     points = points[inside].copy()
@@ -125,7 +125,7 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                                 node_crossings=nw.node_crossings,
                                 join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs,
                                 clip_to=area.buffer(reach_m + tr.max_offroad_m))
-    if not shapely.intersects(area.buffer(tr.max_offroad_m), edges.geometry.values).any():
+    if not shapely.intersects(_prepared(area.buffer(tr.max_offroad_m)), edges.geometry.values).any():
         raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
     net_report = connectivity_report(nodes, edges)
     tick(0.8)
@@ -147,6 +147,13 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                   unit_warnings=_outside_warning(study, units), thresholds_min=thresholds, limit_s=limit_s,
                   kinds_read=kinds_read,
                   optional_missing=missing_optional_columns(fac_parts))  # read before concat drops the attrs
+
+
+def _prepared(geom):
+    """``geom`` prepared (in place) for testing many points or lines against it: the same answers,
+    faster (GEOS indexes the polygon once instead of per test; a district's halo holds ~10,000 cells)."""
+    shapely.prepare(geom)
+    return geom
 
 
 def _facilities(study: Study, crs, reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list, tuple[str, ...]]:
