@@ -37,8 +37,9 @@ the batch name must be a plain folder name, an area without a name is refused, a
 characters of an area name become ``_``; as for a single run (:mod:`circles.outputs`), only
 folders circles wrote are ever replaced.
 
-Each area runs in a Dask task, largest first (by the area of its units), so the last areas
-to finish are small and the workers end together; each worker parses an OSM network file
+Each area runs in a Dask task, the most people first (local workers: from the population cells
+read before forking, :func:`_most_people_first`; else largest first, by the area of its units),
+so the last areas to finish are cheap and the workers end together; each worker parses an OSM network file
 once and cuts every later area's roads from it (:func:`circles.io.network.keep_parsed_osm`:
 the same ways and counts as reading the file again). Local workers are forked after the batch
 process has read the inputs every area shares (the OSM parse and the population cells over
@@ -78,7 +79,7 @@ from circles.crs import utm_crs_for
 from circles.errors import StudyError
 from circles.io.facilities import count_rows_outside
 from circles.io.network import keep_parsed_osm, parse_osm_now
-from circles.io.population import band_files, keep_population_window
+from circles.io.population import band_files, keep_population_window, kept_people
 from circles.io.units import grid_units, load_units
 from circles.io.vector import read_vector
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
@@ -278,7 +279,7 @@ def _files(raw) -> list[str]:
 
 def run_area(task: dict, out_dir: str) -> dict:
     """Run one area (inside a Dask worker): skip if done with the same inputs, never raise."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     folder = Path(out_dir) / "areas" / task["safe"]
     done = folder / "done.json"
     keep_parsed_osm()  # this worker parses each OSM file once for all its areas
@@ -294,7 +295,7 @@ def run_area(task: dict, out_dir: str) -> dict:
         s = res.summary
         tm = max(s["thresholds_min"])
         return {"area": task["area"], "status": "done", "seconds": round(time.perf_counter() - t0, 2),
-                "folder": str(folder), "people": s["population"]["in_study_area_total"],
+                "cpu_s": round(time.process_time() - c0, 2), "folder": str(folder), "people": s["population"]["in_study_area_total"],
                 "elderly": s["population"]["elderly"], "units": s["units"],
                 f"elderly_{tm:g}min": s["coverage"]["elderly"][f"{tm:g}min"],
                 f"infants_{tm:g}min": s["coverage"]["infants"][f"{tm:g}min"]}
@@ -328,6 +329,7 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         if method == "fork":
             phases["read_s"] = _read_before_fork(tasks, out)
+            tasks = _most_people_first(tasks)
             t1 = time.perf_counter()
         with dask.config.set({"distributed.worker.multiprocessing-method": method}):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -336,7 +338,7 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
     phases["cluster_start_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     try:
-        # largest first: tasks come sorted by size, and a higher priority runs earlier
+        # most people (or largest) first: tasks come sorted so, and a higher priority runs earlier
         futures = [client.submit(run_area, t, str(out), key=f"area-{t['safe']}", pure=False, priority=len(tasks) - i)
                    for i, t in enumerate(tasks)]
         results = []
@@ -406,6 +408,28 @@ def _read_before_fork(tasks: list[dict], out: Path) -> float:
     except Exception as exc:  # the areas read the files again and each reports the error
         log.debug("batch: reading the shared inputs before forking failed (%s); each area reads them", exc)
     return time.perf_counter() - t0
+
+
+def _most_people_first(tasks: list[dict]) -> list[dict]:
+    """The tasks by the people of their area, most first (from the population cells read before forking,
+    :func:`circles.io.population.kept_people`), then by size; as given when nothing was kept.
+
+    An area's cost follows its people more than its size: on the Wuhan core, 江汉区 (30 km², 0.63 M
+    people) took 1.9 s CPU like 汉阳区 (100 km², 0.84 M), while 黄陂区 (42 km², 0.06 M) took 1.0 s. By
+    size, 江汉区 ran last and the two workers ended ~0.9 s apart; by people, ~0.2 s apart.
+    """
+    people = []
+    for t in tasks:
+        try:
+            area = shapely.union_all(read_vector(t["study"]["study"]["area"], "study.area").to_crs(4326).geometry.values)
+            people.append(kept_people(area))
+        except Exception:  # only an order: an area that cannot be read here fails in its own task
+            people.append(0.0)
+    if not any(people):
+        return tasks
+    for t, p in zip(tasks, people):
+        t["people_estimate"] = round(p, 1)
+    return [t for _, t in sorted(zip(people, tasks), key=lambda pt: (-pt[0], -pt[1]["size_m2"]))]
 
 
 def merge_outputs(out: Path, tasks: list[dict]) -> Path | None:
