@@ -346,6 +346,44 @@ def test_kept_population_window_gives_the_same_cells_as_reading_the_files(monkey
             for group in ("total", "elderly", "infants"):
                 assert np.array_equal(getattr(got, group), getattr(plain[b], group)), group
             assert got.total.sum() > 0
+        # kept_people (the batch's order): the kept bands' people in cells whose centre lies in a polygon;
+        # oracle: every band file read whole with rasterio, cell centres tested with shapely
+        poly = shapely.box(W + 0.02, S + 0.015, W + 0.045, N - 0.02).union(shapely.box(W + 0.03, S + 0.01, E - 0.02, S + 0.02))
+        expect = 0.0
+        for f in po.band_files(DEMO / "pop", pattern):
+            with real_open(f) as src:
+                v = src.read(1, masked=True).astype("float64").filled(0.0)
+                rows, cols = np.indices(v.shape)
+                xs, ys = rasterio.transform.xy(src.transform, rows.ravel(), cols.ravel())
+                expect += v.ravel()[shapely.contains_xy(poly, np.asarray(xs), np.asarray(ys))].sum()
+        assert expect > 0 and po.kept_people(poly) == pytest.approx(expect, rel=1e-12)
     finally:
         po.keep_population_window((), None)
+    assert po.kept_people(shapely.box(W, S, E, N)) == 0.0  # nothing kept: no estimate
     assert po._KEPT_BANDS == {}
+
+
+def test_units_file_is_read_once_when_it_makes_the_study_area(monkeypatch):
+    """A study without study.area (tests/data/community_polygons.toml: the area is the union of its
+    three communities) reads its units file once: the study area and the units share the read. The
+    oracle for the units: load_units with the area clip, as the load stage did before."""
+    from pathlib import Path
+
+    from circles.io.units import load_units
+    from circles.stages.load import load_inputs
+    from circles.study import load_study
+
+    study = load_study(Path(__file__).parent / "data" / "community_polygons.toml")
+    assert study.area is None and study.units.path is not None
+    reads = []
+    real = gpd.read_file
+    monkeypatch.setattr(gpd, "read_file", lambda p, *a, **k: reads.append(Path(p).name) or real(p, *a, **k))
+    inputs = load_inputs(study)
+    assert reads.count(Path(study.units.path).name) == 1
+    monkeypatch.setattr(gpd, "read_file", real)
+    expect = load_units(study.units.path, crs=inputs.crs, area=inputs.area, name_column=study.units.name_column,
+                        code_column=study.units.code_column, invalid=study.units.invalid)
+    got = inputs.units
+    assert list(got["unit_id"]) == list(expect["unit_id"]) and len(got) == 3
+    assert shapely.equals_exact(got.geometry.values, expect.geometry.values, tolerance=0).all()
+    assert got.attrs["outside_area"] == expect.attrs["outside_area"]
