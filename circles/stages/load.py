@@ -19,11 +19,11 @@ from circles.crs import utm_crs_for
 from circles.errors import InputFileError, NetworkError
 from circles.i18n import t
 from circles.io.facilities import load_facilities, missing_optional_columns
-from circles.kinds import KINDS
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population, read_population_grid
 from circles.io.units import assign_parents, assign_points, clip_units, grid_units, load_units
 from circles.io.vector import read_vector
+from circles.kinds import KINDS
 from circles.results import Inputs
 from circles.study import Study
 
@@ -151,12 +151,13 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
 
 def _prepared(geom):
     """``geom`` prepared (in place) for testing many points or lines against it: the same answers,
-    faster (GEOS indexes the polygon once instead of per test; a district's halo holds ~10,000 cells)."""
+    faster (GEOS indexes the polygon once instead of per test; a district's read holds ~65,000 cells)."""
     shapely.prepare(geom)
     return geom
 
 
-def _facilities(study: Study, crs, reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list, tuple[str, ...]]:
+def _facilities(study: Study, crs,
+                reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list, tuple[str, ...]]:
     """Every gazetteer read within ``reach``; one clear error when no row survives.
 
     Also returns the kinds the gazetteers hold (a serving row anywhere in a file, inside
