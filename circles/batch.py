@@ -45,7 +45,7 @@ the same ways and counts as reading the file again). Local workers are forked af
 process has read the inputs every area shares (the OSM parse and the population cells over
 every area's read: :func:`_read_before_fork`), so they share that one read. In a worker,
 gazetteer rows outside an area's facility reach are counted, not listed as that area's rejects
-(:func:`circles.io.facilities.count_rows_outside`), and the kinds an area assesses are those of
+(:func:`circles.io.facilities.rows_outside_counted`), and the kinds an area assesses are those of
 every gazetteer row read, so they do not depend on where the area was cut. With ``report = false`` an area
 writes ``coverage.gpkg`` (without the isochrone, water and outline layers drawn for the
 page), the CSV tables, ``summary.json`` and ``whatif.json``, but no ``report.html``, PNG
@@ -77,7 +77,7 @@ import shapely
 from circles import rules
 from circles.crs import utm_crs_for
 from circles.errors import StudyError
-from circles.io.facilities import count_rows_outside
+from circles.io.facilities import rows_outside_counted
 from circles.io.network import keep_parsed_osm, parse_osm_now
 from circles.io.population import band_files, keep_population_window, kept_people
 from circles.io.units import grid_units, load_units
@@ -287,10 +287,10 @@ def run_area(task: dict, out_dir: str) -> dict:
     digest = input_hash({**task["study"], "_batch_report": report})  # a rerun with the other report choice runs
     if done.exists() and json.loads(done.read_text()).get("input_hash") == digest:
         return {"area": task["area"], "status": "skipped (unchanged)", "seconds": 0.0, "folder": str(folder)}
-    counting = count_rows_outside(True)  # gazetteer rows in other areas' reach are not this area's rejects
     try:
         study = study_from_dict(task["study"], base=Path(out_dir))
-        res, _ = run(study, folder=folder, report=report)
+        with rows_outside_counted():  # gazetteer rows in other areas' reach are not this area's rejects
+            res, _ = run(study, folder=folder, report=report)
         atomic_write_text(done, json.dumps({"input_hash": digest, "finished": time.time()}))
         s = res.summary
         tm = max(s["thresholds_min"])
@@ -302,8 +302,6 @@ def run_area(task: dict, out_dir: str) -> dict:
     except Exception as exc:  # reported per area; the batch goes on
         return {"area": task["area"], "status": "failed", "seconds": round(time.perf_counter() - t0, 2),
                 "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)}
-    finally:
-        count_rows_outside(counting)  # run_area in a caller's own process (a benchmark) leaves it as it was
 
 
 def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int = 2,

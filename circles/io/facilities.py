@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -190,8 +192,8 @@ def load_facilities(
         coordinate system"): in a study, a row that far away is usually misplaced. ``"count"``:
         it is left out of the rejects and counted (``attrs["outside_area"]``, logged): a batch
         area (``circles batch``) reads a gazetteer of the whole city, and a row in another
-        area's reach is not wrong. ``None`` (default): this process's choice,
-        :func:`count_rows_outside` (``"reject"`` unless a batch worker turned it on).
+        area's reach is not wrong. ``None`` (default): ``"count"`` inside
+        :func:`rows_outside_counted` (a batch area running), else ``"reject"``.
     duplicate_tolerance_m
         Two rows of the same kind and name within this distance are duplicates: the
         later is rejected, naming the row it repeats (the rule: :func:`duplicate_of`).
@@ -295,7 +297,7 @@ def load_facilities(
     n_outside = 0
     if len(facilities):
         facilities, dropped = _drop_outside(facilities, area)
-        if (outside or _OUTSIDE["mode"]) == "count":
+        if (outside or ("count" if _OUTSIDE["areas"] else "reject")) == "count":
             n_outside = len(dropped)
             if n_outside:
                 log.info("gazetteer %s: %d rows lie outside this area's facility reach (served by other areas); "
@@ -567,23 +569,28 @@ def counted_capacity(r) -> tuple[str, float, str, str]:
     return kind.serves, (np.nan if pd.isna(v) else float(v)), kind.counts_as, ("unknown" if pd.isna(v) else "known")
 
 
-#: this process's default for rows outside the area (``outside=None``): see :func:`count_rows_outside`
-_OUTSIDE = {"mode": "reject"}
+#: how many batch areas are running in this process and count the rows outside (see :func:`rows_outside_counted`)
+_OUTSIDE = {"areas": 0}
+_OUTSIDE_LOCK = threading.Lock()
 
 
-def count_rows_outside(on: bool = True) -> bool:
-    """From now on in this process, gazetteer rows outside the area are counted, not rejected.
+@contextmanager
+def rows_outside_counted():
+    """While inside, gazetteer rows outside the area are counted, not rejected (``outside=None``).
 
-    ``circles batch`` workers call it (:func:`circles.batch.run_area`), as they call
-    :func:`circles.io.network.keep_parsed_osm`: every area reads the whole city's gazetteer,
-    and the rows in other areas' reach would otherwise fill each area's ``rejects.csv`` with
-    "check the coordinate system". Each area's ``summary.json`` ``facilities.files`` gives
-    their number (``outside_area``). ``on=False`` restores the default (reject). Returns
-    the previous setting (True: counting), so a caller can put it back.
+    ``circles batch`` runs each area inside it (:func:`circles.batch.run_area`): every area
+    reads the whole city's gazetteer, and the rows in other areas' reach would otherwise fill
+    each area's ``rejects.csv`` with "check the coordinate system". Each area's
+    ``summary.json`` ``facilities.files`` gives their number (``outside_area``). Areas may run
+    in threads of one worker (a ``--scheduler`` cluster): counting stays on while any runs.
     """
-    before = _OUTSIDE["mode"] == "count"
-    _OUTSIDE["mode"] = "count" if on else "reject"
-    return before
+    with _OUTSIDE_LOCK:
+        _OUTSIDE["areas"] += 1
+    try:
+        yield
+    finally:
+        with _OUTSIDE_LOCK:
+            _OUTSIDE["areas"] -= 1
 
 
 def _drop_outside(fac: gpd.GeoDataFrame, area):

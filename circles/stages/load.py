@@ -163,7 +163,7 @@ def _facilities(study: Study, crs,
     Also returns the kinds the gazetteers hold (a serving row anywhere in a file, inside
     ``reach`` or not: ``attrs["kinds_read"]`` of :func:`circles.io.facilities.load_facilities`).
     A file's count gets ``outside_area`` when a batch area left rows outside its reach out
-    of the rejects (:func:`circles.io.facilities.count_rows_outside`).
+    of the rejects (:func:`circles.io.facilities.rows_outside_counted`).
     """
     fac_parts, rej_parts, fac_counts = [], [], []
     for src in study.facilities:
