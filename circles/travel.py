@@ -378,9 +378,10 @@ class TravelNetwork:
             ow = np.zeros(len(edges), dtype=bool)
         self.slope = slope
         self.edge_back_s = self.edge_time_s if slope is None else np.asarray(slope.backward_s, dtype=float)
-        if slope is not None:  # cumulative piece times from u, for partial edges
-            self._cum_f = np.r_[0.0, np.cumsum(slope.piece_forward_s)]
-            self._cum_b = np.r_[0.0, np.cumsum(slope.piece_backward_s)]
+        if slope is not None:  # cumulative piece times from u, for partial edges (summed in place: no copy)
+            self._cum_f, self._cum_b = (np.zeros(len(slope.piece_forward_s) + 1) for _ in range(2))
+            np.cumsum(slope.piece_forward_s, out=self._cum_f[1:])
+            np.cumsum(slope.piece_backward_s, out=self._cum_b[1:])
         self.oneway = ow
         self.length_m = length
         self.u = edges["u"].to_numpy(dtype=np.int64)

@@ -144,9 +144,25 @@ def wavy_dem(tmp_path, edges):
     return write_dem(tmp_path / "dem.tif", Z, x0, y0, res, crs="EPSG:4326"), lon, lat, Z
 
 
+def dem_grade(lon, lat, Z) -> float:
+    """Steepest grade of the bilinear surface over a geographic DEM grid (metres per metre, at least)."""
+    m_lon = (lon[1] - lon[0]) * 111_320 * np.cos(np.radians(np.abs(lat).max()))  # the narrowest pixel
+    m_lat = abs(lat[1] - lat[0]) * 110_574  # a degree of latitude is at least this long
+    return float(np.hypot(np.abs(np.diff(Z, axis=1)).max() / m_lon, np.abs(np.diff(Z, axis=0)).max() / m_lat))
+
+
 def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
     """Demo roads on a wavy geographic DEM: our node times equal networkx's on a DiGraph whose
-    weights this test computes from its own samples of the DEM (scipy linear grid interpolation)."""
+    weights this test computes from its own samples of the DEM (every sample transformed with
+    pyproj, scipy linear grid interpolation), within the error that ``position_bound_m`` allows.
+
+    The bound, derived here: a sample within ``b`` metres of its place has its elevation within
+    ``dz = b x grade`` (the DEM's steepest grade), a piece's grade within ``2 dz / run``, and
+    its time ``run / v(g)`` within ``3.5 x 2 dz / v(g)`` (Tobler: d/dg of exp(3.5 |g +- 0.05|)
+    is at most 3.5 times it); a flight of steps within ``2 dz / 0.2``. So an arc's time is
+    within ``E`` = the sum over its pieces, and a shortest time within ``E`` summed along the
+    shortest path of either graph (``d' <= w'(P) <= d + E(P)`` and the reverse).
+    """
     from pyproj import Transformer
 
     from circles.io.network import load_network
@@ -156,37 +172,58 @@ def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
     dem, lon, lat, Z = wavy_dem(tmp_path, edges)
     st = edge_slope_times(edges, dem, 1.0)
     assert st.covered_share == 1.0 and 5 <= st.step_m <= 10
+    assert st.position_bound_m == 1e-3  # a geographic DEM: samples through the fitted transformation
+    dz = 1.01 * st.position_bound_m * dem_grade(lon, lat, Z)  # 1 % for second-order terms
 
     # the test's own sampling: n = ceil(L / step) pieces, shapely points, linear interpolation on pixel centres
     interp = RegularGridInterpolator((lat[::-1], lon), Z[::-1], method="linear")
     step = st.step_m
-    G = nx.DiGraph()
-    for u, v, geom, L, hw in zip(edges["u"], edges["v"], edges.geometry, edges["length_m"], edges["highway"]):
+    G, ours = nx.DiGraph(), nx.DiGraph()
+    for i, (u, v, geom, L, hw) in enumerate(zip(edges["u"], edges["v"], edges.geometry, edges["length_m"],
+                                                edges["highway"])):
         n = max(1, math.ceil(L / step))
         pts = shapely.line_interpolate_point(geom, np.arange(n + 1) * (geom.length / n))
         lo, la = to_ll.transform(*shapely.get_coordinates(pts).T)
         z = interp(np.column_stack([la, lo]))
         run = L / n
-        f = b = 0.0
+        f = b = ef = eb = 0.0
         for rise in np.diff(z):
             if hw == "steps":
                 f += run + abs(rise) / 0.2
                 b += run + abs(rise) / 0.2
+                ef += 2 * dz / 0.2
+                eb += 2 * dz / 0.2
             else:
                 f += run / tobler(rise / run)
                 b += run / tobler(-rise / run)
-        for a, c, t in ((u, v, f), (v, u, b)):
+                ef += 7 * dz / tobler(rise / run)
+                eb += 7 * dz / tobler(-rise / run)
+        for a, c, t, e, mine in ((u, v, f, ef, st.forward_s[i]), (v, u, b, eb, st.backward_s[i])):
             if not G.has_edge(a, c) or G[a][c]["w"] > t:
-                G.add_edge(a, c, w=t)
+                G.add_edge(a, c, w=t, e=e)
+            if not ours.has_edge(a, c) or ours[a][c]["w"] > mine:
+                ours.add_edge(a, c, w=mine, e=e)
     net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
     rng = np.random.default_rng(4)
     src = np.sort(rng.choice(len(nodes), 5, replace=False))
     mine = net.node_times(net.snap_points(nodes.iloc[src], max_offroad_m=1))[0]
-    ref = nx.multi_source_dijkstra_path_length(G.reverse(copy=False), src.tolist(), weight="w")  # trips *to* them
-    ref = np.array([ref.get(i, np.inf) for i in range(len(nodes))])
+
+    def search(g):  # trips *to* the sources: times, and the error bound summed along each shortest path
+        dist, paths = nx.multi_source_dijkstra(g.reverse(copy=False), src.tolist(), weight="w")
+        err = {k: sum(g[b][a]["e"] for a, b in zip(p[:-1], p[1:])) for k, p in paths.items()}
+        return (np.array([dist.get(i, np.inf) for i in range(len(nodes))]),
+                np.array([err.get(i, np.inf) for i in range(len(nodes))]))
+
+    ref, e_ref = search(G)
+    ours_nx, e_ours = search(ours)
     fin = np.isfinite(ref)
     assert np.array_equal(fin, np.isfinite(mine)) and fin.sum() > 100
-    assert np.max(np.abs(mine[fin] - ref[fin])) <= 1e-6
+    assert np.max(np.abs(mine[fin] - ours_nx[fin])) <= 1e-6  # our search on our weights
+    bound = np.maximum(e_ref, e_ours)[fin] + 1e-6
+    diff = np.abs(mine[fin] - ref[fin])
+    assert np.all(diff <= bound)
+    assert (bound / np.maximum(ref[fin], 1.0)).max() < 5e-4  # the bound itself: under 0.05 % of any trip
+    assert (diff / bound).max() < 0.2  # and the actual differences far inside it
     # direction matters on these hills: the flat network's times differ, and trips out differ from trips in
     flat = TravelNetwork(nodes, edges, walk_speed_mps=1.0).node_times(
         TravelNetwork(nodes, edges, walk_speed_mps=1.0).snap_points(nodes.iloc[src], max_offroad_m=1))[0]
@@ -194,6 +231,60 @@ def test_directed_times_equal_networkx_on_own_samples_demo_roads(tmp_path):
     out = nx.multi_source_dijkstra_path_length(G, src.tolist(), weight="w")
     out = np.array([out.get(i, np.inf) for i in range(len(nodes))])
     assert np.abs(out[fin] - mine[fin]).max() > 1
+
+
+def exact_pixels(edges, dem):
+    """Every sample of :func:`circles.io.dem.sample_pixels` transformed exactly (pyproj), in the DEM's pixels,
+    with the metres per pixel across and down at each sample's latitude."""
+    from pyproj import Transformer
+
+    from circles.io.dem import sample_positions
+
+    with rasterio.open(dem) as src:
+        aff, crs = src.transform, src.crs
+    st = edge_slope_times(edges, dem, 1.0)
+    xy = sample_positions(np.asarray(edges.geometry.values, dtype=object), st.step_m)[0]
+    lon, lat = Transformer.from_crs(edges.crs, crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    inv = ~aff
+    col = inv.a * np.asarray(lon) + inv.b * np.asarray(lat) + inv.c
+    row = inv.d * np.asarray(lon) + inv.e * np.asarray(lat) + inv.f
+    return col, row, abs(aff.a) * 111_320 * np.cos(np.radians(lat)), abs(aff.e) * 110_574
+
+
+def test_geographic_samples_within_the_stated_bound_of_exact(tmp_path):
+    """The samples on a geographic DEM (fitted transformation, straight between mapped vertices) lie
+    within ``POSITION_TOL_M`` of the same samples transformed one by one with pyproj."""
+    from circles.io.dem import POSITION_TOL_M, sample_pixels
+    from circles.io.network import load_network
+
+    _, edges = load_network(DEMO_ROADS, crs=METRIC)
+    dem = wavy_dem(tmp_path, edges)[0]
+    col, row, ptr, bound = sample_pixels(edges, dem)
+    ec, er, mx, my = exact_pixels(edges, dem)
+    assert bound == POSITION_TOL_M == 1e-3 and len(col) == len(ec) == ptr[-1] > 50_000
+    off_m = np.hypot((col - ec) * mx, (row - er) * my)
+    assert off_m.max() <= bound
+    assert off_m.max() > 1e-9  # not exact: the bound is what holds
+
+
+def test_very_large_area_transforms_every_sample_exactly(tmp_path):
+    """Roads 3,000 km apart: no polynomial of the transformation is within FIT_TOL_M, so every sample
+    is transformed exactly (bound 0) and equals pyproj's; the times are those of that exact sampling."""
+    from circles.io.dem import sample_pixels
+
+    nodes, edges = make_network([((500_000, 2_000_000), (500_300, 2_000_000)),
+                                 ((500_000, 5_000_000), (500_300, 5_000_400))])
+    lon0, lat0, lon1, lat1 = edges.to_crs(4326).total_bounds
+    res = 0.01
+    lon = np.arange(lon0 - 0.05, lon1 + 0.05, res) + res / 2
+    lat = np.arange(lat1 + 0.05, lat0 - 0.05, -res) - res / 2
+    Z = 100 + 30 * np.sin(lon[None, :] * 50) + 20 * np.cos(lat[:, None] * 40)
+    dem = write_dem(tmp_path / "dem.tif", Z, lon0 - 0.05, lat1 + 0.05, res, crs="EPSG:4326")
+    col, row, ptr, bound = sample_pixels(edges, dem)
+    ec, er, _, _ = exact_pixels(edges, dem)
+    assert bound == 0.0 and np.abs(col - ec).max() < 1e-9 and np.abs(row - er).max() < 1e-9
+    st = edge_slope_times(edges, dem, 1.0)
+    assert st.position_bound_m == 0.0 and st.covered_share == 1.0
 
 
 def test_study_dem_key_is_a_path_beside_the_study():
