@@ -357,6 +357,10 @@ def test_kept_population_window_gives_the_same_cells_as_reading_the_files(monkey
                 xs, ys = rasterio.transform.xy(src.transform, rows.ravel(), cols.ravel())
                 expect += v.ravel()[shapely.contains_xy(poly, np.asarray(xs), np.asarray(ys))].sum()
         assert expect > 0 and po.kept_people(poly) == pytest.approx(expect, rel=1e-12)
+        # a window set larger than KEEP_MAX_BYTES is not kept (the areas read the files)
+        monkeypatch.setattr(po, "KEEP_MAX_BYTES", 1000)
+        assert po.keep_population_window(po.band_files(DEMO / "pop", pattern), kept_box) == 0
+        assert po._KEPT_BANDS == {}
     finally:
         po.keep_population_window((), None)
     assert po.kept_people(shapely.box(W, S, E, N)) == 0.0  # nothing kept: no estimate

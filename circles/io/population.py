@@ -109,11 +109,16 @@ class _KeptBand:
     width: int
     height: int
     window: object  # the kept window (whole cells)
-    values: np.ndarray  # people per cell over ``window``, nodata as 0 (as read, before the negative/NaN rule)
+    values: np.ndarray  # people per cell over ``window`` in the file's dtype, nodata as 0 (before the NaN rule)
 
 
 #: path key -> _KeptBand; empty unless :func:`keep_population_window` kept some windows
 _KEPT_BANDS: dict[tuple, _KeptBand] = {}
+
+#: :func:`keep_population_window` keeps nothing when the windows would take more memory than this
+#: (bytes, in the files' own dtype): the batch process's copy is shared by its forked workers, but
+#: a whole province of 100 m cells would not fit; the areas then read their windows from the files
+KEEP_MAX_BYTES = 400 * 2**20
 
 
 def _band_key(path: Path) -> tuple:
@@ -133,12 +138,20 @@ def keep_population_window(paths, bounds_wgs84) -> int:
     the number of bands kept.
     """
     _KEPT_BANDS.clear()
-    for p in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    for p in paths:
         with rasterio.open(p) as src:
             if src.crs is None:
+                _KEPT_BANDS.clear()
                 return 0  # the areas' reads say what is wrong
             window = _window(src, bounds_wgs84, p)
-            values = src.read(1, window=window, masked=True).astype("float64").filled(0.0)
+            size = int(window.width) * int(window.height) * np.dtype(src.dtypes[0]).itemsize * len(paths)
+            if size > KEEP_MAX_BYTES:
+                log.info("population windows not kept: %.0f MB > %.0f MB (each area reads its own)", size / 2**20,
+                         KEEP_MAX_BYTES / 2**20)
+                _KEPT_BANDS.clear()
+                return 0
+            values = src.read(1, window=window, masked=True).filled(0)  # float64 when cut (_kept_values)
             _KEPT_BANDS[_band_key(p)] = _KeptBand(_band_key(p), src.crs, src.transform, src.width, src.height,
                                                   window, values)
     return len(_KEPT_BANDS)
@@ -164,7 +177,8 @@ def kept_people(area_wgs84) -> float:
         return 0.0
     inside = geometry_mask([geom], out_shape=(h, w), transform=window_transform(first.window, first.transform),
                            invert=True)
-    return float(sum(k.values[inside].sum() for k in _KEPT_BANDS.values() if k.values.shape == (h, w)))
+    return float(sum(k.values[inside].astype("float64").sum() for k in _KEPT_BANDS.values()
+                     if k.values.shape == (h, w)))
 
 
 def _kept_values(kept: _KeptBand, window) -> np.ndarray | None:
@@ -173,7 +187,7 @@ def _kept_values(kept: _KeptBand, window) -> np.ndarray | None:
     r0, c0 = int(window.row_off - k.row_off), int(window.col_off - k.col_off)
     if r0 < 0 or c0 < 0 or r0 + window.height > k.height or c0 + window.width > k.width:
         return None
-    return kept.values[r0:r0 + int(window.height), c0:c0 + int(window.width)].copy()
+    return kept.values[r0:r0 + int(window.height), c0:c0 + int(window.width)].astype("float64")  # a copy
 
 
 def _read_band(path: Path, bounds_wgs84, ref):
