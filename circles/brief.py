@@ -194,21 +194,29 @@ class _Pages:
         self.y -= h
 
 
-def read_brief_data(folder: str | Path) -> dict:
+def read_brief_data(folder: str | Path, *, sites: gpd.GeoDataFrame | None = None) -> dict:
     """The saved outputs a brief is made from: ``summary``, ``units`` (units.csv), ``targets``
     (targets.csv, per unit) and ``sites`` (the ``suggested_sites`` layer, WGS84; empty when
-    no site was suggested). Raises :class:`circles.errors.InputFileError` naming a missing file."""
+    no site was suggested). Raises :class:`circles.errors.InputFileError` naming a missing file.
+
+    ``sites``: the rows of that layer as the caller is writing them (``circles run`` writes the
+    brief while another process still writes ``coverage.gpkg``; a second process opening the
+    GeoPackage then could find it locked); the brief reads them in WGS84 as from the file."""
     folder = Path(folder)
-    for name in ("summary.json", "units.csv", "targets.csv", "coverage.gpkg"):
+    for name in ("summary.json", "units.csv", "targets.csv") + (() if sites is not None else ("coverage.gpkg",)):
         if not (folder / name).is_file():
             raise InputFileError(f"{folder / name}: not found; the brief is made from a run's outputs: "
                                  f"run `circles run STUDY` first (or give the run's folder)")
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     units = pd.read_csv(folder / "units.csv", encoding="utf-8-sig", dtype={"unit_id": str, "unit_name": str})
     targets = pd.read_csv(folder / "targets.csv", encoding="utf-8-sig", dtype={"unit_id": str})
-    layers = set(gpd.list_layers(folder / "coverage.gpkg")["name"])
-    sites = gpd.read_file(folder / "coverage.gpkg", layer="suggested_sites").to_crs(4326) \
-        if "suggested_sites" in layers else gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326)
+    if sites is not None:
+        sites = sites.reset_index(drop=True).to_crs(4326) if len(sites) else \
+            gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326)
+    else:
+        layers = set(gpd.list_layers(folder / "coverage.gpkg")["name"])
+        sites = gpd.read_file(folder / "coverage.gpkg", layer="suggested_sites").to_crs(4326) \
+            if "suggested_sites" in layers else gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326)
     return {"summary": summary, "units": units, "targets": targets, "sites": sites}
 
 
@@ -299,7 +307,8 @@ def _figures(folder: Path, summary: dict, lang: str) -> list[tuple[Path, str]]:
     return [(p, c) for p, c in out if p.is_file()]
 
 
-def write_brief(folder: str | Path, language: str | None = None, *, today: date | None = None) -> Path:
+def write_brief(folder: str | Path, language: str | None = None, *, today: date | None = None,
+                sites: gpd.GeoDataFrame | None = None) -> Path:
     """Write ``report.pdf`` (A4 portrait) into a run's output ``folder`` from its saved outputs.
 
     Parameters
@@ -310,6 +319,9 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
         The brief's language; default the study's (``summary.json`` ``language``).
     today : date, optional
         The date printed on the title page (default: today).
+    sites : GeoDataFrame, optional
+        The suggested sites as written to ``coverage.gpkg`` (default: read from it; see
+        :func:`read_brief_data`).
 
     Returns
     -------
@@ -322,7 +334,7 @@ def write_brief(folder: str | Path, language: str | None = None, *, today: date 
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
-    data = read_brief_data(folder)
+    data = read_brief_data(folder, sites=sites)
     s = data["summary"]
     lang = language or s.get("language") or "zh"
     if lang not in i18n.CATALOGUE:

@@ -113,14 +113,10 @@ def run(
             check_output_folder(out, "--out")
         t0 = time.perf_counter()
         with _stage_bars(quiet) as show:
-            res, folder = run_pipeline(study, progress=show, folder=out)
-        # the brief beside the page (issue 22): here, not in pipeline.run, so `circles batch` and the
-        # library's run() do not pay for a PDF per area; `circles report --pdf` rebuilds it
-        from circles.brief import write_brief
-
-        t1 = time.perf_counter()
-        write_brief(folder)
-        res.timings_s["brief"] = round(time.perf_counter() - t1, 3)
+            # the brief beside the page (issue 22), drawn while the page is written (issue 21); only
+            # here, so `circles batch` and the library's run() do not pay for a PDF per area;
+            # `circles report --pdf` rebuilds it
+            res, folder = run_pipeline(study, progress=show, folder=out, brief=True)
         total = time.perf_counter() - t0
         _print_run(res, folder, total)
     except Exception as exc:

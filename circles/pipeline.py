@@ -159,18 +159,19 @@ def suggest(res: RunResult, kind: str | list[str], *, n_sites: int, **options) -
 
 
 def run(study: Study, *, progress: Callable[[str], None] | None = None,
-        folder: Path | None = None, report: bool = True) -> tuple[RunResult, Path]:
+        folder: Path | None = None, report: bool = True, brief: bool = False) -> tuple[RunResult, Path]:
     """Analyse ``study`` and write its outputs; returns the results and the output folder.
 
     ``report=False`` (``circles batch`` with ``[batch] report = false``): the tables, layers and
     ``summary.json`` only, without the page, its PNG figures, the isochrones drawn for it and ``units.xlsx``.
+    ``brief=True`` (``circles run``) also writes ``report.pdf``, inside the same atomic folder.
     """
     check_output_folder(Path(folder) if folder else study.out_folder)  # refuse a bad folder before computing
     res = analyse(study, progress=progress, isochrones_drawn=report)
     t0 = time.perf_counter()
     if progress:
         progress("report")
-    out = write_outputs(res, folder, report=report, xlsx=report)
+    out = write_outputs(res, folder, report=report, xlsx=report, brief=brief and report)
     res.timings_s["report"] = round(time.perf_counter() - t0, 3)
     if _takes_fraction(progress):
         progress("report", 1.0)

@@ -52,7 +52,7 @@ from circles import context
 from circles import coverage as cov
 from circles import figures
 from circles import i18n
-from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, data_script, json_in_html, to_display  # noqa: F401
+from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, base85_text, data_script, json_in_html, to_display  # noqa: F401
 from circles.display import fmt_measured, fmt_pct
 from circles.i18n import kind_name
 from circles.i18n import t as tr
@@ -203,15 +203,20 @@ class _Page:
 
     def finish(self) -> None:
         """Embed the payload as inert JSON and the call that draws it (and the binary block, if any:
-        base64 of gzip, no character of which can end its element)."""
+        base85 of gzip (circles/display.py base85_text), no character of which can end its element)."""
         if self._bin:
             self.payload["bin"] = "circles-data-bin"
-            packed = base64.b64encode(gzip.compress(b"".join(self._bin), 6, mtime=0)).decode("ascii")
+            # base85, not base64: a city's 6.4 MB of gzip take 8.0 MB of page instead of 8.5
+            packed = base85_text(gzip.compress(b"".join(self._bin), 6, mtime=0))
             self.map.get_root().html.add_child(RawHTML(
-                f'<script type="text/plain" id="circles-data-bin" data-encoding="gzip-base64">{packed}</script>'),
+                f'<script type="text/plain" id="circles-data-bin" data-encoding="gzip-base85">{packed}</script>'),
                 name="circles_data_bin")
         data = json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        self.map.get_root().html.add_child(RawHTML(data_script("circles-data", json_in_html(data))), name="circles_data")
+        # the map data is packed past 1 M characters (a city's 1.45 MB of JSON -> 0.31 MB: its page under
+        # 10 MB); the demo's and the Wuhan core's (0.35-0.38 MB) stay plain JSON
+        self.map.get_root().html.add_child(RawHTML(data_script("circles-data", json_in_html(data),
+                                                               gzip_above=MAP_DATA_GZIP_ABOVE_CHARS)),
+                                           name="circles_data")
         self.map.add_child(_DrawCall(self.groups))
 
 
@@ -232,13 +237,19 @@ circlesBlob('circles-data', function (text) {
         self.refs = "{" + ",".join(f"{k}:{fg.get_name()}" for k, fg in groups.items()) + "}"
 
 
+#: the map data (``circles-data``) is stored gzip-compressed past this many characters
+MAP_DATA_GZIP_ABOVE_CHARS = 1_000_000
+
+
 def _text(x) -> str:
     return "" if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA else str(x)
 
 
 def _col(label: str, values) -> dict:
     """A text column for tooltips and popups: repeated strings stored once (levels + codes)."""
-    vals = [_text(v) for v in values]
+    # a plain list first (iterating a pandas column cell by cell costs ~1 us a cell; a city's population
+    # cells have 400,000), and the common case, already a string, without a call
+    vals = [v if type(v) is str else _text(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
     levels = list(dict.fromkeys(vals))
     if len(levels) < 0.5 * len(vals):
         index = {v: i for i, v in enumerate(levels)}
@@ -813,6 +824,14 @@ def read_report_data(folder: str | Path, *, language: str | None = None, basemap
 
 def write_report(data: ReportData, folder: Path, *, binary_above_cells: int = BINARY_ABOVE_CELLS) -> Path:
     """Write ``report.html`` and the PNG figures (coverage curve, unit bars, two print maps) into ``folder``."""
+    curve, bars = write_figures(data, folder)
+    return write_page(data, folder, curve_png=curve, bars_png=bars, binary_above_cells=binary_above_cells)
+
+
+def write_figures(data: ReportData, folder: Path, *, ready=None) -> tuple[bytes, bytes]:
+    """Write the PNG figures into ``folder``; returns the coverage curve's and the unit bars' bytes (the
+    page shows both). ``ready()``, when given, is called once those two files are written (the print
+    maps follow): :func:`circles.export.write_outputs` builds the page meanwhile in another process."""
     folder = Path(folder)
     tm = max(data.summary["thresholds_min"])
     walk = (data.summary.get("methods") or {}).get("profile", "walk") == "walk"
@@ -822,6 +841,8 @@ def write_report(data: ReportData, folder: Path, *, binary_above_cells: int = BI
     bars = figures.unit_bars_png(data.units, tm, data.language)
     (folder / "coverage_curve.png").write_bytes(curve)
     (folder / "units_left_out.png").write_bytes(bars)
+    if ready is not None:
+        ready()
     metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
     for group in ("elderly", "infants"):
         png = figures.coverage_map_png(data.units.to_crs(metric), data.facilities.to_crs(metric),
@@ -829,7 +850,13 @@ def write_report(data: ReportData, folder: Path, *, binary_above_cells: int = BI
                                        cov.col("cov", group, "any", tm), group, tm, data.language,
                                        districts=data.units)
         (folder / f"map_{group}_{tm:g}min.png").write_bytes(png)
-    m = build_map(data, curve_png=curve, bars_png=bars, binary_above_cells=binary_above_cells)
-    out = folder / "report.html"
+    return curve, bars
+
+
+def write_page(data: ReportData, folder: Path, *, curve_png: bytes | None, bars_png: bytes | None,
+               binary_above_cells: int = BINARY_ABOVE_CELLS) -> Path:
+    """Write ``report.html`` into ``folder`` (the figures as :func:`write_figures` made them)."""
+    m = build_map(data, curve_png=curve_png, bars_png=bars_png, binary_above_cells=binary_above_cells)
+    out = Path(folder) / "report.html"
     m.save(str(out))
     return out

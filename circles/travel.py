@@ -69,15 +69,11 @@ log = logging.getLogger(__name__)
 
 #: A connected piece of at least this much road (metres) belongs to the main network.
 MAIN_PIECE_MIN_M = 1000.0
-#: Batch size bound of confined catchment searches: (sources in the batch)^2 x (their local nodes),
-#: i.e. the dense Dijkstra output of a batch (batch x its local nodes) times the batch size. 2 M, 4 M
-#: and 16 M time the same on bench_travel's networks (quiet machine); 4 M keeps a batch's output small.
+#: Batch size bound of catchment searches: rows mode, sources x network nodes of a Dijkstra call; confined
+#: mode, reached-node records joined to the targets at once. Keeps a batch's arrays small.
 CATCHMENT_BATCH_CELLS = 4_000_000
-#: Catchments use whole-network Dijkstra rows when the network has at most this many nodes more than a
-#: source's confined sub-network: scipy's per-row start costs about 2 ns a node, preparing a confined
-#: search about 80 us a source (Wuhan walk network, 27,867 nodes, 300 sources, 15 min: rows 22 ms CPU,
-#: confined 31 ms, bare scipy rows of the sources' nodes 10 ms; same matrix).
-WHOLE_ROW_NODES = 40_000
+#: Record numbers of a confined catchment join are packed two to a float64 (u + shift x v): below 2^26 each.
+_ID_SHIFT = float(2 ** 26)
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
 TIE_M = 1e-9
 #: A point snapped within this distance (metres, along its edge) of an end of its edge stands at that node.
@@ -200,28 +196,34 @@ class SegmentIndex:
 
         self.geoms, self.edge_ids, self.k = geoms, np.asarray(edge_ids), k
         coords, idx = shapely.get_coordinates(geoms, return_index=True)
-        same = idx[1:] == idx[:-1]
-        a, b, e = coords[:-1][same], coords[1:][same], idx[:-1][same]
-        seg_len = np.hypot(*(b - a).T)
+        # segments as 1-D x/y arrays (the same numbers as row arithmetic on (n, 2) arrays, fewer copies)
+        sel = np.flatnonzero(idx[1:] == idx[:-1])
+        x, y = coords[:, 0], coords[:, 1]
+        sx, sy = x[sel], y[sel]
+        dx, dy = x[sel + 1] - sx, y[sel + 1] - sy
+        e = idx[sel]
+        seg_len = np.hypot(dx, dy)
         # distance along its line of each segment's start (cumulative within the line)
         seg_start = pd.Series(seg_len).groupby(e).cumsum().to_numpy() - seg_len  # per line: no large sums
         if piece_m is None:  # one piece for most segments
             piece_m = max(25.0, 1.25 * float(np.median(seg_len))) if len(seg_len) else 25.0
         n = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
-        seg = np.repeat(np.arange(len(a)), n)
+        seg = np.repeat(np.arange(len(sel)), n)
         j = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
-        d = (b - a)[seg] / n[seg, None]
-        self.a = a[seg] + d * j[:, None]
-        self.ab = d
+        pn = n[seg]
+        self.abx, self.aby = dx[seg] / pn, dy[seg] / pn
+        self.ax, self.ay = sx[seg] + self.abx * j, sy[seg] + self.aby * j
         self.local = e[seg]  # position in ``geoms``
         self.seg_start, self.seg_len, self.seg = seg_start, seg_len, seg  # piece -> segment, for positions along
-        self.piece_j, self.piece_n = j, n[seg]  # piece j of n on its segment
-        self.ax, self.ay = np.ascontiguousarray(self.a[:, 0]), np.ascontiguousarray(self.a[:, 1])
-        self.abx, self.aby = np.ascontiguousarray(d[:, 0]), np.ascontiguousarray(d[:, 1])
-        self.inv_ab2 = 1.0 / np.maximum(self.abx ** 2 + self.aby ** 2, 1e-18)
+        self.piece_j, self.piece_n = j, pn  # piece j of n on its segment
+        ab2 = self.abx ** 2 + self.aby ** 2
+        self.inv_ab2 = 1.0 / np.maximum(ab2, 1e-18)
         self.piece_edge = self.edge_ids[self.local]
-        self.half = float(np.hypot(*d.T).max()) / 2 if len(d) else 0.0
-        self.tree = cKDTree(self.a + d / 2, balanced_tree=False, compact_nodes=False) if len(d) else None
+        self.half = float(np.hypot(self.abx, self.aby).max()) / 2 if len(seg) else 0.0
+        mid = np.empty((len(seg), 2))
+        mid[:, 0] = self.ax + self.abx / 2
+        mid[:, 1] = self.ay + self.aby / 2
+        self.tree = cKDTree(mid, balanced_tree=False, compact_nodes=False) if len(seg) else None
 
     def nearest(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None) -> np.ndarray:
         """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``.
@@ -393,38 +395,27 @@ class TravelNetwork:
         # held for trips *to* the sources: arc u -> v carries the time of walking v -> u (equal when flat;
         # the drive profile's table is already reversed, and its times are the same both ways)
         w = np.r_[self.edge_back_s, self.edge_time_s[two]]
-        # parallel edges: keep the fastest (building a CSR would otherwise sum them)
-        order = np.lexsort((w, cols, rows))
-        rows, cols, w = rows[order], cols[order], w[order]
-        first = np.r_[True, (np.diff(rows) != 0) | (np.diff(cols) != 0)]
-        self.graph = sp.csr_matrix((w[first], (rows[first], cols[first])), shape=(self.n_nodes, self.n_nodes))
-        self.graph.sort_indices()
+        # parallel edges: keep the fastest (building a CSR would otherwise sum them); one sort on a single
+        # (row, column) key, the CSR arrays built directly
+        key = rows * max(self.n_nodes, 1) + cols
+        order = np.argsort(key, kind="stable")
+        key, w = key[order], w[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        w = np.minimum.reduceat(w, first) if len(first) else w
+        key = key[first]
+        indptr = np.searchsorted(key, np.arange(self.n_nodes + 1) * max(self.n_nodes, 1), side="left")
+        self.graph = sp.csr_matrix((w, key % max(self.n_nodes, 1), indptr), shape=(self.n_nodes, self.n_nodes))
         self._geoms = np.asarray(edges.geometry.values, dtype=object)
         # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
         from scipy.sparse.csgraph import connected_components
 
-        adj = sp.coo_matrix((np.ones(len(edges)), (self.u, self.v)), shape=(self.n_nodes, self.n_nodes))
-        _, label = connected_components(adj, directed=False)
+        _, label = connected_components(self.graph, directed=False)  # every edge is in it, one way at least
         piece_len = np.bincount(label[self.u], weights=length)
         main_piece = piece_len >= min(MAIN_PIECE_MIN_M, float(piece_len.max()) if len(piece_len) else 0.0)
         self.edge_main = main_piece[label[self.u]]
         self._main_edges = np.flatnonzero(self.edge_main)
         self._index: SegmentIndex | None = None  # built on the first snap
         self.node_xy = shapely.get_coordinates(nodes.geometry.values)
-        self._node_indexes: dict[float, DiscIndex] = {}
-        # scratch arrays of the catchment search (so a query is not thread-safe; use one
-        # TravelNetwork per thread or process)
-        self._stamp_at = np.zeros(self.n_nodes, dtype=np.int64)
-        self._local_at = np.zeros(self.n_nodes, dtype=np.int64)
-        self._stamp = 0
-
-    def _node_index(self, radius_m: float) -> DiscIndex:
-        """The nodes bucketed for disc queries of ``radius_m`` (built once per radius)."""
-        if radius_m not in self._node_indexes:
-            index = DiscIndex(self.node_xy, radius_m)
-            index.rank_indices = index.rank[self.graph.indices]  # edge heads as sort positions
-            self._node_indexes[radius_m] = index
-        return self._node_indexes[radius_m]
 
     # ------------------------------------------------------------------ snapping
     def snap_points(self, points: gpd.GeoDataFrame, *, max_offroad_m: float) -> Snap:
@@ -579,8 +570,8 @@ class TravelNetwork:
         t[:, ~ok] = np.inf
         return t
 
-    def _same_edge(self, sources: Snap, targets: Snap) -> pd.DataFrame:
-        """Pairs (source, target) snapped to the same edge, with the direct time along it."""
+    def _same_edge(self, sources: Snap, targets: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs snapped to the same edge, with the direct time along it: ``(source, target, time_s)``."""
         s_ok = np.flatnonzero(sources.snapped)
         has_source = np.zeros(len(self.length_m), dtype=bool)
         has_source[sources.edge[s_ok]] = True
@@ -597,16 +588,15 @@ class TravelNetwork:
         step = targets.along_m[ti] - sources.along_m[si]
         along = self.walk_along_s(e, targets.along_m[ti], sources.along_m[si])  # home -> facility
         keep = ~(self.oneway[e] & (step < 0))
-        return pd.DataFrame({"src": si[keep], "edge": e[keep], "tgt": ti[keep],
-                             "time_s": (sources.offroad_s[si] + along + targets.offroad_s[ti])[keep]})
+        return si[keep], ti[keep], (sources.offroad_s[si] + along + targets.offroad_s[ti])[keep]
 
     def nearest_times(self, sources: Snap, targets: Snap, *, cutoff_s: float = np.inf) -> np.ndarray:
         """Time from each target to its nearest source (multi-source Dijkstra); ``inf`` if none within cutoff."""
         node_time = self.node_times(sources, cutoff_s=cutoff_s)
         t = self.point_times(node_time, targets)[0]
-        pairs = self._same_edge(sources, targets)
-        if len(pairs):
-            np.minimum.at(t, pairs["tgt"].to_numpy(), pairs["time_s"].to_numpy())
+        _, tgt, time_s = self._same_edge(sources, targets)
+        if len(tgt):
+            np.minimum.at(t, tgt, time_s)
         if np.isfinite(cutoff_s):
             t[t > cutoff_s] = np.inf
         return t
@@ -615,17 +605,18 @@ class TravelNetwork:
                         search: str = "auto") -> sp.csr_matrix:
         """Sparse source-by-target matrix of times within ``cutoff_s`` (catchments), exact.
 
-        Each source searches only the part of the network it can reach: network time is
-        never shorter than the straight-line distance at the fastest speed, so nodes and
-        targets farther than ``cutoff_s x max speed`` in a straight line cannot be within
-        the cutoff, and a Dijkstra on the sub-network inside that disc gives the same times
-        as one on the whole network. A stored entry means "within the cutoff" (a time of
+        Network time is never shorter than the straight-line distance at the fastest speed
+        (``max_speed_mps``: the fastest edge; Tobler's downhill best with slope), so a source
+        reaches within the cutoff only nodes and targets inside its disc of radius
+        ``cutoff_s x max_speed_mps``. A stored entry means "within the cutoff" (a time of
         exactly zero is stored as 1e-9 s).
 
-        ``search``: ``"confined"`` (the sub-network of each disc), ``"rows"`` (whole-network
-        Dijkstra rows, in blocks of :data:`CATCHMENT_BATCH_CELLS`; only the targets in each
-        disc are looked up) or ``"auto"``: rows when the network has at most
-        :data:`WHOLE_ROW_NODES` nodes more than a source's sub-network. Both give the same matrix.
+        ``search``: ``"confined"`` (default; ``"auto"`` is the same): sources whose discs do
+        not meet share one multi-source Dijkstra (:meth:`_catchment_confined`), and the
+        targets come from the reached nodes, never an n-wide row a source; ``"rows"``: one
+        whole-network Dijkstra row a source, in blocks of :data:`CATCHMENT_BATCH_CELLS`, only
+        the targets in each disc looked up (the simple method, kept as a cross-check). Both
+        give the same matrix (``tests/test_travel.py``).
         """
         if search not in ("auto", "confined", "rows"):
             raise ValueError(f"search must be 'auto', 'confined' or 'rows', got {search!r}")
@@ -634,14 +625,9 @@ class TravelNetwork:
         t_ok = np.flatnonzero(targets.snapped)
         if len(ok) == 0 or len(t_ok) == 0:
             return sp.csr_matrix((len(sources), len(targets)))
-        # nodes: the buckets around each disc (a superset of it: exact too, the limit does the rest)
-        node_index = self._node_index(radius)
-        run_lo, run_hi = node_index.runs(sources.xy[ok])
-        tgt_ptr, tgt_idx = DiscIndex(targets.xy[t_ok], radius).query_many(sources.xy[ok])
         rows, cols, vals = [], [], []
-        n_node = (run_hi - run_lo).sum(axis=1)
-        if search == "rows" or (search == "auto" and self.n_nodes <= float(n_node.mean()) + WHOLE_ROW_NODES):
-            # a small network: whole-network rows cost less than preparing the confined sub-networks
+        if search == "rows":
+            tgt_ptr, tgt_idx = DiscIndex(targets.xy[t_ok], radius).query_many(sources.xy[ok])
             block = max(1, CATCHMENT_BATCH_CELLS // (self.n_nodes + 1))
             for start in range(0, len(ok), block):
                 r, c, v = self._rows_batch(sources, targets, ok[start:start + block], t_ok,
@@ -650,37 +636,49 @@ class TravelNetwork:
                 cols.append(c)
                 vals.append(v)
             return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
-        start = 0
-        while start < len(ok):
-            # batch sources so the dense Dijkstra output (batch x batch nodes) stays small
-            size, stop = 0, start
-            while stop < len(ok) and (stop - start + 1) ** 2 * (size + n_node[stop] + 2) <= CATCHMENT_BATCH_CELLS:
-                size += n_node[stop] + 2
-                stop += 1
-            stop = max(stop, start + 1)
-            r, c, v = self._catchment_batch(sources, targets, ok[start:stop], node_index, run_lo[start:stop],
-                                            run_hi[start:stop], t_ok, tgt_ptr[start:stop + 1], tgt_idx, cutoff_s)
-            rows.append(r)
-            cols.append(c)
-            vals.append(v)
-            start = stop
-        return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
+        rows, cols, vals, in_order = self._catchment_confined(sources, targets, ok, t_ok, cutoff_s, radius)
+        return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s, in_order=in_order)
 
-    def _to_matrix(self, rows, cols, vals, sources: Snap, targets: Snap, cutoff_s: float) -> sp.csr_matrix:
-        """Network pairs plus same-edge pairs as one sparse matrix, the faster time kept for a pair."""
-        pairs = self._same_edge(sources, targets)
-        pairs = pairs[pairs["time_s"] <= cutoff_s]
-        r = np.concatenate(rows + [pairs["src"].to_numpy()]).astype(np.int64)
-        c = np.concatenate(cols + [pairs["tgt"].to_numpy()]).astype(np.int64)
-        v = np.maximum(np.concatenate(vals + [pairs["time_s"].to_numpy()]).astype(float), 1e-9)
+    def _to_matrix(self, rows, cols, vals, sources: Snap, targets: Snap, cutoff_s: float, *,
+                   in_order: bool = False) -> sp.csr_matrix:
+        """Network pairs plus same-edge pairs as one sparse matrix, the faster time kept for a pair.
+
+        ``in_order``: the network pairs are unique and in (source, target) order already (the
+        confined search's): the few same-edge pairs are merged into them, no sort of all pairs.
+        """
+        s_src, s_tgt, s_time = self._same_edge(sources, targets)
+        near = s_time <= cutoff_s
+        s_src, s_tgt, s_time = s_src[near], s_tgt[near], s_time[near]
+        nt = max(len(targets), 1)
+        if in_order:
+            key = np.concatenate(rows).astype(np.int64) * nt + np.concatenate(cols)
+            v = np.maximum(np.concatenate(vals).astype(float), 1e-9)
+            # same-edge pairs: sorted, one per (source, target) (the faster), then merged in
+            ks = s_src.astype(np.int64) * nt + s_tgt
+            vs = np.maximum(s_time.astype(float), 1e-9)
+            o = np.lexsort((vs, ks))
+            ks, vs = ks[o], vs[o]
+            one = np.r_[True, ks[1:] != ks[:-1]] if len(ks) else np.zeros(0, dtype=bool)
+            ks, vs = ks[one], vs[one]
+            at = np.searchsorted(key, ks)
+            hit = at < len(key)
+            hit[hit] = key[at[hit]] == ks[hit]
+            v[at[hit]] = np.minimum(v[at[hit]], vs[hit])
+            key = np.insert(key, at[~hit], ks[~hit])
+            v = np.insert(v, at[~hit], vs[~hit])
+            indptr = np.searchsorted(key, np.arange(len(sources) + 1) * nt, side="left")
+            return sp.csr_matrix((v, key - np.repeat(np.arange(len(sources)) * nt, np.diff(indptr)), indptr),
+                                 shape=(len(sources), len(targets)))
+        r = np.concatenate(rows + [s_src]).astype(np.int64)
+        c = np.concatenate(cols + [s_tgt]).astype(np.int64)
+        v = np.maximum(np.concatenate(vals + [s_time]).astype(float), 1e-9)
         # one sort on a single key (source, target), the minimum of a pair's times, the CSR arrays built directly
-        key = r * max(len(targets), 1) + c
+        key = r * nt + c
         order = np.argsort(key, kind="stable")
         key, v = key[order], v[order]
         first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
         v = np.minimum.reduceat(v, first) if len(first) else v
         key = key[first]
-        nt = max(len(targets), 1)
         indptr = np.searchsorted(key // nt, np.arange(len(sources) + 1), side="left")
         return sp.csr_matrix((v, key % nt, indptr), shape=(len(sources), len(targets)))
 
@@ -701,81 +699,95 @@ class TravelNetwork:
         hit = t <= cutoff_s
         return src[tb[hit]], cand[hit], t[hit]
 
-    def _catchment_batch(self, sources: Snap, targets: Snap, src: np.ndarray, index: DiscIndex, run_lo, run_hi,
-                         t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
-        """Catchments of a batch of sources in one Dijkstra call over their stacked local sub-networks.
+    def _catchment_confined(self, sources: Snap, targets: Snap, ok: np.ndarray, t_ok: np.ndarray,
+                            cutoff_s: float, radius_m: float):
+        """Catchments of the sources ``ok`` by searches of several sources at once whose discs do not meet.
 
-        Source ``b`` gets its own copy of the nodes in the bucket runs around it; a node is
-        identified by ``(b, sort position)``, and the copies are not linked, so each search
-        stays inside its own runs. A source's edge end outside its runs is farther than the
-        cutoff allows (straight-line bound), so its arc is dropped; a target on the source's
-        own edge is covered by the same-edge path.
+        Every node a source reaches within the cutoff lies within ``radius_m`` of it (straight-line
+        bound), so when the sources of one search are more than ``2 x radius_m`` apart no node
+        is within reach of two of them: one multi-source Dijkstra (``min_only``) gives each
+        reached node the time from the one source that reaches it, and its ``sources`` output
+        says which. Groups: squares of ``2 x radius_m + 1`` m; a search takes at most one source
+        from each square of one parity class (column and row even or odd), so its squares are a
+        whole square apart. Each search starts an n-wide row, so the cost is (number of
+        searches) x nodes plus the searched discs: never more than whole-network rows, one a source.
+        The targets of the reached nodes come from one sparse product (:meth:`_join_targets`).
+        Returns ``(rows, cols, vals, in_order)`` for :meth:`_to_matrix`.
         """
-        n, g, B = self.n_nodes, self.graph, len(src)
-        R = run_lo.shape[1]
-        lo, hi = run_lo.ravel(), run_hi.ravel()
-        length = hi - lo
-        off = np.cumsum(length) - length  # local id of each run's first node
-        m = int(length.sum())
-        run_blk = np.repeat(np.arange(B), R)
-        rs = run_blk * n + lo  # run starts in (block, position) key space, ascending
-        re = run_blk * n + hi
+        n, B = self.n_nodes, len(ok)
+        xy = sources.xy[ok]
+        if np.isfinite(radius_m):
+            cell = np.floor((xy - xy.min(axis=0)) / (2.0 * radius_m + 1.0)).astype(np.int64)
+            key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
+            order = np.argsort(key, kind="stable")
+            k = key[order]
+            starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+            rank = np.empty(B, dtype=np.int64)
+            rank[order] = np.arange(B) - np.repeat(starts, np.diff(np.r_[starts, B]))
+            group = rank * 4 + (cell[:, 0] % 2) * 2 + cell[:, 1] % 2
+        else:
+            group = np.arange(B)
+        by_group = np.argsort(group, kind="stable")
+        gs = group[by_group]
+        cuts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1], True])
+        rows, cols, w = self._source_arcs(sources, ok, np.arange(B))
+        g = self._append_rows(self.graph, B, rows, cols, w)
+        out_r, out_c, out_v = [], [], []
+        rec_b, rec_node, rec_t, n_rec = [], [], [], 0
+        for i, (a, z) in enumerate(zip(cuts[:-1], cuts[1:])):
+            d, _, src = dijkstra(g, directed=True, indices=n + by_group[a:z], limit=cutoff_s, min_only=True,
+                                 return_predecessors=True)
+            fin = np.flatnonzero(np.isfinite(d[:n]))
+            rec_b.append(src[fin] - n)
+            rec_node.append(fin)
+            rec_t.append(d[fin])
+            n_rec += len(fin)
+            if i == len(cuts) - 2 or n_rec >= CATCHMENT_BATCH_CELLS:  # join the searched sources' records
+                r, c, v = self._join_targets(np.concatenate(rec_b), np.concatenate(rec_node),
+                                             np.concatenate(rec_t), B, targets, t_ok, cutoff_s)
+                out_r.append(ok[r])
+                out_c.append(c)
+                out_v.append(v)
+                rec_b, rec_node, rec_t, n_rec = [], [], [], 0
+        return out_r, out_c, out_v, len(out_r) == 1
 
-        def local(blk, node):
-            k = blk * n + index.rank[node]
-            r = np.searchsorted(rs, k, side="right") - 1
-            r0 = np.maximum(r, 0)
-            ok_ = (r >= 0) & (k < re[r0])
-            return np.where(ok_, off[r0] + (k - rs[r0]), -1)
+    def _join_targets(self, rec_b, rec_node, rec_t, B: int, targets: Snap, t_ok: np.ndarray, cutoff_s: float):
+        """Targets within the cutoff from reached-node records ``(source, node, time)``: ``(source, target, time)``
+        in (source, target) order.
 
-        pos = np.repeat(lo - off, length) + np.arange(m)  # sort position of each local node
-        gnode = index.order[pos]
-        start, end = g.indptr[gnode], g.indptr[gnode + 1]
-        counts = end - start
-        total = int(counts.sum())
-        flat = np.repeat(start - (np.cumsum(counts) - counts), counts) + np.arange(total)
-        # edge ends -> local ids, one block at a time with a stamped position array
-        # (a gather per block; cheaper than a search per edge)
-        tp = index.rank_indices[flat]
-        tl = np.full(total, -1, dtype=np.int64)
-        node_start = np.r_[0, np.cumsum(length.reshape(B, R).sum(axis=1))]
-        edge_start = np.r_[0, np.cumsum(counts)][node_start]
-        for b in range(B):
-            self._stamp += 1
-            p = pos[node_start[b]:node_start[b + 1]]
-            self._stamp_at[p] = self._stamp
-            self._local_at[p] = np.arange(node_start[b], node_start[b + 1])
-            e = tp[edge_start[b]:edge_start[b + 1]]
-            tl[edge_start[b]:edge_start[b + 1]] = np.where(self._stamp_at[e] == self._stamp, self._local_at[e], -1)
-        keep = tl >= 0
-        row = np.repeat(np.arange(m), counts)[keep]
-        # virtual source nodes m..m+B-1, arcs to the ends of their edges (u only if a trip may arrive from u)
-        bb = np.arange(B)
-        lu, lv = local(bb, sources.u[src]), local(bb, sources.v[src])
-        two = sources.arrive_u[src]
-        w0 = sources.offroad_s[src]
-        v_row = np.concatenate([bb, bb[two]])
-        v_col = np.concatenate([lv, lu[two]])
-        v_w = np.concatenate([w0 + sources.from_v_s[src], (w0 + sources.from_u_s[src])[two]])
-        present = v_col >= 0
-        v_row, v_col, v_w = v_row[present], v_col[present], v_w[present]
-        order = np.argsort(v_row, kind="stable")
-        indptr = np.zeros(m + B + 1, dtype=np.int64)
-        np.cumsum(np.bincount(np.concatenate([row, m + v_row]), minlength=m + B), out=indptr[1:])
-        sub = sp.csr_matrix((np.concatenate([g.data[flat][keep], v_w[order]]),
-                             np.concatenate([tl[keep], v_col[order]]), indptr), shape=(m + B, m + B))
-        d = dijkstra(sub, directed=True, indices=np.arange(m, m + B), limit=cutoff_s)
-        tcnt = np.diff(tgt_ptr)
-        tb = np.repeat(bb, tcnt)
-        cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
-        tu, tv = local(tb, targets.u[cand]), local(tb, targets.v[cand])
-        # an edge end outside the source's runs (-1) is not reached (no copy of the dense output for it)
-        du = np.where(tu >= 0, d[tb, np.maximum(tu, 0)], np.inf)
-        dv = np.where(tv >= 0, d[tb, np.maximum(tv, 0)], np.inf)
+        One sparse product: ``ends`` (target x node: 1 at a target's ``u``, :data:`_ID_SHIFT` at
+        its ``v`` where a home may leave towards ``v``; only the targets ``t_ok`` with a reached
+        end) times a (node x source) matrix holding each record's number + 1 gives, for each
+        (target, source) pair with a reached end, (record of u + 1) + _ID_SHIFT x (record of
+        v + 1): one term each, exact in float64, 0 for an end not reached. Its CSC form is the
+        (source, target) pairs in order.
+        """
+        hit_node = np.zeros(self.n_nodes, dtype=bool)
+        hit_node[rec_node] = True
+        has_v = targets.leave_v[t_ok]
+        near = t_ok[hit_node[targets.u[t_ok]] | (hit_node[targets.v[t_ok]] & has_v)]
+        has_v = targets.leave_v[near]
+        nnz = 1 + has_v.astype(np.int64)
+        ptr = np.r_[0, np.cumsum(nnz)]
+        col = np.empty(int(ptr[-1]), dtype=np.int64)
+        val = np.empty(len(col))
+        col[ptr[:-1]], val[ptr[:-1]] = targets.u[near], 1.0
+        col[ptr[:-1][has_v] + 1], val[ptr[:-1][has_v] + 1] = targets.v[near[has_v]], _ID_SHIFT
+        ends = sp.csr_matrix((val, col, ptr), shape=(len(near), self.n_nodes))
+        reached = sp.coo_matrix((np.arange(1.0, len(rec_b) + 1.0), (rec_node, rec_b)),
+                                shape=(self.n_nodes, B)).tocsr()
+        pairs = (ends @ reached).tocsc()  # column b: the targets of source b, ascending
+        tb = np.repeat(np.arange(B), np.diff(pairs.indptr))
+        cand = near[pairs.indices]
+        iv = np.floor(pairs.data / _ID_SHIFT)
+        iu = (pairs.data - iv * _ID_SHIFT).astype(np.int64)
+        iv = iv.astype(np.int64)
+        du = np.where(iu > 0, rec_t[iu - 1], np.inf)
+        dv = np.where(iv > 0, rec_t[iv - 1], np.inf)
         from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
         t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
         hit = t <= cutoff_s
-        return src[tb[hit]], cand[hit], t[hit]
+        return tb[hit], cand[hit], t[hit]
 
     def times_to_points_dense(self, sources: Snap, targets: Snap, *, cutoff_s: float) -> sp.csr_matrix:
         """Reference for :meth:`times_to_points`: one whole-network Dijkstra row per source (slow, simple)."""

@@ -171,6 +171,53 @@ method = "exact"
 """
 
 
+def write_window_dem(window, folder: Path, geographic: bool) -> Path:
+    """Generated hills over the lon/lat ``window``: 40 m sine waves a few km across, 50 m mean, float32."""
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    x0, y0, x1, y1 = window
+    if geographic:
+        crs, res, pad = "EPSG:4326", 1 / 3600, 5 / 3600
+        f = 300.0  # waves per radian of lon/lat
+    else:
+        crs, res, pad = "EPSG:32650", 30.0, 150.0
+        f = 1 / 600.0
+        xs, ys = Transformer.from_crs(4326, crs, always_xy=True).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    left, top = x0 - pad, y1 + pad
+    w, h = int((x1 - x0 + 2 * pad) / res) + 1, int((y1 - y0 + 2 * pad) / res) + 1
+    xc = left + res * (np.arange(w) + 0.5)
+    yc = top - res * (np.arange(h) + 0.5)
+    z = (40 * np.sin(xc * f)[None, :] * np.cos(yc * f)[:, None] + 50).astype("float32")
+    path = folder / f"dem_{crs.replace(':', '')}.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", crs=crs,
+                       transform=from_origin(left, top, res, res), nodata=-9999.0) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def slope_stage(study: Path, work: Path, kind: str, repeat: int) -> dict:
+    """The pipeline's travel stage CPU with and without a generated DEM, runs taking turns (issue 23)."""
+    text = study.read_text(encoding="utf-8")
+    dem = write_window_dem(WINDOW, work, geographic=(kind == "geographic"))
+    sloped = work / "study_dem.toml"
+    sloped.write_text(text.replace('profile = "walk"\n', f'profile = "walk"\ndem = "{dem.as_posix()}"\n', 1),
+                      encoding="utf-8")
+    best = {"flat": [], "dem": []}
+    for _ in range(repeat):
+        for label, st in (("flat", study), ("dem", sloped)):
+            out = work / f"out_{label}"
+            run_circles(st, out)
+            cpu = json.loads((out / "summary.json").read_text(encoding="utf-8"))["timings_cpu_s"]
+            best[label].append(cpu["travel"])
+    flat, dem_s = min(best["flat"]), min(best["dem"])
+    print(f"[slope] travel stage CPU (s), best of {repeat}: flat {flat:.3f}, with a {kind} DEM {dem_s:.3f} "
+          f"(runs: flat {best['flat']}, DEM {best['dem']})", flush=True)
+    return {"flat_s": flat, "dem_s": dem_s, "ratio": dem_s / flat}
+
+
 def write_box(path: Path, window) -> None:
     x0, y0, x1, y1 = window
     gj = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "window"}, "geometry": {
@@ -409,6 +456,9 @@ def main() -> None:
     p.add_argument("--cells", type=int, default=None, help="synthetic: at least this many populated 100 m cells")
     p.add_argument("--people", type=float, default=None, help="synthetic: total people (default ~10,000 per km2)")
     p.add_argument("--growth", action="store_true", help="synthetic at 50k, 100k, 200k nodes: how cost grows")
+    p.add_argument("--dem", choices=("geographic", "projected"), default=None,
+                   help="Wuhan core: also time the travel stage with a generated DEM against the flat one")
+    p.add_argument("--repeat", type=int, default=2, help="--dem: runs of each, taking turns (best counts)")
     p.add_argument("--screenshot", type=Path, default=None, help="save a screenshot of the rendered report")
     p.add_argument("--no-render", action="store_true", help="skip the browser")
     p.add_argument("--render-timeout", type=float, default=600.0, help="seconds to wait for the first frame")
@@ -458,6 +508,10 @@ def main() -> None:
         print(f"wuhan core: {info['road_nodes_in_window']} road nodes in the window, "
               f"{info['real_facilities']} real OSM kindergartens added (marked real)", flush=True)
         res = one(study, work, info, args, "wuhan core")
+        if args.dem:
+            sl = slope_stage(study, work, args.dem, args.repeat)
+            print(line(res) + f" slope_travel_stage_vs_flat_cpu={sl['ratio']:.2f} dem={args.dem}", flush=True)
+            return
     print(line(res), flush=True)
 
 

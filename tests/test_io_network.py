@@ -243,3 +243,41 @@ def test_ways_cut_by_the_extract_are_counted_and_logged(tmp_path, caplog):
     assert n_ways >= 1
     assert connectivity_report(nodes, edges)["ways_dropped"] == n_ways
     assert "dropped while reading" in caplog.text and 134626988 not in set(edges["osmid"])
+
+
+def test_osm_ways_equal_geos_reading_of_each_way():
+    """The ways read from the demo PBF (coordinates decoded from one WKB buffer, tags one lookup a
+    key) equal an independent reading: pyosmium's WKB of each way parsed by GEOS (shapely.from_wkb),
+    its node ids and tags as pyosmium lists them, way by way; the study-box read keeps exactly the
+    ways whose bounds meet the box."""
+    import osmium
+    import shapely
+
+    from circles.io.network import OSM_TAGS, _parse_osm
+
+    path = DEMO / "roads.osm.pbf"
+    fab = osmium.geom.WKBFactory()
+    want = []
+    for w in osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations() \
+            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(osmium.filter.KeyFilter("highway")):
+        tags = dict(w.tags)
+        want.append((w.id, shapely.from_wkb(fab.create_linestring(w, osmium.geom.use_nodes.ALL)),
+                     [n.ref for n in w.nodes], tuple(tags.get(k) for k in OSM_TAGS)))
+    lines, read = _parse_osm(path)
+    assert len(lines) == len(want) > 500 and read["ways_dropped"] == 0
+    other = [k for k in OSM_TAGS if k != "oneway"]  # oneway is read into a boolean
+    got_tags = lines[other].astype(object).where(lines[other].notna(), None).to_numpy().tolist()
+    for (wid, geom, refs, tags), osmid, g, r, t in zip(want, lines["osmid"], lines.geometry.values,
+                                                      lines["node_refs"], got_tags):
+        backward = tags[OSM_TAGS.index("oneway")] == "-1"
+        assert osmid == wid
+        assert shapely.equals_exact(g, shapely.reverse(geom) if backward else geom, tolerance=0)
+        assert list(r) == (refs[::-1] if backward else refs)
+        assert t == [v for k, v in zip(OSM_TAGS, tags) if k != "oneway"]
+    x0, y0, x1, y1 = shapely.total_bounds(lines.geometry.values)
+    box = (x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
+    part, read = _parse_osm(path, box)
+    b = shapely.bounds(np.array([g for _, g, _, _ in want]))
+    meets = ~((b[:, 0] > box[2]) | (b[:, 2] < box[0]) | (b[:, 1] > box[3]) | (b[:, 3] < box[1]))
+    assert 0 < len(part) < len(want) and read["ways_outside_bbox"] == int((~meets).sum())
+    assert part["osmid"].tolist() == [w[0] for w, m in zip(want, meets) if m]

@@ -180,7 +180,7 @@ def test_confined_catchments_equal_whole_network_rows(demo_run):
     src = net.snap_points(res.facilities, max_offroad_m=500)
     dst = net.snap_points(res.points, max_offroad_m=500)
     ref = net.times_to_points_dense(src, dst, cutoff_s=900)
-    for search in ("confined", "rows", "auto"):  # the demo network is small: auto takes whole-network rows
+    for search in ("confined", "rows", "auto"):
         fast = net.times_to_points(src, dst, cutoff_s=900, search=search)
         assert fast.nnz == ref.nnz > 1000
         assert abs(fast - ref).max() < 1e-9
@@ -190,6 +190,34 @@ def test_confined_catchments_equal_whole_network_rows(demo_run):
     has = np.diff(csc.indptr) > 0
     colmin = np.minimum.reduceat(csc.data, csc.indptr[:-1][has])
     assert np.allclose(near[has], colmin) and np.all(np.isinf(near[~has]))
+
+
+def test_confined_catchments_equal_networkx_cutoff_per_source(demo_run):
+    """Catchments of many close sources (several to a grouped search, discs 2R apart or nearer)
+    equal networkx's single-source Dijkstra with the cutoff, source by source, at every node."""
+    res, _ = demo_run
+    nodes, edges = res.nodes, res.edges
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    G = nx.Graph()
+    for u, v, t in zip(net.u, net.v, net.edge_time_s):
+        if not G.has_edge(u, v) or G[u][v]["w"] > t:
+            G.add_edge(int(u), int(v), w=float(t))
+    rng = np.random.default_rng(4)
+    src_nodes = rng.choice(len(nodes), 60, replace=False)
+    cutoff = 400.0
+    src = net.snap_points(nodes.iloc[src_nodes], max_offroad_m=1)
+    dst = net.snap_points(nodes, max_offroad_m=1)  # every node as a target: its time is the node's time
+    got = net.times_to_points(src, dst, cutoff_s=cutoff, search="confined").toarray()
+    xy = net.node_xy[src_nodes]
+    close = np.hypot(*(xy[:, None] - xy[None, :]).transpose(2, 0, 1)) <= 2 * cutoff
+    assert close.sum() > 200  # many pairs of sources whose discs meet
+    for i, s in enumerate(src_nodes.tolist()):
+        ref = nx.single_source_dijkstra_path_length(G, s, cutoff=cutoff, weight="w")
+        want = np.zeros(len(nodes))
+        for node, t in ref.items():
+            want[node] = max(t, 1e-9)
+        assert np.array_equal(got[i] > 0, want > 0), i
+        assert np.max(np.abs(got[i] - want)) < 1e-6
 
 
 def test_isochrone_follows_partial_edges_not_hull():

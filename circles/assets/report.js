@@ -191,11 +191,24 @@
     if (depth < 4) Object.keys(o).forEach(function (k) { o[k] = resolve(o[k], buf, depth + 1); });
     return o;
   }
+  // base85 text (circles/display.py base85_text: RFC 1924 digits, "." for "<") to bytes; a last group
+  // of k < 5 digits holds k - 1 bytes and is read padded with the largest digit, as Python's b85decode
+  function base85(text) {
+    var A = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;.=>?@^_`{|}~";
+    var val = new Uint8Array(128), n = text.length, rest = n % 5, i, j, k, v, o = 0;
+    for (i = 0; i < 85; i++) val[A.charCodeAt(i)] = i;
+    var out = new Uint8Array(Math.floor(n / 5) * 4 + (rest ? rest - 1 : 0));
+    for (k = 0; k < n; k += 5) {
+      v = 0;
+      for (j = k; j < k + 5; j++) v = v * 85 + (j < n ? val[text.charCodeAt(j)] : 84);
+      for (j = 24; j >= 0 && o < out.length; j -= 8) out[o++] = (v >>> j) & 255;  // v < 2^32: >>> is exact
+    }
+    return out;
+  }
   // calls then(P) once the payload's binary block (if any) is inflated and its arrays are put back
   window.circlesPayload = function (P, then) {
     if (!P.bin) { then(P); return; }
-    var s = atob(document.getElementById(P.bin).textContent), b = new Uint8Array(s.length);
-    for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+    var b = base85(document.getElementById(P.bin).textContent);
     new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()
       .then(function (buf) { then(resolve(P, buf, 0)); });
   };

@@ -29,6 +29,8 @@ a person on a small piece still counts, reaching only what that piece reaches.
 from __future__ import annotations
 
 import logging
+import sys
+from array import array
 from pathlib import Path
 
 import geopandas as gpd
@@ -192,6 +194,7 @@ def load_network(
     return nodes, edges
 
 
+_BIG_ENDIAN = sys.byteorder == "big"
 #: Tag columns used only to choose the usable ways (dropped afterwards).
 _HELPER_TAGS = frozenset(OSM_TAGS) - {"highway", "name", "oneway"}
 
@@ -388,6 +391,7 @@ def _parse_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict]:
     box = None if bbox_wgs84 is None else tuple(float(b) for b in bbox_wgs84)
     fab = osmium.geom.WKBFactory()
     every_node = osmium.geom.use_nodes.ALL  # keep repeated nodes: one OSM node id per vertex
+    keys = list(OSM_TAGS)
     try:
         fp = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
               .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(osmium.filter.KeyFilter("highway")))
@@ -398,18 +402,20 @@ def _parse_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict]:
                 dropped += 1
                 continue
             if box is not None:  # the way's bounds from its WKB (little-endian, 9-byte header)
-                c = np.frombuffer(bytes.fromhex(wkb), dtype="<f8", offset=9)
-                if c[0::2].min() > box[2] or c[0::2].max() < box[0] or c[1::2].min() > box[3] \
-                        or c[1::2].max() < box[1]:
+                c = array("d", bytes.fromhex(wkb[18:]))
+                if _BIG_ENDIAN:
+                    c.byteswap()
+                x, y = c[0::2], c[1::2]
+                if min(x) > box[2] or max(x) < box[0] or min(y) > box[3] or max(y) < box[1]:
                     outside += 1
                     continue
             r = [n.ref for n in way.nodes]
-            t = {tag.k: tag.v for tag in way.tags}
+            get = way.tags.get  # one lookup a key read (a way has few tags; no Tag objects made)
             wkbs.append(wkb)
             refs.extend(r)
             counts.append(len(r))
             ids.append(way.id)
-            tags.append(tuple(t.get(k) for k in OSM_TAGS))
+            tags.append(tuple([get(k) for k in keys]))
     except (RuntimeError, ValueError, OSError) as exc:
         raise InputFileError(f"{path}: could not read as OSM XML/PBF ({exc}); export it again from OSM") from exc
     if dropped:
@@ -417,23 +423,38 @@ def _parse_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict]:
                     "them, or fewer than two nodes); they are not in the network", path.name, dropped)
     if not counts:
         raise InputFileError(f"{path}: no highway ways found in the OSM file")
-    geoms = shapely.from_wkb(wkbs)
     counts = np.asarray(counts)
-    inside = np.ones(len(counts), dtype=bool)  # (ways outside the box were skipped while reading)
+    geoms = _linestrings_from_wkb(wkbs, counts)
     read = {"ways_dropped": int(dropped), "ways_outside_bbox": int(outside)}
-    keep_pts = np.repeat(inside, counts)
-    geoms = geoms[inside]
-    df = pd.DataFrame([tags[i] for i in np.flatnonzero(inside)], columns=list(OSM_TAGS))
-    df.insert(0, "osmid", np.asarray(ids, dtype=np.int64)[inside])
+    df = pd.DataFrame(tags, columns=keys)
+    df.insert(0, "osmid", np.asarray(ids, dtype=np.int64))
     flag = df["oneway"].fillna("no").astype(str).str.lower()
     backward = flag.eq("-1").to_numpy()
     geoms = np.where(backward, shapely.reverse(geoms), geoms)
     # OSM node ids per vertex: the graph is noded where ways share a node (not where two nodes
     # happen to have the same coordinates, e.g. a bridge drawn over a street)
-    node_refs = np.split(np.asarray(refs, dtype=np.int64)[keep_pts], np.cumsum(counts[inside])[:-1])
+    node_refs = np.split(np.asarray(refs, dtype=np.int64), np.cumsum(counts)[:-1])
     df["node_refs"] = [r[::-1] if b else r for r, b in zip(node_refs, backward)]
     df["oneway"] = (flag.isin(["yes", "true", "1", "-1"]) | df["junction"].isin(["roundabout", "circular"])).to_numpy()
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326"), read
+
+
+def _linestrings_from_wkb(wkbs: list[str], counts: np.ndarray) -> np.ndarray:
+    """LineStrings from pyosmium's hex WKB, decoded in one go: the coordinates of every way are
+    read from one buffer (each WKB is a 9-byte header, little-endian, then its x/y doubles),
+    the same doubles ``shapely.from_wkb`` reads, without parsing each WKB on its own."""
+    buf = np.frombuffer(bytes.fromhex("".join(wkbs)), dtype=np.uint8)
+    size = 9 + 16 * counts
+    start = np.cumsum(size) - size
+    head = buf[start[:, None] + np.arange(9)]
+    n_pts = head[:, 5:9].copy().view("<u4").ravel()
+    if not (np.all(head[:, 0] == 1) and np.all(head[:, 1:5].copy().view("<u4").ravel() == 2)
+            and np.array_equal(n_pts, counts)):  # not plain little-endian LineStrings: the general reader
+        return shapely.from_wkb(wkbs)
+    body = np.ones(len(buf), dtype=bool)
+    body[(start[:, None] + np.arange(9)).ravel()] = False
+    xy = buf[body].view("<f8").reshape(-1, 2)
+    return shapely.linestrings(xy, indices=np.repeat(np.arange(len(counts)), counts))
 
 
 def _lines_from_gis(path: Path, class_col: str, name_col: str, source_crs: str | None,
@@ -529,22 +550,26 @@ def node_lines(lines: gpd.GeoDataFrame, *, node_crossings: bool = False) -> tupl
     is_node[starts] = True
     is_node[ends] = True
 
-    seg_rows, seg_u, seg_v, seg_coords = [], [], [], []
-    for li, (s, e) in enumerate(zip(starts, ends)):
-        cut = list(np.flatnonzero(is_node[s:e + 1]) + s)
-        for a, b in zip(cut[:-1], cut[1:]):
-            pieces = [(a, b)]
-            if vertex_id[a] == vertex_id[b] and b - a >= 2:  # a loop: two edges through its middle vertex
-                m = (a + b) // 2
-                pieces = [(a, m), (m, b)]
-            for p, q in pieces:
-                seg_rows.append(li)
-                seg_u.append(vertex_id[p])
-                seg_v.append(vertex_id[q])
-                seg_coords.append(coords[p:q + 1])
-    if seg_coords:
-        seg_index = np.repeat(np.arange(len(seg_coords)), [len(c) for c in seg_coords])
-        seg_geom = shapely.linestrings(np.concatenate(seg_coords), indices=seg_index)
+    # pieces: from each node vertex to the next one on the same line (vectorised, in line order)
+    at = np.flatnonzero(is_node)
+    same_line = line_idx[at[1:]] == line_idx[at[:-1]]
+    a, b = at[:-1][same_line], at[1:][same_line]
+    # a loop (a piece from a node back to itself): two edges through its middle vertex
+    loop = (vertex_id[a] == vertex_id[b]) & (b - a >= 2)
+    n_piece = 1 + loop.astype(np.int64)
+    first = np.cumsum(n_piece) - n_piece
+    p = np.repeat(a, n_piece)
+    q = np.repeat(b, n_piece)
+    mid = (a + b) // 2
+    q[first[loop]] = mid[loop]
+    p[first[loop] + 1] = mid[loop]
+    seg_rows = line_idx[p]
+    seg_u, seg_v = vertex_id[p], vertex_id[q]
+    if len(p):
+        size = q - p + 1
+        seg_index = np.repeat(np.arange(len(p)), size)
+        vert = np.repeat(p - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
+        seg_geom = shapely.linestrings(coords[vert], indices=seg_index)
     else:
         seg_geom = np.array([], dtype=object)
     edges = gpd.GeoDataFrame(
