@@ -54,6 +54,9 @@ class Inputs:
     optional_missing: dict[str, list[str]] = field(default_factory=dict)
     unit_warnings: tuple[str, ...] = ()  # units of the units file left out (outside the study area)
     repairs: tuple[dict[str, Any], ...] = ()  # repaired units and the people now in no unit (stages.load.repair_warnings)
+    # kinds with a serving row anywhere in the gazetteers, also outside the facility reach (stages.load._facilities):
+    # the kinds a study assesses do not depend on where its area was cut (a batch area = one run of the whole)
+    kinds_read: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
                  encoding="utf-8")
     b = run_batch(f, n_workers=2)
     assert set(b["table"]["status"]) == {"done"} and len(b["table"]) == 3
-    assert set(b["phases"]) == {"split_s", "cluster_start_s", "areas_s", "cluster_close_s", "merge_s"}
+    assert set(b["phases"]) - {"read_s"} == {"split_s", "cluster_start_s", "areas_s", "cluster_close_s", "merge_s"}
     for folder in (b["out"] / "areas").iterdir():
         names = {p.name for p in folder.iterdir()}
         assert {"coverage.gpkg", "units.csv", "summary.json", "targets.csv"} <= names
@@ -260,3 +260,134 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
     _assert_same_units(bu, ru)
     index = (b["out"] / "index.html").read_text(encoding="utf-8")
     assert "areas/strip1/summary.json" in index and "report.html" not in index
+
+
+def test_kind_beyond_an_area_reach_is_assessed_as_in_one_run(tmp_path):
+    """The demo's gazetteer with one nursing home only (NU006, in the west): strip3's facility
+    reach (1.8 km) holds none. The kinds come from every row read, so strip3's units show 0 %
+    nursing-home coverage as one run of the whole does (they were empty, "not assessable", when
+    the kinds came from the facilities within reach), and the rows outside strip3's reach are
+    counted in its summary.json, not listed as "check the coordinate system" rejects."""
+    import json
+
+    src = pd.read_csv(DEMO / "facilities_illustrative.csv", encoding="utf-8-sig", dtype=str)
+    nursing = src["类型"] == "养老院"
+    assert nursing.sum() > 1
+    one = src[~nursing | (src["编号"] == "NU006")]
+    one.to_csv(tmp_path / "one_nursing_home.csv", index=False, encoding="utf-8-sig")
+
+    def with_gazetteer(f):
+        f.write_text(f.read_text(encoding="utf-8").replace(str(DEMO / "facilities_illustrative.csv"),
+                                                           (tmp_path / "one_nursing_home.csv").as_posix()),
+                     encoding="utf-8")
+        return f
+
+    split = with_gazetteer(_batch_file(tmp_path, "split", STRIPS))
+    whole = with_gazetteer(_batch_file(tmp_path, "whole", [(W, E)]))
+    whole.write_text(whole.read_text(encoding="utf-8").replace('output_dir = "out"\n',
+                                                               'output_dir = "out"\nreport = false\n'), encoding="utf-8")
+    b = run_batch(split, n_workers=2)  # full reports: strip3 draws isochrones for a kind with no facility in reach
+    w = run_batch(whole, n_workers=1)
+    assert set(b["table"]["status"]) == {"done"}, b["table"].get("error")
+    area3 = b["out"] / "areas" / "strip3"
+    fac3 = gpd.read_file(area3 / "coverage.gpkg", layer="facilities")
+    assert "nursing_home" not in set(fac3["kind"])  # the case: none within strip3's reach
+    bu = gpd.read_file(b["merged"], layer="units").set_index("unit_id").sort_index()
+    wu = gpd.read_file(w["merged"], layer="units").set_index("unit_id").sort_index()
+    assert list(bu.index) == list(wu.index)
+    _assert_same_units(bu, wu)
+    mine = gpd.read_file(area3 / "coverage.gpkg", layer="units")["unit_id"]
+    for t in (5, 10, 15):
+        col = f"cov_elderly_nursing_home_{t}min"
+        assert (bu.loc[mine, col] == 0.0).all() and (wu.loc[mine, col] == 0.0).all(), col
+    # rejects: strip3 lists only the file's own faults; the rows beyond its reach are counted
+    rej = pd.read_csv(area3 / "rejects.csv", encoding="utf-8-sig")
+    assert not rej["reason"].str.contains("outside the study area").any()
+    files = {f["file"]: f for f in json.loads((area3 / "summary.json").read_text(encoding="utf-8"))["facilities"]["files"]}
+    f3 = files["one_nursing_home.csv"]
+    assert f3["outside_area"] > 0 and f3["read"] == len(one) == f3["kept"] + f3["rejected"] + f3["outside_area"]
+    # oracle for the count: the file's rows that pass the row checks (not a fault in strip3's rejects;
+    # duplicates are judged after the cut), converted from GCJ-02 by hand-built points, beyond 1.8 km
+    from circles.chinacoords import to_wgs84
+
+    faulty = set(rej.loc[(rej["file"] == "one_nursing_home.csv") & ~rej["reason"].str.startswith("duplicate"), "row"])
+    ok = one.reset_index(drop=True).assign(row=lambda d: d.index + 2)
+    ok = ok[~ok["row"].isin(faulty)]
+    lon, lat = to_wgs84(ok["经度"].astype(float).to_numpy(), ok["纬度"].astype(float).to_numpy(), "gcj02")
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(fac3.crs)
+    area = gpd.read_file(b["out"] / "work" / "strip3_area.geojson").to_crs(fac3.crs).geometry.iloc[0]
+    assert f3["outside_area"] == int((~shapely.covers(area.buffer(1800.0), pts.values)).sum())
+
+
+def test_kept_population_window_gives_the_same_cells_as_reading_the_files(monkeypatch):
+    """keep_population_window (the batch driver reads the rasters once before forking): a read inside
+    the kept window is cut from it without opening a band file, a read reaching outside it opens the
+    files; both give the cells, transform and people of a plain read (the oracle: no window kept)."""
+    import rasterio
+
+    from circles.io import population as po
+
+    pattern = "pop_{age}_{sex}_wuhan_hankou.tif"
+    kept_box = (W + 0.01, S + 0.01, E - 0.01, N - 0.01)
+    inside = (W + 0.015, S + 0.012, E - 0.03, N - 0.02)  # an area's read within the kept box
+    across = (W, S + 0.012, W + 0.03, N - 0.02)  # reaching past the kept box's west edge
+    plain = {b: po.read_population_grid(DEMO / "pop", pattern=pattern, bounds_wgs84=b) for b in (inside, across)}
+    opened = []
+    real_open = rasterio.open
+    monkeypatch.setattr(po.rasterio, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    try:
+        n = po.keep_population_window(po.band_files(DEMO / "pop", pattern), kept_box)
+        assert n == len(po.band_files(DEMO / "pop", pattern)) > 0
+        for b, expect_open in ((inside, False), (across, True)):
+            opened.clear()
+            got = po.read_population_grid(DEMO / "pop", pattern=pattern, bounds_wgs84=b)
+            assert bool(opened) == expect_open
+            assert got.transform == plain[b].transform and got.crs == plain[b].crs
+            for group in ("total", "elderly", "infants"):
+                assert np.array_equal(getattr(got, group), getattr(plain[b], group)), group
+            assert got.total.sum() > 0
+        # kept_people (the batch's order): the kept bands' people in cells whose centre lies in a polygon;
+        # oracle: every band file read whole with rasterio, cell centres tested with shapely
+        poly = shapely.box(W + 0.02, S + 0.015, W + 0.045, N - 0.02).union(shapely.box(W + 0.03, S + 0.01, E - 0.02, S + 0.02))
+        expect = 0.0
+        for f in po.band_files(DEMO / "pop", pattern):
+            with real_open(f) as src:
+                v = src.read(1, masked=True).astype("float64").filled(0.0)
+                rows, cols = np.indices(v.shape)
+                xs, ys = rasterio.transform.xy(src.transform, rows.ravel(), cols.ravel())
+                expect += v.ravel()[shapely.contains_xy(poly, np.asarray(xs), np.asarray(ys))].sum()
+        assert expect > 0 and po.kept_people(poly) == pytest.approx(expect, rel=1e-12)
+        # a window set larger than KEEP_MAX_BYTES is not kept (the areas read the files)
+        monkeypatch.setattr(po, "KEEP_MAX_BYTES", 1000)
+        assert po.keep_population_window(po.band_files(DEMO / "pop", pattern), kept_box) == 0
+        assert po._KEPT_BANDS == {}
+    finally:
+        po.keep_population_window((), None)
+    assert po.kept_people(shapely.box(W, S, E, N)) == 0.0  # nothing kept: no estimate
+    assert po._KEPT_BANDS == {}
+
+
+def test_units_file_is_read_once_when_it_makes_the_study_area(monkeypatch):
+    """A study without study.area (tests/data/community_polygons.toml: the area is the union of its
+    three communities) reads its units file once: the study area and the units share the read. The
+    oracle for the units: load_units with the area clip, as the load stage did before."""
+    from pathlib import Path
+
+    from circles.io.units import load_units
+    from circles.stages.load import load_inputs
+    from circles.study import load_study
+
+    study = load_study(Path(__file__).parent / "data" / "community_polygons.toml")
+    assert study.area is None and study.units.path is not None
+    reads = []
+    real = gpd.read_file
+    monkeypatch.setattr(gpd, "read_file", lambda p, *a, **k: reads.append(Path(p).name) or real(p, *a, **k))
+    inputs = load_inputs(study)
+    assert reads.count(Path(study.units.path).name) == 1
+    monkeypatch.setattr(gpd, "read_file", real)
+    expect = load_units(study.units.path, crs=inputs.crs, area=inputs.area, name_column=study.units.name_column,
+                        code_column=study.units.code_column, invalid=study.units.invalid)
+    got = inputs.units
+    assert list(got["unit_id"]) == list(expect["unit_id"]) and len(got) == 3
+    assert shapely.equals_exact(got.geometry.values, expect.geometry.values, tolerance=0).all()
+    assert got.attrs["outside_area"] == expect.attrs["outside_area"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,7 +27,7 @@ from pyproj import CRS, Transformer
 
 from circles.chinacoords import named_system, to_wgs84
 from circles.errors import InputFileError
-from circles.kinds import KINDS, Kind, normalise_kind, not_facility  # noqa: F401  (re-exported)
+from circles.kinds import KINDS, Kind, kinds_present, normalise_kind, not_facility  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,7 @@ def load_facilities(
     encoding: str | None = None,
     sheet=None,
     area=None,
+    outside: str | None = None,
     duplicate_tolerance_m: float = 10.0,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read a facility gazetteer; return ``(facilities, rejects)``.
@@ -182,7 +185,15 @@ def load_facilities(
     columns
         Explicit column names per field, overriding the automatic match.
     area
-        Shapely polygon in ``crs``; rows outside are rejected ("outside the study area").
+        Shapely polygon in ``crs`` (the study area's facility reach); what happens to rows
+        outside it is ``outside``'s choice.
+    outside
+        ``"reject"``: a row outside ``area`` is a reject ("outside the study area; check the
+        coordinate system"): in a study, a row that far away is usually misplaced. ``"count"``:
+        it is left out of the rejects and counted (``attrs["outside_area"]``, logged): a batch
+        area (``circles batch``) reads a gazetteer of the whole city, and a row in another
+        area's reach is not wrong. ``None`` (default): ``"count"`` inside
+        :func:`rows_outside_counted` (a batch area running), else ``"reject"``.
     duplicate_tolerance_m
         Two rows of the same kind and name within this distance are duplicates: the
         later is rejected, naming the row it repeats (the rule: :func:`duplicate_of`).
@@ -200,7 +211,11 @@ def load_facilities(
         ``source_file``, ``source_row``, Point geometry in ``crs``. The three composition
         columns are always there: NaN / ``""`` where the cell is empty or the file has no such
         column; ``attrs["optional_columns_missing"]`` = ``{file name: [fields without a column]}``
-        tells the two apart (see :func:`missing_optional_columns`).
+        tells the two apart (see :func:`missing_optional_columns`). ``attrs["kinds_read"]``:
+        the kinds (vocabulary order) with a serving row among every valid row of the file,
+        inside ``area`` or not (:func:`circles.kinds.kinds_present` before the area cut): which
+        kinds a study has does not depend on where its area was cut, so a batch area and one
+        run of the whole city assess the same kinds.
 
         A row whose 普惠托位数 exceeds its 托位 (托班 places for a kindergarten), or whose
         护理型床位数 exceeds its 床位数, is rejected naming both numbers: which one is wrong
@@ -211,6 +226,8 @@ def load_facilities(
         ``file``, ``row``, ``column``, ``value``, ``reason``.
     """
     path = Path(path)
+    if outside not in (None, "reject", "count"):
+        raise ValueError(f"outside must be 'reject', 'count' or None, not {outside!r}")
     if not path.exists():
         raise InputFileError(f"{path}: gazetteer not found; check `facilities.path` in the study file")
     suffix = path.suffix.lower()
@@ -276,11 +293,19 @@ def load_facilities(
         "_x": rows.lon[keep], "_y": rows.lat[keep], "_i": np.flatnonzero(keep),
     })
     facilities = _to_frame(table, file_coords, crs)
+    kinds_read = kinds_present(facilities)  # every valid row, before the area cut
+    n_outside = 0
     if len(facilities):
         facilities, dropped = _drop_outside(facilities, area)
-        rows.add(dropped["_i"].to_numpy(), f"{cols['lon']}/{cols['lat']}",
-                 [f"{x}, {y}" for x, y in zip(dropped["_x"], dropped["_y"])],
-                 "outside the study area; check the coordinate system (`coords`) or remove the row")
+        if (outside or ("count" if _OUTSIDE["areas"] else "reject")) == "count":
+            n_outside = len(dropped)
+            if n_outside:
+                log.info("gazetteer %s: %d rows lie outside this area's facility reach (served by other areas); "
+                         "not rejects", path.name, n_outside)
+        else:
+            rows.add(dropped["_i"].to_numpy(), f"{cols['lon']}/{cols['lat']}",
+                     [f"{x}, {y}" for x, y in zip(dropped["_x"], dropped["_y"])],
+                     "outside the study area; check the coordinate system (`coords`) or remove the row")
         facilities, dups = _drop_duplicates(facilities, duplicate_tolerance_m)
         rows.add(dups["_i"].to_numpy(), cols.get("name", "name"), dups["name"].to_numpy(),
                  [f"duplicate of row {r} (same kind and name within {duplicate_tolerance_m:g} m)"
@@ -288,8 +313,11 @@ def load_facilities(
     facilities = facilities.drop(columns=["_x", "_y", "_i"], errors="ignore").reset_index(drop=True)
     missing = [f for f in OPTIONAL_FIELDS if f not in cols]
     facilities.attrs["optional_columns_missing"] = {path.name: missing}
+    facilities.attrs["kinds_read"] = kinds_read
+    facilities.attrs["outside_area"] = n_outside
     rejects_df = rows.rejects()
-    log.info("gazetteer %s: %d rows read, %d kept, %d rejected", path.name, len(df), len(facilities), len(rejects_df))
+    log.info("gazetteer %s: %d rows read, %d kept, %d rejected%s", path.name, len(df), len(facilities), len(rejects_df),
+             f", {n_outside} outside this area" if n_outside else "")
     if missing:
         log.info("gazetteer %s has no %s column: indicators on them are not assessable from this file",
                  path.name, ", ".join(OPTIONAL_FIELDS[f] for f in missing))
@@ -541,9 +569,34 @@ def counted_capacity(r) -> tuple[str, float, str, str]:
     return kind.serves, (np.nan if pd.isna(v) else float(v)), kind.counts_as, ("unknown" if pd.isna(v) else "known")
 
 
+#: how many batch areas are running in this process and count the rows outside (see :func:`rows_outside_counted`)
+_OUTSIDE = {"areas": 0}
+_OUTSIDE_LOCK = threading.Lock()
+
+
+@contextmanager
+def rows_outside_counted():
+    """While inside, gazetteer rows outside the area are counted, not rejected (``outside=None``).
+
+    ``circles batch`` runs each area inside it (:func:`circles.batch.run_area`): every area
+    reads the whole city's gazetteer, and the rows in other areas' reach would otherwise fill
+    each area's ``rejects.csv`` with "check the coordinate system". Each area's
+    ``summary.json`` ``facilities.files`` gives their number (``outside_area``). Areas may run
+    in threads of one worker (a ``--scheduler`` cluster): counting stays on while any runs.
+    """
+    with _OUTSIDE_LOCK:
+        _OUTSIDE["areas"] += 1
+    try:
+        yield
+    finally:
+        with _OUTSIDE_LOCK:
+            _OUTSIDE["areas"] -= 1
+
+
 def _drop_outside(fac: gpd.GeoDataFrame, area):
     if area is None:
         return fac, fac.iloc[0:0]
+    shapely.prepare(area)  # many points against one polygon: the same answers, faster
     inside = shapely.covers(area, fac.geometry.values)
     return fac[inside], fac[~inside]
 

@@ -334,6 +334,20 @@ def keep_parsed_osm(on: bool = True) -> None:
         _PARSED_OSM = {}
 
 
+def parse_osm_now(path: str | Path) -> bool:
+    """Parse an OSM network file into this process's kept ways now (turning :func:`keep_parsed_osm` on).
+
+    ``circles batch`` calls it before forking its local workers, which then share the one parse
+    instead of each parsing the file again. False (nothing done) for a file that is not OSM.
+    """
+    name = str(path).lower()
+    if not name.endswith((".osm", ".osm.bz2", ".osm.gz", ".xml", ".osm.xml", ".osm.pbf", ".pbf")):
+        return False
+    keep_parsed_osm()
+    _lines_from_osm(Path(path))
+    return True
+
+
 def _lines_from_osm(path: Path, bbox_wgs84=None) -> tuple[gpd.GeoDataFrame, dict]:
     """:func:`_parse_osm`, through the per-process store of :func:`keep_parsed_osm` when it is on."""
     if _PARSED_OSM is None:

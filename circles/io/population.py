@@ -79,29 +79,135 @@ def band_files(folder: str | Path, pattern: str) -> list[Path]:
     return list(_band_files(Path(folder), pattern).values())
 
 
-def _read_band(path: Path, bounds_wgs84, ref):
-    """Read one band (window over ``bounds_wgs84`` if given) as people per cell, nodata as 0."""
+def _window(src, bounds_wgs84, path: Path):
+    """The whole cells of ``src`` (a dataset, or a kept band) covering ``bounds_wgs84`` (all of it if None)."""
     from rasterio.warp import transform_bounds
     from rasterio.windows import Window, from_bounds
 
+    window = Window(0, 0, src.width, src.height)
+    if bounds_wgs84 is None:
+        return window
+    b = transform_bounds("EPSG:4326", src.crs, *bounds_wgs84, densify_pts=21)
+    w = from_bounds(*b, transform=src.transform)
+    c0, r0 = int(np.floor(w.col_off + 1e-9)), int(np.floor(w.row_off + 1e-9))
+    c1 = int(np.ceil(w.col_off + w.width - 1e-9))
+    r1 = int(np.ceil(w.row_off + w.height - 1e-9))
+    w = Window(c0, r0, max(0, c1 - c0), max(0, r1 - r0))
     try:
-        with rasterio.open(path) as src:
+        return w.intersection(window)
+    except rasterio.errors.WindowError as exc:
+        raise InputFileError(f"{path}: the raster does not cover the study area; check its extent and CRS") from exc
+
+
+@dataclass
+class _KeptBand:
+    """One band's cells over a window, read once and kept in this process (:func:`keep_population_window`)."""
+
+    key: tuple
+    crs: object
+    transform: object
+    width: int
+    height: int
+    window: object  # the kept window (whole cells)
+    values: np.ndarray  # people per cell over ``window`` in the file's dtype, nodata as 0 (before the NaN rule)
+
+
+#: path key -> _KeptBand; empty unless :func:`keep_population_window` kept some windows
+_KEPT_BANDS: dict[tuple, _KeptBand] = {}
+
+#: :func:`keep_population_window` keeps nothing when the windows would take more memory than this
+#: (bytes, in the files' own dtype): the batch process's copy is shared by its forked workers, but
+#: a whole province of 100 m cells would not fit; the areas then read their windows from the files
+KEEP_MAX_BYTES = 400 * 2**20
+
+
+def _band_key(path: Path) -> tuple:
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def keep_population_window(paths, bounds_wgs84) -> int:
+    """Read the cells over ``bounds_wgs84`` of each raster in ``paths`` now and keep them in this process.
+
+    ``circles batch`` calls it before forking its local workers, with the bounds of every
+    area's read (area plus twice the halo): each area's read (:func:`read_population_grid`)
+    then cuts its window from the kept cells instead of opening and decoding every band
+    file again (the same whole cells: a window inside the kept one is a slice of it; any
+    other read goes to the file, as without keeping). A file changed since is read from the
+    file (key: path, size, modification time). ``paths=()`` forgets what was kept. Returns
+    the number of bands kept.
+    """
+    _KEPT_BANDS.clear()
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        with rasterio.open(p) as src:
             if src.crs is None:
-                raise InputFileError(f"{path}: raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4326)")
-            window = Window(0, 0, src.width, src.height)
-            if bounds_wgs84 is not None:
-                b = transform_bounds("EPSG:4326", src.crs, *bounds_wgs84, densify_pts=21)
-                w = from_bounds(*b, transform=src.transform)
-                c0, r0 = int(np.floor(w.col_off + 1e-9)), int(np.floor(w.row_off + 1e-9))
-                c1 = int(np.ceil(w.col_off + w.width - 1e-9))
-                r1 = int(np.ceil(w.row_off + w.height - 1e-9))
-                w = Window(c0, r0, max(0, c1 - c0), max(0, r1 - r0))
-                try:
-                    window = w.intersection(window)
-                except rasterio.errors.WindowError as exc:
-                    raise InputFileError(f"{path}: the raster does not cover the study area; check its extent and CRS") from exc
-            grid = (src.crs, src.window_transform(window), int(window.width), int(window.height))
-            arr = src.read(1, window=window, masked=True).astype("float64").filled(0.0)
+                _KEPT_BANDS.clear()
+                return 0  # the areas' reads say what is wrong
+            window = _window(src, bounds_wgs84, p)
+            size = int(window.width) * int(window.height) * np.dtype(src.dtypes[0]).itemsize * len(paths)
+            if size > KEEP_MAX_BYTES:
+                log.info("population windows not kept: %.0f MB > %.0f MB (each area reads its own)", size / 2**20,
+                         KEEP_MAX_BYTES / 2**20)
+                _KEPT_BANDS.clear()
+                return 0
+            values = src.read(1, window=window, masked=True).filled(0)  # float64 when cut (_kept_values)
+            _KEPT_BANDS[_band_key(p)] = _KeptBand(_band_key(p), src.crs, src.transform, src.width, src.height,
+                                                  window, values)
+    return len(_KEPT_BANDS)
+
+
+def kept_people(area_wgs84) -> float:
+    """People in the kept windows (:func:`keep_population_window`; every kept band summed) whose cell
+    centre lies in ``area_wgs84`` (a WGS84 polygon); 0.0 when nothing is kept.
+
+    An estimate for ordering work only (``circles batch`` runs the areas with the most people
+    first: an area's cost grows with its people more than with its size); a total raster
+    kept beside the bands is counted too.
+    """
+    from rasterio.features import geometry_mask
+    from rasterio.windows import transform as window_transform
+
+    if not _KEPT_BANDS:
+        return 0.0
+    first = next(iter(_KEPT_BANDS.values()))
+    geom = gpd.GeoSeries([area_wgs84], crs=4326).to_crs(first.crs).iloc[0]
+    h, w = first.values.shape
+    if h == 0 or w == 0:
+        return 0.0
+    inside = geometry_mask([geom], out_shape=(h, w), transform=window_transform(first.window, first.transform),
+                           invert=True)
+    return float(sum(k.values[inside].astype("float64").sum() for k in _KEPT_BANDS.values()
+                     if k.values.shape == (h, w)))
+
+
+def _kept_values(kept: _KeptBand, window) -> np.ndarray | None:
+    """The kept cells of ``window`` (a copy), or None if it is not inside the kept window."""
+    k = kept.window
+    r0, c0 = int(window.row_off - k.row_off), int(window.col_off - k.col_off)
+    if r0 < 0 or c0 < 0 or r0 + window.height > k.height or c0 + window.width > k.width:
+        return None
+    return kept.values[r0:r0 + int(window.height), c0:c0 + int(window.width)].astype("float64")  # a copy
+
+
+def _read_band(path: Path, bounds_wgs84, ref):
+    """Read one band (window over ``bounds_wgs84`` if given) as people per cell, nodata as 0."""
+    from rasterio.windows import transform as window_transform
+
+    try:
+        kept = _KEPT_BANDS.get(_band_key(path)) if _KEPT_BANDS and path.exists() else None
+        arr = None
+        if kept is not None:
+            window = _window(kept, bounds_wgs84, path)
+            grid = (kept.crs, window_transform(window, kept.transform), int(window.width), int(window.height))
+            arr = _kept_values(kept, window)
+        if arr is None:
+            with rasterio.open(path) as src:
+                if src.crs is None:
+                    raise InputFileError(f"{path}: raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4326)")
+                window = _window(src, bounds_wgs84, path)
+                grid = (src.crs, src.window_transform(window), int(window.width), int(window.height))
+                arr = src.read(1, window=window, masked=True).astype("float64").filled(0.0)
     except rasterio.errors.RasterioIOError as exc:
         raise InputFileError(f"{path}: not a readable raster ({exc})") from exc
     if ref is not None and grid != ref:

@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from circles.crs import utm_crs_for
 from circles.io.vector import read_vector
 from circles.errors import InputFileError
 
@@ -42,8 +43,10 @@ def load_units(
 ) -> gpd.GeoDataFrame:
     """Read community/street polygons; repair (or refuse) invalid geometry; clip to ``area`` if given.
 
-    ``quiet`` leaves the repairs out of the log (they are still in ``attrs["repairs"]``): for a
-    second read of the same file, such as the study area's union of units, so each is said once.
+    ``crs=None``: the UTM zone of the file's extent (a study without ``study.area``, whose area
+    is the union of its units: the file is read once, before the study's CRS is known, and
+    clipped later with :func:`clip_units`). ``quiet`` leaves the repairs out of the log (they
+    are still in ``attrs["repairs"]``): for a second read of the same file, such as the study area's union of units, so each is said once.
 
     A unit that does not overlap ``area`` is dropped and logged; if none overlaps, the
     file is refused (a wrong CRS is the usual cause).
@@ -85,6 +88,9 @@ def load_units(
             raise InputFileError(f"{path}: `units.{label}` = {given!r} is not a column; columns are {list(gdf.columns)}")
     ids = gdf[code_col].astype(str).to_numpy() if code_col else np.array([f"U{i + 1:03d}" for i in range(len(gdf))])
     names = gdf[name_col].astype(str).to_numpy() if name_col else np.array([f"unit {i + 1}" for i in range(len(gdf))])
+    if crs is None:
+        x0, y0, x1, y1 = gdf.geometry.to_crs(4326).total_bounds
+        crs = utm_crs_for((x0 + x1) / 2, (y0 + y1) / 2)
     repaired, repairs = repair_units(gdf.geometry, ids, names, crs=crs)
     if repairs and invalid == "refuse":
         listed = "; ".join(f"{r['unit_id']} {r['unit_name']}: {r['reason']} at lon {r['lon']:.6f}, lat {r['lat']:.6f}"
@@ -116,21 +122,32 @@ def load_units(
     if units["unit_id"].duplicated().any():
         dup = units.loc[units["unit_id"].duplicated(), "unit_id"].iloc[0]
         raise InputFileError(f"{path}: unit code {dup!r} appears twice; codes must be unique")
-    if area is not None:
-        units["geometry"] = [_polygonal(g) for g in units.geometry.intersection(area)]
-        empty = units.geometry.is_empty | (units.geometry.area < 1.0)
-        if empty.all():
-            raise InputFileError(
-                f"{path}: no unit overlaps the study area; check the file's CRS and that it is the right city"
-            )
-        outside = units.loc[empty, ["unit_id", "unit_name"]].astype(str).to_numpy().tolist() if empty.any() else []
-        if outside:
-            log.warning("units %s: %d unit(s) lie outside the study area and are left out: %s", path.name,
-                        len(outside), ", ".join(f"{u} {n}".strip() for u, n in outside[:10]))
-        units = units[~empty].reset_index(drop=True)
-        units.attrs["outside_area"] = outside
     units.attrs["repairs"] = repairs
-    return units
+    return units if area is None else clip_units(units, area, path=path)
+
+
+def clip_units(units: gpd.GeoDataFrame, area, *, path: str | Path = "units") -> gpd.GeoDataFrame:
+    """``units`` clipped to ``area`` (a polygon in their CRS); a unit that does not overlap it is left out.
+
+    The units left out are logged and listed in ``attrs["outside_area"]`` (``[unit_id,
+    unit_name]`` pairs); if none overlaps, the file (``path``, for the message) is refused: a
+    wrong CRS is the usual cause. ``attrs["repairs"]`` is kept.
+    """
+    path = Path(path)
+    out = units.copy()
+    out["geometry"] = [_polygonal(g) for g in out.geometry.intersection(area)]
+    empty = out.geometry.is_empty | (out.geometry.area < 1.0)
+    if empty.all():
+        raise InputFileError(
+            f"{path}: no unit overlaps the study area; check the file's CRS and that it is the right city"
+        )
+    outside = out.loc[empty, ["unit_id", "unit_name"]].astype(str).to_numpy().tolist() if empty.any() else []
+    if outside:
+        log.warning("units %s: %d unit(s) lie outside the study area and are left out: %s", path.name,
+                    len(outside), ", ".join(f"{u} {n}".strip() for u, n in outside[:10]))
+    out = out[~empty].reset_index(drop=True)
+    out.attrs = {**units.attrs, "outside_area": outside}
+    return out
 
 
 def repair_units(geometry: gpd.GeoSeries, ids, names, *, crs) -> tuple[gpd.GeoSeries, list[dict]]:

@@ -10,7 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 from rasterio.transform import xy
 
 from circles import rules
@@ -21,26 +21,24 @@ from circles.i18n import t
 from circles.io.facilities import load_facilities, missing_optional_columns
 from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population, read_population_grid
-from circles.io.units import assign_parents, assign_points, grid_units, load_units
+from circles.io.units import assign_parents, assign_points, clip_units, grid_units, load_units
 from circles.io.vector import read_vector
+from circles.kinds import KINDS
 from circles.results import Inputs
 from circles.study import Study
 
 log = logging.getLogger(__name__)
 
 
-def study_area(study: Study) -> tuple[object, object]:
+def study_area(study: Study, units: gpd.GeoDataFrame | None = None) -> tuple[object, object]:
     """The study area polygon in WGS84 and its centre (None, None: the rasters' extent).
 
     Without ``study.area``, a study whose units come from a file (``units.path``) is the
-    union of its units: people in no unit are not counted in the study's figures.
+    union of its units: people in no unit are not counted in the study's figures. ``units``:
+    that file as :func:`units_file` read it (read here when not given).
     """
     if study.area is None and study.units.path is not None:
-        # read in the UTM zone of the file's extent, so a repair's areas are logged in m², not degrees
-        x0, y0, x1, y1 = read_vector(study.units.path, "units.path").to_crs(4326).total_bounds
-        units = load_units(study.units.path, crs=utm_crs_for((x0 + x1) / 2, (y0 + y1) / 2),
-                           name_column=study.units.name_column, code_column=study.units.code_column,
-                           invalid=study.units.invalid, quiet=True).to_crs(4326)  # repairs said by _units
+        units = (units if units is not None else units_file(study)).to_crs(4326)
         geom = shapely.union_all(units.geometry.values)
         log.info("study area: the union of the %d units of %s (no study.area given)", len(units),
                  Path(study.units.path).name)
@@ -50,6 +48,21 @@ def study_area(study: Study) -> tuple[object, object]:
     area = read_vector(study.area, "study.area").to_crs(4326)
     geom = shapely.union_all(area.geometry.values)
     return geom, geom.centroid
+
+
+def units_file(study: Study) -> gpd.GeoDataFrame | None:
+    """The units file of a study without ``study.area`` (its area is their union), read once, unclipped.
+
+    Read in the UTM zone of the file's extent (so a repair's areas are logged in m², not
+    degrees, before the study's CRS is known); :func:`_units` clips it to the area, and reads
+    the file again only if the study's CRS differs (a ``study.crs`` given, or the union's
+    centre in another zone): the same units as before this read was shared.
+    None when the study has ``study.area`` or no units file.
+    """
+    if study.area is not None or study.units.path is None:
+        return None
+    return load_units(study.units.path, crs=None, name_column=study.units.name_column,
+                      code_column=study.units.code_column, invalid=study.units.invalid)
 
 
 def population_rules(study: Study) -> dict:
@@ -82,7 +95,8 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     matters; so results inside the area do not depend on where it was cut.
     """
     thresholds = tuple(float(t) for t in study.travel.thresholds_min)
-    area_wgs, centre = study_area(study)
+    read_units = units_file(study)  # None unless the study area is the union of the units
+    area_wgs, centre = study_area(study, read_units)
     pop_rules = population_rules(study)
     crs = metric_crs(study, centre)
     tr, nw = study.travel, study.network
@@ -96,8 +110,8 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                                                         **pop_rules)
     tick(0.2)
     area = area_metric if area_metric is not None else shapely.union_all(points.buffer(50).geometry.values).envelope
-    inside = shapely.covers(area, points.geometry.values)
-    near = shapely.intersects(area.buffer(2 * halo_m), points.geometry.values)
+    inside = shapely.covers(_prepared(area), points.geometry.values)
+    near = shapely.intersects(_prepared(area.buffer(2 * halo_m)), points.geometry.values)
     halo_points = points[~inside & near].copy()
     points_outside = points[~inside]
     points = points[inside].copy()
@@ -111,15 +125,15 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                                 node_crossings=nw.node_crossings,
                                 join_tolerance_m=nw.join_tolerance_m, source_crs=nw.source_crs,
                                 clip_to=area.buffer(reach_m + tr.max_offroad_m))
-    if not shapely.intersects(area.buffer(tr.max_offroad_m), edges.geometry.values).any():
+    if not shapely.intersects(_prepared(area.buffer(tr.max_offroad_m)), edges.geometry.values).any():
         raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
     net_report = connectivity_report(nodes, edges)
     tick(0.8)
-    facilities, rejects, fac_counts, fac_parts = _facilities(study, crs, area.buffer(
+    facilities, rejects, fac_counts, fac_parts, kinds_read = _facilities(study, crs, area.buffer(
         rules.facility_reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps)))
     coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
                                  pd.concat([points, points_outside])[["geometry"]])
-    units = _units(study, area, crs)
+    units = _units(study, area, crs, read_units)
     points["unit_id"] = assign_points(points, units).to_numpy()
     no_unit = people_in_no_unit(study, points)
     repaired = repair_warnings(study, units, points, points_outside, no_unit_said=bool(no_unit))
@@ -131,11 +145,26 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                   net_report=net_report, file_counts=fac_counts, coord_fit=coord_fit, estimated=estimated,
                   pop_rules=pop_rules_used, no_unit_warning=no_unit, repairs=repaired,
                   unit_warnings=_outside_warning(study, units), thresholds_min=thresholds, limit_s=limit_s,
+                  kinds_read=kinds_read,
                   optional_missing=missing_optional_columns(fac_parts))  # read before concat drops the attrs
 
 
-def _facilities(study: Study, crs, reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list]:
-    """Every gazetteer read within ``reach``; one clear error when no row survives."""
+def _prepared(geom):
+    """``geom`` prepared (in place) for testing many points or lines against it: the same answers,
+    faster (GEOS indexes the polygon once instead of per test; a district's read holds ~65,000 cells)."""
+    shapely.prepare(geom)
+    return geom
+
+
+def _facilities(study: Study, crs,
+                reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list, tuple[str, ...]]:
+    """Every gazetteer read within ``reach``; one clear error when no row survives.
+
+    Also returns the kinds the gazetteers hold (a serving row anywhere in a file, inside
+    ``reach`` or not: ``attrs["kinds_read"]`` of :func:`circles.io.facilities.load_facilities`).
+    A file's count gets ``outside_area`` when a batch area left rows outside its reach out
+    of the rejects (:func:`circles.io.facilities.rows_outside_counted`).
+    """
     fac_parts, rej_parts, fac_counts = [], [], []
     for src in study.facilities:
         f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
@@ -143,20 +172,29 @@ def _facilities(study: Study, crs, reach) -> tuple[gpd.GeoDataFrame, pd.DataFram
         f["illustrative"] = bool(src.illustrative)
         fac_parts.append(f)
         rej_parts.append(r)
-        fac_counts.append({"file": Path(src.path).name, "read": int(len(f) + len(r)), "kept": int(len(f)),
-                           "rejected": int(len(r))})
+        n_out = int(f.attrs.get("outside_area", 0))
+        fac_counts.append({"file": Path(src.path).name, "read": int(len(f) + len(r)) + n_out, "kept": int(len(f)),
+                           "rejected": int(len(r)), **({"outside_area": n_out} if n_out else {})})
     facilities = gpd.GeoDataFrame(pd.concat(fac_parts, ignore_index=True), geometry="geometry", crs=crs)
     rejects = pd.concat(rej_parts, ignore_index=True)
     if facilities.empty:
         raise InputFileError(no_facility_message(fac_counts, rejects))
-    return facilities, rejects, fac_counts, fac_parts
+    kinds_read = tuple(k for k in KINDS if any(k in f.attrs.get("kinds_read", ()) for f in fac_parts))
+    return facilities, rejects, fac_counts, fac_parts, kinds_read
 
 
-def _units(study: Study, area, crs) -> gpd.GeoDataFrame:
-    """The study's units: its polygons (with their street as parent), or a grid over the area."""
+def _units(study: Study, area, crs, read: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """The study's units: its polygons (with their street as parent), or a grid over the area.
+
+    ``read``: the units file as :func:`units_file` read it, clipped here when it is in ``crs``.
+    """
     if study.units.path is not None:
-        units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
-                           code_column=study.units.code_column, invalid=study.units.invalid)
+        if read is not None and CRS(read.crs) == CRS(crs):
+            units = clip_units(read, area, path=study.units.path)
+        else:  # the repairs said once: by units_file's read when there was one
+            units = load_units(study.units.path, crs=crs, area=area, name_column=study.units.name_column,
+                               code_column=study.units.code_column, invalid=study.units.invalid,
+                               quiet=read is not None)
         if study.units.parents is not None:  # street polygons: each community's street is the one holding most of it
             units["parent"] = assign_parents(units, read_vector(study.units.parents, "units.parents"),
                                              study.units.parent_name_column, fill=units["parent"]).to_numpy()

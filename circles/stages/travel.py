@@ -73,8 +73,16 @@ def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lamb
         ft = nearest_by_kind(flat_net, facilities, on_network(flat_net, fsnap), on_network(flat_net, psnap), tmax_s)
         flat = cov.add_any_times(pd.DataFrame({f"time_s_{k}": t for k, t in ft.items()}))
     return Travel(net=net, demand=demand, demand_snap=dsnap, point_snap=psnap, facility_snap=fsnap, points=points,
-                  facilities=facilities, kinds=tuple(kinds_present(facilities)), catchment=catch,
+                  facilities=facilities, kinds=assessed_kinds(inputs, facilities), catchment=catch,
                   limit_s=inputs.limit_s, tmax_s=tmax_s, slope=slope, flat_times=flat, slope_warning=warning)
+
+
+def assessed_kinds(inputs: Inputs, facilities: pd.DataFrame) -> tuple[str, ...]:
+    """The kinds assessed (vocabulary order): those the gazetteers hold anywhere (``inputs.kinds_read``), also
+    when none lies within this area's facility reach (its times are then "beyond", its coverage 0, as in one run
+    of a larger area that holds one), and any loaded facility's kind."""
+    here = set(kinds_present(facilities)) | set(inputs.kinds_read)
+    return tuple(k for k in KINDS if k in here)
 
 
 def slope_times(study: Study, inputs: Inputs):
