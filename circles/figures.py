@@ -175,6 +175,10 @@ def unit_bars_png(units: pd.DataFrame, tmax: float, language: str = "zh", n: int
         return _png(fig)
 
 
+def _no_draw(*args, **kwargs) -> None:
+    """A canvas' ``draw_idle`` that draws nothing (:func:`coverage_map_png`)."""
+
+
 #: a print map names every unit up to this many; above it only this many least-covered units
 MAP_LABELS_MAX = 150
 
@@ -189,6 +193,9 @@ def coverage_map_png(units, facilities, sites, column: str, group: str, tmax: fl
     with _cjk() as plt:
         cmap = LinearSegmentedColormap.from_list("cov", ["#d73027", "#fee08b", "#1a9850"])
         fig, ax = plt.subplots(figsize=(6.4, 6.4), dpi=120)
+        # geopandas' plot asks the canvas for a full draw after each layer (three a map, the most
+        # costly part of the print maps on Agg); the PNG is drawn once, by savefig
+        fig.canvas.draw_idle = _no_draw
         units.plot(ax=ax, column=column, cmap=cmap, vmin=0, vmax=1, edgecolor="#555", linewidth=0.4,
                    missing_kwds={"color": "#d9d9d9"})
         names = pd.Series(list(short_names(units)), index=units.index)
