@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import shapely
 
-from circles.checks import coordinate_fit
+from circles.checks import coordinate_fit, nearest_neighbour_median_m
 from circles.io.facilities import load_facilities
 from circles.io.network import load_network
 from conftest import DEMO, METRIC, MUST_SHOW, TESTDATA
@@ -73,3 +75,17 @@ def test_demo_declared_right_does_not_warn(demo_run):
     assert summary["coordinate_fit"][0]["declared"] == "gcj02"
     assert summary["coordinate_fit"][0]["better"] is None
     assert [w for w in summary.get("warnings", []) if "coords" in w] == []
+
+
+def test_nearest_neighbour_median_equals_geos_exclusive_search():
+    """The cell size of the population fit: scipy's k-d tree against GEOS' nearest search (exclusive)."""
+    rng = np.random.default_rng(7)
+    gx, gy = np.meshgrid(np.arange(40) * 92.5, np.arange(30) * 81.0)
+    xy = np.column_stack([gx.ravel(), gy.ravel()])
+    xy = xy[rng.random(len(xy)) < 0.7]
+    xy = np.vstack([xy, xy[: len(xy) * 3 // 5], rng.random((50, 2)) * 3000])  # most points repeated: a
+    # search that found a point's own copy would give a median of 0
+    pts = shapely.points(xy)
+    _, d = shapely.STRtree(pts).query_nearest(pts, return_distance=True, exclusive=True, all_matches=False)
+    assert nearest_neighbour_median_m(xy) == pytest.approx(float(np.median(d)), abs=1e-9)
+    assert np.isnan(nearest_neighbour_median_m(xy[:1]))
