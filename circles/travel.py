@@ -54,7 +54,7 @@ so a search from several facilities at once is still exact.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -69,11 +69,11 @@ log = logging.getLogger(__name__)
 
 #: A connected piece of at least this much road (metres) belongs to the main network.
 MAIN_PIECE_MIN_M = 1000.0
-#: Batch size bound of catchment searches: rows mode, sources x network nodes of a Dijkstra call; confined
-#: mode, reached-node records joined to the targets at once. Keeps a batch's arrays small.
+#: Batch size bound of catchment searches in rows mode: sources x network nodes of a Dijkstra call. Keeps a
+#: batch's arrays small.
 CATCHMENT_BATCH_CELLS = 4_000_000
-#: Record numbers of a confined catchment join are packed two to a float64 (u + shift x v): below 2^26 each.
-_ID_SHIFT = float(2 ** 26)
+#: Bound on the pairs of close sources the grouping of confined catchment searches lists (:func:`_disjoint_groups`).
+GROUP_PAIRS_MAX = 2_000_000
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
 TIE_M = 1e-9
 #: A point snapped within this distance (metres, along its edge) of an end of its edge stands at that node.
@@ -103,6 +103,9 @@ class Snap:
     leave_v: np.ndarray | None = None
     # bool: a trip may arrive here from u (two-way, or the point stands at u); None: ~oneway
     arrive_u: np.ndarray | None = None
+    # the points indexed by the nodes they leave from (catchment joins), built on first use by
+    # :func:`_target_ends` and kept: a Snap's arrays are never written to once it is made
+    _ends: _TargetEnds | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.from_u_s is None:
@@ -319,7 +322,120 @@ def _morton(xy: np.ndarray, cell_m: float) -> np.ndarray:
 
 def subset(s: Snap, idx: np.ndarray) -> Snap:
     """The snaps of the points at positions ``idx``."""
-    return Snap(**{name: getattr(s, name)[idx] for name in Snap.__dataclass_fields__})
+    return Snap(**{name: getattr(s, name)[idx] for name, f in Snap.__dataclass_fields__.items() if f.init})
+
+
+def _disjoint_groups(xy: np.ndarray, radius_m: float) -> np.ndarray:
+    """Group labels of sources such that the sources of one group are more than ``2 x radius_m + 1`` m apart
+    (their discs of ``radius_m`` cannot meet), in few groups: one search each in :meth:`TravelNetwork._catchment_confined`.
+
+    Greedy colouring of the graph of pairs closer than that (a KD-tree's ``query_pairs``), the
+    sources with the most such neighbours first (Welsh and Powell), each taking the lowest label
+    none of its neighbours holds. Squares of side ``2 x radius_m + 1`` bound the pairs: a
+    source's neighbours lie in the 3 x 3 squares around it. If that bound exceeds
+    :data:`GROUP_PAIRS_MAX` (discs so large that most sources meet), the squares give the groups
+    directly: one source a square, from squares whose column and row parities are the same (so
+    a whole square apart). On the 300 facilities of the Wuhan core benchmark, 15 minutes on
+    foot: 8 groups (the most sources whose discs all meet each other is 8) where the squares give 19.
+    """
+    B = len(xy)
+    if B == 0 or not np.isfinite(radius_m):
+        return np.arange(B)
+    sep = 2.0 * radius_m + 1.0
+    cell = np.floor((xy - xy.min(axis=0)) / sep).astype(np.int64)
+    key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    size = np.diff(np.r_[starts, B])
+    if 9 * B * int(size.max()) > GROUP_PAIRS_MAX:
+        rank = np.empty(B, dtype=np.int64)
+        rank[order] = np.arange(B) - np.repeat(starts, size)
+        return rank * 4 + (cell[:, 0] % 2) * 2 + cell[:, 1] % 2
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(xy).query_pairs(sep, output_type="ndarray")
+    one, other = np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]]
+    deg = np.bincount(one, minlength=B)
+    ptr = np.r_[0, np.cumsum(deg)].tolist()
+    near = other[np.argsort(one, kind="stable")].tolist()
+    label = [-1] * B
+    for i in np.argsort(-deg, kind="stable").tolist():  # a few microseconds a source
+        taken = {label[j] for j in near[ptr[i]:ptr[i + 1]]}
+        c = 0
+        while c in taken:
+            c += 1
+        label[i] = c
+    return np.array(label, dtype=np.int64)
+
+
+def _radix_order(key: np.ndarray, bound: int) -> np.ndarray:
+    """Permutation sorting ``key`` (non-negative integers below ``bound``) ascending, stable.
+
+    Least significant 16 bits first, each pass numpy's stable sort of 16-bit integers (a radix
+    sort): a third of ``np.argsort``'s time on the 27,000 catchment pairs of the Wuhan benchmark.
+    """
+    o = np.argsort(key.astype(np.uint16), kind="stable")  # the cast keeps the low 16 bits
+    shift = 16
+    while (bound - 1) >> shift:
+        o = o[np.argsort((key[o] >> shift).astype(np.uint16), kind="stable")]
+        shift += 16
+    return o
+
+
+@dataclass(frozen=True)
+class _TargetEnds:
+    """Snapped points indexed by the nodes they leave from, for catchment joins (:func:`_target_ends`).
+
+    One *entry* per way a point leaves its edge: towards ``u`` (every snapped point) and towards
+    ``v`` (where it may, ``Snap.leave_v``). Entries are in node order: those of node ``x`` are
+    ``ptr[x]:ptr[x + 1]``.
+    """
+
+    n_nodes: int
+    ptr: np.ndarray  # (n_nodes + 1,)
+    has: np.ndarray  # bool per node: some entry leaves from it
+    target: np.ndarray  # per entry: the point's position
+    other: np.ndarray  # the edge's other end
+    leg_s: np.ndarray  # time from the point to this end along the edge (to_u_s or to_v_s)
+    other_leg_s: np.ndarray  # time to the other end; inf where the point may not leave that way
+    at_v: np.ndarray  # bool: this end is the edge's v
+    offroad_s: np.ndarray  # the point's off-road leg
+
+
+def _target_ends(targets: Snap, n_nodes: int) -> _TargetEnds:
+    """The :class:`_TargetEnds` of ``targets`` on a network of ``n_nodes`` nodes, cached on the Snap.
+
+    Built with a counting sort (scipy's COO to CSR conversion, linear, stable), once per Snap:
+    catchment searches of many sources against the same homes (coverage, candidates, siting,
+    what-if) then only slice it.
+    """
+    got = targets._ends
+    if got is not None and got.n_nodes == n_nodes:
+        return got
+    j = np.flatnonzero(targets.snapped)
+    jv = j[targets.leave_v[j]]
+    node = np.r_[targets.u[j], targets.v[jv]]
+    m = len(node)
+    counts = np.bincount(node, minlength=n_nodes)
+    ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    # entries grouped by node, in input order within a node (columns 0..m-1 are ascending in each row)
+    order = sp.csr_matrix((np.ones(m, dtype=bool), (node, np.arange(m))), shape=(n_nodes, max(m, 1))).indices
+    to_v = np.where(targets.leave_v[j], targets.to_v_s[j], np.inf)
+    ends = _TargetEnds(
+        n_nodes=n_nodes,
+        ptr=ptr,
+        has=counts > 0,
+        target=np.r_[j, jv][order],
+        other=np.r_[targets.v[j], targets.u[jv]][order],
+        leg_s=np.r_[targets.to_u_s[j], targets.to_v_s[jv]][order],
+        other_leg_s=np.r_[to_v, targets.to_u_s[jv]][order],
+        at_v=np.r_[np.zeros(len(j), dtype=bool), np.ones(len(jv), dtype=bool)][order],
+        offroad_s=np.r_[targets.offroad_s[j], targets.offroad_s[jv]][order],
+    )
+    targets._ends = ends
+    return ends
 
 
 class TravelNetwork:
@@ -711,83 +827,54 @@ class TravelNetwork:
         from each square of one parity class (column and row even or odd), so its squares are a
         whole square apart. Each search starts an n-wide row, so the cost is (number of
         searches) x nodes plus the searched discs: never more than whole-network rows, one a source.
-        The targets of the reached nodes come from one sparse product (:meth:`_join_targets`).
+        The targets of each search's reached nodes are read at once (:meth:`_join_targets`).
         Returns ``(rows, cols, vals, in_order)`` for :meth:`_to_matrix`.
         """
         n, B = self.n_nodes, len(ok)
-        xy = sources.xy[ok]
-        if np.isfinite(radius_m):
-            cell = np.floor((xy - xy.min(axis=0)) / (2.0 * radius_m + 1.0)).astype(np.int64)
-            key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
-            order = np.argsort(key, kind="stable")
-            k = key[order]
-            starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-            rank = np.empty(B, dtype=np.int64)
-            rank[order] = np.arange(B) - np.repeat(starts, np.diff(np.r_[starts, B]))
-            group = rank * 4 + (cell[:, 0] % 2) * 2 + cell[:, 1] % 2
-        else:
-            group = np.arange(B)
+        group = _disjoint_groups(sources.xy[ok], radius_m)
         by_group = np.argsort(group, kind="stable")
         gs = group[by_group]
         cuts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1], True])
         rows, cols, w = self._source_arcs(sources, ok, np.arange(B))
         g = self._append_rows(self.graph, B, rows, cols, w)
-        out_r, out_c, out_v = [], [], []
-        rec_b, rec_node, rec_t, n_rec = [], [], [], 0
-        for i, (a, z) in enumerate(zip(cuts[:-1], cuts[1:])):
+        ends = _target_ends(targets, n)
+        out_b, out_c, out_v = [], [], []
+        for a, z in zip(cuts[:-1], cuts[1:]):
             d, _, src = dijkstra(g, directed=True, indices=n + by_group[a:z], limit=cutoff_s, min_only=True,
                                  return_predecessors=True)
-            fin = np.flatnonzero(np.isfinite(d[:n]))
-            rec_b.append(src[fin] - n)
-            rec_node.append(fin)
-            rec_t.append(d[fin])
-            n_rec += len(fin)
-            if i == len(cuts) - 2 or n_rec >= CATCHMENT_BATCH_CELLS:  # join the searched sources' records
-                r, c, v = self._join_targets(np.concatenate(rec_b), np.concatenate(rec_node),
-                                             np.concatenate(rec_t), B, targets, t_ok, cutoff_s)
-                out_r.append(ok[r])
-                out_c.append(c)
-                out_v.append(v)
-                rec_b, rec_node, rec_t, n_rec = [], [], [], 0
-        return out_r, out_c, out_v, len(out_r) == 1
+            b, c, v = self._join_targets(d, src, ends, cutoff_s)
+            out_b.append(b)
+            out_c.append(c)
+            out_v.append(v)
+        b, c, v = np.concatenate(out_b), np.concatenate(out_c), np.concatenate(out_v)
+        o = _radix_order(b.astype(np.int64) * len(targets) + c, B * len(targets))
+        return [ok[b[o]]], [c[o]], [v[o]], True
 
-    def _join_targets(self, rec_b, rec_node, rec_t, B: int, targets: Snap, t_ok: np.ndarray, cutoff_s: float):
-        """Targets within the cutoff from reached-node records ``(source, node, time)``: ``(source, target, time)``
-        in (source, target) order.
+    def _join_targets(self, d: np.ndarray, src: np.ndarray, ends: _TargetEnds, cutoff_s: float):
+        """Targets within the cutoff of one grouped search: ``(source, target, time)``, one per pair, unordered.
 
-        One sparse product: ``ends`` (target x node: 1 at a target's ``u``, :data:`_ID_SHIFT` at
-        its ``v`` where a home may leave towards ``v``; only the targets ``t_ok`` with a reached
-        end) times a (node x source) matrix holding each record's number + 1 gives, for each
-        (target, source) pair with a reached end, (record of u + 1) + _ID_SHIFT x (record of
-        v + 1): one term each, exact in float64, 0 for an end not reached. Its CSC form is the
-        (source, target) pairs in order.
+        ``d``/``src``: the search's times and sources (``min_only``; a source's virtual node is
+        ``n_nodes + b``). Each reached node gives the entries of the targets leaving from it
+        (:class:`_TargetEnds`): time ``d[node] + leg``, for the source that reached the node. A
+        target whose other end was reached by the same source keeps the faster end only (the
+        ``u`` end on a tie), as :meth:`point_times` takes the minimum of its two ends; an end
+        reached by another source of the search is that source's pair.
         """
-        hit_node = np.zeros(self.n_nodes, dtype=bool)
-        hit_node[rec_node] = True
-        has_v = targets.leave_v[t_ok]
-        near = t_ok[hit_node[targets.u[t_ok]] | (hit_node[targets.v[t_ok]] & has_v)]
-        has_v = targets.leave_v[near]
-        nnz = 1 + has_v.astype(np.int64)
-        ptr = np.r_[0, np.cumsum(nnz)]
-        col = np.empty(int(ptr[-1]), dtype=np.int64)
-        val = np.empty(len(col))
-        col[ptr[:-1]], val[ptr[:-1]] = targets.u[near], 1.0
-        col[ptr[:-1][has_v] + 1], val[ptr[:-1][has_v] + 1] = targets.v[near[has_v]], _ID_SHIFT
-        ends = sp.csr_matrix((val, col, ptr), shape=(len(near), self.n_nodes))
-        reached = sp.coo_matrix((np.arange(1.0, len(rec_b) + 1.0), (rec_node, rec_b)),
-                                shape=(self.n_nodes, B)).tocsr()
-        pairs = (ends @ reached).tocsc()  # column b: the targets of source b, ascending
-        tb = np.repeat(np.arange(B), np.diff(pairs.indptr))
-        cand = near[pairs.indices]
-        iv = np.floor(pairs.data / _ID_SHIFT)
-        iu = (pairs.data - iv * _ID_SHIFT).astype(np.int64)
-        iv = iv.astype(np.int64)
-        du = np.where(iu > 0, rec_t[iu - 1], np.inf)
-        dv = np.where(iv > 0, rec_t[iv - 1], np.inf)
-        from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
-        t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
-        hit = t <= cutoff_s
-        return tb[hit], cand[hit], t[hit]
+        n = self.n_nodes
+        dn = d[:n]
+        x = np.flatnonzero(ends.has & (dn <= cutoff_s))
+        lo = ends.ptr[x]
+        cnt = ends.ptr[x + 1] - lo
+        e = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))
+        t_end = np.repeat(dn[x], cnt) + ends.leg_s[e]
+        t = t_end + ends.offroad_s[e]
+        k = np.flatnonzero(t <= cutoff_s)  # the rest is beyond the cutoff by this end, and by the other too
+        e, t_end, t = e[k], t_end[k], t[k]
+        s = np.repeat(src[x], cnt)[k]
+        y = ends.other[e]
+        t_other = dn[y] + ends.other_leg_s[e]
+        keep = ~((src[y] == s) & ((t_other < t_end) | ((t_other == t_end) & ends.at_v[e])))
+        return s[keep] - n, ends.target[e[keep]], t[keep]
 
     def times_to_points_dense(self, sources: Snap, targets: Snap, *, cutoff_s: float) -> sp.csr_matrix:
         """Reference for :meth:`times_to_points`: one whole-network Dijkstra row per source (slow, simple)."""
