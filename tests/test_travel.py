@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+import shapely
 
 from circles.travel import TravelNetwork, subset
 from conftest import make_network, points
@@ -218,6 +219,57 @@ def test_confined_catchments_equal_networkx_cutoff_per_source(demo_run):
             want[node] = max(t, 1e-9)
         assert np.array_equal(got[i] > 0, want > 0), i
         assert np.max(np.abs(got[i] - want)) < 1e-6
+
+
+def test_source_groups_keep_discs_apart_and_reuse_labels(demo_run):
+    """The sources of one confined search are more than 2R + 1 m apart (brute force over every pair),
+    labels are reused greedily (at most the most close neighbours + 1), and with discs so large that
+    the pair bound is exceeded the squares' labels keep them apart as well."""
+    from circles.travel import GROUP_PAIRS_MAX, _disjoint_groups
+
+    res, _ = demo_run
+    xy = shapely.get_coordinates(res.facilities.geometry.values)
+    for radius in (300.0, 900.0):
+        label = _disjoint_groups(xy, radius)
+        dist = np.hypot(*(xy[:, None] - xy[None, :]).transpose(2, 0, 1))
+        close = dist <= 2 * radius + 1
+        np.fill_diagonal(close, False)
+        assert not (close & (label[:, None] == label[None, :])).any()
+        assert close.any() and len(np.unique(label)) <= close.sum(axis=1).max() + 1 < len(xy)
+    # 500 sources within 100 m, discs of 1 km: 9 x 500 x 500 pairs bound > GROUP_PAIRS_MAX: one search each
+    rng = np.random.default_rng(5)
+    packed = rng.uniform(0, 100, size=(500, 2))
+    assert 9 * 500 * 500 > GROUP_PAIRS_MAX
+    assert len(np.unique(_disjoint_groups(packed, 1000.0))) == 500
+
+
+def test_radix_order_equals_stable_argsort():
+    from circles.travel import _radix_order
+
+    rng = np.random.default_rng(6)
+    for bound in (10, 2 ** 16, 2 ** 16 + 1, 300 * 50_000, 2 ** 40):
+        key = rng.integers(0, bound, size=5000)
+        assert np.array_equal(_radix_order(key, bound), np.argsort(key, kind="stable")), bound
+
+
+def test_confined_catchments_reuse_the_homes_index(demo_run):
+    """The homes' node index is built once per Snap and reused: other sources and cutoffs against the
+    same homes, and a subset of them, still give the whole-network rows' matrix."""
+    res, _ = demo_run
+    net = TravelNetwork(res.nodes, res.edges, walk_speed_mps=1.0)
+    dst = net.snap_points(res.points, max_offroad_m=500)
+    fac = net.snap_points(res.facilities, max_offroad_m=500)
+    half = subset(fac, np.arange(0, len(fac), 2))
+    for src, cutoff in ((fac, 900.0), (half, 300.0), (fac, 600.0)):
+        got = net.times_to_points(src, dst, cutoff_s=cutoff, search="confined")
+        ref = net.times_to_points_dense(src, dst, cutoff_s=cutoff)
+        assert got.nnz == ref.nnz > 100 and abs(got - ref).max() == 0
+        assert got.has_sorted_indices
+    assert dst._ends is not None
+    some = subset(dst, np.arange(0, len(dst), 3))
+    assert some._ends is None  # a subset builds its own
+    got = net.times_to_points(fac, some, cutoff_s=900.0, search="confined")
+    assert abs(got - net.times_to_points(fac, dst, cutoff_s=900.0)[:, ::3]).max() == 0
 
 
 def test_isochrone_follows_partial_edges_not_hull():
