@@ -359,8 +359,8 @@ def _disjoint_groups(xy: np.ndarray, radius_m: float) -> np.ndarray:
     deg = np.bincount(one, minlength=B)
     ptr = np.r_[0, np.cumsum(deg)].tolist()
     near = other[np.argsort(one, kind="stable")].tolist()
-    label = [-1] * B
-    for i in np.argsort(-deg, kind="stable").tolist():  # a few microseconds a source
+    label = np.where(deg > 0, -1, 0).tolist()  # a source with no close neighbour takes label 0 at once
+    for i in np.argsort(-deg, kind="stable")[:int(np.count_nonzero(deg))].tolist():  # a microsecond a source
         taken = {label[j] for j in near[ptr[i]:ptr[i + 1]]}
         c = 0
         while c in taken:
