@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from circles.display import FORMULA_START
 from circles.errors import InputFileError
 from circles.kinds import KINDS
 from circles.whatif import evaluate
@@ -107,7 +108,8 @@ def read_chosen_sites(path: str | Path, payload: dict | None = None) -> pd.DataF
     out = df.copy()
     out["candidate_index"] = pd.Series(index, index=df.index, dtype="int64")
     if "name" in out:
-        out["name"] = [n[1:] if n[:2] in {"'=", "'+", "'-", "'@"} else n for n in out["name"]]
+        out["name"] = [n[1:] if isinstance(n, str) and n[:1] == "'" and n[1:].startswith(FORMULA_START) else n
+                       for n in out["name"]]  # the CSV guard the export put there
     return out.reset_index(drop=True)
 
 

@@ -156,7 +156,7 @@ def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[
         t = cols[f"time_s_{group}_any"] / 60.0
         reach = np.isfinite(t)
         wr = total(np.where(reach, w, 0.0))
-        tw = total(np.where(reach, t * w, 0.0))
+        tw = total(np.where(reach, t, 0.0) * w)  # (inf x 0 would warn)
         out[col("time", group) + "_mean_min"] = np.divide(tw, wr, out=np.full(len(wr), np.nan), where=wr > 0)
         out[col("time", group) + "_median_min"], out[col("time", group) + "_p90_min"] = \
             _weighted_quantiles_by(unit, len(keys), t, w, (0.5, 0.9))

@@ -52,6 +52,12 @@ class RawHTML(Element):
         return self.text
 
 
+#: a text cell starting with one of these is read as a formula by spreadsheet programs: the CSV/xlsx
+#: guard (:func:`circles.export.inert_csv`, planner.js' CSV export) puts ``'`` before it, and
+#: :func:`circles.chosen.read_chosen_sites` takes that ``'`` off again
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def json_default(x):
     """``json.dumps`` fallback for numpy scalars (non-finite floats become ``null``)."""
     if isinstance(x, np.integer):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from circles.brief import write_brief
-from circles.display import json_default
+from circles.display import FORMULA_START, json_default
 from circles.labels import labelled
 from circles.outputs import atomic_folder
 from circles.parallel import beside
@@ -188,8 +188,6 @@ def _write_object(write, row: int, c: int, v, isnan) -> None:
             write(row, c, text)
 
 
-#: a text cell starting with one of these is read as a formula by spreadsheet programs
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def inert_csv(table: pd.DataFrame) -> pd.DataFrame:

@@ -187,3 +187,16 @@ def test_chosen_csv_without_the_key_columns(tmp_path):
     f.write_text("name,gain\na,1\n", encoding="utf-8")
     with pytest.raises(InputFileError, match="no column candidate_index, kind"):
         read_chosen_sites(f)
+
+
+def test_chosen_csv_names_lose_the_guard_the_page_put_on_them(tmp_path):
+    """planner.js puts ``'`` before a name a spreadsheet would run (= + - @ tab CR); reading it back takes it off."""
+    names = ["=1+1", "+x", "-y", "@z", "\tt", "\rr", "'plain", "'", "ok"]
+    f = tmp_path / "chosen.csv"
+    lines = ["candidate_index,kind,name"]
+    for i, n in enumerate(names):
+        guarded = "'" + n if n[:1] in ("=", "+", "-", "@", "\t", "\r") else n  # the page's rule, written out here
+        lines.append(f'{i},nursery,"{guarded}"')
+    f.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    back = read_chosen_sites(f)
+    assert list(back["name"]) == names
