@@ -336,7 +336,7 @@ def _disjoint_groups(xy: np.ndarray, radius_m: float) -> np.ndarray:
     :data:`GROUP_PAIRS_MAX` (discs so large that most sources meet), the squares give the groups
     directly: one source a square, from squares whose column and row parities are the same (so
     a whole square apart). On the 300 facilities of the Wuhan core benchmark, 15 minutes on
-    foot: 8 groups (the most sources whose discs all meet each other is 8) where the squares give 19.
+    foot: 8 groups (8 of them are pairwise that close: no grouping has fewer) where the squares gave 19.
     """
     B = len(xy)
     if B == 0 or not np.isfinite(radius_m):
@@ -373,7 +373,7 @@ def _radix_order(key: np.ndarray, bound: int) -> np.ndarray:
     """Permutation sorting ``key`` (non-negative integers below ``bound``) ascending, stable.
 
     Least significant 16 bits first, each pass numpy's stable sort of 16-bit integers (a radix
-    sort): a third of ``np.argsort``'s time on the 27,000 catchment pairs of the Wuhan benchmark.
+    sort): less than half ``np.argsort``'s time on 30,000 keys of the Wuhan benchmark's size.
     """
     o = np.argsort(key.astype(np.uint16), kind="stable")  # the cast keeps the low 16 bits
     shift = 16
@@ -829,9 +829,8 @@ class TravelNetwork:
         bound), so when the sources of one search are more than ``2 x radius_m`` apart no node
         is within reach of two of them: one multi-source Dijkstra (``min_only``) gives each
         reached node the time from the one source that reaches it, and its ``sources`` output
-        says which. Groups: squares of ``2 x radius_m + 1`` m; a search takes at most one source
-        from each square of one parity class (column and row even or odd), so its squares are a
-        whole square apart. Each search starts an n-wide row, so the cost is (number of
+        says which. Groups: :func:`_disjoint_groups` (a greedy colouring of the sources closer than
+        ``2 x radius_m + 1`` m). Each search starts an n-wide row, so the cost is (number of
         searches) x nodes plus the searched discs: never more than whole-network rows, one a source.
         The targets of each search's reached nodes are read at once (:meth:`_join_targets`).
         Returns ``(rows, cols, vals, in_order)`` for :meth:`_to_matrix`.
@@ -879,7 +878,7 @@ class TravelNetwork:
         f = ends.times.take(e, axis=0)
         t_end = np.repeat(dn.take(x), cnt) + f[:, 0]
         t = t_end + f[:, 1]
-        k = np.flatnonzero(t <= cutoff_s)  # the rest is beyond the cutoff by this end, and by the other too
+        k = np.flatnonzero(t <= cutoff_s)  # beyond it: no pair by this end (a faster other end has its entry)
         ids = ends.ids.take(e.take(k), axis=0)
         t_end, t, t_other = t_end.take(k), t.take(k), f[:, 2].take(k)
         s = np.repeat(src.take(x), cnt).take(k)
