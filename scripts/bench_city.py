@@ -5,6 +5,7 @@ Usage::
     python scripts/bench_city.py [--data PATH] [--work DIR] [--screenshot PNG]
     python scripts/bench_city.py --synthetic [--nodes 200000] [--facilities 3000]
     python scripts/bench_city.py --growth            # three synthetic sizes: how cost grows
+    python scripts/bench_city.py --dem geographic    # Wuhan core: the travel stage with a generated DEM vs flat
     python scripts/bench_city.py --city              # whole-city size: 409,600 cells, 12 M people, 4,000 facilities
 
 ``--data`` (default ``../shared/data/wuhan-core`` next to the project) holds the complete
@@ -39,7 +40,12 @@ average is printed too), ``nodes`` the network's nodes as the run reports them,
 ``--synthetic`` builds a square street-grid city instead (60 m blocks, ``--nodes``
 nodes, a population of about 10,000 people per km² peaking in the centre, written as
 WorldPop-style age/sex rasters in EPSG:32650), with ``--facilities`` (default 3,000)
-facilities on nodes. ``--growth`` runs the synthetic city at 50k, 100k and 200k nodes
+facilities on nodes. ``--dem geographic|projected`` (Wuhan core, issue 23) runs the study
+``--repeat`` times more each, alternately without and with a generated DEM
+(``bench_travel.write_dem``: 40 m sine hills, 1 arc-second pixels in EPSG:4326 or 30 m pixels in
+EPSG:32650) and adds ``slope_travel_stage_vs_flat_cpu`` to the last line: the pipeline's travel
+stage CPU with the DEM over the flat one (``summary.json`` ``timings_cpu_s``, best of each).
+``--growth`` runs the synthetic city at 50k, 100k and 200k nodes
 (facilities and people scale with the area) and prints one line per size.
 """
 
@@ -57,7 +63,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+
+from bench_travel import write_dem  # the generated DEM bench_travel times (scripts/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (114.15, 30.45, 114.45, 30.70)  # the wuhan-core rasters (lon/lat)
@@ -171,37 +180,15 @@ method = "exact"
 """
 
 
-def write_window_dem(window, folder: Path, geographic: bool) -> Path:
-    """Generated hills over the lon/lat ``window``: 40 m sine waves a few km across, 50 m mean, float32."""
-    import rasterio
-    from pyproj import Transformer
-    from rasterio.transform import from_origin
-
-    x0, y0, x1, y1 = window
-    if geographic:
-        crs, res, pad = "EPSG:4326", 1 / 3600, 5 / 3600
-        f = 300.0  # waves per radian of lon/lat
-    else:
-        crs, res, pad = "EPSG:32650", 30.0, 150.0
-        f = 1 / 600.0
-        xs, ys = Transformer.from_crs(4326, crs, always_xy=True).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
-        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    left, top = x0 - pad, y1 + pad
-    w, h = int((x1 - x0 + 2 * pad) / res) + 1, int((y1 - y0 + 2 * pad) / res) + 1
-    xc = left + res * (np.arange(w) + 0.5)
-    yc = top - res * (np.arange(h) + 0.5)
-    z = (40 * np.sin(xc * f)[None, :] * np.cos(yc * f)[:, None] + 50).astype("float32")
-    path = folder / f"dem_{crs.replace(':', '')}.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", crs=crs,
-                       transform=from_origin(left, top, res, res), nodata=-9999.0) as dst:
-        dst.write(z, 1)
-    return path
-
-
 def slope_stage(study: Path, work: Path, kind: str, repeat: int) -> dict:
     """The pipeline's travel stage CPU with and without a generated DEM, runs taking turns (issue 23)."""
     text = study.read_text(encoding="utf-8")
-    dem = write_window_dem(WINDOW, work, geographic=(kind == "geographic"))
+    # bench_travel's generated hills (the same DEM it times) over the window and 0.1 degree around it
+    # (~10 km: every road the run reads, area + reach, is on the DEM), corners given in UTM 50N
+    pad = 0.1
+    corners = gpd.GeoSeries(gpd.points_from_xy([WINDOW[0] - pad, WINDOW[2] + pad], [WINDOW[1] - pad, WINDOW[3] + pad]),
+                            crs=4326)
+    dem = write_dem(corners.to_crs(32650), work, "EPSG:4326" if kind == "geographic" else "EPSG:32650")
     sloped = work / "study_dem.toml"
     sloped.write_text(text.replace('profile = "walk"\n', f'profile = "walk"\ndem = "{dem.as_posix()}"\n', 1),
                       encoding="utf-8")
