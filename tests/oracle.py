@@ -91,6 +91,17 @@ def line_ways(lines) -> list[list[tuple[object, float, float]]]:
     return out
 
 
+def _segment(xy: dict, a: list, b: list, p: tuple, q: tuple) -> bool:
+    """Record the segment ``p`` -> ``q`` (``(node, x, y)`` each) unless both ends are one node; whether it was."""
+    if p[0] == q[0]:
+        return False
+    xy.setdefault(p[0], p[1:])
+    xy.setdefault(q[0], q[1:])
+    a.append(p[0])
+    b.append(q[0])
+    return True
+
+
 class Segments:
     """Straight segments of a road network and the undirected networkx graph on their ends."""
 
@@ -111,13 +122,8 @@ class Segments:
             for i, ((n1, x1, y1), (n2, x2, y2)) in enumerate(zip(way[:-1], way[1:])):
                 if i > 0 and seen.get(n1, 0) >= 2:
                     cut += 1
-                if n1 == n2:
-                    continue
-                xy.setdefault(n1, (x1, y1))
-                xy.setdefault(n2, (x2, y2))
-                a.append(n1)
-                b.append(n2)
-                piece.append((k, cut))
+                if _segment(xy, a, b, (n1, x1, y1), (n2, x2, y2)):
+                    piece.append((k, cut))
         self.xy = xy
         self.a, self.b, self.piece = a, b, piece
         self._rebuild()
@@ -400,14 +406,9 @@ class DriveSegments:
         a, b, one, v, xy = [], [], [], [], {}
         for nodes, oneway, kph in ways:
             for (n1, x1, y1), (n2, x2, y2) in zip(nodes[:-1], nodes[1:]):
-                if n1 == n2:
-                    continue
-                xy.setdefault(n1, (x1, y1))
-                xy.setdefault(n2, (x2, y2))
-                a.append(n1)
-                b.append(n2)
-                one.append(oneway)
-                v.append(kph / 3.6)
+                if _segment(xy, a, b, (n1, x1, y1), (n2, x2, y2)):
+                    one.append(oneway)
+                    v.append(kph / 3.6)
         self.a, self.b, self.one, self.v, self.xy = a, b, np.array(one), np.array(v), xy
         self.geom = np.array([shapely.LineString([xy[p], xy[q]]) for p, q in zip(a, b)])
         self.length = shapely.length(self.geom)

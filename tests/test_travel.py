@@ -79,14 +79,19 @@ def test_multi_source_takes_nearest_and_separate_rows():
     assert m == pytest.approx(np.array([[300.0, 900.0], [700.0, 100.0]]))
 
 
-def test_node_times_equal_networkx_on_real_demo_network(demo_run):
-    res, _ = demo_run
-    nodes, edges = res.nodes, res.edges
-    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+def _nx_graph(net: TravelNetwork) -> nx.Graph:
+    """networkx's graph of the engine's edges (the faster of parallel edges), weighted ``w`` in seconds."""
     G = nx.Graph()
     for u, v, t in zip(net.u, net.v, net.edge_time_s):
         if not G.has_edge(u, v) or G[u][v]["w"] > t:
             G.add_edge(int(u), int(v), w=float(t))
+    return G
+
+def test_node_times_equal_networkx_on_real_demo_network(demo_run):
+    res, _ = demo_run
+    nodes, edges = res.nodes, res.edges
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
+    G = _nx_graph(net)
     # sources exactly on nodes: the engine's node times must equal networkx's Dijkstra
     src_nodes = [0, 17, 200, 333]
     snap = net.snap_points(nodes.iloc[src_nodes], max_offroad_m=1)
@@ -199,10 +204,7 @@ def test_confined_catchments_equal_networkx_cutoff_per_source(demo_run):
     res, _ = demo_run
     nodes, edges = res.nodes, res.edges
     net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
-    G = nx.Graph()
-    for u, v, t in zip(net.u, net.v, net.edge_time_s):
-        if not G.has_edge(u, v) or G[u][v]["w"] > t:
-            G.add_edge(int(u), int(v), w=float(t))
+    G = _nx_graph(net)
     rng = np.random.default_rng(4)
     src_nodes = rng.choice(len(nodes), 60, replace=False)
     cutoff = 400.0
