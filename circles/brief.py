@@ -44,8 +44,7 @@ import pandas as pd
 
 from circles import i18n
 from circles.credits import credit_lines
-from circles.display import fmt_measured as display_measured
-from circles.display import fmt_pct
+from circles.display import fmt_measured, fmt_pct  # the one rounding rule, as the page
 from circles.errors import InputFileError
 from circles.figures import cjk_font
 from circles.i18n import kind_name, site_label, t
@@ -62,17 +61,6 @@ _LINE = 1.45 / 72 / PAGE_IN[1]
 #: characters (Latin widths) of body text per page line
 LINE_CHARS = 100
 
-
-
-def pct(x) -> str:
-    """A share as on the page: ``0.5989 -> "59.9%"``; ``–`` for none."""
-    return fmt_pct(x)  # the one rounding rule (circles/display.py), as the page
-
-
-def fmt_measured(x, indicator: str) -> str:
-    """An indicator's value as on the page (``circles/report.py`` ``_fmt``): a share in percent,
-    a ratio per 1,000 (or any value above 1) with two decimals."""
-    return display_measured(x, indicator)
 
 
 def _width(s: str) -> int:
@@ -284,15 +272,15 @@ def headline_lines(summary: dict, lang: str) -> list[str]:
                                   i=f"{pop['infants']:,.0f}")]
     for g in ("elderly", "infants"):
         lines.append(t("brief.cov_line", lang, g=t(f"group.{g}", lang), t=f"{tm:g}",
-                                          v=pct(summary["coverage"][g][f"{tm:g}min"])))
+                                          v=fmt_pct(summary["coverage"][g][f"{tm:g}min"])))
     rows = summary["targets"]["study"]
     lines.append(f"{t('brief.targets_pass', lang)}: {sum(r['status'] == 'pass' for r in rows)} / {len(rows)}")
     siting = summary.get("siting") or {}
     n = sum(int(i.get("n_sites") or 0) for i in siting.values())
     if n:
         kinds = ", ".join(f"{t('rep.joint', lang) if k == 'joint' else kind_name(k, lang)} +{i.get('n_sites', 0)}"
-                          f" ({pct(i.get('share_before', i.get('share_before_elderly')))} → "
-                          f"{pct(i.get('share_after', i.get('share_after_elderly')))})"
+                          f" ({fmt_pct(i.get('share_before', i.get('share_before_elderly')))} → "
+                          f"{fmt_pct(i.get('share_after', i.get('share_after_elderly')))})"
                           for k, i in siting.items() if i.get("n_sites"))
         lines.append(t("brief.sites_n", lang, n=n, kinds=kinds))
     return lines

@@ -13,6 +13,7 @@ a folder circles wrote is replaced). ``report`` rebuilds the page of one of them
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from contextlib import contextmanager
@@ -394,8 +395,6 @@ def _print_after(res, payload, before, after) -> None:
 
 def _ind(x, iid: str) -> str:
     """An indicator's value as the page shows it (planner.js ``fmtInd``): a share in %, else 2 decimals."""
-    import math
-
     if not x or x.get("status") == "not assessable":
         return "n/a"
     m = x.get("measured")

@@ -500,8 +500,8 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     sources = {i["id"]: i.get("source", "") for i in preset["indicators"]}
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
-        f"<td class='measured'>{_fmt(r['measured'], r['indicator'])}{_pair(r, language)}</td>"
-        f"<td>{_fmt(r['target'], r['indicator'])}{_plan_total(r, language)}</td>"
+        f"<td class='measured'>{fmt_measured(r['measured'], r['indicator'])}{_pair(r, language)}</td>"
+        f"<td>{fmt_measured(r['target'], r['indicator'])}{_plan_total(r, language)}</td>"
         f"<td class='{_e(r['status'].replace(' ', '-'))}'>{_e(t['pass'] if r['status'] == 'pass' else t['fail'] if r['status'] == 'fail' else t['na'] if r['status'] == 'not assessable' else t['nopop'])}</td>"
         f"<td>{_e(_gap(r, gap_kind, language, run_lang))}</td></tr>" for r in summary["targets"]["study"])
     by_id = units.set_index(units["unit_id"].astype(str)) if units is not None and len(units) else None
@@ -555,7 +555,7 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         sites += "".join(
             f"<li class='after-row'>{_e(tr('rep.after', language))} · "
             f"{_e(labels.get(r['indicator'], r['indicator']))}: "
-            f"{_fmt(r['measured'], r['indicator'])} → {_e(t[_STATUS_KEY.get(r['status'], 'fail')])}"
+            f"{fmt_measured(r['measured'], r['indicator'])} → {_e(t[_STATUS_KEY.get(r['status'], 'fail')])}"
             f" {_e(_gap(r, gap_kind, language, run_lang))}</li>" for r in after)
     title = _e(summary.get("title") or summary["study"])
     return f"""
@@ -593,7 +593,7 @@ def _pair(row: dict, language: str) -> str:
     if not isinstance(metric, str) or value is None:
         return ""
     key = "rep.pair_sfca" if metric.startswith(("sfca_", "e2sfca_")) else "rep.pair_walk"
-    return f"<br><small class='pair'>{_e(tr(key, language, v=_fmt(value, metric)))}</small>"
+    return f"<br><small class='pair'>{_e(tr(key, language, v=fmt_measured(value, metric)))}</small>"
 
 
 def _plan_total(row: dict, language: str) -> str:
@@ -602,10 +602,6 @@ def _plan_total(row: dict, language: str) -> str:
     if plan is None or target is None or row.get("status") == "not assessable" or abs(plan - target) < 1e-9:
         return ""
     return f"<br><small class='plan-total'>{_e(tr('rep.plan_total', language, value=f'{plan:,.0f}', share=f'{target / plan:.2%}'))}</small>"
-
-
-def _fmt(x, indicator: str) -> str:
-    return fmt_measured(x, indicator)
 
 
 def legend_html(language: str, *, kinds=(), sites: bool = False, candidates: bool = False, iso_minutes=(),
