@@ -326,7 +326,8 @@ def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, af
         pts[f"time_s_{k}"] = t
     pts = gpd.GeoDataFrame(cov.add_any_times(pts), geometry="geometry", crs=net.crs)
     catch_after = sp.vstack([travel.catchment, ct.to_demand(after.rows, tmax_s)]).tocsr()
-    kinds_after = [k for k in KINDS if k in travel.kinds or k in kinds_present(fac_after)]  # as before, plus new sites
+    present = set(travel.kinds) | set(kinds_present(fac_after))  # as before, plus the new sites' kinds
+    kinds_after = [k for k in KINDS if k in present]
     scored = score_tables(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s,
                           travel.demand, communities=study.units.path is not None,
                           **composition_options(study, inputs))
