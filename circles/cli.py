@@ -363,7 +363,7 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
 
 def _print_after(res, payload, before, after) -> None:
     """Coverage and targets now -> after, as the page's what-if panel shows them."""
-    from circles.i18n import t as tr
+    from circles.i18n import gap_text, t as tr
 
     lang = res.study.language
     cov = _table("coverage of the whole study: now → after")
@@ -387,7 +387,7 @@ def _print_after(res, payload, before, after) -> None:
             tg.add_row(labels[iid], _ind(b, iid), "–", _ind({"measured": ind["value"]}, iid), "not recomputed",
                        "filtered to some units: see the run's after-building rows")
             continue
-        gap = tr(f"gap.{ind['gap']}", lang, n=f"{a['gap']:,}") if a["status"] == "fail" else ""
+        gap = gap_text(a["gap"], ind["gap"], lang) if a["status"] == "fail" else ""  # as the page words it
         tg.add_row(labels[iid], _ind(b, iid), _ind(a, iid), _ind({"measured": ind["value"]}, iid),
                    tr(f"status.{a['status']}", lang), gap)
     _out().print(tg)

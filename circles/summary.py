@@ -15,6 +15,7 @@ from circles import i18n
 from circles.io.facilities import OPTIONAL_FIELDS
 from circles.display import fixed
 from circles.kinds import KINDS
+from circles.targets import NEEDS_FIELD
 
 
 def rnd(x, nd=4):
@@ -52,11 +53,9 @@ def composition_summary(overall: pd.DataFrame, optional_missing: dict) -> dict:
     indicator is not assessable). Totals: slots, beds and 助餐点 inside the study area.
     """
     o = overall.iloc[0]
-    field = {"affordable_share_slots": "affordable_slots", "public_share_slots": "ownership",
-             "nursing_share_beds": "nursing_beds"}
     out = {}
     for share, (part, base, unknown) in cov.COMPOSITION.items():
-        f = field[share]
+        f = NEEDS_FIELD[share]
         out[share] = {"share": rnd(o.get(share)), "part": rnd(o.get(part), 0), "base": rnd(o.get(base), 0),
                       "unknown_facilities": int(o.get(unknown, 0) or 0), "column": OPTIONAL_FIELDS[f],
                       "files_without_column": list(optional_missing.get(f, []))}

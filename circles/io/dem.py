@@ -381,17 +381,6 @@ def _bilinear_window(band: np.ndarray, nodata: float | None, cf: np.ndarray, rf:
     return bottom, ok
 
 
-def bilinear(band: np.ndarray, nodata: float | None, inv, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Elevation at points ``xy`` (in the raster's CRS) by bilinear interpolation of pixel centres.
-
-    ``inv`` is the inverse affine transform of ``band`` (map -> column, row of pixel corners).
-    Returns ``(z, ok)``; ``ok`` is False where one of the four pixels is missing, ``nodata`` or NaN.
-    Only the four pixels of each point are read (no pass over the whole band).
-    """
-    col, row = _apply(inv, xy[:, 0], xy[:, 1])
-    return _bilinear_window(band, nodata, col - 0.5, row - 0.5)
-
-
 def _apply(aff, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An affine transform applied to coordinate arrays."""
     return aff.a * x + aff.b * y + aff.c, aff.d * x + aff.e * y + aff.f

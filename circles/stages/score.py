@@ -110,8 +110,8 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
         districts = districts.join(cov.community_table(u.assign(parent=u["parent"].replace("", "(none)")),
                                                        inside, "parent"), how="left")
         overall = overall.join(cov.community_table(u, inside, "all"), how="left")
-    reasons = not_assessable(preset, facilities, units, communities, language, missing_fields)
-    codes = not_assessable_codes(preset, facilities, units, communities, missing_fields)  # the same reasons as codes
+    codes = not_assessable_codes(preset, facilities, units, communities, missing_fields)  # once: codes and their words
+    reasons = {k: tg.reason_text(c, language) for k, c in codes.items()}
     unit_results, overall_results = [], []
     for ind in preset["indicators"]:
         ind, scored = scored_form(ind, communities)
