@@ -398,7 +398,7 @@ def _read_before_fork(tasks: list[dict], out: Path) -> float:
             boxes = []
             for st in studies:
                 halo = rules.halo_m(tuple(float(x) for x in st.travel.thresholds_min), st.network.profile,
-                                    st.travel.walk_speed_mps)
+                                    st.travel.walk_speed_mps, st.network.dem is not None)
                 area = shapely.union_all(read_vector(st.area, "study.area").to_crs(st.crs).geometry.values)
                 boxes.append(gpd.GeoSeries([area.buffer(2 * halo)], crs=st.crs).to_crs(4326).total_bounds)
             b = np.array(boxes)

@@ -9,6 +9,8 @@ no I/O and keep no state.
 
 from __future__ import annotations
 
+import math
+
 #: Share of the longest threshold above which an off-road leg is counted as long (summary.json).
 LONG_OFFROAD_SHARE = 1 / 3
 
@@ -26,6 +28,13 @@ PER_FACILITY_MAX = 300
 #: city is drawn with 39 m cells (about a screen pixel at the zoom that fits it) instead of 17 m
 #: (README, bench_city). Times, shares and tables do not use it.
 ISO_MAX_CELLS = 4_000_000
+
+#: Tobler's hiking function on a DEM (circles/io/dem.py): speed falls by ``exp(-3.5 |g + 0.05|)``.
+TOBLER_K = 3.5
+TOBLER_G0 = 0.05
+#: The fastest walking speed on a slope as a multiple of the flat one (Tobler at ``g = -0.05``,
+#: gently downhill): what sizes the halo and the catchment discs when a DEM is given.
+SLOPE_MAX_SPEED_FACTOR = math.exp(TOBLER_K * TOBLER_G0)
 
 #: Fastest speed assumed on the drive profile when sizing the halo (120 km/h, in m/s).
 DRIVE_MAX_SPEED_MPS = 120 / 3.6
@@ -66,26 +75,32 @@ def search_limit_s(study) -> float:
     return search_limit(study.travel.thresholds_min, study.travel.max_time_min, siting)
 
 
-def max_speed_mps(profile: str, walk_speed_mps: float) -> float:
-    """The fastest speed of a profile: the walking speed, or 120 km/h on ``drive`` (at least the walking speed)."""
-    return walk_speed_mps if profile == "walk" else max(walk_speed_mps, DRIVE_MAX_SPEED_MPS)
+def max_speed_mps(profile: str, walk_speed_mps: float, sloped: bool = False) -> float:
+    """The fastest speed of a profile: the walking speed (``sloped``, walking on a DEM: downhill at
+    :data:`SLOPE_MAX_SPEED_FACTOR` times it), or 120 km/h on ``drive`` (at least the walking speed)."""
+    if profile == "walk":
+        return walk_speed_mps * (SLOPE_MAX_SPEED_FACTOR if sloped else 1.0)
+    return max(walk_speed_mps, DRIVE_MAX_SPEED_MPS)
 
 
-def halo_m(thresholds_min, profile: str, walk_speed_mps: float) -> float:
+def halo_m(thresholds_min, profile: str, walk_speed_mps: float, sloped: bool = False) -> float:
     """The halo h: the longest threshold at the fastest speed (metres).
 
     People within 2h of the area use the same facilities (2SFCA step 1), facilities within
     h serve the area, roads within 2h carry every path that matters: results inside the
     area do not depend on where it was cut (see circles/batch.py).
     """
-    return max(float(t) for t in thresholds_min) * 60.0 * max_speed_mps(profile, walk_speed_mps)
+    return max(float(t) for t in thresholds_min) * 60.0 * max_speed_mps(profile, walk_speed_mps, sloped)
 
 
-def reach_m(limit_s: float, thresholds_min, profile: str, walk_speed_mps: float) -> float:
+def reach_m(limit_s: float, thresholds_min, profile: str, walk_speed_mps: float, sloped: bool = False) -> float:
     """How far roads are read around the area: a trip within the search limit, and at least 2h."""
-    return max(limit_s * max_speed_mps(profile, walk_speed_mps), 2 * halo_m(thresholds_min, profile, walk_speed_mps))
+    return max(limit_s * max_speed_mps(profile, walk_speed_mps, sloped),
+               2 * halo_m(thresholds_min, profile, walk_speed_mps, sloped))
 
 
-def facility_reach_m(limit_s: float, thresholds_min, profile: str, walk_speed_mps: float) -> float:
+def facility_reach_m(limit_s: float, thresholds_min, profile: str, walk_speed_mps: float,
+                     sloped: bool = False) -> float:
     """How far facilities are read around the area: h, or a trip within the search limit if longer."""
-    return max(halo_m(thresholds_min, profile, walk_speed_mps), limit_s * max_speed_mps(profile, walk_speed_mps))
+    return max(halo_m(thresholds_min, profile, walk_speed_mps, sloped),
+               limit_s * max_speed_mps(profile, walk_speed_mps, sloped))

@@ -63,7 +63,8 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from circles.io.dem import MAX_SPEED_FACTOR, SlopeTimes
+from circles import rules
+from circles.io.dem import SlopeTimes
 
 log = logging.getLogger(__name__)
 
@@ -497,7 +498,7 @@ class TravelNetwork:
         else:
             self.edge_time_s = np.asarray(slope.forward_s, dtype=float)
             # no piece is faster than Tobler's best (steps and flat edges are slower): the catchment disc bound
-            self.max_speed_mps = self.walk_speed_mps * MAX_SPEED_FACTOR
+            self.max_speed_mps = rules.max_speed_mps("walk", self.walk_speed_mps, sloped=True)
             ow = np.zeros(len(edges), dtype=bool)
         self.slope = slope
         self.edge_back_s = self.edge_time_s if slope is None else np.asarray(slope.backward_s, dtype=float)

@@ -18,6 +18,7 @@ import shapely
 from rasterio.transform import from_origin
 from scipy.interpolate import RegularGridInterpolator
 
+from circles import rules
 from circles.errors import CrsError, InputFileError
 from circles.io.dem import edge_slope_times
 from circles.travel import TravelNetwork
@@ -342,3 +343,12 @@ def test_sample_positions_equal_shapely_interpolation_on_demo_roads():
         i = np.arange(ptr[-1]) - ptr[line]
         ref = shapely.get_coordinates(shapely.line_interpolate_point(geoms[line], i * (L[line] / n[line])))
         assert np.abs(xy - ref).max() < 1e-8
+
+
+def test_halo_on_a_dem_grows_with_the_fastest_downhill_speed():
+    """Downhill at g = -0.05 Tobler is exp(0.175) = 1.1912 times the flat speed, so a 15-minute halo at
+    1 m/s reaches 900 m x 1.1912 = 1072.1 m (hand calculation); drive and flat walking are unchanged."""
+    assert rules.halo_m([5, 15], "walk", 1.0, sloped=True) == pytest.approx(1072.1, abs=0.1)
+    assert rules.halo_m([5, 15], "walk", 1.0) == 900.0
+    assert rules.halo_m([15], "drive", 1.0, sloped=True) == rules.halo_m([15], "drive", 1.0)
+    assert rules.reach_m(1800, [15], "walk", 1.0, sloped=True) == pytest.approx(2 * 1072.1, abs=0.2)

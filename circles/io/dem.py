@@ -53,16 +53,12 @@ import shapely
 from pyproj import Transformer
 
 from circles.errors import CrsError, InputFileError
+from circles.rules import TOBLER_G0, TOBLER_K  # noqa: F401  (methods reads dem.TOBLER_*)
 
 #: Elevation is sampled at most this far apart along an edge (metres), finer if the DEM is finer.
 MAX_STEP_M = 10.0
-#: Tobler's constants: speed falls by ``exp(-3.5 |g + 0.05|)``; flat ground ``exp(-0.175)``.
-TOBLER_K = 3.5
-TOBLER_G0 = 0.05
 #: Vertical speed on steps (m/s), up or down, added to the run walked at flat speed.
 STEPS_VERTICAL_MPS = 0.2
-#: The fastest walking speed as a multiple of the flat one (Tobler at ``g = -0.05``).
-MAX_SPEED_FACTOR = float(np.exp(TOBLER_K * TOBLER_G0))
 RULE = (f"Tobler's hiking function scaled to the flat walking speed, v = v_flat x exp(-{TOBLER_K} |g + {TOBLER_G0}|)"
         f" / exp(-{TOBLER_K * TOBLER_G0:.3f}), per piece of at most {MAX_STEP_M:g} m (bilinear elevation); "
         f"steps: run at v_flat plus rise at {STEPS_VERTICAL_MPS} m/s; off-road legs and edges without "

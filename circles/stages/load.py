@@ -100,9 +100,10 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     pop_rules = population_rules(study)
     crs = metric_crs(study, centre)
     tr, nw = study.travel, study.network
-    halo_m = rules.halo_m(thresholds, nw.profile, tr.walk_speed_mps)
+    sloped = nw.dem is not None  # walking downhill on a DEM is faster than on flat ground: a wider halo
+    halo_m = rules.halo_m(thresholds, nw.profile, tr.walk_speed_mps, sloped)
     limit_s = rules.search_limit_s(study)  # evaluated once per run; later stages read inputs.limit_s
-    reach_m = rules.reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps)
+    reach_m = rules.reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps, sloped)
     area_metric = None if area_wgs is None else gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
     bounds = None if area_metric is None else gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs) \
         .to_crs(4326).total_bounds
@@ -130,7 +131,7 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     net_report = connectivity_report(nodes, edges)
     tick(0.8)
     facilities, rejects, fac_counts, fac_parts, kinds_read = _facilities(study, crs, area.buffer(
-        rules.facility_reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps)))
+        rules.facility_reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps, sloped)))
     coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
                                  pd.concat([points, points_outside])[["geometry"]])
     units = _units(study, area, crs, read_units)
