@@ -53,6 +53,7 @@ so a search from several facilities at once is still exact.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -527,6 +528,7 @@ class TravelNetwork:
         key = key[first]
         indptr = np.searchsorted(key, np.arange(self.n_nodes + 1) * max(self.n_nodes, 1), side="left")
         self.graph = sp.csr_matrix((w, key % max(self.n_nodes, 1), indptr), shape=(self.n_nodes, self.n_nodes))
+        self._arcs = (order, first) if slope is not None else None  # for flat_twin: the arcs' sort, kept
         self._geoms = np.asarray(edges.geometry.values, dtype=object)
         # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
         from scipy.sparse.csgraph import connected_components
@@ -619,6 +621,26 @@ class TravelNetwork:
         fwd = self._cum_f[p0 + k] - self._cum_f[p0] + part * self.slope.piece_forward_s[p0 + k]
         bwd = self._cum_b[p0 + k] - self._cum_b[p0] + part * self.slope.piece_backward_s[p0 + k]
         return fwd, bwd
+
+    def flat_twin(self) -> TravelNetwork:
+        """This sloped network on flat ground (the ``_flat`` shares of a DEM run): the same as
+        ``TravelNetwork(nodes, edges, walk_speed_mps=...)`` without ``slope``, made from this one's
+        arrays (the same CSR structure with flat weights; the nodes, edges, main network and the
+        spatial index and node order if built are shared, not rebuilt). Itself when flat.
+        """
+        if self.slope is None:
+            return self
+        flat = copy.copy(self)
+        flat.slope, flat._arcs = None, None
+        del flat._cum_f, flat._cum_b
+        flat.edge_time_s = flat.edge_back_s = self.length_m / self.walk_speed_mps
+        flat.max_speed_mps = self.walk_speed_mps
+        # the constructor's weights (np.r_[back, forward], both flat here) in its arc order, parallel arcs' fastest
+        order, first = self._arcs
+        w = np.r_[flat.edge_time_s, flat.edge_time_s][order]
+        w = np.minimum.reduceat(w, first) if len(first) else w
+        flat.graph = sp.csr_matrix((w, self.graph.indices, self.graph.indptr), shape=self.graph.shape)
+        return flat
 
     def walk_along_s(self, e: np.ndarray, from_m: np.ndarray, to_m: np.ndarray) -> np.ndarray:
         """Time to go along edges ``e`` from ``from_m`` to ``to_m`` metres from ``u`` (either way).

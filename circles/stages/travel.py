@@ -69,7 +69,7 @@ def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lamb
     catch = net.times_to_points(fsnap, dsnap, cutoff_s=tmax_s)
     flat = None
     if slope is not None:  # the same trips on flat ground, up to the longest threshold (the ``_flat`` shares)
-        flat_net = TravelNetwork(inputs.nodes, inputs.edges, walk_speed_mps=study.travel.walk_speed_mps)
+        flat_net = net.flat_twin()  # the flat network from the sloped one's arrays (no rebuild)
         ft = nearest_by_kind(flat_net, facilities, on_network(flat_net, fsnap), on_network(flat_net, psnap), tmax_s)
         flat = cov.add_any_times(pd.DataFrame({f"time_s_{k}": t for k, t in ft.items()}))
     return Travel(net=net, demand=demand, demand_snap=dsnap, point_snap=psnap, facility_snap=fsnap, points=points,
