@@ -132,15 +132,16 @@ def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
     return fwd, bwd
 
 
-def _line_layout(geoms: np.ndarray, step_m: float):
+def _line_layout(geoms: np.ndarray, step_m: float, vertices=None):
     """Vertices of every line and its sampling: ``(coords, idx, seg, cum, length, n, ptr)``.
 
     ``seg[v]`` is the length from vertex ``v - 1`` to ``v`` (0 at a line's first vertex),
     ``cum[v]`` the distance of vertex ``v`` along its line (summed line by line, so ``length``
     and ``n = ceil(length / step_m)`` do not depend on the other lines), and the samples of
-    line ``k`` are ``ptr[k]:ptr[k + 1]`` (``n[k] + 1`` of them).
+    line ``k`` are ``ptr[k]:ptr[k + 1]`` (``n[k] + 1`` of them). ``vertices``: the lines'
+    ``shapely.get_coordinates(geoms, return_index=True)`` if the caller has them.
     """
-    coords, idx = shapely.get_coordinates(geoms, return_index=True)
+    coords, idx = shapely.get_coordinates(geoms, return_index=True) if vertices is None else vertices
     nv = len(coords)
     first = np.searchsorted(idx, np.arange(len(geoms)))
     seg = np.zeros(nv)
@@ -382,24 +383,17 @@ def _apply(aff, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return aff.a * x + aff.b * y + aff.c, aff.d * x + aff.e * y + aff.f
 
 
-def _pixel_m(src) -> tuple[float, float]:
-    """Metres per pixel across and down, at least (a degree of longitude taken at the equator)."""
+def _pixel_m(src, lat: float = 0.0) -> tuple[float, float]:
+    """Metres per pixel across and down; a geographic DEM's degree of longitude taken at latitude
+    ``lat`` (at the equator by default: the most metres a pixel can span)."""
     dx, dy = abs(src.transform.a), abs(src.transform.e)
     if src.crs.is_geographic:
-        return dx * _DEG_M, dy * _DEG_M
+        return dx * _DEG_M * max(np.cos(np.radians(lat)), 1e-6), dy * _DEG_M
     factor = src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0
     return dx * factor, dy * factor
 
 
-def _resolution_m(src, lat: float) -> float:
-    dx, dy = abs(src.transform.a), abs(src.transform.e)
-    if src.crs.is_geographic:
-        return min(dx * _DEG_M * max(np.cos(np.radians(lat)), 1e-6), dy * _DEG_M)
-    factor = src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0
-    return min(dx, dy) * factor
-
-
-def _vertex_pixels(geoms: np.ndarray, crs, src, step: float):
+def _vertex_pixels(geoms: np.ndarray, crs, src, step: float, vertices=None):
     """The lines' layout (:func:`_line_layout`) and the points the samples are interpolated
     between, in the DEM's pixel coordinates (corners at integers): ``(layout, idx, along, col,
     row, bound_m)``. ``idx`` None: ``col``/``row`` are the samples themselves (each transformed
@@ -415,15 +409,17 @@ def _vertex_pixels(geoms: np.ndarray, crs, src, step: float):
       place. Transforming 1.2 M samples exactly (pyproj) cost 0.15-0.18 s on the Wuhan core;
       this, about 0.03 s.
     - No polynomial within :data:`FIT_TOL_M` (a very large area): every sample exactly.
+
+    ``vertices``: as in :func:`_line_layout`.
     """
-    layout = _line_layout(geoms, step)
+    layout = _line_layout(geoms, step, vertices)
     coords, idx, seg, cum = layout[:4]
     inv = ~src.transform
     if src.crs == crs:
         col, row = _apply(inv, coords[:, 0], coords[:, 1])
         return layout, idx, cum, col, row, 0.0
     to_dem = Transformer.from_crs(crs, src.crs, always_xy=True)
-    fit = _fit_map(to_dem, inv, shapely.total_bounds(geoms), _pixel_m(src)) if len(coords) else None
+    fit = _fit_map(to_dem, inv, _bounds(coords), _pixel_m(src)) if len(coords) else None
     if fit is not None:
         max_seg = np.sqrt(8 * (POSITION_TOL_M - FIT_TOL_M) / fit.curvature_m) if fit.curvature_m > 0 else np.inf
         vx, vy, vidx, valong = _densify(coords, idx, seg, cum, max_seg)
@@ -440,20 +436,27 @@ def sample_pixels(edges: gpd.GeoDataFrame, dem_path: str | Path) -> tuple[np.nda
     integers): ``(col, row, ptr, bound_m)``, line ``k``'s samples ``ptr[k]:ptr[k + 1]``; each
     within ``bound_m`` metres of its exact place (0: exact). For tests and checks."""
     geoms = np.asarray(edges.geometry.values, dtype=object)
+    vertices = shapely.get_coordinates(geoms, return_index=True)
     with rasterio.open(dem_path) as src:
-        step = min(MAX_STEP_M, _resolution_m(src, _middle_lat(edges)))
-        layout, vidx, valong, col, row, bound = _vertex_pixels(geoms, edges.crs, src, step)
+        step = min(MAX_STEP_M, *_pixel_m(src, _middle_lat(edges.crs, vertices[0])))
+        layout, vidx, valong, col, row, bound = _vertex_pixels(geoms, edges.crs, src, step, vertices)
     n_len, n, ptr = layout[4:]
     if vidx is not None:
         col, row = _interpolate(vidx, valong, [col, row], n_len, n, ptr)
     return col, row, ptr, bound
 
 
-def _middle_lat(edges: gpd.GeoDataFrame) -> float:
-    if not len(edges):
+def _bounds(coords: np.ndarray) -> np.ndarray:
+    """``(xmin, ymin, xmax, ymax)`` of vertices: the lines' total bounds (no second pass through GEOS)."""
+    return np.r_[coords.min(axis=0), coords.max(axis=0)]
+
+
+def _middle_lat(crs, coords: np.ndarray) -> float:
+    """Latitude of the middle of the vertices' box (``crs``: theirs)."""
+    if not len(coords):
         return 0.0
-    return float(Transformer.from_crs(edges.crs, 4326, always_xy=True).transform(
-        *np.asarray(edges.total_bounds).reshape(2, 2).mean(axis=0))[1])
+    return float(Transformer.from_crs(crs, 4326, always_xy=True).transform(
+        *_bounds(coords).reshape(2, 2).mean(axis=0))[1])
 
 
 def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_mps: float, *,
@@ -481,6 +484,7 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     if edges.crs is None:
         raise CrsError("the road edges have no CRS; load them with circles.io.network.load_network")
     geoms = np.asarray(edges.geometry.values, dtype=object)
+    vertices = shapely.get_coordinates(geoms, return_index=True)  # once: the middle latitude, box and layout
     length = edges["length_m"].to_numpy(dtype=float)
     # GDAL reads an uncompressed GeoTIFF's window straight from the file, not through its block cache
     # (the same pixels, about twice as fast; other files read as usual)
@@ -494,9 +498,9 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             if src.crs is None:
                 raise CrsError(f"{dem_path}: the DEM has no CRS; assign its CRS (e.g. gdal_edit.py -a_srs "
                                f"EPSG:4326 {dem_path.name}) and run again")
-            step = min(MAX_STEP_M, _resolution_m(src, _middle_lat(edges)))
+            step = min(MAX_STEP_M, *_pixel_m(src, _middle_lat(edges.crs, vertices[0])))
             width, height = src.width, src.height
-            layout, vidx, valong, vcol, vrow, bound = _vertex_pixels(geoms, edges.crs, src, step)
+            layout, vidx, valong, vcol, vrow, bound = _vertex_pixels(geoms, edges.crs, src, step, vertices)
             n_len, n, ptr = layout[4:]
             no_overlap = InputFileError(
                 f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {tuple(src.bounds)} in "
