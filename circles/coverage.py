@@ -394,11 +394,14 @@ def weighted_means_by(columns: dict[str, tuple[np.ndarray, np.ndarray]], keys: p
     return pd.DataFrame(out, index=g.index)
 
 
-def flat_shares(points: pd.DataFrame, flat: pd.DataFrame, by: str, minutes: float, kinds) -> pd.DataFrame:
-    """Flat-ground shares beside the sloped ones, per value of ``by`` (issue 23: ``[network] dem``).
+def flat_shares(points: pd.DataFrame, flat: pd.DataFrame, by: dict[str, np.ndarray], minutes: float,
+                kinds) -> dict[str, pd.DataFrame]:
+    """Flat-ground shares beside the sloped ones, per value of each key of ``by`` (issue 23: ``[network] dem``).
 
     ``points`` carry the sloped times (``time_s_<kind>``, ``time_s_<group>_any``); ``flat``
-    holds the same columns on flat ground, row for row. Per value of ``by``:
+    holds the same columns on flat ground, row for row; ``by`` maps a level's name (``unit_id``,
+    ``parent``, ...) to its key per point. The people within reach are counted once, then
+    summed per level. Per value of a level's key:
     ``cov_<group>_<kind>_<T>min_flat`` (people of the group within T minutes on flat ground /
     people of the group, NaN with nobody), ``lost_to_slope_<group>_<T>min`` (people within T
     minutes of a service of the group on flat ground but not with slope) and
@@ -417,12 +420,15 @@ def flat_shares(points: pd.DataFrame, flat: pd.DataFrame, by: str, minutes: floa
         ts = points[f"time_s_{group}_any"].to_numpy(dtype=float) <= tmax
         cols[col("lost_to_slope", group, None, minutes)] = w * (tf & ~ts)
         cols[col("gained_by_slope", group, None, minutes)] = w * (ts & ~tf)
-    keys = points[by].to_numpy()
-    sums = pd.DataFrame(cols).groupby(keys, sort=True).sum()
-    people = pd.DataFrame(pop).groupby(keys, sort=True).sum()
-    for c in sums.columns:
-        if c.startswith("cov_"):
-            g = c.split("_")[1]
-            sums[c] = np.where(people[g] > 0, sums[c] / people[g].where(people[g] > 0, 1.0), np.nan)
-    sums.index.name = by
-    return sums
+    within, people_all = pd.DataFrame(cols), pd.DataFrame(pop)
+    out = {}
+    for level, keys in by.items():
+        sums = within.groupby(np.asarray(keys), sort=True).sum()
+        people = people_all.groupby(np.asarray(keys), sort=True).sum()
+        for c in sums.columns:
+            if c.startswith("cov_"):
+                g = c.split("_")[1]
+                sums[c] = np.where(people[g] > 0, sums[c] / people[g].where(people[g] > 0, 1.0), np.nan)
+        sums.index.name = level
+        out[level] = sums
+    return out

@@ -47,14 +47,16 @@ def score(study: Study, inputs: Inputs, travel: Travel, preset: dict) -> Scores:
 
 def with_flat_shares(scores: Scores, travel: Travel, minutes: float) -> Scores:
     """``scores`` with the flat-ground shares and the people slope moves across ``minutes`` (units, districts, study)."""
-    pts, flat, kinds = scores.points, travel.flat_times, list(travel.kinds)
-    by_unit = cov.flat_shares(pts, flat, "unit_id", minutes, kinds)
+    pts = scores.points
+    levels = cov.flat_shares(pts, travel.flat_times, {"unit_id": pts["unit_id"].to_numpy(),
+                                                      "parent": pts["parent"].replace("", "(none)").to_numpy(),
+                                                      "all": np.full(len(pts), "study")}, minutes, list(travel.kinds))
+    by_unit = levels["unit_id"]
     units = scores.units.merge(by_unit, left_on="unit_id", right_index=True, how="left")
     moved = [c for c in by_unit.columns if not c.startswith("cov_")]
     units[moved] = units[moved].fillna(0.0)
-    districts = scores.districts.join(cov.flat_shares(pts.assign(parent=pts["parent"].replace("", "(none)")), flat,
-                                                      "parent", minutes, kinds), how="left")
-    overall = scores.overall.join(cov.flat_shares(pts.assign(all="study"), flat, "all", minutes, kinds), how="left")
+    districts = scores.districts.join(levels["parent"], how="left")
+    overall = scores.overall.join(levels["all"], how="left")
     return dataclasses.replace(scores, units=units, districts=districts, overall=overall)
 
 
