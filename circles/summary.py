@@ -165,22 +165,16 @@ def slope_summary(dem_file: str, slope, units: pd.DataFrame, overall: pd.DataFra
     *lose* their ``minutes`` circle when a service of their group is within it on flat ground
     but not with slope; they *gain* it the other way round (downhill is up to 1.19x faster).
     """
-    o = overall.iloc[0]
-    out: dict = {"dem": dem_file, "rule": slope.rule, "step_m": rnd(slope.step_m, 3),
-                 "road_length_covered_share": rnd(slope.covered_share), "edges_outside_dem": int(slope.n_outside),
-                 "offroad": "off-road legs (home to road) are walked at the flat speed", "minutes": minutes,
-                 "total": {}, "units": []}
-    for g in cov.GROUPS:
+    def moved(r, g: str) -> dict:  # one group's shares and the people slope moves, in a unit or the study
         share = cov.col("cov", g, "any", minutes)
-        out["total"][g] = {"share": rnd(o[share]), "share_flat": rnd(o[share + "_flat"]),
-                           "lost_people": rnd(o[cov.col("lost_to_slope", g, None, minutes)], 1),
-                           "gained_people": rnd(o[cov.col("gained_by_slope", g, None, minutes)], 1)}
-    for _, r in units.iterrows():
-        row = {"unit_id": str(r["unit_id"])}
-        for g in cov.GROUPS:
-            share = cov.col("cov", g, "any", minutes)
-            row[g] = {"share": rnd(r[share]), "share_flat": rnd(r[share + "_flat"]),
-                      "lost_people": rnd(r[cov.col("lost_to_slope", g, None, minutes)], 1),
-                      "gained_people": rnd(r[cov.col("gained_by_slope", g, None, minutes)], 1)}
-        out["units"].append(row)
-    return out
+        return {"share": rnd(r[share]), "share_flat": rnd(r[share + "_flat"]),
+                "lost_people": rnd(r[cov.col("lost_to_slope", g, None, minutes)], 1),
+                "gained_people": rnd(r[cov.col("gained_by_slope", g, None, minutes)], 1)}
+
+    o = overall.iloc[0]
+    return {"dem": dem_file, "rule": slope.rule, "step_m": rnd(slope.step_m, 3),
+            "road_length_covered_share": rnd(slope.covered_share), "edges_outside_dem": int(slope.n_outside),
+            "offroad": "off-road legs (home to road) are walked at the flat speed", "minutes": minutes,
+            "total": {g: moved(o, g) for g in cov.GROUPS},
+            "units": [{"unit_id": str(r["unit_id"]), **{g: moved(r, g) for g in cov.GROUPS}}
+                      for _, r in units.iterrows()]}

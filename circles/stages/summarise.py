@@ -45,16 +45,15 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
         summary["coverage_after"] = a.coverage_after
         summary["units_fail_after"] = a.units_fail_after
     summary["travel"] = travel_summary(study, points, travel, inputs.limit_s)
-    if travel.slope is not None:  # [network] dem on the walk profile (issue 23)
-        summary["slope"] = slope_summary(study.network.dem.name, travel.slope, units, scores.overall,
-                                         max(thresholds))
-        if travel.slope_warning:
-            summary.setdefault("warnings", []).append(travel.slope_warning)
     summary.update(equity_summary(points, units, summary, study, limit_min=inputs.limit_s / 60.0))
     summary["credits"] = study_credits(study)
     summary["methods"] = method_params(study, inputs.estimated, limit_min=inputs.limit_s / 60.0)
-    if travel.slope is not None:
+    if travel.slope is not None:  # [network] dem on the walk profile (issue 23)
+        summary["slope"] = slope_summary(study.network.dem.name, travel.slope, units, scores.overall,
+                                         max(thresholds))
         summary["methods"]["slope_covered_share"] = travel.slope.covered_share
+        if travel.slope_warning:
+            summary.setdefault("warnings", []).append(travel.slope_warning)
     summary["timings_s"] = timings
     summary["timings_cpu_s"] = cpu
     summary["isochrones_per_facility"] = {"drawn": bool(len(isos.per_facility)), "limit_facilities": rules.PER_FACILITY_MAX,
