@@ -12,7 +12,8 @@ The rule (:data:`RULE` is its one-line statement, for the report's methods text)
   grade; its resolution in metres is taken at the middle latitude of the roads.
 - **Speed of a piece** (grade ``g = rise / run``, ``run = length_m / n``): Tobler's hiking
   function scaled so that flat ground gives the study's ``walk_speed_mps``,
-  ``v(g) = walk_speed_mps x exp(-3.5 |g + 0.05|) / exp(-0.175)`` (:func:`tobler_speed_mps`).
+  ``v(g) = walk_speed_mps x exp(-3.5 |g + 0.05|) / exp(-0.175)`` (:func:`piece_times`, in place;
+  no code needs the speed itself, so there is no speed function: tests write the formula out).
   The fastest walking is slightly downhill (``g = -0.05``: ``1.19 x walk_speed_mps``).
 - **Steps** (``highway = steps``): Tobler's function is for paths, not stairs. A piece of
   steps takes its run at ``walk_speed_mps`` plus its rise (up or down) at
@@ -93,16 +94,6 @@ class SlopeTimes:
     rule: str = RULE
     step_m: float = MAX_STEP_M
     position_bound_m: float = 0.0  # samples within this of their exact place (0: exact; see edge_slope_times)
-
-
-def tobler_speed_mps(grade: np.ndarray, walk_speed_mps: float) -> np.ndarray:
-    """Walking speed (m/s) on a grade ``rise / run``, flat ground giving ``walk_speed_mps``.
-
-    >>> float(tobler_speed_mps(0.0, 1.0))
-    1.0
-    """
-    return walk_speed_mps * np.exp(-TOBLER_K * np.abs(np.asarray(grade, dtype=float) + TOBLER_G0)) / np.exp(
-        -TOBLER_K * TOBLER_G0)
 
 
 def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
