@@ -532,19 +532,21 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     pptr = ptr - np.arange(len(ptr))
     is_piece = np.ones(max(len(z) - 1, 0), dtype=bool)
     is_piece[ptr[1:-1] - 1] = False  # not from one edge's last sample to the next edge's first
-    rise = np.subtract(z[1:], z[:-1])[is_piece]
-    everywhere = bool(covered.all())
-    if not everywhere:
-        on = np.repeat(covered, n)
-        rise[~on] = 0.0
+    # (the differences in col's memory: the sample positions are not needed any more)
+    rise = np.subtract(z[1:], z[:-1], out=col[:len(z) - 1] if col.dtype == np.float64 else None)[is_piece]
+    off_edges = np.flatnonzero(~covered)
+    if len(off_edges):  # the pieces of the edges without elevation (few: positions, not a mask over every piece)
+        m = n[off_edges]
+        off = np.repeat(pptr[off_edges] - (np.cumsum(m) - m), m) + np.arange(int(m.sum()))
+        rise[off] = 0.0
     run = np.repeat(length / n, n)
     steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else np.zeros(len(n), bool)
     pf, pb = piece_times(run, rise, walk_speed_mps, np.repeat(np.asarray(steps, dtype=bool), n) if steps.any()
                          else False, reuse=True)  # run and rise are ours: their memory is reused
-    if not everywhere:
-        flat = np.repeat(length / n / walk_speed_mps, n)[~on]  # no elevation: the flat time both ways (also on
-        pf[~on] = flat  # steps: we know no rise)
-        pb[~on] = flat
+    if len(off_edges):  # no elevation: the flat time both ways (also on steps: we know no rise)
+        flat = np.repeat(length[off_edges] / m / walk_speed_mps, m)
+        pf[off] = flat
+        pb[off] = flat
     fwd = np.add.reduceat(pf, pptr[:-1]) if len(pf) else np.zeros(0)
     bwd = np.add.reduceat(pb, pptr[:-1]) if len(pb) else np.zeros(0)
     total = float(length.sum())
