@@ -328,6 +328,34 @@ def test_sloped_catchments_equal_whole_network_rows_and_nearest(tmp_path):
     assert np.all(np.isinf(near[~has]))
 
 
+def test_flat_twin_equals_a_network_built_without_the_dem(tmp_path):
+    """The ``_flat`` shares' network (``flat_twin``, made from the sloped network's arrays) holds the
+    same graph as one built from the roads without a DEM, its node times equal networkx's on the
+    roads' lengths, and the sloped network it came from keeps its sloped times."""
+    from circles.io.network import load_network
+
+    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    st = edge_slope_times(edges, wavy_dem(tmp_path, edges)[0], 1.2)
+    sloped = TravelNetwork(nodes, edges, walk_speed_mps=1.2, slope=st)
+    before = sloped.graph.data.copy()
+    twin, built = sloped.flat_twin(), TravelNetwork(nodes, edges, walk_speed_mps=1.2)
+    for a in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(twin.graph, a), getattr(built.graph, a))
+    assert np.array_equal(twin.edge_time_s, built.edge_time_s) and np.array_equal(twin.edge_back_s, built.edge_time_s)
+    assert np.array_equal(twin.edge_main, built.edge_main) and twin.max_speed_mps == 1.2 and twin.slope is None
+    assert np.array_equal(sloped.graph.data, before) and not np.array_equal(before, twin.graph.data)
+    assert sloped.max_speed_mps == pytest.approx(1.2 * rules.SLOPE_MAX_SPEED_FACTOR)
+    G = nx.Graph()
+    for u, v, length in zip(edges["u"], edges["v"], edges["length_m"]):
+        if not G.has_edge(u, v) or G[u][v]["w"] > length / 1.2:
+            G.add_edge(u, v, w=length / 1.2)
+    src = [3, 40, 400]
+    ref = nx.multi_source_dijkstra_path_length(G, src, weight="w")
+    mine = twin.node_times(twin.snap_points(nodes.iloc[src], max_offroad_m=1))[0]
+    assert np.allclose(mine, [ref.get(i, np.inf) for i in range(len(nodes))], rtol=1e-12, atol=1e-9)
+    assert built.flat_twin() is built  # a flat network is its own twin
+
+
 def test_sample_positions_equal_shapely_interpolation_on_demo_roads():
     """The numpy sampling gives shapely's line_interpolate_point at i x L / n, n = ceil(L / step)."""
     from circles.io.dem import sample_positions
