@@ -23,7 +23,6 @@ Decisions:
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import pandas as pd
 from circles.display import FORMULA_START
 from circles.errors import InputFileError
 from circles.kinds import KINDS
-from circles.whatif import evaluate
+from circles.whatif import decode_array, encode_array, evaluate, weights
 
 #: the columns the page writes, in order
 COLUMNS = ("candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain")
@@ -136,7 +135,7 @@ def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable:
     "gap"} or None}}``.
     """
     ev = evaluate(payload, chosen)
-    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) for g, b in payload["weights"].items()}
+    w = weights(payload)
     spop = {g: float(v.sum()) for g, v in w.items()}
     spop["communities"] = float(len(payload["units"]["id"]))
     spop["streets"] = float(len({p for p in payload["units"].get("parent", []) if p}))
@@ -191,9 +190,9 @@ def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: d
     units weighted 0 (a weighted share or mean over the units' cells). Capacity ratios: the units'
     own capacity plus the chosen sites standing in them, per 1,000 of the units' people.
     """
-    unit = np.frombuffer(base64.b64decode(payload["point_unit"]), dtype="<i4")
+    unit = decode_array(payload["point_unit"], "i4")
     keep = np.isin(unit, np.asarray(units, dtype=np.int32))
-    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) * keep for g, b in payload["weights"].items()}
+    w = {g: v * keep for g, v in weights(payload).items()}
     pop = float(w[ind["group"]].sum()) if ind["group"] in w else float(len(units))
     parts = ind["metric"].split("_per_1000_")
     if len(parts) == 2 and parts[0] in added_total:
@@ -206,6 +205,6 @@ def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: d
                 have += cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
         den = float(w[parts[1]].sum())
         return (1000.0 * have / den if den > 0 else None), pop
-    p2 = {**payload, "weights": {g: base64.b64encode(v.astype("<f4").tobytes()).decode() for g, v in w.items()},
+    p2 = {**payload, "weights": {g: encode_array(v, "f4") for g, v in w.items()},
           "indicators": [{**ind, "where": False}]}
     return evaluate(p2, chosen)["indicators"].get(ind["id"]), pop

@@ -20,9 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import base64
-
-import numpy as np
 import typer
 from rich.cells import cell_len
 from rich.console import Console
@@ -326,6 +323,7 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
     from circles.chosen import after_state, chosen_pairs, read_chosen_sites
     from circles.panels import not_assessable, where_units
     from circles.pipeline import analyse
+    from circles.whatif import weights
 
     if kind or n is not None or any(x is not None for x in others):
         raise CirclesError("--sites: evaluates the sites of the study's own run page; leave out --kind, --n, --slots, "
@@ -347,8 +345,7 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
     for col, num in (("#", True), ("site", False), ("kind", False), ("capacity", True), *_coord_cols(study),
                      ("newly covered", True)):
         _col(t, col, num=num)
-    tot = {g: float(np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float).sum())
-           for g, b in payload["weights"].items()}
+    tot = {g: float(v.sum()) for g, v in weights(payload).items()}
     key = f"{payload['siting_threshold_s'] / 60:g}min"
     for k, ((i, kd), (_, r)) in enumerate(zip(pairs, chosen.iterrows()), start=1):
         g = payload["kind_serves"][kd]

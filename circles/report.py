@@ -59,6 +59,7 @@ from circles.i18n import t as tr
 from circles.kinds import KINDS
 from circles.io.units import short_names
 from circles.panels import add_panels, planner_data
+from circles.whatif import decode_array
 from circles.credits import credit_lines
 from circles.errors import InputFileError
 
@@ -193,7 +194,7 @@ class _Page:
         """A base64 little-endian array of the what-if payload (:mod:`circles.whatif`) as a binary
         placeholder read back as that typed array: bytes shuffled (every value's first byte, then
         every second byte...) and, with ``delta``, int32 differences, so gzip finds the repeats."""
-        a = np.frombuffer(base64.b64decode(b64), dtype=np.dtype(dtype).newbyteorder("<"))
+        a = decode_array(b64, dtype)
         if delta:
             a = np.diff(a.astype(np.int64), prepend=0).astype("<i4")
         size = a.dtype.itemsize

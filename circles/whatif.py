@@ -23,7 +23,8 @@ as in Python for any whole-second threshold; the 2SFCA weights use these rounded
 (a difference of under a second in 15 minutes).
 
 The payload (:func:`whatif_data`) is plain JSON: base64 little-endian typed arrays for the
-matrix and per-cell columns (times uint16 seconds, weights and 2SFCA figures float32), lists
+matrix and per-cell columns (times uint16 seconds, weights and 2SFCA figures float32, matrix
+offsets and cell units int32; :func:`encode_array`, read back by :func:`decode_array`), lists
 for the rest.
 """
 
@@ -51,8 +52,23 @@ log = logging.getLogger(__name__)
 SUPPORTED = ("cov_", "sfca_", "e2sfca_", "beds_per_1000_elderly", "slots_per_1000_total")
 
 
-def _b64(a: np.ndarray, dtype) -> str:
+def encode_array(a: np.ndarray, dtype) -> str:
+    """``a`` as the payload stores an array: base64 of its little-endian ``dtype`` bytes (``"i4"``,
+    ``"u2"``, ``"f4"`` or a numpy type). :func:`decode_array` reads it back."""
     return base64.b64encode(np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
+
+
+def decode_array(b64: str, dtype) -> np.ndarray:
+    """One array of the payload (:func:`encode_array`'s text) as a read-only little-endian ``dtype`` array.
+
+    The one reader of the payload's arrays, for :func:`evaluate`, :mod:`circles.chosen`, the CLI
+    and the page's binary block (:mod:`circles.report`)."""
+    return np.frombuffer(base64.b64decode(b64), dtype=np.dtype(dtype).newbyteorder("<"))
+
+
+def weights(payload: dict) -> dict[str, np.ndarray]:
+    """The payload's people per cell, by group (``elderly``, ``infants``, ``total``), as floats."""
+    return {g: decode_array(b, "f4").astype(float) for g, b in payload["weights"].items()}
 
 
 #: a stored time of this many seconds means "unreachable / past the search limit" (times are uint16)
@@ -236,9 +252,9 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
     cand_unit = assign_points(cands, units)
     display = cands.to_crs(4326)
     kinds = [k for k in s.kinds if k in KINDS]
-    times = {k: _b64(_ceil_s(points[f"time_s_{k}"].to_numpy()), np.uint16) for k in KINDS
+    times = {k: encode_array(_ceil_s(points[f"time_s_{k}"].to_numpy()), np.uint16) for k in KINDS
              if f"time_s_{k}" in points}
-    base = {c: _b64(np.nan_to_num(points[c].to_numpy(dtype=float)), np.float32)
+    base = {c: encode_array(np.nan_to_num(points[c].to_numpy(dtype=float)), np.float32)
             for c in ("sfca_beds_per_1000_elderly", "e2sfca_beds_per_1000_elderly",
                       "sfca_slots_per_1000_total", "e2sfca_slots_per_1000_total") if c in points}
     o = overall.iloc[0]
@@ -250,8 +266,8 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
         "siting_threshold_s": float(s.threshold_min * 60.0),
         "grid_spacing_m": spacing if s.candidates is None else None,
         "catchment_s": float(catchment_s),
-        "weights": {g: _b64(points[g].to_numpy(dtype=float), np.float32) for g in ("elderly", "infants", "total")},
-        "point_unit": _b64(point_unit, np.int32),
+        "weights": {g: encode_array(points[g].to_numpy(dtype=float), np.float32) for g in ("elderly", "infants", "total")},
+        "point_unit": encode_array(point_unit, np.int32),
         "times": times,
         "sfca": base,
         # what a new site's capacity counts as (circles/kinds.py): institutional beds, day-care
@@ -290,8 +306,8 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
             "snapped": [bool(x) for x in csnap.snapped],
             **{k: [float(x) for x in v] for k, v in step1.items()},
         },
-        "matrix": {"ptr": _b64(Tp.indptr, np.int32), "idx": _b64(Tp.indices, np.int32),
-                   "t": _b64(_ceil_s(Tp.data), np.uint16)},
+        "matrix": {"ptr": encode_array(Tp.indptr, np.int32), "idx": encode_array(Tp.indices, np.int32),
+                   "t": encode_array(_ceil_s(Tp.data), np.uint16)},
     }
     log.info("what-if: %d candidates, %d cell pairs within %.0f s", len(cands), Tp.nnz, reach_s)
     return payload
@@ -304,12 +320,11 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
     Returns ``{"coverage": {group: {"5min": share}}, "indicators": {id: measured}}`` for the study.
     """
     n = payload["n_points"]
-    dec = {"i4": np.int32, "u2": np.uint16, "f4": np.float32, "f8": np.float64}
 
     def arr(b, dt):
-        return np.frombuffer(base64.b64decode(b), dtype=np.dtype(dec[dt]).newbyteorder("<")).astype(float)
+        return decode_array(b, dt).astype(float)
 
-    w = {g: arr(v, "f4") for g, v in payload["weights"].items()}
+    w = weights(payload)
     times = {}
     for k, b in payload["times"].items():
         t = arr(b, "u2")
@@ -393,4 +408,4 @@ def chosen_suggested(payload: dict) -> list[tuple[int, str]]:
     return [(i, c["kind"][i]) for i in range(len(c["kind"])) if c["suggested"][i]]
 
 
-__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested"]
+__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested", "encode_array", "decode_array", "weights"]
