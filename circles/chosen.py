@@ -32,7 +32,7 @@ import pandas as pd
 from circles.display import FORMULA_START
 from circles.errors import InputFileError
 from circles.kinds import KINDS
-from circles.whatif import decode_array, encode_array, evaluate, weights
+from circles.whatif import decode_array, encode_array, evaluate, site_capacity, weights
 
 #: the columns the page writes, in order
 COLUMNS = ("candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain")
@@ -139,13 +139,11 @@ def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable:
     spop = {g: float(v.sum()) for g, v in w.items()}
     spop["communities"] = float(len(payload["units"]["id"]))
     spop["streets"] = float(len({p for p in payload["units"].get("parent", []) if p}))
-    cands = payload["candidates"]
     added = {"beds": 0.0, "slots": 0.0, "daycare_places": 0.0}
     for c, kind in chosen:
-        info = payload["kinds"][kind]
-        cap = cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
-        if info["counts_as"] in added:
-            added[info["counts_as"]] += cap
+        counts = payload["kinds"][kind]["counts_as"]
+        if counts in added:
+            added[counts] += site_capacity(payload, c, kind)
     na = not_assessable or {}
     built = {k for _, k in chosen}
     out = {"coverage": ev["coverage"], "indicators": {}}
@@ -200,9 +198,8 @@ def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: d
         own = payload["units"].get(f"{parts[0]}_inside") or [0.0] * len(payload["units"]["id"])
         have = float(sum(own[u] for u in units))
         for c, kind in chosen:
-            info = payload["kinds"][kind]
-            if info["counts_as"] == parts[0] and cands["unit"][c] in inside:
-                have += cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
+            if payload["kinds"][kind]["counts_as"] == parts[0] and cands["unit"][c] in inside:
+                have += site_capacity(payload, c, kind)
         den = float(w[parts[1]].sum())
         return (1000.0 * have / den if den > 0 else None), pop
     p2 = {**payload, "weights": {g: encode_array(v, "f4") for g, v in w.items()},

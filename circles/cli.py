@@ -323,7 +323,7 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
     from circles.chosen import after_state, chosen_pairs, read_chosen_sites
     from circles.panels import not_assessable, where_units
     from circles.pipeline import analyse
-    from circles.whatif import weights
+    from circles.whatif import site_capacity, weights
 
     if kind or n is not None or any(x is not None for x in others):
         raise CirclesError("--sites: evaluates the sites of the study's own run page; leave out --kind, --n, --slots, "
@@ -351,7 +351,7 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
         g = payload["kind_serves"][kd]
         alone = after_state(payload, [(i, kd)])
         gain = (alone["coverage"][g][key] - before["coverage"][g][key]) * tot[g]
-        cap = c["capacity"][i] if c["kind"][i] == kd and c["capacity"][i] else payload["kinds"][kd]["capacity"]
+        cap = site_capacity(payload, i, kd)
         t.add_row(str(k), str(r.get("name") or c["name"][i]), kind_label(kd, lang), f"{cap:,.0f}",
                   *_coords(study, c["lon"][i], c["lat"][i]), f"{gain:,.0f}")
     _out().print(t)

@@ -313,6 +313,15 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
     return payload
 
 
+def site_capacity(payload: dict, c: int, kind: str) -> float:
+    """The beds or slots a new ``kind`` at candidate ``c`` adds: the site's own capacity when it was
+    suggested as that kind, else the study's for a new site of the kind (``[siting] beds`` /
+    ``slots``), as ``whatif.js`` takes it."""
+    cands = payload["candidates"]
+    return cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else \
+        payload["kinds"][kind]["capacity"]
+
+
 def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
     """Score ``chosen`` ``(candidate index, kind)`` pairs from the payload alone (as the page does).
 
@@ -339,8 +348,7 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
         lo, hi = ptr[c], ptr[c + 1]
         cols, tc = idx[lo:hi], tt[lo:hi].astype(float)
         times[kind][cols] = np.minimum(times[kind][cols], tc)
-        cap = cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else \
-            payload["kinds"][kind]["capacity"]
+        cap = site_capacity(payload, c, kind)
         inside = tc <= catch
         counts = payload["kinds"][kind]["counts_as"]
         if counts == "beds":
@@ -379,9 +387,7 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
             have = dict(comp["study"])
             for c, kind in chosen:
                 counts = "meal_point" if kind == "meal_point" else payload["kinds"][kind]["counts_as"]
-                cap = 1.0 if counts == "meal_point" else (
-                    cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else
-                    payload["kinds"][kind]["capacity"])
+                cap = 1.0 if counts == "meal_point" else site_capacity(payload, c, kind)
                 for col in comp["adds"].get(counts, []):
                     have[col] += cap
             den = have[base] if base else 1.0
@@ -408,4 +414,5 @@ def chosen_suggested(payload: dict) -> list[tuple[int, str]]:
     return [(i, c["kind"][i]) for i in range(len(c["kind"])) if c["suggested"][i]]
 
 
-__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested", "encode_array", "decode_array", "weights"]
+__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested", "encode_array", "decode_array", "weights",
+           "site_capacity"]
