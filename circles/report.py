@@ -285,15 +285,22 @@ def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
     return g.set_geometry(g.geometry.simplify(tolerance_m, preserve_topology=False))
 
 
+def _unit_outlines(page: _Page, units: gpd.GeoDataFrame, gcj02: bool) -> str:
+    """The key of the units' simplified display outlines in the payload's shared part, stored once for
+    every unit layer (coverage per group, pass/fail)."""
+    key = "units_gcj02" if gcj02 else "units"
+    if key not in page.payload["shared"]:
+        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    return key
+
+
 def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
               gcj02: bool = False, whatif_key: str | None = None) -> _Page:
     """Units coloured by a share column (0-1). ``whatif_key`` (``"elderly_15"``: group and minutes
     of the what-if engine's per-unit coverage) lets the what-if panel recolour the units by their
     coverage after the chosen sites (circles/assets/planner.js)."""
     t = _T[language]
-    key = "units_gcj02" if gcj02 else "units"
-    if key not in page.payload["shared"]:
-        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    key = _unit_outlines(page, units, gcj02)
     share = pd.to_numeric(units[metric], errors="coerce").astype(float).replace([np.inf, -np.inf], np.nan)
     page.layer(name, show, {
         "type": "polygons", "geoms": key, "fill": [_ramp(None if pd.isna(s) else s) for s in share],
@@ -321,9 +328,7 @@ def _names_by_id(page) -> dict:
 def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: str, gcj02: bool = False) -> _Page:
     """Units coloured by how many of the preset's targets they fail."""
     t = _T[language]
-    key = "units_gcj02" if gcj02 else "units"
-    if key not in page.payload["shared"]:
-        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    key = _unit_outlines(page, units, gcj02)
     inds = [i for i in preset["indicators"] if f"status_{i['id']}" in units]
     n = max(1, len(inds))
     n_fail = pd.to_numeric(units["n_fail"], errors="coerce").fillna(0).to_numpy()
@@ -339,6 +344,13 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
     return page
 
 
+def _populated(points: gpd.GeoDataFrame) -> np.ndarray:
+    """The cells with people (``total`` > 0; every cell when there is no ``total``): those the page draws."""
+    if "total" not in points:
+        return np.ones(len(points), bool)
+    return pd.to_numeric(points["total"], errors="coerce").fillna(0).to_numpy(float) > 0
+
+
 def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False,
                    gcj02: bool = False) -> _Page:
     """Population cells as small canvas circles shaded by the group's count (built when first shown).
@@ -347,9 +359,7 @@ def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: 
     only its counts (0.1 person precision)."""
     t = _T[language]
     key = "cells_gcj02" if gcj02 else "cells"
-    populated = pd.to_numeric(points["total"], errors="coerce").fillna(0).to_numpy(float) > 0 \
-        if "total" in points else np.ones(len(points), bool)
-    cells = points[populated]
+    cells = points[_populated(points)]
     binary = page.binary
     if key not in page.payload["shared"]:
         xy = _xy(to_display(cells[["geometry"]], gcj02)) if len(cells) else []
@@ -710,9 +720,7 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
     metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
     x0, y0, x1, y1 = data.units.to_crs(metric).total_bounds
     page = _Page(m, tolerance_m=max(5.0, max(x1 - x0, y1 - y0) / 2000), binary_above_cells=binary_above_cells)
-    populated = pd.to_numeric(data.points["total"], errors="coerce").fillna(0).to_numpy(float) > 0 \
-        if "total" in data.points else np.ones(len(data.points), bool)
-    page.binary = int(populated.sum()) > binary_above_cells
+    page.binary = int(_populated(data.points).sum()) > binary_above_cells
     tm = max(data.summary["thresholds_min"])
     page.unit_names = dict(zip(data.units["unit_id"].astype(str), short_names(data.units)))
     add_units(page, data.units, cov.col("cov", "elderly", "any", tm),
