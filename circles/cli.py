@@ -25,6 +25,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from circles.display import fmt_measured, fmt_pct
+from circles.i18n import indicator_labels
 from circles.errors import CirclesError, OutputError
 from circles.outputs import check_output_folder, replace_files
 
@@ -213,7 +214,7 @@ def _print_units(res) -> None:
     tm = max(s["thresholds_min"])
     names = _unit_names(res)
     lang = res.study.language
-    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+    labels = indicator_labels(res.preset, lang)
     ind = [i["id"] for i in res.preset["indicators"]]
     t = _table(f"{s['targets']['title']}: units ({len(res.units)})")
     _col(t, "unit", fit=names.values())
@@ -372,7 +373,7 @@ def _print_after(res, payload, before, after) -> None:
                                               f"{_pct(after['coverage'][g][f'{ts / 60:g}min'])}"
                                               for ts in payload["thresholds_s"]])
     _out().print(cov)
-    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+    labels = indicator_labels(res.preset, lang)
     tg = _table(f"{res.summary['targets']['title']}: now → after")
     for c, num in (("indicator", False), ("now", True), ("after", True), ("target", True), ("status", False),
                    ("gap", False)):
@@ -478,7 +479,7 @@ def _print_sites(res) -> None:
                 _out().print(u)
     after = s.get("targets_after", [])
     if after:
-        labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+        labels = indicator_labels(res.preset, lang)
         tg = _table("targets after building")
         for c, num in (("indicator", False), ("after", True), ("target", True), ("status", False), ("gap", False)):
             _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())

@@ -19,7 +19,7 @@ import shapely
 from circles.chinacoords import wgs84_to_gcj02
 from circles.credits import credit_lines
 from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, data_script, safe_json, to_display
-from circles.i18n import CATALOGUE, kind_name, site_label, t
+from circles.i18n import CATALOGUE, indicator_labels, kind_name, site_label, t
 from circles.io.units import short_names
 from circles.methods import method_lines
 
@@ -162,7 +162,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
         "kind_names": {k: kind_name(k, language) for k in (w.get("kinds") or {})} |
                       {k: kind_name(k, language) for k in KIND_COLOURS},
         "kind_colours": KIND_COLOURS,
-        "indicator_labels": {i["id"]: i.get(f"label_{language}") or i["id"] for i in preset["indicators"]},
+        "indicator_labels": indicator_labels(preset, language),
         "measured_now": {r["indicator"]: r.get("measured") for r in summary["targets"]["study"]},
         "whatif": w or None,
         "where_units": wu,  # filtered indicators' units (planner.js recomputes them)

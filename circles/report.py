@@ -105,7 +105,8 @@ _T = {lang: {k: i18n.t(v, lang) for k, v in _WORDS.items()} for lang in i18n.LAN
 
 
 def _e(x) -> str:
-    return html.escape("" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x))
+    """``x`` as HTML text (:func:`_text`, escaped)."""
+    return html.escape(_text(x))
 
 
 def _ramp(share: float) -> str:
@@ -263,10 +264,6 @@ def _num_col(label: str, values, fmt) -> dict:
                                   for v in pd.to_numeric(pd.Series(values), errors="coerce").astype(float)]}
 
 
-def _pct_num(x: float) -> str:
-    return fmt_pct(x)  # the one rounding rule (circles/display.py), as the page's JS
-
-
 def _xy(gdf: gpd.GeoDataFrame) -> list[float]:
     xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()]).round(DISPLAY_DECIMALS)
     return xy.ravel().tolist()
@@ -306,7 +303,7 @@ def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, lang
         "type": "polygons", "geoms": key, "fill": [_ramp(None if pd.isna(s) else s) for s in share],
         "style": {"color": "#555", "weight": 0.6, "fillOpacity": 0.55}, "sticky": True,
         **({"whatif_key": whatif_key, "unit_id": units["unit_id"].astype(str).tolist()} if whatif_key else {}),
-        "tooltip": _unit_cols(units, language) + [_num_col(name, share, _pct_num),
+        "tooltip": _unit_cols(units, language) + [_num_col(name, share, fmt_pct),
                     _num_col(t["elderly"], units["pop_elderly"], lambda v: f"{v:,.0f}"),
                     _num_col(t["infants"], units["pop_infants"], lambda v: f"{v:,.0f}")]}, "units")
     return page
@@ -330,6 +327,7 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
     t = _T[language]
     key = _unit_outlines(page, units, gcj02)
     inds = [i for i in preset["indicators"] if f"status_{i['id']}" in units]
+    labels = i18n.indicator_labels(preset, language)
     n = max(1, len(inds))
     n_fail = pd.to_numeric(units["n_fail"], errors="coerce").fillna(0).to_numpy()
     # the what-if recolours this layer and its tooltips by the targets failed after the chosen sites
@@ -340,7 +338,7 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
         "status_now": {i["id"]: units[f"status_{i['id']}"].fillna("").astype(str).tolist() for i in inds},
         "style": {"color": "#333", "weight": 0.6, "fillOpacity": 0.5}, "sticky": True,
         "tooltip": _unit_cols(units, language) + [_num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
-        + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")
+        + [_col(labels[i["id"]], units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")
     return page
 
 
@@ -504,10 +502,10 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     run_lang = summary.get("language")
     tm = max(summary["thresholds_min"])
     rows = "".join(
-        f"<tr><td>{_e(t[g])}</td>" + "".join(f"<td>{_pct(summary['coverage'][g][f'{x:g}min'])}</td>" for x in summary["thresholds_min"])
+        f"<tr><td>{_e(t[g])}</td>" + "".join(f"<td>{fmt_pct(summary['coverage'][g][f'{x:g}min'])}</td>" for x in summary["thresholds_min"])
         + "</tr>" for g in ("elderly", "infants"))
     head = "".join(f"<th>{_e(tr('rep.within', language, t=f'{x:g}'))}</th>" for x in summary["thresholds_min"])
-    labels = {i["id"]: i.get(f"label_{language}", i["id"]) for i in preset["indicators"]}
+    labels = i18n.indicator_labels(preset, language)
     sources = {i["id"]: i.get("source", "") for i in preset["indicators"]}
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
@@ -547,16 +545,16 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         if kind == "joint":
             label = tr("rep.joint", language)
             sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: {t['elderly']} "
-                      f"{_pct(info.get('share_before_elderly'))} → {_pct(info.get('share_after_elderly'))}, "
-                      f"{t['infants']} {_pct(info.get('share_before_infants'))} → "
-                      f"{_pct(info.get('share_after_infants'))} ({info['threshold_min']:g} {t['min']})</li>")
+                      f"{fmt_pct(info.get('share_before_elderly'))} → {fmt_pct(info.get('share_after_elderly'))}, "
+                      f"{t['infants']} {fmt_pct(info.get('share_before_infants'))} → "
+                      f"{fmt_pct(info.get('share_after_infants'))} ({info['threshold_min']:g} {t['min']})</li>")
             continue
         label = kind_name(kind, language)
         if not info.get("n_sites"):
             sites += f"<li>{_e(label)}: {_e(tr('rep.no_candidates', language))}</li>"
             continue
         sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: "
-                  f"{_pct(info.get('share_before'))} → {_pct(info.get('share_after'))} "
+                  f"{fmt_pct(info.get('share_before'))} → {fmt_pct(info.get('share_after'))} "
                   f"({t[info['group']]}, {info['threshold_min']:g} {t['min']}; {_e(info['model'])}, "
                   f"{_e(info['method'])})</li>")
     img = "".join(f"<img alt='{_e(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}' style='width:100%'>"
@@ -591,10 +589,6 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
 #circles-summary .fail,#circles-summary .pass,#circles-summary .not-assessable{{white-space:nowrap}}
 #circles-summary .fail{{color:#b2182b;font-weight:bold}}#circles-summary .pass{{color:#1a9850;font-weight:bold}}</style>
 """
-
-
-def _pct(x) -> str:
-    return fmt_pct(x)
 
 
 def _pair(row: dict, language: str) -> str:
