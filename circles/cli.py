@@ -8,6 +8,10 @@ Each command writes its own folder, so none overwrites another's results: ``run`
 ``maps/<name>/``, ``score`` ``maps/<name>-score/``, ``suggest`` ``maps/<name>-suggest/``
 (``--out`` chooses another; it goes through the same checks: a plain folder name, and only
 a folder circles wrote is replaced). ``report`` rebuilds the page of one of them in place.
+
+The pipeline, the report, the what-if reader, the brief, the network download, the presets and
+Dask are imported inside the commands that use them (0.1-0.5 s each, which ``--help`` and the
+other commands do not pay); the light modules at the top.
 """
 
 from __future__ import annotations
@@ -21,13 +25,21 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.cells import cell_len
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from circles.chinacoords import wgs84_to_bd09, wgs84_to_gcj02
+from circles.demo import copy_demo
 from circles.display import fmt_measured, fmt_pct
-from circles.i18n import indicator_labels
+from circles.i18n import gap_text, indicator_labels, kind_name
+from circles.i18n import t as tr
 from circles.errors import CirclesError, OutputError
+from circles.io.units import short_names
 from circles.outputs import check_output_folder, replace_files
+from circles.study import check_study, demo_study_path, load_study
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="circles: 15-minute elderly-care and childcare service circles (一老一小).")
@@ -60,8 +72,6 @@ def _stage_bars(quiet: bool):
 
     Transient: the bars vanish when the run ends (the ``stages:`` line then gives the times),
     so an error stays a single line."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
     bars = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(), TaskProgressColumn(),
                     TimeElapsedColumn(), console=console, disable=quiet, transient=True)
     tasks: dict[str, int] = {}
@@ -80,8 +90,6 @@ def _stage_bars(quiet: bool):
 
 def _recheck(study, path) -> None:
     """Check the study again after command-line options changed it (same rules as the file)."""
-    from circles.study import check_study
-
     check_study(study, f"{path} (with command-line options)")
 
 
@@ -99,7 +107,6 @@ def run(
     """
     _setup(debug, quiet)
     from circles.pipeline import run as run_pipeline
-    from circles.study import demo_study_path, load_study
 
     try:
         path = study_file or demo_study_path()
@@ -160,7 +167,6 @@ def score(
     """
     _setup(debug, True)
     from circles.pipeline import analyse, write_outputs
-    from circles.study import demo_study_path, load_study
 
     try:
         path = study_file or demo_study_path()
@@ -183,16 +189,11 @@ def score(
 
 def _unit_names(res) -> dict[str, str]:
     """unit code -> its own name (the code again when it has none)."""
-    from circles.io.units import short_names
-
     return dict(zip(res.units["unit_id"].astype(str), short_names(res.units)))
 
 
 def _table(title: str):
     """A rich table that fits the terminal: columns wrap (never cut with an ellipsis)."""
-    from rich import box
-    from rich.table import Table
-
     # no vertical rules: 9 more columns for the text in 80
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_lines=False)
 
@@ -284,7 +285,6 @@ def suggest(
     """
     _setup(debug, True)
     from circles.pipeline import run as run_pipeline
-    from circles.study import demo_study_path, load_study
 
     try:
         path = study_file or demo_study_path()
@@ -361,8 +361,6 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
 
 def _print_after(res, payload, before, after) -> None:
     """Coverage and targets now -> after, as the page's what-if panel shows them."""
-    from circles.i18n import gap_text, t as tr
-
     lang = res.study.language
     cov = _table("coverage of the whole study: now → after")
     _col(cov, "group")
@@ -402,8 +400,7 @@ def _ind(x, iid: str) -> str:
 
 
 def kind_label(kind: str, lang: str) -> str:
-    from circles.i18n import kind_name
-
+    """A kind as the tables name it: its name in ``lang``, its key beside."""
     return f"{kind_name(kind, lang)} ({kind})"
 
 
@@ -421,8 +418,6 @@ def _coord_cols(study) -> list[tuple[str, bool]]:
 
 
 def _coords(study, lon: float, lat: float) -> list[str]:
-    from circles.chinacoords import wgs84_to_bd09, wgs84_to_gcj02
-
     out = []
     for sy in _systems(study):
         x, y = (lon, lat) if sy == "wgs84" else (wgs84_to_gcj02 if sy == "gcj02" else wgs84_to_bd09)(lon, lat)
@@ -529,7 +524,6 @@ def report(
     """
     _setup(debug, True)
     from circles.report import read_report_data, write_report
-    from circles.study import demo_study_path, load_study
 
     try:
         if of not in ("run", "score", "suggest"):
@@ -614,8 +608,6 @@ def demo(
     Refuses a folder that is not empty. Example: circles demo my-city && circles run my-city/study.toml
     """
     _setup(debug, True)
-    from circles.demo import copy_demo
-
     try:
         written = copy_demo(folder)
     except Exception as exc:
