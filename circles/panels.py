@@ -1,8 +1,9 @@
 """The planner's part of the report page: offline context, what-if, equity, speed band, methods, credits.
 
-:func:`panels_html` returns one block for the page: a JSON blob (``<``, ``>`` and ``&``
-escaped, read with ``JSON.parse``) and the two scripts that use it
-(``circles/assets/whatif.js``, the engine; ``circles/assets/planner.js``, the panel). Every
+:func:`panels_html` returns the page's part as ``(html, js)``: a JSON blob (``<``, ``>`` and
+``&`` escaped, gzip-compressed when large (:func:`circles.display.data_script`), read with
+``JSON.parse``) and the two scripts that use it (``circles/assets/whatif.js``, the engine;
+``circles/assets/planner.js``, the panel). Every
 string from the data reaches the page through ``textContent``, never as HTML. The words
 come from :mod:`circles.i18n` in the page's language.
 """
@@ -10,6 +11,7 @@ come from :mod:`circles.i18n` in the page's language.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import geopandas as gpd
@@ -198,10 +200,8 @@ def panels_html(data: dict, control_name: str | None = None) -> tuple[str, str]:
 def add_panels(m, data: dict, control=None):
     """Add the planner's block to a folium map (after every other layer and the layer control);
     ``control`` is the folium LayerControl the context and what-if layers join."""
-    import re as _re
-
     name = control.get_name() if control is not None else None
-    if name is not None and not _re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"unexpected layer control name {name!r}")
     html, js = panels_html(data, name)
     # literal text, never a template: the blob holds community, road and credit strings from the data

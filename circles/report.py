@@ -52,7 +52,7 @@ from circles import context
 from circles import coverage as cov
 from circles import figures
 from circles import i18n
-from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, base85_text, data_script, json_in_html, to_display  # noqa: F401
+from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, base85_text, data_script, json_in_html, to_display
 from circles.display import fmt_measured, fmt_pct
 from circles.i18n import kind_name
 from circles.i18n import t as tr
@@ -150,6 +150,7 @@ class _Page:
         self.payload: dict = {"shared": {}, "layers": {}}
         self.binary_above_cells = binary_above_cells
         self.binary = False  # set by build_map: a city page (more populated cells than binary_above_cells)
+        self.unit_names: dict[str, str] = {}  # unit code -> short name (set by build_map): the cells' tooltips
         self._bin: list[bytes] = []
         self._bin_len = 0
 
@@ -192,7 +193,7 @@ class _Page:
         self.payload["layers"][key] = {**spec, "role": role}
 
     def packed_raw(self, b64: str, dtype: str, *, delta: bool = False) -> dict:
-        """A base64 little-endian array of the what-if payload (:mod:`circles.whatif`) as a binary
+        """A base64 little-endian array of the what-if payload (:func:`circles.whatif.decode_array`) as a binary
         placeholder read back as that typed array: bytes shuffled (every value's first byte, then
         every second byte...) and, with ``delta``, int32 differences, so gzip finds the repeats."""
         a = decode_array(b64, dtype)
@@ -318,10 +319,6 @@ def _unit_cols(units: gpd.GeoDataFrame, language: str) -> list[dict]:
     return cols
 
 
-def _names_by_id(page) -> dict:
-    return getattr(page, "unit_names", {})
-
-
 def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: str, gcj02: bool = False) -> _Page:
     """Units coloured by how many of the preset's targets they fail."""
     t = _T[language]
@@ -361,7 +358,7 @@ def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: 
     binary = page.binary
     if key not in page.payload["shared"]:
         xy = _xy(to_display(cells[["geometry"]], gcj02)) if len(cells) else []
-        unit = _col(t["units"], cells["unit_id"].astype(str).map(_names_by_id(page)).fillna(cells["unit_id"]))
+        unit = _col(t["units"], cells["unit_id"].astype(str).map(page.unit_names).fillna(cells["unit_id"]))
         if binary:  # 1e-5 degree integers, delta-coded x after x and y after y (cells come in rows)
             xy = page.packed(xy, div=10 ** DISPLAY_DECIMALS, stride=2)
             if "codes" in unit:

@@ -48,10 +48,6 @@ from circles.travel import subset
 
 log = logging.getLogger(__name__)
 
-#: metric families the page can recompute (anything else is shown as "not recomputed")
-SUPPORTED = ("cov_", "sfca_", "e2sfca_", "beds_per_1000_elderly", "slots_per_1000_total")
-
-
 def encode_array(a: np.ndarray, dtype) -> str:
     """``a`` as the payload stores an array: base64 of its little-endian ``dtype`` bytes (``"i4"``,
     ``"u2"``, ``"f4"`` or a numpy type). :func:`decode_array` reads it back."""
