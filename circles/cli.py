@@ -192,6 +192,12 @@ def _unit_names(res) -> dict[str, str]:
     return dict(zip(res.units["unit_id"].astype(str), short_names(res.units)))
 
 
+def _name_and_code(names: dict[str, str], code: str) -> tuple[str, str]:
+    """A unit's two cells in a table: its name, and its code beside when it has a name of its own."""
+    name = names.get(code, code)
+    return name, code if name != code else ""
+
+
 def _table(title: str):
     """A rich table that fits the terminal: columns wrap (never cut with an ellipsis)."""
     # no vertical rules: 9 more columns for the text in 80
@@ -226,7 +232,7 @@ def _print_units(res) -> None:
         code = str(r["unit_id"])
         judged = [i for i in ind if r.get(f"status_{i}") in ("pass", "fail")]
         fails = sum(r.get(f"status_{i}") == "fail" for i in judged)
-        t.add_row(names.get(code, code), code if names.get(code, code) != code else "", str(r["parent"] or ""),
+        t.add_row(*_name_and_code(names, code), str(r["parent"] or ""),
                   f"{r['pop_elderly']:,.0f}", f"{r['pop_infants']:,.0f}",
                   _pct(r[f"cov_elderly_any_{tm:g}min"]), _pct(r[f"cov_infants_any_{tm:g}min"]),
                   f"{fails} of {len(judged)}")
@@ -249,7 +255,7 @@ def _print_units(res) -> None:
         _col(w, c)
     for r in s["worst_units"]:
         code = str(r["unit_id"])
-        w.add_row(names.get(code, code), code if names.get(code, code) != code else "", str(r.get("parent") or ""),
+        w.add_row(*_name_and_code(names, code), str(r.get("parent") or ""),
                   str(r["why"]))
     _out().print(w)
 
@@ -468,7 +474,7 @@ def _print_sites(res) -> None:
                 _col(u, c, num=num)
             for ch in shown:
                 code = str(ch["unit_id"])
-                u.add_row(names.get(code, code), code if names.get(code, code) != code else "", _pct(ch["before"]),
+                u.add_row(*_name_and_code(names, code), _pct(ch["before"]),
                           _pct(ch["after"]))
             if shown:
                 _out().print(u)

@@ -20,6 +20,7 @@ import shapely
 
 from circles.chinacoords import wgs84_to_gcj02
 from circles.credits import credit_lines
+from circles.crs import projected_crs
 from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, data_script, safe_json, to_display
 from circles.i18n import CATALOGUE, indicator_labels, kind_name, site_label, t
 from circles.io.units import short_names
@@ -87,7 +88,7 @@ def _unit_labels(units, gcj02: bool) -> dict | None:
     """Unit names at a point inside each unit (the page labels them when zoomed in)."""
     if units is None or units.empty:
         return None
-    metric = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
+    metric = projected_crs(units)
     pts = gpd.GeoDataFrame(geometry=units.to_crs(metric).geometry.representative_point(), crs=metric)
     pts = to_display(pts, gcj02)
     return {"name": list(short_names(units)), "lon": [round(float(x), 5) for x in pts.geometry.x],

@@ -62,6 +62,7 @@ from circles.panels import add_panels, planner_data
 from circles.whatif import decode_array
 from circles.credits import credit_lines
 from circles.errors import InputFileError
+from circles.crs import projected_crs
 
 BASEMAPS = {
     "none": None,
@@ -277,7 +278,7 @@ def _geojson(geoms) -> list:
 
 
 def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
-    metric = gdf.estimate_utm_crs() if gdf.crs.is_geographic else gdf.crs
+    metric = projected_crs(gdf)
     g = gdf.to_crs(metric)
     # Douglas-Peucker without topology repair: 10x faster, and a sliver at 5-15 m is invisible on screen
     return g.set_geometry(g.geometry.simplify(tolerance_m, preserve_topology=False))
@@ -708,7 +709,7 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
         url, attr, sub = BASEMAPS[data.basemap]
         folium.TileLayer(url, attr=attr, name=data.basemap, subdomains=sub or "abc", overlay=False).add_to(m)
     # simplify to about a pixel at the zoom that fits the study area (5 m for a 7 km area)
-    metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
+    metric = projected_crs(data.units)
     x0, y0, x1, y1 = data.units.to_crs(metric).total_bounds
     page = _Page(m, tolerance_m=max(5.0, max(x1 - x0, y1 - y0) / 2000), binary_above_cells=binary_above_cells)
     page.binary = int(_populated(data.points).sum()) > binary_above_cells
@@ -839,7 +840,7 @@ def write_figures(data: ReportData, folder: Path, *, ready=None) -> tuple[bytes,
     (folder / "units_left_out.png").write_bytes(bars)
     if ready is not None:
         ready()
-    metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
+    metric = projected_crs(data.units)
     for group in ("elderly", "infants"):
         png = figures.coverage_map_png(data.units.to_crs(metric), data.facilities.to_crs(metric),
                                        data.sites.to_crs(metric) if len(data.sites) else None,
