@@ -411,6 +411,12 @@ def _uncounted_places(group: gpd.GeoDataFrame, language: str) -> list[dict]:
     return [_col(tr("rep.places", language), ["" if not p > 0 else f"{p:.0f} ({why})" for p in places])]
 
 
+def _band_opacity(minutes: float, tmax: float) -> float:
+    """An isochrone band's extra opacity: 0.12 for the outermost (``tmax``) band, up to 0.30 nearest the
+    facility (the map's layers and the legend's swatches)."""
+    return round(0.12 + 0.18 * (1 - minutes / tmax), 3)
+
+
 def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery"),
                    gcj02: bool = False) -> _Page:
     """Isochrones per kind, one layer per kind with its 5/10/15-minute bands."""
@@ -427,7 +433,7 @@ def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds
                    kind in show_kinds, {
                        "type": "polygons",
                        "geoms": page.packed_polygons(group.geometry) if page.binary else _geojson(group.geometry),
-                       "opacity": [round(0.12 + 0.18 * (1 - x / tmax), 3) for x in group["minutes"]],
+                       "opacity": [_band_opacity(x, tmax) for x in group["minutes"]],
                        "style": {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": 0.2},
                        "tooltip": [_col("", [f"{label} {x:g} {t['min']}" for x in group["minutes"]])]}, "isochrones")
     return page
@@ -642,7 +648,7 @@ def legend_html(language: str, *, kinds=(), sites: bool = False, candidates: boo
         items.append(row(dot("#08519c", "#08519c"), tr("legend.chosen", language), "chosen"))
     if len(iso_minutes):
         mins = sorted(iso_minutes)
-        shade = "".join(sq("#555", round(0.12 + 0.18 * (1 - x / mins[-1]), 3) + 0.2) for x in mins)
+        shade = "".join(sq("#555", _band_opacity(x, mins[-1]) + 0.2) for x in mins)
         items.append(row(shade, tr("legend.iso", language, t="/".join(f"{x:g}" for x in mins)), "iso"))
     ramp = "".join(sq(_ramp(x)) for x in (0, .25, .5, .75, 1))
     items.append(row(f"0% {ramp} 100%", tr("legend.cov", language, t=f"{tm:g}"), "cov"))

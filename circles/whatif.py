@@ -145,13 +145,13 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing
     site within 1 m of a suggested one is the same place and kept once.
     """
     s = study.siting
-    if from_file is None and s.candidates is not None:
+    if from_file is None:
         exclude = read_exclusion(s.exclude, net.crs) if exclude is None else exclude
-        from_file = read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
+        if s.candidates is not None:
+            from_file = read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
     if from_file is not None:
         grid = from_file
     else:
-        exclude = read_exclusion(s.exclude, net.crs) if exclude is None else exclude
         grid = candidate_nodes(nodes, spacing_m=spacing_m or s.candidate_spacing_m, area=area, exclude=exclude)
         grid = grid[["geometry"]].assign(name="")  # generated: no name of its own (the page says "candidate")
     rows = []
