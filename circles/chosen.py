@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from circles.display import FORMULA_START
+from circles.display import FORMULA_START, decode_array, encode_array
 from circles.errors import InputFileError
 from circles.kinds import KINDS
-from circles.whatif import decode_array, encode_array, evaluate, site_capacity, weights
+from circles.whatif import evaluate, site_capacity, weights
 
 #: the columns the page writes, in order
 COLUMNS = ("candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain")

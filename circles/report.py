@@ -53,13 +53,12 @@ from circles import coverage as cov
 from circles import figures
 from circles import i18n
 from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, base85_text, data_script, json_in_html, to_display
-from circles.display import fmt_measured, fmt_pct
+from circles.display import decode_array, fmt_measured, fmt_pct
 from circles.i18n import kind_name
 from circles.i18n import t as tr
 from circles.kinds import KINDS
 from circles.io.units import short_names
 from circles.panels import add_panels, planner_data
-from circles.whatif import decode_array
 from circles.credits import credit_lines
 from circles.errors import InputFileError
 from circles.crs import projected_crs
@@ -194,7 +193,7 @@ class _Page:
         self.payload["layers"][key] = {**spec, "role": role}
 
     def packed_raw(self, b64: str, dtype: str, *, delta: bool = False) -> dict:
-        """A base64 little-endian array of the what-if payload (:func:`circles.whatif.decode_array`) as a binary
+        """A base64 little-endian array of the what-if payload (:func:`circles.display.decode_array`) as a binary
         placeholder read back as that typed array: bytes shuffled (every value's first byte, then
         every second byte...) and, with ``delta``, int32 differences, so gzip finds the repeats."""
         a = decode_array(b64, dtype)

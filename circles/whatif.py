@@ -30,7 +30,6 @@ for the rest.
 
 from __future__ import annotations
 
-import base64
 import logging
 
 import geopandas as gpd
@@ -39,6 +38,7 @@ import pandas as pd
 import shapely
 
 from circles import targets as tg
+from circles.display import decode_array, encode_array
 from circles.coverage import COMMUNITY_INDICATORS, COMPOSITION, gaussian_weight
 from circles.io.units import assign_points, display_names
 from circles.kinds import KINDS, counts_as
@@ -47,20 +47,6 @@ from circles.siting import candidate_nodes, read_candidates, read_exclusion
 from circles.travel import subset
 
 log = logging.getLogger(__name__)
-
-def encode_array(a: np.ndarray, dtype) -> str:
-    """``a`` as the payload stores an array: base64 of its little-endian ``dtype`` bytes (``"i4"``,
-    ``"u2"``, ``"f4"`` or a numpy type). :func:`decode_array` reads it back."""
-    return base64.b64encode(np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
-
-
-def decode_array(b64: str, dtype) -> np.ndarray:
-    """One array of the payload (:func:`encode_array`'s text) as a read-only little-endian ``dtype`` array.
-
-    The one reader of the payload's arrays, for :func:`evaluate`, :mod:`circles.chosen`, the CLI
-    and the page's binary block (:mod:`circles.report`)."""
-    return np.frombuffer(base64.b64decode(b64), dtype=np.dtype(dtype).newbyteorder("<"))
-
 
 def weights(payload: dict) -> dict[str, np.ndarray]:
     """The payload's people per cell, by group (``elderly``, ``infants``, ``total``), as floats."""
@@ -410,5 +396,5 @@ def chosen_suggested(payload: dict) -> list[tuple[int, str]]:
     return [(i, c["kind"][i]) for i in range(len(c["kind"])) if c["suggested"][i]]
 
 
-__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested", "encode_array", "decode_array", "weights",
+__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested", "weights",
            "site_capacity"]
