@@ -93,10 +93,20 @@ def candidate_nodes(nodes: gpd.GeoDataFrame, *, spacing_m: float, area=None, exc
 
 
 # --------------------------------------------------------------------------- helpers
+def _row_counts(A: sp.csr_matrix, rows) -> np.ndarray:
+    """Per column of the CSR matrix ``A``, how many of ``rows`` have an entry there (ints).
+
+    Read straight from ``A.indptr``/``A.indices`` (the rows' index ranges, one ``np.bincount``):
+    ``A[rows].sum(axis=0)`` builds a new sparse matrix per call (~80 us of scipy overhead on a
+    300 x 1,300 instance, against ~8 us), and the MCLP solvers call this once per greedy step,
+    swap and subgradient iteration. Stored zeros count (no matrix here holds one)."""
+    ip, ix = A.indptr, A.indices
+    parts = [ix[ip[j]:ip[j + 1]] for j in rows]
+    return np.bincount(np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp), minlength=A.shape[1])
+
+
 def _covered_by(A: sp.csr_matrix, chosen) -> np.ndarray:
-    if len(chosen) == 0:
-        return np.zeros(A.shape[1], dtype=bool)
-    return np.asarray(A[list(chosen)].sum(axis=0)).ravel() > 0
+    return _row_counts(A, chosen) > 0
 
 
 def _objective(A: sp.csr_matrix, w: np.ndarray, covered0: np.ndarray, chosen) -> float:
@@ -107,7 +117,7 @@ def _marginal_gains(A, w, covered0, chosen) -> list[float]:
     cov = covered0.copy()
     out = []
     for j in chosen:
-        row = A[j].toarray().ravel().astype(bool)
+        row = _row_counts(A, [j]) > 0
         out.append(float(w[row & ~cov].sum()))
         cov |= row
     return out
@@ -193,7 +203,7 @@ def mclp_greedy(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *
         if gains[best] <= 0:
             break
         chosen.append(best)
-        uncovered &= ~(A[best].toarray().ravel())
+        uncovered &= ~(_row_counts(A, [best]) > 0)
     if swaps and chosen:
         best_obj = _objective(A, w, covered0, chosen)
         improved = True
@@ -418,7 +428,7 @@ def mclp_lagrangian(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarra
             if len(act) <= n:  # every candidate left fits: the bound is everyone they reach
                 best, best_c = float(wg.sum()), np.full(len(act), float(wg.sum()))
                 break
-        s = np.asarray(G[top].sum(axis=0)).ravel() - 1.0  # dL/dlam_g = (times g is covered by the top n) - 1
+        s = _row_counts(G, top) - 1.0  # dL/dlam_g = (times g is covered by the top n) - 1
         norm = float(np.einsum("i,i", s, s))  # not BLAS: its idle threads spin and count as CPU time
         if norm == 0.0:  # the top n cover every group exactly once: L equals a feasible objective
             break
