@@ -68,66 +68,25 @@ def add_any_times(points: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    mask = weights > 0
-    if not mask.any():
-        return np.nan
-    v, w = values[mask], weights[mask]
-    order = np.argsort(v, kind="stable")
-    v, w = v[order], w[order]
-    cum = np.cumsum(w)
-    return float(v[np.searchsorted(cum, q * cum[-1], side="left").clip(max=len(v) - 1)])
-
-
-def summarise(points: pd.DataFrame, thresholds_min, kinds: list[str]) -> dict:
-    """All coverage figures for one set of population points (one unit, district or the study)."""
-    return _summarise(_columns(points, kinds), thresholds_min, kinds)
-
-
 def _columns(points: pd.DataFrame, kinds: list[str]) -> dict:
-    """The columns :func:`_summarise` reads, as float arrays (read once, not once per unit)."""
+    """The columns :func:`aggregate` reads, as float arrays."""
     names = ["total", *GROUPS] + [f"time_s_{g}_any" for g in GROUPS] + \
         [f"time_s_{k}" for g in GROUPS for k in kinds_serving(g) if k in kinds]
     return {c: points[c].to_numpy(dtype=float) for c in dict.fromkeys(names)}
 
 
-def _summarise(cols: dict, thresholds_min, kinds: list[str]) -> dict:
-    """:func:`summarise` on plain arrays (``cols``: column name -> values of one unit's points)."""
-    row: dict = {
-        "pop_total": float(cols["total"].sum()),
-        "pop_elderly": float(cols["elderly"].sum()),
-        "pop_infants": float(cols["infants"].sum()),
-        "n_cells": int(len(cols["total"])),
-    }
-    tmax = max(thresholds_min)
-    for group in GROUPS:
-        w = cols[group]
-        pop = w.sum()
-        group_kinds = ["any"] + [k for k in kinds_serving(group) if k in kinds]
-        for kind in group_kinds:
-            t = cols[f"time_s_{group}_any" if kind == "any" else f"time_s_{kind}"]
-            for m in thresholds_min:
-                covered = w[t <= m * 60.0].sum()
-                row[col("cov", group, kind, m)] = covered / pop if pop > 0 else np.nan
-        t = cols[f"time_s_{group}_any"] / 60.0
-        reach = np.isfinite(t)
-        row[col("time", group) + "_mean_min"] = float(np.average(t[reach], weights=w[reach])) if w[reach].sum() > 0 else np.nan
-        row[col("time", group) + "_median_min"] = _weighted_quantile(t, w, 0.5)
-        row[col("time", group) + "_p90_min"] = _weighted_quantile(t, w, 0.9)
-        row[col("beyond", group, None, tmax)] = float(w[t > tmax].sum())
-        row[col("unreached", group)] = float(w[~reach].sum())
-    return row
-
-
 def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[str]) -> pd.DataFrame:
-    """:func:`summarise` per value of column ``by`` (``None``: one row for all points)."""
+    """All coverage figures (the module docstring's definitions) per value of column ``by`` (keys
+    sorted, rows with no key left out; ``None``: one row for all points, index ``[0]``).
+
+    One stable sort by key, then every figure of every group at once (``np.add.reduceat`` over the
+    sorted arrays, weighted quantiles by one cumulative sum per group: :func:`_weighted_quantiles_by`),
+    without a Python loop over units (a whole city has thousands: 2.6 s -> 0.1 s per call on the
+    whole-city benchmark). The one implementation: ``tests/oracle.py`` ``unit_summary`` computes a
+    unit's figures the plain way, and ``tests/test_coverage.py`` compares them.
+    """
     if by is None:
-        return pd.DataFrame([summarise(points, thresholds_min, kinds)])
-    # one stable sort by unit, then every figure of every unit at once (np.add.reduceat over the
-    # sorted arrays, weighted quantiles by one cumulative sum per unit): the same figures as
-    # :func:`_summarise` per unit (keys sorted, missing keys dropped, rows in their original order
-    # inside a unit), to rounding (1e-15), without a Python loop over units (a whole city has
-    # thousands: 2.6 s -> 0.1 s per call on the whole-city benchmark)
+        return aggregate(points.assign(_all=0), "_all", thresholds_min, kinds).reset_index(drop=True)
     codes, keys = pd.factorize(points[by], sort=True)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
@@ -166,7 +125,8 @@ def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[
 
 
 def _weighted_quantiles_by(unit: np.ndarray, n_units: int, values: np.ndarray, weights: np.ndarray, qs) -> list:
-    """:func:`_weighted_quantile` of each unit (``unit``: ascending unit number of each row), for each
+    """The weighted quantile of each unit (``unit``: ascending unit number of each row): the first
+    value, in ascending order, whose cumulative weight reaches ``q`` x the unit's total, for each
     ``q`` in ``qs``, in one pass: rows with weight sorted by (unit, value) stably, cumulative sums
     taken per unit from the unit's first row (as ``np.cumsum`` on the unit alone), then the first
     row reaching ``q`` x the unit's total. NaN for a unit with no weight."""
