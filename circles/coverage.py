@@ -324,6 +324,14 @@ def community_table(units: pd.DataFrame, facilities: pd.DataFrame, by: str) -> p
     return out
 
 
+def where_mask(units: pd.DataFrame, where: dict) -> np.ndarray:
+    """The units an indicator's ``where`` filter keeps (a boolean per row of ``units``): the unit's
+    ``attr_<column>`` as text, stripped, among the filter's ``values`` (as text). The one filter of
+    the scoring (:func:`circles.stages.score.score_tables`) and of the page's recomputed figures
+    (:mod:`circles.panels`)."""
+    return units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]]).to_numpy()
+
+
 # --------------------------------------------------------------------------- 2SFCA
 def gaussian_weight(time_s: np.ndarray, catchment_s: float) -> np.ndarray:
     """Gaussian distance decay of Dai (2010), 1 at t = 0 falling to 0 at the catchment edge."""
