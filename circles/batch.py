@@ -47,7 +47,7 @@ every area's read: :func:`_read_before_fork`), so they share that one read. In a
 gazetteer rows outside an area's facility reach are counted, not listed as that area's rejects
 (:func:`circles.io.facilities.rows_outside_counted`), and the kinds an area assesses are those of
 every gazetteer row read, so they do not depend on where the area was cut. With ``report = false`` an area
-writes ``coverage.gpkg`` (without the isochrone, water and outline layers drawn for the
+writes ``coverage.gpkg`` (without the isochrone, water, outline and road layers drawn for the
 page), the CSV tables, ``summary.json`` and ``whatif.json``, but no ``report.html``, PNG
 figures or ``units.xlsx``: the report and its drawings were most of an
 area's fixed cost, and the index page then links each area's ``summary.json``. Every
