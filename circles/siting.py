@@ -137,11 +137,10 @@ def _quiet_highs():
         os.dup2(saved, 1)
         os.close(saved)
     h.setOptionValue("output_flag", False)
-    # one thread: on the batch's 2 workers (and beside the run's forked writers) HiGHS's worker threads
-    # only wait and spin; the 22 MIPs of the Wuhan core by district took 1.07 s CPU with them, 0.85 s
-    # without, to the same objectives. HiGHS starts its thread pool once per process, at the first run:
-    # every instance here asks for the same count (a different one makes ``run`` fail: see :func:`_solve`)
-    h.setOptionValue("threads", 1)
+    # HiGHS's own thread count (its default). One thread saved ~20 % of the MIPs' CPU on the batch's two
+    # workers (idle worker threads spin), but HiGHS keeps one thread pool per process, started at the
+    # first run: a different count asked by another highspy user in the process (pulp's HiGHS in
+    # scripts/bench_siting.py, say) then makes every later run fail, so the count is left alone
     return h
 
 
@@ -175,8 +174,8 @@ def _solve(cost, lower, upper, M: sp.csr_matrix, row_lower, row_upper, integer, 
         h.setSolution(sol)
     if h.run() == highspy.HighsStatus.kError:
         raise SitingError(f"the HiGHS solver stopped with an error ({h.modelStatusToString(h.getModelStatus())}) on a "
-                          f"{M.shape[0]:,} x {M.shape[1]:,} model; if highspy is used elsewhere in this process, "
-                          "run circles in its own process")
+                          f"{M.shape[0]:,} x {M.shape[1]:,} model; if highspy runs elsewhere in this process with "
+                          "another `threads` option, run circles in its own process")
     info = h.getInfo()
     status = h.modelStatusToString(h.getModelStatus())
     x = np.asarray(h.getSolution().col_value) if info.primal_solution_status else None
