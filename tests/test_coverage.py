@@ -167,6 +167,13 @@ def test_community_table_by_hand():
     assert streets.loc["A", "street_cov_elderly_centre"] == 1.0 and streets.loc["B", "street_cov_elderly_centre"] == 0.0
     per_unit = cov.community_table(units, fac, "unit_id")
     assert per_unit["comm_cov_daycare"].tolist() == [1.0, 0.0, 1.0, 0.0]
+    # a group whose communities have no street: no street figure (not 0 %), and the counts as the
+    # street-less form has always written them (floats: units.csv shows "0.0" there, "1" elsewhere)
+    two = units.assign(g=["x", "x", "y", "y"], parent=["A", "A", "", ""])
+    by_g = cov.community_table(two, fac, "g")
+    assert by_g["n_streets"].tolist() == [1.0, 0.0] and by_g["n_streets"].dtype == float
+    assert by_g.loc["x", "street_cov_elderly_centre"] == 1.0 and np.isnan(by_g.loc["y", "street_cov_elderly_centre"])
+    assert by_g["n_communities"].dtype == np.int64 and by_g["n_with_comm_cov_daycare"].tolist() == [1, 1]
 
 
 def test_community_gap_counts_communities():
