@@ -1,10 +1,11 @@
 """Where to build: location models over the travel-time matrix (where a site is chosen).
 
 The models work on plain arrays (spopt style); :func:`solve` runs one of them (:data:`MODELS`)
-on a :class:`SitingProblem`, whose matrices the siting stage (:mod:`circles.stages.siting`) builds. Notation: ``A`` is a boolean candidate-by-demand matrix
-(candidate j covers demand point i when the walk is within the threshold), ``w`` the
-people at each demand point, ``covered0`` the points already covered by existing
-facilities, which stay open and are never moved.
+on a :class:`SitingProblem`, whose matrices the siting stage (:mod:`circles.stages.siting`)
+builds. Notation: ``A`` is a boolean candidate-by-demand matrix (candidate j covers demand
+point i when the walk is within the threshold), ``w`` the people at each demand point,
+``covered0`` the points already covered by existing facilities, which stay open and are never
+moved.
 
 - **MCLP** (maximal covering, Church & ReVelle 1974): ``n`` new sites covering the most
   people not yet covered. :func:`mclp_greedy` (greedy, then 1-for-1 swaps until none
