@@ -139,9 +139,9 @@ def _quiet_highs():
         os.close(saved)
     h.setOptionValue("output_flag", False)
     # HiGHS's own thread count (its default). One thread saved ~20 % of the MIPs' CPU on the batch's two
-    # workers (idle worker threads spin), but HiGHS keeps one thread pool per process, started at the
-    # first run: a different count asked by another highspy user in the process (pulp's HiGHS in
-    # scripts/bench_siting.py, say) then makes every later run fail, so the count is left alone
+    # workers (idle worker threads spin), but HiGHS keeps one thread pool per process, started by the
+    # first run: once highspy has run with the default count in this process (pulp's HiGHS, the
+    # caller's own model), every run asking for one thread fails, so the count is left alone
     return h
 
 
