@@ -208,7 +208,9 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
         study = _absolute(_merge(copy.deepcopy(defaults), batch.get("overrides", {}).get(name, {})), base)
         study["study"].update({"name": safe, "title": f"{defaults['study'].get('title', '')} {name}".strip(),
                                "crs": crs, "area": str(afile)})
-        study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name"}
+        # the area's units come from a file, but they are communities only when the batch's were (a grid is not)
+        study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name",
+                          "communities": bool(u.get("path")) and u.get("communities", True)}
         travel = study.setdefault("travel", {})
         travel.setdefault("max_time_min", None)  # the search limit of `circles run` (rules.search_limit_s)
         out.append({"area": name, "safe": safe, "study": study, "size_m2": float(mine.geometry.area.sum()),

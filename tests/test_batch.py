@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 import geopandas as gpd
 import numpy as np
@@ -261,6 +263,14 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
     _assert_same_units(bu, ru)
     index = (b["out"] / "index.html").read_text(encoding="utf-8")
     assert "areas/strip1/summary.json" in index and "report.html" not in index
+    # the demo's units are a grid: an area's grid cells, written to a file for it, are still not communities
+    # (the plans' share-of-communities indicators are scored as in the one run, with no communities section)
+    one = res.summary
+    assert "communities" not in one
+    for folder in (b["out"] / "areas").iterdir():
+        s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        assert "communities" not in s
+        assert s["targets"]["scored"] == one["targets"]["scored"]
 
 
 def test_kind_beyond_an_area_reach_is_assessed_as_in_one_run(tmp_path):

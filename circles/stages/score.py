@@ -38,7 +38,7 @@ def score(study: Study, inputs: Inputs, travel: Travel, preset: dict) -> Scores:
     """Score the study's people against the facilities as they are (with a DEM: the ``_flat`` shares beside)."""
     scores = score_tables(travel.points, travel.facilities, travel.catchment, inputs.units,
                           list(inputs.thresholds_min), list(travel.kinds), preset, study.language, travel.tmax_s,
-                          travel.demand, communities=study.units.path is not None,
+                          travel.demand, communities=study.units.are_communities,
                           **composition_options(study, inputs))
     if travel.flat_times is None:
         return scores
