@@ -254,16 +254,16 @@ class SegmentIndex:
         """
         return self.locate(xy, max_distance, allowed)[0]
 
-    def locate(self, xy: np.ndarray, max_distance: float,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def locate(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None, *,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest edge, distance to it and position along it (metres from its start) of each point.
 
         ``(edge, dist_m, along_m)``; ``-1``, ``inf`` and ``0`` where no edge is within ``max_distance``.
         The points are asked in Z-order (Morton order of 100 m cells): neighbouring queries
         walk the same branches of the tree (about half the KD-tree's time on 50,000 points in Wuhan).
         Each point's answer depends on that point only, so the Z-ordered points are cut into
-        :func:`_snap_threads` runs asked at once in threads (the KD-tree query and numpy release
-        the GIL): the same answers as one run.
+        ``threads`` runs (default :func:`_snap_threads`) asked at once in threads (the KD-tree
+        query and numpy release the GIL): the same answers as one run.
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         out = np.full(len(xy), -1, dtype=np.int64)
@@ -273,7 +273,7 @@ class SegmentIndex:
             return out, dist_out, along_out
         order = _radix_order(_morton(xy, 100.0), 1 << 32)  # stable, as np.argsort(kind="stable"), a sixth of its time
         pxy = xy[order]
-        threads = _snap_threads(len(xy))
+        threads = min(_snap_threads(len(xy)) if threads is None else int(threads), len(xy))
         if threads > 1:
             cuts = np.linspace(0, len(xy), threads + 1).astype(np.int64)
             with ThreadPoolExecutor(threads) as ex:
@@ -287,8 +287,13 @@ class SegmentIndex:
             pick = np.arange(len(self.geoms)) if allowed is None else np.flatnonzero(allowed)
             tree = shapely.STRtree(self.geoms[pick])
             pts = shapely.points(pxy[todo])
-            qi, gi = tree.query_nearest(pts, max_distance=max_distance, return_distance=False, all_matches=True)
-            srt = np.lexsort((self.edge_ids[pick[gi]], qi))  # ties: the lowest edge index, as above
+            near, d = tree.query_nearest(pts, max_distance=max_distance, return_distance=True, all_matches=False)
+            # ties as above: every edge within TIE_M of the nearest (``all_matches`` would give the exactly
+            # equal ones only), the lowest edge index
+            near = near[0]
+            qi, gi = tree.query(pts[near], predicate="dwithin", distance=d + TIE_M)
+            qi = near[qi]
+            srt = np.lexsort((self.edge_ids[pick[gi]], qi))
             qi, gi = qi[srt], gi[srt]
             first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
             qi, gi = qi[first], gi[first]

@@ -389,3 +389,47 @@ def test_snap_equals_brute_force_over_every_edge_on_demo_roads():
     e = snap.edge[ok]
     assert np.allclose(snap.along_m[ok], shapely.line_locate_point(geoms[e], P[ok]), rtol=0, atol=1e-9)
     assert np.array_equal(snap.u[ok], net.u[e]) and np.allclose(snap.to_u_s[ok], snap.along_m[ok])
+
+
+def test_segment_index_threads_give_the_answers_of_one_run():
+    """Snapping in threads (the Z-ordered points cut into runs) gives bit for bit the answers of one
+    run, and the distances of shapely's STRtree; with k = 1 points reach every round and the STRtree
+    fallback, whose positions are offset by run."""
+    import shapely
+
+    from circles.io.network import load_network
+    from circles.travel import TIE_M, SegmentIndex
+    from conftest import TESTDATA
+
+    _, edges = load_network(TESTDATA / "beijing_cau.osm.pbf", crs="EPSG:32650")
+    x0, y0, x1, y1 = edges.total_bounds
+    # three stars of 100 spokes, each spoke from 50 to 200 m of the star's centre: at the centre 100
+    # edges tie at 50 m, more than 64 candidates, so the centres reach the STRtree (the lowest edge wins)
+    ang = np.linspace(0, 2 * np.pi, 100, endpoint=False)
+    centres = np.array([[x0 + 300, y1 + 500], [x1 + 600, y0 + 200], [x1 + 600, y1 + 800]])
+    spokes = [shapely.linestrings([c + 50 * np.c_[np.cos(a), np.sin(a)][0], c + 200 * np.c_[np.cos(a), np.sin(a)][0]])
+              for c in centres for a in ang]
+    geoms = np.r_[np.asarray(edges.geometry.values, dtype=object), np.array(spokes, dtype=object)]
+    rng = np.random.default_rng(7)
+    xy = np.r_[rng.uniform([x0 - 300, y0 - 300], [x1 + 300, y1 + 300], size=(6000, 2)), centres]
+    pts = shapely.points(xy)
+    pi, ei = shapely.STRtree(geoms).query_nearest(pts, max_distance=250.0, return_distance=False, all_matches=False)
+    ref = np.full(len(xy), np.inf)
+    ref[pi] = shapely.distance(pts[pi], geoms[ei])
+    for k in (8, 1):
+        index = SegmentIndex(geoms, np.arange(len(geoms)), k=k)
+        one = index.locate(xy, 250.0, threads=1)
+        for threads in (2, 3):
+            got = index.locate(xy, 250.0, threads=threads)
+            assert all(np.array_equal(a, b) for a, b in zip(got, one))
+        edge, dist, along = one
+        assert np.array_equal(edge >= 0, np.isfinite(ref)) and np.isinf(ref).sum() > 50
+        assert np.allclose(dist[edge >= 0], ref[edge >= 0], rtol=0, atol=1e-9)
+        ok = edge >= 0
+        assert np.allclose(along[ok], shapely.line_locate_point(geoms[edge[ok]], pts[ok]), rtol=0, atol=1e-9)
+        # each centre is 50 m from its star's spokes (by hand), the edge the lowest index within TIE_M of the
+        # nearest (brute force: shapely's distance to every edge; the spokes' ends are rounded to ~1e-9 m)
+        D = shapely.distance(pts[-3:, None], geoms[None, :])
+        want = np.argmax(D <= D.min(axis=1)[:, None] + TIE_M, axis=1)
+        assert np.array_equal(edge[-3:], want) and np.all(want >= len(edges))
+        assert np.allclose(dist[-3:], 50.0, atol=1e-6) and np.allclose(along[-3:], 0.0, atol=1e-6)
