@@ -58,6 +58,7 @@ import multiprocessing
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -215,8 +216,6 @@ class SegmentIndex:
         dx, dy = x[sel + 1] - sx, y[sel + 1] - sy
         e = idx[sel]
         seg_len = np.hypot(dx, dy)
-        # distance along its line of each segment's start (cumulative within the line)
-        seg_start = pd.Series(seg_len).groupby(e).cumsum().to_numpy() - seg_len  # per line: no large sums
         if piece_m is None:  # one piece for most segments
             piece_m = max(25.0, 1.25 * float(np.median(seg_len))) if len(seg_len) else 25.0
         n = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
@@ -232,19 +231,32 @@ class SegmentIndex:
         np.divide(dy[seg], pn, out=self.aby[:m])
         self.ax, self.ay = np.full(m + 1, 1e150), np.full(m + 1, 1e150)
         self.ax[:m], self.ay[:m] = sx[seg] + self.abx[:m] * j, sy[seg] + self.aby[:m] * j
-        self.local = np.r_[e[seg], 0]  # position in ``geoms``
-        self.seg_start, self.seg_len, self.seg = seg_start, seg_len, seg  # piece -> segment, for positions along
-        self.piece_j, self.piece_n = j, pn  # piece j of n on its segment
-        ab2 = self.abx ** 2 + self.aby ** 2
-        self.inv_ab2 = 1.0 / np.maximum(ab2, 1e-18)
-        self.inv_ab2[m] = 0.0
-        self.piece_edge = self.edge_ids[self.local]
-        # the longest half-piece (the sentinel has no length): the square root of the largest squared length
-        self.half = float(np.sqrt(ab2.max())) / 2 if m else 0.0
         mid = np.empty((m, 2))
         mid[:, 0] = self.ax[:m] + self.abx[:m] / 2
         mid[:, 1] = self.ay[:m] + self.aby[:m] / 2
-        self.tree = cKDTree(mid, balanced_tree=False, compact_nodes=False) if m else None
+
+        def rest():
+            self.local = np.r_[e[seg], 0]  # position in ``geoms``
+            # distance along its line of each segment's start (cumulative within the line)
+            seg_start = pd.Series(seg_len).groupby(e).cumsum().to_numpy() - seg_len  # per line: no large sums
+            self.seg_start, self.seg_len, self.seg = seg_start, seg_len, seg  # piece -> segment, for positions along
+            self.piece_j, self.piece_n = j, pn  # piece j of n on its segment
+            ab2 = self.abx ** 2 + self.aby ** 2
+            self.inv_ab2 = 1.0 / np.maximum(ab2, 1e-18)
+            self.inv_ab2[m] = 0.0
+            self.piece_edge = self.edge_ids[self.local]
+            # the longest half-piece (the sentinel has no length): the square root of the largest squared length
+            self.half = float(np.sqrt(ab2.max())) / 2 if m else 0.0
+
+        self.tree = None
+        if m and _snap_threads(m) > 1:  # the KD-tree built in a thread beside the rest (its build releases the GIL)
+            with ThreadPoolExecutor(1) as ex:
+                tree = ex.submit(cKDTree, mid, balanced_tree=False, compact_nodes=False)
+                rest()
+                self.tree = tree.result()
+        else:
+            rest()
+            self.tree = cKDTree(mid, balanced_tree=False, compact_nodes=False) if m else None
 
     def nearest(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None) -> np.ndarray:
         """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``.
@@ -354,15 +366,16 @@ class SegmentIndex:
             # or fewer than k pieces lie within the bound: every piece that could be within reach was a candidate
             certain = (dm[:, -1] > d + TIE_M + self.half) | np.isinf(dm[:, -1]) | (k_eff == self.tree.n)
             hit = np.flatnonzero(certain & (d <= max_distance))
-            bh = best[hit]
-            piece = jj[hit, bh]
-            at = todo[hit]
-            out[at] = self.piece_edge[piece]
-            qx, qy = dx[hit, bh], dy[hit, bh]
+            flat = hit * k_eff + best.take(hit)  # the winning candidates, as flat positions (one take each)
+            piece = jj.ravel().take(flat)
+            at = todo.take(hit)
+            out[at] = self.piece_edge.take(piece)
+            qx, qy = dx.ravel().take(flat), dy.ravel().take(flat)
             dist_out[at] = np.sqrt(qx * qx + qy * qy)
             # as GEOS's line_locate_point: the segment's start plus the fraction of the segment
-            sg = self.seg[piece]
-            along_out[at] = self.seg_start[sg] + self.seg_len[sg] * ((self.piece_j[piece] + t[hit, bh]) / self.piece_n[piece])
+            sg = self.seg.take(piece)
+            along_out[at] = self.seg_start.take(sg) + self.seg_len.take(sg) * (
+                (self.piece_j.take(piece) + t.ravel().take(flat)) / self.piece_n.take(piece))
             todo = todo[~certain]
             k *= 2
         return out, dist_out, along_out, todo
@@ -381,7 +394,8 @@ def _snap_threads(n_points: int) -> int:
 
 def _morton(xy: np.ndarray, cell_m: float) -> np.ndarray:
     """Z-order key of the ``cell_m`` cells of points (16 bits a side: 6,500 km at 100 m)."""
-    b = np.clip(np.floor((xy - xy.min(axis=0)) / cell_m), 0, 0xFFFF).astype(np.int64)
+    # the columns' minima one by one: numpy's min(axis=0) of an (n, 2) array takes 30 times as long
+    b = np.clip(np.floor((xy - [xy[:, 0].min(), xy[:, 1].min()]) / cell_m), 0, 0xFFFF).astype(np.int64)
 
     def spread(v):
         v = (v | (v << 8)) & 0x00FF00FF
@@ -608,8 +622,12 @@ class TravelNetwork:
         self.edge_main = main_piece[label[self.u]]
         self._main_edges = np.flatnonzero(self.edge_main)
         self._index: SegmentIndex | None = None  # built on the first snap
-        self.node_xy = shapely.get_coordinates(nodes.geometry.values)
         self._node_rank: np.ndarray | None = None  # built on the first confined catchment search
+
+    @cached_property
+    def node_xy(self) -> np.ndarray:
+        """The nodes' coordinates, ``(n, 2)``: read on first use (snapping and nearest times need none)."""
+        return shapely.get_coordinates(self.nodes.geometry.values)
 
     # ------------------------------------------------------------------ snapping
     def snap_points(self, points: gpd.GeoDataFrame, *, max_offroad_m: float) -> Snap:
