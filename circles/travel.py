@@ -75,9 +75,6 @@ log = logging.getLogger(__name__)
 
 #: A connected piece of at least this much road (metres) belongs to the main network.
 MAIN_PIECE_MIN_M = 1000.0
-#: Batch size bound of catchment searches in rows mode: sources x network nodes of a Dijkstra call. Keeps a
-#: batch's arrays small.
-CATCHMENT_BATCH_CELLS = 4_000_000
 #: Bound on the pairs of close sources the grouping of confined catchment searches lists (:func:`_disjoint_groups`).
 GROUP_PAIRS_MAX = 2_000_000
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
@@ -129,60 +126,6 @@ class Snap:
 
     def __len__(self) -> int:
         return len(self.edge)
-
-
-class DiscIndex:
-    """Points bucketed on a square grid for "all points within ``radius_m``" queries, as numpy arrays.
-
-    Buckets are ``radius_m / cells_per_radius`` wide; a disc lies inside the
-    ``(2c+1) x (2c+1)`` buckets around its centre, and the buckets of one bucket column are
-    contiguous in the sort order, so a query is ``2c+1`` slices and one vectorised distance
-    test, for many centres at once (no Python lists, unlike a KD-tree ball query).
-    """
-
-    def __init__(self, xy: np.ndarray, radius_m: float, *, cells_per_radius: int = 3):
-        self.xy = np.asarray(xy, dtype=float)
-        self.radius = float(radius_m)
-        self.c = int(cells_per_radius)
-        self.cell = self.radius / self.c
-        self.origin = self.xy.min(axis=0) - self.radius if len(self.xy) else np.zeros(2)
-        b = np.floor((self.xy - self.origin) / self.cell).astype(np.int64)
-        self.ny = int(b[:, 1].max()) + 2 * self.c + 2 if len(b) else 1
-        key = b[:, 0] * self.ny + b[:, 1]
-        self.order = np.argsort(key, kind="stable")
-        self.keys = key[self.order]
-        self.rank = np.empty_like(self.order)
-        self.rank[self.order] = np.arange(len(self.order))
-
-    def runs(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each centre, the ``2c+1`` runs ``[lo, hi)`` of sort positions whose buckets
-        cover its disc (ascending, disjoint): arrays of shape ``(k, 2c+1)``."""
-        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
-        c = self.c
-        b = np.floor((centres - self.origin) / self.cell).astype(np.int64)
-        cols = b[:, :1] + np.arange(-c, c + 1)
-        lo = np.searchsorted(self.keys, cols * self.ny + (b[:, 1:] - c), side="left")
-        hi = np.searchsorted(self.keys, cols * self.ny + (b[:, 1:] + c), side="right")
-        return lo, np.maximum(hi, lo)
-
-    def query_many(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points within the radius of each centre, all at once: ``(ptr, idx)``, the points of
-        centre ``i`` being ``idx[ptr[i]:ptr[i + 1]]``."""
-        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
-        k = len(centres)
-        lo, hi = self.runs(centres)
-        lo, hi = lo.ravel(), hi.ravel()
-        n = hi - lo
-        total = int(n.sum())
-        pos = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
-        owner = np.repeat(np.repeat(np.arange(k), 2 * self.c + 1), n)
-        idx = self.order[pos]
-        d2 = ((self.xy[idx] - centres[owner]) ** 2).sum(axis=1)
-        inside = d2 <= self.radius * self.radius
-        idx, owner = idx[inside], owner[inside]
-        ptr = np.zeros(k + 1, dtype=np.int64)
-        np.cumsum(np.bincount(owner, minlength=k), out=ptr[1:])
-        return ptr, idx
 
 
 class SegmentIndex:
@@ -813,8 +756,7 @@ class TravelNetwork:
             t[t > cutoff_s] = np.inf
         return t
 
-    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float,
-                        search: str = "auto") -> sp.csr_matrix:
+    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float) -> sp.csr_matrix:
         """Sparse source-by-target matrix of times within ``cutoff_s`` (catchments), exact.
 
         Network time is never shorter than the straight-line distance at the fastest speed
@@ -823,31 +765,16 @@ class TravelNetwork:
         ``cutoff_s x max_speed_mps``. A stored entry means "within the cutoff" (a time of
         exactly zero is stored as 1e-9 s).
 
-        ``search``: ``"confined"`` (default; ``"auto"`` is the same): sources whose discs do
-        not meet share one multi-source Dijkstra (:meth:`_catchment_confined`), and the
-        targets come from the reached nodes, never an n-wide row a source; ``"rows"``: one
-        whole-network Dijkstra row a source, in blocks of :data:`CATCHMENT_BATCH_CELLS`, only
-        the targets in each disc looked up (the simple method, kept as a cross-check). Both
-        give the same matrix (``tests/test_travel.py``).
+        Sources whose discs do not meet share one multi-source Dijkstra
+        (:meth:`_catchment_confined`), and the targets come from the reached nodes, never an
+        n-wide row a source. :meth:`times_to_points_dense` (one whole-network row a source, every
+        target's time) is the simple reference the tests compare with: one fast path, one reference.
         """
-        if search not in ("auto", "confined", "rows"):
-            raise ValueError(f"search must be 'auto', 'confined' or 'rows', got {search!r}")
         radius = cutoff_s * self.max_speed_mps
         ok = np.flatnonzero(sources.snapped)
         t_ok = np.flatnonzero(targets.snapped)
         if len(ok) == 0 or len(t_ok) == 0:
             return sp.csr_matrix((len(sources), len(targets)))
-        rows, cols, vals = [], [], []
-        if search == "rows":
-            tgt_ptr, tgt_idx = DiscIndex(targets.xy[t_ok], radius).query_many(sources.xy[ok])
-            block = max(1, CATCHMENT_BATCH_CELLS // (self.n_nodes + 1))
-            for start in range(0, len(ok), block):
-                r, c, v = self._rows_batch(sources, targets, ok[start:start + block], t_ok,
-                                           tgt_ptr[start:start + block + 1], tgt_idx, cutoff_s)
-                rows.append(r)
-                cols.append(c)
-                vals.append(v)
-            return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
         rows, cols, vals, in_order = self._catchment_confined(sources, targets, ok, t_ok, cutoff_s, radius)
         return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s, in_order=in_order)
 
@@ -893,23 +820,6 @@ class TravelNetwork:
         key = key[first]
         indptr = np.searchsorted(key // nt, np.arange(len(sources) + 1), side="left")
         return sp.csr_matrix((v, key % nt, indptr), shape=(len(sources), len(targets)))
-
-    def _rows_batch(self, sources: Snap, targets: Snap, src: np.ndarray, t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
-        """Catchments of a batch of sources from whole-network Dijkstra rows (one virtual node each);
-        only the targets within each source's disc (``tgt_ptr``/``tgt_idx``) are looked up."""
-        n, B = self.n_nodes, len(src)
-        bb = np.arange(B)
-        rows, cols, w = self._source_arcs(sources, src, bb)
-        d = dijkstra(self._append_rows(self.graph, B, rows, cols, w), directed=True,
-                     indices=np.arange(n, n + B), limit=cutoff_s)
-        tb = np.repeat(bb, np.diff(tgt_ptr))
-        cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
-        du = d[tb, targets.u[cand]]
-        dv = d[tb, targets.v[cand]]
-        from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
-        t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
-        hit = t <= cutoff_s
-        return src[tb[hit]], cand[hit], t[hit]
 
     def _catchment_confined(self, sources: Snap, targets: Snap, ok: np.ndarray, t_ok: np.ndarray,
                             cutoff_s: float, radius_m: float):
