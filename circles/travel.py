@@ -139,8 +139,8 @@ class SegmentIndex:
     half``, so it was a candidate. Points not certified are asked again with 2k, 4k, ..., 64k
     candidates; the few left are answered by a shapely STRtree over the same edges.
 
-    **Two trees.** When snapping runs in threads (``split``; default: when :func:`_snap_threads`
-    gives two threads for the pieces, so not for small networks), the pieces are split at the median ``x`` of their midpoints, ``x_cut``, into
+    **Two trees.** When snapping runs in threads (:func:`_snap_threads`; not for small
+    networks), the pieces are split at the median ``x`` of their midpoints, ``x_cut``, into
     two KD-trees built at once in two threads (the tree's build releases the GIL; a third of
     it is numpy's ``amax``/``amin`` of the midpoints along axis 0, which scipy calls and which is
     slow on ``(n, 2)`` arrays). A point is asked of the tree of its side; its answer also holds
@@ -191,17 +191,14 @@ class SegmentIndex:
         if split is None:
             split = _snap_threads(m) > 1
         self.x_cut = float(np.median(mid[:, 0])) if split and m > 1 else np.inf
-        west = mid[:, 0] < self.x_cut
-        n_west = int(np.count_nonzero(west))
-        if not 0 < n_west < m:  # one side empty (all pieces at one x): one tree
-            split, self.x_cut = False, np.inf
         # the piece's rank along the edges (pieces in segment order): the tie rule's second key
         rank = np.arange(m)
-        if split:  # the pieces west of the cut first: trees of pieces 0..n_west-1 and the rest
+        if np.isfinite(self.x_cut):  # the pieces west of the cut first: trees of pieces 0..n_west-1 and the rest
+            west = mid[:, 0] < self.x_cut
             rank = np.r_[np.flatnonzero(west), np.flatnonzero(~west)]
             seg, j, pn, abx, aby, ax, ay = (a[rank] for a in (seg, j, pn, abx, aby, ax, ay))
             mid = mid[rank]
-            parts = [(0, n_west), (n_west, m)]
+            parts = [(0, int(west.sum())), (int(west.sum()), m)]
         else:
             parts = [(0, m)] if m else []
         # per piece, one slot more: a sentinel piece (index m, for "no neighbour within the bound") far

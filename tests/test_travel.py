@@ -438,18 +438,3 @@ def test_segment_index_threads_and_two_trees_give_the_answers_of_one_run():
         want = np.argmax(D <= D.min(axis=1)[:, None] + TIE_M, axis=1)
         assert np.array_equal(edge[-3:], want) and np.all(want >= len(edges))
         assert np.allclose(dist[-3:], 50.0, atol=1e-6) and np.allclose(along[-3:], 0.0, atol=1e-6)
-
-
-def test_segment_index_split_with_every_piece_on_one_side_keeps_one_tree():
-    """Pieces all at one x (a north-south street): no cut can split them, one tree answers."""
-    import shapely
-
-    from circles.travel import SegmentIndex
-
-    geoms = np.array([shapely.linestrings([[0, 0], [0, 10]]), shapely.linestrings([[0, 10], [0, 30]])], dtype=object)
-    index = SegmentIndex(geoms, np.arange(2), split=True)
-    assert len(index.trees) == 1 and np.isinf(index.x_cut)
-    edge, dist, along = index.locate(np.array([[3.0, 4.0], [-1.0, 25.0], [0.0, 10.0]]), 50.0)
-    # by hand: (3, 4) is 3 m from the first street at 4 m along; (-1, 25) 1 m from the second, 15 m along;
-    # (0, 10) stands on the junction: both at 0 m, the lower edge index, at its end (10 m along)
-    assert edge.tolist() == [0, 1, 0] and np.allclose(dist, [3.0, 1.0, 0.0]) and np.allclose(along, [4.0, 15.0, 10.0])
