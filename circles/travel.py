@@ -129,7 +129,7 @@ class Snap:
 
 
 class SegmentIndex:
-    """Nearest edge of many points at once, exact, as numpy arrays and KD-tree queries.
+    """Nearest edge of many points at once, exact, as numpy arrays and one KD-tree query.
 
     Every edge is cut into straight pieces of at most ``piece_m`` (its own segments, split
     evenly; default 1.25 x the median segment length, at least 25 m); a KD-tree holds the pieces' midpoints. For each point the ``k`` nearest
@@ -139,30 +139,15 @@ class SegmentIndex:
     half``, so it was a candidate. Points not certified are asked again with 2k, 4k, ..., 64k
     candidates; the few left are answered by a shapely STRtree over the same edges.
 
-    **Two trees.** When snapping runs in threads (:func:`_snap_threads`; not for small
-    networks), the pieces are split at the median ``x`` of their midpoints, ``x_cut``, into
-    two KD-trees built at once in two threads (the tree's build releases the GIL; a third of
-    it is numpy's ``amax``/``amin`` of the midpoints along axis 0, which scipy calls and which is
-    slow on ``(n, 2)`` arrays). A point is asked of the tree of its side; its answer also holds
-    for the other side's pieces when ``|x - x_cut|`` exceeds ``d + TIE_M + half`` (every
-    midpoint there is farther than that). The points closer to the cut are asked of both trees
-    at once, and certified when both trees' ``k``-th midpoints are that far.
-
-    **Ties** (a point nearest a junction is as near every edge meeting there): the lowest edge
-    index among the pieces within :data:`TIE_M` of the nearest; on that edge its nearest piece
-    (the distance to the edge), of equally near ones the first along the edge (as GEOS's
-    ``line_locate_point``). So the answer does not depend on the trees.
-
     :meth:`locate` also returns the distance and the position along the edge, from the
     winning piece in numpy (the projection on its segment), so snapping needs no shapely
     call per point: the same numbers as ``shapely.distance`` and ``line_locate_point`` to
     rounding (``tests/test_travel.py`` checks them against a brute force over every edge).
-    The KD-trees are built unbalanced (``balanced_tree=False``): half the build time for the
+    The KD-tree is built unbalanced (``balanced_tree=False``): half the build time for the
     same query time on street networks.
     """
 
-    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float | None = None, k: int = 8,
-                 split: bool | None = None):
+    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float | None = None, k: int = 8):
         from scipy.spatial import cKDTree
 
         self.geoms, self.edge_ids, self.k = geoms, np.asarray(edge_ids), k
@@ -179,36 +164,21 @@ class SegmentIndex:
         n = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
         seg = np.repeat(np.arange(len(sel)), n)
         j = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
-        m = len(seg)
-        self.n_pieces = m
-        mid = np.empty((m, 2))
-        # the pieces' corner and vector, then midpoint (the same operations whatever the order of the pieces)
         pn = n[seg]
-        abx, aby = dx[seg] / pn, dy[seg] / pn
-        ax, ay = sx[seg] + abx * j, sy[seg] + aby * j
-        mid[:, 0] = ax + abx / 2
-        mid[:, 1] = ay + aby / 2
-        if split is None:
-            split = _snap_threads(m) > 1
-        self.x_cut = float(np.median(mid[:, 0])) if split and m > 1 else np.inf
-        # the piece's rank along the edges (pieces in segment order): the tie rule's second key
-        rank = np.arange(m)
-        if np.isfinite(self.x_cut):  # the pieces west of the cut first: trees of pieces 0..n_west-1 and the rest
-            west = mid[:, 0] < self.x_cut
-            rank = np.r_[np.flatnonzero(west), np.flatnonzero(~west)]
-            seg, j, pn, abx, aby, ax, ay = (a[rank] for a in (seg, j, pn, abx, aby, ax, ay))
-            mid = mid[rank]
-            parts = [(0, int(west.sum())), (int(west.sum()), m)]
-        else:
-            parts = [(0, m)] if m else []
-        # per piece, one slot more: a sentinel piece (index m, for "no neighbour within the bound") far
-        # away (1e150 m: its squared distance 2e300 still finite) and of no length, so the candidates need
-        # no mask; it never wins (farther than any max_distance)
-        self.abx, self.aby = np.r_[abx, 0.0], np.r_[aby, 0.0]
-        self.ax, self.ay = np.r_[ax, 1e150], np.r_[ay, 1e150]
+        m = len(seg)
+        # per piece, one slot more: a sentinel piece (index m, what the KD-tree returns for "no neighbour
+        # within the bound") far away (1e150 m: its squared distance 2e300 still finite) and of no length,
+        # so the candidates need no mask; it never wins (farther than any max_distance)
+        self.abx, self.aby = np.zeros(m + 1), np.zeros(m + 1)
+        np.divide(dx[seg], pn, out=self.abx[:m])
+        np.divide(dy[seg], pn, out=self.aby[:m])
+        self.ax, self.ay = np.full(m + 1, 1e150), np.full(m + 1, 1e150)
+        self.ax[:m], self.ay[:m] = sx[seg] + self.abx[:m] * j, sy[seg] + self.aby[:m] * j
+        mid = np.empty((m, 2))
+        mid[:, 0] = self.ax[:m] + self.abx[:m] / 2
+        mid[:, 1] = self.ay[:m] + self.aby[:m] / 2
 
         def rest():
-            self.piece_rank = np.r_[rank, np.iinfo(np.int64).max]  # (and the sentinel's: last)
             self.local = np.r_[e[seg], 0]  # position in ``geoms``
             # distance along its line of each segment's start (cumulative within the line)
             seg_start = pd.Series(seg_len).groupby(e).cumsum().to_numpy() - seg_len  # per line: no large sums
@@ -221,17 +191,15 @@ class SegmentIndex:
             # the longest half-piece (the sentinel has no length): the square root of the largest squared length
             self.half = float(np.sqrt(ab2.max())) / 2 if m else 0.0
 
-        def tree(a, b):
-            return cKDTree(mid[a:b], balanced_tree=False, compact_nodes=False), a
-
-        if split:  # the trees built in threads beside the rest of the preparation
-            with ThreadPoolExecutor(len(parts)) as ex:
-                built = [ex.submit(tree, a, b) for a, b in parts]
+        self.tree = None
+        if m and _snap_threads(m) > 1:  # the KD-tree built in a thread beside the rest (its build releases the GIL)
+            with ThreadPoolExecutor(1) as ex:
+                tree = ex.submit(cKDTree, mid, balanced_tree=False, compact_nodes=False)
                 rest()
-                self.trees = [f.result() for f in built]
+                self.tree = tree.result()
         else:
             rest()
-            self.trees = [tree(a, b) for a, b in parts]
+            self.tree = cKDTree(mid, balanced_tree=False, compact_nodes=False) if m else None
 
     def nearest(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None) -> np.ndarray:
         """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``.
@@ -248,41 +216,27 @@ class SegmentIndex:
         ``(edge, dist_m, along_m)``; ``-1``, ``inf`` and ``0`` where no edge is within ``max_distance``.
         The points are asked in Z-order (Morton order of 100 m cells): neighbouring queries
         walk the same branches of the tree (about half the KD-tree's time on 50,000 points in Wuhan).
-        Each point's answer depends on that point only: with two trees the points of each side
-        are asked at once in two threads (the KD-tree query and numpy release the GIL), then
-        those near the cut of both trees; with one tree the Z-ordered points are cut into
-        ``threads`` runs (default :func:`_snap_threads`). The same answers either way.
+        Each point's answer depends on that point only, so the Z-ordered points are cut into
+        ``threads`` runs (default :func:`_snap_threads`) asked at once in threads (the KD-tree
+        query and numpy release the GIL): the same answers as one run.
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         out = np.full(len(xy), -1, dtype=np.int64)
         dist_out = np.full(len(xy), np.inf)
         along_out = np.zeros(len(xy))
-        if not self.trees or len(xy) == 0:
+        if self.tree is None or len(xy) == 0:
             return out, dist_out, along_out
         order = _radix_order(_morton(xy, 100.0), 1 << 32)  # stable, as np.argsort(kind="stable"), a sixth of its time
         pxy = xy[order]
         threads = min(_snap_threads(len(xy)) if threads is None else int(threads), len(xy))
-        if len(self.trees) == 2:
-            east = pxy[:, 0] >= self.x_cut
-            runs = [np.flatnonzero(~east), np.flatnonzero(east)]
-            jobs = [(pxy[r], [self.trees[s]], (self.x_cut, 1.0 if s == 0 else -1.0)) for s, r in enumerate(runs)]
+        if threads > 1:
+            cuts = np.linspace(0, len(xy), threads + 1).astype(np.int64)
+            with ThreadPoolExecutor(threads) as ex:
+                parts = list(ex.map(lambda a, b: self._locate_kd(pxy[a:b], max_distance, allowed), cuts[:-1], cuts[1:]))
+            edge, dist, along = (np.concatenate([p[i] for p in parts]) for i in range(3))
+            todo = np.concatenate([p[3] + a for p, a in zip(parts, cuts[:-1])])
         else:
-            cuts = np.linspace(0, len(xy), max(threads, 1) + 1).astype(np.int64)
-            runs = [np.arange(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-            jobs = [(pxy[r], self.trees, None) for r in runs]
-        if threads > 1 and len(jobs) > 1:
-            with ThreadPoolExecutor(len(jobs)) as ex:
-                parts = list(ex.map(lambda job: self._locate_kd(job[0], max_distance, allowed, job[1], job[2]), jobs))
-        else:
-            parts = [self._locate_kd(q, max_distance, allowed, trees, cut) for q, trees, cut in jobs]
-        edge, dist, along = np.empty(len(xy), dtype=np.int64), np.empty(len(xy)), np.empty(len(xy))
-        for r, (e, d, a, _) in zip(runs, parts):
-            edge[r], dist[r], along[r] = e, d, a
-        todo = np.concatenate([r[p[3]] for r, p in zip(runs, parts)])
-        if len(self.trees) == 2 and len(todo):  # near the cut (or not certified): both trees at once
-            e, d, a, left = self._locate_kd(pxy[todo], max_distance, allowed, self.trees, None)
-            edge[todo], dist[todo], along[todo] = e, d, a
-            todo = todo[left]
+            edge, dist, along, todo = self._locate_kd(pxy, max_distance, allowed)
         out[order], dist_out[order], along_out[order] = edge, dist, along
         if len(todo):  # still not certified (very dense spots): ask shapely's STRtree
             pick = np.arange(len(self.geoms)) if allowed is None else np.flatnonzero(allowed)
@@ -304,38 +258,25 @@ class SegmentIndex:
             along_out[at] = shapely.line_locate_point(self.geoms[pick[gi]], pts[qi])
         return out, dist_out, along_out
 
-    def _locate_kd(self, pxy: np.ndarray, max_distance: float, allowed: np.ndarray | None, trees: list,
-                   cut: tuple[float, float] | None):
-        """:meth:`locate` of the points ``pxy`` by the KD-trees ``trees`` (``(tree, first piece)``, their
-        candidates together): ``(edge, dist_m, along_m, todo)`` in the order of ``pxy``; ``todo``: the
-        positions not certified after 64k candidates, or (``cut = (x_cut, sign)``: one side's tree, the
-        other side's pieces at ``sign x (x_cut - x) > 0``) whose answer the other side might change
-        (their answer is left at ``-1``, ``inf``, ``0``)."""
+    def _locate_kd(self, pxy: np.ndarray, max_distance: float, allowed: np.ndarray | None):
+        """:meth:`locate` of the points ``pxy`` by the KD-tree: ``(edge, dist_m, along_m, todo)`` in
+        the order of ``pxy``; ``todo``: the positions not certified after 64k candidates (their
+        answer is left at ``-1``, ``inf``, ``0``)."""
         m = len(pxy)
         out = np.full(m, -1, dtype=np.int64)
         dist_out = np.full(m, np.inf)
         along_out = np.zeros(m)
         todo = np.arange(m)
-        later = []
         k = self.k
         big = np.iinfo(np.int64).max
-        bound = max_distance + self.half
         # k, 2k, 4k, ..., 64k candidates for the points not yet certified (doubling, not x4: on the Wuhan
         # benchmark 87 % are certified with 8, 98.6 % with 16; a second round of 32 asked twice the
         # KD-tree work of one of 16 for the 13 % left)
         while len(todo) and k <= 64 * self.k:
+            k_eff = min(k, self.tree.n)
             q = pxy[todo]
-            dms, jjs = [], []
-            for tree, first in trees:
-                k_eff = min(k, tree.n)
-                dm, jj = tree.query(q, k=k_eff, distance_upper_bound=bound)
-                dm, jj = dm.reshape(len(todo), k_eff), jj.reshape(len(todo), k_eff)
-                if first or tree.n != self.n_pieces:  # the tree's own positions -> pieces; no neighbour: the sentinel
-                    jj = np.where(jj == tree.n, self.n_pieces, jj + first)
-                dms.append(dm)
-                jjs.append(jj)
-            jj = jjs[0] if len(jjs) == 1 else np.concatenate(jjs, axis=1)
-            kk = jj.shape[1]
+            dm, jj = self.tree.query(q, k=k_eff, distance_upper_bound=max_distance + self.half)
+            dm, jj = dm.reshape(len(todo), k_eff), jj.reshape(len(todo), k_eff)  # no neighbour: the sentinel
             # the projection of each point on each candidate piece (in place: fewer temporaries, the same
             # operations in the same order, so the same numbers)
             abx, aby = self.abx.take(jj), self.aby.take(jj)
@@ -356,31 +297,19 @@ class SegmentIndex:
             best = np.argmin(d2, axis=1)
             rows = np.arange(len(todo))
             d = np.sqrt(d2[rows, best])
-            # ties: only the rows with a second piece within TIE_M need the edge indices and ranks
+            # ties (a point nearest a junction is as near every edge meeting there): the lowest edge
+            # index within TIE_M of the nearest, so the answer does not depend on the tree's build;
+            # only the rows with a second piece that close need the edge indices
             tied = d2 <= ((d + TIE_M) ** 2)[:, None]
             many = np.flatnonzero(np.count_nonzero(tied, axis=1) > 1)
             if len(many):
-                jm, tm = jj[many], tied[many]
-                pe = np.where(tm, self.piece_edge.take(jm), big)
-                tm &= pe == pe.min(axis=1)[:, None]
-                dm2 = np.where(tm, d2[many], np.inf)  # that edge's nearest piece: the distance to the edge
-                tm &= dm2 == dm2.min(axis=1)[:, None]
-                best[many] = np.argmin(np.where(tm, self.piece_rank.take(jm), big), axis=1)
+                best[many] = np.argmin(np.where(tied[many], self.piece_edge.take(jj[many]), big), axis=1)
             # certified: the k-th midpoint is farther than any better piece could be (or there is no k-th)
             # (a tie, up to TIE_M farther, included)
             # or fewer than k pieces lie within the bound: every piece that could be within reach was a candidate
-            reach = np.where(d <= max_distance, d + TIE_M, max_distance) + self.half
-            certain = np.ones(len(todo), dtype=bool)
-            for dm, (tree, _) in zip(dms, trees):
-                if dm.shape[1] < tree.n:
-                    certain &= (dm[:, -1] > reach) | np.isinf(dm[:, -1])
-            next_todo = todo[~certain]
-            if cut is not None:  # the other side's pieces may be nearer: asked later of both trees
-                near_cut = certain & (cut[1] * (cut[0] - q[:, 0]) <= reach)
-                later.append(todo[near_cut])
-                certain &= ~near_cut
+            certain = (dm[:, -1] > d + TIE_M + self.half) | np.isinf(dm[:, -1]) | (k_eff == self.tree.n)
             hit = np.flatnonzero(certain & (d <= max_distance))
-            flat = hit * kk + best.take(hit)  # the winning candidates, as flat positions (one take each)
+            flat = hit * k_eff + best.take(hit)  # the winning candidates, as flat positions (one take each)
             piece = jj.ravel().take(flat)
             at = todo.take(hit)
             out[at] = self.piece_edge.take(piece)
@@ -390,9 +319,9 @@ class SegmentIndex:
             sg = self.seg.take(piece)
             along_out[at] = self.seg_start.take(sg) + self.seg_len.take(sg) * (
                 (self.piece_j.take(piece) + t.ravel().take(flat)) / self.piece_n.take(piece))
-            todo = next_todo
+            todo = todo[~certain]
             k *= 2
-        return out, dist_out, along_out, np.sort(np.concatenate(later + [todo]))
+        return out, dist_out, along_out, todo
 
 
 def _snap_threads(n_points: int) -> int:

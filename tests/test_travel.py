@@ -388,11 +388,10 @@ def test_snap_equals_brute_force_over_every_edge_on_demo_roads():
     assert np.array_equal(snap.u[ok], net.u[e]) and np.allclose(snap.to_u_s[ok], snap.along_m[ok])
 
 
-def test_segment_index_threads_and_two_trees_give_the_answers_of_one_run():
-    """Snapping in threads (the Z-ordered points cut into runs) and with the pieces in two trees split
-    at a cut (each side's points asked of their tree, those near the cut of both) gives bit for bit
-    the answers of one tree in one run, and the distances of shapely's STRtree; with k = 1 points
-    reach every round and the STRtree fallback, whose positions are offset by run."""
+def test_segment_index_threads_give_the_answers_of_one_run():
+    """Snapping in threads (the Z-ordered points cut into runs) gives bit for bit the answers of one
+    run, and the distances of shapely's STRtree; with k = 1 points reach every round and the STRtree
+    fallback, whose positions are offset by run."""
     import shapely
 
     from circles.io.network import load_network
@@ -415,18 +414,11 @@ def test_segment_index_threads_and_two_trees_give_the_answers_of_one_run():
     ref = np.full(len(xy), np.inf)
     ref[pi] = shapely.distance(pts[pi], geoms[ei])
     for k in (8, 1):
-        index = SegmentIndex(geoms, np.arange(len(geoms)), k=k, split=False)
-        assert len(index.trees) == 1
+        index = SegmentIndex(geoms, np.arange(len(geoms)), k=k)
         one = index.locate(xy, 250.0, threads=1)
-        two_trees = SegmentIndex(geoms, np.arange(len(geoms)), k=k, split=True)
-        assert len(two_trees.trees) == 2 and 2000 < (xy[:, 0] < two_trees.x_cut).sum() < 4000
-        assert (np.abs(xy[:, 0] - two_trees.x_cut) < 50).sum() > 50  # points the other side's pieces may be nearer
-        for idx, threads in ((index, 2), (index, 3), (two_trees, 1), (two_trees, 2)):
-            got = idx.locate(xy, 250.0, threads=threads)
+        for threads in (2, 3):
+            got = index.locate(xy, 250.0, threads=threads)
             assert all(np.array_equal(a, b) for a, b in zip(got, one))
-            allowed = np.arange(len(geoms)) % 3 > 0
-            assert all(np.array_equal(a, b) for a, b in zip(idx.locate(xy, 250.0, allowed, threads=threads),
-                                                            index.locate(xy, 250.0, allowed, threads=1)))
         edge, dist, along = one
         assert np.array_equal(edge >= 0, np.isfinite(ref)) and np.isinf(ref).sum() > 50
         assert np.allclose(dist[edge >= 0], ref[edge >= 0], rtol=0, atol=1e-9)
