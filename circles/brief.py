@@ -219,7 +219,7 @@ def _unit_name(units: pd.DataFrame, uid: str) -> str:
 def target_rows(summary: dict, targets: pd.DataFrame, lang: str, key: str = "study") -> list[list[str]]:
     """The targets table: indicator, measured, target, status, gap, units failing."""
     preset = summary["targets"]["preset_data"]
-    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in preset["indicators"]}
+    labels = i18n.indicator_labels(preset, lang)
     gap_kind = {i["id"]: i["gap"] for i in preset["indicators"]}
     failing = targets[targets["status"] == "fail"].groupby("indicator").size()
     rows = []

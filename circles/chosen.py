@@ -23,17 +23,16 @@ Decisions:
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from circles.display import FORMULA_START
+from circles.display import FORMULA_START, decode_array, encode_array
 from circles.errors import InputFileError
 from circles.kinds import KINDS
-from circles.whatif import evaluate
+from circles.whatif import evaluate, site_capacity, weights
 
 #: the columns the page writes, in order
 COLUMNS = ("candidate_index", "name", "kind", "capacity", "lon_wgs84", "lat_wgs84", "lon_gcj02", "lat_gcj02", "gain")
@@ -136,17 +135,15 @@ def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable:
     "gap"} or None}}``.
     """
     ev = evaluate(payload, chosen)
-    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) for g, b in payload["weights"].items()}
+    w = weights(payload)
     spop = {g: float(v.sum()) for g, v in w.items()}
     spop["communities"] = float(len(payload["units"]["id"]))
     spop["streets"] = float(len({p for p in payload["units"].get("parent", []) if p}))
-    cands = payload["candidates"]
     added = {"beds": 0.0, "slots": 0.0, "daycare_places": 0.0}
     for c, kind in chosen:
-        info = payload["kinds"][kind]
-        cap = cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
-        if info["counts_as"] in added:
-            added[info["counts_as"]] += cap
+        counts = payload["kinds"][kind]["counts_as"]
+        if counts in added:
+            added[counts] += site_capacity(payload, c, kind)
     na = not_assessable or {}
     built = {k for _, k in chosen}
     out = {"coverage": ev["coverage"], "indicators": {}}
@@ -191,9 +188,9 @@ def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: d
     units weighted 0 (a weighted share or mean over the units' cells). Capacity ratios: the units'
     own capacity plus the chosen sites standing in them, per 1,000 of the units' people.
     """
-    unit = np.frombuffer(base64.b64decode(payload["point_unit"]), dtype="<i4")
+    unit = decode_array(payload["point_unit"], "i4")
     keep = np.isin(unit, np.asarray(units, dtype=np.int32))
-    w = {g: np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float) * keep for g, b in payload["weights"].items()}
+    w = {g: v * keep for g, v in weights(payload).items()}
     pop = float(w[ind["group"]].sum()) if ind["group"] in w else float(len(units))
     parts = ind["metric"].split("_per_1000_")
     if len(parts) == 2 and parts[0] in added_total:
@@ -201,11 +198,10 @@ def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: d
         own = payload["units"].get(f"{parts[0]}_inside") or [0.0] * len(payload["units"]["id"])
         have = float(sum(own[u] for u in units))
         for c, kind in chosen:
-            info = payload["kinds"][kind]
-            if info["counts_as"] == parts[0] and cands["unit"][c] in inside:
-                have += cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else info["capacity"]
+            if payload["kinds"][kind]["counts_as"] == parts[0] and cands["unit"][c] in inside:
+                have += site_capacity(payload, c, kind)
         den = float(w[parts[1]].sum())
         return (1000.0 * have / den if den > 0 else None), pop
-    p2 = {**payload, "weights": {g: base64.b64encode(v.astype("<f4").tobytes()).decode() for g, v in w.items()},
+    p2 = {**payload, "weights": {g: encode_array(v, "f4") for g, v in w.items()},
           "indicators": [{**ind, "where": False}]}
     return evaluate(p2, chosen)["indicators"].get(ind["id"]), pop

@@ -8,6 +8,10 @@ Each command writes its own folder, so none overwrites another's results: ``run`
 ``maps/<name>/``, ``score`` ``maps/<name>-score/``, ``suggest`` ``maps/<name>-suggest/``
 (``--out`` chooses another; it goes through the same checks: a plain folder name, and only
 a folder circles wrote is replaced). ``report`` rebuilds the page of one of them in place.
+
+The pipeline, the report, the what-if reader, the brief, the network download, the presets and
+Dask are imported inside the commands that use them (0.1-0.5 s each, which ``--help`` and the
+other commands do not pay); the light modules at the top.
 """
 
 from __future__ import annotations
@@ -20,16 +24,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import base64
-
-import numpy as np
 import typer
+from rich import box
 from rich.cells import cell_len
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from circles.chinacoords import wgs84_to_bd09, wgs84_to_gcj02
+from circles.demo import copy_demo
 from circles.display import fmt_measured, fmt_pct
+from circles.i18n import gap_text, indicator_labels, kind_name
+from circles.i18n import t as tr
 from circles.errors import CirclesError, OutputError
+from circles.io.units import short_names
 from circles.outputs import check_output_folder, replace_files
+from circles.study import check_study, demo_study_path, load_study
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="circles: 15-minute elderly-care and childcare service circles (一老一小).")
@@ -62,8 +72,6 @@ def _stage_bars(quiet: bool):
 
     Transient: the bars vanish when the run ends (the ``stages:`` line then gives the times),
     so an error stays a single line."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
     bars = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"), BarColumn(), TaskProgressColumn(),
                     TimeElapsedColumn(), console=console, disable=quiet, transient=True)
     tasks: dict[str, int] = {}
@@ -82,8 +90,6 @@ def _stage_bars(quiet: bool):
 
 def _recheck(study, path) -> None:
     """Check the study again after command-line options changed it (same rules as the file)."""
-    from circles.study import check_study
-
     check_study(study, f"{path} (with command-line options)")
 
 
@@ -101,7 +107,6 @@ def run(
     """
     _setup(debug, quiet)
     from circles.pipeline import run as run_pipeline
-    from circles.study import demo_study_path, load_study
 
     try:
         path = study_file or demo_study_path()
@@ -162,7 +167,6 @@ def score(
     """
     _setup(debug, True)
     from circles.pipeline import analyse, write_outputs
-    from circles.study import demo_study_path, load_study
 
     try:
         path = study_file or demo_study_path()
@@ -185,16 +189,17 @@ def score(
 
 def _unit_names(res) -> dict[str, str]:
     """unit code -> its own name (the code again when it has none)."""
-    from circles.io.units import short_names
-
     return dict(zip(res.units["unit_id"].astype(str), short_names(res.units)))
+
+
+def _name_and_code(names: dict[str, str], code: str) -> tuple[str, str]:
+    """A unit's two cells in a table: its name, and its code beside when it has a name of its own."""
+    name = names.get(code, code)
+    return name, code if name != code else ""
 
 
 def _table(title: str):
     """A rich table that fits the terminal: columns wrap (never cut with an ellipsis)."""
-    from rich import box
-    from rich.table import Table
-
     # no vertical rules: 9 more columns for the text in 80
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_lines=False)
 
@@ -216,7 +221,7 @@ def _print_units(res) -> None:
     tm = max(s["thresholds_min"])
     names = _unit_names(res)
     lang = res.study.language
-    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+    labels = indicator_labels(res.preset, lang)
     ind = [i["id"] for i in res.preset["indicators"]]
     t = _table(f"{s['targets']['title']}: units ({len(res.units)})")
     _col(t, "unit", fit=names.values())
@@ -227,7 +232,7 @@ def _print_units(res) -> None:
         code = str(r["unit_id"])
         judged = [i for i in ind if r.get(f"status_{i}") in ("pass", "fail")]
         fails = sum(r.get(f"status_{i}") == "fail" for i in judged)
-        t.add_row(names.get(code, code), code if names.get(code, code) != code else "", str(r["parent"] or ""),
+        t.add_row(*_name_and_code(names, code), str(r["parent"] or ""),
                   f"{r['pop_elderly']:,.0f}", f"{r['pop_infants']:,.0f}",
                   _pct(r[f"cov_elderly_any_{tm:g}min"]), _pct(r[f"cov_infants_any_{tm:g}min"]),
                   f"{fails} of {len(judged)}")
@@ -250,7 +255,7 @@ def _print_units(res) -> None:
         _col(w, c)
     for r in s["worst_units"]:
         code = str(r["unit_id"])
-        w.add_row(names.get(code, code), code if names.get(code, code) != code else "", str(r.get("parent") or ""),
+        w.add_row(*_name_and_code(names, code), str(r.get("parent") or ""),
                   str(r["why"]))
     _out().print(w)
 
@@ -286,7 +291,6 @@ def suggest(
     """
     _setup(debug, True)
     from circles.pipeline import run as run_pipeline
-    from circles.study import demo_study_path, load_study
 
     try:
         path = study_file or demo_study_path()
@@ -326,6 +330,7 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
     from circles.chosen import after_state, chosen_pairs, read_chosen_sites
     from circles.panels import not_assessable, where_units
     from circles.pipeline import analyse
+    from circles.whatif import site_capacity, weights
 
     if kind or n is not None or any(x is not None for x in others):
         raise CirclesError("--sites: evaluates the sites of the study's own run page; leave out --kind, --n, --slots, "
@@ -347,14 +352,13 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
     for col, num in (("#", True), ("site", False), ("kind", False), ("capacity", True), *_coord_cols(study),
                      ("newly covered", True)):
         _col(t, col, num=num)
-    tot = {g: float(np.frombuffer(base64.b64decode(b), dtype="<f4").astype(float).sum())
-           for g, b in payload["weights"].items()}
+    tot = {g: float(v.sum()) for g, v in weights(payload).items()}
     key = f"{payload['siting_threshold_s'] / 60:g}min"
     for k, ((i, kd), (_, r)) in enumerate(zip(pairs, chosen.iterrows()), start=1):
         g = payload["kind_serves"][kd]
         alone = after_state(payload, [(i, kd)])
         gain = (alone["coverage"][g][key] - before["coverage"][g][key]) * tot[g]
-        cap = c["capacity"][i] if c["kind"][i] == kd and c["capacity"][i] else payload["kinds"][kd]["capacity"]
+        cap = site_capacity(payload, i, kd)
         t.add_row(str(k), str(r.get("name") or c["name"][i]), kind_label(kd, lang), f"{cap:,.0f}",
                   *_coords(study, c["lon"][i], c["lat"][i]), f"{gain:,.0f}")
     _out().print(t)
@@ -363,8 +367,6 @@ def _suggest_sites(study, csv_path: Path, *, kind, n, others) -> None:
 
 def _print_after(res, payload, before, after) -> None:
     """Coverage and targets now -> after, as the page's what-if panel shows them."""
-    from circles.i18n import gap_text, t as tr
-
     lang = res.study.language
     cov = _table("coverage of the whole study: now → after")
     _col(cov, "group")
@@ -375,7 +377,7 @@ def _print_after(res, payload, before, after) -> None:
                                               f"{_pct(after['coverage'][g][f'{ts / 60:g}min'])}"
                                               for ts in payload["thresholds_s"]])
     _out().print(cov)
-    labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+    labels = indicator_labels(res.preset, lang)
     tg = _table(f"{res.summary['targets']['title']}: now → after")
     for c, num in (("indicator", False), ("now", True), ("after", True), ("target", True), ("status", False),
                    ("gap", False)):
@@ -404,8 +406,7 @@ def _ind(x, iid: str) -> str:
 
 
 def kind_label(kind: str, lang: str) -> str:
-    from circles.i18n import kind_name
-
+    """A kind as the tables name it: its name in ``lang``, its key beside."""
     return f"{kind_name(kind, lang)} ({kind})"
 
 
@@ -423,8 +424,6 @@ def _coord_cols(study) -> list[tuple[str, bool]]:
 
 
 def _coords(study, lon: float, lat: float) -> list[str]:
-    from circles.chinacoords import wgs84_to_bd09, wgs84_to_gcj02
-
     out = []
     for sy in _systems(study):
         x, y = (lon, lat) if sy == "wgs84" else (wgs84_to_gcj02 if sy == "gcj02" else wgs84_to_bd09)(lon, lat)
@@ -475,13 +474,13 @@ def _print_sites(res) -> None:
                 _col(u, c, num=num)
             for ch in shown:
                 code = str(ch["unit_id"])
-                u.add_row(names.get(code, code), code if names.get(code, code) != code else "", _pct(ch["before"]),
+                u.add_row(*_name_and_code(names, code), _pct(ch["before"]),
                           _pct(ch["after"]))
             if shown:
                 _out().print(u)
     after = s.get("targets_after", [])
     if after:
-        labels = {i["id"]: i.get(f"label_{lang}") or i["id"] for i in res.preset["indicators"]}
+        labels = indicator_labels(res.preset, lang)
         tg = _table("targets after building")
         for c, num in (("indicator", False), ("after", True), ("target", True), ("status", False), ("gap", False)):
             _col(tg, c, num=num, fit=labels.values() if c == "indicator" else ())
@@ -531,7 +530,6 @@ def report(
     """
     _setup(debug, True)
     from circles.report import read_report_data, write_report
-    from circles.study import demo_study_path, load_study
 
     try:
         if of not in ("run", "score", "suggest"):
@@ -616,8 +614,6 @@ def demo(
     Refuses a folder that is not empty. Example: circles demo my-city && circles run my-city/study.toml
     """
     _setup(debug, True)
-    from circles.demo import copy_demo
-
     try:
         written = copy_demo(folder)
     except Exception as exc:

@@ -23,3 +23,9 @@ def utm_crs_for(lon: float, lat: float) -> CRS:
     zone = int((lon + 180.0) // 6.0) + 1
     epsg = (32600 if lat >= 0 else 32700) + zone
     return CRS.from_epsg(epsg)
+
+
+def projected_crs(gdf: gpd.GeoDataFrame) -> CRS:
+    """``gdf``'s own CRS when it is projected, else the UTM zone geopandas estimates for it (for
+    metric work on data read back in degrees, as the report's simplification and print maps)."""
+    return gdf.estimate_utm_crs() if gdf.crs.is_geographic else gdf.crs

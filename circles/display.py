@@ -178,3 +178,19 @@ def fmt_measured(x, indicator: str) -> str:
     if indicator.endswith("_total") and "per_1000" not in indicator:  # a count (circles/targets.py: total = true)
         return f"{int(fixed(h, 0)):,}"
     return fmt_pct(h) if h <= 1.0 and "per_1000" not in indicator else fixed(h, 2)
+
+
+# --------------------------------------------------------------------------- the what-if payload's arrays
+def encode_array(a: np.ndarray, dtype) -> str:
+    """``a`` as the payload stores an array: base64 of its little-endian ``dtype`` bytes (``"i4"``,
+    ``"u2"``, ``"f4"`` or a numpy type). :func:`decode_array` reads it back."""
+    return base64.b64encode(np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
+
+
+def decode_array(b64: str, dtype) -> np.ndarray:
+    """One array of the payload (:func:`encode_array`'s text) as a read-only little-endian ``dtype`` array.
+
+    The one reader of the payload's arrays, for :func:`circles.whatif.evaluate`, :mod:`circles.chosen`, the
+    CLI and the page's binary block (:mod:`circles.report`): a display leaf, so the report side reads the
+    payload without importing the what-if stage."""
+    return np.frombuffer(base64.b64decode(b64), dtype=np.dtype(dtype).newbyteorder("<"))

@@ -576,6 +576,11 @@ def kind_name(kind: str, lang: str = "zh", *, lower: bool = False) -> str:
     return name[0].lower() + name[1:] if lower and lang == "en" else name
 
 
+def indicator_labels(preset: dict, lang: str = "zh") -> dict[str, str]:
+    """Indicator id -> its label in ``lang`` (the preset's ``label_<lang>``; the id when it has none)."""
+    return {i["id"]: i.get(f"label_{lang}") or i["id"] for i in preset["indicators"]}
+
+
 def site_label(road: str, unit: str, lang: str = "zh", *, node=None, index: int | None = None) -> str:
     """A suggested site's name in ``lang`` from where it is (data in no language,
     :func:`circles.siting.site_name_parts`): ``"和平大道 旁 · 江汉区 C03"`` / ``"near 和平大道 · 江汉区 C03"``,

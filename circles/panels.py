@@ -1,8 +1,9 @@
 """The planner's part of the report page: offline context, what-if, equity, speed band, methods, credits.
 
-:func:`panels_html` returns one block for the page: a JSON blob (``<``, ``>`` and ``&``
-escaped, read with ``JSON.parse``) and the two scripts that use it
-(``circles/assets/whatif.js``, the engine; ``circles/assets/planner.js``, the panel). Every
+:func:`panels_html` returns the page's part as ``(html, js)``: a JSON blob (``<``, ``>`` and
+``&`` escaped, gzip-compressed when large (:func:`circles.display.data_script`), read with
+``JSON.parse``) and the two scripts that use it (``circles/assets/whatif.js``, the engine;
+``circles/assets/planner.js``, the panel). Every
 string from the data reaches the page through ``textContent``, never as HTML. The words
 come from :mod:`circles.i18n` in the page's language.
 """
@@ -10,6 +11,7 @@ come from :mod:`circles.i18n` in the page's language.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import geopandas as gpd
@@ -18,8 +20,9 @@ import shapely
 
 from circles.chinacoords import wgs84_to_gcj02
 from circles.credits import credit_lines
+from circles.crs import projected_crs
 from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, data_script, safe_json, to_display
-from circles.i18n import CATALOGUE, kind_name, site_label, t
+from circles.i18n import CATALOGUE, indicator_labels, kind_name, site_label, t
 from circles.io.units import short_names
 from circles.methods import method_lines
 
@@ -85,7 +88,7 @@ def _unit_labels(units, gcj02: bool) -> dict | None:
     """Unit names at a point inside each unit (the page labels them when zoomed in)."""
     if units is None or units.empty:
         return None
-    metric = units.estimate_utm_crs() if units.crs.is_geographic else units.crs
+    metric = projected_crs(units)
     pts = gpd.GeoDataFrame(geometry=units.to_crs(metric).geometry.representative_point(), crs=metric)
     pts = to_display(pts, gcj02)
     return {"name": list(short_names(units)), "lon": [round(float(x), 5) for x in pts.geometry.x],
@@ -162,7 +165,7 @@ def planner_data(summary: dict, preset: dict, language: str, whatif: dict | None
         "kind_names": {k: kind_name(k, language) for k in (w.get("kinds") or {})} |
                       {k: kind_name(k, language) for k in KIND_COLOURS},
         "kind_colours": KIND_COLOURS,
-        "indicator_labels": {i["id"]: i.get(f"label_{language}") or i["id"] for i in preset["indicators"]},
+        "indicator_labels": indicator_labels(preset, language),
         "measured_now": {r["indicator"]: r.get("measured") for r in summary["targets"]["study"]},
         "whatif": w or None,
         "where_units": wu,  # filtered indicators' units (planner.js recomputes them)
@@ -198,10 +201,8 @@ def panels_html(data: dict, control_name: str | None = None) -> tuple[str, str]:
 def add_panels(m, data: dict, control=None):
     """Add the planner's block to a folium map (after every other layer and the layer control);
     ``control`` is the folium LayerControl the context and what-if layers join."""
-    import re as _re
-
     name = control.get_name() if control is not None else None
-    if name is not None and not _re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"unexpected layer control name {name!r}")
     html, js = panels_html(data, name)
     # literal text, never a template: the blob holds community, road and credit strings from the data

@@ -52,8 +52,8 @@ from circles import context
 from circles import coverage as cov
 from circles import figures
 from circles import i18n
-from circles.display import BLOB_JS, GZIP_ABOVE_CHARS, KIND_COLOURS, RawHTML, base85_text, data_script, json_in_html, to_display  # noqa: F401
-from circles.display import fmt_measured, fmt_pct
+from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, base85_text, data_script, json_in_html, to_display
+from circles.display import decode_array, fmt_measured, fmt_pct
 from circles.i18n import kind_name
 from circles.i18n import t as tr
 from circles.kinds import KINDS
@@ -61,6 +61,7 @@ from circles.io.units import short_names
 from circles.panels import add_panels, planner_data
 from circles.credits import credit_lines
 from circles.errors import InputFileError
+from circles.crs import projected_crs
 
 BASEMAPS = {
     "none": None,
@@ -104,7 +105,8 @@ _T = {lang: {k: i18n.t(v, lang) for k, v in _WORDS.items()} for lang in i18n.LAN
 
 
 def _e(x) -> str:
-    return html.escape("" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x))
+    """``x`` as HTML text (:func:`_text`, escaped)."""
+    return html.escape(_text(x))
 
 
 def _ramp(share: float) -> str:
@@ -148,6 +150,7 @@ class _Page:
         self.payload: dict = {"shared": {}, "layers": {}}
         self.binary_above_cells = binary_above_cells
         self.binary = False  # set by build_map: a city page (more populated cells than binary_above_cells)
+        self.unit_names: dict[str, str] = {}  # unit code -> short name (set by build_map): the cells' tooltips
         self._bin: list[bytes] = []
         self._bin_len = 0
 
@@ -190,10 +193,10 @@ class _Page:
         self.payload["layers"][key] = {**spec, "role": role}
 
     def packed_raw(self, b64: str, dtype: str, *, delta: bool = False) -> dict:
-        """A base64 little-endian array of the what-if payload (:mod:`circles.whatif`) as a binary
+        """A base64 little-endian array of the what-if payload (:func:`circles.display.decode_array`) as a binary
         placeholder read back as that typed array: bytes shuffled (every value's first byte, then
         every second byte...) and, with ``delta``, int32 differences, so gzip finds the repeats."""
-        a = np.frombuffer(base64.b64decode(b64), dtype=np.dtype(dtype).newbyteorder("<"))
+        a = decode_array(b64, dtype)
         if delta:
             a = np.diff(a.astype(np.int64), prepend=0).astype("<i4")
         size = a.dtype.itemsize
@@ -262,10 +265,6 @@ def _num_col(label: str, values, fmt) -> dict:
                                   for v in pd.to_numeric(pd.Series(values), errors="coerce").astype(float)]}
 
 
-def _pct_num(x: float) -> str:
-    return fmt_pct(x)  # the one rounding rule (circles/display.py), as the page's JS
-
-
 def _xy(gdf: gpd.GeoDataFrame) -> list[float]:
     xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()]).round(DISPLAY_DECIMALS)
     return xy.ravel().tolist()
@@ -278,10 +277,19 @@ def _geojson(geoms) -> list:
 
 
 def _simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
-    metric = gdf.estimate_utm_crs() if gdf.crs.is_geographic else gdf.crs
+    metric = projected_crs(gdf)
     g = gdf.to_crs(metric)
     # Douglas-Peucker without topology repair: 10x faster, and a sliver at 5-15 m is invisible on screen
     return g.set_geometry(g.geometry.simplify(tolerance_m, preserve_topology=False))
+
+
+def _unit_outlines(page: _Page, units: gpd.GeoDataFrame, gcj02: bool) -> str:
+    """The key of the units' simplified display outlines in the payload's shared part, stored once for
+    every unit layer (coverage per group, pass/fail)."""
+    key = "units_gcj02" if gcj02 else "units"
+    if key not in page.payload["shared"]:
+        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    return key
 
 
 def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, language: str, show: bool,
@@ -290,15 +298,13 @@ def add_units(page: _Page, units: gpd.GeoDataFrame, metric: str, name: str, lang
     of the what-if engine's per-unit coverage) lets the what-if panel recolour the units by their
     coverage after the chosen sites (circles/assets/planner.js)."""
     t = _T[language]
-    key = "units_gcj02" if gcj02 else "units"
-    if key not in page.payload["shared"]:
-        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    key = _unit_outlines(page, units, gcj02)
     share = pd.to_numeric(units[metric], errors="coerce").astype(float).replace([np.inf, -np.inf], np.nan)
     page.layer(name, show, {
         "type": "polygons", "geoms": key, "fill": [_ramp(None if pd.isna(s) else s) for s in share],
         "style": {"color": "#555", "weight": 0.6, "fillOpacity": 0.55}, "sticky": True,
         **({"whatif_key": whatif_key, "unit_id": units["unit_id"].astype(str).tolist()} if whatif_key else {}),
-        "tooltip": _unit_cols(units, language) + [_num_col(name, share, _pct_num),
+        "tooltip": _unit_cols(units, language) + [_num_col(name, share, fmt_pct),
                     _num_col(t["elderly"], units["pop_elderly"], lambda v: f"{v:,.0f}"),
                     _num_col(t["infants"], units["pop_infants"], lambda v: f"{v:,.0f}")]}, "units")
     return page
@@ -313,17 +319,12 @@ def _unit_cols(units: gpd.GeoDataFrame, language: str) -> list[dict]:
     return cols
 
 
-def _names_by_id(page) -> dict:
-    return getattr(page, "unit_names", {})
-
-
 def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: str, gcj02: bool = False) -> _Page:
     """Units coloured by how many of the preset's targets they fail."""
     t = _T[language]
-    key = "units_gcj02" if gcj02 else "units"
-    if key not in page.payload["shared"]:
-        page.payload["shared"][key] = _geojson(to_display(_simplified(units, page.tolerance_m), gcj02).geometry)
+    key = _unit_outlines(page, units, gcj02)
     inds = [i for i in preset["indicators"] if f"status_{i['id']}" in units]
+    labels = i18n.indicator_labels(preset, language)
     n = max(1, len(inds))
     n_fail = pd.to_numeric(units["n_fail"], errors="coerce").fillna(0).to_numpy()
     # the what-if recolours this layer and its tooltips by the targets failed after the chosen sites
@@ -334,8 +335,15 @@ def add_pass_fail(page: _Page, units: gpd.GeoDataFrame, preset: dict, language: 
         "status_now": {i["id"]: units[f"status_{i['id']}"].fillna("").astype(str).tolist() for i in inds},
         "style": {"color": "#333", "weight": 0.6, "fillOpacity": 0.5}, "sticky": True,
         "tooltip": _unit_cols(units, language) + [_num_col(t["fail"], n_fail, lambda v: f"{v:.0f}")]
-        + [_col(_text(i.get(f"label_{language}", i["id"])), units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")
+        + [_col(labels[i["id"]], units[f"status_{i['id']}"]) for i in inds]}, "pass_fail")
     return page
+
+
+def _populated(points: gpd.GeoDataFrame) -> np.ndarray:
+    """The cells with people (``total`` > 0; every cell when there is no ``total``): those the page draws."""
+    if "total" not in points:
+        return np.ones(len(points), bool)
+    return pd.to_numeric(points["total"], errors="coerce").fillna(0).to_numpy(float) > 0
 
 
 def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: str, show: bool = False,
@@ -346,13 +354,11 @@ def add_population(page: _Page, points: gpd.GeoDataFrame, group: str, language: 
     only its counts (0.1 person precision)."""
     t = _T[language]
     key = "cells_gcj02" if gcj02 else "cells"
-    populated = pd.to_numeric(points["total"], errors="coerce").fillna(0).to_numpy(float) > 0 \
-        if "total" in points else np.ones(len(points), bool)
-    cells = points[populated]
+    cells = points[_populated(points)]
     binary = page.binary
     if key not in page.payload["shared"]:
         xy = _xy(to_display(cells[["geometry"]], gcj02)) if len(cells) else []
-        unit = _col(t["units"], cells["unit_id"].astype(str).map(_names_by_id(page)).fillna(cells["unit_id"]))
+        unit = _col(t["units"], cells["unit_id"].astype(str).map(page.unit_names).fillna(cells["unit_id"]))
         if binary:  # 1e-5 degree integers, delta-coded x after x and y after y (cells come in rows)
             xy = page.packed(xy, div=10 ** DISPLAY_DECIMALS, stride=2)
             if "codes" in unit:
@@ -404,6 +410,12 @@ def _uncounted_places(group: gpd.GeoDataFrame, language: str) -> list[dict]:
     return [_col(tr("rep.places", language), ["" if not p > 0 else f"{p:.0f} ({why})" for p in places])]
 
 
+def _band_opacity(minutes: float, tmax: float) -> float:
+    """An isochrone band's extra opacity: 0.12 for the outermost (``tmax``) band, up to 0.30 nearest the
+    facility (the map's layers and the legend's swatches)."""
+    return round(0.12 + 0.18 * (1 - minutes / tmax), 3)
+
+
 def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds=("daycare", "nursery"),
                    gcj02: bool = False) -> _Page:
     """Isochrones per kind, one layer per kind with its 5/10/15-minute bands."""
@@ -420,7 +432,7 @@ def add_isochrones(page: _Page, iso: gpd.GeoDataFrame, language: str, show_kinds
                    kind in show_kinds, {
                        "type": "polygons",
                        "geoms": page.packed_polygons(group.geometry) if page.binary else _geojson(group.geometry),
-                       "opacity": [round(0.12 + 0.18 * (1 - x / tmax), 3) for x in group["minutes"]],
+                       "opacity": [_band_opacity(x, tmax) for x in group["minutes"]],
                        "style": {"fillColor": c, "color": c, "weight": 0.5, "fillOpacity": 0.2},
                        "tooltip": [_col("", [f"{label} {x:g} {t['min']}" for x in group["minutes"]])]}, "isochrones")
     return page
@@ -493,10 +505,10 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
     run_lang = summary.get("language")
     tm = max(summary["thresholds_min"])
     rows = "".join(
-        f"<tr><td>{_e(t[g])}</td>" + "".join(f"<td>{_pct(summary['coverage'][g][f'{x:g}min'])}</td>" for x in summary["thresholds_min"])
+        f"<tr><td>{_e(t[g])}</td>" + "".join(f"<td>{fmt_pct(summary['coverage'][g][f'{x:g}min'])}</td>" for x in summary["thresholds_min"])
         + "</tr>" for g in ("elderly", "infants"))
     head = "".join(f"<th>{_e(tr('rep.within', language, t=f'{x:g}'))}</th>" for x in summary["thresholds_min"])
-    labels = {i["id"]: i.get(f"label_{language}", i["id"]) for i in preset["indicators"]}
+    labels = i18n.indicator_labels(preset, language)
     sources = {i["id"]: i.get("source", "") for i in preset["indicators"]}
     trows = "".join(
         f"<tr class='target-row' data-indicator='{_e(r['indicator'])}'><td title='{_e(sources[r['indicator']])}'>{_e(labels[r['indicator']])}</td>"
@@ -536,16 +548,16 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
         if kind == "joint":
             label = tr("rep.joint", language)
             sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: {t['elderly']} "
-                      f"{_pct(info.get('share_before_elderly'))} → {_pct(info.get('share_after_elderly'))}, "
-                      f"{t['infants']} {_pct(info.get('share_before_infants'))} → "
-                      f"{_pct(info.get('share_after_infants'))} ({info['threshold_min']:g} {t['min']})</li>")
+                      f"{fmt_pct(info.get('share_before_elderly'))} → {fmt_pct(info.get('share_after_elderly'))}, "
+                      f"{t['infants']} {fmt_pct(info.get('share_before_infants'))} → "
+                      f"{fmt_pct(info.get('share_after_infants'))} ({info['threshold_min']:g} {t['min']})</li>")
             continue
         label = kind_name(kind, language)
         if not info.get("n_sites"):
             sites += f"<li>{_e(label)}: {_e(tr('rep.no_candidates', language))}</li>"
             continue
         sites += (f"<li>{_e(label)} +{info.get('n_sites', 0)}: "
-                  f"{_pct(info.get('share_before'))} → {_pct(info.get('share_after'))} "
+                  f"{fmt_pct(info.get('share_before'))} → {fmt_pct(info.get('share_after'))} "
                   f"({t[info['group']]}, {info['threshold_min']:g} {t['min']}; {_e(info['model'])}, "
                   f"{_e(info['method'])})</li>")
     img = "".join(f"<img alt='{_e(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}' style='width:100%'>"
@@ -580,10 +592,6 @@ def summary_html(summary: dict, preset: dict, language: str, curve_png: bytes | 
 #circles-summary .fail,#circles-summary .pass,#circles-summary .not-assessable{{white-space:nowrap}}
 #circles-summary .fail{{color:#b2182b;font-weight:bold}}#circles-summary .pass{{color:#1a9850;font-weight:bold}}</style>
 """
-
-
-def _pct(x) -> str:
-    return fmt_pct(x)
 
 
 def _pair(row: dict, language: str) -> str:
@@ -639,7 +647,7 @@ def legend_html(language: str, *, kinds=(), sites: bool = False, candidates: boo
         items.append(row(dot("#08519c", "#08519c"), tr("legend.chosen", language), "chosen"))
     if len(iso_minutes):
         mins = sorted(iso_minutes)
-        shade = "".join(sq("#555", round(0.12 + 0.18 * (1 - x / mins[-1]), 3) + 0.2) for x in mins)
+        shade = "".join(sq("#555", _band_opacity(x, mins[-1]) + 0.2) for x in mins)
         items.append(row(shade, tr("legend.iso", language, t="/".join(f"{x:g}" for x in mins)), "iso"))
     ramp = "".join(sq(_ramp(x)) for x in (0, .25, .5, .75, 1))
     items.append(row(f"0% {ramp} 100%", tr("legend.cov", language, t=f"{tm:g}"), "cov"))
@@ -706,12 +714,10 @@ def build_map(data: ReportData, *, curve_png: bytes | None = None, bars_png: byt
         url, attr, sub = BASEMAPS[data.basemap]
         folium.TileLayer(url, attr=attr, name=data.basemap, subdomains=sub or "abc", overlay=False).add_to(m)
     # simplify to about a pixel at the zoom that fits the study area (5 m for a 7 km area)
-    metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
+    metric = projected_crs(data.units)
     x0, y0, x1, y1 = data.units.to_crs(metric).total_bounds
     page = _Page(m, tolerance_m=max(5.0, max(x1 - x0, y1 - y0) / 2000), binary_above_cells=binary_above_cells)
-    populated = pd.to_numeric(data.points["total"], errors="coerce").fillna(0).to_numpy(float) > 0 \
-        if "total" in data.points else np.ones(len(data.points), bool)
-    page.binary = int(populated.sum()) > binary_above_cells
+    page.binary = int(_populated(data.points).sum()) > binary_above_cells
     tm = max(data.summary["thresholds_min"])
     page.unit_names = dict(zip(data.units["unit_id"].astype(str), short_names(data.units)))
     add_units(page, data.units, cov.col("cov", "elderly", "any", tm),
@@ -839,7 +845,7 @@ def write_figures(data: ReportData, folder: Path, *, ready=None) -> tuple[bytes,
     (folder / "units_left_out.png").write_bytes(bars)
     if ready is not None:
         ready()
-    metric = data.units.estimate_utm_crs() if data.units.crs.is_geographic else data.units.crs
+    metric = projected_crs(data.units)
     for group in ("elderly", "infants"):
         png = figures.coverage_map_png(data.units.to_crs(metric), data.facilities.to_crs(metric),
                                        data.sites.to_crs(metric) if len(data.sites) else None,

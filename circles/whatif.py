@@ -23,13 +23,13 @@ as in Python for any whole-second threshold; the 2SFCA weights use these rounded
 (a difference of under a second in 15 minutes).
 
 The payload (:func:`whatif_data`) is plain JSON: base64 little-endian typed arrays for the
-matrix and per-cell columns (times uint16 seconds, weights and 2SFCA figures float32), lists
+matrix and per-cell columns (times uint16 seconds, weights and 2SFCA figures float32, matrix
+offsets and cell units int32; :func:`encode_array`, read back by :func:`decode_array`), lists
 for the rest.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 
 import geopandas as gpd
@@ -38,6 +38,7 @@ import pandas as pd
 import shapely
 
 from circles import targets as tg
+from circles.display import decode_array, encode_array
 from circles.coverage import COMMUNITY_INDICATORS, COMPOSITION, gaussian_weight
 from circles.io.units import assign_points, display_names
 from circles.kinds import KINDS, counts_as
@@ -47,12 +48,9 @@ from circles.travel import subset
 
 log = logging.getLogger(__name__)
 
-#: metric families the page can recompute (anything else is shown as "not recomputed")
-SUPPORTED = ("cov_", "sfca_", "e2sfca_", "beds_per_1000_elderly", "slots_per_1000_total")
-
-
-def _b64(a: np.ndarray, dtype) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
+def weights(payload: dict) -> dict[str, np.ndarray]:
+    """The payload's people per cell, by group (``elderly``, ``infants``, ``total``), as floats."""
+    return {g: decode_array(b, "f4").astype(float) for g, b in payload["weights"].items()}
 
 
 #: a stored time of this many seconds means "unreachable / past the search limit" (times are uint16)
@@ -133,13 +131,13 @@ def candidate_sites(study, net, nodes, area, sites: gpd.GeoDataFrame, *, spacing
     site within 1 m of a suggested one is the same place and kept once.
     """
     s = study.siting
-    if from_file is None and s.candidates is not None:
+    if from_file is None:
         exclude = read_exclusion(s.exclude, net.crs) if exclude is None else exclude
-        from_file = read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
+        if s.candidates is not None:
+            from_file = read_candidates(s.candidates, net.crs, name_column=s.candidate_name_column, exclude=exclude)
     if from_file is not None:
         grid = from_file
     else:
-        exclude = read_exclusion(s.exclude, net.crs) if exclude is None else exclude
         grid = candidate_nodes(nodes, spacing_m=spacing_m or s.candidate_spacing_m, area=area, exclude=exclude)
         grid = grid[["geometry"]].assign(name="")  # generated: no name of its own (the page says "candidate")
     rows = []
@@ -236,9 +234,9 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
     cand_unit = assign_points(cands, units)
     display = cands.to_crs(4326)
     kinds = [k for k in s.kinds if k in KINDS]
-    times = {k: _b64(_ceil_s(points[f"time_s_{k}"].to_numpy()), np.uint16) for k in KINDS
+    times = {k: encode_array(_ceil_s(points[f"time_s_{k}"].to_numpy()), np.uint16) for k in KINDS
              if f"time_s_{k}" in points}
-    base = {c: _b64(np.nan_to_num(points[c].to_numpy(dtype=float)), np.float32)
+    base = {c: encode_array(np.nan_to_num(points[c].to_numpy(dtype=float)), np.float32)
             for c in ("sfca_beds_per_1000_elderly", "e2sfca_beds_per_1000_elderly",
                       "sfca_slots_per_1000_total", "e2sfca_slots_per_1000_total") if c in points}
     o = overall.iloc[0]
@@ -250,8 +248,8 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
         "siting_threshold_s": float(s.threshold_min * 60.0),
         "grid_spacing_m": spacing if s.candidates is None else None,
         "catchment_s": float(catchment_s),
-        "weights": {g: _b64(points[g].to_numpy(dtype=float), np.float32) for g in ("elderly", "infants", "total")},
-        "point_unit": _b64(point_unit, np.int32),
+        "weights": {g: encode_array(points[g].to_numpy(dtype=float), np.float32) for g in ("elderly", "infants", "total")},
+        "point_unit": encode_array(point_unit, np.int32),
         "times": times,
         "sfca": base,
         # what a new site's capacity counts as (circles/kinds.py): institutional beds, day-care
@@ -290,11 +288,20 @@ def whatif_data(study, net, nodes, area, points: gpd.GeoDataFrame, units: gpd.Ge
             "snapped": [bool(x) for x in csnap.snapped],
             **{k: [float(x) for x in v] for k, v in step1.items()},
         },
-        "matrix": {"ptr": _b64(Tp.indptr, np.int32), "idx": _b64(Tp.indices, np.int32),
-                   "t": _b64(_ceil_s(Tp.data), np.uint16)},
+        "matrix": {"ptr": encode_array(Tp.indptr, np.int32), "idx": encode_array(Tp.indices, np.int32),
+                   "t": encode_array(_ceil_s(Tp.data), np.uint16)},
     }
     log.info("what-if: %d candidates, %d cell pairs within %.0f s", len(cands), Tp.nnz, reach_s)
     return payload
+
+
+def site_capacity(payload: dict, c: int, kind: str) -> float:
+    """The beds or slots a new ``kind`` at candidate ``c`` adds: the site's own capacity when it was
+    suggested as that kind, else the study's for a new site of the kind (``[siting] beds`` /
+    ``slots``), as ``whatif.js`` takes it."""
+    cands = payload["candidates"]
+    return cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else \
+        payload["kinds"][kind]["capacity"]
 
 
 def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
@@ -304,12 +311,11 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
     Returns ``{"coverage": {group: {"5min": share}}, "indicators": {id: measured}}`` for the study.
     """
     n = payload["n_points"]
-    dec = {"i4": np.int32, "u2": np.uint16, "f4": np.float32, "f8": np.float64}
 
     def arr(b, dt):
-        return np.frombuffer(base64.b64decode(b), dtype=np.dtype(dec[dt]).newbyteorder("<")).astype(float)
+        return decode_array(b, dt).astype(float)
 
-    w = {g: arr(v, "f4") for g, v in payload["weights"].items()}
+    w = weights(payload)
     times = {}
     for k, b in payload["times"].items():
         t = arr(b, "u2")
@@ -324,8 +330,7 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
         lo, hi = ptr[c], ptr[c + 1]
         cols, tc = idx[lo:hi], tt[lo:hi].astype(float)
         times[kind][cols] = np.minimum(times[kind][cols], tc)
-        cap = cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else \
-            payload["kinds"][kind]["capacity"]
+        cap = site_capacity(payload, c, kind)
         inside = tc <= catch
         counts = payload["kinds"][kind]["counts_as"]
         if counts == "beds":
@@ -364,9 +369,7 @@ def evaluate(payload: dict, chosen: list[tuple[int, str]]) -> dict:
             have = dict(comp["study"])
             for c, kind in chosen:
                 counts = "meal_point" if kind == "meal_point" else payload["kinds"][kind]["counts_as"]
-                cap = 1.0 if counts == "meal_point" else (
-                    cands["capacity"][c] if cands["kind"][c] == kind and cands["capacity"][c] else
-                    payload["kinds"][kind]["capacity"])
+                cap = 1.0 if counts == "meal_point" else site_capacity(payload, c, kind)
                 for col in comp["adds"].get(counts, []):
                     have[col] += cap
             den = have[base] if base else 1.0
@@ -393,4 +396,5 @@ def chosen_suggested(payload: dict) -> list[tuple[int, str]]:
     return [(i, c["kind"][i]) for i in range(len(c["kind"])) if c["suggested"][i]]
 
 
-__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested"]
+__all__ = ["candidate_sites", "whatif_data", "evaluate", "chosen_suggested", "weights",
+           "site_capacity"]

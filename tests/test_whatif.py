@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+import struct
 
 import numpy as np
 import pytest
 
-from circles import whatif
+from circles import display, whatif
 
 
 def test_suggested_sites_give_the_pipelines_after_state(demo_run):
@@ -24,6 +26,27 @@ def test_suggested_sites_give_the_pipelines_after_state(demo_run):
             assert got["coverage"][g][f"{m:g}min"] == pytest.approx(w[t <= m * 60].sum() / w.sum(), abs=1e-6), (g, m)
     for r in res.summary["targets_after"]:  # summary.json holds 4 decimals: equal once rounded alike
         assert round(got["indicators"][r["indicator"]], 4) == pytest.approx(r["measured"], abs=1e-12), r["indicator"]
+
+
+def test_payload_arrays_read_back_as_written(demo_run):
+    """The one codec of the payload's arrays (display.encode_array / decode_array): bytes packed by
+    hand with ``struct`` (little-endian) read back as their values, and the run's payload read back
+    as the pipeline's own columns."""
+    for code, fmt, values in (("u2", "H", (0, 300, 65535)), ("i4", "i", (-7, 0, 2**31 - 1)),
+                              ("f4", "f", (0.5, -1.25, 1e6))):
+        text = base64.b64encode(struct.pack(f"<3{fmt}", *values)).decode()
+        assert display.decode_array(text, code).tolist() == list(values), code
+        assert display.encode_array(np.array(values), code) == text, code
+    res, _ = demo_run
+    p = res.whatif
+    for g, w in whatif.weights(p).items():
+        assert np.array_equal(w, res.points[g].to_numpy(dtype=np.float32).astype(float)), g
+    unit = display.decode_array(p["point_unit"], "i4")
+    ids = np.array(p["units"]["id"], dtype=object)
+    assert (ids[unit] == res.points["unit_id"].astype(str).to_numpy()).all()
+    ptr, idx = (display.decode_array(p["matrix"][k], "i4") for k in ("ptr", "idx"))
+    assert len(ptr) == len(p["candidates"]["lon"]) + 1 and ptr[-1] == len(idx) == \
+        len(display.decode_array(p["matrix"]["t"], "u2"))
 
 
 def test_any_chosen_grid_sites_match_a_fresh_network_search(demo_run):
