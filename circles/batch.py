@@ -47,7 +47,7 @@ every area's read: :func:`_read_before_fork`), so they share that one read. In a
 gazetteer rows outside an area's facility reach are counted, not listed as that area's rejects
 (:func:`circles.io.facilities.rows_outside_counted`), and the kinds an area assesses are those of
 every gazetteer row read, so they do not depend on where the area was cut. With ``report = false`` an area
-writes ``coverage.gpkg`` (without the isochrone, water and outline layers drawn for the
+writes ``coverage.gpkg`` (without the isochrone, water, outline and road layers drawn for the
 page), the CSV tables, ``summary.json`` and ``whatif.json``, but no ``report.html``, PNG
 figures or ``units.xlsx``: the report and its drawings were most of an
 area's fixed cost, and the index page then links each area's ``summary.json``. Every
@@ -74,7 +74,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from circles import rules
 from circles.crs import utm_crs_for
 from circles.errors import StudyError
 from circles.io.facilities import rows_outside_counted
@@ -84,6 +83,7 @@ from circles.io.units import grid_units, load_units
 from circles.io.vector import read_vector
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
 from circles.pipeline import run
+from circles.stages.load import population_box
 from circles.study import study_from_dict, tomllib
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,9 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
         study = _absolute(_merge(copy.deepcopy(defaults), batch.get("overrides", {}).get(name, {})), base)
         study["study"].update({"name": safe, "title": f"{defaults['study'].get('title', '')} {name}".strip(),
                                "crs": crs, "area": str(afile)})
-        study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name"}
+        # the area's units come from a file, but they are communities only when the batch's were (a grid is not)
+        study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name",
+                          "communities": bool(u.get("path")) and u.get("communities", True)}
         travel = study.setdefault("travel", {})
         travel.setdefault("max_time_min", None)  # the search limit of `circles run` (rules.search_limit_s)
         out.append({"area": name, "safe": safe, "study": study, "size_m2": float(mine.geometry.area.sum()),
@@ -326,8 +328,8 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
         # workers import it again: ~1.5 s CPU each); spawn where there is no fork (Windows)
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         if method == "fork":
-            phases["read_s"] = _read_before_fork(tasks, out)
-            tasks = _most_people_first(tasks)
+            phases["read_s"], areas = _read_before_fork(tasks, out)
+            tasks = _most_people_first(tasks, areas)
             t1 = time.perf_counter()
         with dask.config.set({"distributed.worker.multiprocessing-method": method}):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -369,47 +371,49 @@ def run_batch(path: str | Path, *, scheduler: str | None = None, n_workers: int 
             "phases": {k: round(v, 3) for k, v in phases.items()}}
 
 
-def _read_before_fork(tasks: list[dict], out: Path) -> float:
+def _read_before_fork(tasks: list[dict], out: Path) -> tuple[float, dict]:
     """Read the inputs every area shares once in this process, before the local workers are forked
     from it, so that they share one read instead of each reading the files again:
 
     - the OSM network file, parsed (:func:`circles.io.network.parse_osm_now`; ~1 s CPU per
       worker on the Wuhan core), when every area reads the same file;
-    - the population rasters' cells over every area's read (area plus twice the halo, as
-      :func:`circles.stages.load.load_inputs` reads them; :func:`circles.io.population.keep_population_window`),
-      when every area reads the same bands.
+    - the population rasters' cells over every area's read (area plus twice the halo:
+      :func:`circles.stages.load.population_box`, the box :func:`circles.stages.load.load_inputs`
+      reads; :func:`circles.io.population.keep_population_window`), when every area reads the same bands.
 
     Only when some area is not finished yet. A file that fails here is left to the areas,
-    which read it again and each report the error. Returns the wall seconds spent.
+    which read it again and each report the error. Returns the wall seconds spent and each area's
+    polygon in WGS84 (task ``safe`` -> geometry; the areas read here, for :func:`_most_people_first`).
     """
     t0 = time.perf_counter()
+    areas: dict = {}
     if all((out / "areas" / t["safe"] / "done.json").exists() for t in tasks):
-        return 0.0
+        return 0.0, areas
     try:
         paths = {t["study"].get("network", {}).get("path") for t in tasks}
         if len(paths) == 1 and None not in paths:
             parse_osm_now(next(iter(paths)))
         studies = [study_from_dict(t["study"], base=out) for t in tasks]
+        boxes = []
+        for t, st in zip(tasks, studies):  # each area file read once: its people (WGS84) and its box (metric)
+            polygons = read_vector(st.area, "study.area")
+            areas[t["safe"]] = shapely.union_all(polygons.to_crs(4326).geometry.values)
+            boxes.append(population_box(st, shapely.union_all(polygons.to_crs(st.crs).geometry.values), st.crs))
         pops = {(str(s.population.folder), s.population.pattern, str(s.population.total_file)) for s in studies}
         if len(pops) == 1:
             po = studies[0].population
             bands = band_files(po.folder, po.pattern) if po.folder is not None else []
             bands += [Path(po.total_file)] if po.total_file is not None else []
-            boxes = []
-            for st in studies:
-                halo = rules.halo_m(tuple(float(x) for x in st.travel.thresholds_min), st.network.profile,
-                                    st.travel.walk_speed_mps, st.network.dem is not None)
-                area = shapely.union_all(read_vector(st.area, "study.area").to_crs(st.crs).geometry.values)
-                boxes.append(gpd.GeoSeries([area.buffer(2 * halo)], crs=st.crs).to_crs(4326).total_bounds)
             b = np.array(boxes)
             keep_population_window(bands, (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
     except Exception as exc:  # the areas read the files again and each reports the error
         log.debug("batch: reading the shared inputs before forking failed (%s); each area reads them", exc)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, areas
 
 
-def _most_people_first(tasks: list[dict]) -> list[dict]:
-    """The tasks by the people of their area, most first (from the population cells read before forking,
+def _most_people_first(tasks: list[dict], areas: dict) -> list[dict]:
+    """The tasks by the people of their area (``areas``: task ``safe`` -> polygon in WGS84, as
+    :func:`_read_before_fork` read them), most first (from the population cells read before forking,
     :func:`circles.io.population.kept_people`), then by size; as given when nothing was kept.
 
     An area's cost follows its people more than its size: on the Wuhan core, 江汉区 (30 km², 0.63 M
@@ -419,9 +423,8 @@ def _most_people_first(tasks: list[dict]) -> list[dict]:
     people = []
     for t in tasks:
         try:
-            area = shapely.union_all(read_vector(t["study"]["study"]["area"], "study.area").to_crs(4326).geometry.values)
-            people.append(kept_people(area))
-        except Exception:  # only an order: an area that cannot be read here fails in its own task
+            people.append(kept_people(areas[t["safe"]]))
+        except Exception:  # only an order: an area not read here fails in its own task
             people.append(0.0)
     if not any(people):
         return tasks

@@ -68,66 +68,25 @@ def add_any_times(points: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    mask = weights > 0
-    if not mask.any():
-        return np.nan
-    v, w = values[mask], weights[mask]
-    order = np.argsort(v, kind="stable")
-    v, w = v[order], w[order]
-    cum = np.cumsum(w)
-    return float(v[np.searchsorted(cum, q * cum[-1], side="left").clip(max=len(v) - 1)])
-
-
-def summarise(points: pd.DataFrame, thresholds_min, kinds: list[str]) -> dict:
-    """All coverage figures for one set of population points (one unit, district or the study)."""
-    return _summarise(_columns(points, kinds), thresholds_min, kinds)
-
-
 def _columns(points: pd.DataFrame, kinds: list[str]) -> dict:
-    """The columns :func:`_summarise` reads, as float arrays (read once, not once per unit)."""
+    """The columns :func:`aggregate` reads, as float arrays."""
     names = ["total", *GROUPS] + [f"time_s_{g}_any" for g in GROUPS] + \
         [f"time_s_{k}" for g in GROUPS for k in kinds_serving(g) if k in kinds]
     return {c: points[c].to_numpy(dtype=float) for c in dict.fromkeys(names)}
 
 
-def _summarise(cols: dict, thresholds_min, kinds: list[str]) -> dict:
-    """:func:`summarise` on plain arrays (``cols``: column name -> values of one unit's points)."""
-    row: dict = {
-        "pop_total": float(cols["total"].sum()),
-        "pop_elderly": float(cols["elderly"].sum()),
-        "pop_infants": float(cols["infants"].sum()),
-        "n_cells": int(len(cols["total"])),
-    }
-    tmax = max(thresholds_min)
-    for group in GROUPS:
-        w = cols[group]
-        pop = w.sum()
-        group_kinds = ["any"] + [k for k in kinds_serving(group) if k in kinds]
-        for kind in group_kinds:
-            t = cols[f"time_s_{group}_any" if kind == "any" else f"time_s_{kind}"]
-            for m in thresholds_min:
-                covered = w[t <= m * 60.0].sum()
-                row[col("cov", group, kind, m)] = covered / pop if pop > 0 else np.nan
-        t = cols[f"time_s_{group}_any"] / 60.0
-        reach = np.isfinite(t)
-        row[col("time", group) + "_mean_min"] = float(np.average(t[reach], weights=w[reach])) if w[reach].sum() > 0 else np.nan
-        row[col("time", group) + "_median_min"] = _weighted_quantile(t, w, 0.5)
-        row[col("time", group) + "_p90_min"] = _weighted_quantile(t, w, 0.9)
-        row[col("beyond", group, None, tmax)] = float(w[t > tmax].sum())
-        row[col("unreached", group)] = float(w[~reach].sum())
-    return row
-
-
 def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[str]) -> pd.DataFrame:
-    """:func:`summarise` per value of column ``by`` (``None``: one row for all points)."""
+    """All coverage figures (the module docstring's definitions) per value of column ``by`` (keys
+    sorted, rows with no key left out; ``None``: one row for all points, index ``[0]``).
+
+    One stable sort by key, then every figure of every group at once (``np.add.reduceat`` over the
+    sorted arrays, weighted quantiles by one cumulative sum per group: :func:`_weighted_quantiles_by`),
+    without a Python loop over units (a whole city has thousands: 2.6 s -> 0.1 s per call on the
+    whole-city benchmark). The one implementation: ``tests/oracle.py`` ``unit_summary`` computes a
+    unit's figures the plain way, and ``tests/test_coverage.py`` compares them.
+    """
     if by is None:
-        return pd.DataFrame([summarise(points, thresholds_min, kinds)])
-    # one stable sort by unit, then every figure of every unit at once (np.add.reduceat over the
-    # sorted arrays, weighted quantiles by one cumulative sum per unit): the same figures as
-    # :func:`_summarise` per unit (keys sorted, missing keys dropped, rows in their original order
-    # inside a unit), to rounding (1e-15), without a Python loop over units (a whole city has
-    # thousands: 2.6 s -> 0.1 s per call on the whole-city benchmark)
+        return aggregate(points.assign(_all=0), "_all", thresholds_min, kinds).reset_index(drop=True)
     codes, keys = pd.factorize(points[by], sort=True)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
@@ -166,7 +125,8 @@ def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[
 
 
 def _weighted_quantiles_by(unit: np.ndarray, n_units: int, values: np.ndarray, weights: np.ndarray, qs) -> list:
-    """:func:`_weighted_quantile` of each unit (``unit``: ascending unit number of each row), for each
+    """The weighted quantile of each unit (``unit``: ascending unit number of each row): the first
+    value, in ascending order, whose cumulative weight reaches ``q`` x the unit's total, for each
     ``q`` in ``qs``, in one pass: rows with weight sorted by (unit, value) stably, cumulative sums
     taken per unit from the unit's first row (as ``np.cumsum`` on the unit alone), then the first
     row reaching ``q`` x the unit's total. NaN for a unit with no weight."""
@@ -202,25 +162,36 @@ def _weighted_quantiles_by(unit: np.ndarray, n_units: int, values: np.ndarray, w
 def capacity_inside(facilities: pd.DataFrame, by: str) -> pd.DataFrame:
     """Institutional beds, day-care places and under-3 slots of the facilities in each ``by`` group.
 
-    Also counts the facilities of each measure whose capacity is unknown (``n_<measure>_unknown``).
+    Also counts the facilities of each measure whose capacity is unknown (``n_<measure>_unknown``),
+    and the composition parts (:func:`_composition`). One row per ``by`` value (sorted; a missing
+    value is left out, as ``DataFrame.groupby``), counts as integers. Summed with ``np.bincount``
+    over the facility columns as arrays (a score runs this three times or more per call: the pandas
+    form cost ~10 ms per call in column copies and a groupby, most of a batch area's scoring).
     """
-    fac = facilities.copy()
-    cap = fac["capacity"].astype(float)
-    status = fac["capacity_status"] if "capacity_status" in fac else pd.Series(
-        np.where(cap.isna(), "unknown", "known"), index=fac.index)
-    known = status.eq("known")
-    counts = fac["counts_as"] if "counts_as" in fac else pd.Series(
-        np.where(fac["serves"] == "elderly", "beds", "slots"), index=fac.index)
+    cap = facilities["capacity"].to_numpy(dtype=float)
+    serves = facilities["serves"].to_numpy(dtype=object)
+    status = facilities["capacity_status"].to_numpy(dtype=object) if "capacity_status" in facilities else \
+        np.where(np.isnan(cap), "unknown", "known")
+    known = status == "known"
+    counts = facilities["counts_as"].to_numpy(dtype=object) if "counts_as" in facilities else \
+        np.where(serves == "elderly", "beds", "slots")
+    cols: dict[str, np.ndarray] = {}
+    unknown: dict[str, np.ndarray] = {}
     for measure in ("beds", "daycare_places", "slots"):
-        this = counts.eq(measure) & (fac["serves"] != "")
+        this = (counts == measure) & (serves != "")
         if measure == "slots":
-            this &= fac["serves"].eq("infants")
-        fac[f"{measure}_inside"] = np.where(this & known, cap.fillna(0), 0.0)
-        fac[f"n_{measure}_unknown"] = (counts.eq(measure) & status.eq("unknown")).astype(int)
-    cols = [f"{m}_inside" for m in ("beds", "daycare_places", "slots")] + \
-        [f"n_{m}_unknown" for m in ("beds", "daycare_places", "slots")]
-    cols += _composition(fac, known)
-    return fac.groupby(by)[cols].sum()
+            this &= serves == "infants"
+        cols[f"{measure}_inside"] = np.where(this & known, np.nan_to_num(cap), 0.0)
+        unknown[f"n_{measure}_unknown"] = ((counts == measure) & (status == "unknown")).astype(np.int64)
+    cols.update(unknown)
+    cols.update(_composition(facilities, known))
+    codes, keys = pd.factorize(facilities[by], sort=True)
+    ok = codes >= 0
+    out = {}
+    for name, v in cols.items():
+        total = np.bincount(codes[ok], weights=v[ok], minlength=len(keys))
+        out[name] = total.astype(np.int64 if v.dtype.kind == "i" else float)  # (empty: bincount gives ints)
+    return pd.DataFrame(out, index=pd.Index(keys, name=by))
 
 
 #: The plans' composition shares: share column -> (numerator column, base column, unknown-count column).
@@ -234,8 +205,9 @@ COMPOSITION = {
 }
 
 
-def _composition(fac: pd.DataFrame, known: pd.Series) -> list[str]:
-    """Add the composition parts, bases and unknown counts of each facility (in place); their column names.
+def _composition(fac: pd.DataFrame, known: np.ndarray) -> dict[str, np.ndarray]:
+    """The composition parts, bases and unknown counts of each facility, as arrays (in the order of
+    :data:`COMPOSITION`, then ``n_meal_points_inside``):
 
     - 普惠 share of nursery slots: ``affordable_slots`` (普惠托位数) over the 托位 of the under-3
       facilities (``counts_as == "slots"``) whose 托位 and 普惠托位数 are both known;
@@ -245,41 +217,52 @@ def _composition(fac: pd.DataFrame, known: pd.Series) -> list[str]:
       (``counts_as == "beds"``) of the homes whose beds and 护理型床位数 are both known;
     - ``n_meal_points``: 助餐点 (``kind == "meal_point"``), counted (they carry no capacity).
     """
-    cap = fac["capacity"].astype(float).fillna(0.0)
-    counts = fac["counts_as"] if "counts_as" in fac else pd.Series("", index=fac.index)
-    slots = known & counts.eq("slots") & fac["serves"].eq("infants")
-    beds = known & counts.eq("beds") & fac["serves"].eq("elderly")
-    nan = pd.Series(np.nan, index=fac.index)
-    part = {"affordable": fac.get("affordable_slots", nan).astype(float),
-            "nursing": fac.get("nursing_beds", nan).astype(float)}
-    owner = fac["ownership"].fillna("").astype(str) if "ownership" in fac else pd.Series("", index=fac.index)
-    have = {"affordable": slots & part["affordable"].notna(), "ownership": slots & owner.ne(""),
-            "nursing": beds & part["nursing"].notna()}
-    fac["affordable_slots_inside"] = np.where(have["affordable"], part["affordable"].fillna(0), 0.0)
-    fac["slots_affordable_known"] = np.where(have["affordable"], cap, 0.0)
-    fac["n_affordable_unknown"] = (slots & ~have["affordable"]).astype(int)
-    fac["public_slots_inside"] = np.where(have["ownership"] & owner.eq("public"), cap, 0.0)
-    fac["slots_ownership_known"] = np.where(have["ownership"], cap, 0.0)
-    fac["n_ownership_unknown"] = (slots & ~have["ownership"]).astype(int)
-    fac["nursing_beds_inside"] = np.where(have["nursing"], part["nursing"].fillna(0), 0.0)
-    fac["beds_nursing_known"] = np.where(have["nursing"], cap, 0.0)
-    fac["n_nursing_unknown"] = (beds & ~have["nursing"]).astype(int)
-    fac["n_meal_points_inside"] = fac["kind"].eq("meal_point").astype(int)
-    return [c for trio in COMPOSITION.values() for c in trio] + ["n_meal_points_inside"]
+    n = len(fac)
+    cap = np.nan_to_num(fac["capacity"].to_numpy(dtype=float))
+    counts = fac["counts_as"].to_numpy(dtype=object) if "counts_as" in fac else np.full(n, "", dtype=object)
+    serves = fac["serves"].to_numpy(dtype=object)
+    slots = known & (counts == "slots") & (serves == "infants")
+    beds = known & (counts == "beds") & (serves == "elderly")
+    part = {k: fac[c].to_numpy(dtype=float) if c in fac else np.full(n, np.nan)
+            for k, c in (("affordable", "affordable_slots"), ("nursing", "nursing_beds"))}
+    owner = fac["ownership"].fillna("").astype(str).to_numpy(dtype=object) if "ownership" in fac else \
+        np.full(n, "", dtype=object)
+    have = {"affordable": slots & ~np.isnan(part["affordable"]), "ownership": slots & (owner != ""),
+            "nursing": beds & ~np.isnan(part["nursing"])}
+    return {
+        "affordable_slots_inside": np.where(have["affordable"], np.nan_to_num(part["affordable"]), 0.0),
+        "slots_affordable_known": np.where(have["affordable"], cap, 0.0),
+        "n_affordable_unknown": (slots & ~have["affordable"]).astype(np.int64),
+        "public_slots_inside": np.where(have["ownership"] & (owner == "public"), cap, 0.0),
+        "slots_ownership_known": np.where(have["ownership"], cap, 0.0),
+        "n_ownership_unknown": (slots & ~have["ownership"]).astype(np.int64),
+        "nursing_beds_inside": np.where(have["nursing"], np.nan_to_num(part["nursing"]), 0.0),
+        "beds_nursing_known": np.where(have["nursing"], cap, 0.0),
+        "n_nursing_unknown": (beds & ~have["nursing"]).astype(np.int64),
+        "n_meal_points_inside": (fac["kind"].to_numpy(dtype=object) == "meal_point").astype(np.int64),
+    }
 
 
 def add_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """Plain ratios from ``beds_inside``/``slots_inside`` and the unit's population (NaN where no people)."""
-    t = table.copy()
-    t["beds_per_1000_elderly"] = np.where(t["pop_elderly"] > 0, 1000 * t["beds_inside"] / t["pop_elderly"].where(t["pop_elderly"] > 0), np.nan)
-    t["slots_per_1000_total"] = np.where(t["pop_total"] > 0, 1000 * t["slots_inside"] / t["pop_total"].where(t["pop_total"] > 0), np.nan)
+    """Plain ratios from ``beds_inside``/``slots_inside`` and the unit's population (NaN where no people).
+
+    The ratios are computed as arrays and added in one concatenation (a column set one at a time
+    on a wide units table copies its blocks each time)."""
+    def ratio(num: str, den: str, scale: float = 1.0) -> np.ndarray:
+        d = table[den].to_numpy(dtype=float)
+        return np.divide(scale * table[num].to_numpy(dtype=float), d, out=np.full(len(d), np.nan), where=d > 0)
+
+    new = {"beds_per_1000_elderly": ratio("beds_inside", "pop_elderly", 1000),
+           "slots_per_1000_total": ratio("slots_inside", "pop_total", 1000)}
     for share, (part, base, _) in COMPOSITION.items():
-        if base in t:
-            t[share] = np.where(t[base] > 0, t[part] / t[base].where(t[base] > 0), np.nan)
-    if "daycare_places_inside" in t:
-        t["daycare_places_per_1000_elderly"] = np.where(
-            t["pop_elderly"] > 0, 1000 * t["daycare_places_inside"] / t["pop_elderly"].where(t["pop_elderly"] > 0), np.nan)
-    return t
+        if base in table:
+            new[share] = ratio(part, base)
+    if "daycare_places_inside" in table:
+        new["daycare_places_per_1000_elderly"] = ratio("daycare_places_inside", "pop_elderly", 1000)
+    t = table.copy()
+    for c in [c for c in new if c in t]:  # already there: replaced where it stands
+        t[c] = new.pop(c)
+    return pd.concat([t, pd.DataFrame(new, index=t.index)], axis=1) if new else t
 
 
 # --------------------------------------------------------------------------- community indicators
@@ -305,29 +288,48 @@ def community_table(units: pd.DataFrame, facilities: pd.DataFrame, by: str) -> p
     communities (or streets) in the group with at least one such facility, and the count with one
     (``n_with_<indicator>``). A group's streets are the distinct ``parent`` values of its
     communities (communities with no street are left out of the street figure).
+
+    Computed on arrays (the groups and streets factorised once; a score calls this three times or
+    more); the counts are integers, except ``n_streets`` and the street counts when some group has
+    no street (then floats, as a pandas reindex makes them).
     """
-    u = pd.DataFrame(units).copy()
     fac = pd.DataFrame(facilities)
     fac = fac[(fac["unit_id"] != "") & (fac["serves"] != "")]
-    out = pd.DataFrame(index=pd.Index(sorted(u[by].unique()), name=by))
-    out["n_communities"] = u.groupby(by).size()
-    streets = u[u["parent"].fillna("") != ""]
-    out["n_streets"] = streets.groupby(by)["parent"].nunique().reindex(out.index).fillna(0)
+    codes, keys = pd.factorize(units[by], sort=True)
+    n_groups = len(keys)
+    parent = units["parent"].fillna("").to_numpy(dtype=object)
+    pcodes, streets = pd.factorize(parent)
+    n_comm = np.bincount(codes[codes >= 0], minlength=n_groups)
+    # each (group, street) pair once: a group's streets (communities with no street left out)
+    keep = (parent != "") & (codes >= 0)
+    pair = np.unique(codes[keep].astype(np.int64) * max(len(streets), 1) + pcodes[keep])
+    pair_group, pair_street = np.divmod(pair, max(len(streets), 1))
+    n_streets = np.bincount(pair_group, minlength=n_groups)
+    every = bool((n_streets > 0).all())  # else pandas' reindex made the street counts floats
+    out = pd.DataFrame({"n_communities": n_comm, "n_streets": n_streets if every else n_streets.astype(float)},
+                       index=pd.Index(keys, name=by))
     for name, (kinds, level) in COMMUNITY_INDICATORS.items():
-        having = set(fac.loc[fac["kind"].isin(kinds), "unit_id"])
+        has = units["unit_id"].isin(set(fac.loc[fac["kind"].isin(kinds), "unit_id"])).to_numpy()
         if level == "unit_id":
-            has = u["unit_id"].isin(having)
-            n_with = has.groupby(u[by]).sum()
-            share = n_with / out["n_communities"]
+            n_with = np.bincount(codes[codes >= 0], weights=has[codes >= 0], minlength=n_groups).astype(np.int64)
+            share = n_with / n_comm
         else:
-            street_has = u.assign(_h=u["unit_id"].isin(having)).groupby("parent")["_h"].any()
-            s = streets.drop_duplicates(["parent", by]) if by != "parent" else streets.drop_duplicates("parent")
-            flag = s["parent"].map(street_has).astype(bool)
-            n_with = flag.groupby(s[by]).sum().reindex(out.index).fillna(0)
-            share = n_with / out["n_streets"].where(out["n_streets"] > 0)
-        out[f"n_with_{name}"] = n_with.reindex(out.index).fillna(0)
-        out[name] = share.reindex(out.index)
+            street_has = np.zeros(len(streets), dtype=bool)
+            street_has[pcodes[has]] = True  # a street has one when one of its communities has
+            n_with = np.bincount(pair_group, weights=street_has[pair_street], minlength=n_groups)
+            n_with = n_with.astype(np.int64 if every else float)  # (no pair: bincount gives ints)
+            share = np.divide(n_with, n_streets, out=np.full(n_groups, np.nan), where=n_streets > 0)
+        out[f"n_with_{name}"] = n_with
+        out[name] = share
     return out
+
+
+def where_mask(units: pd.DataFrame, where: dict) -> np.ndarray:
+    """The units an indicator's ``where`` filter keeps (a boolean per row of ``units``): the unit's
+    ``attr_<column>`` as text, stripped, among the filter's ``values`` (as text). The one filter of
+    the scoring (:func:`circles.stages.score.score_tables`) and of the page's recomputed figures
+    (:mod:`circles.panels`)."""
+    return units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]]).to_numpy()
 
 
 # --------------------------------------------------------------------------- 2SFCA

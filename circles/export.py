@@ -51,8 +51,8 @@ def write_outputs(res: RunResult, folder: Path | None = None, *, report: bool = 
                 figures = beside(lambda note: _draw(res, tmp, note, brief=brief), name="figures and brief",
                                  parallel=parallel)
                 jobs.append(figures)
-            jobs.append(beside(lambda note: _write_layers(res, units, water, lines, tmp), name="coverage.gpkg",
-                               parallel=parallel and report))
+            jobs.append(beside(lambda note: _write_layers(res, units, water, lines, tmp, roads=report),
+                               name="coverage.gpkg", parallel=parallel and report))
             if xlsx:
                 _write_xlsx(res, tmp)
             if res.whatif:
@@ -90,8 +90,13 @@ def _draw(res: RunResult, tmp: Path, note, *, brief: bool) -> None:
         write_brief(tmp, sites=_for_file(res.sites))
 
 
-def _write_layers(res: RunResult, units: gpd.GeoDataFrame, water, lines, tmp: Path) -> None:
-    """``coverage.gpkg``, one layer after another."""
+def _write_layers(res: RunResult, units: gpd.GeoDataFrame, water, lines, tmp: Path, *, roads: bool = True) -> None:
+    """``coverage.gpkg``, one layer after another.
+
+    ``roads=False`` (a light batch area, ``report=False``) leaves out ``network_edges``: the roads
+    read are an input, drawn only on the page, and writing them was a third of a light area's
+    GeoPackage time (Wuhan core by district: ~0.04 s of ~0.13 s per area). Every result layer
+    (``units``, ``facilities``, ``population_points``, ``suggested_sites``) is written either way."""
     gpkg = tmp / "coverage.gpkg"
     units.to_file(gpkg, layer="units", driver="GPKG")
     _for_file(res.facilities).to_file(gpkg, layer="facilities", driver="GPKG")
@@ -104,7 +109,8 @@ def _write_layers(res: RunResult, units: gpd.GeoDataFrame, water, lines, tmp: Pa
     _for_file(res.points).to_file(gpkg, layer="population_points", driver="GPKG", SPATIAL_INDEX="NO")
     if len(res.sites):
         _for_file(res.sites).to_file(gpkg, layer="suggested_sites", driver="GPKG")
-    _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")
+    if roads:
+        _for_file(res.edges).to_file(gpkg, layer="network_edges", driver="GPKG")
     if len(water):
         water.to_file(gpkg, layer="water", driver="GPKG")
     if len(lines):

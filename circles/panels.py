@@ -19,6 +19,7 @@ import numpy as np
 import shapely
 
 from circles.chinacoords import wgs84_to_gcj02
+from circles.coverage import where_mask
 from circles.credits import credit_lines
 from circles.crs import projected_crs
 from circles.display import BLOB_JS, KIND_COLOURS, RawHTML, data_script, safe_json, to_display
@@ -129,7 +130,7 @@ def where_units(units, preset: dict, unit_ids) -> dict[str, list[int]]:
         w = ind.get("where")
         if not w or not ind["metric"].startswith(FILTERED_RECOMPUTED) or f"attr_{w['column']}" not in units:
             continue
-        sel = units[f"attr_{w['column']}"].astype(str).str.strip().isin([str(v) for v in w["values"]]).to_numpy()
+        sel = where_mask(units, w)
         out[ind["id"]] = sorted(index[str(u)] for u in units["unit_id"][sel] if str(u) in index)
     return out
 

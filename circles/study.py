@@ -118,6 +118,15 @@ class UnitOptions:
     licence: str | None = None
     parents_source: str | None = None  # of the parents file
     parents_licence: str | None = None
+    #: the units file holds community polygons (社区), so the plans' community indicators are counted over
+    #: them; ``None`` (not set): true with a units file, false for the grid. ``false`` for street or other
+    #: polygons (``circles batch`` sets it for the grid cells it writes to a file per area)
+    communities: bool | None = None
+
+    @property
+    def are_communities(self) -> bool:
+        """Whether the units are communities (the plans' share-of-communities indicators apply)."""
+        return self.path is not None if self.communities is None else bool(self.communities and self.path is not None)
 
 
 @dataclass
@@ -267,6 +276,11 @@ def _flag(value, ctx):
     if not isinstance(value, bool):
         raise _Bad("must be true or false (no quotes)")
     return value
+
+
+def _optional_flag(value, ctx):
+    """A flag whose absence means "decide from the other keys" (``None`` when a study is written back)."""
+    return None if value is None else _flag(value, ctx)
 
 
 def _path(*, optional=True):
@@ -483,6 +497,7 @@ _SPEC = {
         "parents": _path(),
         "parent_name_column": _text(example='"name"', nonempty=True),
         "invalid": _text(("repair", "refuse")),
+        "communities": _optional_flag,
     },
     "travel": {
         "walk_speed_mps": _number(0.1, 3.0, example="walk_speed_mps = 1.0 (a walking speed, 0.1-3 m/s)"),

@@ -27,12 +27,14 @@ equal). CPU seconds (user + system of the command and every worker it forked) ar
 beside wall seconds, with the load average, since other jobs share the cores. Last line:
 ``single_s= batch_s= ratio= workers= areas= equal_units= single_cpu_s= batch_cpu_s= cpu_ratio= areas_cpu_s= load=``
 (``areas_cpu_s``: the CPU seconds of the area tasks alone, from ``batch_summary.csv`` ``cpu_s``; the rest of
-``batch_cpu_s`` is start-up, the split, the shared read before forking, Dask and the merge).
+``batch_cpu_s`` is start-up, the split, the shared read before forking, Dask and the merge). A line before
+it sums the areas' stage CPU seconds (each ``summary.json`` ``timings_cpu_s``) and what is outside the stages.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import sys
@@ -142,6 +144,12 @@ def wuhan(a) -> None:
     table = pd.read_csv(out / "batch_summary.csv", encoding="utf-8-sig")
     print("area wall / CPU s (slowest first): " + ", ".join(
         f"{r.area} {r.seconds:.2f}/{r.cpu_s:.2f}" for r in table.sort_values("seconds", ascending=False).itertuples()))
+    stages: dict[str, float] = {}  # each area's summary.json timings_cpu_s, summed over the areas
+    for f in sorted((out / "areas").glob("*/summary.json")):
+        for k, v in json.loads(f.read_text(encoding="utf-8")).get("timings_cpu_s", {}).items():
+            stages[k] = stages.get(k, 0.0) + float(v)
+    print("area stage CPU s, summed over the areas: " + " ".join(f"{k}={v:.2f}" for k, v in stages.items())
+          + f" (outside the stages: {table['cpu_s'].sum() - sum(stages.values()):.2f})")
     same, n_cols, n_units = units_equal(out / "merged.gpkg", a.work / "single" / "coverage.gpkg")
     print(f"per-unit figures equal over {n_cols} columns x {n_units} units: {same}")
     print(" ".join([f"single_s={single_s:.2f}", f"batch_s={batch_s:.2f}", f"ratio={batch_s / single_s:.2f}",

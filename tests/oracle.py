@@ -483,3 +483,43 @@ class DriveSegments:
         dist = nx.single_source_dijkstra_path_length(r, S, weight="weight")
         dist.pop(S)
         return dist
+
+
+# README "What each indicator counts" (coverage shares, time statistics, people beyond), one unit at a time
+ELDERLY_KINDS = ("daycare", "nursing_home", "elderly_centre", "meal_point")
+INFANT_KINDS = ("nursery", "kindergarten")
+
+
+def unit_summary(points: pd.DataFrame, thresholds_min, kinds) -> dict:
+    """Every coverage figure of one unit's population points, the plain way: a loop over the groups,
+    kinds and thresholds, the weighted median / p90 as the first value whose cumulative weight (in
+    ascending time) reaches q x the total. ``points`` carry ``total``, ``elderly``, ``infants``,
+    ``time_s_<kind>`` and ``time_s_<group>_any``. The oracle for ``circles.coverage.aggregate``."""
+
+    def quantile(t, w, q):
+        keep = w > 0
+        if not keep.any():
+            return math.nan
+        order = np.argsort(t[keep], kind="stable")
+        tv, wv = t[keep][order], w[keep][order]
+        cum = np.cumsum(wv)
+        return float(tv[min(int(np.searchsorted(cum, q * cum[-1], side="left")), len(tv) - 1)])
+
+    row = {"pop_total": float(points["total"].sum()), "pop_elderly": float(points["elderly"].sum()),
+           "pop_infants": float(points["infants"].sum()), "n_cells": int(len(points))}
+    tmax = max(thresholds_min)
+    for group, own in (("elderly", ELDERLY_KINDS), ("infants", INFANT_KINDS)):
+        w = points[group].to_numpy(float)
+        pop = w.sum()
+        for kind in ["any"] + [k for k in own if k in kinds]:
+            t = points[f"time_s_{group}_any" if kind == "any" else f"time_s_{kind}"].to_numpy(float)
+            for m in thresholds_min:
+                row[f"cov_{group}_{kind}_{m:g}min"] = w[t <= m * 60.0].sum() / pop if pop > 0 else math.nan
+        t = points[f"time_s_{group}_any"].to_numpy(float) / 60.0
+        reach = np.isfinite(t)
+        row[f"time_{group}_mean_min"] = float(np.average(t[reach], weights=w[reach])) if w[reach].sum() > 0 else math.nan
+        row[f"time_{group}_median_min"] = quantile(t, w, 0.5)
+        row[f"time_{group}_p90_min"] = quantile(t, w, 0.9)
+        row[f"beyond_{group}_{tmax:g}min"] = float(w[t > tmax].sum())
+        row[f"unreached_{group}"] = float(w[~reach].sum())
+    return row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 import geopandas as gpd
 import numpy as np
@@ -252,7 +254,8 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
         assert {"coverage.gpkg", "units.csv", "summary.json", "targets.csv"} <= names
         assert not names & {"report.html", "units.xlsx"} and not any(n.endswith(".png") for n in names)
         layers = set(gpd.list_layers(folder / "coverage.gpkg")["name"])
-        assert "units" in layers and "population_points" in layers and not layers & {"isochrones", "water", "outlines"}
+        assert "units" in layers and "population_points" in layers
+        assert not layers & {"isochrones", "water", "outlines", "network_edges"}  # drawn for the page only
     res, folder = demo_run
     bu = gpd.read_file(b["merged"], layer="units").set_index("unit_id").sort_index()
     ru = gpd.read_file(folder / "coverage.gpkg", layer="units").set_index("unit_id").sort_index()
@@ -260,6 +263,14 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
     _assert_same_units(bu, ru)
     index = (b["out"] / "index.html").read_text(encoding="utf-8")
     assert "areas/strip1/summary.json" in index and "report.html" not in index
+    # the demo's units are a grid: an area's grid cells, written to a file for it, are still not communities
+    # (the plans' share-of-communities indicators are scored as in the one run, with no communities section)
+    one = res.summary
+    assert "communities" not in one
+    for folder in (b["out"] / "areas").iterdir():
+        s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        assert "communities" not in s
+        assert s["targets"]["scored"] == one["targets"]["scored"]
 
 
 def test_kind_beyond_an_area_reach_is_assessed_as_in_one_run(tmp_path):

@@ -17,6 +17,7 @@ from circles import coverage as cov
 from circles import targets as tg
 from circles.labels import label
 from conftest import DEMO
+from oracle import unit_summary
 
 INF = np.inf
 
@@ -166,6 +167,13 @@ def test_community_table_by_hand():
     assert streets.loc["A", "street_cov_elderly_centre"] == 1.0 and streets.loc["B", "street_cov_elderly_centre"] == 0.0
     per_unit = cov.community_table(units, fac, "unit_id")
     assert per_unit["comm_cov_daycare"].tolist() == [1.0, 0.0, 1.0, 0.0]
+    # a group whose communities have no street: no street figure (not 0 %), and the counts as the
+    # street-less form has always written them (floats: units.csv shows "0.0" there, "1" elsewhere)
+    two = units.assign(g=["x", "x", "y", "y"], parent=["A", "A", "", ""])
+    by_g = cov.community_table(two, fac, "g")
+    assert by_g["n_streets"].tolist() == [1.0, 0.0] and by_g["n_streets"].dtype == float
+    assert by_g.loc["x", "street_cov_elderly_centre"] == 1.0 and np.isnan(by_g.loc["y", "street_cov_elderly_centre"])
+    assert by_g["n_communities"].dtype == np.int64 and by_g["n_with_comm_cov_daycare"].tolist() == [1, 1]
 
 
 def test_community_gap_counts_communities():
@@ -380,8 +388,8 @@ def test_kindergartens_without_nursery_class_and_no_elderly_facility_are_not_ass
 
 
 def test_aggregate_equals_each_unit_summarised_alone():
-    """The vectorised per-unit figures (one sort, reduceat, one cumulative sum per unit) equal
-    :func:`circles.coverage.summarise` run on each unit's rows alone (a pandas groupby), on units
+    """The vectorised per-unit figures (one sort, reduceat, one cumulative sum per unit) equal the
+    oracle ``tests/oracle.py`` ``unit_summary`` run on each unit's rows alone (a pandas groupby), on units
     of 1 to 300 rows (several padded blocks), tied times, unreachable cells (inf), units whose
     people are all zero and rows with no unit (dropped, as a groupby drops them)."""
     rng = np.random.default_rng(7)
@@ -398,7 +406,7 @@ def test_aggregate_equals_each_unit_summarised_alone():
                                           "time_s_nursing_home": t(), "time_s_nursery": t()}))
     kinds = ["daycare", "nursing_home", "nursery"]
     got = cov.aggregate(pts, "unit_id", [5, 10, 15], kinds)
-    want = pd.DataFrame({u: cov.summarise(g, [5, 10, 15], kinds) for u, g in pts.groupby("unit_id")}).T
+    want = pd.DataFrame({u: unit_summary(g, [5, 10, 15], kinds) for u, g in pts.groupby("unit_id")}).T
     assert list(got.index) == sorted(set(unit[pd.notna(unit)]))
     assert list(got.columns) == list(want.columns)
     for c in got.columns:
@@ -409,3 +417,8 @@ def test_aggregate_equals_each_unit_summarised_alone():
     one = pts[pts["unit_id"] == "U000"].iloc[0]
     if one["elderly"] > 0:
         assert got.loc["U000", "time_elderly_median_min"] == one["time_s_elderly_any"] / 60.0
+    # by=None: one row for every point (rows with no unit included), the oracle on all of them
+    whole = cov.aggregate(pts, None, [5, 10, 15], kinds)
+    assert list(whole.index) == [0]
+    for c, v in unit_summary(pts, [5, 10, 15], kinds).items():
+        assert np.allclose(whole[c].to_numpy(float), [v], rtol=1e-12, atol=0, equal_nan=True), c

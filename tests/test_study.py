@@ -219,3 +219,24 @@ def test_no_facility_left_names_counts_and_reason(tmp_path):
     line = _one_line(r, "no facility survived loading", "swapped.csv 2 rows read, 2 rejected",
                      "2 rows of swapped.csv", "look swapped")
     assert "see rejects.csv" not in line
+
+
+def test_units_are_communities_by_file_unless_said():
+    """``[units] communities``: unset, a units file means community polygons and the grid does not;
+    ``false`` says a file holds other polygons (streets, or the grid cells `circles batch` writes per area);
+    ``true`` without a file cannot make grid cells communities; a quoted value is one line."""
+    raw = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))
+    grid = study_from_dict(copy.deepcopy(raw), base=DEMO)
+    assert grid.units.path is None and not grid.units.are_communities
+    for value, expected in ((None, True), (True, True), (False, False)):
+        r = copy.deepcopy(raw)
+        r["units"] = {"path": "districts.geojson", "name_column": "name"}
+        if value is not None:
+            r["units"]["communities"] = value
+        assert study_from_dict(r, base=DEMO).units.are_communities is expected, value
+    r = copy.deepcopy(raw)
+    r["units"]["communities"] = True
+    assert not study_from_dict(r, base=DEMO).units.are_communities
+    r["units"]["communities"] = "false"
+    with pytest.raises(StudyError, match="units.communities.*true or false"):
+        study_from_dict(r, base=DEMO)

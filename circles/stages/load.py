@@ -105,8 +105,7 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     limit_s = rules.search_limit_s(study)  # evaluated once per run; later stages read inputs.limit_s
     reach_m = rules.reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps, sloped)
     area_metric = None if area_wgs is None else gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
-    bounds = None if area_metric is None else gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs) \
-        .to_crs(4326).total_bounds
+    bounds = None if area_metric is None else population_box(study, area_metric, crs)
     points, estimated, pop_rules_used = load_population(study.population.folder, crs=crs, bounds_wgs84=bounds,
                                                         **pop_rules)
     tick(0.2)
@@ -148,6 +147,16 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                   unit_warnings=_outside_warning(study, units), thresholds_min=thresholds, limit_s=limit_s,
                   kinds_read=kinds_read,
                   optional_missing=missing_optional_columns(fac_parts))  # read before concat drops the attrs
+
+
+def population_box(study: Study, area_metric, crs) -> np.ndarray:
+    """The WGS84 box ``(x0, y0, x1, y1)`` of the population cells a run of ``study`` reads: its area
+    (``area_metric``, in ``crs``) and twice the halo (:func:`circles.rules.halo_m`) around it. The one
+    formula of :func:`load_inputs` and of the batch's shared read before forking
+    (:func:`circles.batch._read_before_fork`)."""
+    tr, nw = study.travel, study.network
+    halo_m = rules.halo_m(tuple(float(t) for t in tr.thresholds_min), nw.profile, tr.walk_speed_mps, nw.dem is not None)
+    return gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs).to_crs(4326).total_bounds
 
 
 def _prepared(geom):

@@ -38,7 +38,7 @@ def score(study: Study, inputs: Inputs, travel: Travel, preset: dict) -> Scores:
     """Score the study's people against the facilities as they are (with a DEM: the ``_flat`` shares beside)."""
     scores = score_tables(travel.points, travel.facilities, travel.catchment, inputs.units,
                           list(inputs.thresholds_min), list(travel.kinds), preset, study.language, travel.tmax_s,
-                          travel.demand, communities=study.units.path is not None,
+                          travel.demand, communities=study.units.are_communities,
                           **composition_options(study, inputs))
     if travel.flat_times is None:
         return scores
@@ -125,15 +125,15 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
         where = ind.get("where")
         table_u, table_o = units.set_index("unit_id"), overall
         if where is not None and ind["id"] not in reasons:
-            sel = units[f"attr_{where['column']}"].astype(str).str.strip().isin([str(v) for v in where["values"]])
+            sel = cov.where_mask(units, where)
             if not sel.any():
                 values = ", ".join(map(str, where["values"]))
                 reasons = {**reasons, ind["id"]: i18n.t("na.no_unit_value", language, column=where["column"],
                                                         values=values)}
                 codes = {**codes, ind["id"]: {"indicator": ind["id"], "code": "no_unit_value", "kinds": [],
                                               "names": [], "column": where["column"]}}
-                sel = pd.Series(True, index=units.index)  # evaluated as not assessable below
-            table_u = table_u[sel.to_numpy()]
+                sel = np.ones(len(units), dtype=bool)  # evaluated as not assessable below
+            table_u = table_u[sel]
             ids = set(units.loc[sel, "unit_id"])
             table_o = coverage_table(points[points["unit_id"].isin(ids)].assign(all="study"),
                                       inside[inside["unit_id"].isin(ids)].assign(all="study"), thresholds, kinds, "all")

@@ -329,7 +329,7 @@ def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, af
     present = set(travel.kinds) | set(kinds_present(fac_after))  # as before, plus the new sites' kinds
     kinds_after = [k for k in KINDS if k in present]
     scored = score_tables(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s,
-                          travel.demand, communities=study.units.path is not None,
+                          travel.demand, communities=study.units.are_communities,
                           **composition_options(study, inputs))
     ua = scored.units.set_index("unit_id")
     keep = [c for c in ua.columns if c.startswith(("cov_", "sfca_", "e2sfca_", "status_", "comm_cov_"))] + ["n_fail"]

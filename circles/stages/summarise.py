@@ -37,7 +37,7 @@ def summarise(study: Study, inputs: Inputs, travel: Travel, scores: Scores, siti
     summary["targets"]["scored"] = {r.indicator: r.scored for r in scores.overall_results.itertuples()}
     summary["targets"]["profile_wanted"] = preset["preset"].get("profile")
     summary["composition"] = composition_summary(scores.overall, inputs.optional_missing)
-    if study.units.path is not None:
+    if study.units.are_communities:
         summary["communities"] = community_summary(scores.overall, preset, set(travel.kinds))
     a = siting.after_scores
     if a is not None:
