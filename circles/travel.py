@@ -55,7 +55,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -66,20 +70,22 @@ from scipy.sparse.csgraph import dijkstra
 
 from circles import rules
 from circles.io.dem import SlopeTimes
+from circles.parallel import usable_cpus
 
 log = logging.getLogger(__name__)
 
 #: A connected piece of at least this much road (metres) belongs to the main network.
 MAIN_PIECE_MIN_M = 1000.0
-#: Batch size bound of catchment searches in rows mode: sources x network nodes of a Dijkstra call. Keeps a
-#: batch's arrays small.
-CATCHMENT_BATCH_CELLS = 4_000_000
 #: Bound on the pairs of close sources the grouping of confined catchment searches lists (:func:`_disjoint_groups`).
 GROUP_PAIRS_MAX = 2_000_000
 #: Edges within this distance (metres) of a point's nearest one are tied: it snaps to the lowest edge index.
 TIE_M = 1e-9
 #: A point snapped within this distance (metres, along its edge) of an end of its edge stands at that node.
 AT_NODE_M = 1e-9
+#: Snapping: threads at most, and points a thread at least (fewer points: one thread, as a thread's start
+#: and the join cost more than they save). Measured on 2 cores only (README, "Measured").
+SNAP_THREADS_MAX = 2
+SNAP_POINTS_PER_THREAD = 10_000
 
 
 @dataclass
@@ -123,60 +129,6 @@ class Snap:
         return len(self.edge)
 
 
-class DiscIndex:
-    """Points bucketed on a square grid for "all points within ``radius_m``" queries, as numpy arrays.
-
-    Buckets are ``radius_m / cells_per_radius`` wide; a disc lies inside the
-    ``(2c+1) x (2c+1)`` buckets around its centre, and the buckets of one bucket column are
-    contiguous in the sort order, so a query is ``2c+1`` slices and one vectorised distance
-    test, for many centres at once (no Python lists, unlike a KD-tree ball query).
-    """
-
-    def __init__(self, xy: np.ndarray, radius_m: float, *, cells_per_radius: int = 3):
-        self.xy = np.asarray(xy, dtype=float)
-        self.radius = float(radius_m)
-        self.c = int(cells_per_radius)
-        self.cell = self.radius / self.c
-        self.origin = self.xy.min(axis=0) - self.radius if len(self.xy) else np.zeros(2)
-        b = np.floor((self.xy - self.origin) / self.cell).astype(np.int64)
-        self.ny = int(b[:, 1].max()) + 2 * self.c + 2 if len(b) else 1
-        key = b[:, 0] * self.ny + b[:, 1]
-        self.order = np.argsort(key, kind="stable")
-        self.keys = key[self.order]
-        self.rank = np.empty_like(self.order)
-        self.rank[self.order] = np.arange(len(self.order))
-
-    def runs(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each centre, the ``2c+1`` runs ``[lo, hi)`` of sort positions whose buckets
-        cover its disc (ascending, disjoint): arrays of shape ``(k, 2c+1)``."""
-        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
-        c = self.c
-        b = np.floor((centres - self.origin) / self.cell).astype(np.int64)
-        cols = b[:, :1] + np.arange(-c, c + 1)
-        lo = np.searchsorted(self.keys, cols * self.ny + (b[:, 1:] - c), side="left")
-        hi = np.searchsorted(self.keys, cols * self.ny + (b[:, 1:] + c), side="right")
-        return lo, np.maximum(hi, lo)
-
-    def query_many(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points within the radius of each centre, all at once: ``(ptr, idx)``, the points of
-        centre ``i`` being ``idx[ptr[i]:ptr[i + 1]]``."""
-        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
-        k = len(centres)
-        lo, hi = self.runs(centres)
-        lo, hi = lo.ravel(), hi.ravel()
-        n = hi - lo
-        total = int(n.sum())
-        pos = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
-        owner = np.repeat(np.repeat(np.arange(k), 2 * self.c + 1), n)
-        idx = self.order[pos]
-        d2 = ((self.xy[idx] - centres[owner]) ** 2).sum(axis=1)
-        inside = d2 <= self.radius * self.radius
-        idx, owner = idx[inside], owner[inside]
-        ptr = np.zeros(k + 1, dtype=np.int64)
-        np.cumsum(np.bincount(owner, minlength=k), out=ptr[1:])
-        return ptr, idx
-
-
 class SegmentIndex:
     """Nearest edge of many points at once, exact, as numpy arrays and one KD-tree query.
 
@@ -185,7 +137,7 @@ class SegmentIndex:
     midpoints give candidate pieces and their exact point-to-segment distances; the best,
     ``d``, is certified when the ``k``-th midpoint lies farther than ``d + half`` (``half`` =
     the longest half-piece): the true nearest piece's midpoint is within ``d* + half <= d +
-    half``, so it was a candidate. Points not certified are asked again with 4k, 16k and 64k
+    half``, so it was a candidate. Points not certified are asked again with 2k, 4k, ..., 64k
     candidates; the few left are answered by a shapely STRtree over the same edges.
 
     :meth:`locate` also returns the distance and the position along the edge, from the
@@ -208,27 +160,47 @@ class SegmentIndex:
         dx, dy = x[sel + 1] - sx, y[sel + 1] - sy
         e = idx[sel]
         seg_len = np.hypot(dx, dy)
-        # distance along its line of each segment's start (cumulative within the line)
-        seg_start = pd.Series(seg_len).groupby(e).cumsum().to_numpy() - seg_len  # per line: no large sums
         if piece_m is None:  # one piece for most segments
             piece_m = max(25.0, 1.25 * float(np.median(seg_len))) if len(seg_len) else 25.0
         n = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
         seg = np.repeat(np.arange(len(sel)), n)
         j = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
         pn = n[seg]
-        self.abx, self.aby = dx[seg] / pn, dy[seg] / pn
-        self.ax, self.ay = sx[seg] + self.abx * j, sy[seg] + self.aby * j
-        self.local = e[seg]  # position in ``geoms``
-        self.seg_start, self.seg_len, self.seg = seg_start, seg_len, seg  # piece -> segment, for positions along
-        self.piece_j, self.piece_n = j, pn  # piece j of n on its segment
-        ab2 = self.abx ** 2 + self.aby ** 2
-        self.inv_ab2 = 1.0 / np.maximum(ab2, 1e-18)
-        self.piece_edge = self.edge_ids[self.local]
-        self.half = float(np.hypot(self.abx, self.aby).max()) / 2 if len(seg) else 0.0
-        mid = np.empty((len(seg), 2))
-        mid[:, 0] = self.ax + self.abx / 2
-        mid[:, 1] = self.ay + self.aby / 2
-        self.tree = cKDTree(mid, balanced_tree=False, compact_nodes=False) if len(seg) else None
+        m = len(seg)
+        # per piece, one slot more: a sentinel piece (index m, what the KD-tree returns for "no neighbour
+        # within the bound") far away (1e150 m: its squared distance 2e300 still finite) and of no length,
+        # so the candidates need no mask; it never wins (farther than any max_distance)
+        self.abx, self.aby = np.zeros(m + 1), np.zeros(m + 1)
+        np.divide(dx[seg], pn, out=self.abx[:m])
+        np.divide(dy[seg], pn, out=self.aby[:m])
+        self.ax, self.ay = np.full(m + 1, 1e150), np.full(m + 1, 1e150)
+        self.ax[:m], self.ay[:m] = sx[seg] + self.abx[:m] * j, sy[seg] + self.aby[:m] * j
+        mid = np.empty((m, 2))
+        mid[:, 0] = self.ax[:m] + self.abx[:m] / 2
+        mid[:, 1] = self.ay[:m] + self.aby[:m] / 2
+
+        def rest():
+            self.local = np.r_[e[seg], 0]  # position in ``geoms``
+            # distance along its line of each segment's start (cumulative within the line)
+            seg_start = pd.Series(seg_len).groupby(e).cumsum().to_numpy() - seg_len  # per line: no large sums
+            self.seg_start, self.seg_len, self.seg = seg_start, seg_len, seg  # piece -> segment, for positions along
+            self.piece_j, self.piece_n = j, pn  # piece j of n on its segment
+            ab2 = self.abx ** 2 + self.aby ** 2
+            self.inv_ab2 = 1.0 / np.maximum(ab2, 1e-18)
+            self.inv_ab2[m] = 0.0
+            self.piece_edge = self.edge_ids[self.local]
+            # the longest half-piece (the sentinel has no length): the square root of the largest squared length
+            self.half = float(np.sqrt(ab2.max())) / 2 if m else 0.0
+
+        self.tree = None
+        if m and _snap_threads(m) > 1:  # the KD-tree built in a thread beside the rest (its build releases the GIL)
+            with ThreadPoolExecutor(1) as ex:
+                tree = ex.submit(cKDTree, mid, balanced_tree=False, compact_nodes=False)
+                rest()
+                self.tree = tree.result()
+        else:
+            rest()
+            self.tree = cKDTree(mid, balanced_tree=False, compact_nodes=False) if m else None
 
     def nearest(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None) -> np.ndarray:
         """Edge id (from ``edge_ids``) nearest each point, ``-1`` where none lies within ``max_distance``.
@@ -238,13 +210,16 @@ class SegmentIndex:
         """
         return self.locate(xy, max_distance, allowed)[0]
 
-    def locate(self, xy: np.ndarray, max_distance: float,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def locate(self, xy: np.ndarray, max_distance: float, allowed: np.ndarray | None = None, *,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest edge, distance to it and position along it (metres from its start) of each point.
 
         ``(edge, dist_m, along_m)``; ``-1``, ``inf`` and ``0`` where no edge is within ``max_distance``.
         The points are asked in Z-order (Morton order of 100 m cells): neighbouring queries
         walk the same branches of the tree (about half the KD-tree's time on 50,000 points in Wuhan).
+        Each point's answer depends on that point only, so the Z-ordered points are cut into
+        ``threads`` runs (default :func:`_snap_threads`) asked at once in threads (the KD-tree
+        query and numpy release the GIL): the same answers as one run.
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         out = np.full(len(xy), -1, dtype=np.int64)
@@ -252,53 +227,29 @@ class SegmentIndex:
         along_out = np.zeros(len(xy))
         if self.tree is None or len(xy) == 0:
             return out, dist_out, along_out
-        order = np.argsort(_morton(xy, 100.0), kind="stable")
+        order = _radix_order(_morton(xy, 100.0), 1 << 32)  # stable, as np.argsort(kind="stable"), a sixth of its time
         pxy = xy[order]
-        todo = np.arange(len(xy))
-        k = self.k
-        big = np.iinfo(np.int64).max
-        while len(todo) and k <= 64 * self.k:  # k, 4k, 16k, 64k candidates for the points not yet certified
-            k_eff = min(k, self.tree.n)
-            px, py = pxy[todo, :1], pxy[todo, 1:]
-            dm, j = self.tree.query(pxy[todo], k=k_eff, distance_upper_bound=max_distance + self.half)
-            dm, j = dm.reshape(len(todo), k_eff), j.reshape(len(todo), k_eff)
-            valid = j < self.tree.n  # beyond the bound: no piece
-            jj = np.where(valid, j, 0)
-            if allowed is not None:
-                valid &= allowed[self.local[jj]]
-            abx, aby = self.abx[jj], self.aby[jj]
-            dx, dy = px - self.ax[jj], py - self.ay[jj]
-            t = np.clip((dx * abx + dy * aby) * self.inv_ab2[jj], 0.0, 1.0)
-            dx -= abx * t
-            dy -= aby * t
-            d2 = np.where(valid, dx * dx + dy * dy, np.inf)
-            d = np.sqrt(d2.min(axis=1))
-            # ties (a point nearest a junction is as near every edge meeting there): the lowest edge
-            # index within TIE_M of the nearest, so the answer does not depend on the tree's build
-            tied = d2 <= ((d + TIE_M) ** 2)[:, None]
-            best = np.argmin(np.where(tied, self.piece_edge[jj], big), axis=1)
-            # certified: the k-th midpoint is farther than any better piece could be (or there is no k-th)
-            # (a tie, up to TIE_M farther, included)
-            # or fewer than k pieces lie within the bound: every piece that could be within reach was a candidate
-            certain = (dm[:, -1] > d + TIE_M + self.half) | np.isinf(dm[:, -1]) | (k_eff == self.tree.n)
-            hit = np.flatnonzero(certain & (d <= max_distance))
-            piece = jj[hit, best[hit]]
-            at = order[todo[hit]]
-            out[at] = self.piece_edge[piece]
-            qx, qy = dx[hit, best[hit]], dy[hit, best[hit]]
-            dist_out[at] = np.sqrt(qx * qx + qy * qy)
-            # as GEOS's line_locate_point: the segment's start plus the fraction of the segment
-            sg = self.seg[piece]
-            along_out[at] = self.seg_start[sg] + self.seg_len[sg] * (
-                (self.piece_j[piece] + t[hit, best[hit]]) / self.piece_n[piece])
-            todo = todo[~certain]
-            k *= 4
+        threads = min(_snap_threads(len(xy)) if threads is None else int(threads), len(xy))
+        if threads > 1:
+            cuts = np.linspace(0, len(xy), threads + 1).astype(np.int64)
+            with ThreadPoolExecutor(threads) as ex:
+                parts = list(ex.map(lambda a, b: self._locate_kd(pxy[a:b], max_distance, allowed), cuts[:-1], cuts[1:]))
+            edge, dist, along = (np.concatenate([p[i] for p in parts]) for i in range(3))
+            todo = np.concatenate([p[3] + a for p, a in zip(parts, cuts[:-1])])
+        else:
+            edge, dist, along, todo = self._locate_kd(pxy, max_distance, allowed)
+        out[order], dist_out[order], along_out[order] = edge, dist, along
         if len(todo):  # still not certified (very dense spots): ask shapely's STRtree
             pick = np.arange(len(self.geoms)) if allowed is None else np.flatnonzero(allowed)
             tree = shapely.STRtree(self.geoms[pick])
             pts = shapely.points(pxy[todo])
-            qi, gi = tree.query_nearest(pts, max_distance=max_distance, return_distance=False, all_matches=True)
-            srt = np.lexsort((self.edge_ids[pick[gi]], qi))  # ties: the lowest edge index, as above
+            near, d = tree.query_nearest(pts, max_distance=max_distance, return_distance=True, all_matches=False)
+            # ties as above: every edge within TIE_M of the nearest (``all_matches`` would give the exactly
+            # equal ones only), the lowest edge index
+            near = near[0]
+            qi, gi = tree.query(pts[near], predicate="dwithin", distance=d + TIE_M)
+            qi = near[qi]
+            srt = np.lexsort((self.edge_ids[pick[gi]], qi))
             qi, gi = qi[srt], gi[srt]
             first = np.r_[True, qi[1:] != qi[:-1]] if len(qi) else np.zeros(0, dtype=bool)
             qi, gi = qi[first], gi[first]
@@ -308,10 +259,87 @@ class SegmentIndex:
             along_out[at] = shapely.line_locate_point(self.geoms[pick[gi]], pts[qi])
         return out, dist_out, along_out
 
+    def _locate_kd(self, pxy: np.ndarray, max_distance: float, allowed: np.ndarray | None):
+        """:meth:`locate` of the points ``pxy`` by the KD-tree: ``(edge, dist_m, along_m, todo)`` in
+        the order of ``pxy``; ``todo``: the positions not certified after 64k candidates (their
+        answer is left at ``-1``, ``inf``, ``0``)."""
+        m = len(pxy)
+        out = np.full(m, -1, dtype=np.int64)
+        dist_out = np.full(m, np.inf)
+        along_out = np.zeros(m)
+        todo = np.arange(m)
+        k = self.k
+        big = np.iinfo(np.int64).max
+        # k, 2k, 4k, ..., 64k candidates for the points not yet certified (doubling, not x4: on the Wuhan
+        # benchmark 87 % are certified with 8, 98.6 % with 16; a second round of 32 asked twice the
+        # KD-tree work of one of 16 for the 13 % left)
+        while len(todo) and k <= 64 * self.k:
+            k_eff = min(k, self.tree.n)
+            q = pxy[todo]
+            dm, jj = self.tree.query(q, k=k_eff, distance_upper_bound=max_distance + self.half)
+            dm, jj = dm.reshape(len(todo), k_eff), jj.reshape(len(todo), k_eff)  # no neighbour: the sentinel
+            # the projection of each point on each candidate piece (in place: fewer temporaries, the same
+            # operations in the same order, so the same numbers)
+            abx, aby = self.abx.take(jj), self.aby.take(jj)
+            dx = q[:, :1] - self.ax.take(jj)
+            dy = q[:, 1:] - self.ay.take(jj)
+            t = dx * abx
+            t += dy * aby
+            t *= self.inv_ab2.take(jj)
+            np.clip(t, 0.0, 1.0, out=t)
+            abx *= t
+            aby *= t
+            dx -= abx
+            dy -= aby
+            d2 = dx * dx
+            d2 += dy * dy
+            if allowed is not None:
+                d2[~allowed[self.local.take(jj)]] = np.inf
+            best = np.argmin(d2, axis=1)
+            rows = np.arange(len(todo))
+            d = np.sqrt(d2[rows, best])
+            # ties (a point nearest a junction is as near every edge meeting there): the lowest edge
+            # index within TIE_M of the nearest, so the answer does not depend on the tree's build;
+            # only the rows with a second piece that close need the edge indices
+            tied = d2 <= ((d + TIE_M) ** 2)[:, None]
+            many = np.flatnonzero(np.count_nonzero(tied, axis=1) > 1)
+            if len(many):
+                best[many] = np.argmin(np.where(tied[many], self.piece_edge.take(jj[many]), big), axis=1)
+            # certified: the k-th midpoint is farther than any better piece could be (or there is no k-th)
+            # (a tie, up to TIE_M farther, included)
+            # or fewer than k pieces lie within the bound: every piece that could be within reach was a candidate
+            certain = (dm[:, -1] > d + TIE_M + self.half) | np.isinf(dm[:, -1]) | (k_eff == self.tree.n)
+            hit = np.flatnonzero(certain & (d <= max_distance))
+            flat = hit * k_eff + best.take(hit)  # the winning candidates, as flat positions (one take each)
+            piece = jj.ravel().take(flat)
+            at = todo.take(hit)
+            out[at] = self.piece_edge.take(piece)
+            qx, qy = dx.ravel().take(flat), dy.ravel().take(flat)
+            dist_out[at] = np.sqrt(qx * qx + qy * qy)
+            # as GEOS's line_locate_point: the segment's start plus the fraction of the segment
+            sg = self.seg.take(piece)
+            along_out[at] = self.seg_start.take(sg) + self.seg_len.take(sg) * (
+                (self.piece_j.take(piece) + t.ravel().take(flat)) / self.piece_n.take(piece))
+            todo = todo[~certain]
+            k *= 2
+        return out, dist_out, along_out, todo
+
+
+def _snap_threads(n_points: int) -> int:
+    """Threads :meth:`SegmentIndex.locate` uses for ``n_points`` points: one per
+    :data:`SNAP_POINTS_PER_THREAD` points, at most :data:`SNAP_THREADS_MAX` and the CPUs this
+    process may use; one inside a daemonic worker process (``circles batch``'s Dask workers: the
+    batch already gives each core an area of its own) or with ``CIRCLES_PARALLEL=0``, as
+    :func:`circles.parallel.can_fork`."""
+    if os.environ.get("CIRCLES_PARALLEL", "").strip() in ("0", "false", "no") or multiprocessing.current_process().daemon:
+        return 1
+    return max(1, min(SNAP_THREADS_MAX, usable_cpus(), n_points // SNAP_POINTS_PER_THREAD))
+
 
 def _morton(xy: np.ndarray, cell_m: float) -> np.ndarray:
     """Z-order key of the ``cell_m`` cells of points (16 bits a side: 6,500 km at 100 m)."""
-    b = np.clip(np.floor((xy - xy.min(axis=0)) / cell_m), 0, 0xFFFF).astype(np.int64)
+    # the columns' minima one by one: numpy's min(axis=0) of an (n, 2) array takes 30 times as long
+    b = np.clip(np.floor((xy - [xy[:, 0].min(), xy[:, 1].min()]) / cell_m), 0, 0xFFFF).astype(np.int64)
 
     def spread(v):
         v = (v | (v << 8)) & 0x00FF00FF
@@ -539,8 +567,12 @@ class TravelNetwork:
         self.edge_main = main_piece[label[self.u]]
         self._main_edges = np.flatnonzero(self.edge_main)
         self._index: SegmentIndex | None = None  # built on the first snap
-        self.node_xy = shapely.get_coordinates(nodes.geometry.values)
         self._node_rank: np.ndarray | None = None  # built on the first confined catchment search
+
+    @cached_property
+    def node_xy(self) -> np.ndarray:
+        """The nodes' coordinates, ``(n, 2)``: read on first use (snapping and nearest times need none)."""
+        return shapely.get_coordinates(self.nodes.geometry.values)
 
     # ------------------------------------------------------------------ snapping
     def snap_points(self, points: gpd.GeoDataFrame, *, max_offroad_m: float) -> Snap:
@@ -746,8 +778,7 @@ class TravelNetwork:
             t[t > cutoff_s] = np.inf
         return t
 
-    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float,
-                        search: str = "auto") -> sp.csr_matrix:
+    def times_to_points(self, sources: Snap, targets: Snap, *, cutoff_s: float) -> sp.csr_matrix:
         """Sparse source-by-target matrix of times within ``cutoff_s`` (catchments), exact.
 
         Network time is never shorter than the straight-line distance at the fastest speed
@@ -756,31 +787,16 @@ class TravelNetwork:
         ``cutoff_s x max_speed_mps``. A stored entry means "within the cutoff" (a time of
         exactly zero is stored as 1e-9 s).
 
-        ``search``: ``"confined"`` (default; ``"auto"`` is the same): sources whose discs do
-        not meet share one multi-source Dijkstra (:meth:`_catchment_confined`), and the
-        targets come from the reached nodes, never an n-wide row a source; ``"rows"``: one
-        whole-network Dijkstra row a source, in blocks of :data:`CATCHMENT_BATCH_CELLS`, only
-        the targets in each disc looked up (the simple method, kept as a cross-check). Both
-        give the same matrix (``tests/test_travel.py``).
+        Sources whose discs do not meet share one multi-source Dijkstra
+        (:meth:`_catchment_confined`), and the targets come from the reached nodes, never an
+        n-wide row a source. :meth:`times_to_points_dense` (one whole-network row a source, every
+        target's time) is the simple reference the tests compare with: one fast path, one reference.
         """
-        if search not in ("auto", "confined", "rows"):
-            raise ValueError(f"search must be 'auto', 'confined' or 'rows', got {search!r}")
         radius = cutoff_s * self.max_speed_mps
         ok = np.flatnonzero(sources.snapped)
         t_ok = np.flatnonzero(targets.snapped)
         if len(ok) == 0 or len(t_ok) == 0:
             return sp.csr_matrix((len(sources), len(targets)))
-        rows, cols, vals = [], [], []
-        if search == "rows":
-            tgt_ptr, tgt_idx = DiscIndex(targets.xy[t_ok], radius).query_many(sources.xy[ok])
-            block = max(1, CATCHMENT_BATCH_CELLS // (self.n_nodes + 1))
-            for start in range(0, len(ok), block):
-                r, c, v = self._rows_batch(sources, targets, ok[start:start + block], t_ok,
-                                           tgt_ptr[start:start + block + 1], tgt_idx, cutoff_s)
-                rows.append(r)
-                cols.append(c)
-                vals.append(v)
-            return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s)
         rows, cols, vals, in_order = self._catchment_confined(sources, targets, ok, t_ok, cutoff_s, radius)
         return self._to_matrix(rows, cols, vals, sources, targets, cutoff_s, in_order=in_order)
 
@@ -826,23 +842,6 @@ class TravelNetwork:
         key = key[first]
         indptr = np.searchsorted(key // nt, np.arange(len(sources) + 1), side="left")
         return sp.csr_matrix((v, key % nt, indptr), shape=(len(sources), len(targets)))
-
-    def _rows_batch(self, sources: Snap, targets: Snap, src: np.ndarray, t_ok, tgt_ptr, tgt_idx, cutoff_s: float):
-        """Catchments of a batch of sources from whole-network Dijkstra rows (one virtual node each);
-        only the targets within each source's disc (``tgt_ptr``/``tgt_idx``) are looked up."""
-        n, B = self.n_nodes, len(src)
-        bb = np.arange(B)
-        rows, cols, w = self._source_arcs(sources, src, bb)
-        d = dijkstra(self._append_rows(self.graph, B, rows, cols, w), directed=True,
-                     indices=np.arange(n, n + B), limit=cutoff_s)
-        tb = np.repeat(bb, np.diff(tgt_ptr))
-        cand = t_ok[tgt_idx[tgt_ptr[0]:tgt_ptr[-1]]]
-        du = d[tb, targets.u[cand]]
-        dv = d[tb, targets.v[cand]]
-        from_v = np.where(targets.leave_v[cand], dv + targets.to_v_s[cand], np.inf)
-        t = np.minimum(du + targets.to_u_s[cand], from_v) + targets.offroad_s[cand]
-        hit = t <= cutoff_s
-        return src[tb[hit]], cand[hit], t[hit]
 
     def _catchment_confined(self, sources: Snap, targets: Snap, ok: np.ndarray, t_ok: np.ndarray,
                             cutoff_s: float, radius_m: float):

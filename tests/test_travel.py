@@ -121,7 +121,7 @@ def test_one_way_street_drive_runs_home_to_facility():
     # home at x=75 drives with the flow to B, around the block to A, then 25 m: 25 + 300 + 25 m at 10 m/s
     assert net.nearest_times(facility, home)[0] == pytest.approx(35.0)
     assert net.times_to_points(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
-    assert net.times_to_points(facility, home, cutoff_s=100, search="confined").toarray()[0, 0] == pytest.approx(35.0)
+    assert net.times_to_points(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
     assert net.times_to_points_dense(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
     # the other way round: home at 25, facility at 75, 50 m with the flow
     assert net.nearest_times(home, facility)[0] == pytest.approx(5.0)
@@ -157,17 +157,15 @@ def test_drive_point_on_a_one_way_junction_may_use_every_road_there():
     # by hand: J -> F 100 m; X -> F 316.23 m; (150,0) -> X -> F 150 + 316.23 m; (0,50) -> F 50 m
     want = np.array([100.0, np.hypot(300, 100), 150 + np.hypot(300, 100), 50.0]) / 10.0
     assert net.nearest_times(facility, homes) == pytest.approx(want, abs=1e-9)
-    for search in ("confined", "rows"):
-        got = net.times_to_points(facility, homes, cutoff_s=100, search=search).toarray()[0]
-        assert got == pytest.approx(want, abs=1e-9)
+    got = net.times_to_points(facility, homes, cutoff_s=100).toarray()[0]
+    assert got == pytest.approx(want, abs=1e-9)
     assert net.times_to_points_dense(facility, homes, cutoff_s=100).toarray()[0] == pytest.approx(want, abs=1e-9)
     # at a node, still only roads leaving it: from F (only roads arriving) and X (its one road runs
     # to F) nothing reaches a facility at J
     at_j = net.snap_points(points([(0, 0)]), max_offroad_m=1)
     back = net.snap_points(points([(0, 100), (300, 0)]), max_offroad_m=1)
     assert np.isinf(net.nearest_times(at_j, back)).all()
-    assert net.times_to_points(at_j, back, cutoff_s=1e4, search="confined").nnz == 0
-    assert net.times_to_points(at_j, back, cutoff_s=1e4, search="rows").nnz == 0
+    assert net.times_to_points(at_j, back, cutoff_s=1e4).nnz == 0
 
 def test_one_way_ignored_on_foot():
     nodes, edges = make_network([((0, 0), (100, 0)), ((100, 0), (100, 100)), ((100, 100), (0, 100)), ((0, 100), (0, 0))])
@@ -179,17 +177,16 @@ def test_one_way_ignored_on_foot():
 
 
 def test_confined_catchments_equal_whole_network_rows(demo_run):
-    """The disc-confined search and the disc-restricted rows give exactly the matrix of whole-network
-    Dijkstra rows (point times of every target)."""
+    """The disc-confined search gives exactly the matrix of whole-network Dijkstra rows (point times
+    of every target)."""
     res, _ = demo_run
     net = TravelNetwork(res.nodes, res.edges, walk_speed_mps=1.0)
     src = net.snap_points(res.facilities, max_offroad_m=500)
     dst = net.snap_points(res.points, max_offroad_m=500)
     ref = net.times_to_points_dense(src, dst, cutoff_s=900)
-    for search in ("confined", "rows", "auto"):
-        fast = net.times_to_points(src, dst, cutoff_s=900, search=search)
-        assert fast.nnz == ref.nnz > 1000
-        assert abs(fast - ref).max() < 1e-9
+    fast = net.times_to_points(src, dst, cutoff_s=900)
+    assert fast.nnz == ref.nnz > 1000
+    assert abs(fast - ref).max() < 1e-9
     # and the nearest time per point equals the column minimum of the matrix
     near = net.nearest_times(src, dst, cutoff_s=900)
     csc = ref.tocsc()
@@ -210,7 +207,7 @@ def test_confined_catchments_equal_networkx_cutoff_per_source(demo_run):
     cutoff = 400.0
     src = net.snap_points(nodes.iloc[src_nodes], max_offroad_m=1)
     dst = net.snap_points(nodes, max_offroad_m=1)  # every node as a target: its time is the node's time
-    got = net.times_to_points(src, dst, cutoff_s=cutoff, search="confined").toarray()
+    got = net.times_to_points(src, dst, cutoff_s=cutoff).toarray()
     xy = net.node_xy[src_nodes]
     close = np.hypot(*(xy[:, None] - xy[None, :]).transpose(2, 0, 1)) <= 2 * cutoff
     assert close.sum() > 200  # many pairs of sources whose discs meet
@@ -263,14 +260,14 @@ def test_confined_catchments_reuse_the_homes_index(demo_run):
     fac = net.snap_points(res.facilities, max_offroad_m=500)
     half = subset(fac, np.arange(0, len(fac), 2))
     for src, cutoff in ((fac, 900.0), (half, 300.0), (fac, 600.0)):
-        got = net.times_to_points(src, dst, cutoff_s=cutoff, search="confined")
+        got = net.times_to_points(src, dst, cutoff_s=cutoff)
         ref = net.times_to_points_dense(src, dst, cutoff_s=cutoff)
         assert got.nnz == ref.nnz > 100 and abs(got - ref).max() == 0
         assert got.has_sorted_indices
     assert dst._ends is not None
     some = subset(dst, np.arange(0, len(dst), 3))
     assert some._ends is None  # a subset builds its own
-    got = net.times_to_points(fac, some, cutoff_s=900.0, search="confined")
+    got = net.times_to_points(fac, some, cutoff_s=900.0)
     assert abs(got - net.times_to_points(fac, dst, cutoff_s=900.0)[:, ::3]).max() == 0
 
 
@@ -389,3 +386,47 @@ def test_snap_equals_brute_force_over_every_edge_on_demo_roads():
     e = snap.edge[ok]
     assert np.allclose(snap.along_m[ok], shapely.line_locate_point(geoms[e], P[ok]), rtol=0, atol=1e-9)
     assert np.array_equal(snap.u[ok], net.u[e]) and np.allclose(snap.to_u_s[ok], snap.along_m[ok])
+
+
+def test_segment_index_threads_give_the_answers_of_one_run():
+    """Snapping in threads (the Z-ordered points cut into runs) gives bit for bit the answers of one
+    run, and the distances of shapely's STRtree; with k = 1 points reach every round and the STRtree
+    fallback, whose positions are offset by run."""
+    import shapely
+
+    from circles.io.network import load_network
+    from circles.travel import TIE_M, SegmentIndex
+    from conftest import TESTDATA
+
+    _, edges = load_network(TESTDATA / "beijing_cau.osm.pbf", crs="EPSG:32650")
+    x0, y0, x1, y1 = edges.total_bounds
+    # three stars of 100 spokes, each spoke from 50 to 200 m of the star's centre: at the centre 100
+    # edges tie at 50 m, more than 64 candidates, so the centres reach the STRtree (the lowest edge wins)
+    ang = np.linspace(0, 2 * np.pi, 100, endpoint=False)
+    centres = np.array([[x0 + 300, y1 + 500], [x1 + 600, y0 + 200], [x1 + 600, y1 + 800]])
+    spokes = [shapely.linestrings([c + 50 * np.c_[np.cos(a), np.sin(a)][0], c + 200 * np.c_[np.cos(a), np.sin(a)][0]])
+              for c in centres for a in ang]
+    geoms = np.r_[np.asarray(edges.geometry.values, dtype=object), np.array(spokes, dtype=object)]
+    rng = np.random.default_rng(7)
+    xy = np.r_[rng.uniform([x0 - 300, y0 - 300], [x1 + 300, y1 + 300], size=(6000, 2)), centres]
+    pts = shapely.points(xy)
+    pi, ei = shapely.STRtree(geoms).query_nearest(pts, max_distance=250.0, return_distance=False, all_matches=False)
+    ref = np.full(len(xy), np.inf)
+    ref[pi] = shapely.distance(pts[pi], geoms[ei])
+    for k in (8, 1):
+        index = SegmentIndex(geoms, np.arange(len(geoms)), k=k)
+        one = index.locate(xy, 250.0, threads=1)
+        for threads in (2, 3):
+            got = index.locate(xy, 250.0, threads=threads)
+            assert all(np.array_equal(a, b) for a, b in zip(got, one))
+        edge, dist, along = one
+        assert np.array_equal(edge >= 0, np.isfinite(ref)) and np.isinf(ref).sum() > 50
+        assert np.allclose(dist[edge >= 0], ref[edge >= 0], rtol=0, atol=1e-9)
+        ok = edge >= 0
+        assert np.allclose(along[ok], shapely.line_locate_point(geoms[edge[ok]], pts[ok]), rtol=0, atol=1e-9)
+        # each centre is 50 m from its star's spokes (by hand), the edge the lowest index within TIE_M of the
+        # nearest (brute force: shapely's distance to every edge; the spokes' ends are rounded to ~1e-9 m)
+        D = shapely.distance(pts[-3:, None], geoms[None, :])
+        want = np.argmax(D <= D.min(axis=1)[:, None] + TIE_M, axis=1)
+        assert np.array_equal(edge[-3:], want) and np.all(want >= len(edges))
+        assert np.allclose(dist[-3:], 50.0, atol=1e-6) and np.allclose(along[-3:], 0.0, atol=1e-6)
