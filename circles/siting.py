@@ -100,10 +100,22 @@ def _row_counts(A: sp.csr_matrix, rows) -> np.ndarray:
     Read straight from ``A.indptr``/``A.indices`` (the rows' index ranges, one ``np.bincount``):
     ``A[rows].sum(axis=0)`` builds a new sparse matrix per call (~80 us of scipy overhead on a
     300 x 1,300 instance, against ~8 us), and the MCLP solvers call this once per greedy step,
-    swap and subgradient iteration. Stored zeros count (no matrix here holds one)."""
+    swap and subgradient iteration. ``A`` must be CSR without stored zeros (a stored zero would
+    count): every entry point makes it so (:func:`_coverage_csr`, :class:`SitingProblem`)."""
+    if A.format != "csr":  # a CSC matrix's indptr is per column: its counts would be silently wrong
+        raise TypeError(f"_row_counts needs a CSR matrix, not {A.format}")
     ip, ix = A.indptr, A.indices
     parts = [ix[ip[j]:ip[j + 1]] for j in rows]
     return np.bincount(np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp), minlength=A.shape[1])
+
+
+def _coverage_csr(A, *, as_bool: bool = True) -> sp.csr_matrix:
+    """``A`` as a CSR matrix (boolean unless ``as_bool=False``) without stored zeros: a stored zero is
+    no coverage (scipy keeps one through ``astype(bool)``; :func:`_row_counts` reads the structure)."""
+    A = sp.csr_matrix(A, copy=True)
+    A = A.astype(bool) if as_bool else A
+    A.eliminate_zeros()
+    return A
 
 
 def _covered_by(A: sp.csr_matrix, chosen) -> np.ndarray:
@@ -201,7 +213,7 @@ def mclp_greedy(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *
     Returns ``(chosen, gains)``: candidate indices in the order added and each one's
     marginal gain (people newly covered) in that order.
     """
-    A = sp.csr_matrix(A).astype(bool)
+    A = _coverage_csr(A)
     uncovered = ~covered0.copy()
     chosen: list[int] = []
     for _ in range(min(n, A.shape[0])):
@@ -238,6 +250,7 @@ def _demand_groups(A, w, covered0):
     Computed once per instance by :func:`_solve_mclp` and passed to :func:`mclp_exact` and
     :func:`mclp_lagrangian` (``groups=``), which otherwise compute it themselves."""
     A = sp.csc_matrix(A).astype(bool)
+    A.eliminate_zeros()  # a stored zero is no coverage
     todo = np.flatnonzero(~covered0 & (np.diff(A.indptr) > 0) & (w > 0))
     G, wg, _ = _merge_columns(A[:, todo], w[todo])
     return G, wg, todo
@@ -434,7 +447,7 @@ def mclp_exact(A: sp.csr_matrix, w: np.ndarray, n: int, covered0: np.ndarray, *,
     covered before), ``mip_gap``, ``status``, ``n_rows_merged``, ``bound`` (the Lagrangian bound),
     ``n_candidates_mip`` (candidates left for the MIP; 0 when the bound proved the incumbent).
     """
-    A = sp.csr_matrix(A)
+    A = _coverage_csr(A, as_bool=False)
     base = float(w[covered0].sum())
     inc = list(warm_start) if warm_start is not None and len(warm_start) else mclp_greedy(A, w, n, covered0)[0]
     inc_obj = _objective(A, w, covered0, inc)
@@ -478,6 +491,7 @@ def lscp_exact(A: sp.csr_matrix, covered0: np.ndarray, *, time_limit_s: float = 
     returned as ``n_uncoverable``.
     """
     A = sp.csc_matrix(A).astype(bool)
+    A.eliminate_zeros()  # a stored zero is no coverage
     reach = np.diff(A.indptr) > 0
     todo = np.flatnonzero(~covered0 & reach)
     n_uncoverable = int((~covered0 & ~reach).sum())
@@ -560,8 +574,8 @@ def capacitated_exact(A_new: sp.csr_matrix, A_old: sp.csr_matrix, demand: np.nda
     but points are cells of many families). Returns ``chosen``, ``served_before``
     (existing capacity alone), ``served_after``.
     """
-    A_new = sp.csr_matrix(A_new).astype(bool)
-    A_old = sp.csr_matrix(A_old).astype(bool)
+    A_new = _coverage_csr(A_new)
+    A_old = _coverage_csr(A_old)
     nc, no = A_new.shape[0], A_old.shape[0]
     A_all = sp.vstack([A_new, A_old]).tocsc()
     keep = np.flatnonzero((demand > 0) & (np.diff(A_all.indptr) > 0))
@@ -624,6 +638,9 @@ class SitingProblem:
     site_capacity: float = 0.0
     take_up_rate: float = 1.0
     time_limit_s: float = 30.0
+
+    def __post_init__(self):
+        self.A = _coverage_csr(self.A, as_bool=False)  # the solvers read rows of a CSR structure
 
 
 

@@ -291,3 +291,28 @@ def test_lagrangian_drops_candidates_as_it_goes_and_stays_a_bound(seed):
         for j in range(A.shape[0]):
             assert lag.forced[j] >= max(v for combo, v in value.items() if j in combo) - 1e-9
         assert mclp_exact(A, w, n, c0)["objective"] == pytest.approx(brute)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_solvers_read_csc_and_stored_zeros_as_coverage(seed):
+    """The solvers read a matrix's rows from its CSR structure: a CSC matrix, or one with stored zeros
+    (no coverage, e.g. ``times <= limit`` kept as explicit False), gives the brute force's answer too."""
+    A, w, c0 = _instance(seed, nc=8, density=0.3)
+    A = sp.csr_matrix(A)
+    zero = A.tolil()
+    dense = A.toarray()
+    i, j = np.argwhere(dense == 0)[0]
+    zero[i, j] = 1
+    zero = sp.csr_matrix(zero)
+    zero.data[np.flatnonzero((zero.indices == j) & (np.repeat(np.arange(zero.shape[0]), np.diff(zero.indptr)) == i))] = 0
+    assert zero.nnz == A.nnz + 1 and (zero != A).nnz == 0  # one stored zero, the same coverage
+    for n in (1, 2):
+        brute = max(w[_covered(A, combo, c0)].sum() for combo in itertools.combinations(range(A.shape[0]), n))
+        for M in (A.tocsc(), zero, zero.tocsc()):
+            for method in ("exact", "greedy"):
+                chosen, info = solve("mclp", SitingProblem(M, w, c0, n, method=method))
+                got = w[_covered(A, chosen, c0)].sum()
+                assert got == pytest.approx(brute) if method == "exact" else got <= brute + 1e-9
+                assert info["greedy_objective"] == pytest.approx(w[_covered(A, mclp_greedy(A, w, n, c0)[0], c0)].sum())
+            assert w[_covered(A, mclp_greedy(M, w, n, c0)[0], c0)].sum() == pytest.approx(
+                w[_covered(A, mclp_greedy(A, w, n, c0)[0], c0)].sum())
