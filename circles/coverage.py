@@ -75,9 +75,9 @@ def _columns(points: pd.DataFrame, kinds: list[str]) -> dict:
     return {c: points[c].to_numpy(dtype=float) for c in dict.fromkeys(names)}
 
 
-def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[str]) -> pd.DataFrame:
+def aggregate(points: pd.DataFrame, by: str, thresholds_min, kinds: list[str]) -> pd.DataFrame:
     """All coverage figures (the module docstring's definitions) per value of column ``by`` (keys
-    sorted, rows with no key left out; ``None``: one row for all points, index ``[0]``).
+    sorted, rows with no key left out; a constant column gives one row for all points).
 
     One stable sort by key, then every figure of every group at once (``np.add.reduceat`` over the
     sorted arrays, weighted quantiles by one cumulative sum per group: :func:`_weighted_quantiles_by`),
@@ -85,8 +85,6 @@ def aggregate(points: pd.DataFrame, by: str | None, thresholds_min, kinds: list[
     whole-city benchmark). The one implementation: ``tests/oracle.py`` ``unit_summary`` computes a
     unit's figures the plain way, and ``tests/test_coverage.py`` compares them.
     """
-    if by is None:
-        return aggregate(points.assign(_all=0), "_all", thresholds_min, kinds).reset_index(drop=True)
     codes, keys = pd.factorize(points[by], sort=True)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
@@ -159,6 +157,11 @@ def _weighted_quantiles_by(unit: np.ndarray, n_units: int, values: np.ndarray, w
     return out
 
 
+def _nan0(x: np.ndarray) -> np.ndarray:
+    """Missing (NaN) as 0, every other value as it is (``np.nan_to_num`` would also cap inf)."""
+    return np.where(np.isnan(x), 0.0, x)
+
+
 def capacity_inside(facilities: pd.DataFrame, by: str) -> pd.DataFrame:
     """Institutional beds, day-care places and under-3 slots of the facilities in each ``by`` group.
 
@@ -181,7 +184,7 @@ def capacity_inside(facilities: pd.DataFrame, by: str) -> pd.DataFrame:
         this = (counts == measure) & (serves != "")
         if measure == "slots":
             this &= serves == "infants"
-        cols[f"{measure}_inside"] = np.where(this & known, np.nan_to_num(cap), 0.0)
+        cols[f"{measure}_inside"] = np.where(this & known, _nan0(cap), 0.0)
         unknown[f"n_{measure}_unknown"] = ((counts == measure) & (status == "unknown")).astype(np.int64)
     cols.update(unknown)
     cols.update(_composition(facilities, known))
@@ -218,7 +221,7 @@ def _composition(fac: pd.DataFrame, known: np.ndarray) -> dict[str, np.ndarray]:
     - ``n_meal_points``: 助餐点 (``kind == "meal_point"``), counted (they carry no capacity).
     """
     n = len(fac)
-    cap = np.nan_to_num(fac["capacity"].to_numpy(dtype=float))
+    cap = _nan0(fac["capacity"].to_numpy(dtype=float))
     counts = fac["counts_as"].to_numpy(dtype=object) if "counts_as" in fac else np.full(n, "", dtype=object)
     serves = fac["serves"].to_numpy(dtype=object)
     slots = known & (counts == "slots") & (serves == "infants")
@@ -230,13 +233,13 @@ def _composition(fac: pd.DataFrame, known: np.ndarray) -> dict[str, np.ndarray]:
     have = {"affordable": slots & ~np.isnan(part["affordable"]), "ownership": slots & (owner != ""),
             "nursing": beds & ~np.isnan(part["nursing"])}
     return {
-        "affordable_slots_inside": np.where(have["affordable"], np.nan_to_num(part["affordable"]), 0.0),
+        "affordable_slots_inside": np.where(have["affordable"], _nan0(part["affordable"]), 0.0),
         "slots_affordable_known": np.where(have["affordable"], cap, 0.0),
         "n_affordable_unknown": (slots & ~have["affordable"]).astype(np.int64),
         "public_slots_inside": np.where(have["ownership"] & (owner == "public"), cap, 0.0),
         "slots_ownership_known": np.where(have["ownership"], cap, 0.0),
         "n_ownership_unknown": (slots & ~have["ownership"]).astype(np.int64),
-        "nursing_beds_inside": np.where(have["nursing"], np.nan_to_num(part["nursing"]), 0.0),
+        "nursing_beds_inside": np.where(have["nursing"], _nan0(part["nursing"]), 0.0),
         "beds_nursing_known": np.where(have["nursing"], cap, 0.0),
         "n_nursing_unknown": (beds & ~have["nursing"]).astype(np.int64),
         "n_meal_points_inside": (fac["kind"].to_numpy(dtype=object) == "meal_point").astype(np.int64),

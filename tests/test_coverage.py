@@ -417,8 +417,8 @@ def test_aggregate_equals_each_unit_summarised_alone():
     one = pts[pts["unit_id"] == "U000"].iloc[0]
     if one["elderly"] > 0:
         assert got.loc["U000", "time_elderly_median_min"] == one["time_s_elderly_any"] / 60.0
-    # by=None: one row for every point (rows with no unit included), the oracle on all of them
-    whole = cov.aggregate(pts, None, [5, 10, 15], kinds)
+    # a constant key: one row for every point (rows with no unit included), the oracle on all of them
+    whole = cov.aggregate(pts.assign(_all=0), "_all", [5, 10, 15], kinds)
     assert list(whole.index) == [0]
     for c, v in unit_summary(pts, [5, 10, 15], kinds).items():
         assert np.allclose(whole[c].to_numpy(float), [v], rtol=1e-12, atol=0, equal_nan=True), c

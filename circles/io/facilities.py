@@ -76,7 +76,7 @@ def parse_capacity(value) -> tuple[float | None, bool]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None, True
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return (float(value), True) if value >= 0 else (None, False)
+        return (float(value), True) if 0 <= value < np.inf else (None, False)  # inf: a reject, not a capacity
     text = str(value).strip().replace(",", "").replace("，", "")
     if text == "":
         return None, True
