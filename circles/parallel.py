@@ -52,13 +52,18 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def can_fork() -> bool:
-    """Whether a child can be forked here and would have a CPU of its own."""
+def may_parallelise() -> bool:
+    """Whether this process may spread its own work over more CPUs: not with ``CIRCLES_PARALLEL=0``,
+    nor in a daemonic worker (a Dask or pool worker of ``circles batch``, which already gives each
+    core an area of its own; a daemonic process may not have children either)."""
     if os.environ.get("CIRCLES_PARALLEL", "").strip() in ("0", "false", "no"):
         return False
-    if multiprocessing.current_process().daemon:  # a Dask or pool worker (circles batch): no children allowed
-        return False
-    return "fork" in multiprocessing.get_all_start_methods() and usable_cpus() > 1
+    return not multiprocessing.current_process().daemon
+
+
+def can_fork() -> bool:
+    """Whether a child can be forked here and would have a CPU of its own."""
+    return may_parallelise() and "fork" in multiprocessing.get_all_start_methods() and usable_cpus() > 1
 
 
 class _ToParent(logging.Handler):

@@ -55,8 +55,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import multiprocessing
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -70,7 +68,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from circles import rules
 from circles.io.dem import SlopeTimes
-from circles.parallel import usable_cpus
+from circles.parallel import may_parallelise, usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -328,10 +326,9 @@ class SegmentIndex:
 def _snap_threads(n_points: int) -> int:
     """Threads :meth:`SegmentIndex.locate` uses for ``n_points`` points: one per
     :data:`SNAP_POINTS_PER_THREAD` points, at most :data:`SNAP_THREADS_MAX` and the CPUs this
-    process may use; one inside a daemonic worker process (``circles batch``'s Dask workers: the
-    batch already gives each core an area of its own) or with ``CIRCLES_PARALLEL=0``, as
-    :func:`circles.parallel.can_fork`."""
-    if os.environ.get("CIRCLES_PARALLEL", "").strip() in ("0", "false", "no") or multiprocessing.current_process().daemon:
+    process may use; one where :func:`circles.parallel.may_parallelise` says no (``CIRCLES_PARALLEL=0``,
+    ``circles batch``'s daemonic Dask workers)."""
+    if not may_parallelise():
         return 1
     return max(1, min(SNAP_THREADS_MAX, usable_cpus(), n_points // SNAP_POINTS_PER_THREAD))
 

@@ -121,7 +121,6 @@ def test_one_way_street_drive_runs_home_to_facility():
     # home at x=75 drives with the flow to B, around the block to A, then 25 m: 25 + 300 + 25 m at 10 m/s
     assert net.nearest_times(facility, home)[0] == pytest.approx(35.0)
     assert net.times_to_points(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
-    assert net.times_to_points(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
     assert net.times_to_points_dense(facility, home, cutoff_s=100).toarray()[0, 0] == pytest.approx(35.0)
     # the other way round: home at 25, facility at 75, 50 m with the flow
     assert net.nearest_times(home, facility)[0] == pytest.approx(5.0)
@@ -430,3 +429,30 @@ def test_segment_index_threads_give_the_answers_of_one_run():
         want = np.argmax(D <= D.min(axis=1)[:, None] + TIE_M, axis=1)
         assert np.array_equal(edge[-3:], want) and np.all(want >= len(edges))
         assert np.allclose(dist[-3:], 50.0, atol=1e-6) and np.allclose(along[-3:], 0.0, atol=1e-6)
+        # some edges only (the main network's second pass): threads give one run's answers, the nearest allowed
+        allowed = np.arange(len(geoms)) % 3 != 0
+        one = index.locate(xy, 250.0, allowed=allowed, threads=1)
+        for threads in (2, 3):
+            got = index.locate(xy, 250.0, allowed=allowed, threads=threads)
+            assert all(np.array_equal(a, b) for a, b in zip(got, one))
+        edge, dist, _ = one
+        pick = np.flatnonzero(allowed)
+        pa, ea = shapely.STRtree(geoms[pick]).query_nearest(pts, max_distance=250.0, return_distance=False,
+                                                            all_matches=False)
+        ref_a = np.full(len(xy), np.inf)
+        ref_a[pa] = shapely.distance(pts[pa], geoms[pick[ea]])
+        assert np.array_equal(edge >= 0, np.isfinite(ref_a)) and allowed[edge[edge >= 0]].all()
+        assert np.allclose(dist[edge >= 0], ref_a[edge >= 0], rtol=0, atol=1e-9)
+
+
+def test_snap_threads_follow_the_parallel_switch(monkeypatch):
+    """Snapping uses threads only where the process may spread its work: one with ``CIRCLES_PARALLEL=0``
+    and below two runs of points; otherwise up to the CPUs it may use (at most two)."""
+    from circles.parallel import usable_cpus
+    from circles.travel import SNAP_POINTS_PER_THREAD, SNAP_THREADS_MAX, _snap_threads
+
+    monkeypatch.delenv("CIRCLES_PARALLEL", raising=False)
+    assert _snap_threads(SNAP_POINTS_PER_THREAD) == 1
+    assert _snap_threads(10 * SNAP_POINTS_PER_THREAD) == min(SNAP_THREADS_MAX, usable_cpus())
+    monkeypatch.setenv("CIRCLES_PARALLEL", "0")
+    assert _snap_threads(10 * SNAP_POINTS_PER_THREAD) == 1
