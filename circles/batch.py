@@ -144,6 +144,13 @@ def load_batch(path: str | Path) -> dict:
     stray = set(overrides) - set(areas["area"])
     if stray:
         raise StudyError(f"{path}: [overrides] names areas that do not exist: {sorted(stray)}")
+    with_units = sorted(a for a, o in overrides.items() if isinstance(o, dict) and "units" in o)
+    if with_units:  # the units are made once for the whole batch (split_areas): an area's own would be lost
+        raise StudyError(f"{path}: [overrides.{with_units[0]}.units]: the units are made once for the whole "
+                         "batch and shared out to the areas; set them under [defaults.units]")
+    communities = defaults.get("units", {}).get("communities")
+    if communities is not None and not isinstance(communities, bool):
+        raise StudyError(f"{path}: defaults.units.communities = {communities!r}: must be true or false (no quotes)")
     return {"name": b["name"], "areas": areas.to_crs(4326), "defaults": defaults, "overrides": overrides, "base": base,
             "out": (base / b.get("output_dir", "maps")).resolve() / b["name"], "report": b.get("report", True)}
 

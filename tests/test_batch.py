@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 from circles.batch import load_batch, merge_outputs, run_batch, split_areas
+from circles.errors import StudyError
 from conftest import DEMO
 
 # three strips that cut the demo's area (data/demo/area.geojson) exactly
@@ -237,6 +238,19 @@ def test_batch_report_must_be_true_or_false(tmp_path):
     f.write_text(f.read_text(encoding="utf-8").replace('output_dir = "out"\n', 'output_dir = "out"\nreport = "no"\n'),
                  encoding="utf-8")
     with pytest.raises(Exception, match=r"batch.report must be true or false .*'no'"):
+        load_batch(f)
+
+
+def test_batch_units_are_refused_per_area_and_communities_checked(tmp_path):
+    """The units are made once for the whole batch: an area's own [overrides.<area>.units] would be lost,
+    so it is refused; ``[defaults.units] communities`` must be a flag; each message names the batch file."""
+    f = _batch_file(tmp_path, "bad", STRIPS[:2], extra='\n[overrides.strip2.units]\ngrid_size_m = 500\n')
+    with pytest.raises(StudyError, match=r"bad.toml: \[overrides.strip2.units\].*\[defaults.units\]"):
+        load_batch(f)
+    f = _batch_file(tmp_path, "bad2", STRIPS[:2])
+    f.write_text(f.read_text(encoding="utf-8").replace("[defaults.units]\n", '[defaults.units]\ncommunities = "yes"\n'),
+                 encoding="utf-8")
+    with pytest.raises(StudyError, match=r"bad2.toml: defaults.units.communities = 'yes': must be true or false"):
         load_batch(f)
 
 
