@@ -518,8 +518,8 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     # window coordinates with pixel centres at integers, then the samples
     vcol = vcol - (win.col_off + 0.5)
     vrow = vrow - (win.row_off + 0.5)
-    if vidx is None:
-        col, row = vcol, vrow
+    if vidx is None:  # copies: _bilinear_window overwrites its positions, and vcol/vrow are read below
+        col, row = vcol.copy(), vrow.copy()
     elif len(vcol):
         col, row = _interpolate(vidx, valong, [vcol, vrow], n_len, n, ptr)
     else:
