@@ -25,7 +25,10 @@ How an area is cut, so that its per-unit results equal those of one run over the
    CRS, and each unit goes to the area holding its representative point (one in no area
    polygon, in a gap between districts, goes to the nearest area, with a warning
    counting them); an area's study area is the union of its units. Every person of the
-   study area is in exactly one area, as in one ``circles run`` of it.
+   study area is in exactly one area, as in one ``circles run`` of it. An area's units reach
+   it as a file, but they are communities (the plans' share-of-communities indicators) only
+   when the batch's units file is: grid cells are not (``[units] communities``). Units are
+   made once, so ``[overrides.<area>.units]`` is refused.
 2. Each area run loads a halo around its area (see :func:`circles.pipeline.analyse`):
    facilities and roads as far as a trip within the search limit reaches, people within
    twice that. Travel times are exact up to the search limit (``travel.max_time_min``,
