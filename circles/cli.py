@@ -556,7 +556,7 @@ def report(
 
 @app.command()
 def batch(
-    batch_file: Path = typer.Argument(..., help="Batch .toml: [batch] areas + [defaults.*] study sections."),
+    batch_file: Path = typer.Argument(..., help="Batch .toml: \\[batch] areas + \\[defaults.*] study sections."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
     workers: int = typer.Option(2, "--workers", help="Local worker processes when no scheduler is given."),
     debug: bool = typer.Option(False, "--debug"),

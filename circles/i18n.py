@@ -69,7 +69,7 @@ ZH: dict[str, str] = {
     "na.no_kind": "无法评估：所有设施名录中都没有{names}",
     "na.no_nursery_class": "无法评估：名录中有幼儿园，但都未列托班（托位）",
     "na.no_nursery_class_nor": "无法评估：名录中有幼儿园，但都未列托班（托位），且所有设施名录中都没有{names}",
-    "na.needs_polygons": "无法评估：需要社区边界（units.path）",
+    "na.needs_polygons": "无法评估：需要社区边界（units.path，且未设 communities = false）",
     "na.no_attribute": "无法评估：分析单元没有 `{column}` 属性",
     "na.no_column": "无法评估：设施名录没有 {column} 列",
     "na.total_study_only": "全市总量指标：只在研究区层面比较",
@@ -337,7 +337,7 @@ EN: dict[str, str] = {
                            "(under-3 classes)",
     "na.no_nursery_class_nor": "not assessable: kindergartens are present but none lists nursery-class places "
                                "(under-3 classes), and no {names} is in any gazetteer",
-    "na.needs_polygons": "not assessable: needs community polygons (units.path)",
+    "na.needs_polygons": "not assessable: needs community polygons (units.path, without communities = false)",
     "na.no_attribute": "not assessable: the units carry no `{column}` attribute",
     "na.no_column": "not assessable: the gazetteer has no {column} column",
     "na.total_study_only": "a city-wide total: compared for the whole study only",

@@ -186,7 +186,7 @@ def test_dem_partly_outside_warns_with_counts(tmp_path):
     res = analyse(study)
     s = res.summary["slope"]
     assert s["edges_outside_dem"] == 1 and s["road_length_covered_share"] == pytest.approx(2 / 3, abs=1e-4)
-    assert any("1 road edges (33.3% of road length) are outside the DEM" in w for w in res.summary["warnings"])
+    assert any("1 road edges (33.3% of the road length read: the study area and its halo) are outside the DEM" in w for w in res.summary["warnings"])
     # east of the site the ramp is off the DEM now: flat, i.e. unchanged (downhill was the flat speed anyway)
     x = res.points.geometry.x.to_numpy() - X0
     want = hand_time(x, 1500.0, float(abs(res.facilities.geometry.y.iloc[0] - Y0)), res.travel.limit_s)

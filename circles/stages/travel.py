@@ -97,7 +97,7 @@ def slope_times(study: Study, inputs: Inputs):
     slope = edge_slope_times(inputs.edges, study.network.dem, study.travel.walk_speed_mps)
     warning = ""
     if slope.n_outside:
-        warning = (f"{slope.n_outside} road edges ({1 - slope.covered_share:.1%} of road length) are outside the DEM "
+        warning = (f"{slope.n_outside} road edges ({1 - slope.covered_share:.1%} of the road length read: the study area and its halo) are outside the DEM "
                    f"{study.network.dem.name} or on nodata: flat walking speed there")
         log.warning(warning)
     return slope, warning
