@@ -134,6 +134,10 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
                                  pd.concat([points, points_outside])[["geometry"]])
     units = _units(study, area, crs, read_units)
+    if study.units.path is not None:  # whether the plans' share-of-communities indicators count these polygons
+        log.info("units %s: %d polygons, %s", Path(study.units.path).name, len(units),
+                 "read as communities (the plans' community indicators count them)" if study.units.are_communities
+                 else "not communities ([units] communities = false: community indicators by walking time)")
     points["unit_id"] = assign_points(points, units).to_numpy()
     no_unit = people_in_no_unit(study, points)
     repaired = repair_warnings(study, units, points, points_outside, no_unit_said=bool(no_unit))

@@ -222,8 +222,9 @@ def scored_form(ind: dict, communities: bool) -> tuple[dict, str]:
     if literal and not communities and pair:
         return ({**ind, "metric": pair["metric"], "group": pair["group"], "gap": pair["gap"]},
                 "walk (no community polygons: the plan's count of communities cannot be made)")
-    if literal:
-        return ind, "literal (share of communities / streets with one)"
+    if literal:  # without polygons and without a pair it is not assessable (not_assessable says why)
+        return ind, ("literal (share of communities / streets with one)" if communities
+                     else "not assessable (no community polygons)")
     if ind.get("total"):
         return ind, "total (city-wide; study level only)"
     if ind["metric"] in tg.NEEDS_FIELD:
