@@ -113,6 +113,12 @@ def counts_as(kind: str) -> str:
     return KINDS[kind].counts_as or "none"
 
 
+def in_order(kinds) -> tuple[str, ...]:
+    """The distinct kinds of ``kinds`` (any iterable of kind names) in vocabulary order (:data:`KINDS`)."""
+    have = set(kinds)
+    return tuple(k for k in KINDS if k in have)
+
+
 def kinds_present(facilities) -> list[str]:
     """Kinds (vocabulary order) with at least one facility that serves a group (a kindergarten without
     托班 places serves no one: see the module docstring)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from circles.i18n import t
 from circles.io import dem, network
-from circles.rules import SPEEDS_MPS
+from circles.rules import SPEEDS_MPS, TOBLER_G0, TOBLER_K
 
 
 def method_params(study, estimated: dict, *, limit_min: float) -> dict:
@@ -50,7 +50,7 @@ def slope_params(study) -> dict | None:
     """The slope rule's numbers (walk profile with ``[network] dem``), else None."""
     if getattr(study.network, "dem", None) is None or study.network.profile != "walk":
         return None
-    return {"dem": study.network.dem.name, "k": dem.TOBLER_K, "g0": dem.TOBLER_G0, "step_m": dem.MAX_STEP_M,
+    return {"dem": study.network.dem.name, "k": TOBLER_K, "g0": TOBLER_G0, "step_m": dem.MAX_STEP_M,
             "steps_vertical_mps": dem.STEPS_VERTICAL_MPS}
 
 

@@ -54,7 +54,7 @@ import shapely
 from pyproj import Transformer
 
 from circles.errors import CrsError, InputFileError
-from circles.rules import TOBLER_G0, TOBLER_K  # noqa: F401  (methods reads dem.TOBLER_*)
+from circles.rules import TOBLER_G0, TOBLER_K
 
 #: Elevation is sampled at most this far apart along an edge (metres), finer if the DEM is finer.
 MAX_STEP_M = 10.0
@@ -175,21 +175,15 @@ def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], l
     return [np.interp(q, u, val) for val in values]
 
 
-def sample_positions(geoms: np.ndarray, step_m: float, affine=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points at ``i x L / n``, ``i = 0..n``, ``n = ceil(L / step_m)``, along every line.
 
     Returns ``(xy, ptr, n)``: the points of line ``k`` are ``xy[ptr[k]:ptr[k + 1]]``
     (``n[k] + 1`` of them), the points ``shapely.line_interpolate_point`` gives (to about
     1e-9 m: see :func:`_interpolate`).
-
-    With ``affine`` (e.g. a DEM's inverse transform) the points are returned in its output
-    coordinates, interpolated between the transformed vertices: exact, since an affine map
-    keeps straight segments straight and ratios along them.
     """
     coords, idx, _, cum, length, n, ptr = _line_layout(geoms, step_m)
     x, y = coords[:, 0], coords[:, 1]
-    if affine is not None:
-        x, y = _apply(affine, x, y)
     xy = np.empty((int(ptr[-1]), 2), order="F")  # each coordinate contiguous (the DEM reads columns)
     if len(xy):
         xy[:, 0], xy[:, 1] = _interpolate(idx, cum, [x, y], length, n, ptr)
@@ -241,7 +235,6 @@ class _PolyMap:
     half: tuple[float, float]
     deg: int
     coef: np.ndarray  # (terms, 2): column and row
-    fit_error_m: float  # largest error on the check grid, in metres on the ground
     curvature_m: float  # bound of |second derivative along a unit direction| (metres on the ground per m^2)
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -316,7 +309,7 @@ def _fit_map(to_dem: Transformer, inv, bounds, pixel_m: tuple[float, float]) -> 
     c2, cs2, s2 = np.cos(th) ** 2, 2 * np.cos(th) * np.sin(th), np.sin(th) ** 2
     q = (c2[:, None, None] * hess[0] + cs2[:, None, None] * hess[1] + s2[:, None, None] * hess[2]) * scale
     curv = float(np.sqrt((q ** 2).sum(axis=2)).max()) * CURVATURE_MARGIN
-    return _PolyMap((cx, cy), (hx, hy), deg, coef, err_m, curv)
+    return _PolyMap((cx, cy), (hx, hy), deg, coef, curv)
 
 
 def _bilinear_window(band: np.ndarray, nodata: float | None, cf: np.ndarray, rf: np.ndarray

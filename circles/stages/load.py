@@ -23,7 +23,7 @@ from circles.io.network import connectivity_report, load_network
 from circles.io.population import load_population, read_population_grid
 from circles.io.units import assign_parents, assign_points, clip_units, grid_units, load_units
 from circles.io.vector import read_vector
-from circles.kinds import KINDS
+from circles.kinds import in_order
 from circles.results import Inputs
 from circles.study import Study
 
@@ -101,7 +101,7 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     crs = metric_crs(study, centre)
     tr, nw = study.travel, study.network
     sloped = nw.dem is not None  # walking downhill on a DEM is faster than on flat ground: a wider halo
-    halo_m = rules.halo_m(thresholds, nw.profile, tr.walk_speed_mps, sloped)
+    halo_m = study_halo_m(study)
     limit_s = rules.search_limit_s(study)  # evaluated once per run; later stages read inputs.limit_s
     reach_m = rules.reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps, sloped)
     area_metric = None if area_wgs is None else gpd.GeoSeries([area_wgs], crs=4326).to_crs(crs).iloc[0]
@@ -158,9 +158,14 @@ def population_box(study: Study, area_metric, crs) -> np.ndarray:
     (``area_metric``, in ``crs``) and twice the halo (:func:`circles.rules.halo_m`) around it. The one
     formula of :func:`load_inputs` and of the batch's shared read before forking
     (:func:`circles.batch._read_before_fork`)."""
+    return gpd.GeoSeries([area_metric.buffer(2 * study_halo_m(study))], crs=crs).to_crs(4326).total_bounds
+
+
+def study_halo_m(study: Study) -> float:
+    """:func:`circles.rules.halo_m` of ``study``: its thresholds, profile and walking speed, wider on a DEM
+    (walking downhill is faster than on flat ground)."""
     tr, nw = study.travel, study.network
-    halo_m = rules.halo_m(tuple(float(t) for t in tr.thresholds_min), nw.profile, tr.walk_speed_mps, nw.dem is not None)
-    return gpd.GeoSeries([area_metric.buffer(2 * halo_m)], crs=crs).to_crs(4326).total_bounds
+    return rules.halo_m(tuple(float(t) for t in tr.thresholds_min), nw.profile, tr.walk_speed_mps, nw.dem is not None)
 
 
 def _prepared(geom):
@@ -193,7 +198,7 @@ def _facilities(study: Study, crs,
     rejects = pd.concat(rej_parts, ignore_index=True)
     if facilities.empty:
         raise InputFileError(no_facility_message(fac_counts, rejects))
-    kinds_read = tuple(k for k in KINDS if any(k in f.attrs.get("kinds_read", ()) for f in fac_parts))
+    kinds_read = in_order(k for f in fac_parts for k in f.attrs.get("kinds_read", ()))
     return facilities, rejects, fac_counts, fac_parts, kinds_read
 
 

@@ -26,7 +26,7 @@ from circles import rules
 from circles.errors import StudyError
 from circles import i18n
 from circles.i18n import site_label
-from circles.kinds import KINDS, counts_as, kinds_present
+from circles.kinds import KINDS, counts_as, in_order, kinds_present
 from circles.io.units import assign_points
 from circles.results import AfterScores, AfterState, CandidateTimes, Inputs, Scores, Siting, Travel
 from circles.siting import SitingProblem, site_name_parts, solve
@@ -326,8 +326,7 @@ def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, af
         pts[f"time_s_{k}"] = t
     pts = gpd.GeoDataFrame(cov.add_any_times(pts), geometry="geometry", crs=net.crs)
     catch_after = sp.vstack([travel.catchment, ct.to_demand(after.rows, tmax_s)]).tocsr()
-    present = set(travel.kinds) | set(kinds_present(fac_after))  # as before, plus the new sites' kinds
-    kinds_after = [k for k in KINDS if k in present]
+    kinds_after = list(in_order([*travel.kinds, *kinds_present(fac_after)]))  # as before, plus the new sites' kinds
     scored = score_tables(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s,
                           travel.demand, communities=study.units.are_communities,
                           **composition_options(study, inputs))

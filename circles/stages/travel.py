@@ -12,7 +12,7 @@ import pandas as pd
 
 from circles import coverage as cov
 from circles.io.dem import edge_slope_times
-from circles.kinds import KINDS, kinds_present
+from circles.kinds import KINDS, in_order, kinds_present
 from circles.results import Inputs, Travel
 from circles.study import Study
 from circles.travel import Snap, TravelNetwork, subset
@@ -82,8 +82,7 @@ def assessed_kinds(inputs: Inputs, facilities: pd.DataFrame) -> tuple[str, ...]:
     """The kinds assessed (vocabulary order): those the gazetteers hold anywhere (``inputs.kinds_read``), also
     when none lies within this area's facility reach (its times are then "beyond", its coverage 0, as in one run
     of a larger area that holds one), and any loaded facility's kind."""
-    here = set(kinds_present(facilities)) | set(inputs.kinds_read)
-    return tuple(k for k in KINDS if k in here)
+    return in_order([*kinds_present(facilities), *inputs.kinds_read])
 
 
 def slope_times(study: Study, inputs: Inputs):
