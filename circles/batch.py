@@ -438,8 +438,6 @@ def _most_people_first(tasks: list[dict], areas: dict) -> list[dict]:
             people.append(0.0)
     if not any(people):
         return tasks
-    for t, p in zip(tasks, people):
-        t["people_estimate"] = round(p, 1)
     return [t for _, t in sorted(zip(people, tasks), key=lambda pt: (-pt[0], -pt[1]["size_m2"]))]
 
 

@@ -383,9 +383,7 @@ def two_step_fca(times: sp.csr_matrix, supply: np.ndarray, demand: np.ndarray, *
 
 def weighted_mean_by(values: np.ndarray, weights: np.ndarray, keys: pd.Series) -> pd.Series:
     """Weighted mean of ``values`` per key (NaN where the key has no weight)."""
-    df = pd.DataFrame({"k": keys.to_numpy(), "vw": values * weights, "w": weights})
-    g = df.groupby("k")[["vw", "w"]].sum()
-    return (g["vw"] / g["w"].where(g["w"] > 0)).rename(None)
+    return weighted_means_by({"x": (values, weights)}, keys)["x"].rename(None)
 
 
 def weighted_means_by(columns: dict[str, tuple[np.ndarray, np.ndarray]], keys: pd.Series) -> pd.DataFrame:

@@ -158,7 +158,7 @@ def write_sheet(ws, table: pd.DataFrame) -> None:
         else:
             cols.append(("o", col.tolist()))
     write_number, write = ws.write_number, ws.write
-    isinf, isnan = np.isinf, np.isnan
+    isinf = np.isinf
     for r in range(len(table)):
         row = r + 1
         for c, (kind, values) in enumerate(cols):
@@ -173,10 +173,10 @@ def write_sheet(ws, table: pd.DataFrame) -> None:
             elif kind == "n":
                 write_number(row, c, v)
             else:
-                _write_object(write, row, c, v, isnan)
+                _write_object(write, row, c, v)
 
 
-def _write_object(write, row: int, c: int, v, isnan) -> None:
+def _write_object(write, row: int, c: int, v) -> None:
     """One cell of an object or text column, as pandas' Excel writer converts it."""
     if v is None or v is pd.NA or v is pd.NaT:
         return
@@ -185,7 +185,7 @@ def _write_object(write, row: int, c: int, v, isnan) -> None:
     elif isinstance(v, (int, np.integer)):
         write(row, c, int(v))
     elif isinstance(v, (float, np.floating)):
-        if isnan(v):
+        if v != v:  # NaN
             return
         write(row, c, ("inf" if v > 0 else "-inf") if np.isinf(v) else float(v))
     else:

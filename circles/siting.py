@@ -111,8 +111,14 @@ def _row_counts(A: sp.csr_matrix, rows) -> np.ndarray:
 
 def _coverage_csr(A, *, as_bool: bool = True) -> sp.csr_matrix:
     """``A`` as a CSR matrix (boolean unless ``as_bool=False``) without stored zeros: a stored zero is
-    no coverage (scipy keeps one through ``astype(bool)``; :func:`_row_counts` reads the structure)."""
+    no coverage (scipy keeps one through ``astype(bool)``; :func:`_row_counts` reads the structure).
+    ``A`` itself when it is so already (no solver changes its matrix): the exact solve's entry points
+    (:class:`SitingProblem`, :func:`mclp_exact`, :func:`mclp_greedy`) do not each copy it."""
+    if (sp.issparse(A) and A.format == "csr" and (A.dtype == bool or not as_bool) and A.has_canonical_format
+            and np.count_nonzero(A.data) == A.nnz):
+        return A
     A = sp.csr_matrix(A, copy=True)
+    A.sum_duplicates()  # a pair given twice is one coverage (the row counts read the structure)
     A = A.astype(bool) if as_bool else A
     A.eliminate_zeros()
     return A
