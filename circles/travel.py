@@ -347,6 +347,13 @@ def _morton(xy: np.ndarray, cell_m: float) -> np.ndarray:
     return spread(b[:, 0]) | (spread(b[:, 1]) << 1)
 
 
+def _fastest_arcs(w: np.ndarray, order: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Arc weights ``w`` in the CSR's sort ``order``, the fastest of each run of parallel arcs (runs start
+    at ``first``): the graph's data, for :class:`TravelNetwork` and its :meth:`~TravelNetwork.flat_twin`."""
+    w = w[order]
+    return np.minimum.reduceat(w, first) if len(first) else w
+
+
 def subset(s: Snap, idx: np.ndarray) -> Snap:
     """The snaps of the points at positions ``idx``."""
     return Snap(**{name: getattr(s, name)[idx] for name, f in Snap.__dataclass_fields__.items() if f.init})
@@ -547,13 +554,13 @@ class TravelNetwork:
         # (row, column) key, the CSR arrays built directly
         key = rows * max(self.n_nodes, 1) + cols
         order = np.argsort(key, kind="stable")
-        key, w = key[order], w[order]
+        key = key[order]
         first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
-        w = np.minimum.reduceat(w, first) if len(first) else w
+        w = _fastest_arcs(w, order, first)
         key = key[first]
         indptr = np.searchsorted(key, np.arange(self.n_nodes + 1) * max(self.n_nodes, 1), side="left")
         self.graph = sp.csr_matrix((w, key % max(self.n_nodes, 1), indptr), shape=(self.n_nodes, self.n_nodes))
-        self._arcs = (order, first) if slope is not None else None  # for flat_twin: the arcs' sort, kept
+        self._arcs = (order, first, two) if slope is not None else None  # for flat_twin: the arcs' sort, kept
         self._geoms = np.asarray(edges.geometry.values, dtype=object)
         # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
         from scipy.sparse.csgraph import connected_components
@@ -664,10 +671,9 @@ class TravelNetwork:
         del flat._cum_f, flat._cum_b
         flat.edge_time_s = flat.edge_back_s = self.length_m / self.walk_speed_mps
         flat.max_speed_mps = self.walk_speed_mps
-        # the constructor's weights (np.r_[back, forward], both flat here) in its arc order, parallel arcs' fastest
-        order, first = self._arcs
-        w = np.r_[flat.edge_time_s, flat.edge_time_s][order]
-        w = np.minimum.reduceat(w, first) if len(first) else w
+        # the constructor's arc weights (back, then forward where two-way: both flat here), its sort kept
+        order, first, two = self._arcs
+        w = _fastest_arcs(np.r_[flat.edge_time_s, flat.edge_time_s[two]], order, first)
         flat.graph = sp.csr_matrix((w, self.graph.indices, self.graph.indptr), shape=self.graph.shape)
         return flat
 
