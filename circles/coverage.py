@@ -59,13 +59,21 @@ def col(metric: str, group: str | None = None, kind: str | None = None, minutes:
     return name
 
 
-def add_any_times(points: pd.DataFrame) -> pd.DataFrame:
-    """Add ``time_s_<group>_any``: the time to the nearest facility of any kind serving the group."""
-    out = points.copy()
+def any_times(times) -> dict[str, np.ndarray]:
+    """``time_s_<group>_any`` per group: the time to the nearest facility of any kind serving the
+    group, from the ``time_s_<kind>`` columns of ``times`` (a frame or a mapping of arrays;
+    missing values skipped, as :meth:`pandas.DataFrame.min` does; inf without any kind)."""
+    n = len(times) if isinstance(times, pd.DataFrame) else len(next(iter(times.values()), ()))
+    out = {}
     for group in GROUPS:
-        cols = [f"time_s_{k}" for k in kinds_serving(group) if f"time_s_{k}" in out]
-        out[f"time_s_{group}_any"] = out[cols].min(axis=1) if cols else np.inf
+        cols = [np.asarray(times[f"time_s_{k}"], dtype=float) for k in kinds_serving(group) if f"time_s_{k}" in times]
+        out[f"time_s_{group}_any"] = np.fmin.reduce(cols) if cols else np.full(n, np.inf)
     return out
+
+
+def add_any_times(points: pd.DataFrame) -> pd.DataFrame:
+    """``points`` with ``time_s_<group>_any`` added (:func:`any_times`), a new frame."""
+    return points.assign(**any_times(points))
 
 
 def _columns(points: pd.DataFrame, kinds: list[str]) -> dict:

@@ -146,11 +146,13 @@ class SegmentIndex:
     same query time on street networks.
     """
 
-    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float | None = None, k: int = 8):
+    def __init__(self, geoms: np.ndarray, edge_ids: np.ndarray, *, piece_m: float | None = None, k: int = 8,
+                 vertices=None):
         from scipy.spatial import cKDTree
 
         self.geoms, self.edge_ids, self.k = geoms, np.asarray(edge_ids), k
-        coords, idx = shapely.get_coordinates(geoms, return_index=True)
+        # ``vertices``: the lines' ``shapely.get_coordinates(geoms, return_index=True)`` if the caller has them
+        coords, idx = shapely.get_coordinates(geoms, return_index=True) if vertices is None else vertices
         # segments as 1-D x/y arrays (the same numbers as row arithmetic on (n, 2) arrays, fewer copies)
         sel = np.flatnonzero(idx[1:] == idx[:-1])
         x, y = coords[:, 0], coords[:, 1]
@@ -497,10 +499,14 @@ class TravelNetwork:
         Sloped walking times of every edge (:func:`circles.io.dem.edge_slope_times` on the
         same ``edges``); walk profile only. ``edge_time_s`` is then the forward time and
         ``edge_back_s`` the backward one (equal without a slope).
+    vertices
+        ``shapely.get_coordinates(edges.geometry.values, return_index=True)`` if the caller has
+        them (the DEM's sampling reads the same): the snapping index is built from them. Walk
+        profile only (the drive profile holds the edges reversed and reads its own).
     """
 
     def __init__(self, nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, *, walk_speed_mps: float,
-                 profile: str = "walk", slope: SlopeTimes | None = None):
+                 profile: str = "walk", slope: SlopeTimes | None = None, vertices=None):
         if walk_speed_mps <= 0:
             raise ValueError(f"walk_speed_mps must be positive, got {walk_speed_mps}")
         if profile not in ("walk", "drive"):
@@ -535,10 +541,11 @@ class TravelNetwork:
             ow = np.zeros(len(edges), dtype=bool)
         self.slope = slope
         self.edge_back_s = self.edge_time_s if slope is None else np.asarray(slope.backward_s, dtype=float)
-        if slope is not None:  # cumulative piece times from u, for partial edges (summed in place: no copy)
-            self._cum_f, self._cum_b = (np.zeros(len(slope.piece_forward_s) + 1) for _ in range(2))
-            np.cumsum(slope.piece_forward_s, out=self._cum_f[1:])
-            np.cumsum(slope.piece_backward_s, out=self._cum_b[1:])
+        if slope is not None:  # cumulative piece times for partial edges: forward + 1j x backward, side by
+            # side in memory (a look-up reads one cache line; one complex gather is a third of two real ones)
+            self._cum = np.zeros(len(slope.piece_forward_s) + 1, dtype=np.complex128)
+            np.cumsum(slope.piece_forward_s, out=self._cum.real[1:])
+            np.cumsum(slope.piece_backward_s, out=self._cum.imag[1:])
         self.oneway = ow
         self.length_m = length
         self.u = edges["u"].to_numpy(dtype=np.int64)
@@ -562,6 +569,7 @@ class TravelNetwork:
         self.graph = sp.csr_matrix((w, key % max(self.n_nodes, 1), indptr), shape=(self.n_nodes, self.n_nodes))
         self._arcs = (order, first, two) if slope is not None else None  # for flat_twin: the arcs' sort, kept
         self._geoms = np.asarray(edges.geometry.values, dtype=object)
+        self._vertices = vertices if profile == "walk" else None
         # the main network: pieces (undirected) of at least MAIN_PIECE_MIN_M of road
         from scipy.sparse.csgraph import connected_components
 
@@ -590,7 +598,8 @@ class TravelNetwork:
         fragment = np.zeros(n, dtype=bool)
         if n:
             if self._index is None:
-                self._index = SegmentIndex(self._geoms, np.arange(len(self._geoms)))
+                self._index = SegmentIndex(self._geoms, np.arange(len(self._geoms)), vertices=self._vertices)
+                self._vertices = None  # read once
             xy = shapely.get_coordinates(geoms)
             edge, dist, along = self._index.locate(xy, max_offroad_m)
             off_main = np.flatnonzero((edge >= 0) & ~self.edge_main[np.maximum(edge, 0)])
@@ -650,13 +659,17 @@ class TravelNetwork:
             t = np.asarray(frac) * self.edge_time_s[e]
             return t, t
         p0, p1 = self.slope.piece_ptr[e], self.slope.piece_ptr[e + 1]
-        m = p1 - p0
+        m = p1 - p0 - 1  # the edges' pieces (SlopeTimes: a slot after each edge's last piece)
         x = frac * m
         k = np.minimum(np.floor(x).astype(np.int64), m - 1)
         part = x - k
-        fwd = self._cum_f[p0 + k] - self._cum_f[p0] + part * self.slope.piece_forward_s[p0 + k]
-        bwd = self._cum_b[p0 + k] - self._cum_b[p0] + part * self.slope.piece_backward_s[p0 + k]
-        return fwd, bwd
+        at = p0 + k
+        before = self._cum.take(at)  # (from the first slot; real: forward, imaginary: backward)
+        t = self._cum.take(at + 1) - before  # the piece the point stands on, the share of it walked
+        t *= part
+        before -= self._cum.take(p0)  # the whole pieces before the point
+        t += before
+        return t.real.copy(), t.imag.copy()
 
     def flat_twin(self) -> TravelNetwork:
         """This sloped network on flat ground (the ``_flat`` shares of a DEM run): the same as
@@ -668,7 +681,7 @@ class TravelNetwork:
             return self
         flat = copy.copy(self)
         flat.slope, flat._arcs = None, None
-        del flat._cum_f, flat._cum_b
+        del flat._cum
         flat.edge_time_s = flat.edge_back_s = self.length_m / self.walk_speed_mps
         flat.max_speed_mps = self.walk_speed_mps
         # the constructor's arc weights (back, then forward where two-way: both flat here), its sort kept
@@ -772,11 +785,28 @@ class TravelNetwork:
 
     def nearest_times(self, sources: Snap, targets: Snap, *, cutoff_s: float = np.inf) -> np.ndarray:
         """Time from each target to its nearest source (multi-source Dijkstra); ``inf`` if none within cutoff."""
-        node_time = self.node_times(sources, cutoff_s=cutoff_s)
-        t = self.point_times(node_time, targets)[0]
-        _, tgt, time_s = self._same_edge(sources, targets)
-        if len(tgt):
-            np.minimum.at(t, tgt, time_s)
+        return self.nearest_times_by_group(sources, np.zeros(len(sources), dtype=np.int64), 1, targets,
+                                           cutoff_s=cutoff_s)[0]
+
+    def nearest_times_by_group(self, sources: Snap, group: np.ndarray, n_groups: int, targets: Snap, *,
+                               cutoff_s: float = np.inf) -> np.ndarray:
+        """Time from each target to its nearest source of each group: ``(n_groups, len(targets))``,
+        ``inf`` if none within the cutoff. ``group[i]`` (0 .. n_groups - 1) is source ``i``'s
+        group, -1 for none. One search call: a virtual node per group joined to its sources
+        (the same times as :meth:`nearest_times` on each group's sources alone).
+        """
+        group = np.asarray(group, dtype=np.int64)
+        ok = np.flatnonzero(sources.snapped & (group >= 0))
+        n = self.n_nodes
+        if not len(ok):
+            return np.full((n_groups, len(targets)), np.inf)
+        g = self._append_rows(self.graph, n_groups, *self._source_arcs(sources, ok, group[ok]))
+        node_time = dijkstra(g, directed=True, indices=np.arange(n, n + n_groups), limit=cutoff_s)[:, :n]
+        t = self.point_times(node_time, targets)
+        src, tgt, time_s = self._same_edge(sources, targets)
+        mine = group[src] >= 0
+        if mine.any():
+            np.minimum.at(t, (group[src[mine]], tgt[mine]), time_s[mine])
         if np.isfinite(cutoff_s):
             t[t > cutoff_s] = np.inf
         return t

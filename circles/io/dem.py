@@ -49,6 +49,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import rasterio.enums
 import rasterio.windows
 import shapely
 from pyproj import Transformer
@@ -60,6 +61,8 @@ from circles.rules import TOBLER_G0, TOBLER_K
 MAX_STEP_M = 10.0
 #: Vertical speed on steps (m/s), up or down, added to the run walked at flat speed.
 STEPS_VERTICAL_MPS = 0.2
+#: Samples worked on at a time (whole edges): 65,536 was the fastest of 8,192-131,072 on the Wuhan core.
+BLOCK_SAMPLES = 1 << 16
 RULE = (f"Tobler's hiking function scaled to the flat walking speed, v = v_flat x exp(-{TOBLER_K} |g + {TOBLER_G0}|)"
         f" / exp(-{TOBLER_K * TOBLER_G0:.3f}), per piece of at most {MAX_STEP_M:g} m (bilinear elevation); "
         f"steps: run at v_flat plus rise at {STEPS_VERTICAL_MPS} m/s; off-road legs and edges without "
@@ -79,9 +82,12 @@ class SlopeTimes:
     """Sloped walking times of every edge, in both directions, and of their pieces.
 
     ``forward_s[i]`` is the time from ``u`` to ``v`` of edge ``i``, ``backward_s[i]`` from
-    ``v`` to ``u``. The pieces of edge ``i`` (equal lengths, in order from ``u``) are
-    ``piece_forward_s[piece_ptr[i]:piece_ptr[i + 1]]`` (and ``piece_backward_s``): partial
-    edges at snapped points use them.
+    ``v`` to ``u``. The pieces are laid out as the samples: piece ``j`` of edge ``i`` (equal
+    lengths, in order from ``u``; ``j < n_i = piece_ptr[i + 1] - piece_ptr[i] - 1``) is
+    ``piece_forward_s[piece_ptr[i] + j]`` (and ``piece_backward_s``), from sample ``j`` to
+    ``j + 1``; the slot after an edge's last piece (its last sample: no piece) holds 0, so
+    ``piece_forward_s[piece_ptr[i]:piece_ptr[i + 1]].sum()`` is the edge's time. Partial edges at
+    snapped points use them.
     """
 
     forward_s: np.ndarray
@@ -97,11 +103,13 @@ class SlopeTimes:
 
 
 def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
-                steps: np.ndarray | bool = False, *, reuse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                steps: np.ndarray | bool = False, *, reuse: bool = False,
+                out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward times (s) of pieces of ``run_m`` horizontal metres rising ``rise_m``.
 
     ``reuse``: float64 arrays ``run_m`` and ``rise_m`` are overwritten (their memory holds the
-    results: fewer fresh pages for a million pieces).
+    results unless ``out`` is given: fewer fresh pages). ``out``: two float64 arrays of their
+    shape that receive the forward and backward times.
     """
     run_m, rise_m = np.asarray(run_m, dtype=float), np.asarray(rise_m, dtype=float)
     own = reuse and run_m.ndim == 1 and rise_m.ndim == 1
@@ -110,8 +118,8 @@ def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
     g = np.divide(rise_m, run_m, out=rise_m if own else None)
     flat_s = np.divide(run_m, walk_speed_mps, out=run_m if own else None)
     # run / v(g) = run / walk_speed x exp(3.5 |g + 0.05| - 0.175), in place (fewer passes over the pieces)
-    fwd = np.add(g, TOBLER_G0)
-    bwd = np.subtract(TOBLER_G0, g, out=g)
+    fwd = np.add(g, TOBLER_G0, out=None if out is None else out[0])
+    bwd = np.subtract(TOBLER_G0, g, out=g if out is None else out[1])
     for t in (fwd, bwd):
         np.abs(t, out=t)
         t *= TOBLER_K
@@ -134,7 +142,7 @@ def _line_layout(geoms: np.ndarray, step_m: float, vertices=None):
     """
     coords, idx = shapely.get_coordinates(geoms, return_index=True) if vertices is None else vertices
     nv = len(coords)
-    first = np.searchsorted(idx, np.arange(len(geoms)))
+    first = _first_vertex(idx, len(geoms))
     seg = np.zeros(nv)
     seg[1:] = np.hypot(np.diff(coords[:, 0]), np.diff(coords[:, 1]))
     seg[first[first < nv]] = 0.0
@@ -144,6 +152,13 @@ def _line_layout(geoms: np.ndarray, step_m: float, vertices=None):
     ptr = np.zeros(len(geoms) + 1, dtype=np.int64)
     np.cumsum(n + 1, out=ptr[1:])
     return coords, idx, seg, cum, length, n, ptr
+
+
+def _first_vertex(idx: np.ndarray, n_lines: int) -> np.ndarray:
+    """Position of each line's first vertex in ``idx`` (the vertices' line numbers, in line order;
+    a line without vertices: where its vertices would start)."""
+    count = np.bincount(idx, minlength=n_lines)
+    return np.cumsum(count) - count
 
 
 def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], length: np.ndarray,
@@ -159,20 +174,36 @@ def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], l
     sample falls between two lines. Positions are exact to the rounding of that axis (about
     2e-16 x the number of samples, in steps: 3e-9 m for 1.2 M samples of 10 m).
     """
-    nl, nv = len(length), len(along)
-    first = np.searchsorted(idx, np.arange(nl))
-    last = np.r_[first[1:], nv] - 1
-    per_m = np.divide(n, length, out=np.zeros(nl), where=length > 0)
-    u = along * per_m[idx]
-    np.minimum(u, n[idx], out=u)  # never past the line's last sample (rounding)
-    u += ptr[:-1][idx]
-    u[first] = ptr[:-1]
-    u[last] = ptr[:-1] + n
+    u = _sample_axis(idx, along, length, n, ptr)[0]
     q = np.arange(int(ptr[-1]), dtype=np.float64)
     if len(values) == 2:  # both coordinates in one pass (complex values: one search, half the time)
         zc = np.interp(q, u, values[0] + 1j * values[1])
         return [np.ascontiguousarray(zc.real), np.ascontiguousarray(zc.imag)]
     return [np.interp(q, u, val) for val in values]
+
+
+def _sample_axis(idx: np.ndarray, along: np.ndarray, length: np.ndarray, n: np.ndarray, ptr: np.ndarray):
+    """``(u, first)``: each vertex's place on the samples' axis (:func:`_interpolate`) and the
+    position of each line's first vertex (``first[k]:first[k + 1]`` are line ``k``'s vertices;
+    ``len(length) + 1`` entries)."""
+    nl, nv = len(length), len(along)
+    first = np.r_[_first_vertex(idx, nl), nv]
+    last = first[1:] - 1
+    per_m = np.divide(n, length, out=np.zeros(nl), where=length > 0)
+    u = along * per_m[idx]
+    np.minimum(u, n[idx], out=u)  # never past the line's last sample (rounding)
+    u += ptr[:-1][idx]
+    u[first[:-1]] = ptr[:-1]
+    u[last] = ptr[:-1] + n
+    return u, first
+
+
+def _blocks(ptr: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Runs of whole lines ``(a, b)`` (lines ``a .. b - 1``) of about ``size`` samples each (a
+    longer line: a run of its own); ``ptr`` as in :func:`_line_layout`."""
+    total = int(ptr[-1])
+    cuts = np.unique(np.r_[np.searchsorted(ptr, np.arange(0, total, size), side="right") - 1, len(ptr) - 1])
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,27 +223,39 @@ def sample_positions(geoms: np.ndarray, step_m: float) -> tuple[np.ndarray, np.n
 
 def _densify(coords: np.ndarray, idx: np.ndarray, seg: np.ndarray, cum: np.ndarray, max_seg_m: float):
     """The vertices plus points cutting every segment longer than ``max_seg_m`` into equal parts:
-    ``(x, y, idx, along)`` of the new vertex list (the old vertices kept exactly)."""
+    ``(x, y, idx, along)`` of the new vertex list (the old vertices kept exactly).
+
+    Part ``k`` of ``p`` of the segment from vertex ``v`` is ``x[v] + k / p x (x[v + 1] - x[v])``
+    (and ``along``: ``cum[v] + k / p x`` the segment's length); only the cut segments are worked on
+    (a few thousand of 100,000 on a city), the old vertices moved to their new places in one pass.
+    """
     nv = len(coords)
-    nxt = np.zeros(nv)  # length of the segment starting at v (0 at a line's last vertex)
-    nxt[:-1] = np.where(idx[1:] == idx[:-1], seg[1:], 0.0)
-    parts = np.maximum(1, np.ceil(nxt / max_seg_m)).astype(np.int64) if np.isfinite(max_seg_m) \
-        else np.ones(nv, dtype=np.int64)
-    if (parts == 1).all():
-        return np.ascontiguousarray(coords[:, 0]), np.ascontiguousarray(coords[:, 1]), idx, cum
-    cut = parts > 1
-    f = np.arange(int(parts.sum()), dtype=np.float64)
-    f -= np.repeat((np.cumsum(parts) - parts).astype(np.float64), parts)
-    f /= np.repeat(parts.astype(np.float64), parts)  # 0 at the old vertices: they stay exact
+    x, y = np.ascontiguousarray(coords[:, 0]), np.ascontiguousarray(coords[:, 1])
+    # seg[v + 1] is the segment from v to v + 1, 0 where v + 1 starts another line
+    cut = np.flatnonzero(seg[1:] > max_seg_m) if np.isfinite(max_seg_m) else np.zeros(0, dtype=np.int64)
+    if not len(cut):
+        return x, y, idx, cum
+    nxt = seg[cut + 1]
+    parts = np.ceil(nxt / max_seg_m).astype(np.int64)
+    extra = parts - 1  # new points after vertex cut[i]
+    shift = np.zeros(nv, dtype=np.int64)
+    shift[cut] = extra
+    new_pos = np.arange(nv) + (np.cumsum(shift) - shift)  # each old vertex's place in the new list
+    m = int(extra.sum())
+    k = np.arange(m) - np.repeat(np.cumsum(extra) - extra, extra) + 1  # 1 .. p - 1 on each cut segment
+    f = k / np.repeat(parts, extra).astype(np.float64)
+    at = np.repeat(cut, extra)
+    ins = np.repeat(new_pos[cut], extra) + k
     out = []
-    for k in (0, 1):  # one coordinate at a time, contiguous: the vertex plus f x its segment
-        c = np.ascontiguousarray(coords[:, k])
-        d = np.zeros(nv)
-        d[:-1] = np.where(cut[:-1], np.diff(c), 0.0)
-        v = np.repeat(c, parts)
-        v += f * np.repeat(d, parts)
-        out.append(v)
-    return out[0], out[1], np.repeat(idx, parts), np.repeat(cum, parts) + f * np.repeat(nxt, parts)
+    for old, step in ((x, x[cut + 1] - x[cut]), (y, y[cut + 1] - y[cut]), (cum, nxt)):
+        a = np.empty(nv + m)
+        a[new_pos] = old
+        a[ins] = old[at] + f * np.repeat(step, extra)
+        out.append(a)
+    new_idx = np.empty(nv + m, dtype=idx.dtype)
+    new_idx[new_pos] = idx
+    new_idx[ins] = idx[at]
+    return out[0], out[1], new_idx, out[2]
 
 
 def _vander(s: np.ndarray, t: np.ndarray, deg: int) -> np.ndarray:
@@ -362,6 +405,38 @@ def _bilinear_window(band: np.ndarray, nodata: float | None, cf: np.ndarray, rf:
     return bottom, ok
 
 
+def _read_window(src, path: Path, win: rasterio.windows.Window) -> tuple[np.ndarray, rasterio.windows.Window]:
+    """Band 1 of ``src`` (open on ``path``) over at least ``win``: ``(pixels, their window)``.
+
+    A GeoTIFF that stores its pixels uncompressed in strips of whole rows, one after the other
+    (what GDAL writes by default, and the generated DEMs here), is mapped, not read: the whole
+    band as a read-only array on the file (``numpy.memmap``; its window the whole raster), of
+    which only the pages the samples touch are read (the Wuhan core's DEM window is 12 MB; the
+    roads touch part of it). Any other file (compressed, tiled, several bands per pixel, sparse)
+    is read over ``win`` with ``src.read``: the same pixels.
+    """
+    contiguous = None
+    if src.driver == "GTiff" and src.compression is None and src.block_shapes[0][1] == src.width \
+            and (src.count == 1 or src.interleaving == rasterio.enums.Interleaving.band):
+        dtype = np.dtype(src.dtypes[0])
+        rows = src.block_shapes[0][0]
+        n_strips = -(-src.height // rows)
+        try:
+            first = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1) or 0)
+            last = int(src.get_tag_item(f"BLOCK_OFFSET_0_{n_strips - 1}", "TIFF", bidx=1) or 0)
+            with open(path, "rb") as f:
+                order = {b"II": "<", b"MM": ">"}.get(f.read(2))
+        except (ValueError, OSError):
+            first = last = 0
+            order = None
+        if first > 0 and order and last == first + (n_strips - 1) * rows * src.width * dtype.itemsize:
+            contiguous = np.memmap(path, dtype=dtype.newbyteorder(order), mode="r", offset=first,
+                                   shape=(src.height, src.width))
+    if contiguous is None:
+        return src.read(1, window=win), win
+    return contiguous, rasterio.windows.Window(0, 0, src.width, src.height)
+
+
 def _apply(aff, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An affine transform applied to coordinate arrays."""
     return aff.a * x + aff.b * y + aff.c, aff.d * x + aff.e * y + aff.f
@@ -448,7 +523,7 @@ def _middle_lat(crs, coords: np.ndarray) -> float:
 
 
 def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_mps: float, *,
-                     road_class_column: str = "highway") -> SlopeTimes:
+                     road_class_column: str = "highway", vertices=None) -> SlopeTimes:
     """Forward and backward walking times of every edge on the DEM at ``dem_path`` (module rule).
 
     Parameters
@@ -460,6 +535,9 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         A GeoTIFF of elevation in metres with a CRS (projected or geographic).
     walk_speed_mps
         The flat walking speed.
+    vertices
+        ``shapely.get_coordinates(edges.geometry.values, return_index=True)`` if the caller has
+        them (the network's snapping index reads the same vertices).
 
     Returns
     -------
@@ -472,7 +550,8 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     if edges.crs is None:
         raise CrsError("the road edges have no CRS; load them with circles.io.network.load_network")
     geoms = np.asarray(edges.geometry.values, dtype=object)
-    vertices = shapely.get_coordinates(geoms, return_index=True)  # once: the middle latitude, box and layout
+    if vertices is None:  # once: the middle latitude, box and layout
+        vertices = shapely.get_coordinates(geoms, return_index=True)
     length = edges["length_m"].to_numpy(dtype=float)
     # GDAL reads an uncompressed GeoTIFF's window straight from the file, not through its block cache
     # (the same pixels, about twice as fast; other files read as usual)
@@ -506,48 +585,63 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             c1, r1 = int(np.ceil(hi[0])) + 2, int(np.ceil(hi[1])) + 2
             win = rasterio.windows.Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1)
             win = win.intersection(rasterio.windows.Window(0, 0, width, height))
-            band = src.read(1, window=win)  # its own dtype: a sample's four values are promoted to float64
+            band, win = _read_window(src, dem_path, win)  # its own dtype: a sample's four values are promoted to float64
             nodata = src.nodata
-    # window coordinates with pixel centres at integers, then the samples
+    # window coordinates with pixel centres at integers, then the samples, a block of whole edges at a time
+    # (each step one numpy pass over the block: its temporaries stay in the CPU's cache and its memory is
+    # reused, not a fresh 5-10 MB array per step; the results are those of one pass over every sample)
     vcol = vcol - (win.col_off + 0.5)
     vrow = vrow - (win.row_off + 0.5)
-    if vidx is None:  # copies: _bilinear_window overwrites its positions, and vcol/vrow are read below
-        col, row = vcol.copy(), vrow.copy()
-    elif len(vcol):
-        col, row = _interpolate(vidx, valong, [vcol, vrow], n_len, n, ptr)
-    else:
-        col = row = np.zeros(0)
-    z, ok = _bilinear_window(band, nodata, col, row)
+    total = int(ptr[-1])
+    # pieces laid out as the samples (SlopeTimes): slot s is the piece from sample s to s + 1; the slot of
+    # an edge's last sample is no piece (its rise would be to the next edge's first sample: set to 0)
+    pf, pb = np.empty(total), np.empty(total)
+    ok = np.empty(total, dtype=bool)
+    covered = np.empty(len(n), dtype=bool)
+    if vidx is not None and len(vcol):
+        u, vfirst = _sample_axis(vidx, valong, n_len, n, ptr)
+        vz = vcol + 1j * vrow  # both coordinates in one interpolation (one search)
+    steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else np.zeros(len(n), bool)
+    any_steps = bool(steps.any())
+    for a, b in _blocks(ptr, BLOCK_SAMPLES):
+        s0, s1 = int(ptr[a]), int(ptr[b])
+        if vidx is None:  # copies: _bilinear_window overwrites its positions, and vcol/vrow are read below
+            col, row = vcol[s0:s1].copy(), vrow[s0:s1].copy()
+        else:
+            zc = np.interp(np.arange(s0, s1, dtype=np.float64), u[vfirst[a]:vfirst[b]], vz[vfirst[a]:vfirst[b]])
+            col, row = zc.real.copy(), zc.imag.copy()
+        z, ok[s0:s1] = _bilinear_window(band, nodata, col, row)
+        starts = ptr[a:b] - s0
+        cov = np.logical_and.reduceat(ok[s0:s1], starts)
+        covered[a:b] = cov
+        rise = col  # (the positions are not needed any more)
+        np.subtract(z[1:], z[:-1], out=rise[:-1])
+        rise[ptr[a + 1:b + 1] - s0 - 1] = 0.0
+        for k in np.flatnonzero(~cov):  # no elevation (few): flat pieces, set below
+            rise[starts[k]:starts[k] + n[a + k] + 1] = 0.0
+        nb = n[a:b]
+        piece_times(np.repeat(length[a:b] / nb, nb + 1), rise, walk_speed_mps,
+                    np.repeat(steps[a:b], nb + 1) if any_steps else False, reuse=True, out=(pf[s0:s1], pb[s0:s1]))
     if not ok.any():
         c, r = vcol + win.col_off + 0.5, vrow + win.row_off + 0.5  # DEM pixel coordinates (corners at integers)
         if not ((c >= 0) & (c <= width) & (r >= 0) & (r <= height)).any():  # the boxes overlap, the roads do not
             raise no_overlap
         raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "
                              "elevations there")
-    covered = np.logical_and.reduceat(ok, ptr[:-1]) if len(ok) else np.zeros(0, dtype=bool)
-    # pieces: the n of each edge, between consecutive samples (an edge without elevation: n flat pieces)
-    pptr = ptr - np.arange(len(ptr))
-    is_piece = np.ones(max(len(z) - 1, 0), dtype=bool)
-    is_piece[ptr[1:-1] - 1] = False  # not from one edge's last sample to the next edge's first
-    # (the differences in col's memory: the sample positions are not needed any more)
-    rise = np.subtract(z[1:], z[:-1], out=col[:len(z) - 1] if col.dtype == np.float64 else None)[is_piece]
     off_edges = np.flatnonzero(~covered)
-    if len(off_edges):  # the pieces of the edges without elevation (few: positions, not a mask over every piece)
-        m = n[off_edges]
-        off = np.repeat(pptr[off_edges] - (np.cumsum(m) - m), m) + np.arange(int(m.sum()))
-        rise[off] = 0.0
-    run = np.repeat(length / n, n)
-    steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else np.zeros(len(n), bool)
-    pf, pb = piece_times(run, rise, walk_speed_mps, np.repeat(np.asarray(steps, dtype=bool), n) if steps.any()
-                         else False, reuse=True)  # run and rise are ours: their memory is reused
     if len(off_edges):  # no elevation: the flat time both ways (also on steps: we know no rise)
-        flat = np.repeat(length[off_edges] / m / walk_speed_mps, m)
+        m = n[off_edges] + 1
+        off = np.repeat(ptr[off_edges] - (np.cumsum(m) - m), m) + np.arange(int(m.sum()))
+        flat = np.repeat(length[off_edges] / (m - 1) / walk_speed_mps, m)
         pf[off] = flat
         pb[off] = flat
-    fwd = np.add.reduceat(pf, pptr[:-1]) if len(pf) else np.zeros(0)
-    bwd = np.add.reduceat(pb, pptr[:-1]) if len(pb) else np.zeros(0)
+    last = ptr[1:] - 1  # no piece
+    pf[last] = 0.0
+    pb[last] = 0.0
+    fwd = np.add.reduceat(pf, ptr[:-1]) if len(pf) else np.zeros(0)
+    bwd = np.add.reduceat(pb, ptr[:-1]) if len(pb) else np.zeros(0)
     total = float(length.sum())
     share = float(length[covered].sum() / total) if total > 0 else 0.0
-    return SlopeTimes(forward_s=fwd, backward_s=bwd, piece_ptr=pptr, piece_forward_s=pf, piece_backward_s=pb,
+    return SlopeTimes(forward_s=fwd, backward_s=bwd, piece_ptr=ptr, piece_forward_s=pf, piece_backward_s=pb,
                       covered_share=share, n_outside=int((~covered).sum()), step_m=float(step),
                       position_bound_m=bound)

@@ -9,6 +9,7 @@ from typing import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from circles import coverage as cov
 from circles.io.dem import edge_slope_times
@@ -28,15 +29,16 @@ def serving(facilities: pd.DataFrame, kind: str) -> np.ndarray:
 
 def nearest_by_kind(net: TravelNetwork, facilities: pd.DataFrame, fsnap: Snap, psnap: Snap, cutoff_s: float,
                     kinds=None, *, tick: Callable[[float], None] = lambda f: None) -> dict[str, np.ndarray]:
-    """Kind -> each point's time to the nearest serving facility of that kind, exact up to ``cutoff_s`` (else inf)."""
+    """Kind -> each point's time to the nearest serving facility of that kind, exact up to ``cutoff_s`` (else inf).
+
+    Every kind in one search call (:meth:`TravelNetwork.nearest_times_by_group`)."""
     kinds = list(KINDS) if kinds is None else list(kinds)
-    out = {}
+    group = np.full(len(facilities), -1, dtype=np.int64)
     for i, k in enumerate(kinds):
-        idx = serving(facilities, k)
-        out[k] = net.nearest_times(subset(fsnap, idx), psnap, cutoff_s=cutoff_s) if len(idx) \
-            else np.full(len(psnap), np.inf)
-        tick((i + 1) / len(kinds))
-    return out
+        group[serving(facilities, k)] = i
+    t = net.nearest_times_by_group(fsnap, group, len(kinds), psnap, cutoff_s=cutoff_s)
+    tick(1.0)
+    return dict(zip(kinds, t))
 
 
 def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lambda f: None) -> Travel:
@@ -48,9 +50,11 @@ def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lamb
     """
     crs, points, facilities = inputs.crs, inputs.points.copy(), inputs.facilities.copy()
     off = study.travel.max_offroad_m
-    slope, warning = slope_times(study, inputs)
+    # the roads' vertices, read once: the DEM's sampling and the snapping index (walk profile) read them
+    vertices = shapely.get_coordinates(inputs.edges.geometry.values, return_index=True)
+    slope, warning = slope_times(study, inputs, vertices)
     net = TravelNetwork(inputs.nodes, inputs.edges, walk_speed_mps=study.travel.walk_speed_mps,
-                        profile=study.network.profile, slope=slope)
+                        profile=study.network.profile, slope=slope, vertices=vertices)
     cols = ["total", "elderly", "infants", "geometry"]
     demand = gpd.GeoDataFrame(pd.concat([points[cols], inputs.halo_points[cols]], ignore_index=True),
                               geometry="geometry", crs=crs)
@@ -62,17 +66,18 @@ def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lamb
     points["snapped"] = psnap.snapped
     facilities["offroad_m"] = fsnap.offroad_m
     facilities["snapped"] = fsnap.snapped
-    times = nearest_by_kind(net, facilities, fsnap, psnap, inputs.limit_s, tick=lambda f: tick(0.1 + 0.4 * f))
-    for k, t in times.items():
-        points[f"time_s_{k}"] = t
-    points = gpd.GeoDataFrame(cov.add_any_times(points), geometry="geometry", crs=crs)
+    times = {f"time_s_{k}": t for k, t in nearest_by_kind(net, facilities, fsnap, psnap, inputs.limit_s,
+                                                          tick=lambda f: tick(0.1 + 0.4 * f)).items()}
+    for name, t in (times | cov.any_times(times)).items():  # points is our copy: the columns added in place
+        points[name] = t
     tmax_s = max(inputs.thresholds_min) * 60.0
     catch = net.times_to_points(fsnap, dsnap, cutoff_s=tmax_s)
     flat = None
     if slope is not None:  # the same trips on flat ground, up to the longest threshold (the ``_flat`` shares)
         flat_net = net.flat_twin()  # the flat network from the sloped one's arrays (no rebuild)
         ft = nearest_by_kind(flat_net, facilities, on_network(flat_net, fsnap), on_network(flat_net, psnap), tmax_s)
-        flat = cov.add_any_times(pd.DataFrame({f"time_s_{k}": t for k, t in ft.items()}))
+        ft = {f"time_s_{k}": t for k, t in ft.items()}
+        flat = pd.DataFrame(ft | cov.any_times(ft))
     return Travel(net=net, demand=demand, demand_snap=dsnap, point_snap=psnap, facility_snap=fsnap, points=points,
                   facilities=facilities, kinds=assessed_kinds(inputs, facilities), catchment=catch,
                   limit_s=inputs.limit_s, tmax_s=tmax_s, slope=slope, flat_times=flat, slope_warning=warning)
@@ -85,15 +90,16 @@ def assessed_kinds(inputs: Inputs, facilities: pd.DataFrame) -> tuple[str, ...]:
     return in_order([*kinds_present(facilities), *inputs.kinds_read])
 
 
-def slope_times(study: Study, inputs: Inputs):
+def slope_times(study: Study, inputs: Inputs, vertices=None):
     """``(SlopeTimes or None, warning)``: the DEM's sloped edge times on the walk profile (issue 23).
+    ``vertices``: the road edges' ``shapely.get_coordinates(..., return_index=True)`` if read.
 
     The drive profile ignores the DEM. Road edges outside the DEM or on nodata keep the flat
     speed; the warning (also logged) counts them with their share of road length ("" if none).
     """
     if study.network.dem is None or study.network.profile != "walk":
         return None, ""
-    slope = edge_slope_times(inputs.edges, study.network.dem, study.travel.walk_speed_mps)
+    slope = edge_slope_times(inputs.edges, study.network.dem, study.travel.walk_speed_mps, vertices=vertices)
     warning = ""
     if slope.n_outside:
         warning = (f"{slope.n_outside} road edges ({1 - slope.covered_share:.1%} of the road length read: the study area and its halo) are outside the DEM "
