@@ -452,11 +452,14 @@ def _pixel_m(src, lat: float = 0.0) -> tuple[float, float]:
     return dx * factor, dy * factor
 
 
-def _vertex_pixels(geoms: np.ndarray, crs, src, step: float, vertices=None):
-    """The lines' layout (:func:`_line_layout`) and the points the samples are interpolated
-    between, in the DEM's pixel coordinates (corners at integers): ``(layout, idx, along, col,
-    row, bound_m)``. ``idx`` None: ``col``/``row`` are the samples themselves (each transformed
-    exactly). ``bound_m``: every sample lies within it of its exact place (0: exact).
+def _vertex_pixels(geoms: np.ndarray, crs, src, vertices=None):
+    """The sampling step, the lines' layout (:func:`_line_layout`) and the points the samples are
+    interpolated between, in the DEM's pixel coordinates (corners at integers): ``(step, layout,
+    idx, along, col, row, bound_m)``. ``idx`` None: ``col``/``row`` are the samples themselves
+    (each transformed exactly). ``bound_m``: every sample lies within it of its exact place (0: exact).
+
+    The step is ``min(MAX_STEP_M, the DEM's pixel in metres)``, a geographic DEM's pixel width
+    taken at the middle latitude of the roads' box.
 
     - DEM in the study's CRS: the vertices through the DEM's inverse affine transform (exact:
       an affine map keeps straight segments straight and ratios along them).
@@ -471,23 +474,29 @@ def _vertex_pixels(geoms: np.ndarray, crs, src, step: float, vertices=None):
 
     ``vertices``: as in :func:`_line_layout`.
     """
+    if vertices is None:
+        vertices = shapely.get_coordinates(geoms, return_index=True)
+    to_dem = None if src.crs == crs else Transformer.from_crs(crs, src.crs, always_xy=True)
+    lat = 0.0  # (a projected DEM's pixel does not depend on it)
+    if to_dem is not None and src.crs.is_geographic and len(vertices[0]):
+        lat = float(to_dem.transform(*_bounds(vertices[0]).reshape(2, 2).mean(axis=0))[1])
+    step = min(MAX_STEP_M, *_pixel_m(src, lat))
     layout = _line_layout(geoms, step, vertices)
     coords, idx, seg, cum = layout[:4]
     inv = ~src.transform
-    if src.crs == crs:
+    if to_dem is None:
         col, row = _apply(inv, coords[:, 0], coords[:, 1])
-        return layout, idx, cum, col, row, 0.0
-    to_dem = Transformer.from_crs(crs, src.crs, always_xy=True)
+        return step, layout, idx, cum, col, row, 0.0
     fit = _fit_map(to_dem, inv, _bounds(coords), _pixel_m(src)) if len(coords) else None
     if fit is not None:
         max_seg = np.sqrt(8 * (POSITION_TOL_M - FIT_TOL_M) / fit.curvature_m) if fit.curvature_m > 0 else np.inf
         vx, vy, vidx, valong = _densify(coords, idx, seg, cum, max_seg)
         col, row = fit(vx, vy)
-        return layout, vidx, valong, col, row, POSITION_TOL_M
+        return step, layout, vidx, valong, col, row, POSITION_TOL_M
     xy = sample_positions(geoms, step)[0]
     x, y = to_dem.transform(xy[:, 0], xy[:, 1])
     col, row = _apply(inv, np.asarray(x), np.asarray(y))
-    return layout, None, None, col, row, 0.0
+    return step, layout, None, None, col, row, 0.0
 
 
 def sample_pixels(edges: gpd.GeoDataFrame, dem_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -495,10 +504,8 @@ def sample_pixels(edges: gpd.GeoDataFrame, dem_path: str | Path) -> tuple[np.nda
     integers): ``(col, row, ptr, bound_m)``, line ``k``'s samples ``ptr[k]:ptr[k + 1]``; each
     within ``bound_m`` metres of its exact place (0: exact). For tests and checks."""
     geoms = np.asarray(edges.geometry.values, dtype=object)
-    vertices = shapely.get_coordinates(geoms, return_index=True)
     with rasterio.open(dem_path) as src:
-        step = min(MAX_STEP_M, *_pixel_m(src, _middle_lat(edges.crs, vertices[0])))
-        layout, vidx, valong, col, row, bound = _vertex_pixels(geoms, edges.crs, src, step, vertices)
+        _, layout, vidx, valong, col, row, bound = _vertex_pixels(geoms, edges.crs, src)
     n_len, n, ptr = layout[4:]
     if vidx is not None:
         col, row = _interpolate(vidx, valong, [col, row], n_len, n, ptr)
@@ -512,14 +519,6 @@ def _bounds(coords: np.ndarray) -> np.ndarray:
     on the Wuhan core's 97,000 vertices, against 0.13 ms)."""
     x, y = coords[:, 0], coords[:, 1]
     return np.array([x.min(), y.min(), x.max(), y.max()])
-
-
-def _middle_lat(crs, coords: np.ndarray) -> float:
-    """Latitude of the middle of the vertices' box (``crs``: theirs)."""
-    if not len(coords):
-        return 0.0
-    return float(Transformer.from_crs(crs, 4326, always_xy=True).transform(
-        *_bounds(coords).reshape(2, 2).mean(axis=0))[1])
 
 
 def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_mps: float, *,
@@ -550,11 +549,9 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     if edges.crs is None:
         raise CrsError("the road edges have no CRS; load them with circles.io.network.load_network")
     geoms = np.asarray(edges.geometry.values, dtype=object)
-    if vertices is None:  # once: the middle latitude, box and layout
-        vertices = shapely.get_coordinates(geoms, return_index=True)
     length = edges["length_m"].to_numpy(dtype=float)
-    # GDAL reads an uncompressed GeoTIFF's window straight from the file, not through its block cache
-    # (the same pixels, about twice as fast; other files read as usual)
+    # an uncompressed GeoTIFF that _read_window does not map (tiled) is read straight from the file, not
+    # through GDAL's block cache (the same pixels, about twice as fast; other files read as usual)
     with rasterio.Env(GTIFF_DIRECT_IO=True):
         try:
             src = rasterio.open(dem_path)
@@ -565,9 +562,8 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             if src.crs is None:
                 raise CrsError(f"{dem_path}: the DEM has no CRS; assign its CRS (e.g. gdal_edit.py -a_srs "
                                f"EPSG:4326 {dem_path.name}) and run again")
-            step = min(MAX_STEP_M, *_pixel_m(src, _middle_lat(edges.crs, vertices[0])))
             width, height = src.width, src.height
-            layout, vidx, valong, vcol, vrow, bound = _vertex_pixels(geoms, edges.crs, src, step, vertices)
+            step, layout, vidx, valong, vcol, vrow, bound = _vertex_pixels(geoms, edges.crs, src, vertices)
             n_len, n, ptr = layout[4:]
             no_overlap = InputFileError(
                 f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {tuple(src.bounds)} in "
