@@ -543,9 +543,7 @@ class TravelNetwork:
         self.edge_back_s = self.edge_time_s if slope is None else np.asarray(slope.backward_s, dtype=float)
         if slope is not None:  # cumulative piece times for partial edges: forward + 1j x backward, side by
             # side in memory (a look-up reads one cache line; one complex gather is a third of two real ones)
-            self._cum = np.zeros(len(slope.piece_forward_s) + 1, dtype=np.complex128)
-            np.cumsum(slope.piece_forward_s, out=self._cum.real[1:])
-            np.cumsum(slope.piece_backward_s, out=self._cum.imag[1:])
+            self._cum = slope.piece_cum_s
         self.oneway = ow
         self.length_m = length
         self.u = edges["u"].to_numpy(dtype=np.int64)

@@ -83,23 +83,33 @@ class SlopeTimes:
 
     ``forward_s[i]`` is the time from ``u`` to ``v`` of edge ``i``, ``backward_s[i]`` from
     ``v`` to ``u``. The pieces are laid out as the samples: piece ``j`` of edge ``i`` (equal
-    lengths, in order from ``u``; ``j < n_i = piece_ptr[i + 1] - piece_ptr[i] - 1``) is
-    ``piece_forward_s[piece_ptr[i] + j]`` (and ``piece_backward_s``), from sample ``j`` to
-    ``j + 1``; the slot after an edge's last piece (its last sample: no piece) holds 0, so
-    ``piece_forward_s[piece_ptr[i]:piece_ptr[i + 1]].sum()`` is the edge's time. Partial edges at
-    snapped points use them.
+    lengths, in order from ``u``; ``j < n_i = piece_ptr[i + 1] - piece_ptr[i] - 1``), from
+    sample ``j`` to ``j + 1``, is in slot ``piece_ptr[i] + j``; the slot after an edge's last
+    piece (its last sample: no piece) holds 0. They are held summed: ``piece_cum_s[s]`` is the
+    sum of every slot before ``s`` (real part forward, imaginary part backward: a partial edge's
+    look-up reads one place), so the whole pieces of edge ``i`` before piece ``j`` take
+    ``piece_cum_s[piece_ptr[i] + j] - piece_cum_s[piece_ptr[i]]``. Partial edges at snapped points
+    use them (:meth:`circles.travel.TravelNetwork.times_from_u`); ``piece_forward_s`` and
+    ``piece_backward_s`` give the pieces themselves (to the rounding of the sums).
     """
 
     forward_s: np.ndarray
     backward_s: np.ndarray
     piece_ptr: np.ndarray
-    piece_forward_s: np.ndarray
-    piece_backward_s: np.ndarray
+    piece_cum_s: np.ndarray  # complex128, one more than the slots
     covered_share: float  # share of road length with elevation (sloped times)
     n_outside: int  # edges keeping the flat time (outside the DEM or on nodata)
     rule: str = RULE
     step_m: float = MAX_STEP_M
     position_bound_m: float = 0.0  # samples within this of their exact place (0: exact; see edge_slope_times)
+
+    @property
+    def piece_forward_s(self) -> np.ndarray:
+        return np.diff(self.piece_cum_s.real)
+
+    @property
+    def piece_backward_s(self) -> np.ndarray:
+        return np.diff(self.piece_cum_s.imag)
 
 
 def piece_times(run_m: np.ndarray, rise_m: np.ndarray, walk_speed_mps: float,
@@ -591,7 +601,9 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     total = int(ptr[-1])
     # pieces laid out as the samples (SlopeTimes): slot s is the piece from sample s to s + 1; the slot of
     # an edge's last sample is no piece (its rise would be to the next edge's first sample: set to 0)
-    pf, pb = np.empty(total), np.empty(total)
+    fwd, bwd = np.empty(len(n)), np.empty(len(n))
+    cum = np.empty(total + 1, dtype=np.complex128)  # SlopeTimes.piece_cum_s
+    cum[0] = 0.0
     ok = np.empty(total, dtype=bool)
     covered = np.empty(len(n), dtype=bool)
     if vidx is not None and len(vcol):
@@ -607,37 +619,36 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             zc = np.interp(np.arange(s0, s1, dtype=np.float64), u[vfirst[a]:vfirst[b]], vz[vfirst[a]:vfirst[b]])
             col, row = zc.real.copy(), zc.imag.copy()
         z, ok[s0:s1] = _bilinear_window(band, nodata, col, row)
-        starts = ptr[a:b] - s0
+        starts, lasts = ptr[a:b] - s0, ptr[a + 1:b + 1] - s0 - 1
         cov = np.logical_and.reduceat(ok[s0:s1], starts)
         covered[a:b] = cov
         rise = col  # (the positions are not needed any more)
         np.subtract(z[1:], z[:-1], out=rise[:-1])
-        rise[ptr[a + 1:b + 1] - s0 - 1] = 0.0
-        for k in np.flatnonzero(~cov):  # no elevation (few): flat pieces, set below
-            rise[starts[k]:starts[k] + n[a + k] + 1] = 0.0
+        rise[lasts] = 0.0  # no piece
+        off = np.flatnonzero(~cov)  # no elevation (few): flat pieces
+        for k in off:
+            rise[starts[k]:lasts[k]] = 0.0
         nb = n[a:b]
-        piece_times(np.repeat(length[a:b] / nb, nb + 1), rise, walk_speed_mps,
-                    np.repeat(steps[a:b], nb + 1) if any_steps else False, reuse=True, out=(pf[s0:s1], pb[s0:s1]))
+        pf, pb = piece_times(np.repeat(length[a:b] / nb, nb + 1), rise, walk_speed_mps,
+                             np.repeat(steps[a:b], nb + 1) if any_steps else False, reuse=True)
+        for k in off:  # the flat time both ways (also on steps: we know no rise)
+            pf[starts[k]:lasts[k]] = pb[starts[k]:lasts[k]] = length[a + k] / nb[k] / walk_speed_mps
+        pf[lasts] = 0.0
+        pb[lasts] = 0.0
+        fwd[a:b] = np.add.reduceat(pf, starts)
+        bwd[a:b] = np.add.reduceat(pb, starts)
+        c = cum[s0 + 1:s1 + 1]
+        np.cumsum(pf, out=c.real)
+        np.cumsum(pb, out=c.imag)
+        c += cum[s0]
     if not ok.any():
         c, r = vcol + win.col_off + 0.5, vrow + win.row_off + 0.5  # DEM pixel coordinates (corners at integers)
         if not ((c >= 0) & (c <= width) & (r >= 0) & (r <= height)).any():  # the boxes overlap, the roads do not
             raise no_overlap
         raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "
                              "elevations there")
-    off_edges = np.flatnonzero(~covered)
-    if len(off_edges):  # no elevation: the flat time both ways (also on steps: we know no rise)
-        m = n[off_edges] + 1
-        off = np.repeat(ptr[off_edges] - (np.cumsum(m) - m), m) + np.arange(int(m.sum()))
-        flat = np.repeat(length[off_edges] / (m - 1) / walk_speed_mps, m)
-        pf[off] = flat
-        pb[off] = flat
-    last = ptr[1:] - 1  # no piece
-    pf[last] = 0.0
-    pb[last] = 0.0
-    fwd = np.add.reduceat(pf, ptr[:-1]) if len(pf) else np.zeros(0)
-    bwd = np.add.reduceat(pb, ptr[:-1]) if len(pb) else np.zeros(0)
     total = float(length.sum())
     share = float(length[covered].sum() / total) if total > 0 else 0.0
-    return SlopeTimes(forward_s=fwd, backward_s=bwd, piece_ptr=ptr, piece_forward_s=pf, piece_backward_s=pb,
+    return SlopeTimes(forward_s=fwd, backward_s=bwd, piece_ptr=ptr, piece_cum_s=cum,
                       covered_share=share, n_outside=int((~covered).sum()), step_m=float(step),
                       position_bound_m=bound)
