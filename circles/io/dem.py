@@ -637,9 +637,10 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         pb[lasts] = 0.0
         fwd[a:b] = np.add.reduceat(pf, starts)
         bwd[a:b] = np.add.reduceat(pb, starts)
-        c = cum[s0 + 1:s1 + 1]
-        np.cumsum(pf, out=c.real)
-        np.cumsum(pb, out=c.imag)
+        c = cum[s0 + 1:s1 + 1]  # the running sums: both directions in one complex pass
+        c.real[:] = pf
+        c.imag[:] = pb
+        np.cumsum(c, out=c)
         c += cum[s0]
     if not ok.any():
         c, r = vcol + win.col_off + 0.5, vrow + win.row_off + 0.5  # DEM pixel coordinates (corners at integers)
