@@ -1,0 +1,561 @@
+"""The slope stage's new code paths (commit a7c2b53): the memmapped DEM, samples in blocks of whole
+edges, pieces laid out as the samples, the complex cumulative partial-edge look-up, every group's
+nearest times in one search, and ``any_times`` without a frame.
+
+Oracles: the other code path computing the same thing (rasterio's own read of a compressed or tiled
+copy of the DEM, the default block size, per-group ``nearest_times``), hand calculation on planar
+ramps (bilinear interpolation of a plane is the plane: every sample's elevation is the ramp's
+formula), networkx Dijkstra, brute force for ``_blocks`` and pandas for ``any_times``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import rasterio.windows
+import shapely
+from rasterio.transform import from_origin
+
+import circles.io.dem as dem_mod
+from circles.coverage import GROUPS, any_times
+from circles.io.dem import _blocks, _read_window, edge_slope_times
+from circles.io.network import node_lines
+from circles.kinds import kinds_serving
+from circles.travel import TravelNetwork, subset
+from conftest import DEMO, METRIC, make_network, points
+
+DEMO_ROADS = DEMO / "roads.osm.pbf"
+
+
+def write_dem(path: Path, z: np.ndarray, x0: float, y0: float, res: float, *, dtype="float64", nodata=None,
+              **creation) -> Path:
+    """A GeoTIFF (top-left corner (x0, y0), row 0 northmost) with GDAL creation options ``creation``."""
+    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype=dtype,
+                       crs=METRIC, transform=from_origin(x0, y0, res, res), nodata=nodata, **creation) as dst:
+        dst.write(z.astype(dtype), 1)
+    return path
+
+
+def centres(x0, y0, res, w, h):
+    xc = x0 + res * (np.arange(w) + 0.5)
+    yc = y0 - res * (np.arange(h) + 0.5)
+    return np.meshgrid(xc, yc)
+
+
+def tobler_s(run, rise, w):
+    """Time of a piece by the issue's formula, written out: run / (w exp(-3.5 |g + 0.05|) / exp(-0.175))."""
+    return run / (w * math.exp(-3.5 * abs(rise / run + 0.05)) / math.exp(-0.175))
+
+
+def variants(tmp_path, z, x0, y0, res, nodata=None, dtype="float64"):
+    """The same DEM stored four ways: (name, path, expected to be memmapped)."""
+    out = [("plain", write_dem(tmp_path / "plain.tif", z, x0, y0, res, dtype=dtype, nodata=nodata), True),
+           ("deflate", write_dem(tmp_path / "deflate.tif", z, x0, y0, res, dtype=dtype, nodata=nodata,
+                                 compress="deflate"), False),
+           ("tiled", write_dem(tmp_path / "tiled.tif", z, x0, y0, res, dtype=dtype, nodata=nodata, tiled=True,
+                               blockxsize=16, blockysize=16), False),
+           ("big", write_dem(tmp_path / "big.tif", z, x0, y0, res, dtype=dtype, nodata=nodata,
+                             endianness="BIG"), True)]
+    assert (tmp_path / "big.tif").read_bytes()[:2] == b"MM"  # GDAL wrote it big-endian
+    assert (tmp_path / "plain.tif").read_bytes()[:2] == b"II"
+    return out
+
+
+def wavy(X, Y):
+    return 20 + 0.05 * X - 0.03 * Y + 4 * np.sin(X / 37.0) * np.cos(Y / 23.0)
+
+
+def mixed_network():
+    """Straight and diagonal roads over the DEM of :func:`test_memmapped_dem_equals_compressed_tiled_and_big_endian`."""
+    return make_network([((-90, -290), (890, 290)), ((-90, 290), (890, -290)), ((0, 0), (37.3, 0)),
+                         ((100, 100), (100, 250)), ((300, -100), (733.3, -100)), ((500, 0), (520, 17))])
+
+
+def assert_same_times(a, b, exact=True):
+    for name in ("forward_s", "backward_s", "piece_forward_s", "piece_backward_s"):
+        x, y = getattr(a, name), getattr(b, name)
+        if exact:
+            assert np.array_equal(x, y), name
+        else:
+            assert x.shape == y.shape and np.abs(x - y).max() <= 1e-9, name
+    assert np.array_equal(a.piece_ptr, b.piece_ptr)
+    assert (a.covered_share, a.n_outside) == (b.covered_share, b.n_outside)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int16"])
+def test_memmapped_dem_equals_compressed_tiled_and_big_endian(tmp_path, dtype):
+    """An uncompressed striped GeoTIFF (memmapped), the same DEM deflated, tiled 16 x 16, and big-endian
+    give the same edge times. The roads span the whole DEM, so the read window is the whole raster and
+    the numbers are bit for bit the same; ``_read_window`` maps exactly the files it should."""
+    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
+    z = wavy(*centres(x0, y0, res, w, h))
+    if dtype == "int16":
+        z = np.round(z * 10)  # decimetres: any integer DEM
+    nodes, edges = mixed_network()
+    results = {}
+    for name, path, mapped in variants(tmp_path, z, x0, y0, res, dtype=dtype):
+        with rasterio.open(path) as src:
+            pixels, win = _read_window(src, path, rasterio.windows.Window(3, 4, 50, 60))
+            assert isinstance(pixels, np.memmap) == mapped, name
+            if mapped:
+                assert (win.col_off, win.row_off, win.width, win.height) == (0, 0, w, h)
+                assert (pixels.dtype.byteorder == ">") == (name == "big")  # the file's own byte order
+            # the pixels returned are rasterio's own read of that window
+            ref = src.read(1, window=win)
+            assert np.array_equal(np.asarray(pixels, dtype=float), ref.astype(float))
+            assert np.array_equal(ref.astype(float), z.astype(dtype).astype(float)[
+                int(win.row_off):int(win.row_off + win.height), int(win.col_off):int(win.col_off + win.width)])
+        results[name] = edge_slope_times(edges, path, 1.1)
+    assert results["plain"].covered_share == 1.0
+    assert np.ptp(results["plain"].forward_s / edges["length_m"].to_numpy()) > 0.01  # the hills matter
+    for name in ("deflate", "tiled", "big"):
+        assert_same_times(results["plain"], results[name])
+
+
+def test_memmapped_window_equals_rasterio_windows(tmp_path):
+    """Windows read by rasterio anywhere over a memmapped DEM (several strips, a last short strip) equal
+    the memmapped pixels there."""
+    x0, y0, res, w, h = 0.0, 1000.0, 2.0, 336, 217  # 217 rows: the last strip is short
+    z = wavy(*centres(x0, y0, res, w, h))
+    two = tmp_path / "two_bands.tif"  # band-interleaved: band 1's strips first
+    with rasterio.open(two, "w", driver="GTiff", width=w, height=h, count=2, dtype="float64", crs=METRIC,
+                       transform=from_origin(x0, y0, res, res), interleave="band") as dst:
+        dst.write(np.stack([z, -z]))
+    for path in (write_dem(tmp_path / "a.tif", z, x0, y0, res, dtype="float32"),
+                 write_dem(tmp_path / "b.tif", z, x0, y0, res, dtype="float32", blockysize=10),
+                 write_dem(tmp_path / "c.tif", z, x0, y0, res, endianness="BIG", blockysize=1),
+                 # tiles as wide as the raster: laid out as strips
+                 write_dem(tmp_path / "d.tif", z, x0, y0, res, tiled=True, blockxsize=w, blockysize=16),
+                 two):
+        with rasterio.open(path) as src:
+            assert src.block_shapes[0][1] == w and -(-h // src.block_shapes[0][0]) > 1  # several strips
+            pixels, win = _read_window(src, path, rasterio.windows.Window(10, 10, 5, 5))
+            assert isinstance(pixels, np.memmap) and pixels.shape == (h, w)
+            for c, r, ww, hh in ((0, 0, w, h), (17, 3, 40, 90), (w - 9, h - 5, 9, 5), (100, 200, 1, 17)):
+                ref = src.read(1, window=rasterio.windows.Window(c, r, ww, hh))
+                assert np.array_equal(pixels[r:r + hh, c:c + ww], ref)
+
+
+def test_memmap_and_read_paths_agree_on_a_window_of_a_large_dem(tmp_path):
+    """Roads over a corner of a large DEM: the read path reads a window, the memmapped path the whole
+    raster (other offsets, so positions rounded differently): the times agree to 1e-9 s."""
+    x0, y0, res, w, h = -1000.0, 1500.0, 5.0, 600, 500
+    z = wavy(*centres(x0, y0, res, w, h))
+    nodes, edges = mixed_network()
+    st = [edge_slope_times(edges, p, 1.0) for _, p, _ in variants(tmp_path, z, x0, y0, res)]
+    assert st[0].covered_share == 1.0
+    for other in st[1:]:
+        assert_same_times(st[0], other, exact=False)
+
+
+def test_nodata_pixel_same_result_memmapped_and_read(tmp_path):
+    """A DEM with nodata under one road: the memmapped and the read (deflate, tiled, big-endian) files give
+    the same times, and that road keeps its flat time."""
+    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
+    z = wavy(*centres(x0, y0, res, w, h))
+    z[55:65, 60:64] = -9999.0  # x in [200, 220], y in [-25, 25]
+    nodes, edges = make_network([((150, 0), (300, 0)), ((150, 100), (300, 100)), ((-90, -290), (890, 290))])
+    st = {name: edge_slope_times(edges, p, 1.0) for name, p, _ in
+          variants(tmp_path, z, x0, y0, res, nodata=-9999.0, dtype="float32")}
+    hole = int(np.argmin(np.abs(edges.geometry.centroid.y.to_numpy()) + (edges["length_m"] > 200) * 1e6))
+    assert st["plain"].n_outside == 1
+    assert st["plain"].forward_s[hole] == pytest.approx(150.0, abs=1e-9)
+    assert st["plain"].backward_s[hole] == pytest.approx(150.0, abs=1e-9)
+    for name in ("deflate", "tiled", "big"):
+        assert_same_times(st["plain"], st[name])
+
+
+# ------------------------------------------------------------------ blocks of whole edges
+
+def block_network():
+    """Many roads: on the DEM, off it, over a nodata hole, steps, short and long (up to 46 samples)."""
+    rng = np.random.default_rng(3)
+    segs = []
+    for i in range(40):
+        x, y = rng.uniform(-80, 850), rng.uniform(-280, 280)
+        L, a = rng.uniform(2, 200), rng.uniform(0, 2 * np.pi)
+        segs.append(((x, y), (x + L * np.cos(a), y + L * np.sin(a))))
+    segs += [((2000, 0), (2100, 0)), ((3000, 50), (3003, 50)),  # off the DEM
+             ((150, 0), (300, 0)), ((205, -40), (215, 40))]  # over the nodata hole
+    nodes, edges = make_network(segs)
+    steps = np.zeros(len(edges), dtype=bool)
+    steps[::5] = True
+    edges.loc[steps, "highway"] = "steps"
+    return nodes, edges
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 50, 333])
+def test_small_blocks_give_the_default_results(tmp_path, monkeypatch, size):
+    """``BLOCK_SAMPLES`` small (1 and 3: fewer than any edge's samples; 7, 50: blocks mixing edges on
+    the DEM, off it, on nodata and steps) gives the same arrays as one block of every sample."""
+    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
+    z = wavy(*centres(x0, y0, res, w, h))
+    z[55:65, 60:64] = -9999.0
+    dem = write_dem(tmp_path / "dem.tif", z, x0, y0, res, nodata=-9999.0)
+    nodes, edges = block_network()
+    ref = edge_slope_times(edges, dem, 1.2)
+    assert int(ref.piece_ptr[-1]) < dem_mod.BLOCK_SAMPLES  # the default: one block
+    assert 3 <= ref.n_outside and edges["highway"].eq("steps").sum() >= 5
+    monkeypatch.setattr(dem_mod, "BLOCK_SAMPLES", size)
+    blocks = _blocks(ref.piece_ptr, size)
+    assert len(blocks) >= 3
+    covered = ref.forward_s != edges["length_m"].to_numpy() / 1.2
+    if size >= 7:  # blocks mixing edges on and off the DEM (1, 3: every block one edge, or part of one)
+        assert any(covered[a:b].any() and not covered[a:b].all() for a, b in blocks)
+    else:
+        assert all(b == a + 1 for a, b in blocks)
+    assert_same_times(ref, edge_slope_times(edges, dem, 1.2))
+
+
+def test_small_blocks_geographic_dem_demo_roads(tmp_path, monkeypatch):
+    """The demo roads on a geographic DEM (samples interpolated from densified vertices per block):
+    blocks of 5,000 samples give the one-block times."""
+    from pyproj import Transformer
+
+    from circles.io.network import load_network
+
+    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
+    lon0, lat0 = to_ll.transform(*edges.total_bounds[:2])
+    lon1, lat1 = to_ll.transform(*edges.total_bounds[2:])
+    res = 0.0002
+    gx0, gy0 = lon0 - 0.002, lat1 + 0.002
+    w, h = int((lon1 - lon0 + 0.004) / res) + 1, int((lat1 - lat0 + 0.004) / res) + 1
+    lon = gx0 + res * (np.arange(w) + 0.5)
+    lat = gy0 - res * (np.arange(h) + 0.5)
+    Z = 20 * np.sin(lon[None, :] * 900) * np.cos(lat[:, None] * 700) + 15
+    path = tmp_path / "geo.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float64", crs="EPSG:4326",
+                       transform=from_origin(gx0, gy0, res, res)) as dst:
+        dst.write(Z, 1)
+    ref = edge_slope_times(edges, path, 1.0)
+    assert ref.position_bound_m > 0  # the fitted-transformation path
+    monkeypatch.setattr(dem_mod, "BLOCK_SAMPLES", 5000)
+    assert len(_blocks(ref.piece_ptr, 5000)) > 5
+    assert_same_times(ref, edge_slope_times(edges, path, 1.0))
+
+
+def test_blocks_cover_every_line_once_in_order():
+    """``_blocks``: consecutive runs of whole lines from 0 to the last, each cut where a multiple of
+    ``size`` falls (brute force: the line holding each such sample, found by walking the lines)."""
+    rng = np.random.default_rng(0)
+    assert _blocks(np.array([0]), 10) == []
+    for trial in range(200):
+        nl = int(rng.integers(1, 30))
+        counts = rng.integers(2, 40, nl)  # a line has n + 1 >= 2 samples
+        ptr = np.r_[0, np.cumsum(counts)]
+        size = int(rng.integers(1, 120))
+        blocks = _blocks(ptr, size)
+        lines = [k for a, b in blocks for k in range(a, b)]
+        assert lines == list(range(nl))  # every line once, in order
+        assert all(b > a for a, b in blocks)
+        cuts = set()
+        for s in range(0, int(ptr[-1]), size):
+            k = 0
+            while ptr[k + 1] <= s:
+                k += 1
+            cuts.add(k)
+        assert [a for a, _ in blocks] == sorted(cuts)
+        for a, b in blocks:  # about size samples: beyond the first line, under size
+            assert ptr[b] - ptr[a + 1] < size or b == a + 1
+
+
+# ------------------------------------------------------------------ pieces by hand on a ramp
+
+A, B, C = 0.08, -0.05, 12.0  # the ramp z = A x + B y + C
+
+
+def ramp_dem(tmp_path):
+    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
+    X, Y = centres(x0, y0, res, w, h)
+    return write_dem(tmp_path / "ramp.tif", A * X + B * Y + C, x0, y0, res)
+
+
+def ramp_network():
+    """A straight road, a diagonal, a bent road (three vertices), steps, and a road off the DEM."""
+    lines = [[(0, 0), (137.0, 0)], [(10, 20), (80, 120)], [(200, 0), (260, 40), (260, 113.3)],
+             [(400, 50), (403, 90)], [(5000, 0), (5047, 0)]]
+    gdf = gpd.GeoDataFrame({"highway": ["residential", "footway", "residential", "steps", "residential"],
+                            "name": [""] * 5, "access": [None] * 5},
+                           geometry=[shapely.LineString(c) for c in lines], crs=METRIC)
+    return node_lines(gdf)
+
+
+def hand_pieces(geom, highway, w, on_dem=True, step=5.0):
+    """Forward and backward piece times by hand: n = ceil(L / step) pieces of run L / n, the samples at
+    j L / n along the line (walked vertex by vertex here), rise from the ramp's formula."""
+    xy = np.asarray(geom.coords)
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    L = seg.sum()
+    n = math.ceil(L / step)
+    run = L / n
+    samples = []
+    for j in range(n + 1):
+        d = j * run
+        k = 0
+        while k < len(seg) - 1 and d > seg[:k + 1].sum():
+            k += 1
+        t = (d - seg[:k].sum()) / seg[k]
+        samples.append(xy[k] + t * (xy[k + 1] - xy[k]))
+    z = [A * p[0] + B * p[1] + C for p in samples]
+    fwd, bwd = [], []
+    for j in range(n):
+        rise = z[j + 1] - z[j]
+        if not on_dem:
+            fwd.append(run / w)
+            bwd.append(run / w)
+        elif highway == "steps":
+            fwd.append(run / w + abs(rise) / 0.2)
+            bwd.append(run / w + abs(rise) / 0.2)
+        else:
+            fwd.append(tobler_s(run, rise, w))
+            bwd.append(tobler_s(run, -rise, w))
+    return np.array(fwd), np.array(bwd)
+
+
+def test_piece_layout_equals_hand_pieces_on_a_ramp(tmp_path):
+    """Pieces laid out as the samples: ``piece_forward_s[ptr[i]:ptr[i+1]-1]`` are the hand-computed
+    Tobler (or steps, or flat) times of edge ``i``'s pieces, the last slot is 0, and ``forward_s[i]``
+    is their sum."""
+    nodes, edges = ramp_network()
+    st = edge_slope_times(edges, ramp_dem(tmp_path), 1.3)
+    assert st.step_m == 5.0 and st.n_outside == 1
+    ptr = st.piece_ptr
+    assert len(ptr) == len(edges) + 1 and ptr[-1] == len(st.piece_forward_s) == len(st.piece_backward_s)
+    for i, (geom, hw) in enumerate(zip(edges.geometry, edges["highway"])):
+        on = geom.bounds[0] < 1000
+        f, b = hand_pieces(geom, hw, 1.3, on_dem=on)
+        assert ptr[i + 1] - ptr[i] == len(f) + 1
+        assert np.abs(st.piece_forward_s[ptr[i]:ptr[i + 1] - 1] - f).max() <= 1e-9, i
+        assert np.abs(st.piece_backward_s[ptr[i]:ptr[i + 1] - 1] - b).max() <= 1e-9, i
+        assert st.piece_forward_s[ptr[i + 1] - 1] == 0.0 and st.piece_backward_s[ptr[i + 1] - 1] == 0.0
+        assert st.forward_s[i] == pytest.approx(f.sum(), abs=1e-9)
+        assert st.backward_s[i] == pytest.approx(b.sum(), abs=1e-9)
+    bent = int(np.flatnonzero([len(g.coords) == 3 for g in edges.geometry])[0])
+    f = st.piece_forward_s[ptr[bent]:ptr[bent + 1] - 1]
+    assert np.ptp(f) > 0.1  # the bend: pieces of different grades
+
+
+def test_times_from_u_equal_hand_sums_on_a_ramp(tmp_path):
+    """``times_from_u(e, f)``: the whole hand pieces before the point plus the share of the piece it
+    stands on (x = f n, k = min(floor x, n - 1), share x - k), forward and backward, to 1e-9."""
+    nodes, edges = ramp_network()
+    st = edge_slope_times(edges, ramp_dem(tmp_path), 1.3)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.3, slope=st)
+    rng = np.random.default_rng(5)
+    for i, (geom, hw) in enumerate(zip(edges.geometry, edges["highway"])):
+        fp, bp = hand_pieces(geom, hw, 1.3, on_dem=geom.bounds[0] < 1000)
+        n = len(fp)
+        fr = np.r_[0.0, 1.0, np.arange(1, n) / n, rng.uniform(0, 1, 20), 0.5 / n, 1 - 0.25 / n]
+        fwd, bwd = net.times_from_u(np.full(len(fr), i), fr)
+        for f, a, b in zip(fr, fwd, bwd):
+            x = f * n
+            k = min(int(math.floor(x)), n - 1)
+            assert a == pytest.approx(fp[:k].sum() + (x - k) * fp[k], abs=1e-9)
+            assert b == pytest.approx(bp[:k].sum() + (x - k) * bp[k], abs=1e-9)
+        assert fwd[1] == pytest.approx(st.forward_s[i], abs=1e-9) and fwd[0] == 0.0 and bwd[0] == 0.0
+
+
+# ------------------------------------------------------------------ nearest times by group
+
+def demo_net(tmp_path, sloped):
+    from circles.io.network import load_network
+
+    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    st = None
+    if sloped:
+        x0, y0, x1, y1 = edges.total_bounds
+        res = 10.0
+        w, h = int((x1 - x0) / res) + 10, int((y1 - y0) / res) + 10
+        X, Y = centres(x0 - 50, y1 + 50, res, w, h)
+        z = 30 + 25 * np.sin((X - x0) / 180.0) * np.cos((Y - y0) / 140.0)
+        st = edge_slope_times(edges, write_dem(tmp_path / "demo.tif", z, x0 - 50, y1 + 50, res), 1.0)
+        assert st.covered_share == 1.0
+    return TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st), edges
+
+
+@pytest.mark.parametrize("sloped", [False, True])
+@pytest.mark.parametrize("cutoff", [np.inf, 900.0])
+def test_nearest_times_by_group_equals_each_group_alone(tmp_path, sloped, cutoff):
+    """One search for four groups equals ``nearest_times`` on each group's sources alone (``subset``);
+    sources of group -1 are ignored, an empty group is inf everywhere; targets right beside sources
+    (the same edge) and unsnapped points included."""
+    net, edges = demo_net(tmp_path, sloped)
+    rng = np.random.default_rng(11)
+    x0, y0, x1, y1 = edges.total_bounds
+
+    def near_roads(k, jitter):  # points on random roads, moved off them a little
+        g = edges.geometry.values[rng.integers(0, len(edges), k)]
+        xy = shapely.get_coordinates(shapely.line_interpolate_point(g, rng.uniform(0, 1, k), normalized=True))
+        return xy + rng.normal(0, jitter, size=(k, 2))
+
+    sxy = near_roads(60, 20)
+    txy = np.r_[near_roads(1500, 30), sxy + rng.normal(0, 15, size=(60, 2)),
+                [[x0 - 5000, y0 - 5000]]]  # the last: too far to snap
+    src = net.snap_points(points(np.r_[sxy, [[x1 + 5000, y1 + 5000]]]), max_offroad_m=200)
+    tgt = net.snap_points(points(txy), max_offroad_m=200)
+    assert not src.snapped[-1] and not tgt.snapped[-1]
+    group = rng.integers(-1, 3, len(src))  # -1: none; groups 0..2, group 3 empty
+    group[-1] = 0  # an unsnapped source in a group
+    t = net.nearest_times_by_group(src, group, 4, tgt, cutoff_s=cutoff)
+    assert t.shape == (4, len(tgt))
+    for g in range(3):
+        idx = np.flatnonzero(group == g)
+        ref = net.nearest_times(subset(src, idx), tgt, cutoff_s=cutoff)
+        fin = np.isfinite(ref)
+        assert np.array_equal(fin, np.isfinite(t[g])) and fin.sum() > 100
+        assert np.abs(t[g][fin] - ref[fin]).max() <= 1e-9
+        same = np.isin(tgt.edge, src.edge[idx]) & tgt.snapped
+        assert same.sum() >= 5  # targets on an edge of one of the group's sources
+    assert np.all(np.isinf(t[3]))
+    if np.isfinite(cutoff):
+        assert t[np.isfinite(t)].max() <= cutoff and np.isinf(t[:3]).sum() > 100
+    # a group of -1 only and no groups at all
+    assert np.all(np.isinf(net.nearest_times_by_group(src, np.full(len(src), -1), 2, tgt)))
+
+
+def test_nearest_times_by_group_same_edge_pairs(tmp_path):
+    """A target on its source's edge, nearer along the edge than through any node: each group's time is
+    that of its own source (the same-edge pairs go to their source's group only)."""
+    net, edges = demo_net(tmp_path, True)
+    e = int(np.argmax(edges["length_m"].to_numpy()))
+    geom = edges.geometry.iloc[e]
+    L = geom.length
+    s = net.snap_points(points([geom.interpolate(0.45 * L).coords[0], geom.interpolate(0.1 * L).coords[0]]),
+                        max_offroad_m=1)
+    tg = net.snap_points(points([geom.interpolate(0.5 * L).coords[0]]), max_offroad_m=1)
+    assert (s.edge == e).all() and (tg.edge == e).all()
+    t = net.nearest_times_by_group(s, np.array([1, 0]), 2, tg)
+    for g, i in ((0, 1), (1, 0)):
+        assert t[g, 0] == pytest.approx(net.nearest_times(subset(s, np.array([i])), tg)[0], abs=1e-9)
+    assert t[1, 0] < t[0, 0]  # the nearer source is group 1's
+
+
+def test_nearest_times_by_group_against_networkx_on_a_sloped_grid(tmp_path):
+    """A 6 x 6 grid of 50 m roads on the ramp, sources and targets at nodes: each group's time equals
+    networkx's multi-source Dijkstra (target to source: the reversed DiGraph of the forward and
+    backward edge times) from that group's nodes."""
+    segs = []
+    for i in range(6):
+        for j in range(5):
+            segs.append(((j * 50.0, i * 50.0), ((j + 1) * 50.0, i * 50.0)))
+            segs.append(((i * 50.0, j * 50.0), (i * 50.0, (j + 1) * 50.0)))
+    nodes, edges = make_network(segs)
+    st = edge_slope_times(edges, ramp_dem(tmp_path), 1.0)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
+    G = nx.DiGraph()
+    for i, (u, v) in enumerate(zip(edges["u"], edges["v"])):
+        G.add_edge(u, v, w=st.forward_s[i])
+        G.add_edge(v, u, w=st.backward_s[i])
+    assert len(nodes) == 36
+    xy = np.c_[nodes.geometry.x, nodes.geometry.y]
+    snap = net.snap_points(points(xy), max_offroad_m=1)
+    group = np.full(36, -1)
+    group[[0, 7, 35]] = 0
+    group[[5, 30]] = 1
+    t = net.nearest_times_by_group(snap, group, 3, snap, cutoff_s=np.inf)
+    for g in (0, 1):
+        ref = nx.multi_source_dijkstra_path_length(G.reverse(copy=True), np.flatnonzero(group == g).tolist(),
+                                                   weight="w")
+        assert np.allclose(t[g], [ref[k] for k in range(36)], rtol=0, atol=1e-9)
+    assert np.all(np.isinf(t[2]))
+    # the cutoff: beyond it inf, within it unchanged
+    tc = net.nearest_times_by_group(snap, group, 3, snap, cutoff_s=100.0)
+    assert np.array_equal(tc, np.where(t <= 100.0, t, np.inf))
+    # direction matters on the ramp
+    out = nx.multi_source_dijkstra_path_length(G, [5, 30], weight="w")
+    assert max(abs(out[k] - t[1][k]) for k in range(36)) > 1
+
+
+# ------------------------------------------------------------------ any_times
+
+def test_any_times_equals_pandas_min_skipna():
+    """``any_times`` on a dict and on a frame equals ``DataFrame[cols].min(axis=1)`` (NaN skipped,
+    all-NaN rows NaN, inf kept); a group without kind columns is inf; other columns are ignored."""
+    rng = np.random.default_rng(2)
+    n = 300
+    eld = kinds_serving("elderly")
+    times = {}
+    for k in eld[:3]:
+        v = rng.uniform(0, 1000, n)
+        v[rng.random(n) < 0.3] = np.nan
+        v[rng.random(n) < 0.2] = np.inf
+        times[f"time_s_{k}"] = v
+    times[f"time_s_{eld[0]}"][:5] = np.nan  # rows 0..4: every elderly kind NaN
+    for k in eld[1:3]:
+        times[f"time_s_{k}"][:5] = np.nan
+    times[f"time_s_{eld[1]}"][5:10] = np.inf
+    times["time_s_unrelated"] = np.zeros(n)  # not a kind: ignored
+    frame = pd.DataFrame(times | {"label": ["a"] * n})
+    cols = [f"time_s_{k}" for k in eld[:3]]
+    ref = frame[cols].min(axis=1).to_numpy()
+    assert np.isnan(ref[:5]).all() and np.isfinite(ref).sum() > 100
+    for inp in (times, frame):
+        out = any_times(inp)
+        assert set(out) == {f"time_s_{g}_any" for g in GROUPS}
+        assert np.array_equal(out["time_s_elderly_any"], ref, equal_nan=True)
+        assert len(out["time_s_infants_any"]) == n and np.all(np.isposinf(out["time_s_infants_any"]))
+    # both groups with columns, one kind each for infants (a frame with an integer column)
+    inf_k = kinds_serving("infants")
+    frame2 = frame.assign(**{f"time_s_{inf_k[1]}": np.arange(n)})
+    out = any_times(frame2)
+    assert np.array_equal(out["time_s_infants_any"], frame2[[f"time_s_{inf_k[1]}"]].min(axis=1).to_numpy())
+    assert np.array_equal(out["time_s_elderly_any"], ref, equal_nan=True)
+    # empty input
+    assert all(len(v) == 0 for v in any_times(pd.DataFrame({c: [] for c in cols})).values())
+
+
+def test_densify_equals_shapely_segmentize():
+    """``_densify`` (only the cut segments worked on) gives shapely's ``segmentize`` vertices (every
+    segment longer than the limit cut into ceil(length / limit) equal parts), the line numbers, and
+    each vertex's distance along its line (shapely's ``line_locate_point``)."""
+    from circles.io.dem import _densify, _line_layout
+
+    rng = np.random.default_rng(8)
+    geoms = []
+    for _ in range(60):
+        k = int(rng.integers(2, 7))
+        xy = np.cumsum(rng.uniform(-40, 40, size=(k, 2)), axis=0) + rng.uniform(0, 1000, 2)
+        geoms.append(shapely.LineString(xy))
+    geoms.append(shapely.LineString([(0, 0), (3, 0)]))  # nothing cut
+    geoms = np.array(geoms, dtype=object)
+    for limit in (7.5, 25.0, 1000.0):
+        coords, idx, seg, cum = _line_layout(geoms, 5.0)[:4]
+        x, y, vidx, along = _densify(coords, idx, seg, cum, limit)
+        ref, ridx = shapely.get_coordinates(shapely.segmentize(geoms, limit), return_index=True)
+        assert len(x) == len(ref) and np.array_equal(vidx, ridx)
+        assert np.abs(x - ref[:, 0]).max() < 1e-9 and np.abs(y - ref[:, 1]).max() < 1e-9
+        loc = shapely.line_locate_point(geoms[vidx], shapely.points(ref))
+        assert np.abs(along - loc).max() < 1e-9
+        if limit == 1000.0:
+            assert len(x) == len(coords)
+        else:
+            assert len(x) > len(coords)
+
+
+def test_vertices_read_once_give_the_same_times_and_snaps(tmp_path):
+    """The roads' vertices read once and handed to ``edge_slope_times`` and ``TravelNetwork`` (the
+    stage's sharing) give the same times and the same snaps as each reading its own, and are left as
+    they were (the snapping index reads them after the DEM stage)."""
+    nodes, edges = ramp_network()
+    dem = ramp_dem(tmp_path)
+    vertices = shapely.get_coordinates(edges.geometry.values, return_index=True)
+    before = (vertices[0].copy(), vertices[1].copy())
+    shared = edge_slope_times(edges, dem, 1.3, vertices=vertices)
+    assert_same_times(edge_slope_times(edges, dem, 1.3), shared)
+    assert np.array_equal(vertices[0], before[0]) and np.array_equal(vertices[1], before[1])
+    rng = np.random.default_rng(1)
+    pts = points(rng.uniform([-20, -20], [420, 130], size=(200, 2)))
+    a = TravelNetwork(nodes, edges, walk_speed_mps=1.3, slope=shared, vertices=vertices).snap_points(
+        pts, max_offroad_m=60)
+    b = TravelNetwork(nodes, edges, walk_speed_mps=1.3, slope=shared).snap_points(pts, max_offroad_m=60)
+    assert a.snapped.sum() > 50
+    for name in ("edge", "along_m", "offroad_m", "to_u_s", "to_v_s", "from_u_s", "from_v_s"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
