@@ -79,9 +79,11 @@ def mixed_network():
 
 
 def assert_same_times(a, b, exact=True):
+    """Edge times bit for bit (``exact``) or to 1e-9 s; the pieces to 1e-9 s (they are held as running
+    sums, summed block by block: a block's offset is added once, so the sums round differently)."""
     for name in ("forward_s", "backward_s", "piece_forward_s", "piece_backward_s"):
         x, y = getattr(a, name), getattr(b, name)
-        if exact:
+        if exact and not name.startswith("piece"):
             assert np.array_equal(x, y), name
         else:
             assert x.shape == y.shape and np.abs(x - y).max() <= 1e-9, name
