@@ -802,6 +802,9 @@ class TravelNetwork:
         (the same times as :meth:`nearest_times` on each group's sources alone).
         """
         group = np.asarray(group, dtype=np.int64)
+        if len(group) != len(sources) or (len(group) and group.max() >= n_groups):
+            raise ValueError(f"group must give each of the {len(sources)} sources a number below n_groups="
+                             f"{n_groups} (or -1 for none)")
         ok = np.flatnonzero(sources.snapped & (group >= 0))
         n = self.n_nodes
         if not len(ok):
