@@ -180,7 +180,7 @@ def block_network():
     """Many roads: on the DEM, off it, over a nodata hole, steps, short and long (up to 46 samples)."""
     rng = np.random.default_rng(3)
     segs = []
-    for i in range(40):
+    for _ in range(40):
         x, y = rng.uniform(-80, 850), rng.uniform(-280, 280)
         L, a = rng.uniform(2, 200), rng.uniform(0, 2 * np.pi)
         segs.append(((x, y), (x + L * np.cos(a), y + L * np.sin(a))))
@@ -249,7 +249,7 @@ def test_blocks_cover_every_line_once_in_order():
     ``size`` falls (brute force: the line holding each such sample, found by walking the lines)."""
     rng = np.random.default_rng(0)
     assert _blocks(np.array([0]), 10) == []
-    for trial in range(200):
+    for _ in range(200):
         nl = int(rng.integers(1, 30))
         counts = rng.integers(2, 40, nl)  # a line has n + 1 >= 2 samples
         ptr = np.r_[0, np.cumsum(counts)]
