@@ -1,4 +1,4 @@
-"""The slope stage's new code paths (commit a7c2b53): the memmapped DEM, samples in blocks of whole
+"""The slope stage's new code paths (commit a7c2b53): the DEM however it is stored, samples in blocks of whole
 edges, pieces laid out as the samples, the complex cumulative partial-edge look-up, every group's
 nearest times in one search, and ``any_times`` without a frame.
 
@@ -25,7 +25,7 @@ from rasterio.transform import from_origin
 
 import circles.io.dem as dem_mod
 from circles.coverage import GROUPS, any_times
-from circles.io.dem import _blocks, _read_window, edge_slope_times
+from circles.io.dem import _blocks, edge_slope_times
 from circles.io.network import node_lines
 from circles.kinds import kinds_serving
 from circles.travel import TravelNetwork, subset
@@ -55,14 +55,14 @@ def tobler_s(run, rise, w):
 
 
 def variants(tmp_path, z, x0, y0, res, nodata=None, dtype="float64"):
-    """The same DEM stored four ways: (name, path, expected to be memmapped)."""
-    out = [("plain", write_dem(tmp_path / "plain.tif", z, x0, y0, res, dtype=dtype, nodata=nodata), True),
+    """The same DEM stored four ways: (name, path)."""
+    out = [("plain", write_dem(tmp_path / "plain.tif", z, x0, y0, res, dtype=dtype, nodata=nodata)),
            ("deflate", write_dem(tmp_path / "deflate.tif", z, x0, y0, res, dtype=dtype, nodata=nodata,
-                                 compress="deflate"), False),
+                                 compress="deflate")),
            ("tiled", write_dem(tmp_path / "tiled.tif", z, x0, y0, res, dtype=dtype, nodata=nodata, tiled=True,
-                               blockxsize=16, blockysize=16), False),
+                               blockxsize=16, blockysize=16)),
            ("big", write_dem(tmp_path / "big.tif", z, x0, y0, res, dtype=dtype, nodata=nodata,
-                             endianness="BIG"), True)]
+                             endianness="BIG"))]
     assert (tmp_path / "big.tif").read_bytes()[:2] == b"MM"  # GDAL wrote it big-endian
     assert (tmp_path / "plain.tif").read_bytes()[:2] == b"II"
     return out
@@ -73,7 +73,7 @@ def wavy(X, Y):
 
 
 def mixed_network():
-    """Straight and diagonal roads over the DEM of :func:`test_memmapped_dem_equals_compressed_tiled_and_big_endian`."""
+    """Straight and diagonal roads over the DEM of :func:`test_dem_stored_plain_compressed_tiled_big_endian_same_times`."""
     return make_network([((-90, -290), (890, 290)), ((-90, 290), (890, -290)), ((0, 0), (37.3, 0)),
                          ((100, 100), (100, 250)), ((300, -100), (733.3, -100)), ((500, 0), (520, 17))])
 
@@ -92,79 +92,40 @@ def assert_same_times(a, b, exact=True):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int16"])
-def test_memmapped_dem_equals_compressed_tiled_and_big_endian(tmp_path, dtype):
-    """An uncompressed striped GeoTIFF (memmapped), the same DEM deflated, tiled 16 x 16, and big-endian
-    give the same edge times. The roads span the whole DEM, so the read window is the whole raster and
-    the numbers are bit for bit the same; ``_read_window`` maps exactly the files it should."""
+def test_dem_stored_plain_compressed_tiled_big_endian_same_times(tmp_path, dtype):
+    """An uncompressed striped GeoTIFF, the same DEM deflated, tiled 16 x 16, and big-endian give the
+    same edge times, bit for bit (rasterio reads the same pixels whatever the storage)."""
     x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
     z = wavy(*centres(x0, y0, res, w, h))
     if dtype == "int16":
         z = np.round(z * 10)  # decimetres: any integer DEM
     nodes, edges = mixed_network()
-    results = {}
-    for name, path, mapped in variants(tmp_path, z, x0, y0, res, dtype=dtype):
-        with rasterio.open(path) as src:
-            pixels, win = _read_window(src, path, rasterio.windows.Window(3, 4, 50, 60))
-            assert isinstance(pixels, np.memmap) == mapped, name
-            if mapped:
-                assert (win.col_off, win.row_off, win.width, win.height) == (0, 0, w, h)
-                assert (pixels.dtype.byteorder == ">") == (name == "big")  # the file's own byte order
-            # the pixels returned are rasterio's own read of that window
-            ref = src.read(1, window=win)
-            assert np.array_equal(np.asarray(pixels, dtype=float), ref.astype(float))
-            assert np.array_equal(ref.astype(float), z.astype(dtype).astype(float)[
-                int(win.row_off):int(win.row_off + win.height), int(win.col_off):int(win.col_off + win.width)])
-        results[name] = edge_slope_times(edges, path, 1.1)
+    results = {name: edge_slope_times(edges, path, 1.1) for name, path in variants(tmp_path, z, x0, y0, res, dtype=dtype)}
     assert results["plain"].covered_share == 1.0
     assert np.ptp(results["plain"].forward_s / edges["length_m"].to_numpy()) > 0.01  # the hills matter
     for name in ("deflate", "tiled", "big"):
         assert_same_times(results["plain"], results[name])
 
 
-def test_memmapped_window_equals_rasterio_windows(tmp_path):
-    """Windows read by rasterio anywhere over a memmapped DEM (several strips, a last short strip) equal
-    the memmapped pixels there."""
-    x0, y0, res, w, h = 0.0, 1000.0, 2.0, 336, 217  # 217 rows: the last strip is short
-    z = wavy(*centres(x0, y0, res, w, h))
-    two = tmp_path / "two_bands.tif"  # band-interleaved: band 1's strips first
-    with rasterio.open(two, "w", driver="GTiff", width=w, height=h, count=2, dtype="float64", crs=METRIC,
-                       transform=from_origin(x0, y0, res, res), interleave="band") as dst:
-        dst.write(np.stack([z, -z]))
-    for path in (write_dem(tmp_path / "a.tif", z, x0, y0, res, dtype="float32"),
-                 write_dem(tmp_path / "b.tif", z, x0, y0, res, dtype="float32", blockysize=10),
-                 write_dem(tmp_path / "c.tif", z, x0, y0, res, endianness="BIG", blockysize=1),
-                 # tiles as wide as the raster: laid out as strips
-                 write_dem(tmp_path / "d.tif", z, x0, y0, res, tiled=True, blockxsize=w, blockysize=16),
-                 two):
-        with rasterio.open(path) as src:
-            assert src.block_shapes[0][1] == w and -(-h // src.block_shapes[0][0]) > 1  # several strips
-            pixels, win = _read_window(src, path, rasterio.windows.Window(10, 10, 5, 5))
-            assert isinstance(pixels, np.memmap) and pixels.shape == (h, w)
-            for c, r, ww, hh in ((0, 0, w, h), (17, 3, 40, 90), (w - 9, h - 5, 9, 5), (100, 200, 1, 17)):
-                ref = src.read(1, window=rasterio.windows.Window(c, r, ww, hh))
-                assert np.array_equal(pixels[r:r + hh, c:c + ww], ref)
-
-
-def test_memmap_and_read_paths_agree_on_a_window_of_a_large_dem(tmp_path):
-    """Roads over a corner of a large DEM: the read path reads a window, the memmapped path the whole
-    raster (other offsets, so positions rounded differently): the times agree to 1e-9 s."""
+def test_storage_does_not_matter_on_a_window_of_a_large_dem(tmp_path):
+    """Roads over a corner of a large DEM (a window of it is read): the four storages agree."""
     x0, y0, res, w, h = -1000.0, 1500.0, 5.0, 600, 500
     z = wavy(*centres(x0, y0, res, w, h))
     nodes, edges = mixed_network()
-    st = [edge_slope_times(edges, p, 1.0) for _, p, _ in variants(tmp_path, z, x0, y0, res)]
+    st = [edge_slope_times(edges, p, 1.0) for _, p in variants(tmp_path, z, x0, y0, res)]
     assert st[0].covered_share == 1.0
     for other in st[1:]:
         assert_same_times(st[0], other, exact=False)
 
 
-def test_nodata_pixel_same_result_memmapped_and_read(tmp_path):
-    """A DEM with nodata under one road: the memmapped and the read (deflate, tiled, big-endian) files give
-    the same times, and that road keeps its flat time."""
+def test_nodata_pixel_same_result_however_stored(tmp_path):
+    """A DEM with nodata under one road: plain, deflate, tiled and big-endian files give the same times,
+    and that road keeps its flat time."""
     x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
     z = wavy(*centres(x0, y0, res, w, h))
     z[55:65, 60:64] = -9999.0  # x in [200, 220], y in [-25, 25]
     nodes, edges = make_network([((150, 0), (300, 0)), ((150, 100), (300, 100)), ((-90, -290), (890, 290))])
-    st = {name: edge_slope_times(edges, p, 1.0) for name, p, _ in
+    st = {name: edge_slope_times(edges, p, 1.0) for name, p in
           variants(tmp_path, z, x0, y0, res, nodata=-9999.0, dtype="float32")}
     hole = int(np.argmin(np.abs(edges.geometry.centroid.y.to_numpy()) + (edges["length_m"] > 200) * 1e6))
     assert st["plain"].n_outside == 1

@@ -34,8 +34,11 @@ Speed (the Wuhan core study's 25,000 road edges: 580,000 samples; ``scripts/benc
 step one numpy pass over the block (one complex :func:`numpy.interp` for both coordinates,
 four gathers for the bilinear reads, in-place Tobler times, the running sums the network's
 partial edges read), so the temporaries stay in the CPU's cache and no step asks the system for
-a fresh 5-10 MB array; a DEM stored uncompressed is mapped, not read (:func:`_read_window`); a
-DEM in another CRS transforms only the vertices (through a fitted polynomial), not the samples.
+a fresh 5-10 MB array; the DEM window is read once (GDAL's direct read for an uncompressed
+GeoTIFF); a DEM in another CRS transforms only the vertices (through a fitted polynomial), not
+the samples. (Mapping an uncompressed DEM with ``numpy.memmap`` instead of reading it saved no
+measurable time, and where GDAL had stored the pixels at an offset not a multiple of their size,
+numpy's gathers from the unaligned map copied the whole band each time: 0.6 s instead of 0.1 s.)
 The sloped edge times take about 0.035 s of CPU there (0.045 s before the blocks).
 
 Bad input stops with one line: a DEM without a CRS (:class:`~circles.errors.CrsError`),
@@ -52,7 +55,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
-import rasterio.enums
 import rasterio.windows
 import shapely
 from pyproj import Transformer
@@ -416,38 +418,6 @@ def _bilinear_window(band: np.ndarray, nodata: float | None, cf: np.ndarray, rf:
     return bottom, ok
 
 
-def _read_window(src, path: Path, win: rasterio.windows.Window) -> tuple[np.ndarray, rasterio.windows.Window]:
-    """Band 1 of ``src`` (open on ``path``) over at least ``win``: ``(pixels, their window)``.
-
-    A GeoTIFF that stores its pixels uncompressed in strips of whole rows, one after the other
-    (what GDAL writes by default, and the generated DEMs here), is mapped, not read: the whole
-    band as a read-only array on the file (``numpy.memmap``; its window the whole raster), of
-    which only the pages the samples touch are read (the Wuhan core's DEM window is 12 MB; the
-    roads touch part of it). Any other file (compressed, tiled, several bands per pixel, sparse)
-    is read over ``win`` with ``src.read``: the same pixels.
-    """
-    contiguous = None
-    if src.driver == "GTiff" and src.compression is None and src.block_shapes[0][1] == src.width \
-            and (src.count == 1 or src.interleaving == rasterio.enums.Interleaving.band):
-        dtype = np.dtype(src.dtypes[0])
-        rows = src.block_shapes[0][0]
-        n_strips = -(-src.height // rows)
-        try:
-            first = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1) or 0)
-            last = int(src.get_tag_item(f"BLOCK_OFFSET_0_{n_strips - 1}", "TIFF", bidx=1) or 0)
-            with open(path, "rb") as f:
-                order = {b"II": "<", b"MM": ">"}.get(f.read(2))
-        except (ValueError, OSError):
-            first = last = 0
-            order = None
-        if first > 0 and order and last == first + (n_strips - 1) * rows * src.width * dtype.itemsize:
-            contiguous = np.memmap(path, dtype=dtype.newbyteorder(order), mode="r", offset=first,
-                                   shape=(src.height, src.width))
-    if contiguous is None:
-        return src.read(1, window=win), win
-    return contiguous, rasterio.windows.Window(0, 0, src.width, src.height)
-
-
 def _apply(aff, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An affine transform applied to coordinate arrays."""
     return aff.a * x + aff.b * y + aff.c, aff.d * x + aff.e * y + aff.f
@@ -561,8 +531,8 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         raise CrsError("the road edges have no CRS; load them with circles.io.network.load_network")
     geoms = np.asarray(edges.geometry.values, dtype=object)
     length = edges["length_m"].to_numpy(dtype=float)
-    # an uncompressed GeoTIFF that _read_window does not map (tiled) is read straight from the file, not
-    # through GDAL's block cache (the same pixels, about twice as fast; other files read as usual)
+    # GDAL reads an uncompressed GeoTIFF's window straight from the file, not through its block cache
+    # (the same pixels, about twice as fast; other files read as usual)
     with rasterio.Env(GTIFF_DIRECT_IO=True):
         try:
             src = rasterio.open(dem_path)
@@ -592,7 +562,7 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             c1, r1 = int(np.ceil(hi[0])) + 2, int(np.ceil(hi[1])) + 2
             win = rasterio.windows.Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1)
             win = win.intersection(rasterio.windows.Window(0, 0, width, height))
-            band, win = _read_window(src, dem_path, win)  # its own dtype: a sample's four values are promoted to float64
+            band = src.read(1, window=win)  # its own dtype: a sample's four values are promoted to float64
             nodata = src.nodata
     # window coordinates with pixel centres at integers, then the samples, a block of whole edges at a time
     # (each step one numpy pass over the block: its temporaries stay in the CPU's cache and its memory is
