@@ -16,6 +16,7 @@ both; :func:`suggest` sites again on an analysed study. Only :mod:`circles.cli` 
 from __future__ import annotations
 
 import copy
+import gc
 import inspect
 import logging
 import time
@@ -48,16 +49,38 @@ Results = RunResult
 __all__ = ["Results", "RunResult", "analyse", "run", "suggest", "write_outputs"]
 
 
+@contextmanager
+def _results_frozen():
+    """Within: what is frozen (:func:`gc.freeze`) stays out of the cyclic garbage collector's sight,
+    and on leaving it is unfrozen, unless the caller had frozen objects itself (then it is theirs).
+
+    A run's stage results live to its end, and every full collection would walk them all again (the
+    rows of the population, the network, the frames): on the Wuhan core nine full collections took
+    0.6 s of the run's 11 s of CPU, one of them inside the travel stage. Freezing what exists after
+    each stage leaves later collections the newer objects only. Frozen objects are still freed when
+    their last reference goes; only garbage in reference cycles waits for the unfreeze.
+    Yields whether this call owns the freezing.
+    """
+    owner = gc.get_freeze_count() == 0
+    try:
+        yield owner
+    finally:
+        if owner:
+            gc.unfreeze()
+
+
 class _Stages:
     """Times each stage and reports progress.
 
     ``progress`` is called as ``progress(stage)`` when a stage starts; if it also takes a
     second argument it is called as ``progress(stage, fraction)`` from long loops inside
     the stage (0 < fraction < 1) and with ``1.0`` when the stage ends (the CLI draws rich
-    progress bars from these calls).
+    progress bars from these calls). ``freeze``: what exists when a stage ends is frozen
+    (:func:`_results_frozen`).
     """
 
-    def __init__(self, progress: Callable[..., None] | None):
+    def __init__(self, progress: Callable[..., None] | None, *, freeze: bool = False):
+        self.freeze = freeze
         self.timings: dict[str, float] = {}
         self.cpu: dict[str, float] = {}  # CPU seconds of this process per stage (honest when cores are shared)
         self.progress = progress
@@ -73,6 +96,8 @@ class _Stages:
         yield self
         self.timings[name] = round(time.perf_counter() - t0, 3)
         self.cpu[name] = round(time.process_time() - c0, 3)
+        if self.freeze:
+            gc.freeze()
         self.tick(1.0)
         log.info("stage %s: %.2f s", name, self.timings[name])
 
@@ -110,7 +135,11 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None, isoc
     >>> res = analyse(load_study("data/demo/study.toml"))  # doctest: +SKIP
     >>> res.summary["coverage"]["elderly"]["15min"]        # doctest: +SKIP
     """
-    stage = _Stages(progress)
+    with _results_frozen() as owner:
+        return _analyse(study, _Stages(progress, freeze=owner), isochrones_drawn)
+
+
+def _analyse(study: Study, stage: _Stages, isochrones_drawn: bool) -> RunResult:
     preset = load_preset(study)  # parsed once per run
     with stage("load"):
         inputs = load_inputs(study, tick=stage.tick)
@@ -188,7 +217,10 @@ def run(study: Study, *, progress: Callable[[str], None] | None = None,
     t0 = time.perf_counter()
     if progress:
         progress("report")
-    out = write_outputs(res, folder, report=report, xlsx=report, brief=brief and report)
+    with _results_frozen() as owner:
+        if owner:  # the run result is read, not changed, while it is written
+            gc.freeze()
+        out = write_outputs(res, folder, report=report, xlsx=report, brief=brief and report)
     res.timings_s["report"] = round(time.perf_counter() - t0, 3)
     if _takes_fraction(progress):
         progress("report", 1.0)
