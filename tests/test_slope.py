@@ -118,8 +118,9 @@ def test_bad_dems_one_line_each(tmp_path):
     nodes, edges = make_network([((0, 0), (200, 0))])
     with pytest.raises(CrsError, match="dem.tif: the DEM has no CRS; assign"):
         edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0, crs=None), 1.0)
-    with pytest.raises(InputFileError, match="does not overlap the study's roads"):
+    with pytest.raises(InputFileError, match="does not overlap the study's roads") as err:
         edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0, x0=50_000), 1.0)
+    assert "the roads' bounds (0.0, 0.0, 200.0, 0.0)" in str(err.value)  # the road, (0, 0) to (200, 0)
     with pytest.raises(InputFileError, match="every DEM pixel under the study's roads is nodata"):
         edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0 - 9999, nodata=-9999), 1.0)
     with pytest.raises(InputFileError, match="missing.tif: cannot read the DEM"):

@@ -493,6 +493,19 @@ def sample_pixels(edges: gpd.GeoDataFrame, dem_path: str | Path) -> tuple[np.nda
     return col, row, ptr, bound
 
 
+def _no_overlap(dem_path: Path, src, col: np.ndarray, row: np.ndarray) -> InputFileError:
+    """The error for a DEM that misses the roads, with both boxes in the DEM's CRS (``col``/``row``:
+    the roads' vertices in its pixel coordinates)."""
+    def box(b):  # to the micro-unit, no "-0.0"
+        return "(" + ", ".join(repr(round(float(v), 6) + 0.0) for v in b) + ")"
+    roads = "the roads could not be placed in its CRS"
+    if len(col):
+        (xa, ya), (xb, yb) = src.transform * (col.min(), row.min()), src.transform * (col.max(), row.max())
+        roads = f"the roads' bounds {box((min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)))}"
+    return InputFileError(f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {box(src.bounds)}, "
+                          f"{roads}, in {src.crs.to_string()}); give a DEM covering the study area")
+
+
 def _bounds(coords: np.ndarray) -> np.ndarray:
     """``(xmin, ymin, xmax, ymax)`` of vertices: the lines' total bounds (no second pass through GEOS).
 
@@ -546,12 +559,10 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             width, height = src.width, src.height
             step, layout, vidx, valong, vcol, vrow, bound = _vertex_pixels(geoms, edges.crs, src, vertices)
             n_len, n, ptr = layout[4:]
-            no_overlap = InputFileError(
-                f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {tuple(src.bounds)} in "
-                f"{src.crs.to_string()}); give a DEM covering the study area")
             # read only the window under the roads (two pixels of margin for the bilinear neighbours), in pixels
             fin = np.isfinite(vcol) & np.isfinite(vrow)  # a point the transformation could not take: not on the DEM
             cf, rf = (vcol, vrow) if fin.all() else (vcol[fin], vrow[fin])
+            no_overlap = _no_overlap(dem_path, src, cf, rf)
             if not len(cf):
                 raise no_overlap
             lo = np.maximum([cf.min(), rf.min()], [0.0, 0.0])
