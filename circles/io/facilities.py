@@ -167,6 +167,7 @@ def load_facilities(
     sheet=None,
     area=None,
     outside: str | None = None,
+    reach_m: float | None = None,
     duplicate_tolerance_m: float = 10.0,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read a facility gazetteer; return ``(facilities, rejects)``.
@@ -194,6 +195,9 @@ def load_facilities(
         area (``circles batch``) reads a gazetteer of the whole city, and a row in another
         area's reach is not wrong. ``None`` (default): ``"count"`` inside
         :func:`rows_outside_counted` (a batch area running), else ``"reject"``.
+    reach_m
+        How far ``area`` reaches beyond the study area, if it does (the facility reach): the
+        reject then says so ("outside the study area and the 1,800 m around it ...").
     duplicate_tolerance_m
         Two rows of the same kind and name within this distance are duplicates: the
         later is rejected, naming the row it repeats (the rule: :func:`duplicate_of`).
@@ -303,9 +307,10 @@ def load_facilities(
                 log.info("gazetteer %s: %d rows lie outside this area's facility reach (served by other areas); "
                          "not rejects", path.name, n_outside)
         else:
+            where = f" and the {reach_m:,.0f} m around it that facilities are read from" if reach_m else ""
             rows.add(dropped["_i"].to_numpy(), f"{cols['lon']}/{cols['lat']}",
                      [f"{x}, {y}" for x, y in zip(dropped["_x"], dropped["_y"])],
-                     "outside the study area; check the coordinate system (`coords`) or remove the row")
+                     f"outside the study area{where}; check the coordinate system (`coords`) or remove the row")
         facilities, dups = _drop_duplicates(facilities, duplicate_tolerance_m)
         rows.add(dups["_i"].to_numpy(), cols.get("name", "name"), dups["name"].to_numpy(),
                  [f"duplicate of row {r} (same kind and name within {duplicate_tolerance_m:g} m)"

@@ -129,8 +129,9 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
         raise NetworkError(f"{nw.path}: no road lies in or near the study area; check the file and its CRS")
     net_report = connectivity_report(nodes, edges)
     tick(0.8)
-    facilities, rejects, fac_counts, fac_parts, kinds_read = _facilities(study, crs, area.buffer(
-        rules.facility_reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps, sloped)))
+    fac_reach_m = rules.facility_reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps, sloped)
+    facilities, rejects, fac_counts, fac_parts, kinds_read = _facilities(study, crs, area.buffer(fac_reach_m),
+                                                                         fac_reach_m)
     coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
                                  pd.concat([points, points_outside])[["geometry"]])
     units = _units(study, area, crs, read_units)
@@ -175,9 +176,9 @@ def _prepared(geom):
     return geom
 
 
-def _facilities(study: Study, crs,
-                reach) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list, tuple[str, ...]]:
-    """Every gazetteer read within ``reach``; one clear error when no row survives.
+def _facilities(study: Study, crs, reach,
+                reach_m: float) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list, tuple[str, ...]]:
+    """Every gazetteer read within ``reach`` (the area and ``reach_m`` around it); one clear error when no row survives.
 
     Also returns the kinds the gazetteers hold (a serving row anywhere in a file, inside
     ``reach`` or not: ``attrs["kinds_read"]`` of :func:`circles.io.facilities.load_facilities`).
@@ -187,7 +188,7 @@ def _facilities(study: Study, crs,
     fac_parts, rej_parts, fac_counts = [], [], []
     for src in study.facilities:
         f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
-                               encoding=src.encoding, sheet=src.sheet, area=reach)
+                               encoding=src.encoding, sheet=src.sheet, area=reach, reach_m=reach_m)
         f["illustrative"] = bool(src.illustrative)
         fac_parts.append(f)
         rej_parts.append(r)
