@@ -38,6 +38,15 @@ def test_gbk_gazetteer_every_bad_class_rejected_with_row_and_reason():
     assert kg["serves"] == "" and kg["capacity_status"] == "none"
 
 
+def test_row_beyond_the_reach_says_how_far_the_reach_goes():
+    """The area handed in is the study area's facility reach: the reject names its width."""
+    _, rej = load_facilities(TESTDATA / "gazetteer_gbk.csv", crs=METRIC, area=AREA, reach_m=1800.0)
+    reason = rej.set_index("row").loc[12, "reason"]
+    assert reason.startswith("outside the study area and the 1,800 m around it that facilities are read from;")
+    _, rej = load_facilities(TESTDATA / "gazetteer_gbk.csv", crs=METRIC, area=AREA)
+    assert rej.set_index("row").loc[12, "reason"].startswith("outside the study area; check the coordinate system")
+
+
 def test_unit_word_read_with_a_warning_naming_the_row(caplog):
     with caplog.at_level("WARNING", logger="circles.io.facilities"):
         fac, rej = load_facilities(TESTDATA / "gazetteer_gbk.csv", crs=METRIC, area=AREA)
