@@ -70,6 +70,7 @@ ZH: dict[str, str] = {
     "na.no_nursery_class": "无法评估：名录中有幼儿园，但都未列托班（托位）",
     "na.no_nursery_class_nor": "无法评估：名录中有幼儿园，但都未列托班（托位），且所有设施名录中都没有{names}",
     "na.needs_polygons": "无法评估：需要社区边界（units.path，且未设 communities = false）",
+    "na.needs_streets": "无法评估：需要各单元所属街道（单元文件的 街道/parent 列，或 units.parents 街道边界）",
     "na.no_attribute": "无法评估：分析单元没有 `{column}` 属性",
     "na.no_column": "无法评估：设施名录没有 {column} 列",
     "na.total_study_only": "全市总量指标：只在研究区层面比较",
@@ -338,6 +339,8 @@ EN: dict[str, str] = {
     "na.no_nursery_class_nor": "not assessable: kindergartens are present but none lists nursery-class places "
                                "(under-3 classes), and no {names} is in any gazetteer",
     "na.needs_polygons": "not assessable: needs community polygons (units.path, without communities = false)",
+    "na.needs_streets": "not assessable: needs each unit's street (a parent/街道 column in the units file, or "
+                        "units.parents street polygons)",
     "na.no_attribute": "not assessable: the units carry no `{column}` attribute",
     "na.no_column": "not assessable: the gazetteer has no {column} column",
     "na.total_study_only": "a city-wide total: compared for the whole study only",

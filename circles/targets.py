@@ -152,12 +152,14 @@ def needed_kinds(metric: str) -> tuple[str, ...] | None:
 
 
 def not_assessable_code(ind: dict, facilities: pd.DataFrame, unit_columns, communities: bool,
-                        missing_fields=frozenset()) -> dict | None:
+                        missing_fields=frozenset(), *, streets: bool = True) -> dict | None:
     """Why ``ind`` cannot be measured on this study, as a code (None: it can be).
 
     ``{"indicator", "code", "kinds", "names", "column"}``: ``code`` is the catalogue key's tail
-    (``na.<code>``: ``no_kind``, ``no_nursery_class``, ``no_nursery_class_nor``, ``needs_polygons``, ``no_column``,
-    ``no_attribute``); ``kinds`` the facility kinds whose building makes the indicator assessable
+    (``na.<code>``: ``no_kind``, ``no_nursery_class``, ``no_nursery_class_nor``, ``needs_polygons``,
+    ``needs_streets``, ``no_column``, ``no_attribute``); ``streets``: whether any unit has its
+    street (``parent``): a count over streets (``group = "streets"``) needs them, else it would read
+    "no population". ``kinds`` the facility kinds whose building makes the indicator assessable
     (the pipeline's after-state then counts the kind as present; ``[]`` when no site can help);
     ``names`` the kinds the reason names; ``column`` the missing unit attribute. The page's what-if
     reads ``kinds`` (``summary.json`` ``targets.not_assessable_codes``), never the translated text;
@@ -175,6 +177,8 @@ def not_assessable_code(ind: dict, facilities: pd.DataFrame, unit_columns, commu
         return {**out, "code": code, "kinds": list(need), "names": others}
     if ind["metric"] in COMMUNITY_INDICATORS and not communities:
         return {**out, "code": "needs_polygons"}
+    if ind.get("group") == "streets" and not streets:
+        return {**out, "code": "needs_streets"}
     if where is not None and f"attr_{where['column']}" not in unit_columns:
         return {**out, "code": "no_attribute", "column": where["column"]}
     if NEEDS_FIELD.get(ind["metric"]) in missing_fields:  # a composition column in no gazetteer (no site adds it)

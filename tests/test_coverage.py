@@ -349,6 +349,26 @@ def test_street_polygons_give_each_community_its_street(community_run, tmp_path)
     assert res.summary["communities"]["street_cov_elderly_centre"]["with"] == 0
 
 
+def test_street_count_without_streets_is_not_assessable(community_run):
+    """A count over streets (taizhou: every street a comprehensive centre) on units that carry no street
+    (no parent/街道 column, no units.parents): "not assessable: needs ... street", not "no population"."""
+    from circles.stages.score import not_assessable
+
+    preset = tg.load_preset("taizhou")
+    fac = community_run.facilities.copy()
+    fac.loc[fac.index[0], ["kind", "serves"]] = ["elderly_centre", "elderly"]  # the kind present: not "no_kind"
+    with_streets = not_assessable(preset, fac, community_run.units, True)
+    assert "street_centre_coverage" not in with_streets  # the community study's units have their streets
+    no_streets = community_run.units.assign(parent="")
+    for lang, word in (("en", "needs each unit's street"), ("zh", "需要各单元所属街道")):
+        reasons = not_assessable(preset, fac, no_streets, True, lang)
+        assert word in reasons["street_centre_coverage"]
+        assert set(reasons) - set(with_streets) == {"street_centre_coverage"}  # only the street count moves
+    row = tg.evaluate(community_run.overall, preset, not_assessable=reasons).set_index("indicator").loc[
+        "street_centre_coverage"]
+    assert row["status"] == "not assessable" and np.isnan(row["measured"])
+
+
 def test_street_share_without_any_centre_is_not_assessable(community_run):
     """README "What each indicator counts": an indicator whose facility kind is in no gazetteer is
     *not assessable*, not 0 %. tests/data/community has no 综合养老服务中心 in any gazetteer."""

@@ -234,15 +234,17 @@ def scored_form(ind: dict, communities: bool) -> tuple[dict, str]:
 
 def not_assessable(preset, facilities, units, communities, language: str = "en",
                    missing_fields=frozenset()) -> dict:
-    """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no attribute,
-    or a composition column (普惠托位数, 护理型床位数, 性质) in none of the gazetteers: ``missing_fields``)."""
+    """Indicator id -> why it cannot be measured on this study (kind absent, no communities, no streets, no
+    attribute, or a composition column (普惠托位数, 护理型床位数, 性质) in none of the gazetteers: ``missing_fields``)."""
     return {k: tg.reason_text(c, language) for k, c in not_assessable_codes(preset, facilities, units,
                                                                              communities, missing_fields).items()}
 
 
 def not_assessable_codes(preset, facilities, units, communities, missing_fields=frozenset()) -> dict:
     """Indicator id -> :func:`circles.targets.not_assessable_code` (the reason as a code, for the page)."""
-    codes = {ind["id"]: tg.not_assessable_code(ind, facilities, units.columns, communities, missing_fields)
+    streets = "parent" in units and bool((units["parent"].fillna("").astype(str) != "").any())
+    codes = {ind["id"]: tg.not_assessable_code(ind, facilities, units.columns, communities, missing_fields,
+                                               streets=streets)
              for ind in preset["indicators"]}
     return {k: c for k, c in codes.items() if c is not None}
 
