@@ -339,8 +339,8 @@ EN: dict[str, str] = {
     "na.no_nursery_class_nor": "not assessable: kindergartens are present but none lists nursery-class places "
                                "(under-3 classes), and no {names} is in any gazetteer",
     "na.needs_polygons": "not assessable: needs community polygons (units.path, without communities = false)",
-    "na.needs_streets": "not assessable: needs each unit's street (a parent/街道 column in the units file, or "
-                        "units.parents street polygons)",
+    "na.needs_streets": "not assessable: needs each unit's street (a parent or street column in the units file, "
+                        "or units.parents street polygons)",
     "na.no_attribute": "not assessable: the units carry no `{column}` attribute",
     "na.no_column": "not assessable: the gazetteer has no {column} column",
     "na.total_study_only": "a city-wide total: compared for the whole study only",
