@@ -120,8 +120,20 @@ def load_batch(path: str | Path) -> dict:
                                             and all(isinstance(a, str) for a in b["areas"]))):
         raise StudyError(f'{path}: batch.areas must be a polygon file ("districts.geojson") or a list of files')
     base = path.parent
+
+    def read_areas(name: str) -> gpd.GeoDataFrame:
+        f = (base / name).resolve()
+        if not f.is_file():
+            raise StudyError(f"{path}: batch.areas: {f} not found; give a polygon file of the areas (.geojson, "
+                             ".gpkg or .shp) beside the batch file or as a path from it")
+        try:
+            return gpd.read_file(f)
+        except Exception as exc:  # pyogrio's DataSourceError and kin: one line, naming the file
+            raise StudyError(f"{path}: batch.areas: cannot read {f} ({exc}); give a polygon file "
+                             "(.geojson, .gpkg or .shp)") from None
+
     if isinstance(b["areas"], str):
-        gdf = gpd.read_file(base / b["areas"])
+        gdf = read_areas(b["areas"])
         col = b.get("area_name_column", "name")
         if col not in gdf:
             raise StudyError(f"{path}: area_name_column {col!r} not in {b['areas']}; columns are {list(gdf.columns)}")
@@ -129,7 +141,7 @@ def load_batch(path: str | Path) -> dict:
     else:
         parts = []
         for f in b["areas"]:
-            g = gpd.read_file(base / f)
+            g = read_areas(f)
             parts.append(gpd.GeoDataFrame({"area": [Path(f).stem]}, geometry=[shapely.union_all(g.to_crs(4326).geometry.values)],
                                           crs=4326))
         areas = pd.concat(parts, ignore_index=True)

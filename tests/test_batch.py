@@ -241,6 +241,18 @@ def test_batch_report_must_be_true_or_false(tmp_path):
         load_batch(f)
 
 
+def test_batch_areas_missing_or_unreadable_one_line(tmp_path):
+    """A missing or unreadable areas file is one StudyError naming the batch file and the areas file by its
+    full path (it was pyogrio's DataSourceError: "internal error" at the command line)."""
+    (tmp_path / "b.toml").write_text('[batch]\nname = "x"\nareas = "nope.geojson"\n', encoding="utf-8")
+    with pytest.raises(StudyError, match=rf"b.toml: batch.areas: {tmp_path / 'nope.geojson'} not found"):
+        load_batch(tmp_path / "b.toml")
+    (tmp_path / "bad.geojson").write_text("not json", encoding="utf-8")
+    (tmp_path / "c.toml").write_text('[batch]\nname = "x"\nareas = ["bad.geojson"]\n', encoding="utf-8")
+    with pytest.raises(StudyError, match=rf"c.toml: batch.areas: cannot read {tmp_path / 'bad.geojson'}"):
+        load_batch(tmp_path / "c.toml")
+
+
 def test_batch_units_are_refused_per_area_and_communities_checked(tmp_path):
     """The units are made once for the whole batch: an area's own [overrides.<area>.units] would be lost,
     so it is refused; ``[defaults.units] communities`` must be a flag; each message names the batch file."""
