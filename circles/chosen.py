@@ -156,7 +156,7 @@ def after_state(payload: dict, chosen: list[tuple[int, str]], *, not_assessable:
             if iid not in (where_units or {}):
                 out["indicators"][iid] = None
                 continue
-            m, pop = _filtered(payload, chosen, ind, where_units[iid], added)
+            m, pop = _filtered(payload, chosen, ind, where_units[iid], added, w)
             out["indicators"][iid] = _judge(m, ind, pop)
             continue
         m = ev["indicators"].get(iid)
@@ -181,8 +181,10 @@ def _judge(m, ind: dict, pop: float) -> dict:
     return {"measured": m, "status": "fail", "gap": math.ceil((ind["value"] - m) * scale - 1e-9)}
 
 
-def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: dict) -> tuple[float | None, float]:
-    """A filtered indicator's study figure over ``units`` and the people it is judged on.
+def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: dict,
+              weights_by_group: dict) -> tuple[float | None, float]:
+    """A filtered indicator's study figure over ``units`` and the people it is judged on
+    (``weights_by_group``: the payload's :func:`circles.whatif.weights`, decoded once by the caller).
 
     Coverage and 2SFCA: :func:`circles.whatif.evaluate` on the payload with every cell outside the
     units weighted 0 (a weighted share or mean over the units' cells). Capacity ratios: the units'
@@ -190,7 +192,7 @@ def _filtered(payload: dict, chosen, ind: dict, units: list[int], added_total: d
     """
     unit = decode_array(payload["point_unit"], "i4")
     keep = np.isin(unit, np.asarray(units, dtype=np.int32))
-    w = {g: v * keep for g, v in weights(payload).items()}
+    w = {g: v * keep for g, v in weights_by_group.items()}
     pop = float(w[ind["group"]].sum()) if ind["group"] in w else float(len(units))
     parts = ind["metric"].split("_per_1000_")
     if len(parts) == 2 and parts[0] in added_total:
