@@ -130,6 +130,11 @@ def analyse(study: Study, *, progress: Callable[[str], None] | None = None, isoc
     ``isochrones_drawn=False`` leaves the display polygons out (empty layers; no figure
     depends on them): ``circles batch`` with ``report = false`` writes no page to draw them on.
 
+    While it runs, what exists in the process when a stage ends is frozen out of the cyclic
+    garbage collector's sight (:func:`gc.freeze`, the caller's objects too: cyclic garbage among
+    them waits for the end of the run) and unfrozen at the end, also on an error; a caller that has
+    frozen objects itself keeps its freeze, and the run then does not freeze (:func:`_results_frozen`).
+
     Example
     -------
     >>> res = analyse(load_study("data/demo/study.toml"))  # doctest: +SKIP

@@ -618,7 +618,8 @@ class TravelNetwork:
             to_u, to_v, from_u, from_v = frac * t, (1.0 - frac) * t, None, None
         else:
             from_u, to_u = self.times_from_u(e, frac)  # u -> position (forward), position -> u (backward)
-            # the rest of the edge (never below zero: a point at v sums its pieces to the edge's time +- 1e-13)
+            # the rest of the edge (never below zero: a point at v sums its pieces to the edge's time within a
+            # few ulp of the network's running sum of piece times, ~1e-9 s on a city: SlopeTimes.piece_cum_s)
             to_v = np.maximum(self.edge_time_s[e] - from_u, 0.0)
             from_v = np.maximum(self.edge_back_s[e] - to_u, 0.0)
         oneway = self.oneway[e] & snapped if n else np.zeros(0, dtype=bool)
@@ -802,9 +803,9 @@ class TravelNetwork:
         (the same times as :meth:`nearest_times` on each group's sources alone).
         """
         group = np.asarray(group, dtype=np.int64)
-        if len(group) != len(sources) or (len(group) and group.max() >= n_groups):
-            raise ValueError(f"group must give each of the {len(sources)} sources a number below n_groups="
-                             f"{n_groups} (or -1 for none)")
+        if n_groups < 0 or len(group) != len(sources) or (len(group) and (group.max() >= n_groups or group.min() < -1)):
+            raise ValueError(f"group must give each of the {len(sources)} sources a number from 0 to n_groups - 1 "
+                             f"(n_groups={n_groups}), or -1 for none")
         ok = np.flatnonzero(sources.snapped & (group >= 0))
         n = self.n_nodes
         if not len(ok):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 
 import numpy as np
 import pytest
 
 from circles import rules
-from circles.pipeline import analyse, suggest
+from circles.pipeline import _results_frozen, analyse, suggest
 from circles.results import CandidateTimes, Inputs, Isochrones, Scores, Siting, Travel, WhatIf
 from circles.study import load_study
 from circles.travel import subset
@@ -113,3 +114,24 @@ def test_analyse_alone_feeds_a_full_report(demo_default, tmp_path):
     assert data.water is not None and data.outlines is not None
     out = write_report(data, tmp_path)
     assert out.exists() and out.stat().st_size > 10_000
+
+
+def test_a_run_leaves_the_collector_unfrozen_and_a_callers_freeze_alone(demo_run):
+    """analyse freezes what each stage leaves (gc.freeze) and unfreezes at the end, also on an error;
+    a caller that froze objects itself keeps its freeze (README: the garbage-collector freeze)."""
+    assert gc.get_freeze_count() == 0  # the demo run (a fixture) is over: nothing left frozen
+    with pytest.raises(RuntimeError, match="a stage failed"):
+        with _results_frozen() as owner:
+            assert owner
+            gc.freeze()
+            assert gc.get_freeze_count() > 0
+            raise RuntimeError("a stage failed")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # the caller's own freeze
+    frozen = gc.get_freeze_count()
+    try:
+        with _results_frozen() as owner:
+            assert not owner
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

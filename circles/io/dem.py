@@ -66,7 +66,8 @@ from circles.rules import TOBLER_G0, TOBLER_K
 MAX_STEP_M = 10.0
 #: Vertical speed on steps (m/s), up or down, added to the run walked at flat speed.
 STEPS_VERTICAL_MPS = 0.2
-#: Samples worked on at a time (whole edges): 65,536 was the fastest of 8,192-131,072 on the Wuhan core.
+#: Samples worked on at a time (whole edges, so a block may hold up to one edge's samples more: :func:`_blocks`):
+#: 65,536 was the fastest of 8,192-131,072 on the Wuhan core.
 BLOCK_SAMPLES = 1 << 16
 RULE = (f"Tobler's hiking function scaled to the flat walking speed, v = v_flat x exp(-{TOBLER_K} |g + {TOBLER_G0}|)"
         f" / exp(-{TOBLER_K * TOBLER_G0:.3f}), per piece of at most {MAX_STEP_M:g} m (bilinear elevation); "
@@ -95,7 +96,9 @@ class SlopeTimes:
     look-up reads one place), so the whole pieces of edge ``i`` before piece ``j`` take
     ``piece_cum_s[piece_ptr[i] + j] - piece_cum_s[piece_ptr[i]]``. Partial edges at snapped points
     use them (:meth:`circles.travel.TravelNetwork.times_from_u`); ``piece_forward_s`` and
-    ``piece_backward_s`` give the pieces themselves (to the rounding of the sums).
+    ``piece_backward_s`` give the pieces themselves (to the rounding of the sums; each is made
+    from the sums on every access, a pass over every slot: for checks, not loops). Before
+    2026-12-05 ``piece_ptr`` pointed at pieces, ``n`` a line; it now points at samples, ``n + 1``.
     """
 
     forward_s: np.ndarray
@@ -188,11 +191,18 @@ def _interpolate(idx: np.ndarray, along: np.ndarray, values: list[np.ndarray], l
     2e-16 x the number of samples, in steps: 3e-9 m for 1.2 M samples of 10 m).
     """
     u = _sample_axis(idx, along, length, n, ptr)[0]
-    q = np.arange(int(ptr[-1]), dtype=np.float64)
     if len(values) == 2:  # both coordinates in one pass (complex values: one search, half the time)
-        zc = np.interp(q, u, values[0] + 1j * values[1])
-        return [np.ascontiguousarray(zc.real), np.ascontiguousarray(zc.imag)]
+        return list(_interp_pair(0, int(ptr[-1]), u, values[0] + 1j * values[1]))
+    q = np.arange(int(ptr[-1]), dtype=np.float64)
     return [np.interp(q, u, val) for val in values]
+
+
+def _interp_pair(s0: int, s1: int, u: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples ``s0 .. s1 - 1`` of the complex vertex values ``z`` placed at ``u`` on the samples' axis
+    (:func:`_sample_axis`; ``u``/``z`` may be the lines' vertices only): the real and imaginary parts,
+    each contiguous."""
+    zc = np.interp(np.arange(s0, s1, dtype=np.float64), u, z)
+    return zc.real.copy(), zc.imag.copy()
 
 
 def _sample_axis(idx: np.ndarray, along: np.ndarray, length: np.ndarray, n: np.ndarray, ptr: np.ndarray):
@@ -212,8 +222,10 @@ def _sample_axis(idx: np.ndarray, along: np.ndarray, length: np.ndarray, n: np.n
 
 
 def _blocks(ptr: np.ndarray, size: int) -> list[tuple[int, int]]:
-    """Runs of whole lines ``(a, b)`` (lines ``a .. b - 1``) of about ``size`` samples each (a
-    longer line: a run of its own); ``ptr`` as in :func:`_line_layout`."""
+    """Runs of whole lines ``(a, b)`` (lines ``a .. b - 1``), cut at the line holding each multiple
+    of ``size`` samples: a run holds about ``size`` samples, more by at most its last line's (a
+    line longer than ``size`` starts a run of its own, with the lines after it up to the next
+    multiple); ``ptr`` as in :func:`_line_layout`."""
     total = int(ptr[-1])
     cuts = np.unique(np.r_[np.searchsorted(ptr, np.arange(0, total, size), side="right") - 1, len(ptr) - 1])
     return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
@@ -493,17 +505,17 @@ def sample_pixels(edges: gpd.GeoDataFrame, dem_path: str | Path) -> tuple[np.nda
     return col, row, ptr, bound
 
 
-def _no_overlap(dem_path: Path, src, col: np.ndarray, row: np.ndarray) -> InputFileError:
-    """The error for a DEM that misses the roads, with both boxes in the DEM's CRS (``col``/``row``:
-    the roads' vertices in its pixel coordinates)."""
+def _no_overlap(dem_path: Path, bounds, transform, crs: str, col: np.ndarray, row: np.ndarray) -> InputFileError:
+    """The error for a DEM that misses the roads, with both boxes in the DEM's CRS (its ``bounds``,
+    ``transform`` and ``crs``; ``col``/``row``: the roads' vertices in its pixel coordinates)."""
     def box(b):  # to the micro-unit, no "-0.0"
         return "(" + ", ".join(repr(round(float(v), 6) + 0.0) for v in b) + ")"
     roads = "the roads could not be placed in its CRS"
     if len(col):
-        (xa, ya), (xb, yb) = src.transform * (col.min(), row.min()), src.transform * (col.max(), row.max())
+        (xa, xb), (ya, yb) = _apply(transform, np.array([col.min(), col.max()]), np.array([row.min(), row.max()]))
         roads = f"the roads' bounds {box((min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)))}"
-    return InputFileError(f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {box(src.bounds)}, "
-                          f"{roads}, in {src.crs.to_string()}); give a DEM covering the study area")
+    return InputFileError(f"{dem_path}: the DEM does not overlap the study's roads (DEM bounds {box(bounds)}, "
+                          f"{roads}, in {crs}); give a DEM covering the study area")
 
 
 def _bounds(coords: np.ndarray) -> np.ndarray:
@@ -562,13 +574,16 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
             # read only the window under the roads (two pixels of margin for the bilinear neighbours), in pixels
             fin = np.isfinite(vcol) & np.isfinite(vrow)  # a point the transformation could not take: not on the DEM
             cf, rf = (vcol, vrow) if fin.all() else (vcol[fin], vrow[fin])
-            no_overlap = _no_overlap(dem_path, src, cf, rf)
+            dem_box = (tuple(src.bounds), src.transform, src.crs.to_string())  # (read while the file is open)
+
+            def no_overlap():  # (made when raised: it reads every vertex)
+                return _no_overlap(dem_path, *dem_box, cf, rf)
             if not len(cf):
-                raise no_overlap
+                raise no_overlap()
             lo = np.maximum([cf.min(), rf.min()], [0.0, 0.0])
             hi = np.minimum([cf.max(), rf.max()], [float(width), float(height)])
             if (lo > hi).any():
-                raise no_overlap
+                raise no_overlap()
             c0, r0 = int(np.floor(lo[0])) - 2, int(np.floor(lo[1])) - 2
             c1, r1 = int(np.ceil(hi[0])) + 2, int(np.ceil(hi[1])) + 2
             win = rasterio.windows.Window(c0, r0, c1 - c0 + 1, r1 - r0 + 1)
@@ -580,15 +595,15 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     # reused, not a fresh 5-10 MB array per step; the results are those of one pass over every sample)
     vcol = vcol - (win.col_off + 0.5)
     vrow = vrow - (win.row_off + 0.5)
-    total = int(ptr[-1])
+    n_samples = int(ptr[-1])
     # pieces laid out as the samples (SlopeTimes): slot s is the piece from sample s to s + 1; the slot of
     # an edge's last sample is no piece (its rise would be to the next edge's first sample: set to 0)
     fwd, bwd = np.empty(len(n)), np.empty(len(n))
-    cum = np.empty(total + 1, dtype=np.complex128)  # SlopeTimes.piece_cum_s
+    cum = np.empty(n_samples + 1, dtype=np.complex128)  # SlopeTimes.piece_cum_s
     cum[0] = 0.0
-    ok = np.empty(total, dtype=bool)
+    ok = np.empty(n_samples, dtype=bool)
     covered = np.empty(len(n), dtype=bool)
-    if vidx is not None and len(vcol):
+    if vidx is not None:  # (no vertex on the DEM's side has stopped above: vcol is not empty)
         u, vfirst = _sample_axis(vidx, valong, n_len, n, ptr)
         vz = vcol + 1j * vrow  # both coordinates in one interpolation (one search)
     steps = (edges[road_class_column].to_numpy() == "steps") if road_class_column in edges else np.zeros(len(n), bool)
@@ -598,8 +613,7 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         if vidx is None:  # copies: _bilinear_window overwrites its positions, and vcol/vrow are read below
             col, row = vcol[s0:s1].copy(), vrow[s0:s1].copy()
         else:
-            zc = np.interp(np.arange(s0, s1, dtype=np.float64), u[vfirst[a]:vfirst[b]], vz[vfirst[a]:vfirst[b]])
-            col, row = zc.real.copy(), zc.imag.copy()
+            col, row = _interp_pair(s0, s1, u[vfirst[a]:vfirst[b]], vz[vfirst[a]:vfirst[b]])
         z, ok[s0:s1] = _bilinear_window(band, nodata, col, row)
         starts, lasts = ptr[a:b] - s0, ptr[a + 1:b + 1] - s0 - 1
         cov = np.logical_and.reduceat(ok[s0:s1], starts)
@@ -627,11 +641,11 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
     if not ok.any():
         c, r = vcol + win.col_off + 0.5, vrow + win.row_off + 0.5  # DEM pixel coordinates (corners at integers)
         if not ((c >= 0) & (c <= width) & (r >= 0) & (r <= height)).any():  # the boxes overlap, the roads do not
-            raise no_overlap
+            raise no_overlap()
         raise InputFileError(f"{dem_path}: every DEM pixel under the study's roads is nodata; give a DEM with "
                              "elevations there")
-    total = float(length.sum())
-    share = float(length[covered].sum() / total) if total > 0 else 0.0
+    road_m = float(length.sum())
+    share = float(length[covered].sum() / road_m) if road_m > 0 else 0.0
     return SlopeTimes(forward_s=fwd, backward_s=bwd, piece_ptr=ptr, piece_cum_s=cum,
                       covered_share=share, n_outside=int((~covered).sum()), step_m=float(step),
                       position_bound_m=bound)

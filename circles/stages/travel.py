@@ -37,7 +37,7 @@ def nearest_by_kind(net: TravelNetwork, facilities: pd.DataFrame, fsnap: Snap, p
     for i, k in enumerate(kinds):
         group[serving(facilities, k)] = i
     t = net.nearest_times_by_group(fsnap, group, len(kinds), psnap, cutoff_s=cutoff_s)
-    tick(1.0)
+    tick(1.0)  # (one search call for every kind: one tick; it takes a few hundredths of a second on a city)
     return dict(zip(kinds, t))
 
 
@@ -50,8 +50,10 @@ def travel(study: Study, inputs: Inputs, *, tick: Callable[[float], None] = lamb
     """
     crs, points, facilities = inputs.crs, inputs.points.copy(), inputs.facilities.copy()
     off = study.travel.max_offroad_m
-    # the roads' vertices, read once: the DEM's sampling and the snapping index (walk profile) read them
-    vertices = shapely.get_coordinates(inputs.edges.geometry.values, return_index=True)
+    # the roads' vertices, read once: the DEM's sampling and the snapping index read them (the drive profile
+    # holds its edges reversed and reads its own)
+    vertices = shapely.get_coordinates(inputs.edges.geometry.values, return_index=True) \
+        if study.network.profile == "walk" else None
     slope, warning = slope_times(study, inputs, vertices)
     net = TravelNetwork(inputs.nodes, inputs.edges, walk_speed_mps=study.travel.walk_speed_mps,
                         profile=study.network.profile, slope=slope, vertices=vertices)
