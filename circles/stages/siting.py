@@ -277,9 +277,14 @@ def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: 
     nsnap = subset(ct.snap, crows)
     T = ct.to_points(crows, threshold_s)
     times, ranked = {}, []
-    for k in new["kind"].unique():
-        idx = np.flatnonzero((new["kind"] == k).to_numpy())
-        times[k] = np.minimum(before[k], net.nearest_times(subset(nsnap, idx), psnap, cutoff_s=limit_s))
+    new_kinds = list(new["kind"].unique())
+    kind_of = new["kind"].to_numpy()
+    # every kind's nearest new site in one search call (a virtual source per kind)
+    near = net.nearest_times_by_group(nsnap, pd.Index(new_kinds).get_indexer(kind_of), len(new_kinds), psnap,
+                                      cutoff_s=limit_s)
+    for g, k in enumerate(new_kinds):
+        idx = np.flatnonzero(kind_of == k)
+        times[k] = np.minimum(before[k], near[g])
         w = points[KINDS[k].serves].to_numpy(float)
         covered = before[k] <= threshold_s
         rows = {int(j): (T[j].toarray().ravel() > 0) for j in idx}
