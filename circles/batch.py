@@ -48,7 +48,7 @@ the same ways and counts as reading the file again). Local workers are forked af
 process has read the inputs every area shares (the OSM parse and the population cells over
 every area's read: :func:`_read_before_fork`), so they share that one read. In a worker,
 gazetteer rows outside an area's facility reach are counted, not listed as that area's rejects
-(:func:`circles.io.facilities.rows_outside_counted`), and the kinds an area assesses are those of
+(``Study.facility_rows_outside = "count"``), and the kinds an area assesses are those of
 every gazetteer row read, so they do not depend on where the area was cut. With ``report = false`` an area
 writes ``coverage.gpkg`` (without the isochrone, water, outline and road layers drawn for the
 page), the CSV tables, ``summary.json`` and ``whatif.json``, but no ``report.html``, PNG
@@ -63,6 +63,7 @@ atomically and merged into one GeoPackage, one table and an index page.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -79,7 +80,6 @@ import shapely
 
 from circles.crs import utm_crs_for
 from circles.errors import StudyError
-from circles.io.facilities import rows_outside_counted
 from circles.io.network import keep_parsed_osm, parse_osm_now
 from circles.io.population import band_files, keep_population_window, kept_people
 from circles.io.units import grid_units, load_units
@@ -312,9 +312,9 @@ def run_area(task: dict, out_dir: str) -> dict:
     if done.exists() and json.loads(done.read_text()).get("input_hash") == digest:
         return {"area": task["area"], "status": "skipped (unchanged)", "seconds": 0.0, "folder": str(folder)}
     try:
-        study = study_from_dict(task["study"], base=Path(out_dir))
-        with rows_outside_counted():  # gazetteer rows in other areas' reach are not this area's rejects
-            res, _ = run(study, folder=folder, report=report)
+        # gazetteer rows in other areas' reach are not this area's rejects: counted
+        study = dataclasses.replace(study_from_dict(task["study"], base=Path(out_dir)), facility_rows_outside="count")
+        res, _ = run(study, folder=folder, report=report)
         atomic_write_text(done, json.dumps({"input_hash": digest, "finished": time.time()}))
         s = res.summary
         tm = max(s["thresholds_min"])

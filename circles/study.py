@@ -191,6 +191,9 @@ class Study:
     output_dir: Path = Path("maps")
     language: str = "zh"
     source: Path | None = None  # the study file itself
+    #: gazetteer rows beyond the facility reach: "reject" (a study: such a row is usually misplaced) or
+    #: "count" (a ``circles batch`` area: the city's gazetteer holds other areas' rows; not a TOML key)
+    facility_rows_outside: str = "reject"
 
     @property
     def out_folder(self) -> Path:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -166,7 +164,7 @@ def load_facilities(
     encoding: str | None = None,
     sheet=None,
     area=None,
-    outside: str | None = None,
+    outside: str = "reject",
     reach_m: float | None = None,
     duplicate_tolerance_m: float = 10.0,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
@@ -189,12 +187,11 @@ def load_facilities(
         Shapely polygon in ``crs`` (the study area's facility reach); what happens to rows
         outside it is ``outside``'s choice.
     outside
-        ``"reject"``: a row outside ``area`` is a reject ("outside the study area; check the
-        coordinate system"): in a study, a row that far away is usually misplaced. ``"count"``:
-        it is left out of the rejects and counted (``attrs["outside_area"]``, logged): a batch
-        area (``circles batch``) reads a gazetteer of the whole city, and a row in another
-        area's reach is not wrong. ``None`` (default): ``"count"`` inside
-        :func:`rows_outside_counted` (a batch area running), else ``"reject"``.
+        ``"reject"`` (default): a row outside ``area`` is a reject ("outside the study area ...;
+        check the coordinate system"): in a study, a row that far away is usually misplaced.
+        ``"count"``: it is left out of the rejects and counted (``attrs["outside_area"]``,
+        logged): a batch area (``circles batch``, ``Study.facility_rows_outside``) reads a
+        gazetteer of the whole city, and a row in another area's reach is not wrong.
     reach_m
         How far ``area`` reaches beyond the study area, if it does (the facility reach): the
         reject then says so ("outside the study area and the 1,800 m around it ...").
@@ -230,8 +227,8 @@ def load_facilities(
         ``file``, ``row``, ``column``, ``value``, ``reason``.
     """
     path = Path(path)
-    if outside not in (None, "reject", "count"):
-        raise ValueError(f"outside must be 'reject', 'count' or None, not {outside!r}")
+    if outside not in ("reject", "count"):
+        raise ValueError(f"outside must be 'reject' or 'count', not {outside!r}")
     if not path.exists():
         raise InputFileError(f"{path}: gazetteer not found; check `facilities.path` in the study file")
     suffix = path.suffix.lower()
@@ -301,7 +298,7 @@ def load_facilities(
     n_outside = 0
     if len(facilities):
         facilities, dropped = _drop_outside(facilities, area)
-        if (outside or ("count" if _OUTSIDE["areas"] else "reject")) == "count":
+        if outside == "count":
             n_outside = len(dropped)
             if n_outside:
                 log.info("gazetteer %s: %d rows lie outside this area's facility reach (served by other areas); "
@@ -572,30 +569,6 @@ def counted_capacity(r) -> tuple[str, float, str, str]:
         return kind.serves, np.nan, "none", "none"
     v = r.beds if kind.capacity == "beds" else r.slots
     return kind.serves, (np.nan if pd.isna(v) else float(v)), kind.counts_as, ("unknown" if pd.isna(v) else "known")
-
-
-#: how many batch areas are running in this process and count the rows outside (see :func:`rows_outside_counted`)
-_OUTSIDE = {"areas": 0}
-_OUTSIDE_LOCK = threading.Lock()
-
-
-@contextmanager
-def rows_outside_counted():
-    """While inside, gazetteer rows outside the area are counted, not rejected (``outside=None``).
-
-    ``circles batch`` runs each area inside it (:func:`circles.batch.run_area`): every area
-    reads the whole city's gazetteer, and the rows in other areas' reach would otherwise fill
-    each area's ``rejects.csv`` with "check the coordinate system". Each area's
-    ``summary.json`` ``facilities.files`` gives their number (``outside_area``). Areas may run
-    in threads of one worker (a ``--scheduler`` cluster): counting stays on while any runs.
-    """
-    with _OUTSIDE_LOCK:
-        _OUTSIDE["areas"] += 1
-    try:
-        yield
-    finally:
-        with _OUTSIDE_LOCK:
-            _OUTSIDE["areas"] -= 1
 
 
 def _drop_outside(fac: gpd.GeoDataFrame, area):

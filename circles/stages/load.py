@@ -183,12 +183,13 @@ def _facilities(study: Study, crs, reach,
     Also returns the kinds the gazetteers hold (a serving row anywhere in a file, inside
     ``reach`` or not: ``attrs["kinds_read"]`` of :func:`circles.io.facilities.load_facilities`).
     A file's count gets ``outside_area`` when a batch area left rows outside its reach out
-    of the rejects (:func:`circles.io.facilities.rows_outside_counted`).
+    of the rejects (``Study.facility_rows_outside = "count"``).
     """
     fac_parts, rej_parts, fac_counts = [], [], []
     for src in study.facilities:
         f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
-                               encoding=src.encoding, sheet=src.sheet, area=reach, reach_m=reach_m)
+                               encoding=src.encoding, sheet=src.sheet, area=reach, reach_m=reach_m,
+                               outside=study.facility_rows_outside)
         f["illustrative"] = bool(src.illustrative)
         fac_parts.append(f)
         rej_parts.append(r)
