@@ -180,24 +180,11 @@ def test_small_blocks_give_the_default_results(tmp_path, monkeypatch, size):
 def test_small_blocks_geographic_dem_demo_roads(tmp_path, monkeypatch):
     """The demo roads on a geographic DEM (samples interpolated from densified vertices per block):
     blocks of 5,000 samples give the one-block times."""
-    from pyproj import Transformer
-
     from circles.io.network import load_network
+    from test_slope import wavy_dem  # the geographic DEM (hills of 40 m, ~20 m pixels) test_slope draws
 
     nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
-    to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
-    lon0, lat0 = to_ll.transform(*edges.total_bounds[:2])
-    lon1, lat1 = to_ll.transform(*edges.total_bounds[2:])
-    res = 0.0002
-    gx0, gy0 = lon0 - 0.002, lat1 + 0.002
-    w, h = int((lon1 - lon0 + 0.004) / res) + 1, int((lat1 - lat0 + 0.004) / res) + 1
-    lon = gx0 + res * (np.arange(w) + 0.5)
-    lat = gy0 - res * (np.arange(h) + 0.5)
-    Z = 20 * np.sin(lon[None, :] * 900) * np.cos(lat[:, None] * 700) + 15
-    path = tmp_path / "geo.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float64", crs="EPSG:4326",
-                       transform=from_origin(gx0, gy0, res, res)) as dst:
-        dst.write(Z, 1)
+    path = wavy_dem(tmp_path, edges)[0]
     ref = edge_slope_times(edges, path, 1.0)
     assert ref.position_bound_m > 0  # the fitted-transformation path
     monkeypatch.setattr(dem_mod, "BLOCK_SAMPLES", 5000)
