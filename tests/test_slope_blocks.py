@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-import rasterio.windows
 import shapely
 from rasterio.transform import from_origin
 
