@@ -7,6 +7,8 @@ placed inside a function to hide a cycle is caught: the graph here counts it.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -109,3 +111,12 @@ def test_report_side_reads_results_not_stages():
 def test_rules_is_a_leaf():
     g, _ = _graph()
     assert set(g.successors("circles.rules")) == set()
+
+
+def test_the_command_line_starts_without_pandas_geopandas_or_branca():
+    """``circles --help`` imports :mod:`circles.cli` only: none of the heavy libraries may load with it
+    (the module's docstring: they are imported inside the commands that use them)."""
+    code = ("import sys, circles.cli; "
+            "print(' '.join(m for m in ('pandas', 'geopandas', 'branca', 'shapely', 'rasterio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"import circles.cli loads {out}"
