@@ -172,6 +172,7 @@ def test_kind_and_capacity_vocabulary():
     assert parse_capacity("约一百")[1] is False
     assert parse_capacity(-5)[1] is False
     assert parse_capacity(float("inf"))[1] is False and parse_capacity("inf")[1] is False  # no place is endless
+    assert parse_capacity("9" * 400) == (None, False)  # a number float() reads as inf, from text too
 
 
 # printable text (no control characters: a line break inside a cell is a different record count

@@ -81,7 +81,8 @@ def parse_capacity(value) -> tuple[float | None, bool]:
     m = _NUMBER.match(text)
     if not m:
         return None, False
-    return float(m.group(1)), True
+    x = float(m.group(1))
+    return (x, True) if x < np.inf else (None, False)  # 400 digits read as inf: a reject, as a numeric inf
 
 
 def capacity_has_unit(value) -> bool:
