@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from circles.cli import app
 from circles.errors import StudyError
+from circles.stages.load import load_inputs
 from circles.study import _SPEC, Study, load_study, study_from_dict, tomllib
 from conftest import DEMO, MUST_SHOW
 
@@ -240,3 +241,14 @@ def test_units_are_communities_by_file_unless_said():
     r["units"]["communities"] = "false"
     with pytest.raises(StudyError, match="units.communities.*true or false"):
         study_from_dict(r, base=DEMO)
+
+
+def test_communities_true_on_grid_cells_is_said_not_dropped():
+    """``[units] communities = true`` without a units file cannot make grid cells communities: the grid
+    stays non-communities (as above) and the run says so once, in the log and summary.json's warnings."""
+    raw = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))
+    raw["units"]["communities"] = True
+    study = study_from_dict(raw, base=DEMO)
+    said = [w for w in load_inputs(study).unit_warnings if "communities = true has no effect" in w]
+    assert len(said) == 1 and "units.path" in said[0]
+    assert not study.units.are_communities

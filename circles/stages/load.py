@@ -138,7 +138,8 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     if study.units.path is not None:  # whether the plans' share-of-communities indicators count these polygons
         log.info("units %s: %d polygons, %s", Path(study.units.path).name, len(units),
                  "read as communities (the plans' community indicators count them)" if study.units.are_communities
-                 else "not communities ([units] communities = false: community indicators by walking time)")
+                 else "not communities ([units] communities = false: the plans' community indicators are scored "
+                      "by their walking-time form where the plan gives one, else not assessable)")
     points["unit_id"] = assign_points(points, units).to_numpy()
     no_unit = people_in_no_unit(study, points)
     repaired = repair_warnings(study, units, points, points_outside, no_unit_said=bool(no_unit))
@@ -149,7 +150,7 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
                   nodes=nodes, edges=edges, facilities=facilities, rejects=rejects, units=units,
                   net_report=net_report, file_counts=fac_counts, coord_fit=coord_fit, estimated=estimated,
                   pop_rules=pop_rules_used, no_unit_warning=no_unit, repairs=repaired,
-                  unit_warnings=_outside_warning(study, units), thresholds_min=thresholds, limit_s=limit_s,
+                  unit_warnings=_unit_warnings(study, units), thresholds_min=thresholds, limit_s=limit_s,
                   kinds_read=kinds_read,
                   optional_missing=missing_optional_columns(fac_parts))  # read before concat drops the attrs
 
@@ -225,13 +226,20 @@ def _units(study: Study, area, crs, read: gpd.GeoDataFrame | None = None) -> gpd
                       parent_name_column=study.units.parent_name_column)
 
 
-def _outside_warning(study: Study, units) -> tuple[str, ...]:
-    """The units of the units file left out because they lie outside the study area (summary.json ``warnings``)."""
+def _unit_warnings(study: Study, units) -> tuple[str, ...]:
+    """summary.json ``warnings`` about the units: those of the units file left out because they lie outside
+    the study area, and ``communities = true`` on grid cells (no units file: the key has no effect)."""
+    out = []
+    if study.units.communities and study.units.path is None:
+        out.append("[units] communities = true has no effect without units.path: grid cells are not communities, "
+                   "so the plans' community indicators are not counted over them; give a file of community "
+                   "polygons as units.path, or remove the key")
+        log.warning(out[-1])
     outside = units.attrs.get("outside_area") or []
-    if not outside:
-        return ()
-    names = ", ".join(f"{u} {n}".strip() for u, n in outside[:10]) + (" ..." if len(outside) > 10 else "")
-    return (t("warn.units_outside", study.language, n=len(outside), names=names),)
+    if outside:
+        names = ", ".join(f"{u} {n}".strip() for u, n in outside[:10]) + (" ..." if len(outside) > 10 else "")
+        out.append(t("warn.units_outside", study.language, n=len(outside), names=names))
+    return tuple(out)
 
 
 def people_in_no_unit(study: Study, points) -> str:
