@@ -117,12 +117,11 @@ def score_tables(points, facilities, catch, units_geo, thresholds, kinds, preset
     unit_results, overall_results = [], []
     for ind in preset["indicators"]:
         ind, scored = scored_form(ind, communities)
-        if ind["id"] in reasons and scored.startswith("walk"):
-            reasons = {**reasons}
-            reasons.pop(ind["id"])
-            reasons.update(not_assessable({"indicators": [ind]}, facilities, units, communities, language))
-            codes = {k: c for k, c in codes.items() if k != ind["id"]}
-            codes.update(not_assessable_codes({"indicators": [ind]}, facilities, units, communities))
+        if ind["id"] in reasons and scored.startswith("walk"):  # judged again in its walking-time form
+            walk = not_assessable_codes({"indicators": [ind]}, facilities, units, communities, missing_fields)
+            codes = {k: c for k, c in codes.items() if k != ind["id"]} | walk
+            reasons = {k: r for k, r in reasons.items() if k != ind["id"]} | {
+                k: tg.reason_text(c, language) for k, c in walk.items()}
         one = {"preset": preset.get("preset", {}), "indicators": [ind]}
         where = ind.get("where")
         table_u, table_o = units.set_index("unit_id"), overall
