@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 from pyproj import Geod
 from typer.testing import CliRunner
@@ -22,8 +24,10 @@ def test_report_rebuilds_from_saved_outputs(demo_run, tmp_path):
         assert (tmp_path / png).stat().st_size > 10_000
 
 
-def test_cli_report_command(demo_run):
-    res, folder = demo_run
+def test_cli_report_command(demo_run, tmp_path):
+    res, shared = demo_run
+    folder = tmp_path / shared.name  # a copy: the page is rebuilt in English in place, and other tests read the run's
+    shutil.copytree(shared, folder)
     before = (folder / "summary.json").read_bytes()
     r = CliRunner().invoke(app, ["report", "--out", str(folder), "--lang", "en"])
     assert r.exit_code == 0, r.output
