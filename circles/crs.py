@@ -26,6 +26,12 @@ def utm_crs_for(lon: float, lat: float) -> CRS:
 
 
 def projected_crs(gdf: gpd.GeoDataFrame) -> CRS:
-    """``gdf``'s own CRS when it is projected, else the UTM zone geopandas estimates for it (for
-    metric work on data read back in degrees, as the report's simplification and print maps)."""
-    return gdf.estimate_utm_crs() if gdf.crs.is_geographic else gdf.crs
+    """``gdf``'s own CRS when it is projected, else the UTM zone of the centre of its bounds (for
+    metric work on data read back in degrees, as the report's simplification and print maps).
+
+    The zone :meth:`geopandas.GeoDataFrame.estimate_utm_crs` gives (it too takes the bounds'
+    centre), by arithmetic: its database query cost ~50 ms a call, four calls a report."""
+    if not gdf.crs.is_geographic:
+        return gdf.crs
+    x0, y0, x1, y1 = gdf.to_crs(4326).total_bounds if not gdf.crs.equals(4326) else gdf.total_bounds
+    return utm_crs_for((x0 + x1) / 2.0, (y0 + y1) / 2.0)
