@@ -621,14 +621,14 @@ def edge_slope_times(edges: gpd.GeoDataFrame, dem_path: str | Path, walk_speed_m
         rise = col  # (the positions are not needed any more)
         np.subtract(z[1:], z[:-1], out=rise[:-1])
         rise[lasts] = 0.0  # no piece
-        off = np.flatnonzero(~cov)  # no elevation (few): flat pieces
-        for k in off:
-            rise[starts[k]:lasts[k]] = 0.0
         nb = n[a:b]
+        off = None if cov.all() else ~np.repeat(cov, nb + 1)  # the samples of edges without elevation
+        if off is not None:
+            rise[off] = 0.0
         pf, pb = piece_times(np.repeat(length[a:b] / nb, nb + 1), rise, walk_speed_mps,
                              np.repeat(steps[a:b], nb + 1) if any_steps else False, reuse=True)
-        for k in off:  # the flat time both ways (also on steps: we know no rise)
-            pf[starts[k]:lasts[k]] = pb[starts[k]:lasts[k]] = length[a + k] / nb[k] / walk_speed_mps
+        if off is not None:  # the flat time both ways (also on steps: we know no rise)
+            pf[off] = pb[off] = np.repeat(length[a:b] / nb / walk_speed_mps, nb + 1)[off]
         pf[lasts] = 0.0
         pb[lasts] = 0.0
         fwd[a:b] = np.add.reduceat(pf, starts)
