@@ -128,7 +128,8 @@ class Snap:
 
 
 class SegmentIndex:
-    """Nearest edge of many points at once, exact, as numpy arrays and one KD-tree query.
+    """Nearest edge of many points at once, exact, as numpy arrays and one KD-tree (asked again
+    only for the points its first answer does not settle).
 
     Every edge is cut into straight pieces of at most ``piece_m`` (its own segments, split
     evenly; default 1.25 x the median segment length, at least 25 m); a KD-tree holds the pieces' midpoints. For each point the ``k`` nearest
@@ -725,33 +726,32 @@ class TravelNetwork:
         indices = np.r_[base.indices, np.asarray(cols)[order]].astype(base.indices.dtype, copy=False)
         return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
 
-    def node_times(self, sources: Snap, *, cutoff_s: float = np.inf, separate: bool = False) -> np.ndarray:
-        """Time from the sources to every node.
+    def node_times(self, sources: Snap, *, cutoff_s: float = np.inf, separate: bool = False,
+                   group: np.ndarray | None = None, n_groups: int = 1) -> np.ndarray:
+        """Time from the sources to every node: one row per group of sources, the time from the
+        group's nearest source (multi-source). Nodes beyond ``cutoff_s`` are ``inf``.
 
-        With ``separate=False`` one row: the time from the nearest source (multi-source).
-        With ``separate=True`` one row per source. Nodes beyond ``cutoff_s`` are ``inf``.
+        ``group[i]`` (0 .. ``n_groups`` - 1) is source ``i``'s row, -1 for none; by default
+        every source is in one row. ``separate=True``: one row per source (``group`` its number).
+        One search call: a virtual node per row joined to its sources.
         """
-        ok = np.flatnonzero(sources.snapped)
+        if separate:
+            group, n_groups = np.arange(len(sources)), len(sources)
+        elif group is None:
+            group = np.zeros(len(sources), dtype=np.int64)
+        ok = np.flatnonzero(sources.snapped & (group >= 0))
         n = self.n_nodes
-        if len(ok) == 0:
-            return np.full((len(sources) if separate else 1, n), np.inf)
-        k = len(ok) if separate else 1
-        virt = np.arange(len(ok)) if separate else np.zeros(len(ok), dtype=np.int64)
-        rows, cols, w = self._source_arcs(sources, ok, virt)
-        g = self._append_rows(self.graph, k, rows, cols, w)
-        dist = dijkstra(g, directed=True, indices=np.arange(n, n + k), limit=cutoff_s)[:, :n]
-        if separate and len(ok) != len(sources):
-            full = np.full((len(sources), n), np.inf)
-            full[ok] = dist
-            return full
-        return dist
+        if not len(ok):
+            return np.full((n_groups, n), np.inf)
+        g = self._append_rows(self.graph, n_groups, *self._source_arcs(sources, ok, group[ok]))
+        return dijkstra(g, directed=True, indices=np.arange(n, n + n_groups), limit=cutoff_s)[:, :n]
 
     @staticmethod
     def point_times(node_time: np.ndarray, targets: Snap) -> np.ndarray:
         """Times at snapped ``targets`` from per-node times (rows of :meth:`node_times`).
 
         Adds the targets' partial edge and off-road leg; unsnapped targets get ``inf``.
-        Same-edge direct paths are added by :meth:`nearest_times` and :meth:`times_to_points`.
+        Same-edge direct paths are added by :meth:`nearest_times_by_group` and :meth:`times_to_points`.
         """
         node_time = np.atleast_2d(node_time)
         ok = targets.snapped
@@ -806,13 +806,9 @@ class TravelNetwork:
         if n_groups < 0 or len(group) != len(sources) or (len(group) and (group.max() >= n_groups or group.min() < -1)):
             raise ValueError(f"group must give each of the {len(sources)} sources a number from 0 to n_groups - 1 "
                              f"(n_groups={n_groups}), or -1 for none")
-        ok = np.flatnonzero(sources.snapped & (group >= 0))
-        n = self.n_nodes
-        if not len(ok):
+        if not (sources.snapped & (group >= 0)).any():
             return np.full((n_groups, len(targets)), np.inf)
-        g = self._append_rows(self.graph, n_groups, *self._source_arcs(sources, ok, group[ok]))
-        node_time = dijkstra(g, directed=True, indices=np.arange(n, n + n_groups), limit=cutoff_s)[:, :n]
-        t = self.point_times(node_time, targets)
+        t = self.point_times(self.node_times(sources, cutoff_s=cutoff_s, group=group, n_groups=n_groups), targets)
         src, tgt, time_s = self._same_edge(sources, targets)
         mine = group[src] >= 0
         if mine.any():
