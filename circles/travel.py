@@ -542,9 +542,6 @@ class TravelNetwork:
             ow = np.zeros(len(edges), dtype=bool)
         self.slope = slope
         self.edge_back_s = self.edge_time_s if slope is None else np.asarray(slope.backward_s, dtype=float)
-        if slope is not None:  # cumulative piece times for partial edges: forward + 1j x backward, side by
-            # side in memory (a look-up reads one cache line; one complex gather is a third of two real ones)
-            self._cum = slope.piece_cum_s
         self.oneway = ow
         self.length_m = length
         self.u = edges["u"].to_numpy(dtype=np.int64)
@@ -664,10 +661,13 @@ class TravelNetwork:
         k = np.minimum(np.floor(x).astype(np.int64), m - 1)
         part = x - k
         at = p0 + k
-        before = self._cum.take(at)  # (from the first slot; real: forward, imaginary: backward)
-        t = self._cum.take(at + 1) - before  # the piece the point stands on, the share of it walked
+        # the pieces' running sums, forward + 1j x backward side by side in memory (a look-up reads one
+        # cache line; one complex gather is a third of two real ones)
+        cum = self.slope.piece_cum_s
+        before = cum.take(at)  # (from the first slot; real: forward, imaginary: backward)
+        t = cum.take(at + 1) - before  # the piece the point stands on, the share of it walked
         t *= part
-        before -= self._cum.take(p0)  # the whole pieces before the point
+        before -= cum.take(p0)  # the whole pieces before the point
         t += before
         return t.real.copy(), t.imag.copy()
 
@@ -681,7 +681,6 @@ class TravelNetwork:
             return self
         flat = copy.copy(self)
         flat.slope, flat._arcs = None, None
-        del flat._cum
         flat.edge_time_s = flat.edge_back_s = self.length_m / self.walk_speed_mps
         flat.max_speed_mps = self.walk_speed_mps
         # the constructor's arc weights (back, then forward where two-way: both flat here), its sort kept
