@@ -290,9 +290,9 @@ def after_state(study: Study, travel: Travel, points: gpd.GeoDataFrame, before: 
         rows = {int(j): (T[j].toarray().ravel() > 0) for j in idx}
         order, gains = [], []
         while rows:  # rank by marginal gain: the site adding the most people next
-            j, g = max(((j, float(w[r & ~covered].sum())) for j, r in rows.items()), key=lambda x: (x[1], -x[0]))
+            j, gain = max(((j, float(w[r & ~covered].sum())) for j, r in rows.items()), key=lambda x: (x[1], -x[0]))
             order.append(j)
-            gains.append(g)
+            gains.append(gain)
             covered |= rows.pop(j)
         part = sites.iloc[order].copy()
         part["rank"] = np.arange(1, len(order) + 1)
@@ -326,10 +326,11 @@ def score_after(study: Study, inputs: Inputs, travel: Travel, scores: Scores, af
     thresholds, tmax_s = list(inputs.thresholds_min), travel.tmax_s
     new = after.new
     fac_after = gpd.GeoDataFrame(pd.concat([facilities, new], ignore_index=True), geometry="geometry", crs=net.crs)
-    pts = points.copy()
+    pts = points.copy()  # one copy, the after-state's times written into it
     for k, t in after.times.items():
         pts[f"time_s_{k}"] = t
-    pts = gpd.GeoDataFrame(cov.add_any_times(pts), geometry="geometry", crs=net.crs)
+    for name, t in cov.any_times(pts).items():
+        pts[name] = t
     catch_after = sp.vstack([travel.catchment, ct.to_demand(after.rows, tmax_s)]).tocsr()
     kinds_after = list(in_order([*travel.kinds, *kinds_present(fac_after)]))  # as before, plus the new sites' kinds
     scored = score_tables(pts, fac_after, catch_after, units, thresholds, kinds_after, preset, study.language, tmax_s,

@@ -33,9 +33,9 @@ def nearest_by_kind(net: TravelNetwork, facilities: pd.DataFrame, fsnap: Snap, p
 
     Every kind in one search call (:meth:`TravelNetwork.nearest_times_by_group`)."""
     kinds = list(KINDS) if kinds is None else list(kinds)
-    group = np.full(len(facilities), -1, dtype=np.int64)
-    for i, k in enumerate(kinds):
-        group[serving(facilities, k)] = i
+    # each facility's kind as its group (-1: a kind not asked for, or a facility serving no one: serving())
+    group = pd.Index(kinds).get_indexer(facilities["kind"].to_numpy())
+    group[facilities["serves"].to_numpy() == ""] = -1
     t = net.nearest_times_by_group(fsnap, group, len(kinds), psnap, cutoff_s=cutoff_s)
     tick(1.0)  # (one search call for every kind: one tick; it takes a few hundredths of a second on a city)
     return dict(zip(kinds, t))
