@@ -112,8 +112,9 @@ def _row_counts(A: sp.csr_matrix, rows) -> np.ndarray:
 def _coverage_csr(A, *, as_bool: bool = True) -> sp.csr_matrix:
     """``A`` as a CSR matrix (boolean unless ``as_bool=False``) without stored zeros: a stored zero is
     no coverage (scipy keeps one through ``astype(bool)``; :func:`_row_counts` reads the structure).
-    ``A`` itself when it is so already (no solver changes its matrix): the exact solve's entry points
-    (:class:`SitingProblem`, :func:`mclp_exact`, :func:`mclp_greedy`) do not each copy it."""
+    ``A`` itself when it is so already (no solver changes its matrix): given a boolean CSR matrix, as the
+    pipeline does, the exact solve's entry points (:class:`SitingProblem`, :func:`mclp_exact`,
+    :func:`mclp_greedy`) do not each copy it."""
     if (sp.issparse(A) and A.format == "csr" and (A.dtype == bool or not as_bool) and A.has_canonical_format
             and np.count_nonzero(A.data) == A.nnz):
         return A
@@ -255,8 +256,7 @@ def _demand_groups(A, w, covered0):
 
     Computed once per instance by :func:`_solve_mclp` and passed to :func:`mclp_exact` and
     :func:`mclp_lagrangian` (``groups=``), which otherwise compute it themselves."""
-    A = sp.csc_matrix(A).astype(bool)
-    A.eliminate_zeros()  # a stored zero is no coverage
+    A = _coverage_csr(A).tocsc()  # a stored zero is no coverage
     todo = np.flatnonzero(~covered0 & (np.diff(A.indptr) > 0) & (w > 0))
     G, wg, _ = _merge_columns(A[:, todo], w[todo])
     return G, wg, todo
@@ -496,8 +496,7 @@ def lscp_exact(A: sp.csr_matrix, covered0: np.ndarray, *, time_limit_s: float = 
     Points no candidate reaches (and points already covered) need no site; their count is
     returned as ``n_uncoverable``.
     """
-    A = sp.csc_matrix(A).astype(bool)
-    A.eliminate_zeros()  # a stored zero is no coverage
+    A = _coverage_csr(A).tocsc()  # a stored zero is no coverage
     reach = np.diff(A.indptr) > 0
     todo = np.flatnonzero(~covered0 & reach)
     n_uncoverable = int((~covered0 & ~reach).sum())
