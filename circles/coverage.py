@@ -195,7 +195,7 @@ def capacity_inside(facilities: pd.DataFrame, by: str) -> pd.DataFrame:
         cols[f"{measure}_inside"] = np.where(this & known, _nan0(cap), 0.0)
         unknown[f"n_{measure}_unknown"] = ((counts == measure) & (status == "unknown")).astype(np.int64)
     cols.update(unknown)
-    cols.update(_composition(facilities, known))
+    cols.update(_composition(facilities, known, _nan0(cap), serves, counts))
     codes, keys = pd.factorize(facilities[by], sort=True)
     ok = codes >= 0
     out = {}
@@ -216,9 +216,11 @@ COMPOSITION = {
 }
 
 
-def _composition(fac: pd.DataFrame, known: np.ndarray) -> dict[str, np.ndarray]:
+def _composition(fac: pd.DataFrame, known: np.ndarray, cap: np.ndarray, serves: np.ndarray,
+                 counts: np.ndarray) -> dict[str, np.ndarray]:
     """The composition parts, bases and unknown counts of each facility, as arrays (in the order of
-    :data:`COMPOSITION`, then ``n_meal_points_inside``):
+    :data:`COMPOSITION`, then ``n_meal_points_inside``); ``known``, ``cap`` (missing as 0), ``serves``
+    and ``counts`` (``counts_as``) as :func:`capacity_inside` read them, so both count the same whole:
 
     - 普惠 share of nursery slots: ``affordable_slots`` (普惠托位数) over the 托位 of the under-3
       facilities (``counts_as == "slots"``) whose 托位 and 普惠托位数 are both known;
@@ -229,9 +231,6 @@ def _composition(fac: pd.DataFrame, known: np.ndarray) -> dict[str, np.ndarray]:
     - ``n_meal_points``: 助餐点 (``kind == "meal_point"``), counted (they carry no capacity).
     """
     n = len(fac)
-    cap = _nan0(fac["capacity"].to_numpy(dtype=float))
-    counts = fac["counts_as"].to_numpy(dtype=object) if "counts_as" in fac else np.full(n, "", dtype=object)
-    serves = fac["serves"].to_numpy(dtype=object)
     slots = known & (counts == "slots") & (serves == "infants")
     beds = known & (counts == "beds") & (serves == "elderly")
     part = {k: fac[c].to_numpy(dtype=float) if c in fac else np.full(n, np.nan)
