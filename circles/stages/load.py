@@ -130,8 +130,7 @@ def load_inputs(study: Study, *, tick: Callable[[float], None] = lambda f: None)
     net_report = connectivity_report(nodes, edges)
     tick(0.8)
     fac_reach_m = rules.facility_reach_m(limit_s, thresholds, nw.profile, tr.walk_speed_mps, sloped)
-    facilities, rejects, fac_counts, fac_parts, kinds_read = _facilities(study, crs, area.buffer(fac_reach_m),
-                                                                         fac_reach_m)
+    facilities, rejects, fac_counts, fac_parts, kinds_read = _facilities(study, crs, area, fac_reach_m)
     coord_fit = check_gazetteers(list(zip(study.facilities, fac_parts)), edges,  # misdeclared coords?
                                  pd.concat([points, points_outside])[["geometry"]])
     units = _units(study, area, crs, read_units)
@@ -177,16 +176,18 @@ def _prepared(geom):
     return geom
 
 
-def _facilities(study: Study, crs, reach,
+def _facilities(study: Study, crs, area,
                 reach_m: float) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[dict], list, tuple[str, ...]]:
-    """Every gazetteer read within ``reach`` (the area and ``reach_m`` around it); one clear error when no row survives.
+    """Every gazetteer read within the reach (``area`` and ``reach_m`` around it); one clear error when no row
+    survives.
 
     Also returns the kinds the gazetteers hold (a serving row anywhere in a file, inside
-    ``reach`` or not: ``attrs["kinds_read"]`` of :func:`circles.io.facilities.load_facilities`).
+    the reach or not: ``attrs["kinds_read"]`` of :func:`circles.io.facilities.load_facilities`).
     A file's count gets ``outside_area`` when a batch area left rows outside its reach out
     of the rejects (``Study.facility_rows_outside = "count"``).
     """
     fac_parts, rej_parts, fac_counts = [], [], []
+    reach = area.buffer(reach_m)
     for src in study.facilities:
         f, r = load_facilities(src.path, crs=crs, coords=src.coords, kind=src.kind, columns=src.columns,
                                encoding=src.encoding, sheet=src.sheet, area=reach, reach_m=reach_m,
