@@ -217,7 +217,7 @@ def bench_slope(nodes, edges, n_fac: int, n_pts: int, repeat: int) -> dict:
             print(f"travel stage with a {kind} DEM {wall[kind]:.3f} s vs flat {wall['flat']:.3f} s "
                   f"(x{wall[kind] / wall['flat']:.2f}); CPU {cpu[kind]:.3f} s vs {cpu['flat']:.3f} s "
                   f"(x{cpu[kind] / cpu['flat']:.2f}), of which edge_slope_times {slope_cpu[kind]:.3f} s; "
-                  f"{len(slope.piece_cum_s) - len(slope.forward_s) - 1:,} pieces of <= {slope.step_m:g} m (samples within "
+                  f"{slope.n_pieces:,} pieces of <= {slope.step_m:g} m (samples within "
                   f"{slope.position_bound_m:g} m of exact), road covered {slope.covered_share:.1%}; "
                   f"nearest-facility time sloped/flat: median {np.median(sloped[both] / np.maximum(flat[both], 1e-9)):.3f}")
             out[kind] = wall[kind] / wall["flat"]

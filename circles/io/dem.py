@@ -112,6 +112,11 @@ class SlopeTimes:
     position_bound_m: float = 0.0  # samples within this of their exact place (0: exact; see edge_slope_times)
 
     @property
+    def n_pieces(self) -> int:
+        """The pieces of every edge: one fewer than its samples."""
+        return int(self.piece_ptr[-1]) - len(self.forward_s)
+
+    @property
     def piece_forward_s(self) -> np.ndarray:
         return np.diff(self.piece_cum_s.real)
 
