@@ -82,12 +82,12 @@ from circles.crs import utm_crs_for
 from circles.errors import StudyError
 from circles.io.network import keep_parsed_osm, parse_osm_now
 from circles.io.population import band_files, keep_population_window, kept_people
-from circles.io.units import grid_units, load_units
+from circles.io.units import assign_parents, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
 from circles.pipeline import run
 from circles.stages.load import population_box
-from circles.study import study_from_dict, tomllib
+from circles.study import UnitOptions, study_from_dict, tomllib
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +188,24 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
     crs = utm_crs_for(c.x, c.y).to_string() if crs == "auto" else crs
     union = gpd.GeoSeries([union_wgs], crs=4326).to_crs(crs).iloc[0]
     u = defaults.get("units", {})
+    parents = read_vector(base / u["parents"], "defaults.units.parents") if u.get("parents") else None
     if u.get("path"):
         units = load_units(base / u["path"], crs=crs, area=union, name_column=u.get("name_column"),
                            code_column=u.get("code_column"), invalid=u.get("invalid", "repair"))
+        if parents is not None:  # as one run does (circles.stages.load._units): the street holding most of each unit
+            units["parent"] = assign_parents(units, parents, u.get("parent_name_column", "name"),
+                                             fill=units["parent"]).to_numpy()
     else:
-        parents = gpd.read_file(base / u["parents"]) if u.get("parents") else None
         units = grid_units(union, crs=crs, cell_size_m=u.get("grid_size_m", 1000.0), parents=parents,
                            parent_name_column=u.get("parent_name_column", "name"))
+    # the units file's other columns (attr_<column>, for presets' `where` filters) go to each area's file
+    # under their own names: the area's load_units reads them back as attr_<column>
+    attrs = {c: c[len("attr_"):] for c in units.columns if c.startswith("attr_")}
+    clash = sorted(a for a in attrs.values() if a.lower() in ("unit_id", "unit_name", "parent", "geometry"))
+    if clash:
+        raise StudyError(f"{base / u['path']}: column {clash[0]!r} is neither units.code_column nor units.name_column, "
+                         "but a batch writes each area's units with unit_id, unit_name and parent columns; rename "
+                         "it in the file or name it as defaults.units.code_column / name_column")
     areas = batch["areas"].to_crs(crs)
     rep = units.geometry.representative_point()
     owner = gpd.sjoin(gpd.GeoDataFrame(geometry=rep, crs=crs), areas, predicate="within", how="left")
@@ -210,6 +221,8 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
                     int(stray.sum()), len(units), ", ".join(map(str, units.loc[stray, "unit_id"][:5])),
                     float(near["gap_m"].max()))
     units["area"] = owner.to_numpy()
+    # the area's units come from a file, but they are communities only when the batch's were (a grid is not)
+    communities = UnitOptions(path=u.get("path") or None, communities=u.get("communities")).are_communities
     work.mkdir(parents=True, exist_ok=True)
     out, used = [], set()
     for name in areas["area"]:
@@ -224,15 +237,15 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
         check_folder_name(safe, f"batch area {name!r}")
         ufile = work / f"{safe}_units.geojson"  # GeoJSON: the same units give the same bytes (hash)
         afile = work / f"{safe}_area.geojson"
-        mine[["unit_id", "unit_name", "parent", "geometry"]].to_file(ufile, driver="GeoJSON")
+        mine[["unit_id", "unit_name", "parent", *attrs, "geometry"]].rename(columns=attrs) \
+            .to_file(ufile, driver="GeoJSON")
         gpd.GeoDataFrame({"area": [name]}, geometry=[shapely.union_all(mine.geometry.values)], crs=crs) \
             .to_crs(4326).to_file(afile, driver="GeoJSON")
         study = _absolute(_merge(copy.deepcopy(defaults), batch.get("overrides", {}).get(name, {})), base)
         study["study"].update({"name": safe, "title": f"{defaults['study'].get('title', '')} {name}".strip(),
                                "crs": crs, "area": str(afile)})
-        # the area's units come from a file, but they are communities only when the batch's were (a grid is not)
         study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name",
-                          "communities": bool(u.get("path")) and u.get("communities", True)}
+                          "communities": communities}
         travel = study.setdefault("travel", {})
         travel.setdefault("max_time_min", None)  # the search limit of `circles run` (rules.search_limit_s)
         out.append({"area": name, "safe": safe, "study": study, "size_m2": float(mine.geometry.area.sum()),

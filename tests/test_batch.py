@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 
 import geopandas as gpd
@@ -428,3 +429,67 @@ def test_units_file_is_read_once_when_it_makes_the_study_area(monkeypatch):
     assert list(got["unit_id"]) == list(expect["unit_id"]) and len(got) == 3
     assert shapely.equals_exact(got.geometry.values, expect.geometry.values, tolerance=0).all()
     assert got.attrs["outside_area"] == expect.attrs["outside_area"]
+
+
+def test_units_file_parents_and_attributes_reach_each_area(tmp_path):
+    """A batch whose ``[defaults.units]`` file has no street column but ``parents`` polygons, and an
+    ``area_type`` column (the fuzhou preset's old/new-area ``where`` filters): every unit of every area
+    has the parent, the attribute and the figures of one `circles run` of the same study. (The areas'
+    units had parent "" and no attributes: the street indicator read "needs_streets" and the old/new-area
+    ones "no_attribute".) The units are the demo's grid cells as a file; the strips are the parents."""
+    from circles.io.units import grid_units
+    from circles.pipeline import run
+    from circles.study import study_from_dict, tomllib
+
+    crs = "EPSG:32650"
+    grid = grid_units(gpd.read_file(DEMO / "area.geojson").to_crs(crs).geometry.iloc[0], crs=crs, cell_size_m=1000.0)
+    cells = gpd.GeoDataFrame({"code": grid["unit_id"], "name": "cell " + grid["unit_id"],
+                              "area_type": ["old" if i % 2 else "new" for i in range(len(grid))]},
+                             geometry=grid.geometry.values, crs=crs).to_crs(4326)
+    cells.to_file(tmp_path / "cells.geojson", driver="GeoJSON")
+    f = _batch_file(tmp_path, "strips", STRIPS)  # also writes the strips, named strip1-3, to strips.geojson
+    f.write_text(f.read_text(encoding="utf-8")
+                 .replace("grid_size_m = 1000", 'path = "cells.geojson"')
+                 .replace(str(DEMO / "districts.geojson"), "strips.geojson")
+                 .replace('preset = "national"', 'preset = "fuzhou"')
+                 .replace('output_dir = "out"\n', 'output_dir = "out"\nreport = false\n'), encoding="utf-8")
+    b = run_batch(f, n_workers=2)
+    assert set(b["table"]["status"]) == {"done"}, b["table"].get("error")
+    # the oracle: one run of the demo study with the same units, parents and preset
+    raw = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))
+    raw["units"] = {"path": str(tmp_path / "cells.geojson"), "parents": str(tmp_path / "strips.geojson"),
+                    "parent_name_column": "name"}
+    raw["targets"]["preset"] = "fuzhou"
+    res, folder = run(study_from_dict(raw, base=DEMO), folder=tmp_path / "one", report=False)
+    bu = gpd.read_file(b["merged"], layer="units").set_index("unit_id").sort_index()
+    ru = gpd.read_file(folder / "coverage.gpkg", layer="units").set_index("unit_id").sort_index()
+    assert list(bu.index) == list(ru.index) and len(bu) == 49
+    assert set(ru["parent"]) == {"strip1", "strip2", "strip3"}
+    assert bu["parent"].equals(ru["parent"])
+    # the attribute as the input file holds it, read with geopandas
+    assert "attr_area_type" in bu and bu["attr_area_type"].equals(cells.set_index("code")["area_type"].loc[bu.index])
+    # every column before siting: parent, street and community counts, each indicator's status and gap
+    cols = [c for c in ru.columns if c != "geometry" and not c.endswith("_after")]
+    assert {"parent", "status_street_centre_coverage", "status_slots_per_1000_old_areas"} <= set(cols)
+    pd.testing.assert_frame_equal(bu[cols], ru[cols], check_exact=False, rtol=1e-9, atol=1e-9)
+    one = res.summary["targets"]["not_assessable_codes"]
+    assert not {c["code"] for c in one.values()} & {"needs_streets", "no_attribute"}
+    for area in (b["out"] / "areas").iterdir():
+        s = json.loads((area / "summary.json").read_text(encoding="utf-8"))
+        assert s["targets"]["not_assessable_codes"] == one, area.name
+
+
+def test_units_file_column_named_like_a_batch_column_is_refused(tmp_path):
+    """A units file whose code column is ``code`` and which also has a ``unit_id`` column: the batch writes
+    each area's units with their code as ``unit_id``, so that column would be lost; one line naming the file."""
+    from circles.io.units import grid_units
+
+    crs = "EPSG:32650"
+    grid = grid_units(gpd.read_file(DEMO / "area.geojson").to_crs(crs).geometry.iloc[0], crs=crs, cell_size_m=1000.0)
+    gpd.GeoDataFrame({"code": grid["unit_id"], "unit_id": "x"}, geometry=grid.geometry.values, crs=crs) \
+        .to_file(tmp_path / "cells.geojson", driver="GeoJSON")
+    f = _batch_file(tmp_path, "strips", STRIPS)
+    f.write_text(f.read_text(encoding="utf-8").replace("grid_size_m = 1000", 'path = "cells.geojson"'), encoding="utf-8")
+    with pytest.raises(StudyError, match=re.escape(f"{tmp_path / 'cells.geojson'}: column 'unit_id' is neither")) as err:
+        split_areas(load_batch(f), tmp_path / "work")
+    assert "\n" not in str(err.value)
