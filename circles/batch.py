@@ -79,7 +79,7 @@ import pandas as pd
 import shapely
 
 from circles.crs import utm_crs_for
-from circles.errors import StudyError
+from circles.errors import CrsError, InputFileError, StudyError
 from circles.io.network import keep_parsed_osm, parse_osm_now
 from circles.io.population import band_files, keep_population_window, kept_people
 from circles.io.units import assign_parents, grid_units, load_units
@@ -127,9 +127,12 @@ def load_batch(path: str | Path) -> dict:
             raise StudyError(f"{path}: batch.areas: {f} not found; give a polygon file of the areas (.geojson, "
                              ".gpkg or .shp) beside the batch file or as a path from it")
         try:
-            return gpd.read_file(f)
-        except Exception as exc:  # pyogrio's DataSourceError and kin: one line, naming the file
-            raise StudyError(f"{path}: batch.areas: cannot read {f} ({exc}); give a polygon file "
+            return read_vector(f, "batch.areas")
+        except CrsError:  # read_vector's fix (`crs = ...` for the input) is no batch key
+            raise StudyError(f"{path}: batch.areas: {f} has no coordinate reference system; add one to the file "
+                             "(a .prj beside a .shp, or save it again with its CRS, e.g. from QGIS)") from None
+        except InputFileError as exc:  # pyogrio's DataSourceError and kin: one line, naming the file
+            raise StudyError(f"{path}: batch.areas: cannot read {f} ({exc.__cause__ or exc}); give a polygon file "
                              "(.geojson, .gpkg or .shp)") from None
 
     if isinstance(b["areas"], str):
@@ -145,8 +148,6 @@ def load_batch(path: str | Path) -> dict:
             parts.append(gpd.GeoDataFrame({"area": [Path(f).stem]}, geometry=[shapely.union_all(g.to_crs(4326).geometry.values)],
                                           crs=4326))
         areas = pd.concat(parts, ignore_index=True)
-    if areas.crs is None:
-        raise StudyError(f"{path}: the areas have no CRS")
     blank = areas["area"].str.strip().isin(["", "nan", "None"])
     if blank.any():
         raise StudyError(f"{path}: area #{int(blank.to_numpy().argmax()) + 1} has no name; fill in the "

@@ -254,6 +254,20 @@ def test_batch_areas_missing_or_unreadable_one_line(tmp_path):
         load_batch(tmp_path / "c.toml")
 
 
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")  # the case: a file written without one
+def test_batch_areas_without_crs_one_line(tmp_path):
+    """An areas file without a coordinate reference system, as the areas file or in a list of files: one
+    StudyError naming the batch file and the areas file (the list raised pandas' "Cannot transform naive
+    geometries", the single file "the areas have no CRS" without naming it)."""
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)]).to_file(tmp_path / "nocrs.gpkg", driver="GPKG")
+    assert gpd.read_file(tmp_path / "nocrs.gpkg").crs is None
+    for name, areas in (("list", '["nocrs.gpkg"]'), ("one", '"nocrs.gpkg"')):
+        (tmp_path / f"{name}.toml").write_text(f'[batch]\nname = "x"\nareas = {areas}\n', encoding="utf-8")
+        with pytest.raises(StudyError, match=re.escape(f"{name}.toml: batch.areas: {tmp_path / 'nocrs.gpkg'} has no "
+                                                       "coordinate reference system; add one")) as err:
+            load_batch(tmp_path / f"{name}.toml")
+        assert "\n" not in str(err.value)
+
 def test_batch_units_are_refused_per_area_and_communities_checked(tmp_path):
     """The units are made once for the whole batch: an area's own [overrides.<area>.units] would be lost,
     so it is refused; ``[defaults.units] communities`` must be a flag; each message names the batch file."""
