@@ -86,7 +86,7 @@ from circles.io.units import assign_parents, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
 from circles.pipeline import run
-from circles.stages.load import population_box
+from circles.stages.load import population_box, study_area
 from circles.study import UnitOptions, study_from_dict, tomllib
 
 log = logging.getLogger(__name__)
@@ -418,32 +418,37 @@ def _read_before_fork(tasks: list[dict], out: Path) -> tuple[float, dict]:
       reads; :func:`circles.io.population.keep_population_window`), when every area reads the same bands.
 
     Only when some area is not finished yet. A file that fails here is left to the areas,
-    which read it again and each report the error. Returns the wall seconds spent and each area's
-    polygon in WGS84 (task ``safe`` -> geometry; the areas read here, for :func:`_most_people_first`).
+    which read it again and each report the error; the OSM parse and the population are tried apart.
+    Returns the wall seconds spent and each area's polygon in WGS84 (task ``safe`` -> geometry, as
+    :func:`circles.stages.load.study_area` reads it; for :func:`_most_people_first`, so only when the
+    population cells were read).
     """
     t0 = time.perf_counter()
     areas: dict = {}
     if all((out / "areas" / t["safe"] / "done.json").exists() for t in tasks):
         return 0.0, areas
-    try:
+    try:  # apart from the population: a bad OSM file must not cost the areas their shared cells and order
         paths = {t["study"].get("network", {}).get("path") for t in tasks}
         if len(paths) == 1 and None not in paths:
             parse_osm_now(next(iter(paths)))
+    except Exception as exc:  # the areas read the file again and each reports the error
+        log.debug("batch: parsing the OSM file before forking failed (%s); each area reads it", exc)
+    try:
         studies = [study_from_dict(t["study"], base=out) for t in tasks]
-        boxes = []
-        for t, st in zip(tasks, studies):  # each area file read once: its people (WGS84) and its box (metric)
-            polygons = read_vector(st.area, "study.area")
-            areas[t["safe"]] = shapely.union_all(polygons.to_crs(4326).geometry.values)
-            boxes.append(population_box(st, shapely.union_all(polygons.to_crs(st.crs).geometry.values), st.crs))
         pops = {(str(s.population.folder), s.population.pattern, str(s.population.total_file)) for s in studies}
         if len(pops) == 1:
+            boxes = []
+            for t, st in zip(tasks, studies):  # each area's polygon (WGS84) and the box load_inputs reads
+                wgs, _ = study_area(st)
+                areas[t["safe"]] = wgs
+                boxes.append(population_box(st, gpd.GeoSeries([wgs], crs=4326).to_crs(st.crs).iloc[0], st.crs))
             po = studies[0].population
             bands = band_files(po.folder, po.pattern) if po.folder is not None else []
             bands += [Path(po.total_file)] if po.total_file is not None else []
             b = np.array(boxes)
             keep_population_window(bands, (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
     except Exception as exc:  # the areas read the files again and each reports the error
-        log.debug("batch: reading the shared inputs before forking failed (%s); each area reads them", exc)
+        log.debug("batch: reading the population before forking failed (%s); each area reads it", exc)
     return time.perf_counter() - t0, areas
 
 

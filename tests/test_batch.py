@@ -419,6 +419,34 @@ def test_kept_population_window_gives_the_same_cells_as_reading_the_files(monkey
     assert po._KEPT_BANDS == {}
 
 
+def test_read_before_fork_reads_the_people_when_the_osm_file_is_bad(tmp_path):
+    """An OSM file that cannot be parsed before forking is left to the areas (each reports it), but the
+    population cells are still read and every area's polygon kept for the most-people-first order (the
+    parse and the area reads shared one ``try``: the order stopped silently). Oracle for the polygons:
+    each area's file as split_areas wrote it, read with geopandas."""
+    from circles.batch import _most_people_first, _read_before_fork
+    from circles.io import network as nw
+    from circles.io import population as po
+
+    tasks = split_areas(load_batch(_batch_file(tmp_path, "split", STRIPS)), tmp_path / "work")
+    (tmp_path / "bad.osm.pbf").write_bytes(b"not a PBF file")
+    for t in tasks:
+        t["study"]["network"]["path"] = str(tmp_path / "bad.osm.pbf")
+    try:
+        with pytest.raises(Exception):  # the case: the parse before forking fails
+            nw.parse_osm_now(tmp_path / "bad.osm.pbf")
+        _, areas = _read_before_fork(tasks, tmp_path / "out")
+        assert set(areas) == {t["safe"] for t in tasks}
+        for t in tasks:
+            drawn = gpd.read_file(t["study"]["study"]["area"]).geometry.iloc[0]
+            assert areas[t["safe"]].equals(drawn), t["area"]
+        people = {t["area"]: po.kept_people(areas[t["safe"]]) for t in tasks}
+        assert min(people.values()) > 0
+        assert [t["area"] for t in _most_people_first(tasks, areas)] == sorted(people, key=lambda a: -people[a])
+    finally:
+        po.keep_population_window((), None)
+        nw.keep_parsed_osm(False)
+
 def test_units_file_is_read_once_when_it_makes_the_study_area(monkeypatch):
     """A study without study.area (tests/data/community_polygons.toml: the area is the union of its
     three communities) reads its units file once: the study area and the units share the read. The
