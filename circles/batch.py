@@ -63,7 +63,6 @@ atomically and merged into one GeoPackage, one table and an index page.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import json
 import logging
@@ -327,7 +326,7 @@ def run_area(task: dict, out_dir: str) -> dict:
         return {"area": task["area"], "status": "skipped (unchanged)", "seconds": 0.0, "folder": str(folder)}
     try:
         # gazetteer rows in other areas' reach are not this area's rejects: counted
-        study = dataclasses.replace(study_from_dict(task["study"], base=Path(out_dir)), facility_rows_outside="count")
+        study = study_from_dict(task["study"], base=Path(out_dir), facility_rows_outside="count")
         res, _ = run(study, folder=folder, report=report)
         atomic_write_text(done, json.dumps({"input_hash": digest, "finished": time.time()}))
         s = res.summary
