@@ -63,7 +63,6 @@ atomically and merged into one GeoPackage, one table and an index page.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import json
 import logging
@@ -79,15 +78,15 @@ import pandas as pd
 import shapely
 
 from circles.crs import utm_crs_for
-from circles.errors import StudyError
+from circles.errors import CrsError, InputFileError, StudyError
 from circles.io.network import keep_parsed_osm, parse_osm_now
 from circles.io.population import band_files, keep_population_window, kept_people
-from circles.io.units import grid_units, load_units
+from circles.io.units import assign_parents, grid_units, load_units
 from circles.io.vector import read_vector
 from circles.outputs import atomic_write_text, check_folder_name, check_output_folder, write_marker
 from circles.pipeline import run
-from circles.stages.load import population_box
-from circles.study import study_from_dict, tomllib
+from circles.stages.load import population_box, study_area
+from circles.study import UnitOptions, study_from_dict, tomllib
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +126,12 @@ def load_batch(path: str | Path) -> dict:
             raise StudyError(f"{path}: batch.areas: {f} not found; give a polygon file of the areas (.geojson, "
                              ".gpkg or .shp) beside the batch file or as a path from it")
         try:
-            return gpd.read_file(f)
-        except Exception as exc:  # pyogrio's DataSourceError and kin: one line, naming the file
-            raise StudyError(f"{path}: batch.areas: cannot read {f} ({exc}); give a polygon file "
+            return read_vector(f, "batch.areas")
+        except CrsError:  # read_vector's fix (`crs = ...` for the input) is no batch key
+            raise StudyError(f"{path}: batch.areas: {f} has no coordinate reference system; add one to the file "
+                             "(a .prj beside a .shp, or save it again with its CRS, e.g. from QGIS)") from None
+        except InputFileError as exc:  # pyogrio's DataSourceError and kin: one line, naming the file
+            raise StudyError(f"{path}: batch.areas: cannot read {f} ({exc.__cause__ or exc}); give a polygon file "
                              "(.geojson, .gpkg or .shp)") from None
 
     if isinstance(b["areas"], str):
@@ -145,8 +147,6 @@ def load_batch(path: str | Path) -> dict:
             parts.append(gpd.GeoDataFrame({"area": [Path(f).stem]}, geometry=[shapely.union_all(g.to_crs(4326).geometry.values)],
                                           crs=4326))
         areas = pd.concat(parts, ignore_index=True)
-    if areas.crs is None:
-        raise StudyError(f"{path}: the areas have no CRS")
     blank = areas["area"].str.strip().isin(["", "nan", "None"])
     if blank.any():
         raise StudyError(f"{path}: area #{int(blank.to_numpy().argmax()) + 1} has no name; fill in the "
@@ -188,13 +188,24 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
     crs = utm_crs_for(c.x, c.y).to_string() if crs == "auto" else crs
     union = gpd.GeoSeries([union_wgs], crs=4326).to_crs(crs).iloc[0]
     u = defaults.get("units", {})
+    parents = read_vector(base / u["parents"], "defaults.units.parents") if u.get("parents") else None
     if u.get("path"):
         units = load_units(base / u["path"], crs=crs, area=union, name_column=u.get("name_column"),
                            code_column=u.get("code_column"), invalid=u.get("invalid", "repair"))
+        if parents is not None:  # as one run does (circles.stages.load._units): the street holding most of each unit
+            units["parent"] = assign_parents(units, parents, u.get("parent_name_column", "name"),
+                                             fill=units["parent"]).to_numpy()
     else:
-        parents = gpd.read_file(base / u["parents"]) if u.get("parents") else None
         units = grid_units(union, crs=crs, cell_size_m=u.get("grid_size_m", 1000.0), parents=parents,
                            parent_name_column=u.get("parent_name_column", "name"))
+    # the units file's other columns (attr_<column>, for presets' `where` filters) go to each area's file
+    # under their own names: the area's load_units reads them back as attr_<column>
+    attrs = {c: c[len("attr_"):] for c in units.columns if c.startswith("attr_")}
+    clash = sorted(a for a in attrs.values() if a.lower() in ("unit_id", "unit_name", "parent", "geometry"))
+    if clash:
+        raise StudyError(f"{base / u['path']}: column {clash[0]!r} is neither units.code_column nor units.name_column, "
+                         "but a batch writes each area's units with unit_id, unit_name and parent columns; rename "
+                         "it in the file or name it as defaults.units.code_column / name_column")
     areas = batch["areas"].to_crs(crs)
     rep = units.geometry.representative_point()
     owner = gpd.sjoin(gpd.GeoDataFrame(geometry=rep, crs=crs), areas, predicate="within", how="left")
@@ -210,6 +221,8 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
                     int(stray.sum()), len(units), ", ".join(map(str, units.loc[stray, "unit_id"][:5])),
                     float(near["gap_m"].max()))
     units["area"] = owner.to_numpy()
+    # the area's units come from a file, but they are communities only when the batch's were (a grid is not)
+    communities = UnitOptions(path=u.get("path") or None, communities=u.get("communities")).are_communities
     work.mkdir(parents=True, exist_ok=True)
     out, used = [], set()
     for name in areas["area"]:
@@ -224,15 +237,15 @@ def split_areas(batch: dict, work: Path) -> list[dict]:
         check_folder_name(safe, f"batch area {name!r}")
         ufile = work / f"{safe}_units.geojson"  # GeoJSON: the same units give the same bytes (hash)
         afile = work / f"{safe}_area.geojson"
-        mine[["unit_id", "unit_name", "parent", "geometry"]].to_file(ufile, driver="GeoJSON")
+        mine[["unit_id", "unit_name", "parent", *attrs, "geometry"]].rename(columns=attrs) \
+            .to_file(ufile, driver="GeoJSON")
         gpd.GeoDataFrame({"area": [name]}, geometry=[shapely.union_all(mine.geometry.values)], crs=crs) \
             .to_crs(4326).to_file(afile, driver="GeoJSON")
         study = _absolute(_merge(copy.deepcopy(defaults), batch.get("overrides", {}).get(name, {})), base)
         study["study"].update({"name": safe, "title": f"{defaults['study'].get('title', '')} {name}".strip(),
                                "crs": crs, "area": str(afile)})
-        # the area's units come from a file, but they are communities only when the batch's were (a grid is not)
         study["units"] = {"path": str(ufile), "code_column": "unit_id", "name_column": "unit_name",
-                          "communities": bool(u.get("path")) and u.get("communities", True)}
+                          "communities": communities}
         travel = study.setdefault("travel", {})
         travel.setdefault("max_time_min", None)  # the search limit of `circles run` (rules.search_limit_s)
         out.append({"area": name, "safe": safe, "study": study, "size_m2": float(mine.geometry.area.sum()),
@@ -313,7 +326,7 @@ def run_area(task: dict, out_dir: str) -> dict:
         return {"area": task["area"], "status": "skipped (unchanged)", "seconds": 0.0, "folder": str(folder)}
     try:
         # gazetteer rows in other areas' reach are not this area's rejects: counted
-        study = dataclasses.replace(study_from_dict(task["study"], base=Path(out_dir)), facility_rows_outside="count")
+        study = study_from_dict(task["study"], base=Path(out_dir), facility_rows_outside="count")
         res, _ = run(study, folder=folder, report=report)
         atomic_write_text(done, json.dumps({"input_hash": digest, "finished": time.time()}))
         s = res.summary
@@ -404,32 +417,37 @@ def _read_before_fork(tasks: list[dict], out: Path) -> tuple[float, dict]:
       reads; :func:`circles.io.population.keep_population_window`), when every area reads the same bands.
 
     Only when some area is not finished yet. A file that fails here is left to the areas,
-    which read it again and each report the error. Returns the wall seconds spent and each area's
-    polygon in WGS84 (task ``safe`` -> geometry; the areas read here, for :func:`_most_people_first`).
+    which read it again and each report the error; the OSM parse and the population are tried apart.
+    Returns the wall seconds spent and each area's polygon in WGS84 (task ``safe`` -> geometry, as
+    :func:`circles.stages.load.study_area` reads it; for :func:`_most_people_first`, so only when the
+    population cells were read).
     """
     t0 = time.perf_counter()
     areas: dict = {}
     if all((out / "areas" / t["safe"] / "done.json").exists() for t in tasks):
         return 0.0, areas
-    try:
+    try:  # apart from the population: a bad OSM file must not cost the areas their shared cells and order
         paths = {t["study"].get("network", {}).get("path") for t in tasks}
         if len(paths) == 1 and None not in paths:
             parse_osm_now(next(iter(paths)))
+    except Exception as exc:  # the areas read the file again and each reports the error
+        log.debug("batch: parsing the OSM file before forking failed (%s); each area reads it", exc)
+    try:
         studies = [study_from_dict(t["study"], base=out) for t in tasks]
-        boxes = []
-        for t, st in zip(tasks, studies):  # each area file read once: its people (WGS84) and its box (metric)
-            polygons = read_vector(st.area, "study.area")
-            areas[t["safe"]] = shapely.union_all(polygons.to_crs(4326).geometry.values)
-            boxes.append(population_box(st, shapely.union_all(polygons.to_crs(st.crs).geometry.values), st.crs))
         pops = {(str(s.population.folder), s.population.pattern, str(s.population.total_file)) for s in studies}
         if len(pops) == 1:
+            boxes = []
+            for t, st in zip(tasks, studies):  # each area's polygon (WGS84) and the box load_inputs reads
+                wgs, _ = study_area(st)
+                areas[t["safe"]] = wgs
+                boxes.append(population_box(st, gpd.GeoSeries([wgs], crs=4326).to_crs(st.crs).iloc[0], st.crs))
             po = studies[0].population
             bands = band_files(po.folder, po.pattern) if po.folder is not None else []
             bands += [Path(po.total_file)] if po.total_file is not None else []
             b = np.array(boxes)
             keep_population_window(bands, (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
     except Exception as exc:  # the areas read the files again and each reports the error
-        log.debug("batch: reading the shared inputs before forking failed (%s); each area reads them", exc)
+        log.debug("batch: reading the population before forking failed (%s); each area reads it", exc)
     return time.perf_counter() - t0, areas
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -245,13 +245,27 @@ def test_batch_areas_missing_or_unreadable_one_line(tmp_path):
     """A missing or unreadable areas file is one StudyError naming the batch file and the areas file by its
     full path (it was pyogrio's DataSourceError: "internal error" at the command line)."""
     (tmp_path / "b.toml").write_text('[batch]\nname = "x"\nareas = "nope.geojson"\n', encoding="utf-8")
-    with pytest.raises(StudyError, match=rf"b.toml: batch.areas: {tmp_path / 'nope.geojson'} not found"):
+    with pytest.raises(StudyError, match=re.escape(f"b.toml: batch.areas: {tmp_path / 'nope.geojson'} not found")):
         load_batch(tmp_path / "b.toml")
     (tmp_path / "bad.geojson").write_text("not json", encoding="utf-8")
     (tmp_path / "c.toml").write_text('[batch]\nname = "x"\nareas = ["bad.geojson"]\n', encoding="utf-8")
-    with pytest.raises(StudyError, match=rf"c.toml: batch.areas: cannot read {tmp_path / 'bad.geojson'}"):
+    with pytest.raises(StudyError, match=re.escape(f"c.toml: batch.areas: cannot read {tmp_path / 'bad.geojson'}")):
         load_batch(tmp_path / "c.toml")
 
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")  # the case: a file written without one
+def test_batch_areas_without_crs_one_line(tmp_path):
+    """An areas file without a coordinate reference system, as the areas file or in a list of files: one
+    StudyError naming the batch file and the areas file (the list raised pandas' "Cannot transform naive
+    geometries", the single file "the areas have no CRS" without naming it)."""
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)]).to_file(tmp_path / "nocrs.gpkg", driver="GPKG")
+    assert gpd.read_file(tmp_path / "nocrs.gpkg").crs is None
+    for name, areas in (("list", '["nocrs.gpkg"]'), ("one", '"nocrs.gpkg"')):
+        (tmp_path / f"{name}.toml").write_text(f'[batch]\nname = "x"\nareas = {areas}\n', encoding="utf-8")
+        with pytest.raises(StudyError, match=re.escape(f"{name}.toml: batch.areas: {tmp_path / 'nocrs.gpkg'} has no "
+                                                       "coordinate reference system; add one")) as err:
+            load_batch(tmp_path / f"{name}.toml")
+        assert "\n" not in str(err.value)
 
 def test_batch_units_are_refused_per_area_and_communities_checked(tmp_path):
     """The units are made once for the whole batch: an area's own [overrides.<area>.units] would be lost,
@@ -275,6 +289,11 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
     b = run_batch(f, n_workers=2)
     assert set(b["table"]["status"]) == {"done"} and len(b["table"]) == 3
     assert set(b["phases"]) - {"read_s"} == {"split_s", "cluster_start_s", "areas_s", "cluster_close_s", "merge_s"}
+    res, run_folder = demo_run
+    # the demo's units are a grid: an area's grid cells, written to a file for it, are still not communities
+    # (the plans' share-of-communities indicators are scored as in the one run, with no communities section)
+    one = res.summary
+    assert "communities" not in one
     for folder in (b["out"] / "areas").iterdir():
         names = {p.name for p in folder.iterdir()}
         assert {"coverage.gpkg", "units.csv", "summary.json", "targets.csv"} <= names
@@ -282,21 +301,15 @@ def test_light_batch_writes_tables_only_and_equals_circles_run(demo_run, tmp_pat
         layers = set(gpd.list_layers(folder / "coverage.gpkg")["name"])
         assert "units" in layers and "population_points" in layers
         assert not layers & {"isochrones", "water", "outlines", "network_edges"}  # drawn for the page only
-    res, folder = demo_run
+        s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        assert "communities" not in s
+        assert s["targets"]["scored"] == one["targets"]["scored"]
     bu = gpd.read_file(b["merged"], layer="units").set_index("unit_id").sort_index()
-    ru = gpd.read_file(folder / "coverage.gpkg", layer="units").set_index("unit_id").sort_index()
+    ru = gpd.read_file(run_folder / "coverage.gpkg", layer="units").set_index("unit_id").sort_index()
     assert list(bu.index) == list(ru.index)
     _assert_same_units(bu, ru)
     index = (b["out"] / "index.html").read_text(encoding="utf-8")
     assert "areas/strip1/summary.json" in index and "report.html" not in index
-    # the demo's units are a grid: an area's grid cells, written to a file for it, are still not communities
-    # (the plans' share-of-communities indicators are scored as in the one run, with no communities section)
-    one = res.summary
-    assert "communities" not in one
-    for folder in (b["out"] / "areas").iterdir():
-        s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        assert "communities" not in s
-        assert s["targets"]["scored"] == one["targets"]["scored"]
 
 
 def test_kind_beyond_an_area_reach_is_assessed_as_in_one_run(tmp_path):
@@ -305,8 +318,6 @@ def test_kind_beyond_an_area_reach_is_assessed_as_in_one_run(tmp_path):
     nursing-home coverage as one run of the whole does (they were empty, "not assessable", when
     the kinds came from the facilities within reach), and the rows outside strip3's reach are
     counted in its summary.json, not listed as "check the coordinate system" rejects."""
-    import json
-
     src = pd.read_csv(DEMO / "facilities_illustrative.csv", encoding="utf-8-sig", dtype=str)
     nursing = src["类型"] == "养老院"
     assert nursing.sum() > 1
@@ -404,6 +415,34 @@ def test_kept_population_window_gives_the_same_cells_as_reading_the_files(monkey
     assert po._KEPT_BANDS == {}
 
 
+def test_read_before_fork_reads_the_people_when_the_osm_file_is_bad(tmp_path):
+    """An OSM file that cannot be parsed before forking is left to the areas (each reports it), but the
+    population cells are still read and every area's polygon kept for the most-people-first order (the
+    parse and the area reads shared one ``try``: the order stopped silently). Oracle for the polygons:
+    each area's file as split_areas wrote it, read with geopandas."""
+    from circles.batch import _most_people_first, _read_before_fork
+    from circles.io import network as nw
+    from circles.io import population as po
+
+    tasks = split_areas(load_batch(_batch_file(tmp_path, "split", STRIPS)), tmp_path / "work")
+    (tmp_path / "bad.osm.pbf").write_bytes(b"not a PBF file")
+    for t in tasks:
+        t["study"]["network"]["path"] = str(tmp_path / "bad.osm.pbf")
+    try:
+        with pytest.raises(Exception):  # the case: the parse before forking fails
+            nw.parse_osm_now(tmp_path / "bad.osm.pbf")
+        _, areas = _read_before_fork(tasks, tmp_path / "out")
+        assert set(areas) == {t["safe"] for t in tasks}
+        for t in tasks:
+            drawn = gpd.read_file(t["study"]["study"]["area"]).geometry.iloc[0]
+            assert areas[t["safe"]].equals(drawn), t["area"]
+        people = {t["area"]: po.kept_people(areas[t["safe"]]) for t in tasks}
+        assert min(people.values()) > 0
+        assert [t["area"] for t in _most_people_first(tasks, areas)] == sorted(people, key=lambda a: -people[a])
+    finally:
+        po.keep_population_window((), None)
+        nw.keep_parsed_osm(False)
+
 def test_units_file_is_read_once_when_it_makes_the_study_area(monkeypatch):
     """A study without study.area (tests/data/community_polygons.toml: the area is the union of its
     three communities) reads its units file once: the study area and the units share the read. The
@@ -428,3 +467,67 @@ def test_units_file_is_read_once_when_it_makes_the_study_area(monkeypatch):
     assert list(got["unit_id"]) == list(expect["unit_id"]) and len(got) == 3
     assert shapely.equals_exact(got.geometry.values, expect.geometry.values, tolerance=0).all()
     assert got.attrs["outside_area"] == expect.attrs["outside_area"]
+
+
+def test_units_file_parents_and_attributes_reach_each_area(tmp_path):
+    """A batch whose ``[defaults.units]`` file has no street column but ``parents`` polygons, and an
+    ``area_type`` column (the fuzhou preset's old/new-area ``where`` filters): every unit of every area
+    has the parent, the attribute and the figures of one `circles run` of the same study. (The areas'
+    units had parent "" and no attributes: the street indicator read "needs_streets" and the old/new-area
+    ones "no_attribute".) The units are the demo's grid cells as a file; the strips are the parents."""
+    from circles.io.units import grid_units
+    from circles.pipeline import run
+    from circles.study import study_from_dict, tomllib
+
+    crs = "EPSG:32650"
+    grid = grid_units(gpd.read_file(DEMO / "area.geojson").to_crs(crs).geometry.iloc[0], crs=crs, cell_size_m=1000.0)
+    cells = gpd.GeoDataFrame({"code": grid["unit_id"], "name": "cell " + grid["unit_id"],
+                              "area_type": ["old" if i % 2 else "new" for i in range(len(grid))]},
+                             geometry=grid.geometry.values, crs=crs).to_crs(4326)
+    cells.to_file(tmp_path / "cells.geojson", driver="GeoJSON")
+    f = _batch_file(tmp_path, "strips", STRIPS)  # also writes the strips, named strip1-3, to strips.geojson
+    f.write_text(f.read_text(encoding="utf-8")
+                 .replace("grid_size_m = 1000", 'path = "cells.geojson"')
+                 .replace(str(DEMO / "districts.geojson"), "strips.geojson")
+                 .replace('preset = "national"', 'preset = "fuzhou"')
+                 .replace('output_dir = "out"\n', 'output_dir = "out"\nreport = false\n'), encoding="utf-8")
+    b = run_batch(f, n_workers=2)
+    assert set(b["table"]["status"]) == {"done"}, b["table"].get("error")
+    # the oracle: one run of the demo study with the same units, parents and preset
+    raw = tomllib.loads((DEMO / "study.toml").read_text(encoding="utf-8"))
+    raw["units"] = {"path": str(tmp_path / "cells.geojson"), "parents": str(tmp_path / "strips.geojson"),
+                    "parent_name_column": "name"}
+    raw["targets"]["preset"] = "fuzhou"
+    res, folder = run(study_from_dict(raw, base=DEMO), folder=tmp_path / "one", report=False)
+    bu = gpd.read_file(b["merged"], layer="units").set_index("unit_id").sort_index()
+    ru = gpd.read_file(folder / "coverage.gpkg", layer="units").set_index("unit_id").sort_index()
+    assert list(bu.index) == list(ru.index) and len(bu) == 49
+    assert set(ru["parent"]) == {"strip1", "strip2", "strip3"}
+    assert bu["parent"].equals(ru["parent"])
+    # the attribute as the input file holds it, read with geopandas
+    assert "attr_area_type" in bu and bu["attr_area_type"].equals(cells.set_index("code")["area_type"].loc[bu.index])
+    # every column before siting: parent, street and community counts, each indicator's status and gap
+    cols = [c for c in ru.columns if c != "geometry" and not c.endswith("_after")]
+    assert {"parent", "status_street_centre_coverage", "status_slots_per_1000_old_areas"} <= set(cols)
+    pd.testing.assert_frame_equal(bu[cols], ru[cols], check_exact=False, rtol=1e-9, atol=1e-9)
+    one = res.summary["targets"]["not_assessable_codes"]
+    assert not {c["code"] for c in one.values()} & {"needs_streets", "no_attribute"}
+    for area in (b["out"] / "areas").iterdir():
+        s = json.loads((area / "summary.json").read_text(encoding="utf-8"))
+        assert s["targets"]["not_assessable_codes"] == one, area.name
+
+
+def test_units_file_column_named_like_a_batch_column_is_refused(tmp_path):
+    """A units file whose code column is ``code`` and which also has a ``unit_id`` column: the batch writes
+    each area's units with their code as ``unit_id``, so that column would be lost; one line naming the file."""
+    from circles.io.units import grid_units
+
+    crs = "EPSG:32650"
+    grid = grid_units(gpd.read_file(DEMO / "area.geojson").to_crs(crs).geometry.iloc[0], crs=crs, cell_size_m=1000.0)
+    gpd.GeoDataFrame({"code": grid["unit_id"], "unit_id": "x"}, geometry=grid.geometry.values, crs=crs) \
+        .to_file(tmp_path / "cells.geojson", driver="GeoJSON")
+    f = _batch_file(tmp_path, "strips", STRIPS)
+    f.write_text(f.read_text(encoding="utf-8").replace("grid_size_m = 1000", 'path = "cells.geojson"'), encoding="utf-8")
+    with pytest.raises(StudyError, match=re.escape(f"{tmp_path / 'cells.geojson'}: column 'unit_id' is neither")) as err:
+        split_areas(load_batch(f), tmp_path / "work")
+    assert "\n" not in str(err.value)
