@@ -11,46 +11,21 @@ formula), networkx Dijkstra, brute force for ``_blocks`` and pandas for ``any_ti
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import shapely
-from rasterio.transform import from_origin
 
 import circles.io.dem as dem_mod
 from circles.coverage import GROUPS, any_times
 from circles.io.dem import _blocks, edge_slope_times
-from circles.io.network import node_lines
 from circles.kinds import kinds_serving
 from circles.travel import TravelNetwork, subset
-from conftest import DEMO, METRIC, make_network, points
-
-DEMO_ROADS = DEMO / "roads.osm.pbf"
-
-
-def write_dem(path: Path, z: np.ndarray, x0: float, y0: float, res: float, *, dtype="float64", nodata=None,
-              **creation) -> Path:
-    """A GeoTIFF (top-left corner (x0, y0), row 0 northmost) with GDAL creation options ``creation``."""
-    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype=dtype,
-                       crs=METRIC, transform=from_origin(x0, y0, res, res), nodata=nodata, **creation) as dst:
-        dst.write(z.astype(dtype), 1)
-    return path
-
-
-def centres(x0, y0, res, w, h):
-    xc = x0 + res * (np.arange(w) + 0.5)
-    yc = y0 - res * (np.arange(h) + 0.5)
-    return np.meshgrid(xc, yc)
-
-
-def tobler_s(run, rise, w):
-    """Time of a piece by the issue's formula, written out: run / (w exp(-3.5 |g + 0.05|) / exp(-0.175))."""
-    return run / (w * math.exp(-3.5 * abs(rise / run + 0.05)) / math.exp(-0.175))
+from conftest import (DEMO_ROADS, METRIC, grid_dem, grid_segments, make_network, pixel_centres, points,
+                      wavy_dem, write_dem)
+from oracle import tobler
 
 
 def variants(tmp_path, z, x0, y0, res, nodata=None, dtype="float64"):
@@ -95,7 +70,7 @@ def test_dem_stored_plain_compressed_tiled_big_endian_same_times(tmp_path, dtype
     """An uncompressed striped GeoTIFF, the same DEM deflated, tiled 16 x 16, and big-endian give the
     same edge times, bit for bit (rasterio reads the same pixels whatever the storage)."""
     x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    z = wavy(*centres(x0, y0, res, w, h))
+    z = wavy(*pixel_centres(x0, y0, res, w, h))
     if dtype == "int16":
         z = np.round(z * 10)  # decimetres: any integer DEM
     nodes, edges = mixed_network()
@@ -109,7 +84,7 @@ def test_dem_stored_plain_compressed_tiled_big_endian_same_times(tmp_path, dtype
 def test_storage_does_not_matter_on_a_window_of_a_large_dem(tmp_path):
     """Roads over a corner of a large DEM (a window of it is read): the four storages agree."""
     x0, y0, res, w, h = -1000.0, 1500.0, 5.0, 600, 500
-    z = wavy(*centres(x0, y0, res, w, h))
+    z = wavy(*pixel_centres(x0, y0, res, w, h))
     nodes, edges = mixed_network()
     st = [edge_slope_times(edges, p, 1.0) for _, p in variants(tmp_path, z, x0, y0, res)]
     assert st[0].covered_share == 1.0
@@ -121,7 +96,7 @@ def test_nodata_pixel_same_result_however_stored(tmp_path):
     """A DEM with nodata under one road: plain, deflate, tiled and big-endian files give the same times,
     and that road keeps its flat time."""
     x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    z = wavy(*centres(x0, y0, res, w, h))
+    z = wavy(*pixel_centres(x0, y0, res, w, h))
     z[55:65, 60:64] = -9999.0  # x in [200, 220], y in [-25, 25]
     nodes, edges = make_network([((150, 0), (300, 0)), ((150, 100), (300, 100)), ((-90, -290), (890, 290))])
     st = {name: edge_slope_times(edges, p, 1.0) for name, p in
@@ -158,7 +133,7 @@ def test_small_blocks_give_the_default_results(tmp_path, monkeypatch, size):
     """``BLOCK_SAMPLES`` small (1 and 3: fewer than any edge's samples; 7, 50: blocks mixing edges on
     the DEM, off it, on nodata and steps) gives the same arrays as one block of every sample."""
     x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    z = wavy(*centres(x0, y0, res, w, h))
+    z = wavy(*pixel_centres(x0, y0, res, w, h))
     z[55:65, 60:64] = -9999.0
     dem = write_dem(tmp_path / "dem.tif", z, x0, y0, res, nodata=-9999.0)
     nodes, edges = block_network()
@@ -180,7 +155,6 @@ def test_small_blocks_geographic_dem_demo_roads(tmp_path, monkeypatch):
     """The demo roads on a geographic DEM (samples interpolated from densified vertices per block):
     blocks of 5,000 samples give the one-block times."""
     from circles.io.network import load_network
-    from test_slope import wavy_dem  # the geographic DEM (hills of 40 m, ~20 m pixels) test_slope draws
 
     nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
     path = wavy_dem(tmp_path, edges)[0]
@@ -222,19 +196,14 @@ A, B, C = 0.08, -0.05, 12.0  # the ramp z = A x + B y + C
 
 
 def ramp_dem(tmp_path):
-    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    X, Y = centres(x0, y0, res, w, h)
-    return write_dem(tmp_path / "ramp.tif", A * X + B * Y + C, x0, y0, res)
+    return grid_dem(tmp_path, lambda x, y: A * x + B * y + C, name="ramp.tif")
 
 
 def ramp_network():
     """A straight road, a diagonal, a bent road (three vertices), steps, and a road off the DEM."""
-    lines = [[(0, 0), (137.0, 0)], [(10, 20), (80, 120)], [(200, 0), (260, 40), (260, 113.3)],
-             [(400, 50), (403, 90)], [(5000, 0), (5047, 0)]]
-    gdf = gpd.GeoDataFrame({"highway": ["residential", "footway", "residential", "steps", "residential"],
-                            "name": [""] * 5, "access": [None] * 5},
-                           geometry=[shapely.LineString(c) for c in lines], crs=METRIC)
-    return node_lines(gdf)
+    return make_network([[(0, 0), (137.0, 0)], [(10, 20), (80, 120)], [(200, 0), (260, 40), (260, 113.3)],
+                         [(400, 50), (403, 90)], [(5000, 0), (5047, 0)]],
+                        highway=["residential", "footway", "residential", "steps", "residential"])
 
 
 def hand_pieces(geom, highway, w, on_dem=True, step=5.0):
@@ -264,8 +233,8 @@ def hand_pieces(geom, highway, w, on_dem=True, step=5.0):
             fwd.append(run / w + abs(rise) / 0.2)
             bwd.append(run / w + abs(rise) / 0.2)
         else:
-            fwd.append(tobler_s(run, rise, w))
-            bwd.append(tobler_s(run, -rise, w))
+            fwd.append(run / tobler(rise / run, w))
+            bwd.append(run / tobler(-rise / run, w))
     return np.array(fwd), np.array(bwd)
 
 
@@ -323,9 +292,9 @@ def demo_net(tmp_path, sloped):
         x0, y0, x1, y1 = edges.total_bounds
         res = 10.0
         w, h = int((x1 - x0) / res) + 10, int((y1 - y0) / res) + 10
-        X, Y = centres(x0 - 50, y1 + 50, res, w, h)
-        z = 30 + 25 * np.sin((X - x0) / 180.0) * np.cos((Y - y0) / 140.0)
-        st = edge_slope_times(edges, write_dem(tmp_path / "demo.tif", z, x0 - 50, y1 + 50, res), 1.0)
+        dem = grid_dem(tmp_path, lambda X, Y: 30 + 25 * np.sin((X - x0) / 180.0) * np.cos((Y - y0) / 140.0),
+                       x0 - 50, y1 + 50, res, w, h, name="demo.tif")
+        st = edge_slope_times(edges, dem, 1.0)
         assert st.covered_share == 1.0
     return TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st), edges
 
@@ -391,12 +360,7 @@ def test_nearest_times_by_group_against_networkx_on_a_sloped_grid(tmp_path):
     """A 6 x 6 grid of 50 m roads on the ramp, sources and targets at nodes: each group's time equals
     networkx's multi-source Dijkstra (target to source: the reversed DiGraph of the forward and
     backward edge times) from that group's nodes."""
-    segs = []
-    for i in range(6):
-        for j in range(5):
-            segs.append(((j * 50.0, i * 50.0), ((j + 1) * 50.0, i * 50.0)))
-            segs.append(((i * 50.0, j * 50.0), (i * 50.0, (j + 1) * 50.0)))
-    nodes, edges = make_network(segs)
+    nodes, edges = make_network(grid_segments(6, 50.0))
     st = edge_slope_times(edges, ramp_dem(tmp_path), 1.0)
     net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
     G = nx.DiGraph()

@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from circles.travel import TravelNetwork, subset
-from conftest import make_network, points
+from conftest import grid_segments, make_network, points
 
 
 def diamond():
@@ -39,12 +39,7 @@ def test_offroad_leg_and_partial_edge_both_ways():
 
 def test_grid_partial_edges_via_nodes():
     # 3x3 grid of 100 m blocks; source at middle of the west edge of the bottom-left block
-    segs = []
-    for i in range(3):
-        for j in range(2):
-            segs.append(((j * 100, i * 100), ((j + 1) * 100, i * 100)))
-            segs.append(((i * 100, j * 100), (i * 100, (j + 1) * 100)))
-    nodes, edges = make_network(segs)
+    nodes, edges = make_network(grid_segments(3, 100.0))
     net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
     src = net.snap_points(points([(0, 50)]), max_offroad_m=1)
     dst = net.snap_points(points([(200, 150)]), max_offroad_m=1)
