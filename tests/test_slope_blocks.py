@@ -4,8 +4,9 @@ every group's nearest times in one search, and ``any_times`` without a frame.
 
 Oracles: hand calculation on the ramp z = A x + B y + C + D x y (bilinear interpolation between pixel
 centres is exact for it, so every sample's elevation is the formula; the x y term makes a sample read
-from the wrong pixel change the rises), the default block size for smaller blocks, networkx Dijkstra,
-brute force for ``_blocks`` and pandas for ``any_times``.
+from the wrong pixel change the rises), the default block size for smaller blocks, for each group's
+nearest times tests/oracle.py's segment graph (flat), the dense catchment matrix (sloped) and
+networkx Dijkstra, brute force for ``_blocks`` and pandas for ``any_times``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from circles.kinds import kinds_serving
 from circles.travel import TravelNetwork, subset
 from conftest import (DEMO_ROADS, METRIC, grid_dem, grid_segments, make_network, pixel_centres, points,
                       wavy_dem, write_dem)
+import oracle
 from oracle import tobler
 
 
@@ -273,12 +275,23 @@ def demo_net(tmp_path, sloped):
     return TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st), edges
 
 
+def column_minima(m, n_targets):
+    """The least stored time of each column of a source-by-target matrix (inf where none)."""
+    csc = m.tocsc()
+    has = np.diff(csc.indptr) > 0
+    out = np.full(n_targets, np.inf)
+    out[has] = np.minimum.reduceat(csc.data, csc.indptr[:-1][has])
+    return out
+
+
 @pytest.mark.parametrize("sloped", [False, True])
 @pytest.mark.parametrize("cutoff", [np.inf, 900.0])
 def test_nearest_times_by_group_equals_each_group_alone(tmp_path, sloped, cutoff):
-    """One search for four groups equals ``nearest_times`` on each group's sources alone (``subset``);
-    sources of group -1 are ignored, an empty group is inf everywhere; targets right beside sources
-    (the same edge) and unsnapped points included."""
+    """One search for four groups equals each group's sources alone, computed by other code: flat,
+    tests/oracle.py's segment graph (its own snapping, networkx Dijkstra per group); sloped, the column
+    minima of ``times_to_points_dense`` (one whole-network Dijkstra row per source) on the group's
+    sources (``subset``). Sources of group -1 are ignored, an empty group is inf everywhere; targets
+    right beside sources (the same edge) and unsnapped points included."""
     net, edges = demo_net(tmp_path, sloped)
     rng = np.random.default_rng(11)
     x0, y0, x1, y1 = edges.total_bounds
@@ -291,16 +304,24 @@ def test_nearest_times_by_group_equals_each_group_alone(tmp_path, sloped, cutoff
     sxy = near_roads(60, 20)
     txy = np.r_[near_roads(1500, 30), sxy + rng.normal(0, 15, size=(60, 2)),
                 [[x0 - 5000, y0 - 5000]]]  # the last: too far to snap
-    src = net.snap_points(points(np.r_[sxy, [[x1 + 5000, y1 + 5000]]]), max_offroad_m=200)
+    sxy = np.r_[sxy, [[x1 + 5000, y1 + 5000]]]
+    src = net.snap_points(points(sxy), max_offroad_m=200)
     tgt = net.snap_points(points(txy), max_offroad_m=200)
     assert not src.snapped[-1] and not tgt.snapped[-1]
     group = rng.integers(-1, 3, len(src))  # -1: none; groups 0..2, group 3 empty
     group[-1] = 0  # an unsnapped source in a group
     t = net.nearest_times_by_group(src, group, 4, tgt, cutoff_s=cutoff)
     assert t.shape == (4, len(tgt))
+    if not sloped:
+        seg = oracle.Segments(oracle.line_ways(edges))
+        s_snap, t_snap = seg.snap(sxy, 200), seg.snap(txy, 200)
+        assert np.array_equal(s_snap["seg"] >= 0, src.snapped) and np.array_equal(t_snap["seg"] >= 0, tgt.snapped)
     for g in range(3):
         idx = np.flatnonzero(group == g)
-        ref = net.nearest_times(subset(src, idx), tgt, cutoff_s=cutoff)
+        if sloped:
+            ref = column_minima(net.times_to_points_dense(subset(src, idx), tgt, cutoff_s=cutoff), len(tgt))
+        else:
+            ref = seg.times_from(s_snap.iloc[idx], t_snap, speed_mps=1.0, cutoff_s=cutoff)
         fin = np.isfinite(ref)
         assert np.array_equal(fin, np.isfinite(t[g])) and fin.sum() > 100
         assert np.abs(t[g][fin] - ref[fin]).max() <= 1e-9
@@ -309,25 +330,40 @@ def test_nearest_times_by_group_equals_each_group_alone(tmp_path, sloped, cutoff
     assert np.all(np.isinf(t[3]))
     if np.isfinite(cutoff):
         assert t[np.isfinite(t)].max() <= cutoff and np.isinf(t[:3]).sum() > 100
-    # a group of -1 only and no groups at all
+    # a group of -1 only, and no groups at all
     assert np.all(np.isinf(net.nearest_times_by_group(src, np.full(len(src), -1), 2, tgt)))
+    assert net.nearest_times_by_group(src, np.full(len(src), -1), 0, tgt).shape == (0, len(tgt))
 
 
-def test_nearest_times_by_group_same_edge_pairs(tmp_path):
-    """A target on its source's edge, nearer along the edge than through any node: each group's time is
-    that of its own source (the same-edge pairs go to their source's group only)."""
-    net, edges = demo_net(tmp_path, True)
-    e = int(np.argmax(edges["length_m"].to_numpy()))
-    geom = edges.geometry.iloc[e]
+def test_nearest_times_by_group_same_edge_pairs_by_hand(tmp_path):
+    """Three sources on one straight edge over the ramp, each its own group, and a target between them:
+    each group's time is the walk along the edge from the target to its own source (the same-edge pairs
+    go to their source's group only), the hand pieces summed: backward pieces towards u, forward ones
+    towards v, a share of the piece a point stands on."""
+    nodes, edges = make_network([((20, -150), (820, 250))])
+    st = edge_slope_times(edges, ramp_dem(tmp_path), 1.0)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
+    geom = edges.geometry.iloc[0]
     L = geom.length
-    s = net.snap_points(points([geom.interpolate(0.45 * L).coords[0], geom.interpolate(0.1 * L).coords[0]]),
-                        max_offroad_m=1)
-    tg = net.snap_points(points([geom.interpolate(0.5 * L).coords[0]]), max_offroad_m=1)
-    assert (s.edge == e).all() and (tg.edge == e).all()
-    t = net.nearest_times_by_group(s, np.array([1, 0]), 2, tg)
-    for g, i in ((0, 1), (1, 0)):
-        assert t[g, 0] == pytest.approx(net.nearest_times(subset(s, np.array([i])), tg)[0], abs=1e-9)
+    fs, ft = [0.45, 0.1, 0.8], 0.5
+    s = net.snap_points(points([geom.interpolate(f * L).coords[0] for f in fs]), max_offroad_m=1)
+    tg = net.snap_points(points([geom.interpolate(ft * L).coords[0]]), max_offroad_m=1)
+    assert (s.edge == 0).all() and (tg.edge == 0).all()
+    t = net.nearest_times_by_group(s, np.array([1, 0, 2]), 3, tg)
+    fp, bp = hand_pieces(geom, "residential", 1.0)
+    n = len(fp)
+
+    def from_u(pieces, f):  # u to the point at f (forward pieces) or back (backward ones), by hand
+        x = f * n
+        k = min(int(math.floor(x)), n - 1)
+        return pieces[:k].sum() + (x - k) * pieces[k]
+
+    for g, f in ((1, 0.45), (0, 0.1), (2, 0.8)):
+        want = from_u(bp, ft) - from_u(bp, f) if f < ft else from_u(fp, f) - from_u(fp, ft)
+        assert t[g, 0] == pytest.approx(want, abs=1e-9), g
     assert t[1, 0] < t[0, 0]  # the nearer source is group 1's
+    # the slope matters: 0.05 L down the edge and 0.3 L up it are not 1 : 6 in time
+    assert abs(t[2, 0] / t[1, 0] - 6) > 0.1
 
 
 def test_nearest_times_by_group_against_networkx_on_a_sloped_grid(tmp_path):
