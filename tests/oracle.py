@@ -492,7 +492,6 @@ class DriveSegments:
 
 
 # README "What each indicator counts" (coverage shares, time statistics, people beyond), one unit at a time
-ELDERLY_KINDS = ("daycare", "nursing_home", "elderly_centre", "meal_point")
 INFANT_KINDS = ("nursery", "kindergarten")
 
 
