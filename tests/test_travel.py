@@ -441,13 +441,21 @@ def test_segment_index_threads_give_the_answers_of_one_run():
 
 
 def test_snap_threads_follow_the_parallel_switch(monkeypatch):
-    """Snapping uses threads only where the process may spread its work: one with ``CIRCLES_PARALLEL=0``
-    and below two runs of points; otherwise up to the CPUs it may use (at most two)."""
-    from circles.parallel import usable_cpus
-    from circles.travel import SNAP_POINTS_PER_THREAD, SNAP_THREADS_MAX, _snap_threads
+    """Snapping uses threads only where the process may spread its work: one thread a 10,000 points,
+    at most two and the CPUs it may use; one with ``CIRCLES_PARALLEL=0``. Four CPUs (the affinity
+    mask monkeypatched): 19,999 points one thread, 20,000 two, a million still two; one CPU: one."""
+    import os
+
+    from circles.travel import _snap_threads
 
     monkeypatch.delenv("CIRCLES_PARALLEL", raising=False)
-    assert _snap_threads(SNAP_POINTS_PER_THREAD) == 1
-    assert _snap_threads(10 * SNAP_POINTS_PER_THREAD) == min(SNAP_THREADS_MAX, usable_cpus())
-    monkeypatch.setenv("CIRCLES_PARALLEL", "0")
-    assert _snap_threads(10 * SNAP_POINTS_PER_THREAD) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert [_snap_threads(n) for n in (0, 1, 10_000, 19_999, 20_000, 29_999, 1_000_000)] == [1, 1, 1, 1, 2, 2, 2]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2}, raising=False)
+    assert [_snap_threads(n) for n in (19_999, 20_000, 1_000_000)] == [1, 1, 1]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    for off in ("0", "false", "no"):
+        monkeypatch.setenv("CIRCLES_PARALLEL", off)
+        assert [_snap_threads(n) for n in (20_000, 1_000_000)] == [1, 1]
+    monkeypatch.setenv("CIRCLES_PARALLEL", "1")
+    assert _snap_threads(20_000) == 2
