@@ -74,7 +74,7 @@ def test_small_blocks_give_the_default_results(tmp_path, monkeypatch, size):
     z = wavy(*pixel_centres(x0, y0, res, w, h))
     z[55:65, 60:64] = -9999.0
     dem = write_dem(tmp_path / "dem.tif", z, x0, y0, res, nodata=-9999.0)
-    nodes, edges = block_network()
+    _, edges = block_network()
     ref = edge_slope_times(edges, dem, 1.2)
     assert int(ref.piece_ptr[-1]) < dem_mod.BLOCK_SAMPLES  # the default: one block
     assert 3 <= ref.n_outside and edges["highway"].eq("steps").sum() >= 5
@@ -94,7 +94,7 @@ def test_small_blocks_geographic_dem_demo_roads(tmp_path, monkeypatch):
     blocks of 5,000 samples give the one-block times."""
     from circles.io.network import load_network
 
-    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    _, edges = load_network(DEMO_ROADS, crs=METRIC)
     path = wavy_dem(tmp_path, edges)[0]
     ref = edge_slope_times(edges, path, 1.0)
     assert ref.position_bound_m > 0  # the fitted-transformation path
@@ -449,8 +449,8 @@ def test_densify_equals_shapely_segmentize():
         geoms.append(shapely.LineString(xy))
     geoms.append(shapely.LineString([(0, 0), (3, 0)]))  # nothing cut
     geoms = np.array(geoms, dtype=object)
+    coords, idx, seg, cum = _line_layout(geoms, 5.0)[:4]
     for limit in (7.5, 25.0, 1000.0):
-        coords, idx, seg, cum = _line_layout(geoms, 5.0)[:4]
         x, y, vidx, along = _densify(coords, idx, seg, cum, limit)
         ref, ridx = shapely.get_coordinates(shapely.segmentize(geoms, limit), return_index=True)
         assert len(x) == len(ref) and np.array_equal(vidx, ridx)
