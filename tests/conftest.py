@@ -1,4 +1,4 @@
-"""Shared fixtures: the real demo study and tiny hand-made graphs."""
+"""Shared fixtures: the real demo study, tiny hand-made graphs and DEMs written by the tests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 TESTDATA = Path(__file__).resolve().parent / "data"
 METRIC = "EPSG:32650"
+DEMO_ROADS = DEMO / "roads.osm.pbf"
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +33,68 @@ def demo_run(tmp_path_factory):
     return res, folder
 
 
-def make_network(edges_xy: list[tuple[tuple[float, float], tuple[float, float]]]):
-    """Nodes/edges GeoDataFrames from straight segments given by end coordinates (metres)."""
+def make_network(edges_xy: list[tuple[tuple[float, float], ...]], *, highway: str | list[str] = "residential"):
+    """Nodes/edges GeoDataFrames from lines given by their vertices (metres; two for a straight segment);
+    ``highway`` is every line's road class, or a list of one class per line."""
     from circles.io.network import node_lines
 
     n = len(edges_xy)
-    lines = gpd.GeoDataFrame({"highway": ["residential"] * n, "name": [""] * n, "access": [None] * n},
+    classes = [highway] * n if isinstance(highway, str) else list(highway)
+    assert len(classes) == n
+    lines = gpd.GeoDataFrame({"highway": classes, "name": [""] * n, "access": [None] * n},
                              geometry=[shapely.LineString(e) for e in edges_xy], crs=METRIC)
     return node_lines(lines)
+
+
+def grid_segments(n: int, spacing: float) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The 2 n (n - 1) segments of an n x n grid of nodes ``spacing`` metres apart, from (0, 0):
+    row by row, each row's east-west segment then the matching north-south one."""
+    segs = []
+    for i in range(n):
+        for j in range(n - 1):
+            segs.append(((j * spacing, i * spacing), ((j + 1) * spacing, i * spacing)))
+            segs.append(((i * spacing, j * spacing), (i * spacing, (j + 1) * spacing)))
+    return segs
+
+
+def write_dem(path: Path, z: np.ndarray, x0: float, y0: float, res: float, *, crs=METRIC, nodata=None,
+              dtype="float64", **creation) -> Path:
+    """A GeoTIFF of ``z`` whose top-left corner is (x0, y0), row 0 the northmost, with GDAL creation
+    options ``creation`` (``compress=``, ``tiled=`` ...)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype=dtype,
+                       crs=crs, transform=from_origin(x0, y0, res, res), nodata=nodata, **creation) as dst:
+        dst.write(z.astype(dtype), 1)
+    return path
+
+
+def pixel_centres(x0: float, y0: float, res: float, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, Y)``: the pixel centres of a ``w`` x ``h`` grid whose top-left corner is (x0, y0), row 0 northmost."""
+    return np.meshgrid(x0 + res * (np.arange(w) + 0.5), y0 - res * (np.arange(h) + 0.5))
+
+
+def grid_dem(tmp_path: Path, f, x0=-100.0, y0=300.0, res=5.0, w=200, h=120, *, name="dem.tif", **kw) -> Path:
+    """DEM of ``f(x, y)`` at the pixel centres (by default x in [-100, 900], y in [-300, 300], 5 m pixels)."""
+    return write_dem(tmp_path / name, f(*pixel_centres(x0, y0, res, w, h)), x0, y0, res, **kw)
+
+
+def wavy_dem(tmp_path: Path, edges):
+    """Geographic DEM (EPSG:4326) over ``edges``, 0.0002 deg (~20 m) pixels, hills of 40 m:
+    ``(path, lon, lat, Z)``."""
+    from pyproj import Transformer
+
+    to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
+    lon0, lat0 = to_ll.transform(*edges.total_bounds[:2])
+    lon1, lat1 = to_ll.transform(*edges.total_bounds[2:])
+    res = 0.0002
+    x0, y0 = lon0 - 0.002, lat1 + 0.002
+    w, h = int((lon1 - lon0 + 0.004) / res) + 1, int((lat1 - lat0 + 0.004) / res) + 1
+    lon = x0 + res * (np.arange(w) + 0.5)
+    lat = y0 - res * (np.arange(h) + 0.5)
+    Z = 20 * np.sin(lon[None, :] * 900) * np.cos(lat[:, None] * 700) + 15
+    return write_dem(tmp_path / "dem.tif", Z, x0, y0, res, crs="EPSG:4326"), lon, lat, Z
 
 
 def points(xy, crs=METRIC) -> gpd.GeoDataFrame:

@@ -254,6 +254,12 @@ class Segments:
         return out
 
 
+# README "Walking uphill": Tobler's hiking speed, scaled so that flat ground gives the walking speed
+def tobler(g: float, w: float = 1.0) -> float:
+    """Walking speed (m/s) on the grade ``g = rise / run``: ``w exp(-3.5 |g + 0.05|) / exp(-0.175)``."""
+    return w * math.exp(-3.5 * abs(g + 0.05)) / math.exp(-0.175)
+
+
 def population_cells(folder: Path, pattern: str, crs: str, *, elderly_min_age: int = 60,
                      child_woman_ratio: float = 0.15, under20_share: float = 0.23) -> pd.DataFrame:
     """README "Estimates" from the WorldPop-style bands by hand: elderly = bands 60+, infants =
@@ -486,7 +492,6 @@ class DriveSegments:
 
 
 # README "What each indicator counts" (coverage shares, time statistics, people beyond), one unit at a time
-ELDERLY_KINDS = ("daycare", "nursing_home", "elderly_centre", "meal_point")
 INFANT_KINDS = ("nursery", "kindergarten")
 
 

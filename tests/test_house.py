@@ -116,7 +116,8 @@ def test_analyse_alone_feeds_a_full_report(demo_default, tmp_path):
     assert out.exists() and out.stat().st_size > 10_000
 
 
-def test_a_run_leaves_the_collector_unfrozen_and_a_callers_freeze_alone(demo_run):
+@pytest.mark.usefixtures("demo_run")
+def test_a_run_leaves_the_collector_unfrozen_and_a_callers_freeze_alone():
     """analyse freezes what each stage leaves (gc.freeze) and unfreezes at the end, also on an error;
     a caller that froze objects itself keeps its freeze (README: the garbage-collector freeze)."""
     assert gc.get_freeze_count() == 0  # the demo run (a fixture) is over: nothing left frozen

@@ -293,26 +293,93 @@ def test_lagrangian_drops_candidates_as_it_goes_and_stays_a_bound(seed):
         assert mclp_exact(A, w, n, c0)["objective"] == pytest.approx(brute)
 
 
+def _greedy_dense(D, w, n, c0):
+    """Greedy with 1-for-1 swaps, written out on a dense 0/1 matrix ``D`` (candidates x demand): n times,
+    add the candidate that covers the most people not yet covered (the lowest index on a tie; stop when
+    none adds anyone); then, until a whole pass changes nothing, at each position in turn take the best
+    candidate for that position given the others (the lowest index on a tie) if it covers more people."""
+    D = np.asarray(D, dtype=bool)
+
+    def value(chosen):
+        return float(w[c0 | D[list(chosen)].any(axis=0)].sum()) if chosen else float(w[c0].sum())
+
+    chosen: list[int] = []
+    for _ in range(min(n, len(D))):
+        gains = [value(chosen + [j]) - value(chosen) if j not in chosen else -1.0 for j in range(len(D))]
+        best = int(np.argmax(gains))
+        if gains[best] <= 0:
+            break
+        chosen.append(best)
+    improved = bool(chosen)
+    while improved:
+        improved = False
+        for pos in range(len(chosen)):
+            rest = chosen[:pos] + chosen[pos + 1:]
+            vals = [value(rest + [j]) if j not in rest else -np.inf for j in range(len(D))]
+            cand = int(np.argmax(vals))
+            if vals[cand] > value(chosen) + 1e-9 and cand != chosen[pos]:
+                chosen[pos] = cand
+                improved = True
+    return chosen
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_solvers_read_csc_and_stored_zeros_as_coverage(seed):
     """The solvers read a matrix's rows from its CSR structure: a CSC matrix, or one with stored zeros
-    (no coverage, e.g. ``times <= limit`` kept as explicit False), gives the brute force's answer too."""
+    (no coverage, e.g. ``times <= limit`` kept as explicit False), gives the brute force's answer (exact)
+    and the greedy written out here on the dense 0/1 matrix (greedy).
+
+    Three demand columns are added to the random instance: ``nd`` (more people than all the rest,
+    covered by no candidate), ``nd + 1`` (covered by candidate ``f`` only) and ``nd + 2`` (by ``k``
+    only), so ``f`` is the first pick and ``{f, k}`` the best pair. A stored zero on candidate ``i``
+    against ``nd``, read as coverage, would make ``i`` greedy's first pick and part of the exact optimum
+    and lift the LP and Lagrangian bounds above ``nd``'s people; one on ``f`` against ``nd + 2`` would,
+    once ``f`` is picked, take ``k`` out of greedy's second pick and of the exact pair. Every answer
+    would be worse, in every seed (checked below on the dense matrix)."""
     A, w, c0 = _instance(seed, nc=8, density=0.3)
-    A = sp.csr_matrix(A)
-    zero = A.tolil()
+    nc, nd = A.shape
+    f, k, i = 0, 1, 2
+    extra = np.zeros((nc, 3), dtype=bool)
+    extra[f, 1] = extra[k, 2] = True
+    A = sp.hstack([A, sp.csr_matrix(extra)], format="csr")
+    total = w.sum()
+    w, c0 = np.r_[w, 100 * total, 20 * total, 10 * total], np.r_[c0, False, False, False]
     dense = A.toarray()
-    i, j = np.argwhere(dense == 0)[0]
-    zero[i, j] = 1
-    zero = sp.csr_matrix(zero)
-    zero.data[np.flatnonzero((zero.indices == j) & (np.repeat(np.arange(zero.shape[0]), np.diff(zero.indptr)) == i))] = 0
-    assert zero.nnz == A.nnz + 1 and (zero != A).nnz == 0  # one stored zero, the same coverage
+
+    def value(chosen):
+        return w[_covered(A, chosen, c0)].sum()
+
+    combos = {n: list(itertools.combinations(range(nc), n)) for n in (1, 2)}
+    brute = {n: max(value(c) for c in combos[n]) for n in (1, 2)}
+    greedy_ref = {n: value(_greedy_dense(dense, w, n, c0)) for n in (1, 2)}
+    wrong_i, wrong_f = dense.copy(), dense.copy()  # each stored zero read as coverage
+    wrong_i[i, nd] = wrong_f[f, nd + 2] = True
     for n in (1, 2):
-        brute = max(w[_covered(A, combo, c0)].sum() for combo in itertools.combinations(range(A.shape[0]), n))
+        assert max(value(c) for c in combos[n] if i in c) < brute[n]  # i is in no optimal set
+        assert _greedy_dense(dense, w, n, c0)[0] == f != i
+        assert greedy_ref[n] == pytest.approx(value(mclp_greedy(A, w, n, c0)[0]))
+        g_wrong = _greedy_dense(wrong_i, w, n, c0)
+        assert g_wrong[0] == i and value(g_wrong) < greedy_ref[n]
+    assert _greedy_dense(dense, w, 2, c0) == [f, k] and value((f, k)) == brute[2]
+    assert value(_greedy_dense(wrong_f, w, 2, c0)) < greedy_ref[2]
+    c = A.tocoo()
+    zero = sp.csr_matrix((np.r_[c.data, False, False], (np.r_[c.row, i, f], np.r_[c.col, nd, nd + 2])),
+                         shape=A.shape)
+    assert zero.nnz == A.nnz + 2 and zero.tocsc().nnz == A.nnz + 2  # the stored zeros, kept in CSC too
+    assert (zero != A).nnz == 0  # the same coverage
+    for n in (1, 2):
         for M in (A.tocsc(), zero, zero.tocsc()):
             for method in ("exact", "greedy"):
                 chosen, info = solve("mclp", SitingProblem(M, w, c0, n, method=method))
-                got = w[_covered(A, chosen, c0)].sum()
-                assert got == pytest.approx(brute) if method == "exact" else got <= brute + 1e-9
-                assert info["greedy_objective"] == pytest.approx(w[_covered(A, mclp_greedy(A, w, n, c0)[0], c0)].sum())
-            assert w[_covered(A, mclp_greedy(M, w, n, c0)[0], c0)].sum() == pytest.approx(
-                w[_covered(A, mclp_greedy(A, w, n, c0)[0], c0)].sum())
+                got = value(chosen)
+                if method == "exact":
+                    assert got == pytest.approx(brute[n])
+                else:
+                    assert got <= brute[n] + 1e-9 and got == pytest.approx(greedy_ref[n])
+                assert info["greedy_objective"] == pytest.approx(greedy_ref[n])
+            assert value(mclp_greedy(M, w, n, c0)[0]) == pytest.approx(greedy_ref[n])
+            # the bounds read the matrix themselves (no SitingProblem): counting column nd's people (more
+            # than everyone else) they would be above w[nd]; without, the LP's is at most everyone, the
+            # Lagrangian's at most (1 + n) x everyone
+            assert brute[n] - 1e-6 <= mclp_lp_bound(M, w, n, c0) < w[nd]
+            assert brute[n] - 1e-9 <= mclp_lagrangian(M, w, n, c0, greedy_ref[n]).bound < w[nd]

@@ -1,50 +1,28 @@
 """Walking uphill: sloped times on hand-made DEMs (answers by hand) and against networkx on the demo roads.
 
-Every DEM here is written by the test with rasterio into ``tmp_path``. The oracle test samples
-the DEM itself (shapely points, scipy's linear grid interpolator over the pixel centres, the
-Tobler formula written out here) and runs networkx on a DiGraph of those weights.
+Every DEM here is written by the test with rasterio into ``tmp_path`` (conftest's ``write_dem``,
+``grid_dem``, ``wavy_dem``). The oracle test samples the DEM itself (shapely points, scipy's linear
+grid interpolator over the pixel centres, the Tobler formula written out in tests/oracle.py) and
+runs networkx on a DiGraph of those weights.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
 import rasterio
 import shapely
-from rasterio.transform import from_origin
 from scipy.interpolate import RegularGridInterpolator
 
 from circles import rules
 from circles.errors import CrsError, InputFileError
 from circles.io.dem import edge_slope_times
 from circles.travel import TravelNetwork
-from conftest import METRIC, make_network, points
-
-DEMO_ROADS = Path(__file__).resolve().parents[1] / "data" / "demo" / "roads.osm.pbf"
-
-
-def write_dem(path: Path, z: np.ndarray, x0: float, y0: float, res: float, crs=METRIC, nodata=None) -> Path:
-    """A GeoTIFF whose top-left corner is (x0, y0); row 0 is the northmost."""
-    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype="float64",
-                       crs=crs, transform=from_origin(x0, y0, res, res), nodata=nodata) as dst:
-        dst.write(z.astype("float64"), 1)
-    return path
-
-
-def grid_dem(tmp_path, f, x0=-100.0, y0=300.0, res=5.0, w=200, h=120, **kw) -> Path:
-    """DEM of ``f(x, y)`` at the pixel centres."""
-    xc = x0 + res * (np.arange(w) + 0.5)
-    yc = y0 - res * (np.arange(h) + 0.5)
-    X, Y = np.meshgrid(xc, yc)
-    return write_dem(tmp_path / "dem.tif", f(X, Y), x0, y0, res, **kw)
-
-
-def tobler(g, w=1.0):  # written out here, from the issue's formula
-    return w * math.exp(-3.5 * abs(g + 0.05)) / math.exp(-0.175)
+from conftest import DEMO_ROADS, METRIC, grid_dem, make_network, points, wavy_dem, write_dem
+from oracle import tobler
 
 
 def test_constant_ramp_up_and_down_by_hand(tmp_path):
@@ -128,22 +106,6 @@ def test_bad_dems_one_line_each(tmp_path):
     with pytest.raises(ValueError, match="walk profile only"):
         TravelNetwork(nodes, edges.assign(speed_kph=30.0), walk_speed_mps=1.0, profile="drive",
                       slope=edge_slope_times(edges, grid_dem(tmp_path, lambda x, y: x * 0.01), 1.0))
-
-
-def wavy_dem(tmp_path, edges):
-    """Geographic DEM (EPSG:4326) over ``edges``, 0.0002 deg (~20 m) pixels, hills of 40 m."""
-    from pyproj import Transformer
-
-    to_ll = Transformer.from_crs(METRIC, 4326, always_xy=True)
-    lon0, lat0 = to_ll.transform(*edges.total_bounds[:2])
-    lon1, lat1 = to_ll.transform(*edges.total_bounds[2:])
-    res = 0.0002
-    x0, y0 = lon0 - 0.002, lat1 + 0.002
-    w, h = int((lon1 - lon0 + 0.004) / res) + 1, int((lat1 - lat0 + 0.004) / res) + 1
-    lon = x0 + res * (np.arange(w) + 0.5)
-    lat = y0 - res * (np.arange(h) + 0.5)
-    Z = 20 * np.sin(lon[None, :] * 900) * np.cos(lat[:, None] * 700) + 15
-    return write_dem(tmp_path / "dem.tif", Z, x0, y0, res, crs="EPSG:4326"), lon, lat, Z
 
 
 def dem_grade(lon, lat, Z) -> float:

@@ -1,137 +1,50 @@
-"""The slope stage's new code paths (commit a7c2b53): the DEM however it is stored, samples in blocks of whole
-edges, pieces laid out as the samples, the complex cumulative partial-edge look-up, every group's
-nearest times in one search, and ``any_times`` without a frame.
+"""The slope stage's new code paths (commit a7c2b53): samples in blocks of whole edges, pieces laid out as
+the samples, the DEM read as a window of a large file, the complex cumulative partial-edge look-up,
+every group's nearest times in one search, and ``any_times`` without a frame.
 
-Oracles: the other code path computing the same thing (rasterio's own read of a compressed or tiled
-copy of the DEM, the default block size, per-group ``nearest_times``), hand calculation on planar
-ramps (bilinear interpolation of a plane is the plane: every sample's elevation is the ramp's
-formula), networkx Dijkstra, brute force for ``_blocks`` and pandas for ``any_times``.
+Oracles: hand calculation on the ramp z = A x + B y + C + D x y (bilinear interpolation between pixel
+centres is exact for it, so every sample's elevation is the formula; the x y term makes a sample read
+from the wrong pixel change the rises), the default block size for smaller blocks, for each group's
+nearest times tests/oracle.py's segment graph (flat), the dense catchment matrix (sloped) and
+networkx Dijkstra, brute force for ``_blocks`` and pandas for ``any_times``.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import shapely
-from rasterio.transform import from_origin
 
 import circles.io.dem as dem_mod
 from circles.coverage import GROUPS, any_times
 from circles.io.dem import _blocks, edge_slope_times
-from circles.io.network import node_lines
 from circles.kinds import kinds_serving
 from circles.travel import TravelNetwork, subset
-from conftest import DEMO, METRIC, make_network, points
-
-DEMO_ROADS = DEMO / "roads.osm.pbf"
-
-
-def write_dem(path: Path, z: np.ndarray, x0: float, y0: float, res: float, *, dtype="float64", nodata=None,
-              **creation) -> Path:
-    """A GeoTIFF (top-left corner (x0, y0), row 0 northmost) with GDAL creation options ``creation``."""
-    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype=dtype,
-                       crs=METRIC, transform=from_origin(x0, y0, res, res), nodata=nodata, **creation) as dst:
-        dst.write(z.astype(dtype), 1)
-    return path
-
-
-def centres(x0, y0, res, w, h):
-    xc = x0 + res * (np.arange(w) + 0.5)
-    yc = y0 - res * (np.arange(h) + 0.5)
-    return np.meshgrid(xc, yc)
-
-
-def tobler_s(run, rise, w):
-    """Time of a piece by the issue's formula, written out: run / (w exp(-3.5 |g + 0.05|) / exp(-0.175))."""
-    return run / (w * math.exp(-3.5 * abs(rise / run + 0.05)) / math.exp(-0.175))
-
-
-def variants(tmp_path, z, x0, y0, res, nodata=None, dtype="float64"):
-    """The same DEM stored four ways: (name, path)."""
-    out = [("plain", write_dem(tmp_path / "plain.tif", z, x0, y0, res, dtype=dtype, nodata=nodata)),
-           ("deflate", write_dem(tmp_path / "deflate.tif", z, x0, y0, res, dtype=dtype, nodata=nodata,
-                                 compress="deflate")),
-           ("tiled", write_dem(tmp_path / "tiled.tif", z, x0, y0, res, dtype=dtype, nodata=nodata, tiled=True,
-                               blockxsize=16, blockysize=16)),
-           ("big", write_dem(tmp_path / "big.tif", z, x0, y0, res, dtype=dtype, nodata=nodata,
-                             endianness="BIG"))]
-    assert (tmp_path / "big.tif").read_bytes()[:2] == b"MM"  # GDAL wrote it big-endian
-    assert (tmp_path / "plain.tif").read_bytes()[:2] == b"II"
-    return out
+from conftest import (DEMO_ROADS, METRIC, grid_dem, grid_segments, make_network, pixel_centres, points,
+                      wavy_dem, write_dem)
+import oracle
+from oracle import tobler
 
 
 def wavy(X, Y):
     return 20 + 0.05 * X - 0.03 * Y + 4 * np.sin(X / 37.0) * np.cos(Y / 23.0)
 
 
-def mixed_network():
-    """Straight and diagonal roads over the DEM of :func:`test_dem_stored_plain_compressed_tiled_big_endian_same_times`."""
-    return make_network([((-90, -290), (890, 290)), ((-90, 290), (890, -290)), ((0, 0), (37.3, 0)),
-                         ((100, 100), (100, 250)), ((300, -100), (733.3, -100)), ((500, 0), (520, 17))])
-
-
-def assert_same_times(a, b, exact=True):
-    """Edge times bit for bit (``exact``) or to 1e-9 s; the pieces to 1e-9 s (they are held as running
-    sums, summed block by block: a block's offset is added once, so the sums round differently)."""
+def assert_same_times(a, b):
+    """Edge times bit for bit; the pieces to 1e-9 s (they are held as running sums, summed block by
+    block: a block's offset is added once, so the sums round differently)."""
     for name in ("forward_s", "backward_s", "piece_forward_s", "piece_backward_s"):
         x, y = getattr(a, name), getattr(b, name)
-        if exact and not name.startswith("piece"):
+        if not name.startswith("piece"):
             assert np.array_equal(x, y), name
         else:
             assert x.shape == y.shape and np.abs(x - y).max() <= 1e-9, name
     assert np.array_equal(a.piece_ptr, b.piece_ptr)
     assert (a.covered_share, a.n_outside) == (b.covered_share, b.n_outside)
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32", "int16"])
-def test_dem_stored_plain_compressed_tiled_big_endian_same_times(tmp_path, dtype):
-    """An uncompressed striped GeoTIFF, the same DEM deflated, tiled 16 x 16, and big-endian give the
-    same edge times, bit for bit (rasterio reads the same pixels whatever the storage)."""
-    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    z = wavy(*centres(x0, y0, res, w, h))
-    if dtype == "int16":
-        z = np.round(z * 10)  # decimetres: any integer DEM
-    nodes, edges = mixed_network()
-    results = {name: edge_slope_times(edges, path, 1.1) for name, path in variants(tmp_path, z, x0, y0, res, dtype=dtype)}
-    assert results["plain"].covered_share == 1.0
-    assert np.ptp(results["plain"].forward_s / edges["length_m"].to_numpy()) > 0.01  # the hills matter
-    for name in ("deflate", "tiled", "big"):
-        assert_same_times(results["plain"], results[name])
-
-
-def test_storage_does_not_matter_on_a_window_of_a_large_dem(tmp_path):
-    """Roads over a corner of a large DEM (a window of it is read): the four storages agree."""
-    x0, y0, res, w, h = -1000.0, 1500.0, 5.0, 600, 500
-    z = wavy(*centres(x0, y0, res, w, h))
-    nodes, edges = mixed_network()
-    st = [edge_slope_times(edges, p, 1.0) for _, p in variants(tmp_path, z, x0, y0, res)]
-    assert st[0].covered_share == 1.0
-    for other in st[1:]:
-        assert_same_times(st[0], other, exact=False)
-
-
-def test_nodata_pixel_same_result_however_stored(tmp_path):
-    """A DEM with nodata under one road: plain, deflate, tiled and big-endian files give the same times,
-    and that road keeps its flat time."""
-    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    z = wavy(*centres(x0, y0, res, w, h))
-    z[55:65, 60:64] = -9999.0  # x in [200, 220], y in [-25, 25]
-    nodes, edges = make_network([((150, 0), (300, 0)), ((150, 100), (300, 100)), ((-90, -290), (890, 290))])
-    st = {name: edge_slope_times(edges, p, 1.0) for name, p in
-          variants(tmp_path, z, x0, y0, res, nodata=-9999.0, dtype="float32")}
-    hole = int(np.argmin(np.abs(edges.geometry.centroid.y.to_numpy()) + (edges["length_m"] > 200) * 1e6))
-    assert st["plain"].n_outside == 1
-    assert st["plain"].forward_s[hole] == pytest.approx(150.0, abs=1e-9)
-    assert st["plain"].backward_s[hole] == pytest.approx(150.0, abs=1e-9)
-    for name in ("deflate", "tiled", "big"):
-        assert_same_times(st["plain"], st[name])
 
 
 # ------------------------------------------------------------------ blocks of whole edges
@@ -158,10 +71,10 @@ def test_small_blocks_give_the_default_results(tmp_path, monkeypatch, size):
     """``BLOCK_SAMPLES`` small (1 and 3: fewer than any edge's samples; 7, 50: blocks mixing edges on
     the DEM, off it, on nodata and steps) gives the same arrays as one block of every sample."""
     x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    z = wavy(*centres(x0, y0, res, w, h))
+    z = wavy(*pixel_centres(x0, y0, res, w, h))
     z[55:65, 60:64] = -9999.0
     dem = write_dem(tmp_path / "dem.tif", z, x0, y0, res, nodata=-9999.0)
-    nodes, edges = block_network()
+    _, edges = block_network()
     ref = edge_slope_times(edges, dem, 1.2)
     assert int(ref.piece_ptr[-1]) < dem_mod.BLOCK_SAMPLES  # the default: one block
     assert 3 <= ref.n_outside and edges["highway"].eq("steps").sum() >= 5
@@ -180,9 +93,8 @@ def test_small_blocks_geographic_dem_demo_roads(tmp_path, monkeypatch):
     """The demo roads on a geographic DEM (samples interpolated from densified vertices per block):
     blocks of 5,000 samples give the one-block times."""
     from circles.io.network import load_network
-    from test_slope import wavy_dem  # the geographic DEM (hills of 40 m, ~20 m pixels) test_slope draws
 
-    nodes, edges = load_network(DEMO_ROADS, crs=METRIC)
+    _, edges = load_network(DEMO_ROADS, crs=METRIC)
     path = wavy_dem(tmp_path, edges)[0]
     ref = edge_slope_times(edges, path, 1.0)
     assert ref.position_bound_m > 0  # the fitted-transformation path
@@ -218,28 +130,33 @@ def test_blocks_cover_every_line_once_in_order():
 
 # ------------------------------------------------------------------ pieces by hand on a ramp
 
-A, B, C = 0.08, -0.05, 12.0  # the ramp z = A x + B y + C
+A, B, C, D = 0.08, -0.05, 12.0, 2e-4  # the ramp z = A x + B y + C + D x y
+
+
+def ramp(x, y):
+    """The ramp's elevation. Bilinear interpolation between pixel centres is exact for 1, x, y and x y, so
+    every sample's elevation is this formula; the x y term makes it blind to no pixel shift (on a plane a
+    shift only adds a constant, and every rise stays the same)."""
+    return A * x + B * y + C + D * x * y
 
 
 def ramp_dem(tmp_path):
-    x0, y0, res, w, h = -100.0, 300.0, 5.0, 200, 120
-    X, Y = centres(x0, y0, res, w, h)
-    return write_dem(tmp_path / "ramp.tif", A * X + B * Y + C, x0, y0, res)
+    return grid_dem(tmp_path, ramp, name="ramp.tif")
+
+
+RAMP_LINES = [[(0, 0), (137.0, 0)], [(10, 20), (80, 120)], [(200, 0), (260, 40), (260, 113.3)],
+              [(400, 50), (403, 90)], [(5000, 0), (5047, 0)]]
+RAMP_HIGHWAY = ["residential", "footway", "residential", "steps", "residential"]
 
 
 def ramp_network():
     """A straight road, a diagonal, a bent road (three vertices), steps, and a road off the DEM."""
-    lines = [[(0, 0), (137.0, 0)], [(10, 20), (80, 120)], [(200, 0), (260, 40), (260, 113.3)],
-             [(400, 50), (403, 90)], [(5000, 0), (5047, 0)]]
-    gdf = gpd.GeoDataFrame({"highway": ["residential", "footway", "residential", "steps", "residential"],
-                            "name": [""] * 5, "access": [None] * 5},
-                           geometry=[shapely.LineString(c) for c in lines], crs=METRIC)
-    return node_lines(gdf)
+    return make_network(RAMP_LINES, highway=RAMP_HIGHWAY)
 
 
 def hand_pieces(geom, highway, w, on_dem=True, step=5.0):
     """Forward and backward piece times by hand: n = ceil(L / step) pieces of run L / n, the samples at
-    j L / n along the line (walked vertex by vertex here), rise from the ramp's formula."""
+    j L / n along the line (walked vertex by vertex here), rise from the ramp's formula :func:`ramp`."""
     xy = np.asarray(geom.coords)
     seg = np.hypot(*np.diff(xy, axis=0).T)
     L = seg.sum()
@@ -253,7 +170,7 @@ def hand_pieces(geom, highway, w, on_dem=True, step=5.0):
             k += 1
         t = (d - seg[:k].sum()) / seg[k]
         samples.append(xy[k] + t * (xy[k + 1] - xy[k]))
-    z = [A * p[0] + B * p[1] + C for p in samples]
+    z = [ramp(p[0], p[1]) for p in samples]
     fwd, bwd = [], []
     for j in range(n):
         rise = z[j + 1] - z[j]
@@ -264,32 +181,60 @@ def hand_pieces(geom, highway, w, on_dem=True, step=5.0):
             fwd.append(run / w + abs(rise) / 0.2)
             bwd.append(run / w + abs(rise) / 0.2)
         else:
-            fwd.append(tobler_s(run, rise, w))
-            bwd.append(tobler_s(run, -rise, w))
+            fwd.append(run / tobler(rise / run, w))
+            bwd.append(run / tobler(-rise / run, w))
     return np.array(fwd), np.array(bwd)
 
 
-def test_piece_layout_equals_hand_pieces_on_a_ramp(tmp_path):
-    """Pieces laid out as the samples: ``piece_forward_s[ptr[i]:ptr[i+1]-1]`` are the hand-computed
-    Tobler (or steps, or flat) times of edge ``i``'s pieces, the last slot is 0, and ``forward_s[i]``
-    is their sum."""
-    nodes, edges = ramp_network()
-    st = edge_slope_times(edges, ramp_dem(tmp_path), 1.3)
-    assert st.step_m == 5.0 and st.n_outside == 1
+def assert_hand_pieces(st, edges, w, on_dem):
+    """Every edge ``i``'s pieces ``piece_forward_s[ptr[i]:ptr[i+1]-1]`` (and backward) are its hand pieces
+    (:func:`hand_pieces`, flat where ``on_dem[i]`` is false) to 1e-9 s, the last slot is 0, and
+    ``forward_s[i]`` / ``backward_s[i]`` are their sums."""
     ptr = st.piece_ptr
     assert len(ptr) == len(edges) + 1 and ptr[-1] == len(st.piece_forward_s) == len(st.piece_backward_s)
     for i, (geom, hw) in enumerate(zip(edges.geometry, edges["highway"])):
-        on = geom.bounds[0] < 1000
-        f, b = hand_pieces(geom, hw, 1.3, on_dem=on)
+        f, b = hand_pieces(geom, hw, w, on_dem=on_dem[i])
         assert ptr[i + 1] - ptr[i] == len(f) + 1
         assert np.abs(st.piece_forward_s[ptr[i]:ptr[i + 1] - 1] - f).max() <= 1e-9, i
         assert np.abs(st.piece_backward_s[ptr[i]:ptr[i + 1] - 1] - b).max() <= 1e-9, i
         assert st.piece_forward_s[ptr[i + 1] - 1] == 0.0 and st.piece_backward_s[ptr[i + 1] - 1] == 0.0
         assert st.forward_s[i] == pytest.approx(f.sum(), abs=1e-9)
         assert st.backward_s[i] == pytest.approx(b.sum(), abs=1e-9)
+
+
+def test_piece_layout_equals_hand_pieces_on_a_ramp(tmp_path):
+    """Pieces laid out as the samples: ``piece_forward_s[ptr[i]:ptr[i+1]-1]`` are the hand-computed
+    Tobler (or steps, or flat) times of edge ``i``'s pieces, the last slot is 0, and ``forward_s[i]``
+    is their sum."""
+    _, edges = ramp_network()
+    st = edge_slope_times(edges, ramp_dem(tmp_path), 1.3)
+    assert st.step_m == 5.0 and st.n_outside == 1
+    assert_hand_pieces(st, edges, 1.3, [g.bounds[0] < 1000 for g in edges.geometry])
+    ptr = st.piece_ptr
     bent = int(np.flatnonzero([len(g.coords) == 3 for g in edges.geometry])[0])
     f = st.piece_forward_s[ptr[bent]:ptr[bent + 1] - 1]
     assert np.ptp(f) > 0.1  # the bend: pieces of different grades
+
+
+@pytest.mark.parametrize("storage", ["striped", "tiled_deflate"])
+def test_roads_on_a_window_of_a_large_ramp_equal_hand_pieces(tmp_path, storage):
+    """Roads over a small part of a large DEM (800 x 800 pixels, 4 km a side: only the window under the
+    roads is read, its offset taken off the pixel positions) have the hand pieces of the ramp, whether
+    the file is an uncompressed striped GeoTIFF (GDAL's direct read) or tiled and deflated; a road over
+    a nodata hole keeps its flat time, a road off the DEM too."""
+    x0, y0, res, w, h = -2000.0, 2000.0, 5.0, 800, 800
+    X, Y = pixel_centres(x0, y0, res, w, h)
+    z = ramp(X, Y)
+    z[(np.abs(X - 560) < 10) & (np.abs(Y + 100) < 10)] = -9999.0  # under the last road: x in [550, 570]
+    creation = {"tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"} \
+        if storage == "tiled_deflate" else {}
+    dem = write_dem(tmp_path / "large.tif", z, x0, y0, res, nodata=-9999.0, **creation)
+    _, edges = make_network(RAMP_LINES + [[(500, -100), (650, -100)]], highway=RAMP_HIGHWAY + ["residential"])
+    st = edge_slope_times(edges, dem, 1.3)
+    assert st.step_m == 5.0 and st.n_outside == 2
+    hole = [g.bounds[1] == g.bounds[3] == -100 for g in edges.geometry]
+    assert sum(hole) == 1
+    assert_hand_pieces(st, edges, 1.3, [g.bounds[0] < 1000 and not o for g, o in zip(edges.geometry, hole)])
 
 
 def test_times_from_u_equal_hand_sums_on_a_ramp(tmp_path):
@@ -323,19 +268,30 @@ def demo_net(tmp_path, sloped):
         x0, y0, x1, y1 = edges.total_bounds
         res = 10.0
         w, h = int((x1 - x0) / res) + 10, int((y1 - y0) / res) + 10
-        X, Y = centres(x0 - 50, y1 + 50, res, w, h)
-        z = 30 + 25 * np.sin((X - x0) / 180.0) * np.cos((Y - y0) / 140.0)
-        st = edge_slope_times(edges, write_dem(tmp_path / "demo.tif", z, x0 - 50, y1 + 50, res), 1.0)
+        dem = grid_dem(tmp_path, lambda X, Y: 30 + 25 * np.sin((X - x0) / 180.0) * np.cos((Y - y0) / 140.0),
+                       x0 - 50, y1 + 50, res, w, h, name="demo.tif")
+        st = edge_slope_times(edges, dem, 1.0)
         assert st.covered_share == 1.0
     return TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st), edges
+
+
+def column_minima(m, n_targets):
+    """The least stored time of each column of a source-by-target matrix (inf where none)."""
+    csc = m.tocsc()
+    has = np.diff(csc.indptr) > 0
+    out = np.full(n_targets, np.inf)
+    out[has] = np.minimum.reduceat(csc.data, csc.indptr[:-1][has])
+    return out
 
 
 @pytest.mark.parametrize("sloped", [False, True])
 @pytest.mark.parametrize("cutoff", [np.inf, 900.0])
 def test_nearest_times_by_group_equals_each_group_alone(tmp_path, sloped, cutoff):
-    """One search for four groups equals ``nearest_times`` on each group's sources alone (``subset``);
-    sources of group -1 are ignored, an empty group is inf everywhere; targets right beside sources
-    (the same edge) and unsnapped points included."""
+    """One search for four groups equals each group's sources alone, computed by other code: flat,
+    tests/oracle.py's segment graph (its own snapping, networkx Dijkstra per group); sloped, the column
+    minima of ``times_to_points_dense`` (one whole-network Dijkstra row per source) on the group's
+    sources (``subset``). Sources of group -1 are ignored, an empty group is inf everywhere; targets
+    right beside sources (the same edge) and unsnapped points included."""
     net, edges = demo_net(tmp_path, sloped)
     rng = np.random.default_rng(11)
     x0, y0, x1, y1 = edges.total_bounds
@@ -348,16 +304,24 @@ def test_nearest_times_by_group_equals_each_group_alone(tmp_path, sloped, cutoff
     sxy = near_roads(60, 20)
     txy = np.r_[near_roads(1500, 30), sxy + rng.normal(0, 15, size=(60, 2)),
                 [[x0 - 5000, y0 - 5000]]]  # the last: too far to snap
-    src = net.snap_points(points(np.r_[sxy, [[x1 + 5000, y1 + 5000]]]), max_offroad_m=200)
+    sxy = np.r_[sxy, [[x1 + 5000, y1 + 5000]]]
+    src = net.snap_points(points(sxy), max_offroad_m=200)
     tgt = net.snap_points(points(txy), max_offroad_m=200)
     assert not src.snapped[-1] and not tgt.snapped[-1]
     group = rng.integers(-1, 3, len(src))  # -1: none; groups 0..2, group 3 empty
     group[-1] = 0  # an unsnapped source in a group
     t = net.nearest_times_by_group(src, group, 4, tgt, cutoff_s=cutoff)
     assert t.shape == (4, len(tgt))
+    if not sloped:
+        seg = oracle.Segments(oracle.line_ways(edges))
+        s_snap, t_snap = seg.snap(sxy, 200), seg.snap(txy, 200)
+        assert np.array_equal(s_snap["seg"] >= 0, src.snapped) and np.array_equal(t_snap["seg"] >= 0, tgt.snapped)
     for g in range(3):
         idx = np.flatnonzero(group == g)
-        ref = net.nearest_times(subset(src, idx), tgt, cutoff_s=cutoff)
+        if sloped:
+            ref = column_minima(net.times_to_points_dense(subset(src, idx), tgt, cutoff_s=cutoff), len(tgt))
+        else:
+            ref = seg.times_from(s_snap.iloc[idx], t_snap, speed_mps=1.0, cutoff_s=cutoff)
         fin = np.isfinite(ref)
         assert np.array_equal(fin, np.isfinite(t[g])) and fin.sum() > 100
         assert np.abs(t[g][fin] - ref[fin]).max() <= 1e-9
@@ -366,37 +330,47 @@ def test_nearest_times_by_group_equals_each_group_alone(tmp_path, sloped, cutoff
     assert np.all(np.isinf(t[3]))
     if np.isfinite(cutoff):
         assert t[np.isfinite(t)].max() <= cutoff and np.isinf(t[:3]).sum() > 100
-    # a group of -1 only and no groups at all
+    # a group of -1 only, and no groups at all
     assert np.all(np.isinf(net.nearest_times_by_group(src, np.full(len(src), -1), 2, tgt)))
+    assert net.nearest_times_by_group(src, np.full(len(src), -1), 0, tgt).shape == (0, len(tgt))
 
 
-def test_nearest_times_by_group_same_edge_pairs(tmp_path):
-    """A target on its source's edge, nearer along the edge than through any node: each group's time is
-    that of its own source (the same-edge pairs go to their source's group only)."""
-    net, edges = demo_net(tmp_path, True)
-    e = int(np.argmax(edges["length_m"].to_numpy()))
-    geom = edges.geometry.iloc[e]
+def test_nearest_times_by_group_same_edge_pairs_by_hand(tmp_path):
+    """Three sources on one straight edge over the ramp, each its own group, and a target between them:
+    each group's time is the walk along the edge from the target to its own source (the same-edge pairs
+    go to their source's group only), the hand pieces summed: backward pieces towards u, forward ones
+    towards v, a share of the piece a point stands on."""
+    nodes, edges = make_network([((20, -150), (820, 250))])
+    st = edge_slope_times(edges, ramp_dem(tmp_path), 1.0)
+    net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
+    geom = edges.geometry.iloc[0]
     L = geom.length
-    s = net.snap_points(points([geom.interpolate(0.45 * L).coords[0], geom.interpolate(0.1 * L).coords[0]]),
-                        max_offroad_m=1)
-    tg = net.snap_points(points([geom.interpolate(0.5 * L).coords[0]]), max_offroad_m=1)
-    assert (s.edge == e).all() and (tg.edge == e).all()
-    t = net.nearest_times_by_group(s, np.array([1, 0]), 2, tg)
-    for g, i in ((0, 1), (1, 0)):
-        assert t[g, 0] == pytest.approx(net.nearest_times(subset(s, np.array([i])), tg)[0], abs=1e-9)
+    fs, ft = [0.45, 0.1, 0.8], 0.5
+    s = net.snap_points(points([geom.interpolate(f * L).coords[0] for f in fs]), max_offroad_m=1)
+    tg = net.snap_points(points([geom.interpolate(ft * L).coords[0]]), max_offroad_m=1)
+    assert (s.edge == 0).all() and (tg.edge == 0).all()
+    t = net.nearest_times_by_group(s, np.array([1, 0, 2]), 3, tg)
+    fp, bp = hand_pieces(geom, "residential", 1.0)
+    n = len(fp)
+
+    def from_u(pieces, f):  # u to the point at f (forward pieces) or back (backward ones), by hand
+        x = f * n
+        k = min(int(math.floor(x)), n - 1)
+        return pieces[:k].sum() + (x - k) * pieces[k]
+
+    for g, f in ((1, 0.45), (0, 0.1), (2, 0.8)):
+        want = from_u(bp, ft) - from_u(bp, f) if f < ft else from_u(fp, f) - from_u(fp, ft)
+        assert t[g, 0] == pytest.approx(want, abs=1e-9), g
     assert t[1, 0] < t[0, 0]  # the nearer source is group 1's
+    # the slope matters: 0.05 L down the edge and 0.3 L up it are not 1 : 6 in time
+    assert abs(t[2, 0] / t[1, 0] - 6) > 0.1
 
 
 def test_nearest_times_by_group_against_networkx_on_a_sloped_grid(tmp_path):
     """A 6 x 6 grid of 50 m roads on the ramp, sources and targets at nodes: each group's time equals
     networkx's multi-source Dijkstra (target to source: the reversed DiGraph of the forward and
     backward edge times) from that group's nodes."""
-    segs = []
-    for i in range(6):
-        for j in range(5):
-            segs.append(((j * 50.0, i * 50.0), ((j + 1) * 50.0, i * 50.0)))
-            segs.append(((i * 50.0, j * 50.0), (i * 50.0, (j + 1) * 50.0)))
-    nodes, edges = make_network(segs)
+    nodes, edges = make_network(grid_segments(6, 50.0))
     st = edge_slope_times(edges, ramp_dem(tmp_path), 1.0)
     net = TravelNetwork(nodes, edges, walk_speed_mps=1.0, slope=st)
     G = nx.DiGraph()
@@ -475,8 +449,8 @@ def test_densify_equals_shapely_segmentize():
         geoms.append(shapely.LineString(xy))
     geoms.append(shapely.LineString([(0, 0), (3, 0)]))  # nothing cut
     geoms = np.array(geoms, dtype=object)
+    coords, idx, seg, cum = _line_layout(geoms, 5.0)[:4]
     for limit in (7.5, 25.0, 1000.0):
-        coords, idx, seg, cum = _line_layout(geoms, 5.0)[:4]
         x, y, vidx, along = _densify(coords, idx, seg, cum, limit)
         ref, ridx = shapely.get_coordinates(shapely.segmentize(geoms, limit), return_index=True)
         assert len(x) == len(ref) and np.array_equal(vidx, ridx)

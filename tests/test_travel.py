@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from circles.travel import TravelNetwork, subset
-from conftest import make_network, points
+from conftest import grid_segments, make_network, points
 
 
 def diamond():
@@ -39,12 +39,7 @@ def test_offroad_leg_and_partial_edge_both_ways():
 
 def test_grid_partial_edges_via_nodes():
     # 3x3 grid of 100 m blocks; source at middle of the west edge of the bottom-left block
-    segs = []
-    for i in range(3):
-        for j in range(2):
-            segs.append(((j * 100, i * 100), ((j + 1) * 100, i * 100)))
-            segs.append(((i * 100, j * 100), (i * 100, (j + 1) * 100)))
-    nodes, edges = make_network(segs)
+    nodes, edges = make_network(grid_segments(3, 100.0))
     net = TravelNetwork(nodes, edges, walk_speed_mps=1.0)
     src = net.snap_points(points([(0, 50)]), max_offroad_m=1)
     dst = net.snap_points(points([(200, 150)]), max_offroad_m=1)
@@ -412,13 +407,16 @@ def test_segment_index_threads_give_the_answers_of_one_run():
     pi, ei = shapely.STRtree(geoms).query_nearest(pts, max_distance=250.0, return_distance=False, all_matches=False)
     ref = np.full(len(xy), np.inf)
     ref[pi] = shapely.distance(pts[pi], geoms[ei])
+    # some edges only: the main network's second pass
+    allowed = np.arange(len(geoms)) % 3 != 0
     for k in (8, 1):
         index = SegmentIndex(geoms, np.arange(len(geoms)), k=k)
-        one = index.locate(xy, 250.0, threads=1)
-        for threads in (2, 3):
-            got = index.locate(xy, 250.0, threads=threads)
-            assert all(np.array_equal(a, b) for a, b in zip(got, one))
-        edge, dist, along = one
+        one = [index.locate(xy, 250.0, allowed=mask, threads=1) for mask in (None, allowed)]
+        for mask, single in zip((None, allowed), one):  # threads give one run's answers
+            for threads in (2, 3):
+                got = index.locate(xy, 250.0, allowed=mask, threads=threads)
+                assert all(np.array_equal(a, b) for a, b in zip(got, single))
+        edge, dist, along = one[0]
         assert np.array_equal(edge >= 0, np.isfinite(ref)) and np.isinf(ref).sum() > 50
         assert np.allclose(dist[edge >= 0], ref[edge >= 0], rtol=0, atol=1e-9)
         ok = edge >= 0
@@ -429,13 +427,8 @@ def test_segment_index_threads_give_the_answers_of_one_run():
         want = np.argmax(D <= D.min(axis=1)[:, None] + TIE_M, axis=1)
         assert np.array_equal(edge[-3:], want) and np.all(want >= len(edges))
         assert np.allclose(dist[-3:], 50.0, atol=1e-6) and np.allclose(along[-3:], 0.0, atol=1e-6)
-        # some edges only (the main network's second pass): threads give one run's answers, the nearest allowed
-        allowed = np.arange(len(geoms)) % 3 != 0
-        one = index.locate(xy, 250.0, allowed=allowed, threads=1)
-        for threads in (2, 3):
-            got = index.locate(xy, 250.0, allowed=allowed, threads=threads)
-            assert all(np.array_equal(a, b) for a, b in zip(got, one))
-        edge, dist, _ = one
+        # some edges only: the nearest allowed
+        edge, dist, _ = one[1]
         pick = np.flatnonzero(allowed)
         pa, ea = shapely.STRtree(geoms[pick]).query_nearest(pts, max_distance=250.0, return_distance=False,
                                                             all_matches=False)
@@ -446,13 +439,21 @@ def test_segment_index_threads_give_the_answers_of_one_run():
 
 
 def test_snap_threads_follow_the_parallel_switch(monkeypatch):
-    """Snapping uses threads only where the process may spread its work: one with ``CIRCLES_PARALLEL=0``
-    and below two runs of points; otherwise up to the CPUs it may use (at most two)."""
-    from circles.parallel import usable_cpus
-    from circles.travel import SNAP_POINTS_PER_THREAD, SNAP_THREADS_MAX, _snap_threads
+    """Snapping uses threads only where the process may spread its work: one thread a 10,000 points,
+    at most two and the CPUs it may use; one with ``CIRCLES_PARALLEL=0``. Four CPUs (the affinity
+    mask monkeypatched): 19,999 points one thread, 20,000 two, a million still two; one CPU: one."""
+    import os
+
+    from circles.travel import _snap_threads
 
     monkeypatch.delenv("CIRCLES_PARALLEL", raising=False)
-    assert _snap_threads(SNAP_POINTS_PER_THREAD) == 1
-    assert _snap_threads(10 * SNAP_POINTS_PER_THREAD) == min(SNAP_THREADS_MAX, usable_cpus())
-    monkeypatch.setenv("CIRCLES_PARALLEL", "0")
-    assert _snap_threads(10 * SNAP_POINTS_PER_THREAD) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert [_snap_threads(n) for n in (0, 1, 10_000, 19_999, 20_000, 29_999, 1_000_000)] == [1, 1, 1, 1, 2, 2, 2]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2}, raising=False)
+    assert [_snap_threads(n) for n in (19_999, 20_000, 1_000_000)] == [1, 1, 1]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    for off in ("0", "false", "no"):
+        monkeypatch.setenv("CIRCLES_PARALLEL", off)
+        assert [_snap_threads(n) for n in (20_000, 1_000_000)] == [1, 1]
+    monkeypatch.setenv("CIRCLES_PARALLEL", "1")
+    assert _snap_threads(20_000) == 2
