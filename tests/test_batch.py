@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from circles.batch import load_batch, merge_outputs, run_batch, split_areas
-from circles.errors import StudyError
+from circles.errors import InputFileError, StudyError
 from conftest import DEMO
 
 # three strips that cut the demo's area (data/demo/area.geojson) exactly
@@ -429,7 +429,7 @@ def test_read_before_fork_reads_the_people_when_the_osm_file_is_bad(tmp_path):
     for t in tasks:
         t["study"]["network"]["path"] = str(tmp_path / "bad.osm.pbf")
     try:
-        with pytest.raises(Exception):  # the case: the parse before forking fails
+        with pytest.raises(InputFileError):  # the case: the parse before forking fails
             nw.parse_osm_now(tmp_path / "bad.osm.pbf")
         _, areas = _read_before_fork(tasks, tmp_path / "out")
         assert set(areas) == {t["safe"] for t in tasks}

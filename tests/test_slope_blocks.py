@@ -192,14 +192,17 @@ def assert_hand_pieces(st, edges, w, on_dem):
     ``forward_s[i]`` / ``backward_s[i]`` are their sums."""
     ptr = st.piece_ptr
     assert len(ptr) == len(edges) + 1 and ptr[-1] == len(st.piece_forward_s) == len(st.piece_backward_s)
+    n_hand = 0
     for i, (geom, hw) in enumerate(zip(edges.geometry, edges["highway"])):
         f, b = hand_pieces(geom, hw, w, on_dem=on_dem[i])
+        n_hand += len(f)
         assert ptr[i + 1] - ptr[i] == len(f) + 1
         assert np.abs(st.piece_forward_s[ptr[i]:ptr[i + 1] - 1] - f).max() <= 1e-9, i
         assert np.abs(st.piece_backward_s[ptr[i]:ptr[i + 1] - 1] - b).max() <= 1e-9, i
         assert st.piece_forward_s[ptr[i + 1] - 1] == 0.0 and st.piece_backward_s[ptr[i + 1] - 1] == 0.0
         assert st.forward_s[i] == pytest.approx(f.sum(), abs=1e-9)
         assert st.backward_s[i] == pytest.approx(b.sum(), abs=1e-9)
+    assert st.n_pieces == n_hand
 
 
 def test_piece_layout_equals_hand_pieces_on_a_ramp(tmp_path):
